@@ -1,0 +1,1 @@
+"""Stage 1: find services and the imports their source files make."""

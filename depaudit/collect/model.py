@@ -1,0 +1,50 @@
+"""Data that the collect stage hands to the later stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from depaudit.findings import Finding
+
+
+class ImportScope(str, Enum):
+    THIRD_PARTY = "third-party"
+    LOCAL = "local"  # a module of the service itself, or a relative import
+    STDLIB = "stdlib"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str  # the folder name
+    root: Path  # absolute path of the service folder
+    display_root: Path  # paths in the report are relative to this (the scanned PATH)
+    files: tuple[Path, ...]  # absolute paths of its .py files, sorted
+    requirement_files: tuple[Path, ...]  # requirements*.txt directly in the folder, sorted
+    elf_files: tuple[Path, ...]  # files in the folder with the ELF magic or named *.so*, sorted
+
+
+@dataclass(frozen=True, order=True)
+class ImportRecord:
+    file: str  # posix path relative to Service.display_root
+    line: int
+    module: str  # absolute dotted name: "a.b" for `import a.b` and `from a.b import c`
+    names: tuple[str, ...]  # for `from a import b, c`: ("b", "c"); empty otherwise
+    scope: ImportScope
+    guarded: bool  # inside try whose handler catches ImportError/ModuleNotFoundError/Exception/bare
+    lazy: bool  # inside a function (or lambda) body
+    dynamic: bool = False  # importlib.import_module("x") / __import__("x")
+    type_checking: bool = False  # under `if TYPE_CHECKING:`: never runs, so never a need
+    fallback: bool = False  # found by the line-level fallback of an unparsable file
+
+    @property
+    def top_level(self) -> str:
+        return self.module.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class ServiceImports:
+    service: Service
+    imports: tuple[ImportRecord, ...]  # sorted
+    findings: tuple[Finding, ...]  # sorted

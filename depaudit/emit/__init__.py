@@ -1,0 +1,1 @@
+"""Stage 6: render a scan report (console table, JSON)."""

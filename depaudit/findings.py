@@ -1,0 +1,32 @@
+"""Findings: problems and observations reported as values, never raised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class FindingKind(str, Enum):
+    """Stable finding codes; JSON carries ``.value``."""
+
+    PARSE_ERROR = "parse_error"  # a source file libcst could not parse (fallback used)
+    UNREADABLE_FILE = "unreadable_file"  # a file we could not open or read
+    NOT_ELF = "not_elf"  # named like a shared object but not ELF (e.g. a linker script)
+    BAD_ELF = "bad_elf"  # ELF magic, but the headers or dynamic segment are corrupt
+    BAD_METADATA = "bad_metadata"  # a dist-info folder we could not read fully
+    UNRESOLVED_IMPORT = "unresolved_import"  # no installed distribution provides it
+    UNDECLARED_IMPORT = "undeclared_import"  # imported distribution not in requirements
+    UNUSED_REQUIREMENT = "unused_requirement"  # declared, never imported nor needed
+    NOT_INSTALLED = "not_installed"  # declared, absent from the environment
+    BAD_REQUIREMENT = "bad_requirement"  # a requirements line we could not understand
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    kind: FindingKind
+    path: str  # posix, relative to the scanned root or to its site-packages
+    line: int | None
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind.value, "path": self.path, "line": self.line, "message": self.message}

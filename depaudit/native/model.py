@@ -1,0 +1,49 @@
+"""Data that the native stage hands to the later stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from depaudit.findings import Finding
+
+
+class Tier(str, Enum):
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    HINT = "hint"
+
+
+class LibraryStatus(str, Enum):
+    BUNDLED = "bundled"  # found inside the same distribution (or service folder)
+    OTHER_WHEEL = "other-wheel"  # found inside another installed distribution
+    SYSTEM = "system"  # not in the Python environment: the image must provide it
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    path: Path  # absolute
+    elf_class: int  # 32 or 64
+    machine: str  # e_machine as pyelftools names it, e.g. "EM_X86_64"
+    soname: str | None
+    needed: tuple[str, ...]
+    rpath: tuple[str, ...]  # DT_RPATH split on ":", unexpanded
+    runpath: tuple[str, ...]  # DT_RUNPATH split on ":", unexpanded
+
+
+@dataclass(frozen=True)
+class NativeNeed:
+    soname: str
+    status: LibraryStatus
+    tier: Tier
+    chain: tuple[str, ...]  # display paths of the ELF objects from a root to the one needing soname
+    found_at: str | None  # display path of the file it resolved to (bundled / other-wheel)
+    provider: str | None  # canonical key of the distribution it resolved into (other-wheel)
+
+
+@dataclass(frozen=True)
+class NativeReport:
+    owner: str  # distribution key, or the service name for ELF files in a service folder
+    needs: tuple[NativeNeed, ...]  # one per (soname, status), best evidence kept; sorted
+    findings: tuple[Finding, ...]

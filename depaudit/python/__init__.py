@@ -1,0 +1,1 @@
+"""Stage 2: map imports to installed distributions and their Requires-Dist closure."""
