@@ -45,9 +45,9 @@ class Distribution:
     version: str
     site_packages: Path  # absolute
     dist_info: Path  # absolute
-    files: tuple[str, ...]  # RECORD entries, posix, relative to site_packages, normalised (no "..")
-    requires: tuple[str, ...]  # raw Requires-Dist values
-    top_level: tuple[str, ...]  # importable top-level names it provides (RECORD + top_level.txt)
+    files: tuple[str, ...] = field(repr=False)  # RECORD entries, posix, relative to site_packages, normalised (no "..")
+    requires: tuple[str, ...] = field(repr=False)  # raw Requires-Dist values
+    top_level: tuple[str, ...] = field(repr=False)  # importable top-level names it provides (RECORD + top_level.txt)
 
     @property
     def label(self) -> str:

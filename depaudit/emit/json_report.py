@@ -1,0 +1,68 @@
+"""The JSON report: the CI artifact. Its shape is fixed by report.schema.json."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from depaudit import __version__
+from depaudit.report import Need, ResolvedImport, ScanReport, ServiceReport
+
+SCHEMA_VERSION = "1.0"
+
+
+def report_to_json(report: ScanReport) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "depaudit", "version": __version__},
+        "distro": report.distro,
+        "python_version": report.python_version,
+        "distribution_count": report.distribution_count,
+        "failing": report.failing,
+        "services": [_service(service) for service in report.services],
+        "findings": [finding.to_json() for finding in report.findings],
+    }
+
+
+def dumps(report: ScanReport) -> str:
+    return json.dumps(report_to_json(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def load_schema() -> dict[str, Any]:
+    text = resources.files("depaudit.emit").joinpath("report.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _service(service: ServiceReport) -> dict[str, Any]:
+    return {
+        "name": service.name,
+        "imports": [_import(item) for item in service.imports],
+        "needs": [_need(need) for need in service.needs],
+        "findings": [finding.to_json() for finding in service.findings],
+    }
+
+
+def _import(item: ResolvedImport) -> dict[str, Any]:
+    record = item.record
+    return {
+        "module": record.module,
+        "file": record.file,
+        "line": record.line,
+        "guarded": record.guarded,
+        "lazy": record.lazy,
+        "dynamic": record.dynamic,
+        "type_checking": record.type_checking,
+        "distribution": item.distribution,
+    }
+
+
+def _need(need: Need) -> dict[str, Any]:
+    return {
+        "kind": need.kind,
+        "name": need.name,
+        "status": need.status,
+        "package": need.package,
+        "tier": need.tier.value,
+        "chain": list(need.chain),
+    }

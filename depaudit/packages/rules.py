@@ -1,0 +1,114 @@
+"""Load and validate the distro knowledge in rules/*.toml."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+_TOP_LEVEL = {
+    "distro": str,
+    "codename": str,
+    "source": str,
+    "libc_package": str,
+    "present": list,
+    "driver": list,
+    "sonames": dict,
+}
+
+
+class RulesError(Exception):
+    """The rules data is missing, malformed, or names an unknown distro."""
+
+
+@dataclass(frozen=True)
+class SonameRule:
+    package: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DistroRules:
+    distro: str
+    codename: str
+    source: str
+    libc_package: str
+    present: frozenset[str]
+    driver_patterns: tuple[str, ...]
+    sonames: Mapping[str, SonameRule]
+
+
+def rules_dir() -> Path:
+    """The packaged `depaudit/rules/`; in a source checkout (editable install), `rules/`."""
+    packaged = Path(str(resources.files("depaudit"))) / "rules"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+def known_distros(directory: Path | None = None) -> tuple[str, ...]:
+    folder = directory or rules_dir()
+    return tuple(sorted(p.stem for p in folder.glob("*.toml")))
+
+
+def load_rules(distro: str, directory: Path | None = None) -> DistroRules:
+    folder = directory or rules_dir()
+    path = folder / f"{distro}.toml"
+    if not path.is_file():
+        known = ", ".join(known_distros(folder)) or "none"
+        raise RulesError(f"unknown distro {distro!r} (known: {known})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise RulesError(f"{path.name}: cannot read: {error}") from error
+    return _validate(path.name, distro, data)
+
+
+def _validate(name: str, distro: str, data: dict[str, Any]) -> DistroRules:
+    for key, value in data.items():
+        expected = _TOP_LEVEL.get(key)
+        if expected is None:
+            raise RulesError(f"{name}: unknown key {key!r}")
+        if not isinstance(value, expected):
+            raise RulesError(f"{name}: {key!r} must be a {expected.__name__}")
+    missing = sorted(set(_TOP_LEVEL) - set(data))
+    if missing:
+        raise RulesError(f"{name}: missing key(s) {', '.join(missing)}")
+    if data["distro"] != distro:
+        raise RulesError(f"{name}: 'distro' is {data['distro']!r}, but the file is named for {distro!r}")
+    for key in ("present", "driver"):
+        if not all(isinstance(item, str) for item in data[key]):
+            raise RulesError(f"{name}: {key!r} must be a list of strings")
+    sonames: dict[str, SonameRule] = {}
+    for soname, entry in data["sonames"].items():
+        sonames[soname] = _soname_rule(name, soname, entry, data["source"])
+    return DistroRules(
+        distro=data["distro"],
+        codename=data["codename"],
+        source=data["source"],
+        libc_package=data["libc_package"],
+        present=frozenset(data["present"]),
+        driver_patterns=tuple(data["driver"]),
+        sonames=sonames,
+    )
+
+
+def _soname_rule(name: str, soname: str, entry: object, default_source: str) -> SonameRule:
+    if isinstance(entry, str):
+        return SonameRule(entry, default_source)
+    if isinstance(entry, dict):
+        unknown = sorted(set(entry) - {"package", "source"})
+        if unknown:
+            raise RulesError(f"{name}: sonames.{soname!r}: unknown key {unknown[0]!r}")
+        package, source = entry.get("package"), entry.get("source", default_source)
+        if isinstance(package, str) and isinstance(source, str):
+            return SonameRule(package, source)
+    raise RulesError(f"{name}: sonames.{soname!r} must be a package name or {{ package = ..., source = ... }}")

@@ -1,0 +1,55 @@
+"""The scan result that the emitters render: plain data, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from depaudit.collect.model import ImportRecord
+from depaudit.findings import Finding
+from depaudit.native.model import Tier
+
+# Statuses a need can end in; the packages stage refines the native stage's "system".
+NEED_STATUSES = ("missing", "unmapped", "driver", "base-image", "libc", "other-wheel", "bundled")
+FAILING_STATUSES = frozenset({"missing", "unmapped"})
+
+
+@dataclass(frozen=True)
+class ResolvedImport:
+    record: ImportRecord
+    distribution: str | None  # name of the distribution providing it; None when unresolved
+
+
+@dataclass(frozen=True)
+class Need:
+    kind: str  # "soname"
+    name: str
+    status: str  # one of NEED_STATUSES
+    package: str | None  # apt package on the target distro, where one applies
+    tier: Tier
+    chain: tuple[str, ...]  # evidence from the service's import to the package
+
+    @property
+    def fails(self) -> bool:
+        """A required library the image lacks: the service dies at import."""
+        return self.tier is Tier.REQUIRED and self.status in FAILING_STATUSES
+
+
+@dataclass(frozen=True)
+class ServiceReport:
+    name: str
+    imports: tuple[ResolvedImport, ...]
+    needs: tuple[Need, ...]
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    distro: str
+    python_version: str
+    distribution_count: int
+    services: tuple[ServiceReport, ...]
+    findings: tuple[Finding, ...]  # not tied to one service (the Python environment, discovery)
+
+    @property
+    def failing(self) -> bool:
+        return any(need.fails for service in self.services for need in service.needs)

@@ -1,0 +1,238 @@
+"""Wire the stages together for `depaudit scan`. No rendering happens here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from depaudit.collect.imports import collect_imports
+from depaudit.collect.model import ImportRecord, ImportScope, Service
+from depaudit.collect.services import discover_services
+from depaudit.findings import Finding, FindingKind
+from depaudit.native.distribution import analyse_distribution, analyse_folder
+from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
+from depaudit.packages.classify import classify_soname
+from depaudit.packages.rules import DistroRules, RulesError, load_rules
+from depaudit.python.closure import requires_closure
+from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
+from depaudit.python.model import RequirementEdge, TargetPython
+from depaudit.python.requirements import check_declarations, read_requirements
+from depaudit.report import NEED_STATUSES, Need, ResolvedImport, ScanReport, ServiceReport
+
+_TIER_ORDER = {Tier.REQUIRED: 0, Tier.OPTIONAL: 1, Tier.HINT: 2}
+
+
+class InputError(Exception):
+    """A usage or top-level input problem: the scan cannot start (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    paths: tuple[Path, ...]
+    site_packages: tuple[Path, ...]
+    distro: str = "ubuntu-22.04"
+
+
+@dataclass(frozen=True)
+class _Root:
+    """The strongest import through which a service reaches a distribution."""
+
+    record: ImportRecord
+    required: bool
+
+
+@dataclass(frozen=True)
+class _Reached:
+    """A distribution in a service's runtime closure, with the evidence that put it there."""
+
+    key: str
+    tier: Tier
+    chain: tuple[str, ...]  # import line, then the distributions down to this one
+
+
+class _Audit:
+    """The state shared by every service of one scan: environment, rules, per-wheel results."""
+
+    def __init__(self, env: PythonEnvironment, target: TargetPython, rules: DistroRules) -> None:
+        self.env = env
+        self.target = target
+        self.rules = rules
+        self._native: dict[str, NativeReport] = {}
+
+    def native(self, key: str) -> NativeReport:
+        # Wheels are shared by many services: walk each one's ELF files once per scan.
+        if key not in self._native:
+            dist = self.env.distributions[key]
+            self._native[key] = analyse_distribution(
+                dist, owner_of=self.env.owner_of, search_roots=self.env.site_packages
+            )
+        return self._native[key]
+
+    def service(self, service: Service) -> ServiceReport:
+        collected = collect_imports(service)
+        findings: list[Finding] = list(collected.findings)
+        imports, roots = self._resolve_imports(collected.imports, findings)
+        reached = self._closure(roots)
+
+        needs: list[Need] = []
+        for item in reached:
+            native = self.native(item.key)
+            findings.extend(native.findings)
+            for need in native.needs:
+                tier = item.tier if _TIER_ORDER[item.tier] > _TIER_ORDER[need.tier] else need.tier
+                needs.append(self._need(need, tier, (service.name, *item.chain)))
+        if service.elf_files:
+            local = analyse_folder(service.name, service.elf_files, service.display_root)
+            findings.extend(local.findings)
+            needs.extend(self._need(n, n.tier, (service.name,)) for n in local.needs)
+
+        declared, req_findings = read_requirements(
+            service.requirement_files, service.display_root, self.target
+        )
+        findings.extend(req_findings)
+        first_import = {key: (root.record.file, root.record.line) for key, root in roots.items()}
+        findings.extend(
+            check_declarations(
+                declared,
+                first_import,
+                {item.key for item in reached},
+                self.env,
+                has_requirements=bool(service.requirement_files),
+            )
+        )
+        return ServiceReport(
+            name=service.name,
+            imports=tuple(imports),
+            needs=_best_needs(needs),
+            findings=tuple(sorted(set(findings))),
+        )
+
+    def _resolve_imports(
+        self, records: Iterable[ImportRecord], findings: list[Finding]
+    ) -> tuple[list[ResolvedImport], dict[str, _Root]]:
+        imports: list[ResolvedImport] = []
+        roots: dict[str, _Root] = {}
+        for record in records:
+            if record.scope is not ImportScope.THIRD_PARTY:
+                continue
+            providers = self.env.providers(record.module, record.names)
+            imports.append(ResolvedImport(record, providers[0].name if providers else None))
+            if not providers:
+                findings.append(_unresolved(record))
+                continue
+            if record.type_checking:
+                continue  # never executed at run time
+            required = not record.guarded
+            for dist in providers:
+                known = roots.get(dist.key)
+                if known is None or (required and not known.required):
+                    roots[dist.key] = _Root(record, required)
+        return imports, roots
+
+    def _closure(self, roots: dict[str, _Root]) -> list[_Reached]:
+        required = requires_closure(self.env, [k for k, r in roots.items() if r.required], self.target)
+        everything = requires_closure(self.env, roots, self.target)
+        reached = []
+        for key in sorted(everything):
+            edges = required.get(key, everything[key])
+            tier = Tier.REQUIRED if key in required else Tier.OPTIONAL
+            reached.append(_Reached(key, tier, self._dist_chain(roots, key, edges)))
+        return reached
+
+    def _dist_chain(
+        self, roots: dict[str, _Root], key: str, edges: tuple[RequirementEdge, ...]
+    ) -> tuple[str, ...]:
+        root_key = edges[0].parent if edges else key
+        record = roots[root_key].record
+        chain = [f"{record.file}:{record.line} import {record.module}", self._label(root_key)]
+        chain.extend(f"{self._label(edge.child)} (Requires-Dist: {edge.requirement})" for edge in edges)
+        return tuple(chain)
+
+    def _label(self, key: str) -> str:
+        return self.env.distributions[key].label
+
+    def _need(self, need: NativeNeed, tier: Tier, prefix: tuple[str, ...]) -> Need:
+        chain = [*prefix, *need.chain, need.soname]
+        if need.status is LibraryStatus.SYSTEM:
+            answer = classify_soname(self.rules, need.soname)
+            status, package = answer.status.value, answer.package
+            if package is not None:
+                chain.append(f"{package} ({self.rules.distro})")
+        else:
+            status, package = need.status.value, None
+            if need.found_at is not None:
+                chain.append(need.found_at)
+        return Need("soname", need.soname, status, package, tier, tuple(chain))
+
+
+def _unresolved(record: ImportRecord) -> Finding:
+    if record.guarded:
+        message = (
+            f"imports {record.module} inside a try/except, and no installed distribution "
+            "provides it: the guarded fallback runs (not an error)"
+        )
+    else:
+        message = (
+            f"imports {record.module}, which no installed distribution provides: "
+            "the service fails at this import; install the distribution that provides it"
+        )
+    return Finding(FindingKind.UNRESOLVED_IMPORT, record.file, record.line, message)
+
+
+def _best_needs(needs: Iterable[Need]) -> tuple[Need, ...]:
+    """One need per (name, status, package): the strongest, shortest evidence wins."""
+    best: dict[tuple[str, str, str | None], Need] = {}
+    for need in needs:
+        key = (need.name, need.status, need.package)
+        rank = (_TIER_ORDER[need.tier], len(need.chain), need.chain)
+        current = best.get(key)
+        if current is None or rank < (_TIER_ORDER[current.tier], len(current.chain), current.chain):
+            best[key] = need
+    return tuple(
+        sorted(best.values(), key=lambda n: (NEED_STATUSES.index(n.status), _TIER_ORDER[n.tier], n.name))
+    )
+
+
+def run_scan(options: ScanOptions) -> ScanReport:
+    try:
+        rules = load_rules(options.distro)
+    except RulesError as error:
+        raise InputError(str(error)) from error
+    for path in (*options.paths, *options.site_packages):
+        if not path.is_dir():
+            raise InputError(f"not a folder: {path}")
+
+    services: list[Service] = []
+    findings: list[Finding] = []
+    for path in options.paths:
+        found, problems = discover_services(path.resolve())
+        services.extend(found)
+        findings.extend(problems)
+    if not services:
+        raise InputError(f"no Python services found in {', '.join(map(str, options.paths))}")
+
+    site_packages = tuple(p.resolve() for p in options.site_packages)
+    env = load_environment(site_packages)
+    findings.extend(env.findings)
+    audit = _Audit(env, infer_target(site_packages), rules)
+    return ScanReport(
+        distro=rules.distro,
+        python_version=audit.target.python_version,
+        distribution_count=len(env.distributions),
+        services=tuple(audit.service(service) for service in services),
+        findings=tuple(sorted(set(findings))),
+    )
+
+
+def default_site_packages() -> tuple[Path, ...]:
+    """The site-packages of the interpreter running depaudit (purelib, then platlib)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    unique: list[Path] = []
+    for name in ("purelib", "platlib"):
+        path = Path(paths[name])
+        if path not in unique:
+            unique.append(path)
+    return tuple(unique)

@@ -1,0 +1,30 @@
+"""reports/ holds the example fleet's scan; this test fails when it drifts from what we report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE_FLEET, REPO
+from depaudit.emit.json_report import dumps
+from depaudit.emit.table import render_plain_text
+from depaudit.scan import ScanOptions, run_scan
+
+REPORTS = REPO / "reports"
+
+
+@pytest.mark.network
+def test_committed_reports_match_a_fresh_scan(fleet_site_packages: Path) -> None:
+    report = run_scan(ScanOptions((EXAMPLE_FLEET / "services",), (fleet_site_packages,), "ubuntu-22.04"))
+    fresh = {"example-fleet.json": dumps(report), "example-fleet.txt": render_plain_text(report)}
+    if os.environ.get("DEPAUDIT_UPDATE_REPORTS"):
+        for name, text in fresh.items():
+            (REPORTS / name).write_text(text, encoding="utf-8")
+    for name, text in fresh.items():
+        committed = (REPORTS / name).read_text(encoding="utf-8")
+        assert committed == text, (
+            f"reports/{name} is out of date; refresh it with "
+            "DEPAUDIT_UPDATE_REPORTS=1 .venv/bin/pytest tests/test_reports.py"
+        )
