@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE_FLEET, REPO
+from helpers import EXAMPLE_FLEET, REPO
 from depaudit.emit.json_report import dumps
 from depaudit.emit.table import render_plain_text
 from depaudit.scan import ScanOptions, run_scan

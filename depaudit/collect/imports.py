@@ -161,7 +161,8 @@ def _parse(source: bytes) -> list[_Raw]:
 
 def _parse_error_finding(path: str, error: Exception) -> Finding:
     line = getattr(error, "raw_line", None) if isinstance(error, cst.ParserSyntaxError) else None
-    first = " ".join(str(error).strip().splitlines()[:1]) or type(error).__name__
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    first = " ".join(lines[:2]) or type(error).__name__
     if isinstance(error, RecursionError):
         first = "the file nests too deeply to parse"
     return Finding(

@@ -1,0 +1,74 @@
+"""The command line as users and CI run it: exit codes, JSON that follows its schema."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from depaudit.emit.json_report import load_schema
+from helpers import build_vision_env, have_gcc
+
+pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
+
+
+@pytest.fixture(scope="module")
+def vision_sp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_vision_env(tmp_path_factory.mktemp("vision-cli"))
+
+
+def _depaudit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "depaudit", *args], capture_output=True, text=True)
+
+
+def _service(tmp_path: Path, source: str) -> Path:
+    folder = tmp_path / "svc"
+    folder.mkdir()
+    (folder / "app.py").write_text(source)
+    return folder
+
+
+def test_missing_required_library_exits_1_with_valid_json(tmp_path: Path, vision_sp: Path) -> None:
+    service = _service(tmp_path, "import visionlib\n")
+    result = _depaudit("scan", str(service), "--site-packages", str(vision_sp), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, load_schema())
+    assert report["failing"] is True
+    assert [(n["name"], n["status"], n["package"], n["tier"]) for n in report["services"][0]["needs"][:2]] == [
+        ("libGL.so.1", "missing", "libgl1", "required"),
+        ("libX11.so.6", "missing", "libx11-6", "optional"),
+    ]
+
+
+def test_only_optional_needs_exit_0(tmp_path: Path, vision_sp: Path) -> None:
+    service = _service(tmp_path, "try:\n    import visionlib\nexcept ImportError:\n    visionlib = None\n")
+    result = _depaudit("scan", str(service), "--site-packages", str(vision_sp), "--distro", "debian-12")
+    assert result.returncode == 0, result.stderr
+    assert "libGL.so.1" in result.stdout
+    assert "\x1b[" not in result.stdout  # piped: no colour codes
+    assert "No required library is missing from the image." in result.stdout
+
+
+def test_output_file(tmp_path: Path, vision_sp: Path) -> None:
+    service = _service(tmp_path, "import json\n")
+    out = tmp_path / "reports" / "scan.json"
+    result = _depaudit("scan", str(service), "--site-packages", str(vision_sp), "--format", "json", "--output", str(out))
+    assert (result.returncode, result.stdout) == (0, "")
+    jsonschema.validate(json.loads(out.read_text()), load_schema())
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["scan", "/nonexistent-folder"], "depaudit: error: not a folder: /nonexistent-folder\n"),
+        (["scan", ".", "--distro", "plan9"], "depaudit: error: unknown distro 'plan9' (known: debian-12, ubuntu-22.04)\n"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
+    result = _depaudit(*args)
+    assert (result.returncode, result.stderr) == (2, message)

@@ -1,0 +1,47 @@
+"""The issue's acceptance on real wheels from the package index (cached venvs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from depaudit.scan import ScanOptions, run_scan
+
+pytestmark = pytest.mark.network
+
+
+def _scan(tmp_path: Path, site_packages: Path, source: str):
+    service = tmp_path / "face"
+    service.mkdir()
+    (service / "app.py").write_text(source)
+    return run_scan(ScanOptions((service,), (site_packages,), "ubuntu-22.04")).services[0]
+
+
+def _apt(service) -> list[tuple[str, str | None, str, str]]:
+    return [(n.name, n.package, n.status, n.tier.value) for n in service.needs if n.status in ("missing", "unmapped")]
+
+
+def test_opencv_python_needs_gl_and_glib_and_its_qt_plugin_needs_x11(tmp_path: Path, fleet_site_packages: Path) -> None:
+    service = _scan(tmp_path, fleet_site_packages, "import cv2\nimport numpy\n")
+    assert _apt(service) == [
+        ("libGL.so.1", "libgl1", "missing", "required"),
+        ("libglib-2.0.so.0", "libglib2.0-0", "missing", "required"),
+        ("libgthread-2.0.so.0", "libglib2.0-0", "missing", "required"),
+        ("libxcb.so.1", "libxcb1", "missing", "required"),  # via bundled libavdevice
+        ("libICE.so.6", "libice6", "missing", "optional"),
+        ("libSM.so.6", "libsm6", "missing", "optional"),
+        ("libX11.so.6", "libx11-6", "missing", "optional"),
+        ("libXext.so.6", "libxext6", "missing", "optional"),
+    ]
+    x11 = next(n for n in service.needs if n.name == "libX11.so.6")
+    assert x11.chain[3] == "cv2/qt/plugins/platforms/libqxcb.so"
+    openblas = [n for n in service.needs if n.name.startswith("libscipy_openblas")]
+    assert [(n.status, n.tier.value, n.chain[2]) for n in openblas] == [("bundled", "required", "numpy 2.4.6")]
+
+
+def test_opencv_python_headless_needs_no_apt_package(tmp_path: Path, wheel_env) -> None:
+    site_packages = wheel_env("opencv-headless", ["opencv-python-headless==4.14.0.94", "numpy==2.4.6"])
+    service = _scan(tmp_path, site_packages, "import cv2\n")
+    assert _apt(service) == []
+    assert sorted({n.status for n in service.needs}) == ["base-image", "bundled", "libc"]

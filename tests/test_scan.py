@@ -1,0 +1,112 @@
+"""The whole pipeline on real files: gcc-built wheels, real dist-info, real sources."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from depaudit.findings import Finding, FindingKind
+from depaudit.native.model import Tier
+from depaudit.report import Need
+from depaudit.scan import InputError, ScanOptions, run_scan
+from helpers import build_vision_env, have_gcc
+
+pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
+
+CORE = "visionlib/_core.cpython-311-x86_64-linux-gnu.so"
+
+
+@pytest.fixture(scope="module")
+def vision_sp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_vision_env(tmp_path_factory.mktemp("vision"))
+
+
+def _services(tmp_path: Path, sources: dict[str, str]) -> Path:
+    for name, text in sources.items():
+        path = tmp_path / "services" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path / "services"
+
+
+def _missing(service) -> list[tuple[str, str | None, str]]:
+    return [(n.name, n.package, n.tier.value) for n in service.needs if n.status == "missing"]
+
+
+def test_required_and_optional_needs_with_their_evidence(tmp_path: Path, vision_sp: Path) -> None:
+    services = _services(
+        tmp_path,
+        {
+            "detector/app.py": "import visionlib\n",
+            "detector/requirements.txt": "visionlib==2.0\nunusedlib\n",
+            "preview/app.py": "def show():\n    try:\n        import visionlib\n    except ImportError:\n        pass\n",
+        },
+    )
+    report = run_scan(ScanOptions((services,), (vision_sp,), "ubuntu-22.04"))
+    detector, preview = report.services
+    assert detector.needs[0] == Need(
+        "soname",
+        "libGL.so.1",
+        "missing",
+        "libgl1",
+        Tier.REQUIRED,
+        (
+            "detector",
+            "detector/app.py:1 import visionlib",
+            "visionlib 2.0",
+            CORE,
+            "visionlib.libs/libvis-1a2b.so.1",
+            "libGL.so.1",
+            "libgl1 (ubuntu-22.04)",
+        ),
+    )
+    assert _missing(detector) == [("libGL.so.1", "libgl1", "required"), ("libX11.so.6", "libx11-6", "optional")]
+    assert [(n.name, n.status, n.tier.value) for n in detector.needs if n.status != "missing"] == [
+        ("libz.so.1", "base-image", "required"),
+        ("libc.so.6", "libc", "required"),
+        ("libvis-1a2b.so.1", "bundled", "required"),
+    ]
+    assert detector.findings == (
+        Finding(
+            FindingKind.UNUSED_REQUIREMENT,
+            "detector/requirements.txt",
+            2,
+            "unusedlib is declared but never imported, nor needed by what is imported; "
+            "remove it if nothing loads it by other means",
+        ),
+    )
+    # A guarded import inside a function: the service runs without it.
+    assert _missing(preview) == [("libGL.so.1", "libgl1", "optional"), ("libX11.so.6", "libx11-6", "optional")]
+    assert report.failing is True  # the detector's libGL.so.1 is required
+    assert [d.distribution for d in detector.imports] == ["visionlib"]
+
+
+def test_a_tree_with_three_bad_files_reports_three_findings_and_everything_else(
+    tmp_path: Path, vision_sp: Path
+) -> None:
+    clean = _services(tmp_path / "clean", {"detector/app.py": "import visionlib\n"})
+    bad = _services(tmp_path / "bad", {"detector/app.py": "import visionlib\n", "detector/broken.py": "def (\n"})
+    (bad / "detector" / "libhelper.so").write_text("/* GNU ld script */\nGROUP ( libhelper.so.1 )\n")
+    os.symlink(bad / "detector" / "nowhere.py", bad / "detector" / "dangling.py")
+
+    expected = run_scan(ScanOptions((clean,), (vision_sp,), "ubuntu-22.04")).services[0]
+    report = run_scan(ScanOptions((bad,), (vision_sp,), "ubuntu-22.04"))
+    service = report.services[0]
+    assert [(f.kind, f.path) for f in service.findings] == [
+        (FindingKind.NOT_ELF, "detector/libhelper.so"),
+        (FindingKind.PARSE_ERROR, "detector/broken.py"),
+        (FindingKind.UNREADABLE_FILE, "detector/dangling.py"),
+    ]
+    assert service.needs == expected.needs
+    assert service.imports == expected.imports
+
+
+def test_input_errors(tmp_path: Path, vision_sp: Path) -> None:
+    with pytest.raises(InputError, match="unknown distro 'fedora-40'"):
+        run_scan(ScanOptions((tmp_path,), (vision_sp,), "fedora-40"))
+    with pytest.raises(InputError, match="not a folder"):
+        run_scan(ScanOptions((tmp_path / "nope",), (vision_sp,), "ubuntu-22.04"))
+    with pytest.raises(InputError, match="no Python services found"):
+        run_scan(ScanOptions((tmp_path,), (vision_sp,), "ubuntu-22.04"))
