@@ -44,16 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from depaudit.scan import InputError
+
     args = build_parser().parse_args(argv)
     try:
         return _scan(args)
-    except _UsageError as error:
+    except InputError as error:
         print(f"depaudit: error: {error}", file=sys.stderr)
         return EXIT_ERROR
-
-
-class _UsageError(Exception):
-    pass
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -64,18 +62,14 @@ def _scan(args: argparse.Namespace) -> int:
         site_packages=tuple(args.site_packages) or default_site_packages(),
         distro=args.distro,
     )
-    try:
-        report = run_scan(options)
-    except InputError as error:
-        raise _UsageError(str(error)) from error
-
+    report = run_scan(options)
     text = _render(report, args.format, to_file=args.output is not None)
     if args.output is not None:
         try:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(text, encoding="utf-8")
         except OSError as error:
-            raise _UsageError(f"cannot write {args.output}: {error.strerror}") from error
+            raise InputError(f"cannot write {args.output}: {error.strerror}") from error
     elif text:
         sys.stdout.write(text)
     return EXIT_FINDINGS if report.failing else EXIT_OK

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import BinaryIO
 
+from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
 
 from depaudit.findings import FindingKind
@@ -57,7 +59,7 @@ def read_elf(path: Path) -> ElfInfo:
         raise ElfError(FindingKind.UNREADABLE_FILE, f"cannot read: {error.strerror or error}") from error
 
 
-def _parse(path: Path, stream: object) -> ElfInfo:
+def _parse(path: Path, stream: BinaryIO) -> ElfInfo:
     needed: list[str] = []
     rpath: list[str] = []
     runpath: list[str] = []
@@ -67,7 +69,7 @@ def _parse(path: Path, stream: object) -> ElfInfo:
         elf_class, machine = elf.elfclass, str(elf["e_machine"])
         # The loader uses the PT_DYNAMIC segment, not section headers (stripped files have none).
         for segment in elf.iter_segments():
-            if segment["p_type"] != "PT_DYNAMIC":
+            if not isinstance(segment, DynamicSegment):
                 continue
             for tag in segment.iter_tags():
                 kind = tag.entry.d_tag

@@ -89,6 +89,18 @@ class _Walk:
                     queue.append((found, found_info, (*chain, found)))
         return reached
 
+    def forest_tops(self, objects: Sequence[Path]) -> list[Path]:
+        """The objects no other one among them links: walking from these first makes the
+        evidence name the plugin itself rather than a library it pulls in."""
+        below: set[str] = set()
+        for path in objects:
+            info = self.reader.read(path)
+            for name in info.needed:
+                found = self._search(name, info, (path,))
+                if found is not None:
+                    below.add(os.path.realpath(found))
+        return [p for p in objects if os.path.realpath(p) not in below]
+
     def _register(self, loaded: dict[str, Path], path: Path, info: ElfInfo) -> None:
         loaded.setdefault(path.name, path)
         if info.soname:
@@ -197,20 +209,8 @@ def resolve_needs(
         if is_extension_module(root.name):
             reached |= walk.tree(root, Tier.REQUIRED)
     # What no extension module links is loaded with dlopen, if at all (plugins): optional.
-    # Start from the tops of that forest so that the evidence names the plugin itself.
     unreached = [p for p in readable if os.path.realpath(p) not in reached]
-    below: set[str] = set()
-    for path in unreached:
-        info = walk.reader.read(path)
-        for name in info.needed:
-            found = walk._search(name, info, (path,))
-            if found is not None:
-                below.add(os.path.realpath(found))
-    tops = [p for p in unreached if os.path.realpath(p) not in below] or unreached
-    for root in tops:
-        if os.path.realpath(root) not in reached:
-            reached |= walk.tree(root, Tier.OPTIONAL)
-    for root in unreached:  # objects only reachable through a cycle
+    for root in walk.forest_tops(unreached) + unreached:  # the rest: only reachable in a cycle
         if os.path.realpath(root) not in reached:
             reached |= walk.tree(root, Tier.OPTIONAL)
 

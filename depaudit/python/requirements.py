@@ -21,7 +21,8 @@ def read_requirements(
     declared: dict[tuple[str, str, int | None], DeclaredRequirement] = {}
     findings: list[Finding] = []
     visited: set[Path] = set()
-    pending = [(Path(f), None, None) for f in files]
+    # (file, the file that includes it, the line of the -r option)
+    pending: list[tuple[Path, Path | None, int | None]] = [(Path(f), None, None) for f in files]
     while pending:
         path, included_from, include_line = pending.pop(0)
         real = path.resolve()
