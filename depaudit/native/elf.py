@@ -16,6 +16,8 @@ ELF_MAGIC = b"\x7fELF"
 _LINKER_SCRIPT = re.compile(rb"^\s*(/\*|INPUT\s*\(|GROUP\s*\(|OUTPUT_FORMAT\s*\()")
 _ABI_TAG = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
 _SHARED_OBJECT_NAME = re.compile(r"\.so($|\.)")
+# The dynamic tags the loader reads, and the attribute pyelftools puts their string on.
+_STRING_TAGS = {"DT_NEEDED": "needed", "DT_SONAME": "soname", "DT_RPATH": "rpath", "DT_RUNPATH": "runpath"}
 
 
 class ElfError(Exception):
@@ -72,15 +74,16 @@ def _parse(path: Path, stream: BinaryIO) -> ElfInfo:
             if not isinstance(segment, DynamicSegment):
                 continue
             for tag in segment.iter_tags():
-                kind = tag.entry.d_tag
-                if kind == "DT_NEEDED":
-                    needed.append(tag.needed)
-                elif kind == "DT_SONAME":
-                    soname = tag.soname
-                elif kind == "DT_RPATH":
-                    rpath.extend(p for p in tag.rpath.split(":") if p)
-                elif kind == "DT_RUNPATH":
-                    runpath.extend(p for p in tag.runpath.split(":") if p)
+                attribute = _STRING_TAGS.get(tag.entry.d_tag)
+                if attribute is None:
+                    continue
+                value: str = getattr(tag, attribute)  # pyelftools resolves it in the string table
+                if attribute == "needed":
+                    needed.append(value)
+                elif attribute == "soname":
+                    soname = value
+                else:
+                    (rpath if attribute == "rpath" else runpath).extend(p for p in value.split(":") if p)
             break
     except Exception as error:  # pyelftools raises many types on corrupt input; all mean the same
         raise ElfError(FindingKind.BAD_ELF, f"corrupt or truncated ELF file: {error or type(error).__name__}") from error
