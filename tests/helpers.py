@@ -37,7 +37,7 @@ def _pip(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _index_reachable() -> bool:
+def index_reachable() -> bool:
     with tempfile.TemporaryDirectory() as scratch:
         probe = _pip(Path(sys.executable), "download", "--no-deps", "--dest", scratch, "six==1.16.0")
     return probe.returncode == 0
@@ -66,7 +66,7 @@ def build_wheel_env(name: str, pip_args: Sequence[str], cwd: Path = REPO) -> Pat
         subprocess.run([sys.executable, "-m", "venv", str(staging)], check=True)
         result = _pip(staging / "bin" / "python", "install", "--no-compile", *pip_args)
         if result.returncode != 0:
-            if not _index_reachable():
+            if not index_reachable():
                 pytest.skip("the Python package index is unreachable: cannot install real wheels")
             pytest.fail(f"pip install {' '.join(pip_args)} failed:\n{result.stdout}\n{result.stderr}")
         (staging / ".complete").touch()
