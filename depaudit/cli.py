@@ -37,7 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the image's Python environment (repeatable; default: this interpreter's site-packages)",
     )
-    scan.add_argument("--distro", default="ubuntu-22.04", help="target distro (default: %(default)s)")
+    scan.add_argument(
+        "--distro",
+        help="target distro whose packages are named (default: the base image's, else ubuntu-22.04)",
+    )
+    scan.add_argument(
+        "--rootfs",
+        type=Path,
+        metavar="DIR",
+        help="the base image as an unpacked filesystem: searched like ld.so would, read without Docker",
+    )
+    scan.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable of the image (LD_LIBRARY_PATH), overriding the image's own",
+    )
     scan.add_argument("--format", choices=("table", "json"), default="table", help="report format")
     scan.add_argument("--output", type=Path, metavar="FILE", help="write the report to FILE instead of stdout")
     return parser
@@ -55,12 +71,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from depaudit.scan import InputError, ScanOptions, default_site_packages, run_scan
+    from depaudit.scan import InputError, ScanOptions, run_scan
 
+    env = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--env takes KEY=VALUE, not {item!r}")
+        env[key] = value
     options = ScanOptions(
         paths=tuple(args.paths),
-        site_packages=tuple(args.site_packages) or default_site_packages(),
+        site_packages=tuple(args.site_packages),
         distro=args.distro,
+        rootfs=args.rootfs,
+        env=env,
     )
     report = run_scan(options)
     text = _render(report, args.format, to_file=args.output is not None)

@@ -19,6 +19,8 @@ class FindingKind(str, Enum):
     UNUSED_REQUIREMENT = "unused_requirement"  # declared, never imported nor needed
     NOT_INSTALLED = "not_installed"  # declared, absent from the environment
     BAD_REQUIREMENT = "bad_requirement"  # a requirements line we could not understand
+    SYMLINK_LOOP = "symlink_loop"  # a path inside an image that never stops resolving
+    BAD_IMAGE = "bad_image"  # image metadata we could not read (dpkg database, ld.so.conf)
 
 
 @dataclass(frozen=True, order=True)

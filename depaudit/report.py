@@ -49,6 +49,7 @@ class ScanReport:
     distribution_count: int
     services: tuple[ServiceReport, ...]
     findings: tuple[Finding, ...]  # not tied to one service (the Python environment, discovery)
+    base_image: str | None = None  # the image searched for system libraries, when one was given
 
     @property
     def failing(self) -> bool:

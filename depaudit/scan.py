@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from depaudit.collect.imports import collect_imports
 from depaudit.collect.model import ImportRecord, ImportScope, Service
 from depaudit.collect.services import discover_services
 from depaudit.findings import Finding, FindingKind
+from depaudit.image.model import BaseImage
+from depaudit.image.open import open_rootfs
 from depaudit.native.distribution import analyse_distribution, analyse_folder
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
-from depaudit.packages.classify import classify_soname
-from depaudit.packages.rules import DistroRules, RulesError, load_rules
+from depaudit.packages.classify import classify_image_file, classify_soname
+from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
 from depaudit.python.closure import requires_closure
 from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
 from depaudit.python.model import RequirementEdge, TargetPython
@@ -27,11 +29,16 @@ class InputError(Exception):
     """A usage or top-level input problem: the scan cannot start (exit code 2)."""
 
 
+DEFAULT_DISTRO = "ubuntu-22.04"  # nvidia/cuda:12.x images
+
+
 @dataclass(frozen=True)
 class ScanOptions:
     paths: tuple[Path, ...]
-    site_packages: tuple[Path, ...]
-    distro: str = "ubuntu-22.04"
+    site_packages: tuple[Path, ...] = ()  # empty: the image's own, else this interpreter's
+    distro: str | None = None  # None: the image's /etc/os-release, else DEFAULT_DISTRO
+    rootfs: Path | None = None  # an unpacked base image
+    env: Mapping[str, str] = field(default_factory=dict)  # overrides the image's Env
 
 
 @dataclass(frozen=True)
@@ -54,10 +61,19 @@ class _Reached:
 class _Audit:
     """The state shared by every service of one scan: environment, rules, per-wheel results."""
 
-    def __init__(self, env: PythonEnvironment, target: TargetPython, rules: DistroRules) -> None:
+    def __init__(
+        self,
+        env: PythonEnvironment,
+        target: TargetPython,
+        rules: DistroRules,
+        image: BaseImage | None,
+        ld_library_path: tuple[str, ...],
+    ) -> None:
         self.env = env
         self.target = target
         self.rules = rules
+        self.image = image
+        self.ld_library_path = ld_library_path
         self._native: dict[str, NativeReport] = {}
 
     def native(self, key: str) -> NativeReport:
@@ -65,7 +81,11 @@ class _Audit:
         if key not in self._native:
             dist = self.env.distributions[key]
             self._native[key] = analyse_distribution(
-                dist, owner_of=self.env.owner_of, search_roots=self.env.site_packages
+                dist,
+                owner_of=self.env.owner_of,
+                search_roots=self.env.site_packages,
+                ld_library_path=self.ld_library_path,
+                image=self.image,
             )
         return self._native[key]
 
@@ -83,7 +103,9 @@ class _Audit:
                 tier = item.tier if _TIER_ORDER[item.tier] > _TIER_ORDER[need.tier] else need.tier
                 needs.append(self._need(need, tier, (service.name, *item.chain)))
         if service.elf_files:
-            local = analyse_folder(service.name, service.elf_files, service.display_root)
+            local = analyse_folder(
+                service.name, service.elf_files, service.display_root, self.ld_library_path, self.image
+            )
             findings.extend(local.findings)
             needs.extend(self._need(n, n.tier, (service.name,)) for n in local.needs)
 
@@ -154,8 +176,12 @@ class _Audit:
 
     def _need(self, need: NativeNeed, tier: Tier, prefix: tuple[str, ...]) -> Need:
         chain = [*prefix, *need.chain, need.soname]
-        if need.status is LibraryStatus.SYSTEM:
-            answer = classify_soname(self.rules, need.soname)
+        if need.status in (LibraryStatus.SYSTEM, LibraryStatus.IMAGE):
+            if need.status is LibraryStatus.IMAGE and self.image is not None and need.found_at:
+                answer = classify_image_file(self.rules, need.soname, self.image.owner_of(need.found_at))
+                chain.append(need.found_at)
+            else:
+                answer = classify_soname(self.rules, need.soname, image_given=self.image is not None)
             status, package = answer.status.value, answer.package
             if package is not None:
                 chain.append(f"{package} ({self.rules.distro})")
@@ -195,13 +221,11 @@ def _best_needs(needs: Iterable[Need]) -> tuple[Need, ...]:
 
 
 def run_scan(options: ScanOptions) -> ScanReport:
-    try:
-        rules = load_rules(options.distro)
-    except RulesError as error:
-        raise InputError(str(error)) from error
-    for path in (*options.paths, *options.site_packages):
+    for path in (*options.paths, *options.site_packages, *filter(None, [options.rootfs])):
         if not path.is_dir():
             raise InputError(f"not a folder: {path}")
+    image = open_rootfs(options.rootfs.resolve(), options.env) if options.rootfs else None
+    rules = _rules(options.distro, image)
 
     services: list[Service] = []
     findings: list[Finding] = []
@@ -212,17 +236,36 @@ def run_scan(options: ScanOptions) -> ScanReport:
     if not services:
         raise InputError(f"no Python services found in {', '.join(map(str, options.paths))}")
 
-    site_packages = tuple(p.resolve() for p in options.site_packages)
+    chosen = options.site_packages or (image.site_packages if image and image.site_packages else ())
+    site_packages = tuple(p.resolve() for p in chosen) or default_site_packages()
     env = load_environment(site_packages)
     findings.extend(env.findings)
-    audit = _Audit(env, infer_target(site_packages), rules)
+    ld_library_path = tuple(
+        p for p in options.env.get("LD_LIBRARY_PATH", ":".join(image.ld_library_path if image else ())).split(":") if p
+    )
+    audit = _Audit(env, infer_target(site_packages), rules, image, ld_library_path)
+    reports = tuple(audit.service(service) for service in services)
+    if image is not None:
+        findings.extend(image.findings)
+        findings.extend(image.dpkg.findings)
+        findings.extend(image.fs.findings)  # symlink loops met while resolving
     return ScanReport(
         distro=rules.distro,
         python_version=audit.target.python_version,
         distribution_count=len(env.distributions),
-        services=tuple(audit.service(service) for service in services),
+        services=reports,
         findings=tuple(sorted(set(findings))),
+        base_image=image.label if image else None,
     )
+
+
+def _rules(distro: str | None, image: BaseImage | None) -> DistroRules:
+    if distro is None:
+        distro = image.distro if image and image.distro in known_distros() else DEFAULT_DISTRO
+    try:
+        return load_rules(distro)
+    except RulesError as error:
+        raise InputError(str(error)) from error
 
 
 def default_site_packages() -> tuple[Path, ...]:

@@ -173,3 +173,81 @@ def build_vision_env(root: Path) -> Path:
     make_dist(sp, "helperlib", "0.1", files={"helperlib.py": ""})
     make_dist(sp, "unusedlib", "0.1", files={"unusedlib.py": ""})
     return sp
+
+
+def build_elf32_so(out: Path, soname: str) -> Path:
+    """A minimal but real 32-bit i386 shared object with a SONAME (gcc here has no -m32).
+
+    One PT_LOAD maps the file; PT_DYNAMIC holds DT_STRTAB, DT_STRSZ, DT_SONAME.
+    """
+    import struct
+
+    strtab = b"\0" + soname.encode() + b"\0"
+    strtab_offset = 52 + 2 * 32
+    dynamic_offset = (strtab_offset + len(strtab) + 3) & ~3
+    entries = [(5, strtab_offset), (10, len(strtab)), (14, 1), (0, 0)]  # STRTAB, STRSZ, SONAME, NULL
+    dynamic = b"".join(struct.pack("<iI", tag, value) for tag, value in entries)
+    size = dynamic_offset + len(dynamic)
+    ident = b"\x7fELF" + bytes([1, 1, 1, 0]) + bytes(8)
+    header = struct.pack("<16sHHIIIIIHHHHHH", ident, 3, 3, 1, 0, 52, 0, 0, 52, 32, 2, 40, 0, 0)
+    load = struct.pack("<IIIIIIII", 1, 0, 0, 0, size, size, 4, 0x1000)
+    dyn = struct.pack("<IIIIIIII", 2, dynamic_offset, dynamic_offset, dynamic_offset, len(dynamic), len(dynamic), 6, 4)
+    body = header + load + dyn + strtab
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(body + bytes(dynamic_offset - len(body)) + dynamic)
+    return out
+
+
+def build_image_scene(root: Path) -> tuple[Path, Path]:
+    """An unpacked base image and a site-packages whose extension module exercises ld.so's order.
+
+    Returns (rootfs, site-packages).
+    """
+    rootfs, sp, stubs = root / "rootfs", root / "site-packages", root / "stubs"
+    lib = rootfs / "usr/lib/x86_64-linux-gnu"
+    lib.mkdir(parents=True)
+    os.symlink("usr/lib", rootfs / "lib")  # usrmerge
+    (rootfs / "etc/ld.so.conf.d").mkdir(parents=True)
+    (rootfs / "etc/ld.so.conf").write_text("# ld.so.conf\ninclude /etc/ld.so.conf.d/*.conf\n")
+    (rootfs / "etc/ld.so.conf.d/10-extra.conf").write_text("/opt/extra/lib\n")
+    (rootfs / "etc/ld.so.conf.d/20-cuda.conf").write_text("/usr/local/cuda/lib64 # cuda\n")
+    (rootfs / "etc/ld.so.conf.d/README").write_text("/opt/not-a-conf-file\n")
+    (rootfs / "etc/os-release").write_text('ID=ubuntu\nVERSION_ID="22.04"\n')
+
+    # In the image: a symlinked soname in the default dirs, owned by a dpkg package.
+    build_so(lib / "libdefault.so.1.2.3", soname="libdefault.so.1")
+    os.symlink("libdefault.so.1.2.3", lib / "libdefault.so.1")
+    build_so(rootfs / "opt/extra/lib/libconf.so.1", soname="libconf.so.1")
+    build_elf32_so(rootfs / "opt/ldpath/libconf.so.1", "libconf.so.1")  # wrong class: skipped
+    build_so(rootfs / "opt/ldpath/libld.so.1", soname="libld.so.1")
+    build_so(rootfs / "opt/ldpath/libprec.so.1", soname="libprec.so.1")
+    build_so(rootfs / "opt/not-a-conf-file/libhidden.so.1", soname="libhidden.so.1")
+    os.symlink("libloop.so.1", lib / "libloop.so.1")  # a symlink loop
+    os.symlink("/etc/passwd", lib / "libabs.so.1")  # absolute: means the image's /etc/passwd
+    os.symlink("../../../../../../../../etc/passwd", lib / "libclimb.so.1")  # ".." stops at the root
+    dpkg = rootfs / "var/lib/dpkg"
+    (dpkg / "info").mkdir(parents=True)
+    (dpkg / "status").write_text(
+        "Package: libdefault1\nStatus: install ok installed\nVersion: 1.2.3-1\n\n"
+        "Package: removed-pkg\nStatus: deinstall ok config-files\nVersion: 1\n"
+    )
+    (dpkg / "info/libdefault1:amd64.list").write_text(
+        "/.\n/lib\n/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu/libdefault.so.1.2.3\n/lib/x86_64-linux-gnu/libdefault.so.1\n"
+    )
+
+    names = ["libdefault.so.1", "libconf.so.1", "libld.so.1", "libhidden.so.1", "libmissing.so.1",
+             "libloop.so.1", "libabs.so.1", "libclimb.so.1"]
+    linked = [build_so(stubs / n, soname=n) for n in names]
+    prec = build_so(stubs / "libprec.so.1", soname="libprec.so.1")
+    build_so(sp / "rpathfirst/libprec.so.1", soname="libprec.so.1")
+    ext = ".cpython-311-x86_64-linux-gnu.so"
+    build_so(sp / f"app/_native{ext}", needed=linked)
+    # DT_RPATH is searched before LD_LIBRARY_PATH; DT_RUNPATH after it.
+    build_so(sp / f"app/_rpath{ext}", needed=[prec], rpath="$ORIGIN/../rpathfirst")
+    build_so(sp / f"app/_runpath{ext}", needed=[prec], runpath="$ORIGIN/../rpathfirst")
+    make_dist(
+        sp,
+        "app",
+        existing=[f"app/_native{ext}", f"app/_rpath{ext}", f"app/_runpath{ext}", "rpathfirst/libprec.so.1"],
+    )
+    return rootfs, sp

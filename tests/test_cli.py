@@ -28,7 +28,7 @@ def _depaudit(*args: str) -> subprocess.CompletedProcess[str]:
 def _service(tmp_path: Path, source: str) -> Path:
     folder = tmp_path / "svc"
     folder.mkdir()
-    (folder / "app.py").write_text(source)
+    (folder / "main.py").write_text(source)
     return folder
 
 
@@ -72,3 +72,42 @@ def test_output_file(tmp_path: Path, vision_sp: Path) -> None:
 def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
     result = _depaudit(*args)
     assert (result.returncode, result.stderr) == (2, message)
+
+
+def test_rootfs_gives_the_distro_the_owners_and_the_search_evidence(tmp_path: Path) -> None:
+    from helpers import build_image_scene
+
+    rootfs, sp = build_image_scene(tmp_path / "scene")
+    service = _service(tmp_path, "import app\n")
+    result = _depaudit(
+        "scan", str(service), "--site-packages", str(sp), "--rootfs", str(rootfs),
+        "--env", "LD_LIBRARY_PATH=/opt/ldpath", "--format", "json",
+    )
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, load_schema())
+    assert (report["distro"], report["base_image"]) == ("ubuntu-22.04", str(rootfs))  # from /etc/os-release
+    needs = {n["name"]: n for n in report["services"][0]["needs"]}
+    assert (needs["libdefault.so.1"]["status"], needs["libdefault.so.1"]["package"]) == ("base-image", "libdefault1")
+    assert needs["libdefault.so.1"]["chain"][-2:] == [
+        "/lib/x86_64-linux-gnu/libdefault.so.1",
+        "libdefault1 (ubuntu-22.04)",
+    ]
+    # The image has no glibc at all: with a real image, nothing is assumed present.
+    assert (needs["libc.so.6"]["status"], needs["libc.so.6"]["package"]) == ("missing", "libc6")
+    assert needs["libmissing.so.1"]["status"] == "unmapped"
+    assert [f["kind"] for f in report["findings"]] == ["symlink_loop"]
+    assert result.returncode == 1
+
+
+def test_bad_env_option_is_a_usage_error(tmp_path: Path) -> None:
+    result = _depaudit("scan", str(tmp_path), "--env", "LD_LIBRARY_PATH")
+    assert (result.returncode, result.stderr) == (2, "depaudit: error: --env takes KEY=VALUE, not 'LD_LIBRARY_PATH'\n")
+
+
+def test_schema_enums_match_the_code() -> None:
+    from depaudit.findings import FindingKind
+    from depaudit.report import NEED_STATUSES
+
+    definitions = load_schema()["$defs"]
+    assert definitions["finding"]["properties"]["kind"]["enum"] == [k.value for k in FindingKind]
+    assert definitions["need"]["properties"]["status"]["enum"] == list(NEED_STATUSES)

@@ -17,6 +17,7 @@ def report_to_json(report: ScanReport) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "depaudit", "version": __version__},
         "distro": report.distro,
+        "base_image": report.base_image,
         "python_version": report.python_version,
         "distribution_count": report.distribution_count,
         "failing": report.failing,

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from depaudit.image.model import BaseImage
 from depaudit.native.elf import has_elf_magic, looks_like_shared_object
 from depaudit.native.loader import resolve_needs
 from depaudit.native.model import NativeReport
@@ -51,6 +52,8 @@ def analyse_distribution(
     *,
     owner_of: Callable[[Path], str | None],
     search_roots: Sequence[Path],
+    ld_library_path: Sequence[str] = (),
+    image: BaseImage | None = None,
 ) -> NativeReport:
     return resolve_needs(
         dist.key,
@@ -58,15 +61,25 @@ def analyse_distribution(
         display=_display_within([dist.site_packages, *search_roots]),
         owner_of=owner_of,
         search_roots=search_roots,
+        ld_library_path=ld_library_path,
+        image=image,
     )
 
 
-def analyse_folder(owner: str, files: Sequence[Path], display_root: Path) -> NativeReport:
-    """ELF files shipped inside a service folder: everything found there is bundled."""
+def analyse_folder(
+    owner: str,
+    files: Sequence[Path],
+    display_root: Path,
+    ld_library_path: Sequence[str] = (),
+    image: BaseImage | None = None,
+) -> NativeReport:
+    """ELF files shipped inside a service folder: what is found there is bundled."""
     return resolve_needs(
         owner,
         files,
         display=_display_within([display_root]),
         owner_of=lambda _path: None,
         search_roots=[display_root],
+        ld_library_path=ld_library_path,
+        image=image,
     )

@@ -1,20 +1,48 @@
-"""Resolve DT_NEEDED entries the way glibc's ld.so does, inside the scanned environment only."""
+"""Resolve DT_NEEDED entries the way glibc's ld.so does.
+
+Two places hold files: the Python environment on this machine (site-packages folders), and the
+base image, whose paths are resolved only through the image reader, never on this machine.
+"""
 
 from __future__ import annotations
 
 import os
+import posixpath
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from depaudit.findings import Finding, FindingKind
+from depaudit.image.model import DEFAULT_DIRS, BaseImage
 from depaudit.native.elf import ElfError, is_extension_module, looks_like_shared_object, read_elf
 from depaudit.native.model import ElfInfo, LibraryStatus, NativeNeed, NativeReport, Tier
 
 _TIER_ORDER = {Tier.REQUIRED: 0, Tier.OPTIONAL: 1, Tier.HINT: 2}
 # Dynamic string tokens as glibc expands them on x86_64 Debian-family systems.
-_LIB_TOKEN = "lib/x86_64-linux-gnu"
-_PLATFORM_TOKEN = "x86_64"
+_TOKENS = (
+    ("${ORIGIN}", None),
+    ("$ORIGIN", None),
+    ("${LIB}", "lib/x86_64-linux-gnu"),
+    ("$LIB", "lib/x86_64-linux-gnu"),
+    ("${PLATFORM}", "x86_64"),
+    ("$PLATFORM", "x86_64"),
+)
+_HOST, _IMAGE = "host", "image"
+
+
+@dataclass(frozen=True)
+class _Object:
+    host: Path  # where we read it on this machine
+    image: str | None  # its path inside the base image, when it lives there
+    info: ElfInfo
+
+
+@dataclass(frozen=True)
+class _SearchDir:
+    space: str  # _HOST: a folder of this machine inside the environment; _IMAGE: an image path
+    path: str
+    rule: str
 
 
 class _Reader:
@@ -44,141 +72,195 @@ class _Walk:
         owner_of: Callable[[Path], str | None],
         search_roots: Sequence[Path],
         ld_library_path: Sequence[str],
+        image: BaseImage | None,
     ) -> None:
         self.owner = owner
         self.display = display
         self.owner_of = owner_of
         self.roots = [Path(os.path.realpath(root)) for root in search_roots]
-        self.ld_library_path = ld_library_path
+        self.ld_library_path = tuple(ld_library_path)
+        self.image = image
         self.reader = _Reader()
         self.needs: dict[tuple[str, LibraryStatus], NativeNeed] = {}
 
-    def inside(self, path: str) -> bool:
+    # Places -----------------------------------------------------------------------------
+    def in_environment(self, path: str | Path) -> bool:
         candidate = Path(path)
         return any(candidate == root or root in candidate.parents for root in self.roots)
 
+    def image_path(self, host: Path) -> str | None:
+        if self.image is None:
+            return None
+        try:
+            relative = Path(os.path.normpath(host)).relative_to(self.image.fs.root)
+        except ValueError:
+            return None
+        return "/" + relative.as_posix() if relative.parts else "/"
+
+    def make(self, host: Path, image: str | None = None) -> _Object:
+        return _Object(host, image if image is not None else self.image_path(host), self.reader.read(host))
+
+    def show(self, obj: _Object) -> str:
+        if obj.image is not None and not self.in_environment(os.path.normpath(obj.host)):
+            return obj.image
+        return self.display(obj.host)
+
+    # The walk ---------------------------------------------------------------------------
     def tree(self, root: Path, tier: Tier) -> set[str]:
         """Breadth-first from one root, as ld.so loads it; returns the real paths reached."""
-        root_info = self.reader.read(root)
-        loaded: dict[str, Path] = {}  # soname or file name → object, for "already loaded"
-        self._register(loaded, root, root_info)
+        start = self.make(root)
+        loaded: dict[str, _Object] = {}  # soname or file name → object, for "already loaded"
+        _register(loaded, start)
         reached = {os.path.realpath(root)}
-        queue: deque[tuple[Path, ElfInfo, tuple[Path, ...]]] = deque([(root, root_info, (root,))])
+        queue: deque[tuple[_Object, ...]] = deque([(start,)])
         while queue:
-            path, info, chain = queue.popleft()
-            for name in info.needed:
-                found = loaded.get(name) or self._search(name, info, chain)
-                if found is None:
-                    self._record(name, LibraryStatus.SYSTEM, tier, chain, None, None)
-                    continue
-                provider = self.owner_of(found)
-                status = LibraryStatus.BUNDLED if provider in (None, self.owner) else LibraryStatus.OTHER_WHEEL
-                self._record(
-                    name,
-                    status,
-                    tier,
-                    chain,
-                    self.display(found),
-                    provider if status is LibraryStatus.OTHER_WHEEL else None,
-                )
-                real = os.path.realpath(found)
-                if real not in reached:
-                    reached.add(real)
-                    found_info = self.reader.read(found)
-                    self._register(loaded, found, found_info)
-                    queue.append((found, found_info, (*chain, found)))
+            chain = queue.popleft()
+            for name in chain[-1].info.needed:
+                found, rule, tried = self.search(name, chain)
+                earlier = loaded.get(name)
+                if earlier is not None and (found is None or os.path.realpath(found.host) != os.path.realpath(earlier.host)):
+                    found, rule = earlier, "already loaded earlier in this tree: found only because of load order"
+                self.record(name, chain, tier, found, rule, tried)
+                if found is not None and os.path.realpath(found.host) not in reached:
+                    reached.add(os.path.realpath(found.host))
+                    _register(loaded, found)
+                    queue.append((*chain, found))
         return reached
+
+    def search(self, name: str, chain: tuple[_Object, ...]) -> tuple[_Object | None, str | None, tuple[str, ...]]:
+        if "/" in name:
+            return None, None, ()  # a path in DT_NEEDED: not a search; the image must have it
+        requester = chain[-1]
+        tried: list[str] = []
+        for directory in self.search_dirs(chain):
+            shown = directory.path if directory.space == _IMAGE else self.display(Path(directory.path))
+            if shown not in tried:
+                tried.append(shown)
+            found = self.candidate(directory, name, requester.info)
+            if found is not None:
+                return found, directory.rule, ()
+        return None, None, tuple(tried)
+
+    def search_dirs(self, chain: tuple[_Object, ...]) -> Iterable[_SearchDir]:
+        requester = chain[-1]
+        if not requester.info.runpath:
+            # DT_RPATH of the requester, then of each loader up the chain; glibc ignores the
+            # RPATH of any object that has a RUNPATH, and all RPATHs if the requester has one.
+            yield from self.expand(requester, requester.info.rpath, "DT_RPATH")
+            for loader in reversed(chain[:-1]):
+                if not loader.info.runpath:
+                    yield from self.expand(loader, loader.info.rpath, f"DT_RPATH of {self.show(loader)}")
+        for path in self.ld_library_path:
+            yield _SearchDir(_IMAGE, path, "LD_LIBRARY_PATH")
+        yield from self.expand(requester, requester.info.runpath, "DT_RUNPATH")
+        if self.image is not None:
+            for path in self.image.ld_so_conf:
+                yield _SearchDir(_IMAGE, path, "ld.so.conf")
+            for path in DEFAULT_DIRS:
+                yield _SearchDir(_IMAGE, path, "default directories")
+
+    def expand(self, obj: _Object, entries: Sequence[str], rule: str) -> list[_SearchDir]:
+        dirs = []
+        for entry in entries:
+            uses_origin = "$ORIGIN" in entry or "${ORIGIN}" in entry
+            if uses_origin and obj.image is not None and self.image is not None:
+                # Inside the image, $ORIGIN is the object's folder there, resolved there.
+                origin, space = self.image.fs.resolve(posixpath.dirname(obj.image)) or "/", _IMAGE
+            elif uses_origin:
+                origin, space = os.path.dirname(os.path.realpath(obj.host)), _HOST
+            elif entry.startswith("/"):
+                origin, space = "", _IMAGE  # an absolute entry names a folder of the image
+            else:
+                continue  # relative to the process's working directory: unknowable statically
+            for token, value in _TOKENS:
+                entry = entry.replace(token, value if value is not None else origin)
+            dirs.append(_SearchDir(space, os.path.normpath(entry), rule))
+        return dirs
+
+    def candidate(self, directory: _SearchDir, name: str, requester: ElfInfo) -> _Object | None:
+        if directory.space == _HOST:
+            host = os.path.normpath(os.path.join(directory.path, name))
+            image_path = self.image_path(Path(host))
+            if not self.in_environment(host):
+                if image_path is None:
+                    return None  # outside the environment and not in the image: never this host
+                return self.candidate(_SearchDir(_IMAGE, posixpath.dirname(image_path), directory.rule), name, requester)
+            if not os.path.isfile(host) or not self.in_environment(os.path.realpath(host)):
+                return None
+            found_host, found_image = Path(host), image_path
+        else:
+            if self.image is None:
+                return None
+            image_path = posixpath.normpath(posixpath.join(directory.path, name))
+            if not self.image.fs.is_file(image_path):
+                return None
+            resolved = self.image.fs.host_path(image_path)
+            if resolved is None:
+                return None
+            found_host, found_image = resolved, image_path
+        try:
+            found = self.make(found_host, found_image)
+        except ElfError:
+            return None  # ld.so skips files it cannot use and keeps searching
+        if (found.info.elf_class, found.info.machine) != (requester.elf_class, requester.machine):
+            return None  # wrong class or machine: ld.so skips it too
+        return found
+
+    def record(
+        self,
+        soname: str,
+        chain: tuple[_Object, ...],
+        tier: Tier,
+        found: _Object | None,
+        rule: str | None,
+        tried: tuple[str, ...],
+    ) -> None:
+        shown_chain = tuple(self.show(obj) for obj in chain)
+        if found is None:
+            need = NativeNeed(soname, LibraryStatus.SYSTEM, tier, shown_chain, None, None, None, tried)
+        else:
+            provider = self.owner_of(found.host)
+            if provider not in (None, self.owner):
+                status = LibraryStatus.OTHER_WHEEL
+            elif provider is None and found.image is not None and not self.in_environment(os.path.normpath(found.host)):
+                status = LibraryStatus.IMAGE
+            else:
+                status = LibraryStatus.BUNDLED
+            need = NativeNeed(
+                soname,
+                status,
+                tier,
+                shown_chain,
+                self.show(found),
+                provider if status is LibraryStatus.OTHER_WHEEL else None,
+                rule,
+            )
+        key = (soname, need.status)
+        current = self.needs.get(key)
+        if current is None or _rank(need) < _rank(current):
+            self.needs[key] = need
 
     def forest_tops(self, objects: Sequence[Path]) -> list[Path]:
         """The objects no other one among them links: walking from these first makes the
         evidence name the plugin itself rather than a library it pulls in."""
         below: set[str] = set()
         for path in objects:
-            info = self.reader.read(path)
-            for name in info.needed:
-                found = self._search(name, info, (path,))
+            obj = self.make(path)
+            for name in obj.info.needed:
+                found, _, _ = self.search(name, (obj,))
                 if found is not None:
-                    below.add(os.path.realpath(found))
+                    below.add(os.path.realpath(found.host))
         return [p for p in objects if os.path.realpath(p) not in below]
 
-    def _register(self, loaded: dict[str, Path], path: Path, info: ElfInfo) -> None:
-        loaded.setdefault(path.name, path)
-        if info.soname:
-            loaded.setdefault(info.soname, path)
 
-    def _search(self, name: str, info: ElfInfo, chain: tuple[Path, ...]) -> Path | None:
-        if "/" in name:
-            return None  # a path in DT_NEEDED names a file of the image, not of this environment
-        for directory in self._search_dirs(info, chain):
-            found = self._candidate(Path(directory) / name, info)
-            if found is not None:
-                return found
-        return None
-
-    def _search_dirs(self, info: ElfInfo, chain: tuple[Path, ...]) -> Iterable[str]:
-        requester = chain[-1]
-        if not info.runpath:
-            # DT_RPATH of the requester, then of each loader up the chain; glibc ignores the
-            # RPATH of any object that has a RUNPATH, and ignores all RPATHs when the
-            # requester itself has one.
-            yield from _expand(info.rpath, requester)
-            for loader in reversed(chain[:-1]):
-                loader_info = self.reader.read(loader)
-                if not loader_info.runpath:
-                    yield from _expand(loader_info.rpath, loader)
-        yield from self.ld_library_path
-        yield from _expand(info.runpath, requester)
-
-    def _candidate(self, path: Path, requester: ElfInfo) -> Path | None:
-        normal = os.path.normpath(path)
-        # Absolute RPATHs name directories of the image: never look on this machine.
-        if not self.inside(normal) or not os.path.isfile(normal):
-            return None
-        if not self.inside(os.path.realpath(normal)):
-            return None
-        try:
-            info = self.reader.read(Path(normal))
-        except ElfError:
-            return None  # ld.so skips files it cannot use and keeps searching
-        if (info.elf_class, info.machine) != (requester.elf_class, requester.machine):
-            return None
-        return Path(normal)
-
-    def _record(
-        self,
-        soname: str,
-        status: LibraryStatus,
-        tier: Tier,
-        chain: tuple[Path, ...],
-        found_at: str | None,
-        provider: str | None,
-    ) -> None:
-        need = NativeNeed(soname, status, tier, tuple(self.display(p) for p in chain), found_at, provider)
-        key = (soname, status)
-        current = self.needs.get(key)
-        if current is None or _rank(need) < _rank(current):
-            self.needs[key] = need
+def _register(loaded: dict[str, _Object], obj: _Object) -> None:
+    loaded.setdefault(obj.host.name, obj)
+    if obj.info.soname:
+        loaded.setdefault(obj.info.soname, obj)
 
 
 def _rank(need: NativeNeed) -> tuple[int, int, tuple[str, ...]]:
     return (_TIER_ORDER[need.tier], len(need.chain), need.chain)
-
-
-def _expand(entries: Sequence[str], obj: Path) -> list[str]:
-    origin = os.path.dirname(os.path.realpath(obj))
-    expanded = []
-    for entry in entries:
-        for token, value in (
-            ("${ORIGIN}", origin),
-            ("$ORIGIN", origin),
-            ("${LIB}", _LIB_TOKEN),
-            ("$LIB", _LIB_TOKEN),
-            ("${PLATFORM}", _PLATFORM_TOKEN),
-            ("$PLATFORM", _PLATFORM_TOKEN),
-        ):
-            entry = entry.replace(token, value)
-        expanded.append(entry)
-    return expanded
 
 
 def resolve_needs(
@@ -189,9 +271,10 @@ def resolve_needs(
     owner_of: Callable[[Path], str | None],
     search_roots: Sequence[Path],
     ld_library_path: Sequence[str] = (),
+    image: BaseImage | None = None,
 ) -> NativeReport:
     """Walk every ELF file an owner ships, starting from its Python extension modules."""
-    walk = _Walk(owner, display, owner_of, search_roots, ld_library_path)
+    walk = _Walk(owner, display, owner_of, search_roots, ld_library_path, image)
     findings: list[Finding] = []
     readable: list[Path] = []
     for path in sorted(candidates):

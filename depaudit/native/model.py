@@ -18,7 +18,8 @@ class Tier(str, Enum):
 class LibraryStatus(str, Enum):
     BUNDLED = "bundled"  # found inside the same distribution (or service folder)
     OTHER_WHEEL = "other-wheel"  # found inside another installed distribution
-    SYSTEM = "system"  # not in the Python environment: the image must provide it
+    IMAGE = "image"  # found in the base image given to the scan
+    SYSTEM = "system"  # found nowhere we looked: the image must provide it
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class NativeNeed:
     chain: tuple[str, ...]  # display paths of the ELF objects from a root to the one needing soname
     found_at: str | None  # display path of the file it resolved to (bundled / other-wheel)
     provider: str | None  # canonical key of the distribution it resolved into (other-wheel)
+    rule: str | None = None  # what found it: "DT_RPATH", "LD_LIBRARY_PATH", "ld.so.conf", ...
+    tried: tuple[str, ...] = ()  # where ld.so would look, in order, when nothing was found
 
 
 @dataclass(frozen=True)

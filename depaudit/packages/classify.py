@@ -23,14 +23,29 @@ class PackageAnswer:
     package: str | None
 
 
-def classify_soname(rules: DistroRules, soname: str) -> PackageAnswer:
-    if any(fnmatchcase(soname, pattern) for pattern in rules.driver_patterns):
+def is_driver(rules: DistroRules, soname: str) -> bool:
+    return any(fnmatchcase(soname, pattern) for pattern in rules.driver_patterns)
+
+
+def classify_soname(rules: DistroRules, soname: str, *, image_given: bool = False) -> PackageAnswer:
+    """A soname nothing scanned provides. Without a real image, the distro's base packages are
+    assumed present; with one, its own files have already been searched and it lacks this."""
+    if is_driver(rules, soname):
         return PackageAnswer(SystemStatus.DRIVER, None)
     rule = rules.sonames.get(soname)
     if rule is None:
         return PackageAnswer(SystemStatus.UNMAPPED, None)  # never guess a package name
-    if rule.package == rules.libc_package:
+    if rule.package == rules.libc_package and not image_given:
         return PackageAnswer(SystemStatus.LIBC, rule.package)
-    if rule.package in rules.present:
+    if rule.package in rules.present and not image_given:
         return PackageAnswer(SystemStatus.BASE_IMAGE, rule.package)
     return PackageAnswer(SystemStatus.MISSING, rule.package)
+
+
+def classify_image_file(rules: DistroRules, soname: str, owner: str | None) -> PackageAnswer:
+    """A soname found in the base image, with the dpkg package owning that file."""
+    if is_driver(rules, soname):
+        return PackageAnswer(SystemStatus.DRIVER, None)
+    if owner is not None and owner == rules.libc_package:
+        return PackageAnswer(SystemStatus.LIBC, owner)
+    return PackageAnswer(SystemStatus.BASE_IMAGE, owner)

@@ -23,7 +23,13 @@ def _needs(scene) -> dict[tuple[str, LibraryStatus], NativeNeed]:
 def test_origin_rpath_finds_the_wheels_own_libs_folder(loader_scene) -> None:
     need = _needs(loader_scene)[("libbundled-abc123.so.1", BUNDLED)]
     assert need == NativeNeed(
-        "libbundled-abc123.so.1", BUNDLED, REQ, (f"pkga/_core{EXT}",), "pkga.libs/libbundled-abc123.so.1", None
+        "libbundled-abc123.so.1",
+        BUNDLED,
+        REQ,
+        (f"pkga/_core{EXT}",),
+        "pkga.libs/libbundled-abc123.so.1",
+        None,
+        "DT_RPATH",
     )
 
 
@@ -36,19 +42,28 @@ def test_origin_rpath_into_another_wheel_is_other_wheel(loader_scene) -> None:
         (f"pkga/_core{EXT}", "pkga.libs/libbundled-abc123.so.1"),
         "nvidia/fakeblas/lib/libfakeblas.so.12",
         "nvidia-fakeblas",
+        "DT_RPATH",
     )
 
 
 def test_a_library_the_environment_lacks_is_a_system_need_with_its_chain(loader_scene) -> None:
     need = _needs(loader_scene)[("libsystemonly.so.1", SYSTEM)]
     assert need == NativeNeed(
-        "libsystemonly.so.1", SYSTEM, REQ, (f"pkga/_core{EXT}", "pkga.libs/libbundled-abc123.so.1"), None, None
+        "libsystemonly.so.1",
+        SYSTEM,
+        REQ,
+        (f"pkga/_core{EXT}", "pkga.libs/libbundled-abc123.so.1"),
+        None,
+        None,
+        None,
+        ("nvidia/fakeblas/lib", "pkga.libs"),  # its own RPATH, then its loader's
     )
 
 
 def test_runpath_is_used_for_the_object_itself_but_not_inherited(loader_scene) -> None:
     needs = _needs(loader_scene)
     assert needs[("librunchild.so.1", BUNDLED)].chain == (f"pkga/_runpath{EXT}",)
+    assert needs[("librunchild.so.1", BUNDLED)].rule == "DT_RUNPATH"
     # librunchild has no search path of its own; ld.so does not lend it the loader's RUNPATH.
     assert needs[("libgrand.so.1", SYSTEM)] == NativeNeed(
         "libgrand.so.1", SYSTEM, REQ, (f"pkga/_runpath{EXT}", "pkga.libs/librunchild.so.1"), None, None
@@ -63,6 +78,7 @@ def test_rpath_of_the_loader_is_inherited_by_a_child_without_runpath(loader_scen
         (f"pkga/_rpath{EXT}", "pkga.libs/librpchild.so.1"),
         "pkga.libs/libgrand.so.1",
         None,
+        f"DT_RPATH of pkga/_rpath{EXT}",
     )
 
 
@@ -73,7 +89,7 @@ def test_an_absolute_rpath_is_never_searched_on_this_machine(loader_scene) -> No
 
 def test_what_no_extension_module_reaches_is_optional(loader_scene) -> None:
     assert _needs(loader_scene)[("libplugdep.so.1", SYSTEM)] == NativeNeed(
-        "libplugdep.so.1", SYSTEM, OPT, ("pkga/plugins/libplugin.so",), None, None
+        "libplugdep.so.1", SYSTEM, OPT, ("pkga/plugins/libplugin.so",), None, None, None, ("pkga.libs",)
     )
 
 

@@ -1,0 +1,1 @@
+"""The base image as an input: its files, read inside its own root, and what it provides."""

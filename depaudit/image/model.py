@@ -1,0 +1,46 @@
+"""A base image, opened: the files, environment, loader configuration and packages it provides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from depaudit.findings import Finding
+from depaudit.image.dpkg import DpkgDatabase
+from depaudit.image.rootfs import RootfsDir
+
+# ld.so's trusted directories on x86_64 Debian and Ubuntu (multiarch first), usrmerge or not.
+DEFAULT_DIRS = (
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib",
+    "/usr/lib",
+    "/lib64",
+    "/usr/lib64",
+)
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    label: str  # how the report names it: the path or reference given
+    fs: RootfsDir
+    distro: str | None  # "ubuntu-22.04", from /etc/os-release
+    env: Mapping[str, str]  # the image config's Env
+    ld_so_conf: tuple[str, ...]  # directories from /etc/ld.so.conf, in order
+    dpkg: DpkgDatabase
+    site_packages: tuple[Path, ...]  # Python environments found inside, as paths on this machine
+    findings: tuple[Finding, ...]
+
+    def owner_of(self, path: str) -> str | None:
+        """The dpkg package owning an image file, as `dpkg -S` answers for the real file."""
+        folder, _, name = path.rpartition("/")
+        for candidate in (f"{self.fs.resolve(folder or '/')}/{name}", self.fs.resolve(path)):
+            owner = self.dpkg.owner(candidate) if candidate else None
+            if owner is not None:
+                return owner
+        return None
+
+    @property
+    def ld_library_path(self) -> tuple[str, ...]:
+        return tuple(p for p in self.env.get("LD_LIBRARY_PATH", "").split(":") if p)
