@@ -27,6 +27,9 @@ class Need:
     package: str | None  # apt package on the target distro, where one applies
     tier: Tier
     chain: tuple[str, ...]  # evidence from the service's import to the package
+    found_at: str | None = None  # the file it resolved to (environment-relative, or an image path)
+    rule: str | None = None  # the loader rule that found it
+    tried: tuple[str, ...] = ()  # where the loader looked, when nothing was found
 
     @property
     def fails(self) -> bool:

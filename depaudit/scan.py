@@ -189,7 +189,7 @@ class _Audit:
             status, package = need.status.value, None
             if need.found_at is not None:
                 chain.append(need.found_at)
-        return Need("soname", need.soname, status, package, tier, tuple(chain))
+        return Need("soname", need.soname, status, package, tier, tuple(chain), need.found_at, need.rule, need.tried)
 
 
 def _unresolved(record: ImportRecord) -> Finding:
@@ -207,10 +207,12 @@ def _unresolved(record: ImportRecord) -> Finding:
 
 
 def _best_needs(needs: Iterable[Need]) -> tuple[Need, ...]:
-    """One need per (name, status, package): the strongest, shortest evidence wins."""
-    best: dict[tuple[str, str, str | None], Need] = {}
+    """One need per file it resolves to (or per package, when it resolves nowhere): the
+    strongest, shortest evidence wins. A wheel's library seen from its own walk and from a
+    dependent's is one library."""
+    best: dict[tuple[str, str | None, str | None], Need] = {}
     for need in needs:
-        key = (need.name, need.status, need.package)
+        key = (need.name, need.found_at, None) if need.found_at else (need.name, need.status, need.package)
         rank = (_TIER_ORDER[need.tier], len(need.chain), need.chain)
         current = best.get(key)
         if current is None or rank < (_TIER_ORDER[current.tier], len(current.chain), current.chain):

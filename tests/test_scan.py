@@ -61,6 +61,9 @@ def test_required_and_optional_needs_with_their_evidence(tmp_path: Path, vision_
             "libGL.so.1",
             "libgl1 (ubuntu-22.04)",
         ),
+        found_at=None,
+        rule=None,
+        tried=("visionlib.libs",),  # the loader's DT_RPATH: all ld.so would search in the environment
     )
     assert _missing(detector) == [("libGL.so.1", "libgl1", "required"), ("libX11.so.6", "libx11-6", "optional")]
     assert [(n.name, n.status, n.tier.value) for n in detector.needs if n.status != "missing"] == [

@@ -66,4 +66,7 @@ def _need(need: Need) -> dict[str, Any]:
         "package": need.package,
         "tier": need.tier.value,
         "chain": list(need.chain),
+        "found_at": need.found_at,
+        "rule": need.rule,
+        "tried": list(need.tried),
     }
