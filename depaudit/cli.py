@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the base image as an unpacked filesystem: searched like ld.so would, read without Docker",
     )
     scan.add_argument(
+        "--image",
+        type=Path,
+        metavar="PATH",
+        help="the base image as a `docker save` tarball or an OCI layout (folder or tar), read without Docker",
+    )
+    scan.add_argument(
         "--env",
         action="append",
         default=[],
@@ -84,6 +90,7 @@ def _scan(args: argparse.Namespace) -> int:
         site_packages=tuple(args.site_packages),
         distro=args.distro,
         rootfs=args.rootfs,
+        image=args.image,
         env=env,
     )
     report = run_scan(options)

@@ -20,7 +20,8 @@ class FindingKind(str, Enum):
     NOT_INSTALLED = "not_installed"  # declared, absent from the environment
     BAD_REQUIREMENT = "bad_requirement"  # a requirements line we could not understand
     SYMLINK_LOOP = "symlink_loop"  # a path inside an image that never stops resolving
-    BAD_IMAGE = "bad_image"  # image metadata we could not read (dpkg database, ld.so.conf)
+    BAD_IMAGE = "bad_image"  # image metadata we could not read (dpkg database, manifest, a layer)
+    UNSAFE_MEMBER = "unsafe_member"  # a layer member that would land outside the image root
 
 
 @dataclass(frozen=True, order=True)

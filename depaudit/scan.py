@@ -11,7 +11,8 @@ from depaudit.collect.model import ImportRecord, ImportScope, Service
 from depaudit.collect.services import discover_services
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import BaseImage
-from depaudit.image.open import open_rootfs
+from depaudit.image.archive import ImageFormatError
+from depaudit.image.open import open_image, open_rootfs
 from depaudit.native.distribution import analyse_distribution, analyse_folder
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
 from depaudit.packages.classify import classify_image_file, classify_soname
@@ -38,6 +39,7 @@ class ScanOptions:
     site_packages: tuple[Path, ...] = ()  # empty: the image's own, else this interpreter's
     distro: str | None = None  # None: the image's /etc/os-release, else DEFAULT_DISTRO
     rootfs: Path | None = None  # an unpacked base image
+    image: Path | None = None  # a docker save tarball or an OCI layout (folder or tar)
     env: Mapping[str, str] = field(default_factory=dict)  # overrides the image's Env
 
 
@@ -226,7 +228,9 @@ def run_scan(options: ScanOptions) -> ScanReport:
     for path in (*options.paths, *options.site_packages, *filter(None, [options.rootfs])):
         if not path.is_dir():
             raise InputError(f"not a folder: {path}")
-    image = open_rootfs(options.rootfs.resolve(), options.env) if options.rootfs else None
+    if options.image is not None and not options.image.exists():
+        raise InputError(f"no such image: {options.image}")
+    image = _open_base_image(options)
     rules = _rules(options.distro, image)
 
     services: list[Service] = []
@@ -259,6 +263,17 @@ def run_scan(options: ScanOptions) -> ScanReport:
         findings=tuple(sorted(set(findings))),
         base_image=image.label if image else None,
     )
+
+
+def _open_base_image(options: ScanOptions) -> BaseImage | None:
+    if options.rootfs is not None:
+        return open_rootfs(options.rootfs.resolve(), options.env)
+    if options.image is not None:
+        try:
+            return open_image(options.image.resolve(), options.env)
+        except ImageFormatError as error:
+            raise InputError(str(error)) from error
+    return None
 
 
 def _rules(distro: str | None, image: BaseImage | None) -> DistroRules:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from depaudit.image.archive import open_layers
 from depaudit.image.dpkg import read_dpkg
 from depaudit.image.ldconf import ld_so_conf_dirs
 from depaudit.image.model import BaseImage
@@ -21,19 +22,31 @@ _SITE_PACKAGES_GLOBS = (
 
 
 def open_rootfs(path: Path, env: Mapping[str, str] | None = None) -> BaseImage:
-    fs = RootfsDir(path)
-    dpkg = read_dpkg(fs)
-    image = BaseImage(
-        label=str(path),
+    return _describe(RootfsDir(path), str(path), dict(env or {}))
+
+
+def open_image(path: Path, env: Mapping[str, str] | None = None) -> BaseImage:
+    """A `docker save` tarball, an OCI layout (folder or tar), or an unpacked rootfs folder.
+
+    The image config's Env is used; `env` overrides it.
+    """
+    if path.is_dir() and not (path / "oci-layout").exists() and not (path / "manifest.json").exists():
+        return open_rootfs(path, env)
+    fs, config_env = open_layers(path)
+    return _describe(fs, str(path), {**config_env, **(env or {})})
+
+
+def _describe(fs: RootfsDir, label: str, env: dict[str, str]) -> BaseImage:
+    return BaseImage(
+        label=label,
         fs=fs,
         distro=distro_of(fs.read_text("/etc/os-release") or ""),
-        env=dict(env or {}),
+        env=env,
         ld_so_conf=tuple(ld_so_conf_dirs(fs)),
-        dpkg=dpkg,
+        dpkg=read_dpkg(fs),
         site_packages=_site_packages(fs),
         findings=(),
     )
-    return image
 
 
 def distro_of(os_release: str) -> str | None:

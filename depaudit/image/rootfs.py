@@ -37,12 +37,8 @@ class RootfsDir:
         try:
             return self._resolve(path, follow_final)
         except SymlinkLoop as loop:
-            # One finding per real location, however many paths lead to it (usrmerge).
-            folder, _, name = loop.path.rpartition("/")
-            try:
-                where = f"{(self._resolve(folder, True) or folder).rstrip('/')}/{name}"
-            except SymlinkLoop:
-                where = loop.path
+            # One finding per looping link, however many paths lead through it (usrmerge).
+            where = loop.path
             if where not in self._reported:
                 self._reported.add(where)
                 self.findings.append(
@@ -60,18 +56,14 @@ class RootfsDir:
                 if resolved:
                     resolved.pop()
                 continue
-            host = self._host([*resolved, part])
-            try:
-                mode = os.lstat(host).st_mode
-            except (FileNotFoundError, NotADirectoryError):
+            kind = self._kind([*resolved, part])
+            if kind is None:
                 return None
-            except OSError:
-                return None
-            if stat.S_ISLNK(mode) and (pending or follow_final):
+            if kind == "link" and (pending or follow_final):
                 links += 1
                 if links > MAX_SYMLINKS:
-                    raise SymlinkLoop(path)
-                target = os.readlink(host)
+                    raise SymlinkLoop("/" + "/".join([*resolved, part]))
+                target = self._readlink([*resolved, part])
                 if target.startswith("/"):
                     resolved = []  # absolute: from the image root, not this machine's
                 pending.extendleft(reversed([p for p in target.split("/") if p not in ("", ".")]))
@@ -79,22 +71,42 @@ class RootfsDir:
             resolved.append(part)
         return "/" + "/".join(resolved)
 
+    # The two primitives resolution needs; a layered image answers them from its index.
+    def _kind(self, parts: list[str]) -> str | None:
+        """"file", "dir", "link", "other", or None when absent."""
+        try:
+            mode = os.lstat(self._host(parts)).st_mode
+        except OSError:
+            return None
+        if stat.S_ISLNK(mode):
+            return "link"
+        if stat.S_ISDIR(mode):
+            return "dir"
+        return "file" if stat.S_ISREG(mode) else "other"
+
+    def _readlink(self, parts: list[str]) -> str:
+        return os.readlink(self._host(parts))
+
     def host_path(self, path: str) -> Path | None:
         """Where to read an image file on this machine: always inside the root."""
         canonical = self.resolve(path)
         return None if canonical is None else Path(self._host(canonical.split("/")[1:]))
 
+    def _kind_of(self, path: str) -> str | None:
+        canonical = self.resolve(path)
+        return None if canonical is None else self._kind(canonical.split("/")[1:] if canonical != "/" else [])
+
     def is_file(self, path: str) -> bool:
-        host = self.host_path(path)
-        return host is not None and stat.S_ISREG(os.lstat(host).st_mode)
+        return self._kind_of(path) == "file"
 
     def is_dir(self, path: str) -> bool:
-        host = self.host_path(path)
-        return host is not None and stat.S_ISDIR(os.lstat(host).st_mode)
+        return self._kind_of(path) == "dir"
 
     def read_text(self, path: str) -> str | None:
+        if not self.is_file(path):
+            return None
         host = self.host_path(path)
-        if host is None or not stat.S_ISREG(os.lstat(host).st_mode):
+        if host is None:
             return None
         try:
             # O_NOFOLLOW: every component was resolved by us; refuse a link swapped in since.
@@ -105,11 +117,11 @@ class RootfsDir:
             return stream.read().decode("utf-8", errors="replace")
 
     def listdir(self, path: str) -> list[str]:
-        host = self.host_path(path)
-        if host is None:
+        canonical = self.resolve(path)
+        if canonical is None:
             return []
         try:
-            return sorted(os.listdir(host))
+            return sorted(os.listdir(self._host(canonical.split("/")[1:])))
         except OSError:
             return []
 

@@ -1,0 +1,192 @@
+"""docker save tarballs and OCI layouts, built here from a rootfs: the same audit as the folder."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from depaudit.findings import FindingKind
+from depaudit.scan import ScanOptions, run_scan
+from helpers import build_image_scene, build_so, have_gcc
+
+pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
+
+ENV = ["PATH=/usr/bin", "LD_LIBRARY_PATH=/opt/ldpath"]
+
+
+def _tar(entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for info, data in entries:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buffer.getvalue()
+
+
+def _tar_of_folder(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(folder.rglob("*")):
+            tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    return buffer.getvalue()
+
+
+def _file(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info, data
+
+
+def _second_layer(rootfs: Path) -> bytes:
+    """Deletes libld.so.1 (a whiteout) and makes /opt/extra/lib opaque, adding libconf back."""
+    libconf = (rootfs / "opt/extra/lib/libconf.so.1").read_bytes()
+    return _tar([
+        _file("opt/ldpath/.wh.libld.so.1", b""),
+        _file("opt/extra/lib/.wh..wh..opq", b""),
+        _file("opt/extra/lib/libconf.so.1", libconf),
+    ])
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("archives")
+    rootfs, sp = build_image_scene(root / "scene")
+    layers = [_tar_of_folder(rootfs), _second_layer(rootfs)]
+    config = json.dumps({"config": {"Env": ENV}}).encode()
+
+    # The folder the layers amount to.
+    merged = root / "merged"
+    shutil.copytree(rootfs, merged, symlinks=True)
+    (merged / "opt/ldpath/libld.so.1").unlink()
+
+    save = root / "image.docker.tar"
+    with tarfile.open(save, "w") as tar:
+        for name, data in [
+            ("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": ["scene:1"], "Layers": ["l1/layer.tar", "l2/layer.tar"]}]).encode()),
+            ("config.json", config),
+            ("l1/layer.tar", layers[0]),
+            ("l2/layer.tar", layers[1]),
+        ]:
+            info, payload = _file(name, data)
+            tar.addfile(info, io.BytesIO(payload))
+
+    oci = root / "image.oci"
+    (oci / "blobs/sha256").mkdir(parents=True)
+
+    def blob(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (oci / "blobs/sha256" / digest).write_bytes(data)
+        return f"sha256:{digest}"
+
+    manifest = {
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config)},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blob(gzip.compress(layers[0]))},
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": blob(zstandard.ZstdCompressor().compress(layers[1]))},
+        ],
+    }
+    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": blob(json.dumps(manifest).encode())}]}
+    (oci / "index.json").write_text(json.dumps(index))
+    (oci / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    oci_tar = root / "image.oci.tar"
+    oci_tar.write_bytes(_tar_of_folder(oci))
+
+    service = root / "svc"
+    service.mkdir()
+    (service / "main.py").write_text("import app\n")
+    return {"merged": merged, "sp": sp, "save": save, "oci": oci, "oci_tar": oci_tar, "service": service}
+
+
+def _needs(built: dict[str, Path], **image: Path) -> list[tuple]:
+    env = {"LD_LIBRARY_PATH": "/opt/ldpath"} if "rootfs" in image else {}
+    report = run_scan(ScanOptions((built["service"],), (built["sp"],), None, env=env, **image))
+    assert report.distro == "ubuntu-22.04"
+    return [(n.name, n.status, n.package, n.tier.value, n.found_at, n.rule, n.tried) for n in report.services[0].needs]
+
+
+def test_docker_save_and_oci_give_the_audit_of_the_merged_folder(built: dict[str, Path]) -> None:
+    expected = _needs(built, rootfs=built["merged"])
+    statuses = {name: status for name, status, *_ in expected}
+    assert statuses["libld.so.1"] == "unmapped"  # whited out by the second layer
+    assert statuses["libconf.so.1"] == "base-image"  # survives the opaque folder: added back above it
+    for key in ("save", "oci", "oci_tar"):
+        assert _needs(built, image=built[key]) == expected, key
+
+
+def test_a_manifest_naming_a_missing_layer_is_a_finding(built: dict[str, Path], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.tar"
+    with tarfile.open(built["save"]) as source, tarfile.open(broken, "w") as tar:
+        for member in source.getmembers():
+            if member.name == "l2/layer.tar":
+                continue
+            tar.addfile(member, source.extractfile(member))
+    report = run_scan(ScanOptions((built["service"],), (built["sp"],), None, image=broken))
+    assert [(f.kind, f.message) for f in report.findings if f.kind is FindingKind.BAD_IMAGE] == [
+        (FindingKind.BAD_IMAGE, "the manifest names layer l2/layer.tar, which the image does not hold")
+    ]
+    statuses = {n.name: n.status for n in report.services[0].needs}
+    assert statuses["libld.so.1"] == "base-image"  # the whiteout never came: the rest still audited
+
+
+def test_hostile_members_are_rejected_and_nothing_outside_is_opened(built: dict[str, Path], tmp_path: Path) -> None:
+    def link(name: str, target: str, kind: bytes) -> tuple[tarfile.TarInfo, None]:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind, target
+        return info, None
+
+    layer = _tar([
+        _file("/etc/absolute-member", b"x"),
+        _file("../../climbing-member", b"x"),
+        link("usr/lib/x86_64-linux-gnu/libhard.so.1", "../../../../etc/passwd", tarfile.LNKTYPE),
+        link("usr/lib/x86_64-linux-gnu/libout.so.1", "../../../../../etc/passwd", tarfile.SYMTYPE),
+        link("usr/lib/x86_64-linux-gnu/libabs.so.1", "/etc/hostname", tarfile.SYMTYPE),
+        link("opt/a", "b", tarfile.SYMTYPE),
+        link("opt/b", "a", tarfile.SYMTYPE),
+    ])
+    hostile = tmp_path / "hostile.tar"
+    with tarfile.open(hostile, "w") as tar:
+        for name, data in [
+            ("manifest.json", json.dumps([{"Config": "c.json", "Layers": ["l/layer.tar"]}]).encode()),
+            ("c.json", b'{"config": {"Env": ["LD_LIBRARY_PATH=/opt/a"]}}'),
+            ("l/layer.tar", layer),
+        ]:
+            info, payload = _file(name, data)
+            tar.addfile(info, io.BytesIO(payload))
+
+    opened: list[str] = []
+    recording = [True]
+
+    def hook(event: str, args: tuple) -> None:
+        if recording[0] and event == "open" and isinstance(args[0], (str, Path)):
+            opened.append(str(args[0]))
+
+    sys.addaudithook(hook)
+    try:
+        report = run_scan(ScanOptions((built["service"],), (built["sp"],), "ubuntu-22.04", image=hostile))
+    finally:
+        recording[0] = False
+    unsafe = sorted(f.path.split(": ", 1)[1] for f in report.findings if f.kind is FindingKind.UNSAFE_MEMBER)
+    assert unsafe == [
+        "../../climbing-member",
+        "/etc/absolute-member",
+        "usr/lib/x86_64-linux-gnu/libhard.so.1",
+        "usr/lib/x86_64-linux-gnu/libout.so.1",
+    ]
+    assert [f.path for f in report.findings if f.kind is FindingKind.SYMLINK_LOOP] == ["/opt/a"]
+    statuses = {n.name: n.status for n in report.services[0].needs}
+    assert statuses["libabs.so.1"] == "unmapped"  # the image has no /etc/hostname; this machine's is not looked at
+    from depaudit.packages.rules import rules_dir
+
+    # The archive, the environment, the image's private cache, our rules, the service scanned.
+    allowed = (str(hostile), str(built["sp"]), tempfile.gettempdir() + "/depaudit-image-", str(rules_dir()), str(built["service"]))
+    assert opened and [p for p in opened if not p.startswith(allowed)] == []
