@@ -41,17 +41,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--distro",
         help="target distro whose packages are named (default: the base image's, else ubuntu-22.04)",
     )
-    scan.add_argument(
+    base = scan.add_mutually_exclusive_group()
+    base.add_argument(
         "--rootfs",
         type=Path,
         metavar="DIR",
         help="the base image as an unpacked filesystem: searched like ld.so would, read without Docker",
     )
-    scan.add_argument(
+    base.add_argument(
         "--image",
         type=Path,
         metavar="PATH",
         help="the base image as a `docker save` tarball or an OCI layout (folder or tar), read without Docker",
+    )
+    base.add_argument(
+        "--base-image",
+        metavar="NAME",
+        help="a known base image described by an embedded profile, e.g. nvidia/cuda:12.1.1-runtime-ubuntu22.04",
     )
     scan.add_argument(
         "--env",
@@ -91,6 +97,7 @@ def _scan(args: argparse.Namespace) -> int:
         distro=args.distro,
         rootfs=args.rootfs,
         image=args.image,
+        base_image=args.base_image,
         env=env,
     )
     report = run_scan(options)

@@ -16,6 +16,7 @@ from depaudit.image.open import open_image, open_rootfs
 from depaudit.native.distribution import analyse_distribution, analyse_folder
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
 from depaudit.packages.classify import classify_image_file, classify_soname
+from depaudit.packages.profiles import BaseProfile, load_profile
 from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
 from depaudit.python.closure import requires_closure
 from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
@@ -40,6 +41,7 @@ class ScanOptions:
     distro: str | None = None  # None: the image's /etc/os-release, else DEFAULT_DISTRO
     rootfs: Path | None = None  # an unpacked base image
     image: Path | None = None  # a docker save tarball or an OCI layout (folder or tar)
+    base_image: str | None = None  # a known image described by an embedded profile
     env: Mapping[str, str] = field(default_factory=dict)  # overrides the image's Env
 
 
@@ -70,11 +72,13 @@ class _Audit:
         rules: DistroRules,
         image: BaseImage | None,
         ld_library_path: tuple[str, ...],
+        profile: BaseProfile | None = None,
     ) -> None:
         self.env = env
         self.target = target
         self.rules = rules
         self.image = image
+        self.profile = profile
         self.ld_library_path = ld_library_path
         self._native: dict[str, NativeReport] = {}
 
@@ -183,7 +187,9 @@ class _Audit:
                 answer = classify_image_file(self.rules, need.soname, self.image.owner_of(need.found_at))
                 chain.append(need.found_at)
             else:
-                answer = classify_soname(self.rules, need.soname, image_given=self.image is not None)
+                answer = classify_soname(
+                    self.rules, need.soname, image_given=self.image is not None, profile=self.profile
+                )
             status, package = answer.status.value, answer.package
             if package is not None:
                 chain.append(f"{package} ({self.rules.distro})")
@@ -231,7 +237,8 @@ def run_scan(options: ScanOptions) -> ScanReport:
     if options.image is not None and not options.image.exists():
         raise InputError(f"no such image: {options.image}")
     image = _open_base_image(options)
-    rules = _rules(options.distro, image)
+    profile = _profile(options.base_image)
+    rules = _rules(options.distro or (profile.distro if profile else None), image)
 
     services: list[Service] = []
     findings: list[Finding] = []
@@ -249,7 +256,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
     ld_library_path = tuple(
         p for p in options.env.get("LD_LIBRARY_PATH", ":".join(image.ld_library_path if image else ())).split(":") if p
     )
-    audit = _Audit(env, infer_target(site_packages), rules, image, ld_library_path)
+    audit = _Audit(env, infer_target(site_packages), rules, image, ld_library_path, profile)
     reports = tuple(audit.service(service) for service in services)
     if image is not None:
         findings.extend(image.findings)
@@ -261,7 +268,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
         distribution_count=len(env.distributions),
         services=reports,
         findings=tuple(sorted(set(findings))),
-        base_image=image.label if image else None,
+        base_image=image.label if image else (profile.image if profile else None),
     )
 
 
@@ -274,6 +281,15 @@ def _open_base_image(options: ScanOptions) -> BaseImage | None:
         except ImageFormatError as error:
             raise InputError(str(error)) from error
     return None
+
+
+def _profile(reference: str | None) -> BaseProfile | None:
+    if reference is None:
+        return None
+    try:
+        return load_profile(reference)
+    except RulesError as error:
+        raise InputError(str(error)) from error
 
 
 def _rules(distro: str | None, image: BaseImage | None) -> DistroRules:

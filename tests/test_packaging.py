@@ -32,4 +32,4 @@ def test_wheel_ships_rules_and_schema(tmp_path: Path) -> None:
     }
     assert expected <= names
     rules = {n for n in names if n.startswith("depaudit/rules/") and n.endswith(".toml")}
-    assert rules == {f"depaudit/rules/{p.name}" for p in (REPO / "rules").glob("*.toml")}
+    assert rules == {f"depaudit/rules/{p.relative_to(REPO / 'rules').as_posix()}" for p in (REPO / "rules").rglob("*.toml")}

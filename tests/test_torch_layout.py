@@ -62,3 +62,33 @@ def test_cuda_libraries_are_other_wheel_and_libcuda_is_the_driver(tmp_path: Path
     assert needs[("libcublas.so.12", "other-wheel")].chain[-1] == "nvidia/cublas/lib/libcublas.so.12"
     assert needs[("libcuda.so.1", "driver")].package is None
     assert report.failing is False  # nothing to apt-install: the driver is mounted at run time
+
+
+def test_system_cuda_comes_from_the_nvidia_base_image_profile(tmp_path: Path, tmp_path_factory) -> None:
+    """A CUDA extension that relies on the image's CUDA (no nvidia-* wheels)."""
+    root = tmp_path_factory.mktemp("syscuda")
+    sp, stubs = root / "site-packages", root / "stubs"
+    needed = [build_so(stubs / s, soname=s) for s in ("libcudart.so.12", "libcudnn.so.8", "libcupti.so.12", "libcuda.so.1")]
+    build_so(sp / f"kernels/_ops{EXT}", needed=needed)
+    make_dist(sp, "kernels", existing=[f"kernels/_ops{EXT}"])
+    service = tmp_path / "svc"
+    service.mkdir()
+    (service / "main.py").write_text("import kernels\n")
+
+    def cuda_needs(base_image: str) -> list[tuple[str, str, str | None]]:
+        report = run_scan(ScanOptions((service,), (sp,), base_image=base_image))
+        assert (report.distro, report.base_image) == ("ubuntu-22.04", base_image)
+        return sorted((n.name, n.status, n.package) for n in report.services[0].needs if n.name.startswith("libcu"))
+
+    assert cuda_needs("nvidia/cuda:12.1.1-runtime-ubuntu22.04") == [
+        ("libcuda.so.1", "driver", None),
+        ("libcudart.so.12", "base-image", "cuda-cudart-12-1"),
+        ("libcudnn.so.8", "unmapped", None),
+        ("libcupti.so.12", "unmapped", None),
+    ]
+    assert cuda_needs("nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04") == [
+        ("libcuda.so.1", "driver", None),
+        ("libcudart.so.12", "base-image", "cuda-cudart-12-1"),
+        ("libcudnn.so.8", "base-image", "libcudnn8"),
+        ("libcupti.so.12", "unmapped", None),
+    ]

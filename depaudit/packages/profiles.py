@@ -1,0 +1,77 @@
+"""Embedded base-image profiles: what a well-known image provides, for scans without the image."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from depaudit.packages.rules import RulesError, rules_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+_KEYS = {"image": str, "extends": str, "distro": str, "source": str, "packages": list, "env": dict, "sonames": dict}
+_REQUIRED = ("image", "distro", "source", "packages", "env", "sonames")
+
+
+@dataclass(frozen=True)
+class BaseProfile:
+    image: str  # the reference it describes, e.g. "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
+    distro: str
+    sources: tuple[str, ...]  # its own source, then those of the profiles it extends
+    packages: frozenset[str]  # installed on top of the distro's base packages
+    env: Mapping[str, str]
+    sonames: Mapping[str, str]  # soname → the package providing it in the image
+
+
+def profiles_dir() -> Path:
+    return rules_dir() / "profiles"
+
+
+def known_profiles(directory: Path | None = None) -> dict[str, Path]:
+    """Image reference → profile file."""
+    found = {}
+    for path in sorted((directory or profiles_dir()).glob("*.toml")):
+        found[_read(path)["image"]] = path
+    return found
+
+
+def load_profile(image: str, directory: Path | None = None) -> BaseProfile:
+    known = known_profiles(directory)
+    reference = image if ":" in image else f"{image}:latest"
+    if reference not in known:
+        raise RulesError(f"no profile for base image {image!r} (known: {', '.join(sorted(known)) or 'none'})")
+    data = _read(known[reference])
+    parent = load_profile(data["extends"], directory) if data.get("extends") else None
+    return BaseProfile(
+        image=data["image"],
+        distro=data["distro"],
+        sources=(data["source"], *(parent.sources if parent else ())),
+        packages=frozenset(data["packages"]) | (parent.packages if parent else frozenset()),
+        env={**(parent.env if parent else {}), **data["env"]},
+        sonames={**(parent.sonames if parent else {}), **data["sonames"]},
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise RulesError(f"profiles/{path.name}: cannot read: {error}") from error
+    for key, value in data.items():
+        if key not in _KEYS:
+            raise RulesError(f"profiles/{path.name}: unknown key {key!r}")
+        if not isinstance(value, _KEYS[key]):
+            raise RulesError(f"profiles/{path.name}: {key!r} must be a {_KEYS[key].__name__}")
+    missing = [key for key in _REQUIRED if key not in data]
+    if missing:
+        raise RulesError(f"profiles/{path.name}: missing key(s) {', '.join(missing)}")
+    for table in ("env", "sonames"):
+        if not all(isinstance(v, str) for v in data[table].values()):
+            raise RulesError(f"profiles/{path.name}: every value of {table!r} must be a string")
+    return data
