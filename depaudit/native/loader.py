@@ -10,7 +10,7 @@ import os
 import posixpath
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from depaudit.findings import Finding, FindingKind
@@ -29,6 +29,7 @@ _TOKENS = (
     ("$PLATFORM", "x86_64"),
 )
 _HOST, _IMAGE = "host", "image"
+LOAD_ORDER = "already loaded"  # found by no search of its own: only because it was loaded first
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class _Walk:
         self.image = image
         self.reader = _Reader()
         self.needs: dict[tuple[str, LibraryStatus], NativeNeed] = {}
+        # Who finds a library only through load order; the best evidence alone would hide it.
+        self.load_order: dict[tuple[str, LibraryStatus], str] = {}
 
     # Places -----------------------------------------------------------------------------
     def in_environment(self, path: str | Path) -> bool:
@@ -119,7 +122,7 @@ class _Walk:
                 found, rule, tried = self.search(name, chain)
                 earlier = loaded.get(name)
                 if earlier is not None and (found is None or os.path.realpath(found.host) != os.path.realpath(earlier.host)):
-                    found, rule = earlier, "already loaded earlier in this tree: found only because of load order"
+                    found, rule = earlier, LOAD_ORDER
                 self.record(name, chain, tier, found, rule, tried)
                 if found is not None and os.path.realpath(found.host) not in reached:
                     reached.add(os.path.realpath(found.host))
@@ -236,9 +239,21 @@ class _Walk:
                 rule,
             )
         key = (soname, need.status)
+        if rule == LOAD_ORDER:
+            self.load_order.setdefault(key, shown_chain[-1])
         current = self.needs.get(key)
         if current is None or _rank(need) < _rank(current):
             self.needs[key] = need
+
+    def results(self) -> list[NativeNeed]:
+        needs = []
+        for key, need in sorted(self.needs.items(), key=lambda item: (item[0][0], item[0][1].value)):
+            requester = self.load_order.get(key)
+            if requester is not None and need.rule != LOAD_ORDER:
+                note = f"{requester} finds it only because it was loaded first (load order)"
+                need = replace(need, rule=f"{need.rule}; {note}")
+            needs.append(need)
+        return needs
 
     def forest_tops(self, objects: Sequence[Path]) -> list[Path]:
         """The objects no other one among them links: walking from these first makes the
@@ -297,5 +312,4 @@ def resolve_needs(
         if os.path.realpath(root) not in reached:
             reached |= walk.tree(root, Tier.OPTIONAL)
 
-    needs = sorted(walk.needs.values(), key=lambda n: (n.soname, n.status.value))
-    return NativeReport(owner, tuple(needs), tuple(sorted(findings)))
+    return NativeReport(owner, tuple(walk.results()), tuple(sorted(findings)))

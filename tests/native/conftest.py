@@ -54,6 +54,16 @@ def loader_scene(tmp_path_factory: pytest.TempPathFactory) -> LoaderScene:
         needed=[plugin_dep, system_only, bundled],
         rpath="$ORIGIN/../../pkga.libs",
     )
+    # A RUNPATH object in the middle of an RPATH chain: glibc skips its (nulled) RPATH and keeps
+    # climbing to the root's DT_RPATH.
+    great = build_so(sp / "pkga.great/libgreat.so.1", soname="libgreat.so.1")  # only the root's RPATH names it
+    leaf = build_so(sp / "pkga.libs/libleaf.so.1", soname="libleaf.so.1", needed=[great])
+    mid = build_so(sp / "pkga.libs/libmidrun.so.1", soname="libmidrun.so.1", needed=[leaf], runpath="$ORIGIN")
+    build_so(sp / f"pkga/_chain{EXT}", needed=[mid], rpath="$ORIGIN/../pkga.libs:$ORIGIN/../pkga.great")
+    # libsecond finds libfirst only because the root loaded it first (RUNPATH is not inherited).
+    first = build_so(sp / "pkga.libs/libfirst.so.1", soname="libfirst.so.1")
+    second = build_so(sp / "pkga.libs/libsecond.so.1", soname="libsecond.so.1", needed=[first])
+    build_so(sp / f"pkga/_loadorder{EXT}", needed=[first, second], runpath="$ORIGIN/../pkga.libs")
     (sp / "pkga.libs/libscript.so").write_text("/* GNU ld script */\nINPUT(-lgrand)\n")
     (sp / f"pkga/_broken{EXT}").write_bytes(bundled.read_bytes()[:100])
 
@@ -69,6 +79,13 @@ def loader_scene(tmp_path_factory: pytest.TempPathFactory) -> LoaderScene:
         f"pkga/_hostdir{EXT}",
         f"pkga/_broken{EXT}",
         "pkga/plugins/libplugin.so",
+        "pkga.great/libgreat.so.1",
+        "pkga.libs/libleaf.so.1",
+        "pkga.libs/libmidrun.so.1",
+        f"pkga/_chain{EXT}",
+        "pkga.libs/libfirst.so.1",
+        "pkga.libs/libsecond.so.1",
+        f"pkga/_loadorder{EXT}",
     ]
     make_dist(sp, "pkga", files={"pkga/__init__.py": ""}, existing=built, requires=["nvidia-fakeblas"])
     make_dist(sp, "nvidia-fakeblas", existing=["nvidia/fakeblas/lib/libfakeblas.so.12"])

@@ -82,6 +82,24 @@ def test_rpath_of_the_loader_is_inherited_by_a_child_without_runpath(loader_scen
     )
 
 
+def test_rpath_inheritance_skips_a_loader_with_runpath_and_keeps_climbing(loader_scene) -> None:
+    need = _needs(loader_scene)[("libgreat.so.1", BUNDLED)]
+    assert (need.chain, need.rule) == (
+        (f"pkga/_chain{EXT}", "pkga.libs/libmidrun.so.1", "pkga.libs/libleaf.so.1"),
+        f"DT_RPATH of pkga/_chain{EXT}",
+    )
+
+
+def test_a_library_found_only_because_it_was_loaded_first_says_so(loader_scene) -> None:
+    # The root finds it by its RUNPATH; libsecond, with no search path, only through load order.
+    assert [(n.chain, n.rule) for n in _report(loader_scene).needs if n.soname == "libfirst.so.1"] == [
+        (
+            (f"pkga/_loadorder{EXT}",),
+            "DT_RUNPATH; pkga.libs/libsecond.so.1 finds it only because it was loaded first (load order)",
+        )
+    ]
+
+
 def test_an_absolute_rpath_is_never_searched_on_this_machine(loader_scene) -> None:
     # The host has /usr/lib/x86_64-linux-gnu/libz.so.1; the image may not.
     assert _needs(loader_scene)[("libz.so.1", SYSTEM)].chain == (f"pkga/_hostdir{EXT}",)
@@ -115,11 +133,16 @@ def test_bad_files_are_findings_and_the_rest_is_still_reported(loader_scene) -> 
         ("libbundled-abc123.so.1", "bundled"),
         ("libc.so.6", "system"),
         ("libfakeblas.so.12", "other-wheel"),
+        ("libfirst.so.1", "bundled"),
         ("libgrand.so.1", "bundled"),
         ("libgrand.so.1", "system"),
+        ("libgreat.so.1", "bundled"),
+        ("libleaf.so.1", "bundled"),
+        ("libmidrun.so.1", "bundled"),
         ("libplugdep.so.1", "system"),
         ("librpchild.so.1", "bundled"),
         ("librunchild.so.1", "bundled"),
+        ("libsecond.so.1", "bundled"),
         ("libsystemonly.so.1", "system"),
         ("libz.so.1", "system"),
     ]
@@ -145,5 +168,12 @@ def test_candidates_come_from_record_not_from_a_disk_walk(loader_scene, tmp_path
             f"_hostdir{EXT}",
             f"_broken{EXT}",
             "libplugin.so",
+            "libgreat.so.1",
+            "libleaf.so.1",
+            "libmidrun.so.1",
+            f"_chain{EXT}",
+            "libfirst.so.1",
+            "libsecond.so.1",
+            f"_loadorder{EXT}",
         ]
     )
