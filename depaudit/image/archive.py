@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tarfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,10 @@ class _Store:
                 self._members = {m.name.removeprefix("./"): m for m in self._tar.getmembers() if m.isfile()}
             except (tarfile.TarError, OSError) as error:
                 raise ImageFormatError(f"{path}: not a readable image archive: {error}") from error
+
+    def close(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
 
     def has(self, name: str) -> bool:
         return name in self._members if self._tar else (self.path / name).is_file()
@@ -72,6 +77,7 @@ def open_layers(path: Path) -> tuple[LayeredImage, dict[str, str]]:
             key, _, value = str(item).partition("=")
             env[key] = value
     image = LayeredImage(str(path), openers)
+    weakref.finalize(image, store.close)  # layers are read on demand while the image lives
     image.findings[:0] = findings
     return image, env
 

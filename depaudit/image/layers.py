@@ -60,7 +60,7 @@ class LayeredImage(RootfsDir):
         opaque: list[str] = []
         hardlinks: list[tuple[str, str]] = []
         try:
-            with self._tar_stream(number, opener) as tar:
+            with opener() as stream, self._tar_stream(number, opener, stream) as tar:
                 for member in tar:
                     name = self._safe_name(member.name, number)
                     if name is None:
@@ -145,8 +145,7 @@ class LayeredImage(RootfsDir):
         self._children.get(posixpath.dirname(path), set()).discard(posixpath.basename(path))
 
     # Layer bytes ----------------------------------------------------------------------------
-    def _tar_stream(self, number: int, opener: Opener) -> tarfile.TarFile:
-        stream = opener()
+    def _tar_stream(self, number: int, opener: Opener, stream: BinaryIO) -> tarfile.TarFile:
         head = stream.read(4)
         stream.seek(0)
         if head[:2] == _GZIP or head == _ZSTD:
