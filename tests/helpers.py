@@ -220,6 +220,11 @@ def build_image_scene(root: Path) -> tuple[Path, Path]:
     build_so(rootfs / "opt/extra/lib/libconf.so.1", soname="libconf.so.1")
     build_elf32_so(rootfs / "opt/ldpath/libconf.so.1", "libconf.so.1")  # wrong class: skipped
     build_so(rootfs / "opt/ldpath/libld.so.1", soname="libld.so.1")
+    # A FreeBSD-ABI copy first in the search order (EI_OSABI = 9): skipped for the Linux one.
+    build_so(rootfs / "opt/extra/lib/libabi.so.1", soname="libabi.so.1")
+    freebsd = bytearray((rootfs / "opt/extra/lib/libabi.so.1").read_bytes())
+    freebsd[7] = 9
+    (rootfs / "opt/ldpath/libabi.so.1").write_bytes(bytes(freebsd))
     build_so(rootfs / "opt/ldpath/libprec.so.1", soname="libprec.so.1")
     build_so(rootfs / "opt/not-a-conf-file/libhidden.so.1", soname="libhidden.so.1")
     os.symlink("libloop.so.1", lib / "libloop.so.1")  # a symlink loop
@@ -235,7 +240,7 @@ def build_image_scene(root: Path) -> tuple[Path, Path]:
         "/.\n/lib\n/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu/libdefault.so.1.2.3\n/lib/x86_64-linux-gnu/libdefault.so.1\n"
     )
 
-    names = ["libdefault.so.1", "libconf.so.1", "libld.so.1", "libhidden.so.1", "libmissing.so.1",
+    names = ["libdefault.so.1", "libconf.so.1", "libld.so.1", "libabi.so.1", "libhidden.so.1", "libmissing.so.1",
              "libloop.so.1", "libabs.so.1", "libclimb.so.1"]
     linked = [build_so(stubs / n, soname=n) for n in names]
     prec = build_so(stubs / "libprec.so.1", soname="libprec.so.1")

@@ -69,6 +69,7 @@ def _parse(path: Path, stream: BinaryIO) -> ElfInfo:
     try:
         elf = ELFFile(stream)
         elf_class, machine = elf.elfclass, str(elf["e_machine"])
+        osabi = str(elf["e_ident"]["EI_OSABI"])
         # The loader uses the PT_DYNAMIC segment, not section headers (stripped files have none).
         for segment in elf.iter_segments():
             if not isinstance(segment, DynamicSegment):
@@ -87,7 +88,7 @@ def _parse(path: Path, stream: BinaryIO) -> ElfInfo:
             break
     except Exception as error:  # pyelftools raises many types on corrupt input; all mean the same
         raise ElfError(FindingKind.BAD_ELF, f"corrupt or truncated ELF file: {error or type(error).__name__}") from error
-    return ElfInfo(path, elf_class, machine, soname, tuple(needed), tuple(rpath), tuple(runpath))
+    return ElfInfo(path, elf_class, machine, soname, tuple(needed), tuple(rpath), tuple(runpath), osabi)
 
 
 def _not_elf_message(head: bytes) -> str:

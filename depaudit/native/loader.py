@@ -29,6 +29,8 @@ _TOKENS = (
     ("$PLATFORM", "x86_64"),
 )
 _HOST, _IMAGE = "host", "image"
+# The OS ABIs glibc's loader accepts on Linux; a FreeBSD or Solaris object is skipped.
+_LINUX_ABIS = frozenset({"ELFOSABI_SYSV", "ELFOSABI_LINUX"})
 LOAD_ORDER = "already loaded"  # found by no search of its own: only because it was loaded first
 
 
@@ -207,6 +209,8 @@ class _Walk:
             return None  # ld.so skips files it cannot use and keeps searching
         if (found.info.elf_class, found.info.machine) != (requester.elf_class, requester.machine):
             return None  # wrong class or machine: ld.so skips it too
+        if found.info.osabi not in _LINUX_ABIS:
+            return None
         return found
 
     def record(

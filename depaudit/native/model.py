@@ -31,6 +31,7 @@ class ElfInfo:
     needed: tuple[str, ...]
     rpath: tuple[str, ...]  # DT_RPATH split on ":", unexpanded
     runpath: tuple[str, ...]  # DT_RUNPATH split on ":", unexpanded
+    osabi: str = "ELFOSABI_SYSV"  # EI_OSABI as pyelftools names it
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     merged = root / "merged"
     shutil.copytree(rootfs, merged, symlinks=True)
     (merged / "opt/ldpath/libld.so.1").unlink()
+    for entry in (merged / "opt/extra/lib").iterdir():  # opaque: only what layer 2 adds remains
+        if entry.name != "libconf.so.1":
+            entry.unlink()
 
     save = root / "image.docker.tar"
     with tarfile.open(save, "w") as tar:
@@ -119,6 +122,7 @@ def test_docker_save_and_oci_give_the_audit_of_the_merged_folder(built: dict[str
     statuses = {name: status for name, status, *_ in expected}
     assert statuses["libld.so.1"] == "unmapped"  # whited out by the second layer
     assert statuses["libconf.so.1"] == "base-image"  # survives the opaque folder: added back above it
+    assert statuses["libabi.so.1"] == "unmapped"  # hidden by the opaque folder
     for key in ("save", "oci", "oci_tar"):
         assert _needs(built, image=built[key]) == expected, key
 

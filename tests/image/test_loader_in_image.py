@@ -65,6 +65,12 @@ def test_ld_so_conf_include_globs_and_a_32_bit_candidate_skipped(scene) -> None:
     )
 
 
+def test_a_candidate_of_another_os_abi_is_skipped(scene) -> None:
+    report, _ = _analyse(scene)
+    need = _need(report, "libabi.so.1")
+    assert (need.found_at, need.rule) == ("/opt/extra/lib/libabi.so.1", "ld.so.conf")
+
+
 def test_ld_library_path_from_the_image_env(scene) -> None:
     report, _ = _analyse(scene)
     assert (_need(report, "libld.so.1").found_at, _need(report, "libld.so.1").rule) == (
