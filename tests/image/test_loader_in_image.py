@@ -131,3 +131,23 @@ def test_nothing_outside_the_image_and_the_environment_is_opened(scene, tmp_path
     allowed = (str(rootfs), str(sp))
     outside = [p for p in opened if not p.startswith(allowed)]
     assert opened and outside == []
+
+
+def test_the_images_own_site_packages_is_the_default_environment(scene, tmp_path: Path) -> None:
+    import shutil
+
+    from depaudit.scan import ScanOptions, run_scan
+
+    rootfs, sp = scene
+    image_root = tmp_path / "rootfs"
+    shutil.copytree(rootfs, image_root, symlinks=True)
+    shutil.copytree(sp, image_root / "usr/local/lib/python3.10/site-packages", symlinks=True)
+    service = tmp_path / "svc"
+    service.mkdir()
+    (service / "main.py").write_text("import app\n")
+    report = run_scan(ScanOptions((service,), rootfs=image_root, env={"LD_LIBRARY_PATH": "/opt/ldpath"}))
+    assert (report.python_version, report.distribution_count) == ("3.10", 1)
+    needs = {n.name: n for n in report.services[0].needs}
+    assert (needs["libdefault.so.1"].status, needs["libdefault.so.1"].package) == ("base-image", "libdefault1")
+    # The environment lives in the image: $ORIGIN-relative paths are resolved there too.
+    assert needs["libprec.so.1"].found_at == "rpathfirst/libprec.so.1"
