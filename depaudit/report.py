@@ -43,6 +43,8 @@ class ServiceReport:
     imports: tuple[ResolvedImport, ...]
     needs: tuple[Need, ...]
     findings: tuple[Finding, ...]
+    base_image: str | None = None  # what it was audited against: an image or a profiled reference
+    families: tuple[str, ...] = ()  # family images its Dockerfile's FROM chain goes through
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from depaudit.collect.imports import collect_imports
 from depaudit.collect.model import ImportRecord, ImportScope, Service
 from depaudit.collect.services import discover_services
 from depaudit.findings import Finding, FindingKind
+from depaudit.fleet.families import base_chain, chain_env, index_family_dockerfiles
 from depaudit.image.model import BaseImage
 from depaudit.image.archive import ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
@@ -22,7 +23,7 @@ from depaudit.python.closure import requires_closure
 from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
 from depaudit.python.model import RequirementEdge, TargetPython
 from depaudit.python.requirements import check_declarations, read_requirements
-from depaudit.report import NEED_STATUSES, Need, ResolvedImport, ScanReport, ServiceReport
+from depaudit.report import FAILING_STATUSES, NEED_STATUSES, Need, ResolvedImport, ScanReport, ServiceReport
 
 _TIER_ORDER = {Tier.REQUIRED: 0, Tier.OPTIONAL: 1, Tier.HINT: 2}
 
@@ -62,40 +63,41 @@ class _Reached:
     chain: tuple[str, ...]  # import line, then the distributions down to this one
 
 
+@dataclass(frozen=True)
+class _ServiceBase:
+    """What one service's image is built on, as its Dockerfile's FROM chain says."""
+
+    label: str | None  # the base it is audited against: an image path or a profiled reference
+    families: tuple[str, ...]  # family images between the service and that base
+    profile: BaseProfile | None
+    ld_library_path: tuple[str, ...]
+
+
 class _Audit:
     """The state shared by every service of one scan: environment, rules, per-wheel results."""
 
     def __init__(
-        self,
-        env: PythonEnvironment,
-        target: TargetPython,
-        rules: DistroRules,
-        image: BaseImage | None,
-        ld_library_path: tuple[str, ...],
-        profile: BaseProfile | None = None,
+        self, env: PythonEnvironment, target: TargetPython, rules: DistroRules, image: BaseImage | None
     ) -> None:
         self.env = env
         self.target = target
         self.rules = rules
         self.image = image
-        self.profile = profile
-        self.ld_library_path = ld_library_path
-        self._native: dict[str, NativeReport] = {}
+        self._native: dict[tuple[str, tuple[str, ...]], NativeReport] = {}
 
-    def native(self, key: str) -> NativeReport:
-        # Wheels are shared by many services: walk each one's ELF files once per scan.
-        if key not in self._native:
-            dist = self.env.distributions[key]
-            self._native[key] = analyse_distribution(
-                dist,
+    def native(self, key: str, ld_library_path: tuple[str, ...]) -> NativeReport:
+        # Wheels are shared by many services: walk each one's ELF files once per environment.
+        if (key, ld_library_path) not in self._native:
+            self._native[key, ld_library_path] = analyse_distribution(
+                self.env.distributions[key],
                 owner_of=self.env.owner_of,
                 search_roots=self.env.site_packages,
-                ld_library_path=self.ld_library_path,
+                ld_library_path=ld_library_path,
                 image=self.image,
             )
-        return self._native[key]
+        return self._native[key, ld_library_path]
 
-    def service(self, service: Service) -> ServiceReport:
+    def service(self, service: Service, base: _ServiceBase) -> ServiceReport:
         collected = collect_imports(service)
         findings: list[Finding] = list(collected.findings)
         imports, roots = self._resolve_imports(collected.imports, findings)
@@ -103,17 +105,17 @@ class _Audit:
 
         needs: list[Need] = []
         for item in reached:
-            native = self.native(item.key)
+            native = self.native(item.key, base.ld_library_path)
             findings.extend(native.findings)
             for need in native.needs:
                 tier = item.tier if _TIER_ORDER[item.tier] > _TIER_ORDER[need.tier] else need.tier
-                needs.append(self._need(need, tier, (service.name, *item.chain)))
+                needs.append(self._need(need, tier, (service.name, *item.chain), base.profile))
         if service.elf_files:
             local = analyse_folder(
-                service.name, service.elf_files, service.display_root, self.ld_library_path, self.image
+                service.name, service.elf_files, service.display_root, base.ld_library_path, self.image
             )
             findings.extend(local.findings)
-            needs.extend(self._need(n, n.tier, (service.name,)) for n in local.needs)
+            needs.extend(self._need(n, n.tier, (service.name,), base.profile) for n in local.needs)
 
         declared, req_findings = read_requirements(
             service.requirement_files, service.display_root, self.target
@@ -134,6 +136,8 @@ class _Audit:
             imports=tuple(imports),
             needs=_best_needs(needs),
             findings=tuple(sorted(set(findings))),
+            base_image=base.label,
+            families=base.families,
         )
 
     def _resolve_imports(
@@ -180,16 +184,14 @@ class _Audit:
     def _label(self, key: str) -> str:
         return self.env.distributions[key].label
 
-    def _need(self, need: NativeNeed, tier: Tier, prefix: tuple[str, ...]) -> Need:
+    def _need(self, need: NativeNeed, tier: Tier, prefix: tuple[str, ...], profile: BaseProfile | None) -> Need:
         chain = [*prefix, *need.chain, need.soname]
         if need.status in (LibraryStatus.SYSTEM, LibraryStatus.IMAGE):
             if need.status is LibraryStatus.IMAGE and self.image is not None and need.found_at:
                 answer = classify_image_file(self.rules, need.soname, self.image.owner_of(need.found_at))
                 chain.append(need.found_at)
             else:
-                answer = classify_soname(
-                    self.rules, need.soname, image_given=self.image is not None, profile=self.profile
-                )
+                answer = classify_soname(self.rules, need.soname, image_given=self.image is not None, profile=profile)
             status, package = answer.status.value, answer.package
             if package is not None:
                 chain.append(f"{package} ({self.rules.distro})")
@@ -197,7 +199,9 @@ class _Audit:
             status, package = need.status.value, None
             if need.found_at is not None:
                 chain.append(need.found_at)
-        return Need("soname", need.soname, status, package, tier, tuple(chain), need.found_at, need.rule, need.tried)
+        # Where the loader looked explains an absence; for a library the base provides it is noise.
+        tried = need.tried if status in FAILING_STATUSES else ()
+        return Need("soname", need.soname, status, package, tier, tuple(chain), need.found_at, need.rule, tried)
 
 
 def _unresolved(record: ImportRecord) -> Finding:
@@ -237,8 +241,8 @@ def run_scan(options: ScanOptions) -> ScanReport:
     if options.image is not None and not options.image.exists():
         raise InputError(f"no such image: {options.image}")
     image = _open_base_image(options)
-    profile = _profile(options.base_image)
-    rules = _rules(options.distro or (profile.distro if profile else None), image)
+    fixed_profile = _profile(options.base_image)
+    explicit_rules = _rules(options.distro, image) if options.distro else None  # a usage error first
 
     services: list[Service] = []
     findings: list[Finding] = []
@@ -248,16 +252,16 @@ def run_scan(options: ScanOptions) -> ScanReport:
         findings.extend(problems)
     if not services:
         raise InputError(f"no Python services found in {', '.join(map(str, options.paths))}")
+    bases = _service_bases(services, options, image, fixed_profile)
+    profiles = {base.profile.distro for base in bases if base.profile is not None}
+    rules = explicit_rules or _rules(profiles.pop() if len(profiles) == 1 else None, image)
 
     chosen = options.site_packages or (image.site_packages if image and image.site_packages else ())
     site_packages = tuple(p.resolve() for p in chosen) or default_site_packages()
     env = load_environment(site_packages)
     findings.extend(env.findings)
-    ld_library_path = tuple(
-        p for p in options.env.get("LD_LIBRARY_PATH", ":".join(image.ld_library_path if image else ())).split(":") if p
-    )
-    audit = _Audit(env, infer_target(site_packages), rules, image, ld_library_path, profile)
-    reports = tuple(audit.service(service) for service in services)
+    audit = _Audit(env, infer_target(site_packages), rules, image)
+    reports = tuple(audit.service(service, base) for service, base in zip(services, bases))
     if image is not None:
         findings.extend(image.findings)
         findings.extend(image.dpkg.findings)
@@ -268,8 +272,48 @@ def run_scan(options: ScanOptions) -> ScanReport:
         distribution_count=len(env.distributions),
         services=reports,
         findings=tuple(sorted(set(findings))),
-        base_image=image.label if image else (profile.image if profile else None),
+        base_image=image.label if image else (fixed_profile.image if fixed_profile else None),
     )
+
+
+def _service_bases(
+    services: list[Service], options: ScanOptions, image: BaseImage | None, fixed: BaseProfile | None
+) -> list[_ServiceBase]:
+    """Each service's FROM chain through the family Dockerfiles of its fleet (the folder above
+    the services). A profile is chosen from the chain's end unless an image or profile is given."""
+    indexes: dict[Path, dict[str, Path]] = {}
+    bases = []
+    for service in services:
+        dockerfile = service.root / "Dockerfile"
+        chain = None
+        if dockerfile.is_file():
+            fleet_root = service.display_root.parent
+            if fleet_root not in indexes:
+                indexes[fleet_root] = index_family_dockerfiles(fleet_root)
+            chain = base_chain(dockerfile, indexes[fleet_root])
+        profile = fixed
+        if profile is None and image is None and chain is not None and chain.image:
+            profile = _known_profile(chain.image)
+        base_env = image.env if image else (profile.env if profile else {})
+        environment = chain_env(chain, base_env) if chain else dict(base_env)
+        environment.update(options.env)
+        label = image.label if image else (profile.image if profile else None)
+        bases.append(
+            _ServiceBase(
+                label=label,
+                families=chain.families if chain else (),
+                profile=profile,
+                ld_library_path=tuple(p for p in environment.get("LD_LIBRARY_PATH", "").split(":") if p),
+            )
+        )
+    return bases
+
+
+def _known_profile(reference: str) -> BaseProfile | None:
+    try:
+        return load_profile(reference)
+    except RulesError:
+        return None  # an image we carry no profile of: the distro's base packages are assumed
 
 
 def _open_base_image(options: ScanOptions) -> BaseImage | None:

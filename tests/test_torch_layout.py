@@ -92,3 +92,36 @@ def test_system_cuda_comes_from_the_nvidia_base_image_profile(tmp_path: Path, tm
         ("libcudnn.so.8", "base-image", "libcudnn8"),
         ("libcupti.so.12", "unmapped", None),
     ]
+
+
+def test_the_profile_is_chosen_from_the_services_from_chain(tmp_path: Path, tmp_path_factory) -> None:
+    root = tmp_path_factory.mktemp("autoprofile")
+    sp, stubs = root / "site-packages", root / "stubs"
+    needed = [build_so(stubs / s, soname=s) for s in ("libcudart.so.12", "libcudnn.so.8", "libcupti.so.12")]
+    build_so(sp / f"kernels/_ops{EXT}", needed=needed)
+    make_dist(sp, "kernels", existing=[f"kernels/_ops{EXT}"])
+    fleet = tmp_path / "fleet"
+    (fleet / "docker/family-llm").mkdir(parents=True)
+    (fleet / "docker/family-llm/Dockerfile").write_text("FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04\nENV LD_LIBRARY_PATH=/opt/llm/lib:$LD_LIBRARY_PATH\n")
+    for name, base in (("llm", "family-llm"), ("plain", "python:3.11-slim")):
+        (fleet / "services" / name).mkdir(parents=True)
+        (fleet / "services" / name / "main.py").write_text("import kernels\n")
+        (fleet / "services" / name / "Dockerfile").write_text(f"FROM {base}\n")
+
+    report = run_scan(ScanOptions((fleet / "services",), (sp,)))
+    llm, plain = report.services
+    assert (llm.base_image, llm.families) == ("nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04", ("family-llm",))
+    assert sorted((n.name, n.status, n.package) for n in llm.needs if n.name.startswith("libcud")) == [
+        ("libcudart.so.12", "base-image", "cuda-cudart-12-1"),
+        ("libcudnn.so.8", "base-image", "libcudnn8"),
+    ]
+    cudnn = next(n for n in llm.needs if n.name == "libcudnn.so.8")
+    assert cudnn.tried == ()  # the profile provides it: where the loader looked is beside the point
+    # CUPTI is in no runtime image; the family's ENV extends the profile's LD_LIBRARY_PATH.
+    cupti = next(n for n in llm.needs if n.name == "libcupti.so.12")
+    assert (cupti.status, cupti.tried) == ("unmapped", ("/opt/llm/lib", "/usr/local/nvidia/lib", "/usr/local/nvidia/lib64"))
+    # A base we carry no profile of: nothing of CUDA is assumed present.
+    assert (plain.base_image, plain.families) == (None, ())
+    assert sorted(n.status for n in plain.needs if n.name.startswith("libcud")) == ["unmapped", "unmapped"]
+    cudart = next(n for n in plain.needs if n.name == "libcudart.so.12")
+    assert cudart.tried == ()  # python:3.11-slim sets no LD_LIBRARY_PATH

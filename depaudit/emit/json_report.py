@@ -38,6 +38,8 @@ def load_schema() -> dict[str, Any]:
 def _service(service: ServiceReport) -> dict[str, Any]:
     return {
         "name": service.name,
+        "base_image": service.base_image,
+        "families": list(service.families),
         "imports": [_import(item) for item in service.imports],
         "needs": [_need(need) for need in service.needs],
         "findings": [finding.to_json() for finding in service.findings],

@@ -43,6 +43,8 @@ def _render_service(service: ServiceReport, console: Console) -> None:
     shown = [need for need in service.needs if need.status not in _QUIET_STATUSES]
     quiet = Counter(need.status for need in service.needs if need.status in _QUIET_STATUSES)
     title = f"{service.name}: {len(service.imports)} third-party import(s), {len(service.needs)} native need(s)"
+    if service.base_image:
+        title += f", on {' → '.join([*service.families, service.base_image])}"
     if shown:
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False)
         for column in ("status", "tier", "library", "package"):

@@ -1,0 +1,128 @@
+"""What a Dockerfile says about the image it builds: its base and its environment.
+
+Enough of the format for the FROM / ARG / ENV chain: continuation lines, comments, CRLF,
+parser directives, ARG defaults before FROM, multi-stage builds (the last stage is the image),
+`ENV K=V ...` and the legacy `ENV K V`, `$VAR` / `${VAR}` / `${VAR:-default}` substitution.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from collections.abc import Mapping
+from pathlib import Path
+
+_VARIABLE = re.compile(r"\$(?:\{(\w+)(?::?[-+]([^}]*))?\}|(\w+))")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str  # upper case
+    arguments: str
+    line: int  # 1-based line where it starts
+
+
+@dataclass
+class DockerfileImage:
+    base: str  # the final stage's FROM, substituted; a stage name is followed to its base
+    env: dict[str, str] = field(default_factory=dict)  # ENV of the final stage, including stages it builds on
+
+
+def instructions(text: str) -> list[Instruction]:
+    result: list[Instruction] = []
+    pending: list[str] = []
+    start = 0
+    escape = "\\"
+    for number, raw in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+        line = raw.rstrip()
+        stripped = line.strip()
+        if not pending:
+            directive = re.match(r"#\s*escape\s*=\s*(\S)", stripped) if not result else None
+            if directive:
+                escape = directive.group(1)
+            if not stripped or stripped.startswith("#"):
+                continue
+            start = number
+        elif stripped.startswith("#") or not stripped:
+            continue  # comments and blank lines inside a continued instruction are dropped
+        if line.endswith(escape):
+            pending.append(line[: -len(escape)])
+            continue
+        pending.append(line)
+        joined = " ".join(part.strip() for part in pending)
+        keyword, _, arguments = joined.partition(" ")
+        result.append(Instruction(keyword.upper(), arguments.strip(), start))
+        pending = []
+    if pending:  # a continuation at the end of the file
+        joined = " ".join(part.strip() for part in pending)
+        keyword, _, arguments = joined.partition(" ")
+        result.append(Instruction(keyword.upper(), arguments.strip(), start))
+    return result
+
+
+def substitute(text: str, variables: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(3)
+        default = match.group(2)
+        value = variables.get(name)
+        return value if value else (default or "")
+
+    return _VARIABLE.sub(replace, text)
+
+
+def read_image(text: str, inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:
+    """The final stage's base and environment; None when there is no FROM.
+
+    `inherited` is the environment of the image it is built FROM (so that
+    `ENV LD_LIBRARY_PATH=/x:$LD_LIBRARY_PATH` extends it).
+    """
+    global_args: dict[str, str] = {}
+    stages: dict[str, DockerfileImage] = {}
+    current: DockerfileImage | None = None
+    variables: dict[str, str] = {}
+    for instruction in instructions(text):
+        if instruction.keyword == "FROM":
+            words = substitute(instruction.arguments, global_args).split()
+            words = [w for w in words if not w.startswith("--")]  # --platform=...
+            reference = words[0] if words else ""
+            parent = stages.get(reference.lower())
+            current = DockerfileImage(
+                parent.base if parent else reference, dict(parent.env) if parent else dict(inherited or {})
+            )
+            if len(words) >= 3 and words[1].lower() == "as":
+                stages[words[2].lower()] = current
+            variables = {**global_args, **current.env}
+        elif instruction.keyword == "ARG":
+            for name, value in _pairs(instruction.arguments, variables, allow_bare=True):
+                if current is None:
+                    global_args[name] = value
+                # A bare `ARG X` in a stage brings the global default back into scope.
+                variables[name] = value or global_args.get(name, "")
+        elif instruction.keyword == "ENV" and current is not None:
+            for name, value in _pairs(instruction.arguments, variables, allow_bare=False):
+                current.env[name] = value
+                variables[name] = value
+    return current
+
+
+def _pairs(arguments: str, variables: dict[str, str], *, allow_bare: bool) -> list[tuple[str, str]]:
+    try:
+        words = shlex.split(arguments, posix=True)
+    except ValueError:
+        words = arguments.split()
+    if words and "=" not in words[0] and not allow_bare and len(words) >= 2:
+        return [(words[0], substitute(" ".join(words[1:]), variables))]  # legacy `ENV K V`
+    pairs = []
+    for word in words:
+        name, sep, value = word.partition("=")
+        if name:
+            pairs.append((name, substitute(value, variables) if sep else ""))
+    return pairs
+
+
+def read_dockerfile(path: Path, inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:
+    try:
+        return read_image(path.read_text(encoding="utf-8", errors="replace"), inherited)
+    except OSError:
+        return None

@@ -1,0 +1,67 @@
+"""The FROM / ARG / ENV chain of Dockerfiles as users write them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from depaudit.fleet.dockerfile import instructions, read_image
+from depaudit.fleet.families import base_chain, chain_env, family_name, index_family_dockerfiles
+
+
+def test_instructions_continuations_comments_crlf_and_eof() -> None:
+    text = "# syntax=docker/dockerfile:1\r\nFROM a\r\nRUN apt-get install -y \\\r\n    # a comment inside\r\n\r\n    curl \\\r\n    git\r\nENV X=1 \\"
+    assert [(i.keyword, i.arguments, i.line) for i in instructions(text)] == [
+        ("FROM", "a", 2),
+        ("RUN", "apt-get install -y curl git", 3),
+        ("ENV", "X=1", 8),  # a continuation at the end of the file still ends the instruction
+    ]
+
+
+def test_escape_directive() -> None:
+    text = "# escape=`\nFROM a\nENV P=C:\\tools `\n    Q=2\n"
+    assert [(i.keyword, i.arguments) for i in instructions(text)] == [("FROM", "a"), ("ENV", "P=C:\\tools Q=2")]
+
+
+def test_arg_in_from_multi_stage_and_env_forms() -> None:
+    text = """\
+ARG CUDA=12.1.1
+ARG FLAVOR
+FROM --platform=linux/amd64 nvidia/cuda:${CUDA}-runtime-ubuntu22.04 AS runtime
+ENV LD_LIBRARY_PATH=/opt/lib:$LD_LIBRARY_PATH LANG="C.UTF-8"
+FROM python:3.11 AS builder
+ENV BUILD_ONLY 1
+FROM runtime
+ARG CUDA
+ENV CUDA_HOME /usr/local/cuda-${CUDA}
+ENV GREETING="${UNSET:-hello}"
+"""
+    image = read_image(text, {"LD_LIBRARY_PATH": "/usr/local/nvidia/lib"})
+    assert image is not None
+    assert image.base == "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
+    assert image.env == {
+        "LD_LIBRARY_PATH": "/opt/lib:/usr/local/nvidia/lib",
+        "LANG": "C.UTF-8",
+        "CUDA_HOME": "/usr/local/cuda-12.1.1",
+        "GREETING": "hello",
+    }
+    assert read_image("# nothing\n") is None
+
+
+def test_family_chain_to_the_external_image(tmp_path: Path) -> None:
+    (tmp_path / "docker/base").mkdir(parents=True)
+    (tmp_path / "docker/base/Dockerfile").write_text("FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04\nENV LD_LIBRARY_PATH=/opt/base/lib:${LD_LIBRARY_PATH}\n")
+    (tmp_path / "docker/Dockerfile.family-audio").write_text("FROM registry.example:5000/ml/base:2024\nENV LD_LIBRARY_PATH=/opt/audio/lib:$LD_LIBRARY_PATH\n")
+    (tmp_path / "services/tts").mkdir(parents=True)
+    (tmp_path / "services/tts/Dockerfile").write_text("ARG FAMILY=family-audio\nFROM ${FAMILY}:latest\n")
+    (tmp_path / "docker/loop").mkdir()
+    (tmp_path / "docker/loop/Dockerfile").write_text("FROM loop\n")
+
+    index = index_family_dockerfiles(tmp_path)
+    chain = base_chain(tmp_path / "services/tts/Dockerfile", index)
+    assert chain.families == ("family-audio", "base")
+    assert chain.image == "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04"
+    assert chain_env(chain, {"LD_LIBRARY_PATH": "/usr/local/nvidia/lib"})["LD_LIBRARY_PATH"] == (
+        "/opt/audio/lib:/opt/base/lib:/usr/local/nvidia/lib"
+    )
+    assert base_chain(tmp_path / "docker/loop/Dockerfile", index).image == "loop"  # a cycle ends the chain
+    assert family_name("registry.example:5000/ml/family-audio:2024@sha256:abc") == "family-audio"
