@@ -45,3 +45,14 @@ def test_distro_from_os_release() -> None:
     assert distro_of('PRETTY_NAME="Ubuntu 22.04.4 LTS"\nID=ubuntu\nVERSION_ID="22.04"\n') == "ubuntu-22.04"
     assert distro_of('ID=debian\nVERSION_ID="12"\n') == "debian-12"
     assert distro_of("ID=alpine\n") is None
+
+
+def test_dpkg_status_d_as_distroless_images_keep_it(tmp_path: Path) -> None:
+    from depaudit.image.dpkg import read_dpkg
+
+    (tmp_path / "var/lib/dpkg/status.d").mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status.d/libssl3").write_text("Package: libssl3\nVersion: 3.0.11-1\nArchitecture: amd64\n")
+    (tmp_path / "var/lib/dpkg/status.d/base").write_text(
+        "Package: base-files\nVersion: 12.4\n\nPackage: tzdata\nStatus: purge ok not-installed\nVersion: 2024a\n"
+    )
+    assert read_dpkg(RootfsDir(tmp_path)).installed == {"libssl3": "3.0.11-1", "base-files": "12.4"}
