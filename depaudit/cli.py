@@ -66,8 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="an environment variable of the image (LD_LIBRARY_PATH), overriding the image's own",
     )
+    scan.add_argument("--cache-dir", type=Path, metavar="DIR", help="where `depaudit index` keeps its indexes")
     scan.add_argument("--format", choices=("table", "json"), default="table", help="report format")
     scan.add_argument("--output", type=Path, metavar="FILE", help="write the report to FILE instead of stdout")
+
+    index = commands.add_parser("index", help="build a soname/program → package index from a distro's Contents file")
+    index.add_argument("--distro", required=True, help="the distro the files describe, e.g. debian-12")
+    index.add_argument("--contents", type=Path, required=True, metavar="FILE", help="Contents-<arch>, plain or gzip")
+    index.add_argument(
+        "--packages",
+        type=Path,
+        metavar="FILE",
+        help="a Packages file (plain, gzip or xz) or a dpkg status file: Depends, and transitional packages",
+    )
+    index.add_argument("--cache-dir", type=Path, metavar="DIR", help="where to keep it (default: the user cache)")
+
+    lookup = commands.add_parser("lookup", help="which package provides a soname or a program, and why")
+    lookup.add_argument("name", help="a soname (libGL.so.1) or a program (ffmpeg)")
+    lookup.add_argument("--distro", default="ubuntu-22.04", help="target distro (default: %(default)s)")
+    lookup.add_argument("--cache-dir", type=Path, metavar="DIR", help="where `depaudit index` keeps its indexes")
+    lookup.add_argument(
+        "--guess", action="store_true", help="when nothing knows it, apply Debian's library naming policy (marked guessed)"
+    )
     return parser
 
 
@@ -75,8 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from depaudit.scan import InputError
 
     args = build_parser().parse_args(argv)
+    command = {"scan": _scan, "index": _index, "lookup": _lookup}[args.command]
     try:
-        return _scan(args)
+        return command(args)
     except InputError as error:
         print(f"depaudit: error: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -99,6 +120,7 @@ def _scan(args: argparse.Namespace) -> int:
         image=args.image,
         base_image=args.base_image,
         env=env,
+        cache_dir=args.cache_dir,
     )
     report = run_scan(options)
     text = _render(report, args.format, to_file=args.output is not None)
@@ -111,6 +133,45 @@ def _scan(args: argparse.Namespace) -> int:
     elif text:
         sys.stdout.write(text)
     return EXIT_FINDINGS if report.failing else EXIT_OK
+
+
+def _index(args: argparse.Namespace) -> int:
+    from depaudit.packages.index import build_index, save_index
+    from depaudit.scan import InputError
+
+    for given in filter(None, (args.contents, args.packages)):
+        if not given.is_file():
+            raise InputError(f"not a file: {given}")
+    try:
+        index = build_index(args.distro, args.contents, args.packages)
+        path = save_index(index, args.cache_dir)
+    except (OSError, EOFError, ValueError) as error:
+        raise InputError(f"cannot build the index: {error}") from error
+    print(
+        f"{index.distro}: {len(index.sonames)} sonames, {len(index.executables)} programs, "
+        f"{len(index.depends)} packages with Depends, from {index.source} → {path}"
+    )
+    return EXIT_OK
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    from depaudit.packages.index import load_index
+    from depaudit.packages.lookup import lookup
+    from depaudit.packages.rules import RulesError, load_rules
+    from depaudit.scan import InputError
+
+    try:
+        rules = load_rules(args.distro)
+    except RulesError as error:
+        raise InputError(str(error)) from error
+    answers = lookup(args.name, rules, load_index(args.distro, args.cache_dir), guess=args.guess)
+    if not answers:
+        print(f"{args.name}: no package known on {args.distro} (build an index: depaudit index --help)")
+        return EXIT_FINDINGS
+    for answer in answers:
+        also = f" (also: {', '.join(answer.alternatives)})" if answer.alternatives else ""
+        print(f"{args.name} → {answer.package} on {args.distro}{also}  [{answer.source}]")
+    return EXIT_OK
 
 
 def _render(report: ScanReport, fmt: str, *, to_file: bool) -> str:

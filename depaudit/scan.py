@@ -17,6 +17,7 @@ from depaudit.image.open import open_image, open_rootfs
 from depaudit.native.distribution import analyse_distribution, analyse_folder
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
 from depaudit.packages.classify import classify_image_file, classify_soname
+from depaudit.packages.index import PackageIndex, load_index
 from depaudit.packages.profiles import BaseProfile, load_profile
 from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
 from depaudit.python.closure import requires_closure
@@ -44,6 +45,7 @@ class ScanOptions:
     image: Path | None = None  # a docker save tarball or an OCI layout (folder or tar)
     base_image: str | None = None  # a known image described by an embedded profile
     env: Mapping[str, str] = field(default_factory=dict)  # overrides the image's Env
+    cache_dir: Path | None = None  # where `depaudit index` keeps its indexes (None: the default)
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,18 @@ class _Audit:
     """The state shared by every service of one scan: environment, rules, per-wheel results."""
 
     def __init__(
-        self, env: PythonEnvironment, target: TargetPython, rules: DistroRules, image: BaseImage | None
+        self,
+        env: PythonEnvironment,
+        target: TargetPython,
+        rules: DistroRules,
+        image: BaseImage | None,
+        index: PackageIndex | None = None,
     ) -> None:
         self.env = env
         self.target = target
         self.rules = rules
         self.image = image
+        self.index = index
         self._native: dict[tuple[str, tuple[str, ...]], NativeReport] = {}
 
     def native(self, key: str, ld_library_path: tuple[str, ...]) -> NativeReport:
@@ -191,7 +199,9 @@ class _Audit:
                 answer = classify_image_file(self.rules, need.soname, self.image.owner_of(need.found_at))
                 chain.append(need.found_at)
             else:
-                answer = classify_soname(self.rules, need.soname, image_given=self.image is not None, profile=profile)
+                answer = classify_soname(
+                    self.rules, need.soname, image_given=self.image is not None, profile=profile, index=self.index
+                )
             status, package = answer.status.value, answer.package
             if package is not None:
                 chain.append(f"{package} ({self.rules.distro})")
@@ -260,7 +270,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
     site_packages = tuple(p.resolve() for p in chosen) or default_site_packages()
     env = load_environment(site_packages)
     findings.extend(env.findings)
-    audit = _Audit(env, infer_target(site_packages), rules, image)
+    audit = _Audit(env, infer_target(site_packages), rules, image, load_index(rules.distro, options.cache_dir))
     reports = tuple(audit.service(service, base) for service, base in zip(services, bases))
     if image is not None:
         findings.extend(image.findings)

@@ -19,3 +19,11 @@ def wheel_env() -> Callable[[str, Sequence[str]], Path]:
 def fleet_site_packages() -> Path:
     """The example fleet's pinned requirements, installed as README command 1 does."""
     return build_wheel_env("example-fleet", ["-r", str(EXAMPLE_FLEET / "requirements.txt")])
+
+
+@pytest.fixture(autouse=True)
+def _isolated_index_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Scans read `depaudit index` output from the cache: never the developer's own."""
+    cache = tmp_path_factory.mktemp("depaudit-cache")
+    monkeypatch.setenv("DEPAUDIT_CACHE_DIR", str(cache))
+    return cache

@@ -256,3 +256,31 @@ def build_image_scene(root: Path) -> tuple[Path, Path]:
         existing=[f"app/_native{ext}", f"app/_rpath{ext}", f"app/_runpath{ext}", "rpathfirst/libprec.so.1"],
     )
     return rootfs, sp
+
+
+def debian_archive_file(relative: str) -> Path:
+    """A file of the distro's archive (e.g. `dists/bookworm/main/Contents-amd64.gz`), fetched from
+    the mirror this machine's apt uses and cached across runs; skips the test when unreachable."""
+    import urllib.request
+
+    import pytest
+
+    target = _cache_root() / "debian-archive" / relative
+    if target.exists():
+        return target
+    mirror = None
+    for source in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for line in source.read_text().splitlines():
+            if line.startswith("URIs:") and "security" not in line:
+                mirror = mirror or line.split()[1]
+    if mirror is None:
+        pytest.skip("no Debian mirror in this machine's apt sources")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(f"{mirror.rstrip('/')}/{relative}", timeout=120) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except OSError as error:
+        pytest.skip(f"the Debian archive is unreachable: {error}")
+    partial.rename(target)
+    return target

@@ -113,3 +113,26 @@ def test_input_errors(tmp_path: Path, vision_sp: Path) -> None:
         run_scan(ScanOptions((tmp_path / "nope",), (vision_sp,), "ubuntu-22.04"))
     with pytest.raises(InputError, match="no Python services found"):
         run_scan(ScanOptions((tmp_path,), (vision_sp,), "ubuntu-22.04"))
+
+
+def test_a_built_index_names_packages_the_rules_do_not_know(tmp_path: Path) -> None:
+    import gzip
+
+    from depaudit.packages.index import build_index, save_index
+    from helpers import build_so, make_dist
+
+    sp = tmp_path / "site-packages"
+    cupti = build_so(tmp_path / "stubs/libcupti.so.12", soname="libcupti.so.12")
+    build_so(sp / "prof/_trace.cpython-311-x86_64-linux-gnu.so", needed=[cupti])
+    make_dist(sp, "prof", existing=["prof/_trace.cpython-311-x86_64-linux-gnu.so"])
+    service = _services(tmp_path, {"tracer/main.py": "import prof\n"})
+
+    def cupti_need() -> tuple[str, str | None]:
+        need = next(n for n in run_scan(ScanOptions((service,), (sp,), "ubuntu-22.04", cache_dir=tmp_path / "cache")).services[0].needs if n.name == "libcupti.so.12")
+        return need.status, need.package
+
+    assert cupti_need() == ("unmapped", None)
+    contents = tmp_path / "Contents-amd64.gz"
+    contents.write_bytes(gzip.compress(b"usr/local/cuda-12.1/targets/x86_64-linux/lib/libcupti.so.12 libs/cuda-cupti-12-1\n"))
+    save_index(build_index("ubuntu-22.04", contents), tmp_path / "cache")
+    assert cupti_need() == ("missing", "cuda-cupti-12-1")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from fnmatch import fnmatchcase
 
+from depaudit.packages.index import PackageIndex
 from depaudit.packages.profiles import BaseProfile
 from depaudit.packages.rules import DistroRules
 
@@ -29,7 +30,12 @@ def is_driver(rules: DistroRules, soname: str) -> bool:
 
 
 def classify_soname(
-    rules: DistroRules, soname: str, *, image_given: bool = False, profile: BaseProfile | None = None
+    rules: DistroRules,
+    soname: str,
+    *,
+    image_given: bool = False,
+    profile: BaseProfile | None = None,
+    index: PackageIndex | None = None,
 ) -> PackageAnswer:
     """A soname nothing scanned provides. Without a real image, the distro's base packages (and
     a base-image profile's) are assumed present; with one, its own files have already been
@@ -38,15 +44,24 @@ def classify_soname(
         return PackageAnswer(SystemStatus.DRIVER, None)
     if profile is not None and soname in profile.sonames:
         return PackageAnswer(SystemStatus.BASE_IMAGE, profile.sonames[soname])
-    rule = rules.sonames.get(soname)
-    if rule is None:
+    package = package_for_soname(rules, soname, index)
+    if package is None:
         return PackageAnswer(SystemStatus.UNMAPPED, None)  # never guess a package name
-    if rule.package == rules.libc_package and not image_given:
-        return PackageAnswer(SystemStatus.LIBC, rule.package)
+    if package == rules.libc_package and not image_given:
+        return PackageAnswer(SystemStatus.LIBC, package)
     present = rules.present | (profile.packages if profile else frozenset())
-    if rule.package in present and not image_given:
-        return PackageAnswer(SystemStatus.BASE_IMAGE, rule.package)
-    return PackageAnswer(SystemStatus.MISSING, rule.package)
+    if package in present and not image_given:
+        return PackageAnswer(SystemStatus.BASE_IMAGE, package)
+    return PackageAnswer(SystemStatus.MISSING, package)
+
+
+def package_for_soname(rules: DistroRules, soname: str, index: PackageIndex | None) -> str | None:
+    """The curated rules first (checked by hand), then the index built from the distro's Contents."""
+    rule = rules.sonames.get(soname)
+    if rule is not None:
+        return rule.package
+    entry = index.sonames.get(soname) if index is not None and index.distro == rules.distro else None
+    return entry.package if entry is not None else None
 
 
 def classify_image_file(rules: DistroRules, soname: str, owner: str | None) -> PackageAnswer:

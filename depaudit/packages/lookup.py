@@ -1,0 +1,32 @@
+"""Which package provides a soname or a program, and where each answer comes from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from depaudit.packages.index import PackageIndex, policy_package_name
+from depaudit.packages.rules import DistroRules
+
+
+@dataclass(frozen=True)
+class LookupAnswer:
+    package: str
+    source: str  # "rules: <what it was checked against>", "index: <files>", "guessed: ..."
+    alternatives: tuple[str, ...] = ()
+
+
+def lookup(name: str, rules: DistroRules, index: PackageIndex | None, *, guess: bool = False) -> list[LookupAnswer]:
+    answers = []
+    rule = rules.sonames.get(name)
+    if rule is not None:
+        answers.append(LookupAnswer(rule.package, f"rules: {rule.source}"))
+    if index is not None:
+        for table, kind in ((index.sonames, "soname"), (index.executables, "program")):
+            entry = table.get(name)
+            if entry is not None:
+                answers.append(LookupAnswer(entry.package, f"index ({kind}): {index.source}", entry.alternatives))
+    if not answers and guess:
+        guessed = policy_package_name(name)
+        if guessed is not None:
+            answers.append(LookupAnswer(guessed, "guessed: Debian's library package naming policy, not checked"))
+    return answers

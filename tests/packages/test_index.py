@@ -1,0 +1,123 @@
+"""The Contents-built index: provider choice, Depends, storage, lookup — on small real-format files."""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+import subprocess
+import sys
+from pathlib import Path
+
+from depaudit.packages.index import (
+    IndexEntry,
+    build_index,
+    load_index,
+    parse_depends,
+    policy_package_name,
+    save_index,
+)
+from depaudit.packages.lookup import LookupAnswer, lookup
+from depaudit.packages.rules import load_rules
+
+CONTENTS = """\
+usr/lib/x86_64-linux-gnu/libfoo.so.1                    libs/libfoo1,libdevel/libfoo-dev
+usr/lib/x86_64-linux-gnu/libfoo.so                      libdevel/libfoo-dev
+usr/lib/x86_64-linux-gnu/libbar.so.2                    oldlibs/libbar2-compat,libs/libbar2
+usr/lib/x86_64-linux-gnu/libsystemd.so.0               admin/libelogind0,libs/libsystemd0
+usr/lib/x86_64-linux-gnu/blas/libblas.so.3              libs/libblas3
+usr/lib/x86_64-linux-gnu/libstemmer.so.0d               libs/libstemmer0d
+usr/lib/debug/.build-id/ab/cdef.debug                   debug/libfoo1-dbgsym
+usr/bin/ffmpeg                                          video/ffmpeg
+usr/share/doc/libfoo1/copyright                         libs/libfoo1
+"""
+PACKAGES = """\
+Package: libbar2-compat
+Section: oldlibs
+Description: transitional package for libbar2
+
+Package: libportaudio2
+Depends: libasound2 (>= 1.0.16), libc6 (>= 2.34), libjack-jackd2-0 (>= 1.9.10+20150825) | libjack-0.125
+Description: Portable audio I/O - shared library
+ A multi-line description
+ that goes on.
+
+Package: ffmpeg
+Pre-Depends: dpkg (>= 1.17)
+Depends: libavcodec59 (= 7:5.1.6-0+deb12u1), libc6:any
+"""
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path]:
+    contents, packages = tmp_path / "Contents-amd64.gz", tmp_path / "Packages.xz"
+    contents.write_bytes(gzip.compress(CONTENTS.encode()))
+    packages.write_bytes(lzma.compress(PACKAGES.encode()))
+    return contents, packages
+
+
+def test_provider_choice_and_depends(tmp_path: Path) -> None:
+    index = build_index("debian-12", *_files(tmp_path))
+    assert index.sonames == {
+        "libfoo.so.1": IndexEntry("libfoo1", ("libfoo-dev",)),  # runtime over -dev
+        "libbar.so.2": IndexEntry("libbar2", ("libbar2-compat",)),  # real over transitional
+        "libsystemd.so.0": IndexEntry("libsystemd0", ("libelogind0",)),  # the name policy expects
+        "libblas.so.3": IndexEntry("libblas3"),  # in a subfolder, still known
+        "libstemmer.so.0d": IndexEntry("libstemmer0d"),
+    }
+    assert index.executables == {"ffmpeg": IndexEntry("ffmpeg")}
+    assert index.depends == {
+        "libbar2-compat": (),
+        "libportaudio2": ("libasound2", "libc6", "libjack-jackd2-0"),
+        "ffmpeg": ("dpkg", "libavcodec59", "libc6"),
+    }
+
+
+def test_storage_round_trip_and_other_versions(tmp_path: Path) -> None:
+    index = build_index("debian-12", *_files(tmp_path))
+    path = save_index(index, tmp_path / "cache")
+    assert load_index("debian-12", tmp_path / "cache") == index
+    path.write_bytes(gzip.compress(b'{"format": 999}'))
+    assert load_index("debian-12", tmp_path / "cache") is None  # another depaudit's index is ignored
+    assert load_index("ubuntu-24.04", tmp_path / "cache") is None
+
+
+def test_naming_policy_and_depends_parsing() -> None:
+    assert [policy_package_name(s) for s in ("libxcb.so.1", "libgtk-3.so.0", "libstdc++.so.6", "notalib")] == [
+        "libxcb1",
+        "libgtk-3-0",
+        "libstdc++6",
+        None,
+    ]
+    assert parse_depends("a (>= 1) | b, c:any, d [amd64]") == ("a", "c", "d")
+
+
+def test_lookup_says_where_each_answer_comes_from(tmp_path: Path) -> None:
+    rules = load_rules("debian-12")
+    index = build_index("debian-12", *_files(tmp_path))
+    assert lookup("libstemmer.so.0d", rules, index) == [
+        LookupAnswer("libstemmer0d", "index (soname): Contents-amd64.gz + Packages.xz")
+    ]
+    assert [a.source.split(":")[0] for a in lookup("libGL.so.1", rules, index)] == ["rules"]
+    assert lookup("libnothing.so.4", rules, index) == []
+    assert lookup("libnothing.so.4", rules, index, guess=True) == [
+        LookupAnswer("libnothing4", "guessed: Debian's library package naming policy, not checked")
+    ]
+
+
+def test_index_and_lookup_commands(tmp_path: Path) -> None:
+    contents, packages = _files(tmp_path)
+    cache = tmp_path / "cache"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "depaudit", *args], capture_output=True, text=True)
+
+    built = run("index", "--distro", "debian-12", "--contents", str(contents), "--packages", str(packages), "--cache-dir", str(cache))
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.startswith("debian-12: 5 sonames, 1 programs, 3 packages with Depends")
+    found = run("lookup", "libfoo.so.1", "--distro", "debian-12", "--cache-dir", str(cache))
+    assert (found.returncode, found.stdout) == (
+        0,
+        "libfoo.so.1 → libfoo1 on debian-12 (also: libfoo-dev)  [index (soname): Contents-amd64.gz + Packages.xz]\n",
+    )
+    missing = run("lookup", "libnothing.so.4", "--distro", "debian-12", "--cache-dir", str(cache))
+    assert missing.returncode == 1
+    assert run("index", "--distro", "debian-12", "--contents", str(tmp_path / "nope")).returncode == 2
