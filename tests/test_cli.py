@@ -66,7 +66,7 @@ def test_output_file(tmp_path: Path, vision_sp: Path) -> None:
     "args,message",
     [
         (["scan", "/nonexistent-folder"], "depaudit: error: not a folder: /nonexistent-folder\n"),
-        (["scan", ".", "--distro", "plan9"], "depaudit: error: unknown distro 'plan9' (known: debian-12, ubuntu-22.04)\n"),
+        (["scan", ".", "--distro", "plan9"], "depaudit: error: unknown distro 'plan9' (known: debian-12, ubuntu-22.04, ubuntu-24.04)\n"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:

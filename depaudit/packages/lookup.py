@@ -17,12 +17,13 @@ class LookupAnswer:
 
 def lookup(name: str, rules: DistroRules, index: PackageIndex | None, *, guess: bool = False) -> list[LookupAnswer]:
     answers = []
-    rule = rules.sonames.get(name)
-    if rule is not None:
-        answers.append(LookupAnswer(rule.package, f"rules: {rule.source}"))
+    for rules_table, kind in ((rules.sonames, "soname"), (rules.executables, "program")):
+        rule = rules_table.get(name)
+        if rule is not None:
+            answers.append(LookupAnswer(rule.package, f"rules ({kind}): {rule.source}"))
     if index is not None:
-        for table, kind in ((index.sonames, "soname"), (index.executables, "program")):
-            entry = table.get(name)
+        for index_table, kind in ((index.sonames, "soname"), (index.executables, "program")):
+            entry = index_table.get(name)
             if entry is not None:
                 answers.append(LookupAnswer(entry.package, f"index ({kind}): {index.source}", entry.alternatives))
     if not answers and guess:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,10 @@ _TOP_LEVEL = {
     "present": list,
     "driver": list,
     "sonames": dict,
+    "executables": dict,
+    "depends": dict,
 }
+_OPTIONAL = frozenset({"executables", "depends"})
 
 
 class RulesError(Exception):
@@ -44,6 +47,8 @@ class DistroRules:
     present: frozenset[str]
     driver_patterns: tuple[str, ...]
     sonames: Mapping[str, SonameRule]
+    executables: Mapping[str, SonameRule] = field(default_factory=dict)  # program → package
+    depends: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # package → runtime Depends
 
 
 def rules_dir() -> Path:
@@ -79,7 +84,7 @@ def _validate(name: str, distro: str, data: dict[str, Any]) -> DistroRules:
             raise RulesError(f"{name}: unknown key {key!r}")
         if not isinstance(value, expected):
             raise RulesError(f"{name}: {key!r} must be a {expected.__name__}")
-    missing = sorted(set(_TOP_LEVEL) - set(data))
+    missing = sorted(set(_TOP_LEVEL) - _OPTIONAL - set(data))
     if missing:
         raise RulesError(f"{name}: missing key(s) {', '.join(missing)}")
     if data["distro"] != distro:
@@ -87,9 +92,15 @@ def _validate(name: str, distro: str, data: dict[str, Any]) -> DistroRules:
     for key in ("present", "driver"):
         if not all(isinstance(item, str) for item in data[key]):
             raise RulesError(f"{name}: {key!r} must be a list of strings")
-    sonames: dict[str, SonameRule] = {}
-    for soname, entry in data["sonames"].items():
-        sonames[soname] = _soname_rule(name, soname, entry, data["source"])
+    sonames = {key: _soname_rule(name, key, entry, data["source"]) for key, entry in data["sonames"].items()}
+    executables = {
+        key: _soname_rule(name, key, entry, data["source"]) for key, entry in data.get("executables", {}).items()
+    }
+    depends: dict[str, tuple[str, ...]] = {}
+    for package, needed in data.get("depends", {}).items():
+        if not isinstance(needed, list) or not all(isinstance(n, str) for n in needed):
+            raise RulesError(f"{name}: depends.{package!r} must be a list of package names")
+        depends[package] = tuple(needed)
     return DistroRules(
         distro=data["distro"],
         codename=data["codename"],
@@ -98,6 +109,8 @@ def _validate(name: str, distro: str, data: dict[str, Any]) -> DistroRules:
         present=frozenset(data["present"]),
         driver_patterns=tuple(data["driver"]),
         sonames=sonames,
+        executables=executables,
+        depends=depends,
     )
 
 

@@ -96,7 +96,11 @@ def test_lookup_says_where_each_answer_comes_from(tmp_path: Path) -> None:
     assert lookup("libstemmer.so.0d", rules, index) == [
         LookupAnswer("libstemmer0d", "index (soname): Contents-amd64.gz + Packages.xz")
     ]
-    assert [a.source.split(":")[0] for a in lookup("libGL.so.1", rules, index)] == ["rules"]
+    assert [a.source.split(":")[0] for a in lookup("libGL.so.1", rules, index)] == ["rules (soname)"]
+    assert [(a.package, a.source.split(":")[0]) for a in lookup("ffmpeg", rules, index)] == [
+        ("ffmpeg", "rules (program)"),
+        ("ffmpeg", "index (program)"),
+    ]
     assert lookup("libnothing.so.4", rules, index) == []
     assert lookup("libnothing.so.4", rules, index, guess=True) == [
         LookupAnswer("libnothing4", "guessed: Debian's library package naming policy, not checked")

@@ -67,3 +67,12 @@ def test_every_debian12_rule_names_a_package_that_ships_the_soname(bookworm: Pac
 
 def test_libportaudio2_pulls_in_libasound2(bookworm: PackageIndex) -> None:
     assert "libasound2" in bookworm.depends["libportaudio2"]
+
+
+def test_debian12_programs_and_depends_match_the_archive(bookworm: PackageIndex) -> None:
+    rules = load_rules("debian-12")
+    programs = {name: rule.package for name, rule in rules.executables.items()}
+    assert programs == {name: bookworm.executables[name].package for name in programs}
+    assert dict(rules.depends) == {package: bookworm.depends[package] for package in rules.depends}
+    named = {r.package for r in rules.sonames.values()} | set(programs.values())
+    assert named <= set(rules.depends)  # every package the rules name has its Depends listed

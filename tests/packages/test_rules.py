@@ -38,8 +38,81 @@ WHITELIST = {
 }
 
 
+# soname: (ubuntu-22.04 jammy, ubuntu-24.04 noble): where noble's t64 rename and FFmpeg 6.1 differ.
+UBUNTU = {
+    "libc.so.6": ("libc6", "libc6"),
+    "libm.so.6": ("libc6", "libc6"),
+    "libpthread.so.0": ("libc6", "libc6"),
+    "ld-linux-x86-64.so.2": ("libc6", "libc6"),
+    "libstdc++.so.6": ("libstdc++6", "libstdc++6"),
+    "libgcc_s.so.1": ("libgcc-s1", "libgcc-s1"),
+    "libgomp.so.1": ("libgomp1", "libgomp1"),
+    "libgfortran.so.5": ("libgfortran5", "libgfortran5"),
+    "libGL.so.1": ("libgl1", "libgl1"),
+    "libEGL.so.1": ("libegl1", "libegl1"),
+    "libGLX.so.0": ("libglx0", "libglx0"),
+    "libGLdispatch.so.0": ("libglvnd0", "libglvnd0"),
+    "libglib-2.0.so.0": ("libglib2.0-0", "libglib2.0-0t64"),
+    "libgthread-2.0.so.0": ("libglib2.0-0", "libglib2.0-0t64"),
+    "libgobject-2.0.so.0": ("libglib2.0-0", "libglib2.0-0t64"),
+    "libgio-2.0.so.0": ("libglib2.0-0", "libglib2.0-0t64"),
+    "libX11.so.6": ("libx11-6", "libx11-6"),
+    "libX11-xcb.so.1": ("libx11-xcb1", "libx11-xcb1"),
+    "libXext.so.6": ("libxext6", "libxext6"),
+    "libXrender.so.1": ("libxrender1", "libxrender1"),
+    "libSM.so.6": ("libsm6", "libsm6"),
+    "libICE.so.6": ("libice6", "libice6"),
+    "libxcb.so.1": ("libxcb1", "libxcb1"),
+    "libxkbcommon.so.0": ("libxkbcommon0", "libxkbcommon0"),
+    "libasound.so.2": ("libasound2", "libasound2t64"),
+    "libpulse.so.0": ("libpulse0", "libpulse0"),
+    "libportaudio.so.2": ("libportaudio2", "libportaudio2"),
+    "libsndfile.so.1": ("libsndfile1", "libsndfile1"),
+    "libespeak-ng.so.1": ("libespeak-ng1", "libespeak-ng1"),
+    "libavcodec.so.58": ("libavcodec58", None),
+    "libavcodec.so.60": (None, "libavcodec60"),
+    "libavformat.so.58": ("libavformat58", None),
+    "libavformat.so.60": (None, "libavformat60"),
+    "libavutil.so.56": ("libavutil56", None),
+    "libavutil.so.58": (None, "libavutil58"),
+    "libswscale.so.5": ("libswscale5", None),
+    "libswscale.so.7": (None, "libswscale7"),
+    "libswresample.so.3": ("libswresample3", None),
+    "libswresample.so.4": (None, "libswresample4"),
+    "libjpeg.so.8": ("libjpeg-turbo8", "libjpeg-turbo8"),
+    "libpng16.so.16": ("libpng16-16", "libpng16-16t64"),
+    "libtiff.so.5": ("libtiff5", None),
+    "libtiff.so.6": (None, "libtiff6"),
+    "libwebp.so.7": ("libwebp7", "libwebp7"),
+    "libssl.so.3": ("libssl3", "libssl3t64"),
+    "libcrypto.so.3": ("libssl3", "libssl3t64"),
+    "libmagic.so.1": ("libmagic1", "libmagic1t64"),
+    "libz.so.1": ("zlib1g", "zlib1g"),
+    "libexpat.so.1": ("libexpat1", "libexpat1"),
+    "libffi.so.8": ("libffi8", "libffi8"),
+    "libxml2.so.2": ("libxml2", "libxml2"),
+    "libnsl.so.1": ("libc6", None),  # glibc 2.39 no longer builds it
+}
+
+
 def test_known_distros() -> None:
-    assert known_distros() == ("debian-12", "ubuntu-22.04")
+    assert known_distros() == ("debian-12", "ubuntu-22.04", "ubuntu-24.04")
+
+
+@pytest.mark.parametrize("index,distro", [(0, "ubuntu-22.04"), (1, "ubuntu-24.04")])
+def test_jammy_and_noble_table(index: int, distro: str) -> None:
+    assert len([s for s, packages in UBUNTU.items() if packages[index]]) >= 40
+    sonames = load_rules(distro).sonames
+    actual = {soname: sonames[soname].package if soname in sonames else None for soname in UBUNTU}
+    assert actual == {soname: packages[index] for soname, packages in UBUNTU.items()}
+
+
+def test_programs_are_named_on_every_distro() -> None:
+    expected = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg", "tesseract": "tesseract-ocr", "espeak-ng": "espeak-ng",
+                "pdftoppm": "poppler-utils", "sox": "sox", "git": "git", "curl": "curl"}
+    for distro in known_distros():
+        programs = load_rules(distro).executables
+        assert {name: programs[name].package for name in expected} == expected, distro
 
 
 @pytest.mark.parametrize("index,distro", [(0, "ubuntu-22.04"), (1, "debian-12")])
@@ -49,7 +122,7 @@ def test_soname_table(index: int, distro: str) -> None:
     assert actual == {soname: packages[index] for soname, packages in WHITELIST.items()}
 
 
-@pytest.mark.parametrize("distro", ["ubuntu-22.04", "debian-12"])
+@pytest.mark.parametrize("distro", ["ubuntu-22.04", "ubuntu-24.04", "debian-12"])
 def test_classification(distro: str) -> None:
     rules = load_rules(distro)
     assert classify_soname(rules, "libGL.so.1") == PackageAnswer(SystemStatus.MISSING, "libgl1")
