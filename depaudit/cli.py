@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     lookup.add_argument("name", help="a soname (libGL.so.1) or a program (ffmpeg)")
     lookup.add_argument("--distro", default="ubuntu-22.04", help="target distro (default: %(default)s)")
     lookup.add_argument("--cache-dir", type=Path, metavar="DIR", help="where `depaudit index` keeps its indexes")
+    lookup.add_argument("--cuda-version", metavar="X.Y", help="complete NVIDIA's versioned CUDA package names")
     lookup.add_argument(
         "--guess", action="store_true", help="when nothing knows it, apply Debian's library naming policy (marked guessed)"
     )
@@ -164,7 +165,9 @@ def _lookup(args: argparse.Namespace) -> int:
         rules = load_rules(args.distro)
     except RulesError as error:
         raise InputError(str(error)) from error
-    answers = lookup(args.name, rules, load_index(args.distro, args.cache_dir), guess=args.guess)
+    answers = lookup(
+        args.name, rules, load_index(args.distro, args.cache_dir), guess=args.guess, cuda_version=args.cuda_version
+    )
     if not answers:
         print(f"{args.name}: no package known on {args.distro} (build an index: depaudit index --help)")
         return EXIT_FINDINGS

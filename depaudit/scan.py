@@ -73,6 +73,7 @@ class _ServiceBase:
     families: tuple[str, ...]  # family images between the service and that base
     profile: BaseProfile | None
     ld_library_path: tuple[str, ...]
+    cuda_version: str | None = None  # CUDA_VERSION of the image: names NVIDIA's CUDA packages
 
 
 class _Audit:
@@ -117,13 +118,13 @@ class _Audit:
             findings.extend(native.findings)
             for need in native.needs:
                 tier = item.tier if _TIER_ORDER[item.tier] > _TIER_ORDER[need.tier] else need.tier
-                needs.append(self._need(need, tier, (service.name, *item.chain), base.profile))
+                needs.append(self._need(need, tier, (service.name, *item.chain), base))
         if service.elf_files:
             local = analyse_folder(
                 service.name, service.elf_files, service.display_root, base.ld_library_path, self.image
             )
             findings.extend(local.findings)
-            needs.extend(self._need(n, n.tier, (service.name,), base.profile) for n in local.needs)
+            needs.extend(self._need(n, n.tier, (service.name,), base) for n in local.needs)
 
         declared, req_findings = read_requirements(
             service.requirement_files, service.display_root, self.target
@@ -192,7 +193,7 @@ class _Audit:
     def _label(self, key: str) -> str:
         return self.env.distributions[key].label
 
-    def _need(self, need: NativeNeed, tier: Tier, prefix: tuple[str, ...], profile: BaseProfile | None) -> Need:
+    def _need(self, need: NativeNeed, tier: Tier, prefix: tuple[str, ...], base: _ServiceBase) -> Need:
         chain = [*prefix, *need.chain, need.soname]
         if need.status in (LibraryStatus.SYSTEM, LibraryStatus.IMAGE):
             if need.status is LibraryStatus.IMAGE and self.image is not None and need.found_at:
@@ -200,7 +201,12 @@ class _Audit:
                 chain.append(need.found_at)
             else:
                 answer = classify_soname(
-                    self.rules, need.soname, image_given=self.image is not None, profile=profile, index=self.index
+                    self.rules,
+                    need.soname,
+                    image_given=self.image is not None,
+                    profile=base.profile,
+                    index=self.index,
+                    cuda_version=base.cuda_version,
                 )
             status, package = answer.status.value, answer.package
             if package is not None:
@@ -314,6 +320,7 @@ def _service_bases(
                 families=chain.families if chain else (),
                 profile=profile,
                 ld_library_path=tuple(p for p in environment.get("LD_LIBRARY_PATH", "").split(":") if p),
+                cuda_version=environment.get("CUDA_VERSION"),
             )
         )
     return bases

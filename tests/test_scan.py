@@ -122,17 +122,17 @@ def test_a_built_index_names_packages_the_rules_do_not_know(tmp_path: Path) -> N
     from helpers import build_so, make_dist
 
     sp = tmp_path / "site-packages"
-    cupti = build_so(tmp_path / "stubs/libcupti.so.12", soname="libcupti.so.12")
-    build_so(sp / "prof/_trace.cpython-311-x86_64-linux-gnu.so", needed=[cupti])
+    accel = build_so(tmp_path / "stubs/libfooaccel.so.3", soname="libfooaccel.so.3")
+    build_so(sp / "prof/_trace.cpython-311-x86_64-linux-gnu.so", needed=[accel])
     make_dist(sp, "prof", existing=["prof/_trace.cpython-311-x86_64-linux-gnu.so"])
     service = _services(tmp_path, {"tracer/main.py": "import prof\n"})
 
-    def cupti_need() -> tuple[str, str | None]:
-        need = next(n for n in run_scan(ScanOptions((service,), (sp,), "ubuntu-22.04", cache_dir=tmp_path / "cache")).services[0].needs if n.name == "libcupti.so.12")
+    def accel_need() -> tuple[str, str | None]:
+        need = next(n for n in run_scan(ScanOptions((service,), (sp,), "ubuntu-22.04", cache_dir=tmp_path / "cache")).services[0].needs if n.name == "libfooaccel.so.3")
         return need.status, need.package
 
-    assert cupti_need() == ("unmapped", None)
+    assert accel_need() == ("unmapped", None)
     contents = tmp_path / "Contents-amd64.gz"
-    contents.write_bytes(gzip.compress(b"usr/local/cuda-12.1/targets/x86_64-linux/lib/libcupti.so.12 libs/cuda-cupti-12-1\n"))
+    contents.write_bytes(gzip.compress(b"opt/foo/lib/libfooaccel.so.3 libs/libfooaccel3\n"))
     save_index(build_index("ubuntu-22.04", contents), tmp_path / "cache")
-    assert cupti_need() == ("missing", "cuda-cupti-12-1")
+    assert accel_need() == ("missing", "libfooaccel3")

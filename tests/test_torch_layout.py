@@ -80,17 +80,18 @@ def test_system_cuda_comes_from_the_nvidia_base_image_profile(tmp_path: Path, tm
         assert (report.distro, report.base_image) == ("ubuntu-22.04", base_image)
         return sorted((n.name, n.status, n.package) for n in report.services[0].needs if n.name.startswith("libcu"))
 
+    # What the image lacks is named as NVIDIA's repository names it, for the image's CUDA 12.1.
     assert cuda_needs("nvidia/cuda:12.1.1-runtime-ubuntu22.04") == [
         ("libcuda.so.1", "driver", None),
         ("libcudart.so.12", "base-image", "cuda-cudart-12-1"),
-        ("libcudnn.so.8", "unmapped", None),
-        ("libcupti.so.12", "unmapped", None),
+        ("libcudnn.so.8", "missing", "libcudnn8"),
+        ("libcupti.so.12", "missing", "cuda-cupti-12-1"),
     ]
     assert cuda_needs("nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04") == [
         ("libcuda.so.1", "driver", None),
         ("libcudart.so.12", "base-image", "cuda-cudart-12-1"),
         ("libcudnn.so.8", "base-image", "libcudnn8"),
-        ("libcupti.so.12", "unmapped", None),
+        ("libcupti.so.12", "missing", "cuda-cupti-12-1"),
     ]
 
 
@@ -119,9 +120,17 @@ def test_the_profile_is_chosen_from_the_services_from_chain(tmp_path: Path, tmp_
     assert cudnn.tried == ()  # the profile provides it: where the loader looked is beside the point
     # CUPTI is in no runtime image; the family's ENV extends the profile's LD_LIBRARY_PATH.
     cupti = next(n for n in llm.needs if n.name == "libcupti.so.12")
-    assert (cupti.status, cupti.tried) == ("unmapped", ("/opt/llm/lib", "/usr/local/nvidia/lib", "/usr/local/nvidia/lib64"))
+    assert (cupti.status, cupti.package, cupti.tried) == (
+        "missing",
+        "cuda-cupti-12-1",  # CUDA_VERSION from the profile's Env
+        ("/opt/llm/lib", "/usr/local/nvidia/lib", "/usr/local/nvidia/lib64"),
+    )
     # A base we carry no profile of: nothing of CUDA is assumed present.
     assert (plain.base_image, plain.families) == (None, ())
-    assert sorted(n.status for n in plain.needs if n.name.startswith("libcud")) == ["unmapped", "unmapped"]
+    # No CUDA version in python:3.11-slim: versioned CUDA package names cannot be completed.
+    assert sorted((n.name, n.status, n.package) for n in plain.needs if n.name.startswith("libcud")) == [
+        ("libcudart.so.12", "unmapped", None),
+        ("libcudnn.so.8", "missing", "libcudnn8"),
+    ]
     cudart = next(n for n in plain.needs if n.name == "libcudart.so.12")
     assert cudart.tried == ()  # python:3.11-slim sets no LD_LIBRARY_PATH

@@ -36,6 +36,7 @@ def classify_soname(
     image_given: bool = False,
     profile: BaseProfile | None = None,
     index: PackageIndex | None = None,
+    cuda_version: str | None = None,
 ) -> PackageAnswer:
     """A soname nothing scanned provides. Without a real image, the distro's base packages (and
     a base-image profile's) are assumed present; with one, its own files have already been
@@ -44,7 +45,7 @@ def classify_soname(
         return PackageAnswer(SystemStatus.DRIVER, None)
     if profile is not None and soname in profile.sonames:
         return PackageAnswer(SystemStatus.BASE_IMAGE, profile.sonames[soname])
-    package = package_for_soname(rules, soname, index)
+    package = package_for_soname(rules, soname, index, cuda_version)
     if package is None:
         return PackageAnswer(SystemStatus.UNMAPPED, None)  # never guess a package name
     if package == rules.libc_package and not image_given:
@@ -55,11 +56,14 @@ def classify_soname(
     return PackageAnswer(SystemStatus.MISSING, package)
 
 
-def package_for_soname(rules: DistroRules, soname: str, index: PackageIndex | None) -> str | None:
+def package_for_soname(
+    rules: DistroRules, soname: str, index: PackageIndex | None, cuda_version: str | None = None
+) -> str | None:
     """The curated rules first (checked by hand), then the index built from the distro's Contents."""
     rule = rules.sonames.get(soname)
-    if rule is not None:
-        return rule.package
+    package = expand_cuda(rule.package, cuda_version) if rule is not None else None
+    if package is not None:
+        return package
     entry = index.sonames.get(soname) if index is not None and index.distro == rules.distro else None
     return entry.package if entry is not None else None
 
@@ -71,3 +75,13 @@ def classify_image_file(rules: DistroRules, soname: str, owner: str | None) -> P
     if owner is not None and owner == rules.libc_package:
         return PackageAnswer(SystemStatus.LIBC, owner)
     return PackageAnswer(SystemStatus.BASE_IMAGE, owner)
+
+
+def expand_cuda(package: str, cuda_version: str | None) -> str | None:
+    """`cuda-cudart-{cuda}` with CUDA_VERSION 12.1.1 → `cuda-cudart-12-1`; None if the version is unknown."""
+    if "{cuda}" not in package:
+        return package
+    parts = (cuda_version or "").split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
+        return None
+    return package.replace("{cuda}", f"{parts[0]}-{parts[1]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from depaudit.packages.classify import expand_cuda
 from depaudit.packages.index import PackageIndex, policy_package_name
 from depaudit.packages.rules import DistroRules
 
@@ -15,12 +16,20 @@ class LookupAnswer:
     alternatives: tuple[str, ...] = ()
 
 
-def lookup(name: str, rules: DistroRules, index: PackageIndex | None, *, guess: bool = False) -> list[LookupAnswer]:
+def lookup(
+    name: str,
+    rules: DistroRules,
+    index: PackageIndex | None,
+    *,
+    guess: bool = False,
+    cuda_version: str | None = None,
+) -> list[LookupAnswer]:
     answers = []
     for rules_table, kind in ((rules.sonames, "soname"), (rules.executables, "program")):
         rule = rules_table.get(name)
         if rule is not None:
-            answers.append(LookupAnswer(rule.package, f"rules ({kind}): {rule.source}"))
+            package = expand_cuda(rule.package, cuda_version) or rule.package  # shows {cuda} when unknown
+            answers.append(LookupAnswer(package, f"rules ({kind}): {rule.source}"))
     if index is not None:
         for index_table, kind in ((index.sonames, "soname"), (index.executables, "program")):
             entry = index_table.get(name)

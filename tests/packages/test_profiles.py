@@ -22,10 +22,15 @@ def test_cudnn_only_in_the_cudnn_variant_and_cupti_in_neither() -> None:
     rules = load_rules("ubuntu-22.04")
     runtime, cudnn = load_profile(RUNTIME), load_profile(CUDNN)
     assert classify_soname(rules, "libcublasLt.so.12", profile=runtime) == PackageAnswer(SystemStatus.BASE_IMAGE, "libcublas-12-1")
-    assert classify_soname(rules, "libcudnn.so.8", profile=runtime) == PackageAnswer(SystemStatus.UNMAPPED, None)
+    # Not in the runtime image: the rules name NVIDIA's package for it.
+    assert classify_soname(rules, "libcudnn.so.8", profile=runtime) == PackageAnswer(SystemStatus.MISSING, "libcudnn8")
     assert classify_soname(rules, "libcudnn_cnn_infer.so.8", profile=cudnn) == PackageAnswer(SystemStatus.BASE_IMAGE, "libcudnn8")
     assert classify_soname(rules, "libcublas.so.12", profile=cudnn) == PackageAnswer(SystemStatus.BASE_IMAGE, "libcublas-12-1")
     for profile in (runtime, cudnn):
+        assert classify_soname(rules, "libcupti.so.12", profile=profile, cuda_version="12.1.1") == PackageAnswer(
+            SystemStatus.MISSING, "cuda-cupti-12-1"
+        )
+        # Without a CUDA version the package cannot be named: unmapped, never a guessed minor version.
         assert classify_soname(rules, "libcupti.so.12", profile=profile).status is SystemStatus.UNMAPPED
         assert classify_soname(rules, "libcuda.so.1", profile=profile).status is SystemStatus.DRIVER
         assert classify_soname(rules, "libGL.so.1", profile=profile) == PackageAnswer(SystemStatus.MISSING, "libgl1")
