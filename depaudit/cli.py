@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     lookup.add_argument("--distro", default="ubuntu-22.04", help="target distro (default: %(default)s)")
     lookup.add_argument("--cache-dir", type=Path, metavar="DIR", help="where `depaudit index` keeps its indexes")
     lookup.add_argument("--cuda-version", metavar="X.Y", help="complete NVIDIA's versioned CUDA package names")
+    in_image = lookup.add_mutually_exclusive_group()
+    in_image.add_argument("--rootfs", type=Path, metavar="DIR", help="also ask this unpacked image's dpkg database")
+    in_image.add_argument("--image", type=Path, metavar="PATH", help="also ask this image's (docker save / OCI) dpkg database")
     lookup.add_argument(
         "--guess", action="store_true", help="when nothing knows it, apply Debian's library naming policy (marked guessed)"
     )
@@ -168,6 +171,18 @@ def _lookup(args: argparse.Namespace) -> int:
     answers = lookup(
         args.name, rules, load_index(args.distro, args.cache_dir), guess=args.guess, cuda_version=args.cuda_version
     )
+    if args.rootfs or args.image:
+        from depaudit.image.archive import ImageFormatError
+        from depaudit.image.open import open_image
+        from depaudit.packages.lookup import lookup_in_image
+
+        given = args.rootfs or args.image
+        if not given.exists():
+            raise InputError(f"no such image: {given}")
+        try:
+            answers = lookup_in_image(args.name, open_image(given.resolve())) + answers
+        except ImageFormatError as error:
+            raise InputError(str(error)) from error
     if not answers:
         print(f"{args.name}: no package known on {args.distro} (build an index: depaudit index --help)")
         return EXIT_FINDINGS

@@ -151,3 +151,17 @@ def test_the_images_own_site_packages_is_the_default_environment(scene, tmp_path
     assert (needs["libdefault.so.1"].status, needs["libdefault.so.1"].package) == ("base-image", "libdefault1")
     # The environment lives in the image: $ORIGIN-relative paths are resolved there too.
     assert needs["libprec.so.1"].found_at == "rpathfirst/libprec.so.1"
+
+
+def test_lookup_answers_from_the_images_dpkg_database(scene) -> None:
+    from depaudit.packages.lookup import LookupAnswer, lookup_in_image
+
+    rootfs, _ = scene
+    image = open_rootfs(rootfs, {"LD_LIBRARY_PATH": "/opt/ldpath"})
+    assert lookup_in_image("libdefault.so.1", image) == [
+        LookupAnswer("libdefault1", f"image {rootfs}: dpkg database, /lib/x86_64-linux-gnu/libdefault.so.1")
+    ]
+    assert lookup_in_image("libld.so.1", image) == [
+        LookupAnswer("(no package)", f"image {rootfs}: /opt/ldpath/libld.so.1, which no dpkg package owns")
+    ]
+    assert lookup_in_image("libmissing.so.1", image) == []
