@@ -92,6 +92,12 @@ UBUNTU = {
     "libffi.so.8": ("libffi8", "libffi8"),
     "libxml2.so.2": ("libxml2", "libxml2"),
     "libnsl.so.1": ("libc6", None),  # glibc 2.39 no longer builds it
+    "libtesseract.so.4": ("libtesseract4", None),
+    "libtesseract.so.5": (None, "libtesseract5"),
+    "libpoppler.so.118": ("libpoppler118", None),
+    "libpoppler.so.134": (None, "libpoppler134"),
+    "libopenblas.so.0": ("libopenblas0-pthread", "libopenblas0-pthread"),
+    "libespeak.so.1": ("libespeak1", "libespeak1"),
 }
 
 
