@@ -19,13 +19,16 @@ _NOT_ELF_SUFFIXES = frozenset(
     ".npy .npz .pkl .onnx .pt .bin .safetensors .mo .po .ttf .otf .wav .mp3 .proto .sh .bat .ps1 "
     ".pc .cmake .a .o .tcl .qm .pak .dat".split()
 )
+_METADATA_FOLDERS = (".dist-info", ".egg-info")
 
 
 def elf_candidates(dist: Distribution) -> list[Path]:
     """From RECORD, not a disk walk: `.so` names always (to report non-ELF ones), others by magic."""
     candidates = []
     for relative in dist.files:
-        name = relative.rsplit("/", 1)[-1]
+        folder, _, name = relative.rpartition("/")
+        if any(part.endswith(_METADATA_FOLDERS) or part == "__pycache__" for part in folder.split("/")):
+            continue  # RECORD, METADATA, bytecode: never loaded by ld.so
         path = dist.site_packages / relative
         if looks_like_shared_object(name):
             candidates.append(path)

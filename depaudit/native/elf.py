@@ -1,12 +1,19 @@
-"""Read what the dynamic loader reads from one ELF file, and nothing else."""
+"""Read what the dynamic loader reads from one ELF file, and nothing else.
+
+ld.so never looks at section headers: it maps PT_LOAD segments, walks PT_DYNAMIC and reads
+strings through DT_STRTAB. We do the same, so stripped files (no section headers) and files
+whose section headers are stale (patchelf, sstrip) read exactly as the loader sees them.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from elftools.elf.dynamic import DynamicSegment
+from elftools.common.utils import struct_parse
 from elftools.elf.elffile import ELFFile
 
 from depaudit.findings import FindingKind
@@ -16,8 +23,7 @@ ELF_MAGIC = b"\x7fELF"
 _LINKER_SCRIPT = re.compile(rb"^\s*(/\*|INPUT\s*\(|GROUP\s*\(|OUTPUT_FORMAT\s*\()")
 _ABI_TAG = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
 _SHARED_OBJECT_NAME = re.compile(r"\.so($|\.)")
-# The dynamic tags the loader reads, and the attribute pyelftools puts their string on.
-_STRING_TAGS = {"DT_NEEDED": "needed", "DT_SONAME": "soname", "DT_RPATH": "rpath", "DT_RUNPATH": "runpath"}
+_STRING_TAGS = frozenset({"DT_NEEDED", "DT_SONAME", "DT_RPATH", "DT_RUNPATH"})
 
 
 class ElfError(Exception):
@@ -25,6 +31,10 @@ class ElfError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+class _Truncated(Exception):
+    """Something the loader needs lies outside the file."""
 
 
 def has_elf_magic(path: Path) -> bool:
@@ -41,6 +51,7 @@ def looks_like_shared_object(name: str) -> bool:
 
 def is_extension_module(name: str) -> bool:
     """A file CPython can import: `mod.cpython-311-x86_64-linux-gnu.so`, `mod.abi3.so`, `_mod.so`."""
+    name = name.rsplit("/", 1)[-1]
     if not name.endswith(".so"):
         return False
     stem = name.split(".", 1)[0]
@@ -61,34 +72,115 @@ def read_elf(path: Path) -> ElfInfo:
         raise ElfError(FindingKind.UNREADABLE_FILE, f"cannot read: {error.strerror or error}") from error
 
 
+@dataclass(frozen=True)
+class _Load:
+    vaddr: int
+    offset: int
+    filesz: int
+
+
 def _parse(path: Path, stream: BinaryIO) -> ElfInfo:
-    needed: list[str] = []
-    rpath: list[str] = []
-    runpath: list[str] = []
-    soname: str | None = None
     try:
-        elf = ELFFile(stream)
-        elf_class, machine = elf.elfclass, str(elf["e_machine"])
-        osabi = str(elf["e_ident"]["EI_OSABI"])
-        # The loader uses the PT_DYNAMIC segment, not section headers (stripped files have none).
-        for segment in elf.iter_segments():
-            if not isinstance(segment, DynamicSegment):
-                continue
-            for tag in segment.iter_tags():
-                attribute = _STRING_TAGS.get(tag.entry.d_tag)
-                if attribute is None:
-                    continue
-                value: str = getattr(tag, attribute)  # pyelftools resolves it in the string table
-                if attribute == "needed":
-                    needed.append(value)
-                elif attribute == "soname":
-                    soname = value
-                else:
-                    (rpath if attribute == "rpath" else runpath).extend(p for p in value.split(":") if p)
-            break
+        elf = ELFFile(stream)  # parses the ELF header only; sections are read lazily, never here
+        size = elf.stream_len
+        loads, dynamic = _program_headers(elf, size)
+        tags = _dynamic_tags(elf, dynamic) if dynamic is not None else []
+        strings = _string_reader(stream, tags, loads, size)
+        needed: list[str] = []
+        values: dict[str, str] = {}
+        for tag, value in tags:
+            if tag == "DT_NEEDED":
+                needed.append(strings(value))
+            elif tag in _STRING_TAGS:
+                values[tag] = strings(value)  # glibc keeps the last of each: l_info[tag] = dyn
+        info = ElfInfo(
+            path=path,
+            elf_class=elf.elfclass,
+            machine=str(elf["e_machine"]),
+            soname=values.get("DT_SONAME"),
+            needed=tuple(needed),
+            rpath=_split(values.get("DT_RPATH")),
+            runpath=_split(values.get("DT_RUNPATH")),
+            osabi=str(elf["e_ident"]["EI_OSABI"]),
+        )
+    except _Truncated as error:
+        raise ElfError(FindingKind.BAD_ELF, f"truncated ELF file: {error}") from error
     except Exception as error:  # pyelftools raises many types on corrupt input; all mean the same
         raise ElfError(FindingKind.BAD_ELF, f"corrupt or truncated ELF file: {error or type(error).__name__}") from error
-    return ElfInfo(path, elf_class, machine, soname, tuple(needed), tuple(rpath), tuple(runpath), osabi)
+    return info
+
+
+def _program_headers(elf: ELFFile, size: int) -> tuple[list[_Load], Any | None]:
+    phdr = elf.structs.Elf_Phdr
+    if elf["e_phnum"] and elf["e_phentsize"] != phdr.sizeof():
+        raise ValueError(f"program header entry size {elf['e_phentsize']}, expected {phdr.sizeof()}")
+    end = elf["e_phoff"] + elf["e_phnum"] * elf["e_phentsize"]
+    if end > size:
+        raise _Truncated(f"the program headers end at byte {end}, past the end of the file ({size} bytes)")
+    loads: list[_Load] = []
+    dynamic = None
+    for index in range(elf["e_phnum"]):
+        header = struct_parse(phdr, elf.stream, elf["e_phoff"] + index * elf["e_phentsize"])
+        if header["p_type"] in ("PT_LOAD", "PT_DYNAMIC"):
+            end = header["p_offset"] + header["p_filesz"]
+            if end > size:  # the loader would map pages past the end of the file
+                raise _Truncated(f"{header['p_type']} ends at byte {end}, past the end of the file ({size} bytes)")
+        if header["p_type"] == "PT_LOAD":
+            loads.append(_Load(header["p_vaddr"], header["p_offset"], header["p_filesz"]))
+        elif header["p_type"] == "PT_DYNAMIC" and dynamic is None:
+            dynamic = header
+    return loads, dynamic
+
+
+def _dynamic_tags(elf: ELFFile, dynamic: Any) -> list[tuple[str, int]]:
+    entry = elf.structs.Elf_Dyn
+    tags: list[tuple[str, int]] = []
+    for index in range(dynamic["p_filesz"] // entry.sizeof()):
+        raw = struct_parse(entry, elf.stream, dynamic["p_offset"] + index * entry.sizeof())
+        if raw["d_tag"] == "DT_NULL":
+            break
+        tags.append((str(raw["d_tag"]), int(raw["d_val"])))
+    return tags
+
+
+def _string_reader(
+    stream: BinaryIO, tags: list[tuple[str, int]], loads: list[_Load], size: int
+) -> Callable[[int], str]:
+    """Strings as ld.so reads them: DT_STRTAB is a virtual address, mapped through PT_LOAD."""
+    table = {tag: value for tag, value in tags if tag in ("DT_STRTAB", "DT_STRSZ")}
+
+    def read(offset: int) -> str:
+        if "DT_STRTAB" not in table:
+            raise ValueError("string tags without DT_STRTAB")
+        start = _file_offset(table["DT_STRTAB"], loads)
+        limit = min(start + table.get("DT_STRSZ", size - start), size)
+        if start + offset >= limit:
+            raise _Truncated(f"a string at offset {offset} lies outside the string table")
+        stream.seek(start + offset)
+        remaining, chunks = limit - start - offset, list[bytes]()
+        while remaining > 0:
+            chunk = stream.read(min(remaining, 4096))
+            if not chunk:
+                break
+            text, nul, _ = chunk.partition(b"\0")
+            chunks.append(text)
+            if nul:
+                return b"".join(chunks).decode("utf-8", errors="replace")
+            remaining -= len(chunk)
+        raise _Truncated("a dynamic string runs past the end of its table without a NUL byte")
+
+    return read
+
+
+def _file_offset(vaddr: int, loads: list[_Load]) -> int:
+    for load in loads:
+        if load.vaddr <= vaddr < load.vaddr + load.filesz:
+            return vaddr - load.vaddr + load.offset
+    raise ValueError(f"DT_STRTAB address {vaddr:#x} is in no PT_LOAD segment")
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(entry for entry in value.split(":") if entry) if value else ()
 
 
 def _not_elf_message(head: bytes) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -19,15 +20,10 @@ from depaudit.native.elf import ElfError, is_extension_module, looks_like_shared
 from depaudit.native.model import ElfInfo, LibraryStatus, NativeNeed, NativeReport, Tier
 
 _TIER_ORDER = {Tier.REQUIRED: 0, Tier.OPTIONAL: 1, Tier.HINT: 2}
-# Dynamic string tokens as glibc expands them on x86_64 Debian-family systems.
-_TOKENS = (
-    ("${ORIGIN}", None),
-    ("$ORIGIN", None),
-    ("${LIB}", "lib/x86_64-linux-gnu"),
-    ("$LIB", "lib/x86_64-linux-gnu"),
-    ("${PLATFORM}", "x86_64"),
-    ("$PLATFORM", "x86_64"),
-)
+# Dynamic string tokens as glibc expands them on x86_64 Debian-family systems. Like glibc's
+# is_dst(), a bare $NAME only counts when no identifier character follows ($ORIGINAL is not one).
+_TOKEN = re.compile(r"\$(?:\{(ORIGIN|LIB|PLATFORM)\}|(ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))")
+_TOKEN_VALUES = {"LIB": "lib/x86_64-linux-gnu", "PLATFORM": "x86_64"}
 _HOST, _IMAGE = "host", "image"
 # The OS ABIs glibc's loader accepts on Linux; a FreeBSD or Solaris object is skipped.
 _LINUX_ABIS = frozenset({"ELFOSABI_SYSV", "ELFOSABI_LINUX"})
@@ -80,7 +76,10 @@ class _Walk:
         self.owner = owner
         self.display = display
         self.owner_of = owner_of
-        self.roots = [Path(os.path.realpath(root)) for root in search_roots]
+        # $ORIGIN is a real path; the caller names its roots maybe through symlinks. Both
+        # spellings are inside, and found files are shown and owned in the caller's spelling.
+        self.spellings = [(Path(os.path.realpath(r)), Path(os.path.normpath(r))) for r in search_roots]
+        self.roots = sorted({path for pair in self.spellings for path in pair})
         self.ld_library_path = tuple(ld_library_path)
         self.image = image
         self.reader = _Reader()
@@ -92,6 +91,13 @@ class _Walk:
     def in_environment(self, path: str | Path) -> bool:
         candidate = Path(path)
         return any(candidate == root or root in candidate.parents for root in self.roots)
+
+    def as_given(self, path: Path) -> Path:
+        """`path` under the root's spelling the caller used (owner_of and display know that one)."""
+        for real, given in self.spellings:
+            if real != given and (path == real or real in path.parents):
+                return given / path.relative_to(real)
+        return path
 
     def image_path(self, host: Path) -> str | None:
         if self.image is None:
@@ -138,7 +144,7 @@ class _Walk:
         requester = chain[-1]
         tried: list[str] = []
         for directory in self.search_dirs(chain):
-            shown = directory.path if directory.space == _IMAGE else self.display(Path(directory.path))
+            shown = directory.path if directory.space == _IMAGE else self.display(self.as_given(Path(directory.path)))
             if shown not in tried:
                 tried.append(shown)
             found = self.candidate(directory, name, requester.info)
@@ -167,19 +173,19 @@ class _Walk:
     def expand(self, obj: _Object, entries: Sequence[str], rule: str) -> list[_SearchDir]:
         dirs = []
         for entry in entries:
-            uses_origin = "$ORIGIN" in entry or "${ORIGIN}" in entry
+            uses_origin = any("ORIGIN" in match.groups() for match in _TOKEN.finditer(entry))
             if uses_origin and obj.image is not None and self.image is not None:
                 # Inside the image, $ORIGIN is the object's folder there, resolved there.
                 origin, space = self.image.fs.resolve(posixpath.dirname(obj.image)) or "/", _IMAGE
             elif uses_origin:
-                origin, space = os.path.dirname(os.path.realpath(obj.host)), _HOST
+                # glibc's l_origin is the folder of the path the object was found by, not of a
+                # symlink's target; the kernel then resolves that folder physically.
+                origin, space = os.path.realpath(os.path.dirname(obj.host)), _HOST
             elif entry.startswith("/"):
                 origin, space = "", _IMAGE  # an absolute entry names a folder of the image
             else:
                 continue  # relative to the process's working directory: unknowable statically
-            for token, value in _TOKENS:
-                entry = entry.replace(token, value if value is not None else origin)
-            dirs.append(_SearchDir(space, os.path.normpath(entry), rule))
+            dirs.append(_SearchDir(space, os.path.normpath(_expand(entry, origin)), rule))
         return dirs
 
     def candidate(self, directory: _SearchDir, name: str, requester: ElfInfo) -> _Object | None:
@@ -192,7 +198,7 @@ class _Walk:
                 return self.candidate(_SearchDir(_IMAGE, posixpath.dirname(image_path), directory.rule), name, requester)
             if not os.path.isfile(host) or not self.in_environment(os.path.realpath(host)):
                 return None
-            found_host, found_image = Path(host), image_path
+            found_host, found_image = self.as_given(Path(host)), image_path
         else:
             if self.image is None:
                 return None
@@ -270,6 +276,13 @@ class _Walk:
                 if found is not None:
                     below.add(os.path.realpath(found.host))
         return [p for p in objects if os.path.realpath(p) not in below]
+
+
+def _expand(entry: str, origin: str) -> str:
+    def value(match: re.Match[str]) -> str:
+        return _TOKEN_VALUES.get(match.group(1) or match.group(2), origin)
+
+    return _TOKEN.sub(value, entry)
 
 
 def _register(loaded: dict[str, _Object], obj: _Object) -> None:
