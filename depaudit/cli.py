@@ -21,54 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Which apt packages must each image install so that every service runs?",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    scan = commands.add_parser("scan", help="audit services against a Python environment")
-    scan.add_argument(
-        "paths",
-        nargs="+",
-        type=Path,
-        metavar="PATH",
-        help="a folder whose subfolders are services, or one service folder",
-    )
-    scan.add_argument(
-        "--site-packages",
-        action="append",
-        type=Path,
-        default=[],
-        metavar="DIR",
-        help="the image's Python environment (repeatable; default: this interpreter's site-packages)",
-    )
-    scan.add_argument(
-        "--distro",
-        help="target distro whose packages are named (default: the base image's, else ubuntu-22.04)",
-    )
-    base = scan.add_mutually_exclusive_group()
-    base.add_argument(
-        "--rootfs",
-        type=Path,
-        metavar="DIR",
-        help="the base image as an unpacked filesystem: searched like ld.so would, read without Docker",
-    )
-    base.add_argument(
-        "--image",
-        type=Path,
-        metavar="PATH",
-        help="the base image as a `docker save` tarball or an OCI layout (folder or tar), read without Docker",
-    )
-    base.add_argument(
-        "--base-image",
-        metavar="NAME",
-        help="a known base image described by an embedded profile, e.g. nvidia/cuda:12.1.1-runtime-ubuntu22.04",
-    )
-    scan.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an environment variable of the image (LD_LIBRARY_PATH), overriding the image's own",
-    )
-    scan.add_argument("--cache-dir", type=Path, metavar="DIR", help="where `depaudit index` keeps its indexes")
+    scan = commands.add_parser("scan", help="audit services against a Python environment and a base image")
+    _scan_arguments(scan)
     scan.add_argument("--format", choices=("table", "json"), default="table", help="report format")
     scan.add_argument("--output", type=Path, metavar="FILE", help="write the report to FILE instead of stdout")
+
+    why = commands.add_parser("why", help="every chain of evidence that leads to a package, library, program or import")
+    why.add_argument("name", metavar="NAME", help="an apt package, a soname, a program, a distribution or an import")
+    _scan_arguments(why)
 
     index = commands.add_parser("index", help="build a soname/program → package index from a distro's Contents file")
     index.add_argument("--distro", required=True, help="the distro the files describe, e.g. debian-12")
@@ -95,11 +55,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _scan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="a folder whose subfolders are services, or one service folder",
+    )
+    parser.add_argument(
+        "--site-packages",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="the image's Python environment (repeatable; default: the image's own, else this interpreter's)",
+    )
+    parser.add_argument(
+        "--distro",
+        help="target distro whose packages are named (default: the base image's, else ubuntu-22.04)",
+    )
+    base = parser.add_mutually_exclusive_group()
+    base.add_argument(
+        "--rootfs",
+        type=Path,
+        metavar="DIR",
+        help="the base image as an unpacked filesystem: searched like ld.so would, read without Docker",
+    )
+    base.add_argument(
+        "--image",
+        type=Path,
+        metavar="PATH",
+        help="the base image as a `docker save` tarball or an OCI layout (folder or tar), read without Docker",
+    )
+    base.add_argument(
+        "--base-image",
+        metavar="NAME",
+        help="a known base image described by an embedded profile, e.g. nvidia/cuda:12.1.1-runtime-ubuntu22.04",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable of the image (LD_LIBRARY_PATH), overriding the image's own",
+    )
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="where `depaudit index` keeps its indexes")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from depaudit.scan import InputError
 
     args = build_parser().parse_args(argv)
-    command = {"scan": _scan, "index": _index, "lookup": _lookup}[args.command]
+    command = {"scan": _scan, "why": _why, "index": _index, "lookup": _lookup}[args.command]
     try:
         return command(args)
     except InputError as error:
@@ -107,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _scan(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> ScanReport:
     from depaudit.scan import InputError, ScanOptions, run_scan
 
     env = {}
@@ -126,7 +134,13 @@ def _scan(args: argparse.Namespace) -> int:
         env=env,
         cache_dir=args.cache_dir,
     )
-    report = run_scan(options)
+    return run_scan(options)
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from depaudit.scan import InputError
+
+    report = _run(args)
     text = _render(report, args.format, to_file=args.output is not None)
     if args.output is not None:
         try:
@@ -137,6 +151,17 @@ def _scan(args: argparse.Namespace) -> int:
     elif text:
         sys.stdout.write(text)
     return EXIT_FINDINGS if report.failing else EXIT_OK
+
+
+def _why(args: argparse.Namespace) -> int:
+    from depaudit.emit.why import chains_to
+
+    lines = chains_to(_run(args), args.name)
+    if not lines:
+        print(f"nothing in the scan leads to {args.name}")
+        return EXIT_FINDINGS
+    print("\n".join(lines))
+    return EXIT_OK
 
 
 def _index(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ class ResolvedImport:
 
 @dataclass(frozen=True)
 class Need:
-    kind: str  # "soname"
+    kind: str  # "soname" or "program"
     name: str
     status: str  # one of NEED_STATUSES
     package: str | None  # apt package on the target distro, where one applies

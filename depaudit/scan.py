@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from depaudit.collect.imports import collect_imports
@@ -14,9 +14,19 @@ from depaudit.fleet.families import base_chain, chain_env, index_family_dockerfi
 from depaudit.image.model import BaseImage
 from depaudit.image.archive import ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
+from depaudit.collect.hints import NativeHint, linux_candidates
 from depaudit.native.distribution import analyse_distribution, analyse_folder
+from depaudit.native.hints import FileHint, distribution_hints, folder_hints, runs_at_import
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
-from depaudit.packages.classify import classify_image_file, classify_soname
+from depaudit.packages.classify import (
+    PackageAnswer,
+    SystemStatus,
+    classify_image_file,
+    classify_soname,
+    package_for_program,
+    soname_for_library,
+)
+from depaudit.packages.python_rules import PackageRule, load_python_rules
 from depaudit.packages.index import PackageIndex, load_index
 from depaudit.packages.profiles import BaseProfile, load_profile
 from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
@@ -92,7 +102,14 @@ class _Audit:
         self.rules = rules
         self.image = image
         self.index = index
+        self.python_rules = load_python_rules()
         self._native: dict[tuple[str, tuple[str, ...]], NativeReport] = {}
+        self._hints: dict[str, list[FileHint]] = {}
+
+    def hints(self, key: str) -> list[FileHint]:
+        if key not in self._hints:
+            self._hints[key] = distribution_hints(self.env.distributions[key])
+        return self._hints[key]
 
     def native(self, key: str, ld_library_path: tuple[str, ...]) -> NativeReport:
         # Wheels are shared by many services: walk each one's ELF files once per environment.
@@ -119,6 +136,10 @@ class _Audit:
             for need in native.needs:
                 tier = item.tier if _TIER_ORDER[item.tier] > _TIER_ORDER[need.tier] else need.tier
                 needs.append(self._need(need, tier, (service.name, *item.chain), base))
+            needs.extend(self._distribution_hint_needs(item, service.name, base))
+        for hint in folder_hints(service.files, service.display_root):
+            # The service's own code: whatever it loads or runs, it needs.
+            needs.extend(self._hint_needs(hint, Tier.REQUIRED, (service.name,), base))
         if service.elf_files:
             local = analyse_folder(
                 service.name, service.elf_files, service.display_root, base.ld_library_path, self.image
@@ -148,6 +169,84 @@ class _Audit:
             base_image=base.label,
             families=base.families,
         )
+
+    def _distribution_hint_needs(self, item: _Reached, service: str, base: _ServiceBase) -> list[Need]:
+        dist = self.env.distributions[item.key]
+        rule: PackageRule | None = self.python_rules.get(item.key)
+        if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):
+            rule = None
+        needs: list[Need] = []
+        found: set[tuple[str, str]] = set()
+        for hint in self.hints(item.key):
+            tier = item.tier if runs_at_import(hint) else Tier.HINT  # else: only if that feature runs
+            for need in self._hint_needs(hint, tier, (service, *item.chain), base):
+                key = (need.kind, need.name)
+                if rule is not None and key in rule.ignore:
+                    continue
+                if rule is not None and key in rule.needs:
+                    need = replace(need, tier=item.tier)  # the rule confirms it is really needed
+                found.add(key)
+                needs.append(need)
+        for kind, name in rule.needs if rule is not None else ():
+            if (kind, name) not in found and rule is not None:
+                evidence = f"rules/python/packages.toml [{item.key}]: {rule.source}"
+                needs.append(self._named_need(kind, name, item.tier, (service, *item.chain, evidence), base))
+        return needs
+
+    def _hint_needs(self, hint: FileHint, tier: Tier, prefix: tuple[str, ...], base: _ServiceBase) -> list[Need]:
+        call = hint.hint
+        candidates = linux_candidates(call)
+        if call.kind == "program":  # each program started is needed
+            return [
+                self._named_need("program", name, tier, (*prefix, f"{hint.where} {call.call}({name!r})"), base)
+                for name in candidates
+            ]
+        # Libraries are tried in turn: the first one that means a known soname stands for the need.
+        for candidate in candidates:
+            soname = soname_for_library(candidate, self.rules, self.index)
+            if soname is not None:
+                evidence = f"{hint.where} {call.call}({candidate!r})"
+                return [self._named_need("soname", soname, tier, (*prefix, evidence), base)]
+        if not candidates:
+            return []
+        first = candidates[0].rsplit("/", 1)[-1]
+        return [self._named_need("soname", first, tier, (*prefix, f"{hint.where} {call.call}({candidates[0]!r})"), base)]
+
+    def _named_need(self, kind: str, name: str, tier: Tier, prefix: tuple[str, ...], base: _ServiceBase) -> Need:
+        """A library or program needed by name (not through DT_NEEDED): what provides it?"""
+        found_at = None
+        if self.image is not None:
+            found_at = (
+                self.image.find_library(name, base.ld_library_path) if kind == "soname" else self.image.find_program(name)
+            )
+        if found_at is not None and self.image is not None:
+            answer = classify_image_file(self.rules, name, self.image.owner_of(found_at))
+        elif kind == "soname":
+            answer = classify_soname(
+                self.rules,
+                name,
+                image_given=self.image is not None,
+                profile=base.profile,
+                index=self.index,
+                cuda_version=base.cuda_version,
+            )
+        else:
+            answer = self._program_answer(name, base)
+        chain = [*prefix, name]
+        if found_at is not None:
+            chain.append(found_at)
+        if answer.package is not None:
+            chain.append(f"{answer.package} ({self.rules.distro})")
+        return Need(kind, name, answer.status.value, answer.package, tier, tuple(chain), found_at)
+
+    def _program_answer(self, program: str, base: _ServiceBase) -> PackageAnswer:
+        package = package_for_program(self.rules, program, self.index)
+        if package is None:
+            return PackageAnswer(SystemStatus.UNMAPPED, None)
+        present = self.rules.present | (base.profile.packages if base.profile else frozenset())
+        if package in present and self.image is None:
+            return PackageAnswer(SystemStatus.BASE_IMAGE, package)
+        return PackageAnswer(SystemStatus.MISSING, package)
 
     def _resolve_imports(
         self, records: Iterable[ImportRecord], findings: list[Finding]

@@ -51,7 +51,7 @@ def test_only_optional_needs_exit_0(tmp_path: Path, vision_sp: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "libGL.so.1" in result.stdout
     assert "\x1b[" not in result.stdout  # piped: no colour codes
-    assert "No required library is missing from the image." in result.stdout
+    assert "No required library or program is missing from the image." in result.stdout
 
 
 def test_output_file(tmp_path: Path, vision_sp: Path) -> None:

@@ -136,3 +136,22 @@ def test_a_built_index_names_packages_the_rules_do_not_know(tmp_path: Path) -> N
     contents.write_bytes(gzip.compress(b"opt/foo/lib/libfooaccel.so.3 libs/libfooaccel3\n"))
     save_index(build_index("ubuntu-22.04", contents), tmp_path / "cache")
     assert accel_need() == ("missing", "libfooaccel3")
+
+
+def test_programs_a_service_starts(tmp_path: Path, vision_sp: Path) -> None:
+    source = (
+        "import shutil, subprocess, sys\n"
+        "for tool in ('git', 'curl'):\n"
+        "    if shutil.which(tool) is None:\n"
+        "        sys.exit(tool)\n"
+        "def convert(argv):\n"
+        "    subprocess.run(argv)  # argv from a variable: nothing to report\n"
+        "    subprocess.run(['unknown-tool-xyz', '-v'])\n"
+    )
+    services = _services(tmp_path, {"tools/main.py": source})
+    service = run_scan(ScanOptions((services,), (vision_sp,), "debian-12")).services[0]
+    assert [(n.kind, n.name, n.status, n.package, n.tier.value, n.chain[1]) for n in service.needs] == [
+        ("program", "curl", "missing", "curl", "required", "tools/main.py:3 shutil.which('curl')"),
+        ("program", "git", "missing", "git", "required", "tools/main.py:3 shutil.which('git')"),
+        ("program", "unknown-tool-xyz", "unmapped", None, "required", "tools/main.py:7 subprocess.run('unknown-tool-xyz')"),
+    ]

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from depaudit.findings import Finding
+from depaudit.native.model import Tier
 from depaudit.report import Need, ScanReport, ServiceReport
 
 # Statuses that need no action are counted, not listed, so the table stays readable.
@@ -40,8 +41,12 @@ def render_table(report: ScanReport, console: Console) -> None:
 
 
 def _render_service(service: ServiceReport, console: Console) -> None:
-    shown = [need for need in service.needs if need.status not in _QUIET_STATUSES]
-    quiet = Counter(need.status for need in service.needs if need.status in _QUIET_STATUSES)
+    # Weak evidence (a program a library runs only for one feature) stays in the JSON report.
+    shown = [n for n in service.needs if n.status not in _QUIET_STATUSES and n.tier is not Tier.HINT]
+    quiet = Counter(n.status for n in service.needs if n.status in _QUIET_STATUSES)
+    hints = sum(1 for n in service.needs if n.tier is Tier.HINT and n.status not in _QUIET_STATUSES)
+    if hints:
+        quiet["weak hints (JSON report)"] = hints
     title = f"{service.name}: {len(service.imports)} third-party import(s), {len(service.needs)} native need(s)"
     if service.base_image:
         title += f", on {' → '.join([*service.families, service.base_image])}"
@@ -94,11 +99,11 @@ def _findings_table(title: str, findings: tuple[Finding, ...]) -> Table:
 def _summary(report: ScanReport) -> Text:
     failing = [(s.name, n) for s in report.services for n in s.needs if n.fails]
     if not failing:
-        return Text("No required library is missing from the image.", style="green")
+        return Text("No required library or program is missing from the image.", style="green")
     packages = sorted({n.package or n.name for _, n in failing})
     services = sorted({name for name, _ in failing})
     return Text(
-        f"{len(services)} service(s) would fail at import: the image lacks {', '.join(packages)}.",
+        f"{len(services)} service(s) need what the image lacks: {', '.join(packages)}.",
         style="bold red",
     )
 

@@ -41,6 +41,22 @@ class BaseImage:
                 return owner
         return None
 
+    def find_library(self, soname: str, ld_library_path: tuple[str, ...] = ()) -> str | None:
+        """Where dlopen(soname) from the image's Python finds it: LD_LIBRARY_PATH, cache, defaults."""
+        for folder in (*ld_library_path, *self.ld_so_conf, *DEFAULT_DIRS):
+            path = f"{folder.rstrip('/')}/{soname}"
+            if self.fs.is_file(path):
+                return path
+        return None
+
+    def find_program(self, program: str, path_variable: str | None = None) -> str | None:
+        default = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for folder in (path_variable or self.env.get("PATH") or default).split(":"):
+            candidate = f"{folder.rstrip('/')}/{program}"
+            if folder and self.fs.is_file(candidate):
+                return candidate
+        return None
+
     @property
     def ld_library_path(self) -> tuple[str, ...]:
         return tuple(p for p in self.env.get("LD_LIBRARY_PATH", "").split(":") if p)

@@ -85,3 +85,30 @@ def expand_cuda(package: str, cuda_version: str | None) -> str | None:
     if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
         return None
     return package.replace("{cuda}", f"{parts[0]}-{parts[1]}")
+
+
+def soname_for_library(name: str, rules: DistroRules, index: PackageIndex | None) -> str | None:
+    """What a name given to dlopen or find_library means on Linux.
+
+    `libx.so.1` (or a path to it) is that soname; `libx.so` and find_library's bare `x` are the
+    one versioned soname the rules or the index know for libx — None when they know none or
+    several (no guess).
+    """
+    base = name.rsplit("/", 1)[-1]
+    if ".so." in base:
+        return base
+    stem = base[: -len(".so")] if base.endswith(".so") else (base if base.startswith("lib") else f"lib{base}")
+    prefix = f"{stem}.so."
+    for table in (rules.sonames, index.sonames if index is not None and index.distro == rules.distro else {}):
+        matches = sorted(soname for soname in table if soname.startswith(prefix))
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+def package_for_program(rules: DistroRules, program: str, index: PackageIndex | None) -> str | None:
+    rule = rules.executables.get(program)
+    if rule is not None:
+        return rule.package
+    entry = index.executables.get(program) if index is not None and index.distro == rules.distro else None
+    return entry.package if entry is not None else None

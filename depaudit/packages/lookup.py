@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from depaudit.image.model import DEFAULT_DIRS, BaseImage
+from depaudit.image.model import BaseImage
 from depaudit.packages.classify import expand_cuda
 from depaudit.packages.index import PackageIndex, policy_package_name
 from depaudit.packages.rules import DistroRules
@@ -45,13 +45,10 @@ def lookup(
 
 def lookup_in_image(name: str, image: BaseImage) -> list[LookupAnswer]:
     """Where the image itself has the soname or program, and which dpkg package owns that file."""
-    path_dirs = image.env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":")
-    folders = (*image.ld_library_path, *image.ld_so_conf, *DEFAULT_DIRS) if ".so" in name else tuple(path_dirs)
-    for folder in folders:
-        path = f"{folder.rstrip('/')}/{name}"
-        if image.fs.is_file(path):
-            owner = image.owner_of(path)
-            if owner is None:
-                return [LookupAnswer("(no package)", f"image {image.label}: {path}, which no dpkg package owns")]
-            return [LookupAnswer(owner, f"image {image.label}: dpkg database, {path}")]
-    return []
+    path = image.find_library(name, image.ld_library_path) if ".so" in name else image.find_program(name)
+    if path is None:
+        return []
+    owner = image.owner_of(path)
+    if owner is None:
+        return [LookupAnswer("(no package)", f"image {image.label}: {path}, which no dpkg package owns")]
+    return [LookupAnswer(owner, f"image {image.label}: dpkg database, {path}")]

@@ -1,0 +1,74 @@
+"""Per-distribution knowledge (rules/python-packages.toml): what static analysis cannot settle."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from depaudit.packages.rules import RulesError, rules_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+_KEYS = {"source", "needs", "ignore", "when-files", "versions"}
+_KINDS = ("soname", "program")
+
+
+@dataclass(frozen=True)
+class PackageRule:
+    distribution: str  # canonical key
+    source: str
+    needs: tuple[tuple[str, str], ...]  # (kind, name)
+    ignore: frozenset[tuple[str, str]]
+    when_files: tuple[str, ...]
+    versions: SpecifierSet | None
+
+    def applies(self, version: str, files: frozenset[str]) -> bool:
+        if any(path not in files for path in self.when_files):
+            return False
+        if self.versions is None:
+            return True
+        try:
+            return Version(version) in self.versions
+        except InvalidVersion:
+            return False
+
+
+def load_python_rules() -> dict[str, PackageRule]:
+    path = rules_dir() / "python" / "packages.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise RulesError(f"{path.name}: cannot read: {error}") from error
+    rules: dict[str, PackageRule] = {}
+    for name, entry in data.items():
+        unknown = set(entry) - _KEYS
+        if unknown or not isinstance(entry.get("source"), str):
+            raise RulesError(f"{path.name}: [{name}] needs a source and only {sorted(_KEYS)} (got {sorted(unknown)})")
+        try:
+            versions = SpecifierSet(entry["versions"]) if "versions" in entry else None
+        except InvalidSpecifier as error:
+            raise RulesError(f"{path.name}: [{name}] versions: {error}") from error
+        key = canonicalize_name(name)
+        rules[key] = PackageRule(
+            distribution=key,
+            source=entry["source"],
+            needs=tuple(_need(path.name, name, item) for item in entry.get("needs", [])),
+            ignore=frozenset(_need(path.name, name, item) for item in entry.get("ignore", [])),
+            when_files=tuple(entry.get("when-files", [])),
+            versions=versions,
+        )
+    return rules
+
+
+def _need(file: str, name: str, item: object) -> tuple[str, str]:
+    kind, _, value = str(item).partition(":")
+    if kind not in _KINDS or not value:
+        raise RulesError(f"{file}: [{name}] {item!r} must be 'soname:NAME' or 'program:NAME'")
+    return kind, value

@@ -1,0 +1,105 @@
+"""Libraries loaded by name and programs started, read from source without running it."""
+
+from __future__ import annotations
+
+import textwrap
+
+from depaudit.collect.hints import NativeHint, linux_candidates, may_have_hints, scan_hints
+
+
+def _hints(source: str) -> list[tuple[int, str, tuple[str, ...], str, bool]]:
+    return [(h.line, h.kind, h.candidates, h.call, h.lazy) for h in scan_hints(textwrap.dedent(source).encode())]
+
+
+def test_libraries_by_literal_constant_alias_and_candidates() -> None:
+    assert _hints(
+        """\
+        import ctypes
+        import ctypes.util
+        from ctypes import cdll, CDLL
+        from ctypes.util import find_library as _find
+        from cffi import FFI
+
+        LIBNAME = "libmagic.so.1"
+        ctypes.CDLL("libportaudio.so.2")
+        cdll.LoadLibrary(LIBNAME)
+        _find("zbar")
+        FFI().dlopen("libsndfile.so.1")
+        for name in ("libespeak-ng.so.1", "libespeak.so.1"):
+            try:
+                CDLL(name)
+                break
+            except OSError:
+                continue
+
+        def lazy():
+            paths = ("/usr/local/lib/libx.so.3", "libx.so.3")
+            for path in paths:
+                ctypes.util.find_library(path)
+        """
+    ) == [
+        (8, "library", ("libportaudio.so.2",), "ctypes.CDLL", False),
+        (9, "library", ("libmagic.so.1",), "cdll.LoadLibrary", False),
+        (10, "library", ("zbar",), "find_library", False),  # the alias, by its real name
+        (11, "library", ("libsndfile.so.1",), "FFI.dlopen", False),
+        (14, "library", ("libespeak-ng.so.1", "libespeak.so.1"), "CDLL", False),
+        (22, "library", ("/usr/local/lib/libx.so.3", "libx.so.3"), "ctypes.util.find_library", True),
+    ]
+
+
+def test_programs_and_what_yields_nothing() -> None:
+    assert _hints(
+        """\
+        import os, shutil, subprocess, asyncio
+        FFMPEG = "ffmpeg"
+        subprocess.run(["ffprobe", "-v", "quiet"])
+        subprocess.check_output("tesseract --version", shell=True)
+        subprocess.Popen([FFMPEG, "-i", "x"])
+        os.system("sox in.wav out.mp3")
+        os.popen("pdftoppm -png a.pdf")
+        os.execvp("espeak-ng", ["espeak-ng", "hi"])
+        for tool in ("git", "curl"):
+            shutil.which(tool)
+        ARGV = ["lame", "--preset", "standard"]
+        subprocess.call(ARGV)
+        cmd = build_command()
+        subprocess.run(cmd)
+        subprocess.run([program_from_config, "-x"])
+        asyncio.run(main())
+        loop.run("nothing")
+        """
+    ) == [
+        (3, "program", ("ffprobe",), "subprocess.run", False),
+        (4, "program", ("tesseract",), "subprocess.check_output", False),
+        (5, "program", ("ffmpeg",), "subprocess.Popen", False),  # argv[0] a module-level constant
+        (6, "program", ("sox",), "os.system", False),
+        (7, "program", ("pdftoppm",), "os.popen", False),
+        (8, "program", ("espeak-ng",), "os.execvp", False),
+        (10, "program", ("git", "curl"), "shutil.which", False),
+        (12, "program", ("lame",), "subprocess.call", False),
+    ]
+    # lines 14-15: argv from a variable, or a computed argv[0]: reported as nothing, never guessed
+
+
+def test_other_platforms_are_passed_over() -> None:
+    assert _hints(
+        """\
+        import sys, platform, ctypes
+        if sys.platform == "darwin":
+            ctypes.CDLL("libportaudio.dylib")
+        elif platform.system() == "Windows":
+            ctypes.CDLL("portaudio.dll")
+        else:
+            ctypes.CDLL("libportaudio.so.2")
+        if sys.platform in ("win32", "cygwin"):
+            import winreg
+            subprocess.run(["where.exe"])
+        """
+    ) == [(7, "library", ("libportaudio.so.2",), "ctypes.CDLL", False)]
+
+
+def test_linux_candidates_and_prefilter() -> None:
+    hint = NativeHint(1, "library", ("bin\\\\x.dll", "lib/x.dylib", "./libx.so", "/opt/libx.so.1", "x"), "CDLL", False)
+    assert linux_candidates(hint) == ("/opt/libx.so.1", "x")
+    assert may_have_hints(b"subprocess.run(['x'])")
+    assert not may_have_hints(b"import subprocess\n# which library? CDLL docs\n")
