@@ -16,6 +16,7 @@ from pathlib import Path
 
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import DEFAULT_DIRS, BaseImage
+from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence
 from depaudit.native.elf import ElfError, is_extension_module, looks_like_shared_object, read_elf
 from depaudit.native.model import ElfInfo, LibraryStatus, NativeNeed, NativeReport, Tier
 
@@ -84,6 +85,7 @@ class _Walk:
         self.image = image
         self.reader = _Reader()
         self.needs: dict[tuple[str, LibraryStatus], NativeNeed] = {}
+        self._dlopen: dict[str, list[DlopenEvidence]] = {}
         # Who finds a library only through load order; the best evidence alone would hide it.
         self.load_order: dict[tuple[str, LibraryStatus], str] = {}
 
@@ -136,7 +138,21 @@ class _Walk:
                     reached.add(os.path.realpath(found.host))
                     _register(loaded, found)
                     queue.append((*chain, found))
+            for evidence in self.dlopened(chain[-1]):
+                # dlopen from this object searches as its DT_NEEDED would; the evidence sets the tier.
+                found, rule, tried = self.search(evidence.soname, chain)
+                weakest = max(tier, evidence.tier, key=_TIER_ORDER.__getitem__)
+                how = f"{evidence.rule}; found by {rule}" if rule else evidence.rule
+                self.record(evidence.soname, chain, weakest, found, how, tried)
         return reached
+
+    def dlopened(self, obj: _Object) -> list[DlopenEvidence]:
+        key = os.path.realpath(obj.host)
+        if key not in self._dlopen:
+            self._dlopen[key] = dlopen_evidence(
+                obj.host, strings=is_extension_module(obj.host.name), needed=frozenset(obj.info.needed)
+            )
+        return self._dlopen[key]
 
     def search(self, name: str, chain: tuple[_Object, ...]) -> tuple[_Object | None, str | None, tuple[str, ...]]:
         if "/" in name:
@@ -230,7 +246,7 @@ class _Walk:
     ) -> None:
         shown_chain = tuple(self.show(obj) for obj in chain)
         if found is None:
-            need = NativeNeed(soname, LibraryStatus.SYSTEM, tier, shown_chain, None, None, None, tried)
+            need = NativeNeed(soname, LibraryStatus.SYSTEM, tier, shown_chain, None, None, rule, tried)
         else:
             provider = self.owner_of(found.host)
             if provider not in (None, self.owner):
