@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from depaudit.collect.model import ImportRecord
 from depaudit.findings import Finding
 from depaudit.native.model import Tier
+from depaudit.plan.model import FamilyPlan
 
 # Statuses a need can end in; the packages stage refines the native stage's "system".
 NEED_STATUSES = ("missing", "unmapped", "driver", "base-image", "libc", "other-wheel", "bundled")
@@ -55,6 +56,7 @@ class ScanReport:
     services: tuple[ServiceReport, ...]
     findings: tuple[Finding, ...]  # not tied to one service (the Python environment, discovery)
     base_image: str | None = None  # the image searched for system libraries, when one was given
+    families: tuple[FamilyPlan, ...] = ()  # the apt diff per family Dockerfile
 
     @property
     def failing(self) -> bool:

@@ -10,7 +10,7 @@ from depaudit.collect.imports import collect_imports
 from depaudit.collect.model import ImportRecord, ImportScope, Service
 from depaudit.collect.services import discover_services
 from depaudit.findings import Finding, FindingKind
-from depaudit.fleet.families import base_chain, chain_env, index_family_dockerfiles
+from depaudit.fleet.families import BaseChain, base_chain, chain_env, index_family_dockerfiles
 from depaudit.image.model import BaseImage
 from depaudit.image.archive import ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
@@ -27,6 +27,7 @@ from depaudit.packages.classify import (
     soname_for_library,
 )
 from depaudit.packages.python_rules import PackageRule, load_python_rules
+from depaudit.plan.planner import Family, plan_families
 from depaudit.packages.index import PackageIndex, load_index
 from depaudit.packages.profiles import BaseProfile, load_profile
 from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
@@ -84,6 +85,8 @@ class _ServiceBase:
     profile: BaseProfile | None
     ld_library_path: tuple[str, ...]
     cuda_version: str | None = None  # CUDA_VERSION of the image: names NVIDIA's CUDA packages
+    chain: BaseChain | None = None  # the Dockerfiles it is built from
+    fleet_root: Path | None = None  # the folder above the services: Dockerfiles are shown relative to it
 
 
 class _Audit:
@@ -388,7 +391,26 @@ def run_scan(options: ScanOptions) -> ScanReport:
         services=reports,
         findings=tuple(sorted(set(findings))),
         base_image=image.label if image else (fixed_profile.image if fixed_profile else None),
+        families=tuple(plan_families(_families(bases), reports, rules, audit.index)),
     )
+
+
+def _families(bases: list[_ServiceBase]) -> dict[str, Family]:
+    """The family images the services' FROM chains go through, each with its parent."""
+    families: dict[str, Family] = {}
+    for base in bases:
+        if base.chain is None or base.fleet_root is None:
+            continue
+        names = base.chain.families
+        for position, name in enumerate(names):
+            dockerfile = base.chain.dockerfiles[position + 1]
+            try:
+                display = dockerfile.resolve().relative_to(base.fleet_root.resolve()).as_posix()
+            except ValueError:
+                display = dockerfile.as_posix()
+            parent = names[position + 1] if position + 1 < len(names) else None
+            families.setdefault(name, Family(name, dockerfile, display, parent))
+    return families
 
 
 def _service_bases(
@@ -420,6 +442,8 @@ def _service_bases(
                 profile=profile,
                 ld_library_path=tuple(p for p in environment.get("LD_LIBRARY_PATH", "").split(":") if p),
                 cuda_version=environment.get("CUDA_VERSION"),
+                chain=chain,
+                fleet_root=service.display_root.parent,
             )
         )
     return bases

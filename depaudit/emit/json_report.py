@@ -7,6 +7,7 @@ from importlib import resources
 from typing import Any
 
 from depaudit import __version__
+from depaudit.plan.model import FamilyPlan, PlanItem
 from depaudit.report import Need, ResolvedImport, ScanReport, ServiceReport
 
 SCHEMA_VERSION = "1.0"
@@ -22,6 +23,7 @@ def report_to_json(report: ScanReport) -> dict[str, Any]:
         "distribution_count": report.distribution_count,
         "failing": report.failing,
         "services": [_service(service) for service in report.services],
+        "families": [_family(family) for family in report.families],
         "findings": [finding.to_json() for finding in report.findings],
     }
 
@@ -33,6 +35,24 @@ def dumps(report: ScanReport) -> str:
 def load_schema() -> dict[str, Any]:
     text = resources.files("depaudit.emit").joinpath("report.schema.json").read_text("utf-8")
     return json.loads(text)
+
+
+def _family(family: FamilyPlan) -> dict[str, Any]:
+    def items(entries: tuple[PlanItem, ...]) -> list[dict[str, Any]]:
+        return [{"package": i.package, "tier": i.tier.value, "because": i.because, "line": i.line} for i in entries]
+
+    return {
+        "name": family.name,
+        "dockerfile": family.dockerfile,
+        "parent": family.parent,
+        "distro": family.distro,
+        "services": list(family.services),
+        "installs": list(family.installs),
+        "add": items(family.add),
+        "unused": items(family.unused),
+        "redundant": items(family.redundant),
+        "build_only": items(family.build_only),
+    }
 
 
 def _service(service: ServiceReport) -> dict[str, Any]:

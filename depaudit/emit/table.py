@@ -12,6 +12,7 @@ from rich.text import Text
 
 from depaudit.findings import Finding
 from depaudit.native.model import Tier
+from depaudit.plan.model import FamilyPlan
 from depaudit.report import Need, ScanReport, ServiceReport
 
 # Statuses that need no action are counted, not listed, so the table stays readable.
@@ -33,6 +34,9 @@ def render_table(report: ScanReport, console: Console) -> None:
     for service in report.services:
         console.print()
         _render_service(service, console)
+    for family in report.families:
+        console.print()
+        _render_family(family, console)
     if report.findings:
         console.print()
         console.print(_findings_table("Scan findings", report.findings))
@@ -71,6 +75,23 @@ def _render_service(service: ServiceReport, console: Console) -> None:
         console.print(f"  also: {parts} (no action needed)")
     if service.findings:
         console.print(_findings_table(f"{service.name}: findings", service.findings))
+
+
+def _render_family(family: FamilyPlan, console: Console) -> None:
+    rows = [("add", item) for item in family.add] + [
+        (kind, item) for kind in ("redundant", "build_only", "unused") for item in getattr(family, kind)
+    ]
+    title = f"family {family.name} ({family.dockerfile}): {len(family.installs)} package(s) installed"
+    if not rows:
+        console.print(f"{title}: nothing to change")
+        return
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("change", "package", "line", "because"):
+        table.add_column(column, overflow="fold", no_wrap=column != "because")
+    for kind, item in rows:
+        style = "bold green" if kind == "add" else "yellow"
+        table.add_row(Text(kind, style=style), item.package, str(item.line or "-"), item.because)
+    console.print(table)
 
 
 def _evidence(need: Need) -> str:

@@ -21,6 +21,26 @@ class Instruction:
     keyword: str  # upper case
     arguments: str
     line: int  # 1-based line where it starts
+    end_line: int = 0  # 1-based line where it ends (continuations included)
+
+    @property
+    def lines(self) -> range:
+        return range(self.line, max(self.line, self.end_line) + 1)
+
+
+@dataclass(frozen=True)
+class AptPackage:
+    name: str  # without a version pin
+    line: int  # where the token stands
+
+
+@dataclass(frozen=True)
+class AptInstall:
+    """One `apt-get install` (or `apt install`) command inside a RUN instruction."""
+
+    instruction: Instruction
+    packages: tuple[AptPackage, ...]
+    flags: tuple[str, ...]  # -y, --no-install-recommends, ...
 
 
 @dataclass
@@ -52,13 +72,45 @@ def instructions(text: str) -> list[Instruction]:
         pending.append(line)
         joined = " ".join(part.strip() for part in pending)
         keyword, _, arguments = joined.partition(" ")
-        result.append(Instruction(keyword.upper(), arguments.strip(), start))
+        result.append(Instruction(keyword.upper(), arguments.strip(), start, number))
         pending = []
     if pending:  # a continuation at the end of the file
         joined = " ".join(part.strip() for part in pending)
         keyword, _, arguments = joined.partition(" ")
-        result.append(Instruction(keyword.upper(), arguments.strip(), start))
+        result.append(Instruction(keyword.upper(), arguments.strip(), start, number))
     return result
+
+
+_APT_INSTALL = re.compile(r"(?:^|[;&|]\s*)(?:sudo\s+)?(?:DEBIAN_FRONTEND=\S+\s+)?apt(?:-get)?\s+((?:-\S+\s+)*)install\b([^;&|]*)")
+
+
+def apt_installs(text: str) -> list[AptInstall]:
+    """Every `apt-get install` list of the last stage's RUN instructions (the image's own)."""
+    found: list[AptInstall] = []
+    raw_lines = text.replace("\r\n", "\n").split("\n")
+    for instruction in _last_stage(instructions(text)):
+        if instruction.keyword != "RUN" or instruction.arguments.lstrip().startswith("["):
+            continue  # exec-form RUN: not a shell command line
+        for match in _APT_INSTALL.finditer(instruction.arguments):
+            words = (match.group(1) + " " + match.group(2)).split()
+            flags = tuple(w for w in words if w.startswith("-"))
+            names = [w.split("=", 1)[0] for w in words if not w.startswith(("-", "$")) and w not in ("\\",)]
+            packages = tuple(AptPackage(name, _line_of(name, instruction, raw_lines)) for name in names)
+            found.append(AptInstall(instruction, packages, flags))
+    return found
+
+
+def _last_stage(all_instructions: list[Instruction]) -> list[Instruction]:
+    starts = [i for i, instruction in enumerate(all_instructions) if instruction.keyword == "FROM"]
+    return all_instructions[starts[-1]:] if starts else all_instructions
+
+
+def _line_of(token: str, instruction: Instruction, raw_lines: list[str]) -> int:
+    pattern = re.compile(rf"(?<![\w.+-]){re.escape(token)}(?![\w.+-])")
+    for number in instruction.lines:
+        if number - 1 < len(raw_lines) and pattern.search(raw_lines[number - 1].split("#", 1)[0]):
+            return number
+    return instruction.line
 
 
 def substitute(text: str, variables: dict[str, str]) -> str:

@@ -24,8 +24,9 @@ _TOP_LEVEL = {
     "sonames": dict,
     "executables": dict,
     "depends": dict,
+    "python_runtime": list,
 }
-_OPTIONAL = frozenset({"executables", "depends"})
+_OPTIONAL = frozenset({"executables", "depends", "python_runtime"})
 
 
 class RulesError(Exception):
@@ -49,6 +50,7 @@ class DistroRules:
     sonames: Mapping[str, SonameRule]
     executables: Mapping[str, SonameRule] = field(default_factory=dict)  # program → package
     depends: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # package → runtime Depends
+    python_runtime: frozenset[str] = frozenset()  # the interpreter's packages: always used
 
 
 def rules_dir() -> Path:
@@ -111,6 +113,7 @@ def _validate(name: str, distro: str, data: dict[str, Any]) -> DistroRules:
         sonames=sonames,
         executables=executables,
         depends=depends,
+        python_runtime=frozenset(str(p) for p in data.get("python_runtime", [])),
     )
 
 

@@ -1,0 +1,29 @@
+"""What the plan stage hands to the emitters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from depaudit.native.model import Tier
+
+
+@dataclass(frozen=True, order=True)
+class PlanItem:
+    package: str
+    tier: Tier
+    because: str  # one sentence of evidence a user can act on
+    line: int | None = None  # where the family's Dockerfile names it (for unused/redundant/build-only)
+
+
+@dataclass(frozen=True)
+class FamilyPlan:
+    name: str
+    dockerfile: str  # posix, relative to the folder above the services
+    parent: str | None  # the family it is built FROM, if any
+    distro: str
+    installs: tuple[str, ...]  # its own apt-get install packages, in file order
+    services: tuple[str, ...]  # the services whose nearest family it is
+    add: tuple[PlanItem, ...]
+    unused: tuple[PlanItem, ...]
+    redundant: tuple[PlanItem, ...]
+    build_only: tuple[PlanItem, ...]

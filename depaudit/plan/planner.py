@@ -1,0 +1,143 @@
+"""The minimal apt diff per family: what its services need, less what is already there."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from depaudit.fleet.dockerfile import AptPackage, apt_installs
+from depaudit.native.model import Tier
+from depaudit.packages.depends import pulled_in
+from depaudit.packages.index import PackageIndex
+from depaudit.packages.rules import DistroRules
+from depaudit.plan.model import FamilyPlan, PlanItem
+from depaudit.report import Need, ServiceReport
+
+# Packages that build software: they have no place in a runtime image.
+_BUILD_TOOLS = frozenset(
+    {"build-essential", "cmake", "pkg-config", "pkgconf", "gcc", "g++", "make", "ninja-build", "autoconf",
+     "automake", "libtool", "gfortran", "clang", "meson", "swig", "cython3"}
+)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    dockerfile: Path
+    display: str
+    parent: str | None
+
+
+def plan_families(
+    families: Mapping[str, Family],
+    services: Sequence[ServiceReport],
+    rules: DistroRules,
+    index: PackageIndex | None = None,
+) -> list[FamilyPlan]:
+    installs = {name: _installs(family.dockerfile) for name, family in families.items()}
+    plans = []
+    for name, family in sorted(families.items()):
+        ancestors = _ancestors(name, families)
+        under = [s for s in services if name in s.families]  # its services and its children's
+        own = [s for s in services if s.families and s.families[0] == name]
+        from_ancestors = {p.name: a for a in ancestors for p in installs[a]}
+        own_packages = [p.name for p in installs[name]]
+
+        needed: dict[str, tuple[Tier, str]] = {}  # package → strongest evidence, services under it
+        for service in under:
+            for need in service.needs:
+                if need.status == "missing" and need.package and need.tier is not Tier.HINT:
+                    _strongest(needed, need.package, need.tier, _because(service.name, need))
+        wanted = {p: e for s in own for p, e in _required(s).items()}
+
+        chosen = set(own_packages) | set(from_ancestors)
+        add_candidates = {p: e for p, e in wanted.items() if p not in chosen}
+        pulls = pulled_in(set(own_packages) | set(add_candidates) | set(from_ancestors), rules, index)
+        add = [
+            PlanItem(package, Tier.REQUIRED, because)
+            for package, because in sorted(add_candidates.items())
+            if package not in pulls
+        ]
+
+        groups: dict[str, list[PlanItem]] = {"redundant": [], "build_only": [], "unused": []}
+        seen: set[str] = set()
+        for package in installs[name]:
+            if package.name not in seen:
+                seen.add(package.name)
+                verdict = _classify_own(package, name, from_ancestors, pulls, needed, rules)
+                if verdict is not None:
+                    groups[verdict[0]].append(verdict[1])
+        plans.append(
+            FamilyPlan(
+                name=name,
+                dockerfile=family.display,
+                parent=family.parent,
+                distro=rules.distro,
+                installs=tuple(dict.fromkeys(own_packages)),
+                services=tuple(sorted(s.name for s in own)),
+                add=tuple(add),
+                unused=tuple(groups["unused"]),
+                redundant=tuple(groups["redundant"]),
+                build_only=tuple(groups["build_only"]),
+            )
+        )
+    return plans
+
+
+def _classify_own(
+    package: AptPackage,
+    family: str,
+    from_ancestors: Mapping[str, str],
+    pulls: Mapping[str, str],
+    needed: Mapping[str, tuple[Tier, str]],
+    rules: DistroRules,
+) -> tuple[str, PlanItem] | None:
+    name = package.name
+    tier = needed[name][0] if name in needed else Tier.OPTIONAL
+    if name in from_ancestors:
+        return "redundant", PlanItem(name, tier, f"already installed by the parent family {from_ancestors[name]}", package.line)
+    if name in pulls and pulls[name] != name:
+        return "redundant", PlanItem(name, tier, f"installed anyway as a dependency of {pulls[name]}", package.line)
+    if name.endswith("-dev") or name in _BUILD_TOOLS:
+        return "build_only", PlanItem(name, tier, "a build-time package in a runtime image", package.line)
+    if name not in needed and name not in rules.python_runtime:
+        return "unused", PlanItem(
+            name, Tier.OPTIONAL, f"no service built on {family} needs it: no import, library or program leads to it", package.line
+        )
+    return None
+
+
+def _required(service: ServiceReport) -> dict[str, str]:
+    return {
+        need.package: _because(service.name, need)
+        for need in service.needs
+        if need.status == "missing" and need.package and need.tier is Tier.REQUIRED
+    }
+
+
+def _because(service: str, need: Need) -> str:
+    what = "program" if need.kind == "program" else "library"
+    return f"{service} needs the {what} {need.name} ({need.tier.value}): {need.chain[1] if len(need.chain) > 1 else service}"
+
+
+def _strongest(table: dict[str, tuple[Tier, str]], package: str, tier: Tier, because: str) -> None:
+    current = table.get(package)
+    if current is None or (tier is Tier.REQUIRED and current[0] is not Tier.REQUIRED):
+        table[package] = (tier, because)
+
+
+def _ancestors(name: str, families: Mapping[str, Family]) -> list[str]:
+    chain, current = [], families[name].parent
+    while current is not None and current in families and current not in chain:
+        chain.append(current)
+        current = families[current].parent
+    return chain
+
+
+def _installs(dockerfile: Path) -> list[AptPackage]:
+    try:
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    return [package for install in apt_installs(text) for package in install.packages]

@@ -1,0 +1,79 @@
+"""The apt diff per family, on a small fleet of real Dockerfiles and gcc-built wheels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from depaudit.native.model import Tier
+from depaudit.plan.model import PlanItem
+from depaudit.scan import ScanOptions, run_scan
+from helpers import build_vision_env, have_gcc
+
+pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
+
+DOCKERFILES = {
+    "docker/base/Dockerfile": "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\nRUN apt-get update && apt-get install -y --no-install-recommends \\\n    python3 \\\n    libgomp1\n",
+    "docker/family-a/Dockerfile": "FROM base\nRUN apt-get install -y \\\n    libgomp1 \\\n    libx11-dev \\\n    libsm6\n",
+    "docker/family-c/Dockerfile": "FROM base\nRUN apt-get install -y curl\n",
+    "docker/family-headless/Dockerfile": "FROM base\nRUN apt-get update && apt-get install -y libgl1 libsm6 libxext6 libxrender1 && rm -rf /var/lib/apt/lists/*\n",
+}
+SERVICES = {
+    "svc-a": ("family-a", "import visionlib\n"),
+    "svc-c": ("family-c", "import visionlib\n"),
+    "svc-headless": ("family-headless", "import json\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("fleet")
+    site_packages = build_vision_env(root / "env")
+    for path, text in DOCKERFILES.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    for name, (family, source) in SERVICES.items():
+        (root / "services" / name).mkdir(parents=True)
+        (root / "services" / name / "main.py").write_text(source)
+        (root / "services" / name / "Dockerfile").write_text(f"FROM {family}\n")
+    report = run_scan(ScanOptions((root / "services",), (site_packages,)))
+    return {family.name: family for family in report.families}
+
+
+def test_two_families_sharing_a_base_each_get_the_package(plans: dict) -> None:
+    assert [i.package for i in plans["family-a"].add] == ["libgl1"]
+    assert [i.package for i in plans["family-c"].add] == ["libgl1"]
+    assert plans["base"].add == ()
+    assert plans["family-a"].add[0] == PlanItem(
+        "libgl1", Tier.REQUIRED, "svc-a needs the library libGL.so.1 (required): svc-a/main.py:1 import visionlib"
+    )
+
+
+def test_what_the_base_image_provides_is_never_added(plans: dict) -> None:
+    # visionlib also needs libz.so.1: zlib1g is in the nvidia/cuda image.
+    assert all(item.package != "zlib1g" for plan in plans.values() for item in plan.add)
+
+
+def test_a_parents_package_is_redundant_and_dev_packages_are_build_only(plans: dict) -> None:
+    family = plans["family-a"]
+    assert family.parent == "base"
+    assert family.redundant == (PlanItem("libgomp1", Tier.OPTIONAL, "already installed by the parent family base", 3),)
+    assert family.build_only == (PlanItem("libx11-dev", Tier.OPTIONAL, "a build-time package in a runtime image", 4),)
+    # libsm6: only the plugin of visionlib-like wheels would use X11 session libraries; here nothing does.
+    assert [(i.package, i.line) for i in family.unused] == [("libsm6", 5)]
+
+
+def test_a_family_whose_services_need_no_gl_gets_every_gl_package_as_unused(plans: dict) -> None:
+    family = plans["family-headless"]
+    assert family.services == ("svc-headless",)
+    reason = "no service built on family-headless needs it: no import, library or program leads to it"
+    assert family.unused == tuple(
+        PlanItem(package, Tier.OPTIONAL, reason, 2) for package in ("libgl1", "libsm6", "libxext6", "libxrender1")
+    )
+    assert family.add == family.redundant == family.build_only == ()
+
+
+def test_the_python_runtime_is_never_unused(plans: dict) -> None:
+    assert plans["base"].installs == ("python3", "libgomp1")
+    assert [(i.package, i.line) for i in plans["base"].unused] == [("libgomp1", 4)]  # python3 stays
