@@ -23,7 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scan = commands.add_parser("scan", help="audit services against a Python environment and a base image")
     _scan_arguments(scan)
-    scan.add_argument("--format", choices=("table", "json"), default="table", help="report format")
+    scan.add_argument(
+        "--format", choices=("table", "json", "patch"), default="table", help="report format (patch: the Dockerfile diff)"
+    )
+    scan.add_argument("--write", action="store_true", help="apply the Dockerfile changes, atomically")
+    scan.add_argument("--prune", action="store_true", help="also remove unused and redundant packages")
     scan.add_argument("--output", type=Path, metavar="FILE", help="write the report to FILE instead of stdout")
 
     why = commands.add_parser("why", help="every chain of evidence that leads to a package, library, program or import")
@@ -141,7 +145,9 @@ def _scan(args: argparse.Namespace) -> int:
     from depaudit.scan import InputError
 
     report = _run(args)
-    text = _render(report, args.format, to_file=args.output is not None)
+    if args.write:
+        _write_patches(report, prune=args.prune)
+    text = _render(report, args.format, to_file=args.output is not None, prune=args.prune)
     if args.output is not None:
         try:
             args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -151,6 +157,18 @@ def _scan(args: argparse.Namespace) -> int:
     elif text:
         sys.stdout.write(text)
     return EXIT_FINDINGS if report.failing else EXIT_OK
+
+
+def _write_patches(report: ScanReport, *, prune: bool) -> None:
+    from depaudit.emit.patch import family_patches, write_atomic
+    from depaudit.scan import InputError
+
+    for family, path, _old, new in family_patches(report.families, prune=prune):
+        try:
+            write_atomic(path, new)
+        except OSError as error:
+            raise InputError(f"cannot write {path}: {error.strerror}") from error
+        print(f"depaudit: patched {path} (family {family.name})", file=sys.stderr)
 
 
 def _why(args: argparse.Namespace) -> int:
@@ -217,7 +235,11 @@ def _lookup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _render(report: ScanReport, fmt: str, *, to_file: bool) -> str:
+def _render(report: ScanReport, fmt: str, *, to_file: bool, prune: bool = False) -> str:
+    if fmt == "patch":
+        from depaudit.emit.patch import diff_path, family_patches, unified_diff
+
+        return "".join(unified_diff(old, new, diff_path(path)) for _, path, old, new in family_patches(report.families, prune=prune))
     if fmt == "json":
         from depaudit.emit.json_report import dumps
 

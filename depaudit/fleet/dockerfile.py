@@ -49,13 +49,27 @@ class DockerfileImage:
     env: dict[str, str] = field(default_factory=dict)  # ENV of the final stage, including stages it builds on
 
 
+_HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
+
+
 def instructions(text: str) -> list[Instruction]:
     result: list[Instruction] = []
     pending: list[str] = []
     start = 0
     escape = "\\"
-    for number, raw in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
-        line = raw.rstrip()
+    heredocs: list[tuple[str, bool]] = []  # terminators still to meet, and whether tabs are stripped
+    raw = text.replace("\r\n", "\n").split("\n")
+    for number, line_text in enumerate(raw, start=1):
+        if heredocs:
+            # A heredoc body belongs to the instruction above, up to its terminator line.
+            word, strip_tabs = heredocs[0]
+            if (line_text.lstrip("\t") if strip_tabs else line_text) == word:
+                heredocs.pop(0)
+                if not heredocs:
+                    last = result[-1]
+                    result[-1] = Instruction(last.keyword, last.arguments, last.line, number)
+            continue
+        line = line_text.rstrip()
         stripped = line.strip()
         if not pending:
             directive = re.match(r"#\s*escape\s*=\s*(\S)", stripped) if not result else None
@@ -74,10 +88,14 @@ def instructions(text: str) -> list[Instruction]:
         keyword, _, arguments = joined.partition(" ")
         result.append(Instruction(keyword.upper(), arguments.strip(), start, number))
         pending = []
+        heredocs = [(m.group(3), m.group(1) == "-") for m in _HEREDOC.finditer(arguments)]
     if pending:  # a continuation at the end of the file
         joined = " ".join(part.strip() for part in pending)
         keyword, _, arguments = joined.partition(" ")
-        result.append(Instruction(keyword.upper(), arguments.strip(), start, number))
+        result.append(Instruction(keyword.upper(), arguments.strip(), start, len(raw)))
+    elif heredocs and result:  # a heredoc never closed: it runs to the end of the file
+        last = result[-1]
+        result[-1] = Instruction(last.keyword, last.arguments, last.line, len(raw))
     return result
 
 

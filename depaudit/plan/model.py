@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from depaudit.native.model import Tier
 
@@ -27,3 +28,4 @@ class FamilyPlan:
     unused: tuple[PlanItem, ...]
     redundant: tuple[PlanItem, ...]
     build_only: tuple[PlanItem, ...]
+    source: Path | None = field(default=None, compare=False, repr=False)  # the Dockerfile on this machine

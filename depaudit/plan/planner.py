@@ -80,6 +80,7 @@ def plan_families(
                 unused=tuple(groups["unused"]),
                 redundant=tuple(groups["redundant"]),
                 build_only=tuple(groups["build_only"]),
+                source=family.dockerfile,
             )
         )
     return plans

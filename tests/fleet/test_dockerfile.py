@@ -65,3 +65,13 @@ def test_family_chain_to_the_external_image(tmp_path: Path) -> None:
     )
     assert base_chain(tmp_path / "docker/loop/Dockerfile", index).image == "loop"  # a cycle ends the chain
     assert family_name("registry.example:5000/ml/family-audio:2024@sha256:abc") == "family-audio"
+
+
+def test_a_heredoc_body_belongs_to_its_run() -> None:
+    text = "FROM a\nRUN <<EOF\napt-get install -y git\nFROM fake\nEOF\nRUN <<-END cat\n\tx\n\tEND\nENV X=1\n"
+    assert [(i.keyword, i.line, i.end_line) for i in instructions(text)] == [
+        ("FROM", 1, 1),
+        ("RUN", 2, 5),
+        ("RUN", 6, 8),
+        ("ENV", 9, 9),
+    ]
