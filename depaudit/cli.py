@@ -24,7 +24,24 @@ def build_parser() -> argparse.ArgumentParser:
     scan = commands.add_parser("scan", help="audit services against a Python environment and a base image")
     _scan_arguments(scan)
     scan.add_argument(
-        "--format", choices=("table", "json", "patch"), default="table", help="report format (patch: the Dockerfile diff)"
+        "--format",
+        choices=("table", "json", "markdown", "sarif", "bindep", "patch"),
+        default="table",
+        help="report format (patch: the Dockerfile diff; bindep: each family's bindep.txt)",
+    )
+    scan.add_argument(
+        "--output-dir",
+        nargs="?",
+        const=Path("reports"),
+        type=Path,
+        metavar="DIR",
+        help="also write every format there, with bindep/ and patches/ per family (default DIR: reports)",
+    )
+    scan.add_argument(
+        "--fail-on",
+        choices=("missing", "unused", "never"),
+        default="missing",
+        help="exit 1 on a missing required package (default), also on unused/redundant/build-only ones, or never",
     )
     scan.add_argument("--write", action="store_true", help="apply the Dockerfile changes, atomically")
     scan.add_argument("--prune", action="store_true", help="also remove unused and redundant packages")
@@ -156,7 +173,36 @@ def _scan(args: argparse.Namespace) -> int:
             raise InputError(f"cannot write {args.output}: {error.strerror}") from error
     elif text:
         sys.stdout.write(text)
-    return EXIT_FINDINGS if report.failing else EXIT_OK
+    if args.output_dir is not None:
+        _write_output_dir(report, args.output_dir, prune=args.prune)
+    return EXIT_FINDINGS if _fails(report, args.fail_on) else EXIT_OK
+
+
+def _fails(report: ScanReport, fail_on: str) -> bool:
+    if fail_on == "never":
+        return False
+    if fail_on == "unused" and any(f.unused or f.redundant or f.build_only for f in report.families):
+        return True
+    return report.failing
+
+
+def _write_output_dir(report: ScanReport, folder: Path, *, prune: bool) -> None:
+    from depaudit.emit.bindep import render_bindep
+    from depaudit.scan import InputError
+
+    files = {f"report.{ext}": _render(report, fmt, to_file=True, prune=prune) for fmt, ext in
+             (("json", "json"), ("markdown", "md"), ("sarif", "sarif"), ("table", "txt"))}
+    for family in report.families:
+        files[f"bindep/{family.name}.txt"] = render_bindep(family)
+        patch = _render_patches(report, prune=prune, only=family.name)
+        if patch:
+            files[f"patches/{family.name}.patch"] = patch
+    try:
+        for name, text in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot write to {folder}: {error.strerror}") from error
 
 
 def _write_patches(report: ScanReport, *, prune: bool) -> None:
@@ -235,11 +281,28 @@ def _lookup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _render_patches(report: ScanReport, *, prune: bool, only: str | None = None) -> str:
+    from depaudit.emit.patch import diff_path, family_patches, unified_diff
+
+    changes = family_patches(report.families, prune=prune)
+    return "".join(unified_diff(old, new, diff_path(path)) for f, path, old, new in changes if only in (None, f.name))
+
+
 def _render(report: ScanReport, fmt: str, *, to_file: bool, prune: bool = False) -> str:
     if fmt == "patch":
-        from depaudit.emit.patch import diff_path, family_patches, unified_diff
+        return _render_patches(report, prune=prune)
+    if fmt == "markdown":
+        from depaudit.emit.markdown import render_markdown
 
-        return "".join(unified_diff(old, new, diff_path(path)) for _, path, old, new in family_patches(report.families, prune=prune))
+        return render_markdown(report)
+    if fmt == "sarif":
+        from depaudit.emit.sarif import render_sarif
+
+        return render_sarif(report)
+    if fmt == "bindep":
+        from depaudit.emit.bindep import render_bindep
+
+        return "".join(render_bindep(family) for family in report.families)
     if fmt == "json":
         from depaudit.emit.json_report import dumps
 

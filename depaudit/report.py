@@ -10,7 +10,7 @@ from depaudit.native.model import Tier
 from depaudit.plan.model import FamilyPlan
 
 # Statuses a need can end in; the packages stage refines the native stage's "system".
-NEED_STATUSES = ("missing", "unmapped", "driver", "base-image", "libc", "other-wheel", "bundled")
+NEED_STATUSES = ("missing", "unmapped", "installed", "driver", "base-image", "libc", "other-wheel", "bundled")
 FAILING_STATUSES = frozenset({"missing", "unmapped"})
 
 

@@ -27,6 +27,7 @@ from depaudit.packages.classify import (
     soname_for_library,
 )
 from depaudit.packages.python_rules import PackageRule, load_python_rules
+from depaudit.plan.model import FamilyPlan
 from depaudit.plan.planner import Family, plan_families
 from depaudit.packages.index import PackageIndex, load_index
 from depaudit.packages.profiles import BaseProfile, load_profile
@@ -384,15 +385,33 @@ def run_scan(options: ScanOptions) -> ScanReport:
         findings.extend(image.findings)
         findings.extend(image.dpkg.findings)
         findings.extend(image.fs.findings)  # symlink loops met while resolving
+    plans = tuple(plan_families(_families(bases), reports, rules, audit.index))
     return ScanReport(
         distro=rules.distro,
         python_version=audit.target.python_version,
         distribution_count=len(env.distributions),
-        services=reports,
+        services=tuple(_installed_by_families(service, plans) for service in reports),
         findings=tuple(sorted(set(findings))),
         base_image=image.label if image else (fixed_profile.image if fixed_profile else None),
-        families=tuple(plan_families(_families(bases), reports, rules, audit.index)),
+        families=plans,
     )
+
+
+def _installed_by_families(service: ServiceReport, plans: tuple[FamilyPlan, ...]) -> ServiceReport:
+    """A package a family Dockerfile on the service's FROM chain installs is not missing from the
+    image the service runs in: only what the plan would add stays `missing`."""
+    installs = {plan.name: plan.installs for plan in plans}
+    by: dict[str, str] = {}
+    for family in service.families:  # nearest first
+        for package in installs.get(family, ()):
+            by.setdefault(package, family)
+    needs = tuple(
+        replace(need, status="installed", chain=(*need.chain, f"installed by {by[need.package]}"), tried=())
+        if need.status == "missing" and need.package in by
+        else need
+        for need in service.needs
+    )
+    return replace(service, needs=_best_needs(needs))
 
 
 def _families(bases: list[_ServiceBase]) -> dict[str, Family]:

@@ -16,7 +16,7 @@ from depaudit.plan.model import FamilyPlan
 from depaudit.report import Need, ScanReport, ServiceReport
 
 # Statuses that need no action are counted, not listed, so the table stays readable.
-_QUIET_STATUSES = ("bundled", "libc", "base-image")
+_QUIET_STATUSES = ("bundled", "libc", "base-image", "installed")
 _STATUS_STYLE = {
     "missing": "bold red",
     "unmapped": "bold magenta",

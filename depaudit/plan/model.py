@@ -28,4 +28,12 @@ class FamilyPlan:
     unused: tuple[PlanItem, ...]
     redundant: tuple[PlanItem, ...]
     build_only: tuple[PlanItem, ...]
+    apt_line: int | None = None  # the line of the RUN an addition goes into (None: a new RUN)
     source: Path | None = field(default=None, compare=False, repr=False)  # the Dockerfile on this machine
+
+    @property
+    def packages_after(self) -> tuple[str, ...]:
+        """What the family should install once the plan is applied (pruned)."""
+        dropped = {item.package for item in (*self.unused, *self.redundant, *self.build_only)}
+        kept = [p for p in self.installs if p not in dropped]
+        return tuple(dict.fromkeys([*kept, *(item.package for item in self.add)]))

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from depaudit.fleet.dockerfile import AptPackage, apt_installs
+from depaudit.fleet.dockerfile import AptInstall, AptPackage, apt_installs
 from depaudit.native.model import Tier
 from depaudit.packages.depends import pulled_in
 from depaudit.packages.index import PackageIndex
@@ -35,7 +35,8 @@ def plan_families(
     rules: DistroRules,
     index: PackageIndex | None = None,
 ) -> list[FamilyPlan]:
-    installs = {name: _installs(family.dockerfile) for name, family in families.items()}
+    lists = {name: _apt_lists(family.dockerfile) for name, family in families.items()}
+    installs = {name: [package for install in found for package in install.packages] for name, found in lists.items()}
     plans = []
     for name, family in sorted(families.items()):
         ancestors = _ancestors(name, families)
@@ -80,6 +81,7 @@ def plan_families(
                 unused=tuple(groups["unused"]),
                 redundant=tuple(groups["redundant"]),
                 build_only=tuple(groups["build_only"]),
+                apt_line=lists[name][0].instruction.line if lists[name] else None,
                 source=family.dockerfile,
             )
         )
@@ -136,9 +138,9 @@ def _ancestors(name: str, families: Mapping[str, Family]) -> list[str]:
     return chain
 
 
-def _installs(dockerfile: Path) -> list[AptPackage]:
+def _apt_lists(dockerfile: Path) -> list[AptInstall]:
     try:
         text = dockerfile.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
-    return [package for install in apt_installs(text) for package in install.packages]
+    return apt_installs(text)
