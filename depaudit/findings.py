@@ -22,6 +22,7 @@ class FindingKind(str, Enum):
     SYMLINK_LOOP = "symlink_loop"  # a path inside an image that never stops resolving
     BAD_IMAGE = "bad_image"  # image metadata we could not read (dpkg database, manifest, a layer)
     UNSAFE_MEMBER = "unsafe_member"  # a layer member that would land outside the image root
+    DOCKERFILE = "dockerfile"  # a Dockerfile problem, or a part depaudit reads but will not patch
 
 
 @dataclass(frozen=True, order=True)

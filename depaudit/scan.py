@@ -10,6 +10,7 @@ from depaudit.collect.imports import collect_imports
 from depaudit.collect.model import ImportRecord, ImportScope, Service
 from depaudit.collect.services import discover_services
 from depaudit.findings import Finding, FindingKind
+from depaudit.fleet.dockerfile import dockerfile_problems
 from depaudit.fleet.families import BaseChain, base_chain, chain_env, index_family_dockerfiles
 from depaudit.image.model import BaseImage
 from depaudit.image.archive import ImageFormatError
@@ -385,7 +386,9 @@ def run_scan(options: ScanOptions) -> ScanReport:
         findings.extend(image.findings)
         findings.extend(image.dpkg.findings)
         findings.extend(image.fs.findings)  # symlink loops met while resolving
-    plans = tuple(plan_families(_families(bases), reports, rules, audit.index))
+    families = _families(bases)
+    findings.extend(_dockerfile_findings(families))
+    plans = tuple(plan_families(families, reports, rules, audit.index))
     return ScanReport(
         distro=rules.distro,
         python_version=audit.target.python_version,
@@ -395,6 +398,18 @@ def run_scan(options: ScanOptions) -> ScanReport:
         base_image=image.label if image else (fixed_profile.image if fixed_profile else None),
         families=plans,
     )
+
+
+def _dockerfile_findings(families: Mapping[str, Family]) -> list[Finding]:
+    findings = []
+    for family in families.values():
+        try:
+            text = family.dockerfile.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            findings.append(Finding(FindingKind.UNREADABLE_FILE, family.display, None, f"cannot read: {error.strerror}"))
+            continue
+        findings.extend(Finding(FindingKind.DOCKERFILE, family.display, line, message) for line, message in dockerfile_problems(text))
+    return findings
 
 
 def _installed_by_families(service: ServiceReport, plans: tuple[FamilyPlan, ...]) -> ServiceReport:

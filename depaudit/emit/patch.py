@@ -33,12 +33,15 @@ def read_text(path: Path) -> str:
 def patch_dockerfile(text: str, add: Sequence[str], remove: Sequence[str] = ()) -> str:
     lines = text.splitlines(keepends=True)
     eol = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
-    installs = [i for i in apt_installs(text) if "<<" not in i.instruction.arguments]
+    every = apt_installs(text)
+    installs = [i for i in every if not i.in_heredoc and not i.instruction.heredoc]
     if remove and installs:
         lines = _remove(lines, installs, set(remove))
         text = "".join(lines)
-        installs = [i for i in apt_installs(text) if "<<" not in i.instruction.arguments]
-    wanted = [p for p in dict.fromkeys(add) if not any(p == q.name for i in installs for q in i.packages)]
+        every = apt_installs(text)
+        installs = [i for i in every if not i.in_heredoc and not i.instruction.heredoc]
+    # A package a heredoc installs is installed: never add it again.
+    wanted = [p for p in dict.fromkeys(add) if not any(p == q.name for i in every for q in i.packages)]
     if not wanted:
         return "".join(lines)
     if installs:

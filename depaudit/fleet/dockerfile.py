@@ -21,7 +21,8 @@ class Instruction:
     keyword: str  # upper case
     arguments: str
     line: int  # 1-based line where it starts
-    end_line: int = 0  # 1-based line where it ends (continuations included)
+    end_line: int = 0  # 1-based line where it ends (continuations and heredoc bodies included)
+    heredoc: str = ""  # the bodies of its heredocs, if any: read, never patched
 
     @property
     def lines(self) -> range:
@@ -41,6 +42,7 @@ class AptInstall:
     instruction: Instruction
     packages: tuple[AptPackage, ...]
     flags: tuple[str, ...]  # -y, --no-install-recommends, ...
+    in_heredoc: bool = False  # read from a heredoc body: counted, never patched
 
 
 @dataclass
@@ -63,11 +65,12 @@ def instructions(text: str) -> list[Instruction]:
         if heredocs:
             # A heredoc body belongs to the instruction above, up to its terminator line.
             word, strip_tabs = heredocs[0]
+            last = result[-1]
             if (line_text.lstrip("\t") if strip_tabs else line_text) == word:
                 heredocs.pop(0)
-                if not heredocs:
-                    last = result[-1]
-                    result[-1] = Instruction(last.keyword, last.arguments, last.line, number)
+                result[-1] = Instruction(last.keyword, last.arguments, last.line, number, last.heredoc)
+            else:
+                result[-1] = Instruction(last.keyword, last.arguments, last.line, number, last.heredoc + line_text + "\n")
             continue
         line = line_text.rstrip()
         stripped = line.strip()
@@ -93,9 +96,6 @@ def instructions(text: str) -> list[Instruction]:
         joined = " ".join(part.strip() for part in pending)
         keyword, _, arguments = joined.partition(" ")
         result.append(Instruction(keyword.upper(), arguments.strip(), start, len(raw)))
-    elif heredocs and result:  # a heredoc never closed: it runs to the end of the file
-        last = result[-1]
-        result[-1] = Instruction(last.keyword, last.arguments, last.line, len(raw))
     return result
 
 
@@ -109,13 +109,52 @@ def apt_installs(text: str) -> list[AptInstall]:
     for instruction in _last_stage(instructions(text)):
         if instruction.keyword != "RUN" or instruction.arguments.lstrip().startswith("["):
             continue  # exec-form RUN: not a shell command line
-        for match in _APT_INSTALL.finditer(instruction.arguments):
-            words = (match.group(1) + " " + match.group(2)).split()
-            flags = tuple(w for w in words if w.startswith("-"))
-            names = [w.split("=", 1)[0] for w in words if not w.startswith(("-", "$")) and w not in ("\\",)]
-            packages = tuple(AptPackage(name, _line_of(name, instruction, raw_lines)) for name in names)
-            found.append(AptInstall(instruction, packages, flags))
+        for source, in_heredoc in ((instruction.arguments, False), (instruction.heredoc.replace("\\\n", " "), True)):
+            for match in _APT_INSTALL.finditer(source.replace("\n", ";")):
+                words = (match.group(1) + " " + match.group(2)).split()
+                flags = tuple(w for w in words if w.startswith("-"))
+                names = [w.split("=", 1)[0] for w in words if not w.startswith(("-", "$")) and w not in ("\\",)]
+                packages = tuple(AptPackage(name, _line_of(name, instruction, raw_lines)) for name in names)
+                found.append(AptInstall(instruction, packages, flags, in_heredoc))
     return found
+
+
+# The instructions of the Dockerfile reference; anything else is a mistake.
+KEYWORDS = frozenset(
+    "FROM RUN CMD LABEL MAINTAINER EXPOSE ENV ADD COPY ENTRYPOINT VOLUME USER WORKDIR ARG ONBUILD "
+    "STOPSIGNAL HEALTHCHECK SHELL".split()
+)
+
+
+def dockerfile_problems(text: str) -> list[tuple[int, str]]:
+    """(line, message) for what a person should fix, or what depaudit reads but will not patch."""
+    problems = []
+    parsed = instructions(text)
+    raw = text.replace("\r\n", "\n").split("\n")
+    if not any(i.keyword == "FROM" for i in parsed):
+        problems.append((1, "no FROM instruction: not a Dockerfile depaudit can follow"))
+    for instruction in parsed:
+        if instruction.keyword not in KEYWORDS:
+            problems.append((instruction.line, f"unknown instruction {instruction.keyword!r}"))
+    last = parsed[-1] if parsed else None
+    escape = "`" if re.match(r"#\s*escape\s*=\s*`", raw[0] if raw else "") else "\\"
+    if last is not None and last.end_line == len(raw) and raw[-1].rstrip().endswith(escape) and raw[-1].strip():
+        problems.append((last.line, "the file ends inside a continued instruction (a trailing backslash)"))
+    for instruction in parsed:
+        for marker in _HEREDOC.finditer(instruction.arguments):
+            word, strip_tabs = marker.group(3), marker.group(1) == "-"
+            after = raw[instruction.line :]
+            if not any((line.lstrip("\t") if strip_tabs else line) == word for line in after):
+                problems.append((instruction.line, f"heredoc <<{word} never ends"))
+    for install in apt_installs(text):
+        if install.in_heredoc:
+            problems.append(
+                (install.instruction.line, "apt-get install inside a heredoc: depaudit reads it but will not patch it")
+            )
+    for instruction in parsed:
+        if instruction.keyword == "RUN" and instruction.arguments.lstrip().startswith("[") and "apt" in instruction.arguments:
+            problems.append((instruction.line, "apt in an exec-form RUN: depaudit will not read or patch it"))
+    return problems
 
 
 def _last_stage(all_instructions: list[Instruction]) -> list[Instruction]:

@@ -75,3 +75,22 @@ def test_a_heredoc_body_belongs_to_its_run() -> None:
         ("RUN", 6, 8),
         ("ENV", 9, 9),
     ]
+
+
+def test_problems_name_their_line_and_heredoc_lists_are_read_not_patched() -> None:
+    from depaudit.emit.patch import patch_dockerfile
+    from depaudit.fleet.dockerfile import apt_installs, dockerfile_problems
+
+    text = 'FROM base\nRUN <<EOF\napt-get update\napt-get install -y git curl\nEOF\nFROBNICATE x\nRUN ["apt-get", "install", "x"]\n'
+    assert dockerfile_problems(text) == [
+        (6, "unknown instruction 'FROBNICATE'"),
+        (2, "apt-get install inside a heredoc: depaudit reads it but will not patch it"),
+        (7, "apt in an exec-form RUN: depaudit will not read or patch it"),
+    ]
+    assert [(a.in_heredoc, [p.name for p in a.packages]) for a in apt_installs(text)] == [(True, ["git", "curl"])]
+    assert patch_dockerfile(text, ["git"]) == text  # a heredoc installs it already
+    assert dockerfile_problems("FROM a\nRUN <<EOF\nnever closed\n") == [(2, "heredoc <<EOF never ends")]
+    assert dockerfile_problems("RUN make \\") == [
+        (1, "no FROM instruction: not a Dockerfile depaudit can follow"),
+        (1, "the file ends inside a continued instruction (a trailing backslash)"),
+    ]
