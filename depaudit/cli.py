@@ -122,6 +122,9 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
         help="an environment variable of the image (LD_LIBRARY_PATH), overriding the image's own",
     )
     parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="where `depaudit index` keeps its indexes")
+    parser.add_argument(
+        "--hoist", action="store_true", help="move a package several families need into their nearest common parent family"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,6 +157,7 @@ def _run(args: argparse.Namespace) -> ScanReport:
         base_image=args.base_image,
         env=env,
         cache_dir=args.cache_dir,
+        hoist=args.hoist,
     )
     return run_scan(options)
 

@@ -59,6 +59,7 @@ class ScanOptions:
     base_image: str | None = None  # a known image described by an embedded profile
     env: Mapping[str, str] = field(default_factory=dict)  # overrides the image's Env
     cache_dir: Path | None = None  # where `depaudit index` keeps its indexes (None: the default)
+    hoist: bool = False  # move a package several families need to their common parent family
 
 
 @dataclass(frozen=True)
@@ -388,7 +389,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
         findings.extend(image.fs.findings)  # symlink loops met while resolving
     families = _families(bases)
     findings.extend(_dockerfile_findings(families))
-    plans = tuple(plan_families(families, reports, rules, audit.index))
+    plans = tuple(plan_families(families, reports, rules, audit.index, hoist=options.hoist))
     return ScanReport(
         distro=rules.distro,
         python_version=audit.target.python_version,

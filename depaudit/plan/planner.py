@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from depaudit.fleet.dockerfile import AptInstall, AptPackage, apt_installs
@@ -34,6 +34,8 @@ def plan_families(
     services: Sequence[ServiceReport],
     rules: DistroRules,
     index: PackageIndex | None = None,
+    *,
+    hoist: bool = False,
 ) -> list[FamilyPlan]:
     lists = {name: _apt_lists(family.dockerfile) for name, family in families.items()}
     installs = {name: [package for install in found for package in install.packages] for name, found in lists.items()}
@@ -85,7 +87,36 @@ def plan_families(
                 source=family.dockerfile,
             )
         )
-    return plans
+    return _hoisted(plans, families) if hoist else plans
+
+
+def _hoisted(plans: list[FamilyPlan], families: Mapping[str, Family]) -> list[FamilyPlan]:
+    """A package two or more families would add moves to their nearest common parent family."""
+    by_name = {plan.name: plan for plan in plans}
+    wanting: dict[str, list[str]] = {}
+    for plan in plans:
+        for item in plan.add:
+            wanting.setdefault(item.package, []).append(plan.name)
+    moves: dict[str, tuple[str, list[str]]] = {}  # package → (ancestor, the families it leaves)
+    for package, names in wanting.items():
+        if len(names) < 2:
+            continue
+        lines = [_ancestors(name, families) for name in names]
+        common = [a for a in lines[0] if all(a in line for line in lines[1:])]
+        if common and common[0] in by_name:
+            moves[package] = (common[0], sorted(names))
+    if not moves:
+        return plans
+    result = []
+    for plan in plans:
+        add = [item for item in plan.add if item.package not in moves]
+        add += [
+            PlanItem(package, Tier.REQUIRED, f"hoisted: {', '.join(children)} all need it")
+            for package, (ancestor, children) in sorted(moves.items())
+            if ancestor == plan.name and package not in plan.installs
+        ]
+        result.append(replace(plan, add=tuple(sorted(add))))
+    return result
 
 
 def _classify_own(

@@ -77,3 +77,19 @@ def test_a_family_whose_services_need_no_gl_gets_every_gl_package_as_unused(plan
 def test_the_python_runtime_is_never_unused(plans: dict) -> None:
     assert plans["base"].installs == ("python3", "libgomp1")
     assert [(i.package, i.line) for i in plans["base"].unused] == [("libgomp1", 4)]  # python3 stays
+
+
+def test_hoist_moves_a_package_several_families_need_to_their_parent(tmp_path_factory: pytest.TempPathFactory) -> None:
+    root = tmp_path_factory.mktemp("hoist")
+    site_packages = build_vision_env(root / "env")
+    for path, text in DOCKERFILES.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    for name, (family, source) in SERVICES.items():
+        (root / "services" / name).mkdir(parents=True)
+        (root / "services" / name / "main.py").write_text(source)
+        (root / "services" / name / "Dockerfile").write_text(f"FROM {family}\n")
+    report = run_scan(ScanOptions((root / "services",), (site_packages,), hoist=True))
+    plans = {family.name: family for family in report.families}
+    assert plans["base"].add == (PlanItem("libgl1", Tier.REQUIRED, "hoisted: family-a, family-c all need it"),)
+    assert plans["family-a"].add == plans["family-c"].add == ()
