@@ -26,9 +26,7 @@ SERVICES = {
 }
 
 
-@pytest.fixture(scope="module")
-def plans(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("fleet")
+def _plans(root: Path, *, hoist: bool = False) -> dict:
     site_packages = build_vision_env(root / "env")
     for path, text in DOCKERFILES.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -37,8 +35,13 @@ def plans(tmp_path_factory: pytest.TempPathFactory) -> dict:
         (root / "services" / name).mkdir(parents=True)
         (root / "services" / name / "main.py").write_text(source)
         (root / "services" / name / "Dockerfile").write_text(f"FROM {family}\n")
-    report = run_scan(ScanOptions((root / "services",), (site_packages,)))
+    report = run_scan(ScanOptions((root / "services",), (site_packages,), hoist=hoist))
     return {family.name: family for family in report.families}
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _plans(tmp_path_factory.mktemp("fleet"))
 
 
 def test_two_families_sharing_a_base_each_get_the_package(plans: dict) -> None:
@@ -79,17 +82,7 @@ def test_the_python_runtime_is_never_unused(plans: dict) -> None:
     assert [(i.package, i.line) for i in plans["base"].unused] == [("libgomp1", 4)]  # python3 stays
 
 
-def test_hoist_moves_a_package_several_families_need_to_their_parent(tmp_path_factory: pytest.TempPathFactory) -> None:
-    root = tmp_path_factory.mktemp("hoist")
-    site_packages = build_vision_env(root / "env")
-    for path, text in DOCKERFILES.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
-    for name, (family, source) in SERVICES.items():
-        (root / "services" / name).mkdir(parents=True)
-        (root / "services" / name / "main.py").write_text(source)
-        (root / "services" / name / "Dockerfile").write_text(f"FROM {family}\n")
-    report = run_scan(ScanOptions((root / "services",), (site_packages,), hoist=True))
-    plans = {family.name: family for family in report.families}
+def test_hoist_moves_a_package_several_families_need_to_their_parent(tmp_path: Path) -> None:
+    plans = _plans(tmp_path, hoist=True)
     assert plans["base"].add == (PlanItem("libgl1", Tier.REQUIRED, "hoisted: family-a, family-c all need it"),)
     assert plans["family-a"].add == plans["family-c"].add == ()
