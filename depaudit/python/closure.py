@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
@@ -18,49 +19,83 @@ def requires_closure(
 ) -> dict[str, tuple[RequirementEdge, ...]]:
     """Every installed distribution reached from `roots`, with the edges from its nearest root.
 
-    Breadth-first, so each path is a shortest one; roots map to `()`. Extras are followed only
-    where a requirement asks for them (`Requires-Dist: a[x]`). Requirements that are not
-    installed are skipped: `missing_requirements` reports them.
+    A root is a key or name, optionally with extras (`pkg[x]`). Breadth-first from the sorted
+    roots, so each path is a shortest one and ties go to the first root and the first
+    Requires-Dist; roots map to `()`. Requirements guarded by `extra == "x"` are followed
+    only where `x` was requested for their distribution. Requirements that are not installed
+    are skipped: `closure_missing` lists them.
     """
-    paths: dict[str, tuple[RequirementEdge, ...]] = {}
-    queue: deque[tuple[str, frozenset[str]]] = deque()
-    expanded: set[tuple[str, frozenset[str]]] = set()
-    for root in sorted({canonicalize_name(r) for r in roots}):
-        if env.get(root) is not None:
-            paths[root] = ()
-            queue.append((root, frozenset()))
-    while queue:
-        key, extras = queue.popleft()
-        if (key, extras) in expanded:
-            continue
-        expanded.add((key, extras))
-        dist = env.distributions[key]
-        for text, requirement in _applicable(dist.requires, extras, target):
-            child = canonicalize_name(requirement.name)
-            if env.get(child) is None:
-                continue
-            if child not in paths:
-                paths[child] = (*paths[key], RequirementEdge(key, child, text))
-            queue.append((child, frozenset(requirement.extras)))
-    return paths
+    return _walk(env, roots, target).paths
+
+
+def closure_missing(env: PythonEnvironment, roots: Iterable[str], target: TargetPython) -> list[tuple[str, str]]:
+    """(distribution key, Requires-Dist) pairs met in the closure of `roots` that are not installed."""
+    return sorted(set(_walk(env, roots, target).missing))
 
 
 def missing_requirements(
     env: PythonEnvironment, keys: Iterable[str], target: TargetPython
 ) -> list[tuple[str, str]]:
-    """(distribution, requirement) pairs whose requirement applies but is not installed."""
-    missing = []
-    for key in sorted(keys):
-        dist = env.distributions[key]
+    """(distribution, requirement) pairs of `keys` themselves (no extras) that are not installed."""
+    missing: list[tuple[str, str]] = []
+    for key in sorted({str(canonicalize_name(k)) for k in keys}):
+        dist = env.get(key)
+        if dist is None:
+            continue
         for text, requirement in _applicable(dist.requires, frozenset(), target):
             if env.get(requirement.name) is None:
                 missing.append((key, text))
     return missing
 
 
+@dataclass
+class _Walk:
+    paths: dict[str, tuple[RequirementEdge, ...]] = field(default_factory=dict)
+    missing: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _walk(env: PythonEnvironment, roots: Iterable[str], target: TargetPython) -> _Walk:
+    walk = _Walk()
+    queue: deque[tuple[str, frozenset[str]]] = deque()
+    for key, extras in sorted(_root_specs(roots), key=lambda spec: (spec[0], sorted(spec[1]))):
+        if env.get(key) is not None:
+            walk.paths.setdefault(key, ())
+            queue.append((key, extras))
+    # A distribution is expanded again when reached with other extras: they may add requirements.
+    expanded: set[tuple[str, frozenset[str]]] = set()
+    while queue:
+        key, extras = queue.popleft()
+        if (key, extras) in expanded:
+            continue
+        expanded.add((key, extras))
+        for text, requirement in _applicable(env.distributions[key].requires, extras, target):
+            child = canonicalize_name(requirement.name)
+            if env.get(child) is None:
+                walk.missing.append((key, text))
+                continue
+            if child not in walk.paths:
+                walk.paths[child] = (*walk.paths[key], RequirementEdge(key, child, text))
+            queue.append((child, frozenset(canonicalize_name(e) for e in requirement.extras)))
+    return walk
+
+
+def _root_specs(roots: Iterable[str]) -> set[tuple[str, frozenset[str]]]:
+    specs: set[tuple[str, frozenset[str]]] = set()
+    for root in roots:
+        try:
+            requirement = Requirement(root)
+        except InvalidRequirement:
+            specs.add((canonicalize_name(root), frozenset()))
+            continue
+        extras = frozenset(str(canonicalize_name(extra)) for extra in requirement.extras)
+        specs.add((canonicalize_name(requirement.name), extras))
+    return specs
+
+
 def _applicable(
     requires: Iterable[str], extras: frozenset[str], target: TargetPython
 ) -> list[tuple[str, Requirement]]:
+    """The requirements whose marker holds for the target with one of `extras` (or none)."""
     applicable = []
     for text in requires:
         try:
@@ -70,11 +105,12 @@ def _applicable(
         if requirement.marker is None:
             applicable.append((text, requirement))
             continue
-        for extra in sorted(extras) or [""]:
+        for extra in ["", *sorted(extras)]:
             try:
-                if requirement.marker.evaluate(target.marker_environment(extra=extra)):
-                    applicable.append((text, requirement))
-                    break
+                holds = requirement.marker.evaluate(target.marker_environment(extra=extra))
             except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+                break  # a marker the target cannot answer: not followed
+            if holds:
+                applicable.append((text, requirement))
                 break
     return applicable

@@ -1,4 +1,8 @@
-"""The installed distributions of a Python environment, read from dist-info files as text."""
+"""The installed distributions of a Python environment, read from dist-info files as text.
+
+Nothing from the audited environment is imported or executed: METADATA is parsed as email
+headers, RECORD as CSV, and module names are derived from the file paths RECORD lists.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from depaudit.findings import Finding, FindingKind
@@ -20,13 +25,16 @@ from depaudit.python.model import Distribution, TargetPython
 
 # `mod.cpython-311-x86_64-linux-gnu.so`, `mod.abi3.so`, `mod.so`: the module is `mod`.
 _EXTENSION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\.[^./]+)?\.so$")
-_PYTHON_DIR = re.compile(r"^python(\d+)\.(\d+)$")
+_PYTHON_DIR = re.compile(r"^python(\d+)\.(\d+)t?$")  # `t`: free-threaded builds
+_SITE_DIRS = ("site-packages", "dist-packages")
+# Folders whose files are never importable under their own path.
+_NOT_MODULE_DIRS = (".dist-info", ".egg-info", ".data", ".libs")
 
 
 @dataclass(frozen=True)
 class PythonEnvironment:
     site_packages: tuple[Path, ...]
-    distributions: Mapping[str, Distribution]
+    distributions: Mapping[str, Distribution]  # by canonical key, sorted
     findings: tuple[Finding, ...]
     _modules: Mapping[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
     _files: Mapping[str, str] = field(repr=False, default_factory=dict)
@@ -49,37 +57,48 @@ class PythonEnvironment:
         return tuple(self.distributions[key] for key in sorted(keys))
 
     def owner_of(self, path: Path) -> str | None:
-        normal = os.path.normpath(path)
-        owner = self._files.get(normal)
+        """The key of the distribution whose RECORD lists `path` (absolute), if any."""
+        owner = self._files.get(os.path.normpath(os.path.abspath(path)))
         if owner is None:
             owner = self._files.get(os.path.realpath(path))
         return owner
 
 
 def load_environment(site_packages: Sequence[Path]) -> PythonEnvironment:
+    """Every dist-info / egg-info distribution of the folders; the first folder wins a name."""
+    roots = tuple(Path(os.path.abspath(folder)) for folder in site_packages)
     distributions: dict[str, Distribution] = {}
     findings: list[Finding] = []
-    for folder in site_packages:
+    for root in roots:
         try:
-            entries = sorted(os.listdir(folder))
+            entries = sorted(os.listdir(root))
         except OSError as error:
-            findings.append(Finding(FindingKind.UNREADABLE_FILE, str(folder), None, f"cannot list: {error.strerror}"))
+            message = f"cannot list site-packages: {error.strerror}"
+            findings.append(Finding(FindingKind.UNREADABLE_FILE, root.as_posix(), None, message))
             continue
+        here: dict[str, str] = {}
         for entry in entries:
-            if entry.endswith(".dist-info") or entry.endswith(".egg-info"):
-                dist = _read_distribution(Path(folder), entry, findings)
-                if dist is not None and dist.key not in distributions:  # first folder wins, like sys.path
-                    distributions[dist.key] = dist
+            if not entry.endswith((".dist-info", ".egg-info")):
+                continue
+            dist = _read_distribution(root, entry, findings)
+            if dist.key in here:
+                findings.append(_stale_duplicate(entry, here[dist.key], dist.name))
+                continue
+            here[dist.key] = entry
+            distributions.setdefault(dist.key, dist)  # an earlier folder shadows it, like sys.path
 
     modules: dict[str, set[str]] = {}
     files: dict[str, str] = {}
     for dist in distributions.values():
         for name in _module_names(dist):
             modules.setdefault(name, set()).add(dist.key)
+        # Index both spellings of the folder: callers may hold either (lib64 → lib symlinks).
+        bases = {str(dist.site_packages), os.path.realpath(dist.site_packages)}
         for relative in dist.files:
-            files.setdefault(os.path.normpath(dist.site_packages / relative), dist.key)
+            for base in bases:
+                files.setdefault(os.path.normpath(os.path.join(base, relative)), dist.key)
     return PythonEnvironment(
-        site_packages=tuple(site_packages),
+        site_packages=roots,
         distributions=dict(sorted(distributions.items())),
         findings=tuple(sorted(findings)),
         _modules={name: tuple(sorted(keys)) for name, keys in modules.items()},
@@ -90,9 +109,10 @@ def load_environment(site_packages: Sequence[Path]) -> PythonEnvironment:
 def infer_target(site_packages: Sequence[Path]) -> TargetPython:
     """The image's Python version from `lib/pythonX.Y/site-packages`; else the running one."""
     for folder in site_packages:
-        for part in Path(folder).parts:
+        parts = Path(folder).parts
+        for part, following in zip(parts, parts[1:]):
             match = _PYTHON_DIR.match(part)
-            if match:
+            if match and following in _SITE_DIRS:
                 version = f"{match.group(1)}.{match.group(2)}"
                 return TargetPython(python_version=version, python_full_version=f"{version}.0")
     info = sys.version_info
@@ -102,49 +122,81 @@ def infer_target(site_packages: Sequence[Path]) -> TargetPython:
     )
 
 
-def _read_text(path: Path, root: Path, findings: list[Finding], *, required: bool) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        if required:
-            findings.append(
-                Finding(FindingKind.BAD_METADATA, _rel(path, root), None, f"{path.name} is missing")
+def _stale_duplicate(entry: str, kept: str, name: str) -> Finding:
+    return Finding(
+        FindingKind.BAD_METADATA,
+        entry,
+        None,
+        f"a second metadata folder for {name} in the same site-packages; {kept} is used, "
+        "this one is ignored: remove the stale one",
+    )
+
+
+class _Reader:
+    """Reads one metadata folder's files, turning every problem into a finding."""
+
+    def __init__(self, root: Path, findings: list[Finding]) -> None:
+        self.root = root
+        self.findings = findings
+
+    def text(self, path: Path, *, required: bool) -> str | None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            if required:
+                self.problem(path, f"{path.name} is missing")
+            return None
+        except OSError as error:
+            self.findings.append(
+                Finding(FindingKind.UNREADABLE_FILE, self.rel(path), None, f"cannot read {path.name}: {error.strerror}")
             )
-    except OSError as error:
-        findings.append(Finding(FindingKind.UNREADABLE_FILE, _rel(path, root), None, f"cannot read: {error.strerror}"))
-    return None
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.problem(path, f"{path.name} is not UTF-8; undecodable bytes were replaced")
+            return data.decode("utf-8", errors="replace")
+
+    def problem(self, path: Path, message: str) -> None:
+        self.findings.append(Finding(FindingKind.BAD_METADATA, self.rel(path), None, message))
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
 
 
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-def _read_distribution(root: Path, entry: str, findings: list[Finding]) -> Distribution | None:
+def _read_distribution(root: Path, entry: str, findings: list[Finding]) -> Distribution:
+    reader = _Reader(root, findings)
     info = root / entry
     egg = entry.endswith(".egg-info")
-    if not info.is_dir():
-        return None  # a bare PKG-INFO file of an old egg-info: nothing to list
-    meta_text = _read_text(info / ("PKG-INFO" if egg else "METADATA"), root, findings, required=True)
+    bare = egg and not info.is_dir()  # distutils wrote egg-info as a single PKG-INFO file
+    meta_path = info if bare else info / ("PKG-INFO" if egg else "METADATA")
+    meta_text = reader.text(meta_path, required=True)
     headers = HeaderParser().parsestr(meta_text or "")
-    fallback_name, _, fallback_version = entry.rsplit(".", 1)[0].partition("-")
-    name = (headers.get("Name") or "").strip() or fallback_name
-    version = (headers.get("Version") or "").strip() or fallback_version.split("-")[0] or "unknown"
-    if meta_text is not None and not headers.get("Name"):
-        findings.append(
-            Finding(FindingKind.BAD_METADATA, _rel(info, root), None, "METADATA has no Name: field; named after its folder")
-        )
-    requires = [value.strip() for value in headers.get_all("Requires-Dist") or []]
-    if egg:
-        requires += _egg_requires(_read_text(info / "requires.txt", root, findings, required=False) or "")
-        files = _egg_files(info, root, findings)
+    folder_name, _, folder_version = entry.rsplit(".", 1)[0].partition("-")
+    name = (headers.get("Name") or "").strip()
+    version = (headers.get("Version") or "").strip()
+    if meta_text is not None and not name:
+        reader.problem(info, f"{meta_path.name} has no Name: field; named after its folder")
+    if meta_text is not None and name and not version:
+        reader.problem(info, f"{meta_path.name} has no Version: field; version taken from its folder")
+    name = name or folder_name
+    version = version or folder_version.split("-")[0] or "unknown"
+
+    requires = _valid_requires(headers.get_all("Requires-Dist") or [], meta_path, reader)
+    if egg and not bare and not requires:  # modern PKG-INFO repeats requires.txt; older ones lack it
+        requires_txt = info / "requires.txt"
+        requires = _valid_requires(_egg_requires(reader.text(requires_txt, required=False) or ""), requires_txt, reader)
+    if bare:
+        files: list[str] = []
+    elif egg:
+        files = _egg_files(info, reader)
     else:
-        files = _record_files(info, root, findings)
-    top_level_text = _read_text(info / "top_level.txt", root, findings, required=False) or ""
-    top_level = {line.strip() for line in top_level_text.splitlines() if line.strip()}
-    top_level.update(_top_level_of(files))
+        files = _record_files(info, reader)
+    top_level = set() if bare else _top_level_txt(reader.text(info / "top_level.txt", required=False) or "")
+    top_level.update(module.split(".", 1)[0] for module in _module_names_of(files))
     return Distribution(
         name=name,
         key=canonicalize_name(name),
@@ -157,34 +209,73 @@ def _read_distribution(root: Path, entry: str, findings: list[Finding]) -> Distr
     )
 
 
-def _record_files(info: Path, root: Path, findings: list[Finding]) -> list[str]:
-    text = _read_text(info / "RECORD", root, findings, required=True)
+def _valid_requires(values: Sequence[str], source: Path, reader: _Reader) -> list[str]:
+    """Keep every value (the closure skips bad ones), reporting each unparsable one once, here."""
+    kept = []
+    for value in values:
+        text = value.strip()
+        try:
+            Requirement(text)
+        except InvalidRequirement as error:
+            reason = str(error).splitlines()[0]
+            reader.problem(source, f"Requires-Dist `{text}` is not a valid requirement ({reason}); it is not followed")
+        kept.append(text)
+    return kept
+
+
+def _top_level_txt(text: str) -> set[str]:
+    names = set()
+    for line in text.splitlines():
+        name = line.strip().replace("/", ".")
+        if name and all(part.isidentifier() for part in name.split(".")):
+            names.add(name)
+    return names
+
+
+def _record_files(info: Path, reader: _Reader) -> list[str]:
+    text = reader.text(info / "RECORD", required=True)
     if text is None:
         return []
     files: list[str] = []
     try:
         for row in csv.reader(io.StringIO(text)):
             if row and row[0]:
-                _keep(row[0], files)
+                _keep(row[0], reader.root, files)
     except csv.Error as error:
-        findings.append(Finding(FindingKind.BAD_METADATA, _rel(info / "RECORD", root), None, f"garbled RECORD: {error}"))
+        reader.problem(info / "RECORD", f"garbled RECORD ({error}); only the entries before the error are used")
     return files
 
 
-def _egg_files(info: Path, root: Path, findings: list[Finding]) -> list[str]:
+def _egg_files(info: Path, reader: _Reader) -> list[str]:
     files: list[str] = []
-    installed = _read_text(info / "installed-files.txt", root, findings, required=False)
+    installed = reader.text(info / "installed-files.txt", required=False)
     if installed is not None:
-        prefix = info.name  # installed-files.txt paths are relative to the egg-info folder
         for line in installed.splitlines():
-            if line.strip():
-                _keep(posixpath.join(prefix, line.strip()), files)
+            if line.strip():  # relative to the egg-info folder itself
+                _keep(posixpath.join(info.name, line.strip()), reader.root, files)
+        return files
+    sources = reader.text(info / "SOURCES.txt", required=False)
+    if sources is None:
+        reader.problem(info, "neither installed-files.txt nor SOURCES.txt: its files are unknown")
+        return files
+    # SOURCES.txt is relative to the project's source tree: keep what landed in site-packages.
+    for line in sources.splitlines():
+        entry = line.strip()
+        for candidate in (entry, entry.partition("/")[2]):  # `src/pkg/x.py` → `pkg/x.py`
+            if candidate and (reader.root / candidate).is_file():
+                _keep(candidate, reader.root, files)
+                break
     return files
 
 
-def _keep(entry: str, files: list[str]) -> None:
+def _keep(entry: str, root: Path, files: list[str]) -> None:
     normal = posixpath.normpath(entry.replace("\\", "/"))
-    if not normal.startswith("../") and normal != ".." and not posixpath.isabs(normal):
+    if posixpath.isabs(normal):  # pip writes absolute paths for files outside the prefix
+        base = root.as_posix()
+        if not normal.startswith(base + "/"):
+            return
+        normal = normal[len(base) + 1 :]
+    if normal != ".." and not normal.startswith("../"):
         files.append(normal)  # entries that climb out (scripts in bin/) are not importable
 
 
@@ -198,17 +289,13 @@ def _egg_requires(text: str) -> list[str]:
             continue
         if line.startswith("[") and line.endswith("]"):
             extra, _, condition = line[1:-1].partition(":")
-            parts = [f"({condition})"] if condition else []
-            if extra:
-                parts.append(f'extra == "{extra}"')
+            parts = [f"({condition.strip()})"] if condition.strip() else []
+            if extra.strip():
+                parts.append(f'extra == "{extra.strip()}"')
             marker = " and ".join(parts)
             continue
         requires.append(f"{line}; {marker}" if marker else line)
     return requires
-
-
-def _top_level_of(files: Sequence[str]) -> set[str]:
-    return {name.split(".", 1)[0] for name in _module_names_of(files)}
 
 
 def _module_names(dist: Distribution) -> set[str]:
@@ -222,7 +309,7 @@ def _module_names_of(files: Sequence[str]) -> set[str]:
     names: set[str] = set()
     for relative in files:
         parts = relative.split("/")
-        if any(p == "__pycache__" or p.endswith((".dist-info", ".egg-info", ".data", ".libs")) for p in parts):
+        if any(p == "__pycache__" or p.endswith(_NOT_MODULE_DIRS) for p in parts[:-1]):
             continue
         leaf = parts[-1]
         if leaf.endswith(".py"):
@@ -232,7 +319,7 @@ def _module_names_of(files: Sequence[str]) -> set[str]:
             if match is None:
                 continue
             module = match.group(1)
-        dotted = [*parts[:-1]] if module == "__init__" else [*parts[:-1], module]
+        dotted = parts[:-1] if module == "__init__" else [*parts[:-1], module]
         if not dotted or not all(p.isidentifier() for p in dotted):
             continue
         for end in range(1, len(dotted) + 1):

@@ -2,72 +2,88 @@
 
 from __future__ import annotations
 
+import configparser
+import sys
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
-from pip_requirements_parser import RequirementsFile
+from pip_requirements_parser import RequirementsFile  # type: ignore[import-untyped]
 
 from depaudit.findings import Finding, FindingKind
 from depaudit.python.environment import PythonEnvironment
 from depaudit.python.model import DeclaredRequirement, TargetPython
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+_NO_NAME = "cannot tell which distribution this line installs; name it (`name @ url` or `#egg=name`)"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    path: Path
+    included_from: str | None = None  # display path of the file holding the -r / -c line
+    line: int | None = None
+    constraints: bool = False  # a -c file: read nothing from it, only check that it exists
+
 
 def read_requirements(
     files: Sequence[Path], display_root: Path, target: TargetPython
 ) -> tuple[list[DeclaredRequirement], list[Finding]]:
-    """Declared requirements, following `-r` includes; `-c` constraints declare nothing."""
+    """Declared requirements, following `-r` includes; `-c` constraints declare nothing.
+
+    Each requirement is reported where it is written (file relative to `display_root`, line).
+    Sorted by (file, line, key); one per (key, file, line).
+    """
     declared: dict[tuple[str, str, int | None], DeclaredRequirement] = {}
     findings: list[Finding] = []
     visited: set[Path] = set()
-    # (file, the file that includes it, the line of the -r option)
-    pending: list[tuple[Path, Path | None, int | None]] = [(Path(f), None, None) for f in files]
+    pending = [_Pending(Path(f)) for f in files]
     while pending:
-        path, included_from, include_line = pending.pop(0)
-        real = path.resolve()
+        item = pending.pop(0)
+        shown = _display(item.path, display_root)
+        if not _exists(item, shown, findings):
+            continue
+        if item.constraints:
+            continue  # constraints pin versions; they declare no dependency
+        real = item.path.resolve()
         if real in visited:
-            continue
+            continue  # included twice, or an include cycle
         visited.add(real)
-        shown = _display(path, display_root)
-        if not path.is_file():
-            where = (_display(included_from, display_root), include_line) if included_from else (shown, None)
-            findings.append(Finding(FindingKind.BAD_REQUIREMENT, where[0], where[1], f"included file {shown} does not exist"))
-            continue
         try:
-            parsed = RequirementsFile.from_file(str(path), include_nested=False)
-        except Exception as error:  # the parser raises its own and OS errors alike: one finding
+            parsed = RequirementsFile.from_file(str(item.path), include_nested=False)
+        except Exception as error:  # the parser raises its own, OS and decoding errors alike
             findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"cannot read requirements: {error}"))
             continue
-        for option in parsed.options:
-            for include in option.options.get("requirements", []):
-                pending.append((path.parent / include, path, option.line_number))
+        pending.extend(_includes(parsed, item.path, shown, findings))
         for invalid in parsed.invalid_lines:
-            message = " ".join(str(invalid.error_message).split())
-            findings.append(Finding(FindingKind.BAD_REQUIREMENT, shown, invalid.line_number, message))
+            findings.append(Finding(FindingKind.BAD_REQUIREMENT, shown, invalid.line_number, _invalid_message(invalid)))
         for requirement in parsed.requirements:
             if requirement.is_constraint:
                 continue
-            if not requirement.name:
-                findings.append(
-                    Finding(
-                        FindingKind.BAD_REQUIREMENT,
-                        shown,
-                        requirement.line_number,
-                        "cannot tell which distribution this line installs; name it (`name @ url` or `#egg=name`)",
-                    )
-                )
+            name = requirement.name or _local_project_name(requirement, item.path.parent)
+            if not name:
+                findings.append(Finding(FindingKind.BAD_REQUIREMENT, shown, requirement.line_number, _NO_NAME))
                 continue
-            key = canonicalize_name(requirement.name)
-            item = DeclaredRequirement(
-                key=key,
-                text=str(requirement.req) if requirement.req else requirement.name,
-                file=shown,
-                line=requirement.line_number,
-                applies=_applies(requirement.marker, target),
+            key = canonicalize_name(name)
+            declared.setdefault(
+                (key, shown, requirement.line_number),
+                DeclaredRequirement(
+                    key=key,
+                    text=str(requirement.req) if requirement.req else name,
+                    file=shown,
+                    line=requirement.line_number,
+                    applies=_applies(requirement.marker, target),
+                ),
             )
-            declared.setdefault((key, shown, requirement.line_number), item)
-    return list(declared.values()), sorted(findings)
+    ordered = sorted(declared.values(), key=lambda d: (d.file, d.line or 0, d.key))
+    return ordered, sorted(findings)
 
 
 def check_declarations(
@@ -78,14 +94,19 @@ def check_declarations(
     *,
     has_requirements: bool,
 ) -> list[Finding]:
-    """Declared vs imported vs installed: undeclared imports, unused and absent requirements."""
+    """Declared vs imported vs installed: undeclared imports, unused and absent requirements.
+
+    `imported` maps each imported distribution key to its first import (file, line); `needed`
+    holds the Requires-Dist closure of the imported distributions. Without any requirements
+    file a service declares nothing, so undeclared imports are not reported then.
+    """
     findings: list[Finding] = []
-    applying = [d for d in declared if d.applies]
-    declared_keys = {d.key for d in declared}
+    declared_keys = {d.key for d in declared}  # a marker-guarded declaration still declares
     if has_requirements:
         for key, (file, line) in sorted(imported.items()):
             if key not in declared_keys:
-                name = env.distributions[key].name if key in env.distributions else key
+                dist = env.get(key)
+                name = dist.name if dist is not None else key
                 findings.append(
                     Finding(
                         FindingKind.UNDECLARED_IMPORT,
@@ -94,7 +115,9 @@ def check_declarations(
                         f"imports {name}, which no requirements file of the service declares; add it",
                     )
                 )
-    for requirement in applying:
+    for requirement in declared:
+        if not requirement.applies:
+            continue
         if env.get(requirement.key) is None:
             findings.append(
                 Finding(
@@ -117,11 +140,74 @@ def check_declarations(
     return sorted(findings)
 
 
-def _applies(marker: object, target: TargetPython) -> bool:
+def _exists(item: _Pending, shown: str, findings: list[Finding]) -> bool:
+    if item.path.is_file():
+        return True
+    if item.included_from is None:
+        findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, "requirements file does not exist"))
+    else:
+        kind = "constraints" if item.constraints else "included"
+        findings.append(
+            Finding(FindingKind.BAD_REQUIREMENT, item.included_from, item.line, f"{kind} file {shown} does not exist")
+        )
+    return False
+
+
+def _includes(parsed: RequirementsFile, path: Path, shown: str, findings: list[Finding]) -> list[_Pending]:
+    """`-r` and `-c` options, relative to the including file as pip reads them."""
+    found = []
+    for option in parsed.options:
+        for flag, constraints in (("requirements", False), ("constraints", True)):
+            for target in option.options.get(flag, []):
+                if "://" in target:
+                    findings.append(
+                        Finding(
+                            FindingKind.BAD_REQUIREMENT,
+                            shown,
+                            option.line_number,
+                            f"remote file {target} is not fetched; its requirements are not checked",
+                        )
+                    )
+                    continue
+                found.append(_Pending(path.parent / target, shown, option.line_number, constraints))
+    return found
+
+
+def _invalid_message(invalid: Any) -> str:
+    reason = str(invalid.error_message).strip().splitlines()[0] if invalid.error_message else "unknown error"
+    for prefix in ("pip_requirements_parser: error: ", "Invalid requirement: : ", "Invalid requirement: "):
+        reason = reason.removeprefix(prefix)
+    return f"cannot understand `{' '.join(str(invalid.line).split())}`: {reason}"
+
+
+def _local_project_name(requirement: Any, folder: Path) -> str | None:
+    """The name of a local project folder (`-e ./libs/core`), from its static metadata only."""
+    if requirement.link is None:
+        return None
+    location = str(requirement.link.url).split("#", 1)[0].removeprefix("file://")
+    if "://" in location or location.startswith(("git+", "hg+", "svn+", "bzr+")):
+        return None  # remote: only `#egg=` or `name @` can name it
+    project = folder / location
+    try:
+        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        name = data.get("project", {}).get("name")
+        if isinstance(name, str) and name:
+            return name
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        pass
+    config = configparser.ConfigParser(interpolation=None)
+    try:
+        config.read(project / "setup.cfg", encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    return config.get("metadata", "name", fallback=None) or None
+
+
+def _applies(marker: Marker | None, target: TargetPython) -> bool:
     if marker is None:
         return True
     try:
-        return bool(marker.evaluate(target.marker_environment()))  # type: ignore[attr-defined]
+        return bool(marker.evaluate(target.marker_environment()))
     except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
         return True  # cannot tell: treat as declared rather than hide it
 
