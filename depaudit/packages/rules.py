@@ -68,13 +68,14 @@ def known_distros(directory: Path | None = None) -> tuple[str, ...]:
 
 def load_rules(distro: str, directory: Path | None = None) -> DistroRules:
     folder = directory or rules_dir()
+    known = known_distros(folder)
+    # Only names of files in the folder: "--distro ../x" must not reach another file.
+    if distro not in known:
+        raise RulesError(f"unknown distro {distro!r} (known: {', '.join(known) or 'none'})")
     path = folder / f"{distro}.toml"
-    if not path.is_file():
-        known = ", ".join(known_distros(folder)) or "none"
-        raise RulesError(f"unknown distro {distro!r} (known: {known})")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise RulesError(f"{path.name}: cannot read: {error}") from error
     return _validate(path.name, distro, data)
 
@@ -91,13 +92,11 @@ def _validate(name: str, distro: str, data: dict[str, Any]) -> DistroRules:
         raise RulesError(f"{name}: missing key(s) {', '.join(missing)}")
     if data["distro"] != distro:
         raise RulesError(f"{name}: 'distro' is {data['distro']!r}, but the file is named for {distro!r}")
-    for key in ("present", "driver"):
-        if not all(isinstance(item, str) for item in data[key]):
+    for key in ("present", "driver", "python_runtime"):
+        if not all(isinstance(item, str) and item for item in data.get(key, [])):
             raise RulesError(f"{name}: {key!r} must be a list of strings")
-    sonames = {key: _soname_rule(name, key, entry, data["source"]) for key, entry in data["sonames"].items()}
-    executables = {
-        key: _soname_rule(name, key, entry, data["source"]) for key, entry in data.get("executables", {}).items()
-    }
+    sonames = _rule_table(name, "sonames", data["sonames"], data["source"])
+    executables = _rule_table(name, "executables", data.get("executables", {}), data["source"])
     depends: dict[str, tuple[str, ...]] = {}
     for package, needed in data.get("depends", {}).items():
         if not isinstance(needed, list) or not all(isinstance(n, str) for n in needed):
@@ -113,18 +112,23 @@ def _validate(name: str, distro: str, data: dict[str, Any]) -> DistroRules:
         sonames=sonames,
         executables=executables,
         depends=depends,
-        python_runtime=frozenset(str(p) for p in data.get("python_runtime", [])),
+        python_runtime=frozenset(data.get("python_runtime", [])),
     )
 
 
-def _soname_rule(name: str, soname: str, entry: object, default_source: str) -> SonameRule:
-    if isinstance(entry, str):
+def _rule_table(name: str, table: str, entries: dict[str, Any], default_source: str) -> dict[str, SonameRule]:
+    return {key: _rule(name, f"{table}.{key!r}", entry, default_source) for key, entry in entries.items()}
+
+
+def _rule(name: str, where: str, entry: object, default_source: str) -> SonameRule:
+    """A package name, or `{ package = ..., source = ... }` when the entry was checked elsewhere."""
+    if isinstance(entry, str) and entry:
         return SonameRule(entry, default_source)
     if isinstance(entry, dict):
         unknown = sorted(set(entry) - {"package", "source"})
         if unknown:
-            raise RulesError(f"{name}: sonames.{soname!r}: unknown key {unknown[0]!r}")
+            raise RulesError(f"{name}: {where}: unknown key {unknown[0]!r}")
         package, source = entry.get("package"), entry.get("source", default_source)
-        if isinstance(package, str) and isinstance(source, str):
+        if isinstance(package, str) and package and isinstance(source, str):
             return SonameRule(package, source)
-    raise RulesError(f"{name}: sonames.{soname!r} must be a package name or {{ package = ..., source = ... }}")
+    raise RulesError(f"{name}: {where} must be a package name or {{ package = ..., source = ... }}")

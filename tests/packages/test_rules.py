@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from depaudit.packages.classify import PackageAnswer, SystemStatus, classify_soname
-from depaudit.packages.rules import RulesError, known_distros, load_rules
+from depaudit.packages.rules import RulesError, known_distros, load_rules, rules_dir
 
 WHITELIST = {
     # soname: (ubuntu-22.04 package, debian-12 package)
@@ -161,6 +161,65 @@ def test_validation_errors(tmp_path: Path) -> None:
         load_rules("nope", tmp_path)
 
 
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ('[sonames]\n"libx.so.1" = ""\n', r"sonames.'libx.so.1' must be a package name"),
+        ('[sonames]\n"libx.so.1" = { source = "s" }\n', r"sonames.'libx.so.1' must be a package name"),
+        ('[sonames]\n[executables]\nffmpeg = 1\n', r"executables.'ffmpeg' must be a package name"),
+        ('[sonames]\n[depends]\nlibx1 = "libc6"\n', r"depends.'libx1' must be a list of package names"),
+        ('python_runtime = [3]\n[sonames]\n', r"'python_runtime' must be a list of strings"),
+        ("[sonames]\n[sonames.x]\n[[oops]]\n", r"unknown key 'oops'"),
+    ],
+    ids=["empty-package", "table-without-package", "executables", "depends", "python-runtime", "unknown-table"],
+)
+def test_validation_names_the_table_and_key(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(RulesError, match=r"x-1.toml: " + message):
+        load_rules("x-1", _write(tmp_path, body))
+
+
+@pytest.mark.parametrize(
+    "header,message",
+    [
+        ('present = "libc6"', r"'present' must be a list"),
+        ("present = [1]", r"'present' must be a list of strings"),
+        ('driver = ["libcuda.so*", 2]', r"'driver' must be a list of strings"),
+        ("codename = 22", r"'codename' must be a str"),
+        ('distro = "x-2"', r"'distro' is 'x-2', but the file is named for 'x-1'"),
+    ],
+    ids=["present-string", "present-ints", "driver-mixed", "codename-int", "distro-mismatch"],
+)
+def test_validation_of_top_level_types(tmp_path: Path, header: str, message: str) -> None:
+    lines = {"distro": '"x-1"', "codename": '"x"', "source": '"test"', "libc_package": '"libc6"', "present": "[]", "driver": "[]"}
+    key = header.split(" = ")[0]
+    lines[key] = header.split(" = ", 1)[1]
+    (tmp_path / "x-1.toml").write_text("".join(f"{k} = {v}\n" for k, v in lines.items()) + "[sonames]\n")
+    with pytest.raises(RulesError, match=r"x-1.toml: " + message):
+        load_rules("x-1", tmp_path)
+
+
+def test_unreadable_or_outside_files_are_rules_errors(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_bytes(b'distro = "\xff"\n')
+    with pytest.raises(RulesError, match=r"bad.toml: cannot read"):
+        load_rules("bad", tmp_path)
+    (tmp_path / "broken.toml").write_text("distro = \n")
+    with pytest.raises(RulesError, match=r"broken.toml: cannot read"):
+        load_rules("broken", tmp_path)
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    with pytest.raises(RulesError, match=r"unknown distro '../bad' \(known: none\)"):
+        load_rules("../bad", inner)  # a distro name never reaches a file outside the folder
+
+
+def test_rules_dir_holds_the_shipped_files() -> None:
+    folder = rules_dir()
+    assert (folder / "ubuntu-22.04.toml").is_file() and (folder / "debian-12.toml").is_file()
+    # per-entry sources survive loading; entries without one carry the file's
+    rules = load_rules("debian-12")
+    assert rules.sonames["libportaudio.so.2"].source.startswith("bookworm main Contents-amd64")
+    assert rules.sonames["libGL.so.1"].source == rules.source
+
+
 def _os_release() -> dict[str, str]:
     try:
         lines = Path("/etc/os-release").read_text().splitlines()
@@ -169,10 +228,13 @@ def _os_release() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
-@pytest.mark.skipif(shutil.which("dpkg") is None, reason="no dpkg database on this machine")
-@pytest.mark.skipif(
-    _os_release().get("VERSION_CODENAME") != "bookworm", reason="this machine is not Debian 12: its dpkg -S answers differ"
+_NEEDS_BOOKWORM_DPKG = pytest.mark.skipif(
+    shutil.which("dpkg") is None or _os_release().get("VERSION_CODENAME") != "bookworm",
+    reason="needs Debian 12 (bookworm) with its dpkg database: other systems' dpkg -S answers differ",
 )
+
+
+@_NEEDS_BOOKWORM_DPKG
 def test_debian12_rules_agree_with_dpkg_on_this_machine() -> None:
     rules = load_rules("debian-12")
     paths: dict[str, list[str]] = {}
@@ -197,3 +259,14 @@ def test_debian12_rules_agree_with_dpkg_on_this_machine() -> None:
     assert len(checked) >= 60, f"only {len(checked)} entries could be checked"
     wrong = {soname: pair for soname, pair in checked.items() if pair[0] != pair[1]}
     assert wrong == {}
+
+
+@_NEEDS_BOOKWORM_DPKG
+def test_every_glibc_soname_of_this_machine_is_libc() -> None:
+    # The versioned libraries libc6 ships are exactly what the rules must call `libc`.
+    listed = subprocess.run(["dpkg", "-L", "libc6"], capture_output=True, text=True, check=True).stdout.split()
+    shipped = {Path(p).name for p in listed if "/x86_64-linux-gnu/" in p and ".so." in Path(p).name}
+    assert len(shipped) >= 15
+    for distro in ("debian-12", "ubuntu-22.04"):
+        rules = load_rules(distro)
+        assert {s: rules.sonames[s].package if s in rules.sonames else None for s in shipped} == {s: "libc6" for s in shipped}
