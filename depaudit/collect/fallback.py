@@ -1,32 +1,60 @@
 """Imports of a file libcst cannot parse (Python 2, half-edited code), read line by line.
 
-It sees `import a, b as c` and `from a.b import c` at the start of a line (any indentation,
-also after `;`-free one-liners). It cannot tell guards or function bodies apart, so its records
-are neither guarded nor lazy, and it misses imports inside strings or split over lines with
-backslashes or parentheses beyond the first line.
+What it sees: `import a, b.c as d` and `from a.b import c, d as e` / `from . import x` /
+`from ..m import (y, z` at the start of a line, at any indentation, also as a later
+`;`-separated statement of a line (`import os; import sys`).
+
+What it cannot see, by design:
+- context: whether the import is guarded by a `try`, inside a function, under
+  `if TYPE_CHECKING:` — its records are all unguarded and not lazy;
+- `importlib.import_module("x")` and `__import__("x")`;
+- names of a `from ... import (` list after its first line, and statements continued
+  with a backslash;
+- whether a line is really code: an `import x` line inside a triple-quoted string or
+  docstring is reported as an import, and so is text after a `;` inside a string.
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
-_IMPORT = re.compile(r"^\s*import\s+([\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*)")
-_FROM = re.compile(r"^\s*from\s+(\.*[\w.]*)\s+import\s+\(?\s*([\w\s,*]+)")
+_DOTTED = r"[^\W\d]\w*(?:\s*\.\s*[^\W\d]\w*)*"
+_IMPORT = re.compile(rf"^import\s+({_DOTTED}(?:\s+as\s+\w+)?(?:\s*,\s*{_DOTTED}(?:\s+as\s+\w+)?)*)")
+_FROM = re.compile(rf"^from(?:\s+|(?=\.))(\.*)\s*({_DOTTED})?\s*import\b\s*\(?\s*([\w\s,*]*)")
+_AS = re.compile(r"\s+as\s+")
 
 
-def fallback_imports(text: str) -> list[tuple[int, str, tuple[str, ...], int]]:
-    """(line, module, names, relative level) for each import statement found."""
-    found: list[tuple[int, str, tuple[str, ...], int]] = []
+class FallbackImport(NamedTuple):
+    line: int
+    module: str  # without the leading dots of a relative import
+    names: tuple[str, ...]  # imported names of a `from` import
+    level: int  # number of leading dots; 0 for an absolute import
+
+
+def fallback_imports(text: str) -> list[FallbackImport]:
+    """Every import statement found in `text`, in line order."""
+    found: list[FallbackImport] = []
     for number, line in enumerate(text.splitlines(), start=1):
-        match = _FROM.match(line)
-        if match:
-            target = match.group(1)
-            level = len(target) - len(target.lstrip("."))
-            names = tuple(n.split()[0] for n in match.group(2).split(",") if n.strip() and n.split()[0] != "*")
-            found.append((number, target.lstrip("."), names, level))
-            continue
-        match = _IMPORT.match(line)
-        if match:
-            for part in match.group(1).split(","):
-                found.append((number, part.split()[0], (), 0))
+        for statement in line.split(";"):
+            found.extend(_statement(number, statement.strip()))
     return found
+
+
+def _statement(number: int, text: str) -> list[FallbackImport]:
+    match = _FROM.match(text)
+    if match:
+        dots, module, names = match.groups()
+        if not dots and not module:
+            return []  # `from import x` is no import at all
+        imported = tuple(part.split()[0] for part in names.split(",") if part.split() and part.split()[0] != "*")
+        return [FallbackImport(number, _plain(module or ""), imported, len(dots))]
+    match = _IMPORT.match(text)
+    if match:
+        return [FallbackImport(number, _plain(_AS.split(part.strip())[0]), (), 0) for part in match.group(1).split(",")]
+    return []
+
+
+def _plain(dotted: str) -> str:
+    """`a . b` (legal Python) as `a.b`."""
+    return "".join(dotted.split())

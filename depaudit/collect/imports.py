@@ -1,9 +1,15 @@
-"""Every import a service's source files make, with the context that decides its tier."""
+"""Every import a service's source files make, with the context that decides its tier.
+
+The source is parsed with libcst, never imported or run. A file libcst rejects is reported
+as a `parse_error` finding and read again by the line-level fallback.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import libcst as cst
@@ -17,40 +23,45 @@ from depaudit.findings import Finding, FindingKind
 # Handlers that swallow a failed import: the code after them runs without the module.
 _GUARDING_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+# An extension module carries an ABI tag; a bare `libfoo.so` is a shared library, not a module.
+_EXTENSION = re.compile(r"^\w+\.(?:cpython-|pypy|abi3)[^/]*\.so$")
 
 
-class _Raw:
-    """An import as the visitor sees it, before scope is decided."""
+@dataclass(frozen=True)
+class _Found:
+    """An import as the visitor sees it; its scope is decided once the file's place is known."""
 
-    __slots__ = ("line", "module", "names", "level", "guarded", "lazy", "dynamic", "type_checking")
-
-    def __init__(self, line: int, module: str, names: tuple[str, ...], level: int, **flags: bool) -> None:
-        self.line, self.module, self.names, self.level = line, module, names, level
-        self.guarded = flags.get("guarded", False)
-        self.lazy = flags.get("lazy", False)
-        self.dynamic = flags.get("dynamic", False)
-        self.type_checking = flags.get("type_checking", False)
+    line: int
+    module: str  # absolute, or with leading dots when it could not be resolved
+    names: tuple[str, ...]
+    relative: bool
+    guarded: bool = False
+    lazy: bool = False
+    dynamic: bool = False
+    type_checking: bool = False
 
 
 class _ImportVisitor(cst.CSTVisitor):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self) -> None:
+    def __init__(self, package: str) -> None:
         super().__init__()
-        self.found: list[_Raw] = []
-        self._guards = 0
-        self._functions = 0
-        self._type_checking = 0
-        self._import_module_aliases: set[str] = set()
+        self.package = package  # the file's own package inside the service; "" at its root
+        self.found: list[_Found] = []
+        self._guards = 0  # enclosing try bodies whose handlers catch a failed import
+        self._functions = 0  # enclosing function and lambda bodies
+        self._type_checking = 0  # enclosing `if TYPE_CHECKING:` bodies
+        # Names that call importlib.import_module: `importlib.import_module`, `il.import_module`
+        # after `import importlib as il`, `load` after `from importlib import import_module as load`.
+        self._import_module_names: set[str] = {"importlib.import_module"}
 
-    def _add(self, node: cst.CSTNode, module: str, names: tuple[str, ...], level: int, dynamic: bool = False) -> None:
-        line = self.get_metadata(PositionProvider, node).start.line
+    def _add(self, node: cst.CSTNode, module: str, names: tuple[str, ...], relative: bool, dynamic: bool) -> None:
         self.found.append(
-            _Raw(
-                line,
-                module,
-                names,
-                level,
+            _Found(
+                line=self.get_metadata(PositionProvider, node).start.line,
+                module=module,
+                names=names,
+                relative=relative,
                 guarded=self._guards > 0,
                 lazy=self._functions > 0,
                 dynamic=dynamic,
@@ -58,7 +69,10 @@ class _ImportVisitor(cst.CSTVisitor):
             )
         )
 
-    # Context -------------------------------------------------------------------------
+    # Context ---------------------------------------------------------------------------
+    # Each context visits its own children and returns False, so that only the part it
+    # governs (a try body, an if body, a function body) is visited with the flag raised.
+
     def visit_Try(self, node: cst.Try) -> bool:
         return self._visit_try(node)
 
@@ -71,9 +85,7 @@ class _ImportVisitor(cst.CSTVisitor):
         self._guards += guarding
         node.body.visit(self)
         self._guards -= guarding
-        for handler in node.handlers:
-            handler.visit(self)
-        for part in (node.orelse, node.finalbody):
+        for part in (*node.handlers, node.orelse, node.finalbody):
             if part is not None:
                 part.visit(self)
         return False
@@ -86,53 +98,112 @@ class _ImportVisitor(cst.CSTVisitor):
         node.body.visit(self)
         self._type_checking -= 1
         if node.orelse is not None:
-            node.orelse.visit(self)
+            node.orelse.visit(self)  # an `elif TYPE_CHECKING:` there is its own If
         return False
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._functions += 1
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        # Decorators, defaults and annotations run when the `def` runs: not lazy.
+        for decorator in node.decorators:
+            decorator.visit(self)
+        node.params.visit(self)
+        if node.returns is not None:
+            node.returns.visit(self)
+        self._lazy_body(node.body)
+        return False
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        node.params.visit(self)
+        self._lazy_body(node.body)
+        return False
+
+    def _lazy_body(self, body: cst.CSTNode) -> None:
+        self._functions += 1
+        body.visit(self)
         self._functions -= 1
 
-    def visit_Lambda(self, node: cst.Lambda) -> None:
-        self._functions += 1
-
-    def leave_Lambda(self, original_node: cst.Lambda) -> None:
-        self._functions -= 1
-
-    # Imports -------------------------------------------------------------------------
+    # Imports ---------------------------------------------------------------------------
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
             name = get_full_name_for_node(alias.name)
-            if name:
-                self._add(node, name, (), 0)
+            if not name:
+                continue
+            if name == "importlib" and alias.asname is not None:
+                self._import_module_names.add(f"{_bound_name(alias)}.import_module")
+            self._add(node, name, (), relative=False, dynamic=False)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         module = get_full_name_for_node(node.module) if node.module is not None else ""
         names: tuple[str, ...] = ()
         if not isinstance(node.names, cst.ImportStar):
             names = tuple(n for n in (get_full_name_for_node(a.name) for a in node.names) if n)
-            if module == "importlib":
+            if module == "importlib" and not node.relative:
                 for alias in node.names:
                     if get_full_name_for_node(alias.name) == "import_module":
-                        bound = alias.asname.name if alias.asname else alias.name
-                        self._import_module_aliases.add(get_full_name_for_node(bound) or "import_module")
-        self._add(node, module or "", names, len(node.relative))
+                        self._import_module_names.add(_bound_name(alias))
+        level = len(node.relative)
+        if level:
+            self._add(node, _resolve(module or "", level, self.package), names, relative=True, dynamic=False)
+        else:
+            self._add(node, module or "", names, relative=False, dynamic=False)
 
     def visit_Call(self, node: cst.Call) -> None:
         function = get_full_name_for_node(node.func)
-        dynamic = function in ("importlib.import_module", "__import__") or function in self._import_module_aliases
-        if not dynamic or not node.args:
+        if function == "__import__":
+            anchor: str | None = None  # a relative __import__ needs globals and a level: not resolved
+        elif function in self._import_module_names:
+            anchor = self._anchor(_argument(node, 1, "package"))
+        else:
             return
-        first = node.args[0].value
-        if not isinstance(first, cst.SimpleString):
-            return  # a computed name: reported as nothing rather than guessed
-        text = first.evaluated_value
-        if not isinstance(text, str) or not text.strip("."):
-            return
-        level = len(text) - len(text.lstrip("."))
-        self._add(node, text.lstrip("."), (), level, dynamic=True)
+        text = _literal(_argument(node, 0, "name"))
+        if text is None or not text.strip("."):
+            return  # a computed name is reported as nothing rather than guessed
+        module = text.lstrip(".")
+        level = len(text) - len(module)
+        if level:
+            resolved = _resolve(module, level, anchor) if anchor is not None else text
+            self._add(node, resolved, (), relative=True, dynamic=True)
+        else:
+            self._add(node, module, (), relative=False, dynamic=True)
+
+    def _anchor(self, argument: cst.BaseExpression | None) -> str | None:
+        """The package of `import_module(".x", package)`: a literal, or `__package__`."""
+        if isinstance(argument, cst.Name) and argument.value == "__package__":
+            return self.package
+        return _literal(argument)
+
+
+def _bound_name(alias: cst.ImportAlias) -> str:
+    bound = alias.asname.name if alias.asname is not None else alias.name
+    return get_full_name_for_node(bound) or ""
+
+
+def _argument(call: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:
+    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
+    if position < len(positional):
+        return positional[position].value
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == keyword:
+            return arg.value
+    return None
+
+
+def _literal(node: cst.BaseExpression | None) -> str | None:
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None  # bytes or an f-string part: not a name
+    return None
+
+
+def _resolve(name: str, level: int, package: str) -> str:
+    """The absolute name of a relative import, as importlib computes it.
+
+    When the file has no package inside the service (a script at its root), or the dots
+    climb above the top-level package, the dotted text is kept as written.
+    """
+    bits = package.rsplit(".", level - 1) if package else []
+    if len(bits) < level:
+        return "." * level + name
+    return f"{bits[0]}.{name}" if name else bits[0]
 
 
 def _handler_guards(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
@@ -140,7 +211,7 @@ def _handler_guards(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
         return True  # a bare `except:`
     types = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
     for item in types:
-        node = item.value if isinstance(item, cst.Element) else item
+        node = item.value if isinstance(item, cst.BaseElement) else item
         name = get_full_name_for_node(node)
         if name and name.rsplit(".", 1)[-1] in _GUARDING_EXCEPTIONS:
             return True
@@ -152,105 +223,119 @@ def _is_type_checking(test: cst.BaseExpression) -> bool:
     return name is not None and name.rsplit(".", 1)[-1] == "TYPE_CHECKING"
 
 
-def _parse(source: bytes) -> list[_Raw]:
+def _parse(source: bytes, package: str) -> list[_Found]:
+    # Bytes, not text: libcst then honours the coding cookie and a UTF-8 BOM.
     module = cst.parse_module(source)
-    visitor = _ImportVisitor()
+    visitor = _ImportVisitor(package)
     MetadataWrapper(module, unsafe_skip_copy=True).visit(visitor)
     return visitor.found
 
 
-def _parse_error_finding(path: str, error: Exception) -> Finding:
-    line = getattr(error, "raw_line", None) if isinstance(error, cst.ParserSyntaxError) else None
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    first = " ".join(lines[:2]) or type(error).__name__
+def _fallback(source: bytes, package: str) -> list[_Found]:
+    text = source.decode("utf-8-sig", errors="replace")
+    found = []
+    for item in fallback_imports(text):
+        if item.level:
+            found.append(_Found(item.line, _resolve(item.module, item.level, package), item.names, True))
+        else:
+            found.append(_Found(item.line, item.module, item.names, False))
+    return found
+
+
+def _parse_error(shown: str, error: Exception) -> Finding:
+    line = error.raw_line if isinstance(error, cst.ParserSyntaxError) else None
     if isinstance(error, RecursionError):
-        first = "the file nests too deeply to parse"
-    return Finding(
-        FindingKind.PARSE_ERROR,
-        path,
-        line,
-        f"libcst could not parse this file: {first}; its imports were read line by line",
-    )
+        reason = "the file nests too deeply to parse"
+    else:
+        # libcst's message spans lines (summary, detail, the source line, a caret): keep the
+        # first two, which say where and why, on one line.
+        lines = [text.strip() for text in str(error).strip().splitlines() if text.strip()]
+        reason = " ".join(lines[:2]) or type(error).__name__
+    message = f"libcst could not parse this file: {reason}; its imports were read line by line"
+    return Finding(FindingKind.PARSE_ERROR, shown, line, message)
 
 
-def _local_names(folder: Path) -> set[str]:
-    """Modules importable from a sys.path entry: `x.py` files and package folders."""
-    names: set[str] = set()
-    try:
-        entries = list(folder.iterdir())
-    except OSError:
-        return names
-    for entry in entries:
-        if entry.suffix == ".py" and entry.stem.isidentifier():
-            names.add(entry.stem)
-        elif entry.is_dir() and entry.name.isidentifier() and any(entry.glob("*.py")):
-            names.add(entry.name)
-    return names
+def _module_names(service: Service) -> dict[Path, frozenset[str]]:
+    """Per folder of the service: the modules importable when that folder is on sys.path.
+
+    A `.py` file, a folder holding Python files (a package, or a namespace package), or an
+    extension module built in place (`fast.cpython-311-x86_64-linux-gnu.so`, `fast.abi3.so`).
+    Computed from the service's own file lists, so skipped folders (venvs, caches) never count.
+    """
+    names: dict[Path, set[str]] = {}
+    for path in (*service.files, *(p for p in service.elf_files if _EXTENSION.match(p.name))):
+        module = path.name.split(".", 1)[0]
+        child, folder = module, path.parent
+        while True:
+            if child.isidentifier():
+                names.setdefault(folder, set()).add(child)
+            if folder == service.root or folder == folder.parent:
+                break
+            child, folder = folder.name, folder.parent
+    return {folder: frozenset(found) for folder, found in names.items()}
 
 
-def _package_of(relative: Sequence[str], level: int) -> str | None:
-    """The package a relative import with `level` dots names, from the file's path parts."""
-    package = list(relative[:-1])
-    if level - 1 > len(package):
-        return None
-    return ".".join(package[: len(package) - (level - 1)])
+def _package_of(path: Path, root: Path) -> str:
+    """The dotted package a file belongs to inside the service ("" for a file at its root)."""
+    return ".".join(path.relative_to(root).parent.parts)
+
+
+def _scope(item: _Found, local: frozenset[str]) -> ImportScope:
+    if item.relative:
+        return ImportScope.LOCAL
+    top = item.module.split(".", 1)[0]
+    if top in _STDLIB:
+        return ImportScope.STDLIB
+    return ImportScope.LOCAL if top in local else ImportScope.THIRD_PARTY
+
+
+def _records(found: Iterable[_Found], shown: str, local: frozenset[str], fallback: bool) -> list[ImportRecord]:
+    return [
+        ImportRecord(
+            file=shown,
+            line=item.line,
+            module=item.module,
+            names=item.names,
+            scope=_scope(item, local),
+            guarded=item.guarded,
+            lazy=item.lazy,
+            dynamic=item.dynamic,
+            type_checking=item.type_checking,
+            fallback=fallback,
+        )
+        for item in found
+    ]
 
 
 def collect_imports(service: Service) -> ServiceImports:
-    root_names = _local_names(service.root)
+    """Every import of the service's files; unreadable and unparsable files become findings."""
+    modules = _module_names(service)
+    at_root = modules.get(service.root, frozenset())
     records: list[ImportRecord] = []
     findings: list[Finding] = []
-    sibling_cache: dict[Path, set[str]] = {}
     for path in service.files:
-        shown = path.relative_to(service.display_root).as_posix()
+        shown = _shown(path, service.display_root)
         try:
             source = path.read_bytes()
-        except OSError as error:
+        except OSError as error:  # a dangling symlink, no permission, a folder named x.py
             findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"cannot read: {error.strerror or error}"))
             continue
-        fallback = False
+        package = _package_of(path, service.root)
+        # A script's own folder is sys.path[0]: its siblings are importable by bare name.
+        local = at_root | modules.get(path.parent, frozenset())
         try:
-            raw = _parse(source)
-        except Exception as error:  # libcst raises syntax, decoding and recursion errors
-            findings.append(_parse_error_finding(shown, error))
-            text = source.decode("utf-8", errors="replace")
-            raw = [_Raw(line, module, names, level) for line, module, names, level in fallback_imports(text)]
-            fallback = True
-        if path.parent not in sibling_cache:
-            sibling_cache[path.parent] = _local_names(path.parent)
-        local = root_names | sibling_cache[path.parent]
-        parts = path.relative_to(service.root).with_suffix("").parts
-        for item in raw:
-            records.append(_record(item, shown, parts, local, fallback))
+            found, fallback = _parse(source, package), False
+        except Exception as error:  # libcst raises syntax, decoding, encoding and recursion errors
+            findings.append(_parse_error(shown, error))
+            found, fallback = _fallback(source, package), True
+        records.extend(_records(found, shown, local, fallback))
+    # At most one finding per file, so Finding's ordering never has to compare a None line.
     return ServiceImports(service, tuple(sorted(records)), tuple(sorted(findings)))
 
 
-def _record(item: _Raw, shown: str, parts: Sequence[str], local: set[str], fallback: bool) -> ImportRecord:
-    module = item.module
-    if item.level:
-        scope = ImportScope.LOCAL
-        package = _package_of(parts, item.level)
-        if package is None:
-            module = "." * item.level + module
-        else:
-            module = ".".join(p for p in (package, module) if p)
-    else:
-        top = module.split(".", 1)[0]
-        if top in _STDLIB:
-            scope = ImportScope.STDLIB
-        elif top in local:
-            scope = ImportScope.LOCAL
-        else:
-            scope = ImportScope.THIRD_PARTY
-    return ImportRecord(
-        file=shown,
-        line=item.line,
-        module=module,
-        names=item.names,
-        scope=scope,
-        guarded=item.guarded,
-        lazy=item.lazy,
-        dynamic=item.dynamic,
-        type_checking=item.type_checking,
-        fallback=fallback,
-    )
+def _shown(path: Path, display_root: Path) -> str:
+    try:
+        return path.relative_to(display_root).as_posix()
+    except ValueError:
+        return path.as_posix()
+

@@ -8,82 +8,100 @@ from pathlib import Path
 from depaudit.collect.model import Service
 from depaudit.findings import Finding, FindingKind
 
-# Folders that are never the service's own source: caches, dependencies, virtual environments.
+# Folders that are never the service's own source: caches, installed dependencies.
 _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "dist-packages"})
 
 
 def discover_services(path: Path) -> tuple[list[Service], list[Finding]]:
-    """`path` is one service (it holds .py or requirements files itself) or a folder of services."""
-    path = path.resolve()
+    """The services under `path`, and the folders that could not be listed.
+
+    `path` is one service when it holds a `.py` or `requirements*.txt` file itself; otherwise
+    each of its visible subfolders with a `.py` file somewhere below is a service.
+    """
+    path = path.resolve()  # absolute, and `..`/`.` give the folder's real name
     findings: list[Finding] = []
-    if _is_service_root(path):
+    try:
+        entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+    except OSError as error:
+        return [], [_cannot_list(path, path.parent, error)]
+    if any(_is_service_marker(entry) for entry in entries):
         return [_service(path, path.parent, findings)], findings
     services = []
-    try:
-        children = [entry for entry in os.scandir(path) if not entry.name.startswith(".")]
-    except OSError as error:
-        return [], [Finding(FindingKind.UNREADABLE_FILE, path.name, None, f"cannot list: {error.strerror}")]
-    for child in sorted(children, key=lambda e: e.name):
-        if child.is_dir(follow_symlinks=False):
-            service = _service(Path(child.path), path, findings)
+    for entry in entries:
+        # A symlinked service folder may point anywhere (or at PATH itself): not followed.
+        if entry.is_dir(follow_symlinks=False) and _walkable(path, entry.name):
+            service = _service(Path(entry.path), path, findings)
             if service.files:
                 services.append(service)
     return services, findings
 
 
-def _is_service_root(path: Path) -> bool:
-    try:
-        names = os.listdir(path)
-    except OSError:
+def _is_service_marker(entry: os.DirEntry[str]) -> bool:
+    name = entry.name
+    if not (name.endswith(".py") or _is_requirements(name)):
         return False
-    return any(n.endswith(".py") or (n.startswith("requirements") and n.endswith(".txt")) for n in names)
+    try:
+        return not entry.is_dir()
+    except OSError:
+        return True  # it exists but cannot be examined: still a file of this folder
+
+
+def _is_requirements(name: str) -> bool:
+    return name.startswith("requirements") and name.endswith(".txt")
+
+
+def _walkable(folder: Path, name: str) -> bool:
+    """Whether a subfolder may hold the service's own source (not hidden, a cache or a venv)."""
+    if name.startswith(".") or name in _SKIPPED_DIRS:
+        return False
+    # os.path.exists, unlike Path.exists on 3.11, answers False instead of raising on EACCES.
+    return not os.path.exists(os.path.join(folder, name, "pyvenv.cfg"))
 
 
 def _service(root: Path, display_root: Path, findings: list[Finding]) -> Service:
     python: list[Path] = []
     elf: list[Path] = []
+    requirements: list[Path] = []
     for folder, names in _walk(root, display_root, findings):
         for name in names:
             if name.endswith(".py"):
                 python.append(folder / name)
             elif name.endswith(".so") or ".so." in name:
                 elf.append(folder / name)
-    requirements = sorted(
-        root / n for n in _list(root) if n.startswith("requirements") and n.endswith(".txt")
-    )
+            elif folder == root and _is_requirements(name):
+                requirements.append(folder / name)
     return Service(
         name=root.name,
         root=root,
         display_root=display_root,
         files=tuple(sorted(python)),
-        requirement_files=tuple(requirements),
+        requirement_files=tuple(sorted(requirements)),
         elf_files=tuple(sorted(elf)),
     )
 
 
-def _list(folder: Path) -> list[str]:
-    try:
-        return sorted(os.listdir(folder))
-    except OSError:
-        return []
-
-
 def _walk(root: Path, display_root: Path, findings: list[Finding]) -> list[tuple[Path, list[str]]]:
-    """(folder, file names) pairs below root, without following symlinked folders."""
+    """(folder, names of its non-folder entries) below root.
+
+    os.walk does not descend into symlinked folders, so a link out of the tree or back up to
+    an ancestor is neither followed nor a loop. Dangling symlinks count as files: reading
+    them later gives an `unreadable_file` finding rather than a silent gap.
+    """
     found: list[tuple[Path, list[str]]] = []
 
     def on_error(error: OSError) -> None:
-        where = Path(error.filename).relative_to(display_root).as_posix() if error.filename else root.name
-        findings.append(Finding(FindingKind.UNREADABLE_FILE, where, None, f"cannot list: {error.strerror}"))
+        where = Path(error.filename) if error.filename else root
+        findings.append(_cannot_list(where, display_root, error))
 
     for folder, dirs, files in os.walk(root, onerror=on_error):
-        here = Path(folder)
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if not d.startswith(".")
-            and d not in _SKIPPED_DIRS
-            and not (here / d / "pyvenv.cfg").exists()  # a virtual environment
-        )
-        found.append((here, sorted(files)))
+        dirs[:] = sorted(d for d in dirs if _walkable(Path(folder), d))
+        found.append((Path(folder), sorted(files)))
     return found
+
+
+def _cannot_list(folder: Path, display_root: Path, error: OSError) -> Finding:
+    try:
+        shown = folder.relative_to(display_root).as_posix()
+    except ValueError:
+        shown = folder.as_posix()
+    return Finding(FindingKind.UNREADABLE_FILE, shown, None, f"cannot list: {error.strerror or error}")

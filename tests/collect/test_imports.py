@@ -1,232 +1,292 @@
-"""Imports and their context, read with libcst from real files."""
+"""Import forms and their context flags, read with libcst from real files."""
 
 from __future__ import annotations
 
-import os
-import textwrap
-from pathlib import Path
-
-import pytest
-
-from depaudit.collect.imports import collect_imports
-from depaudit.collect.model import ImportScope
-from depaudit.collect.services import discover_services
-from depaudit.findings import Finding, FindingKind
+from depaudit.collect.model import ImportRecord, ImportScope
 
 T, L, S = ImportScope.THIRD_PARTY, ImportScope.LOCAL, ImportScope.STDLIB
 
 
-def _service(tmp_path: Path, files: dict[str, str | bytes]):
-    root = tmp_path / "svc"
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(textwrap.dedent(content))
-    services, findings = discover_services(root)
-    assert findings == []
-    return collect_imports(services[0])
+def rec(line: int, module: str, names: tuple[str, ...] = (), scope: ImportScope = T, *, file: str = "svc/app.py", **flags: bool) -> ImportRecord:
+    return ImportRecord(file=file, line=line, module=module, names=names, scope=scope, guarded=flags.pop("guarded", False), lazy=flags.pop("lazy", False), **flags)
 
 
-def _rows(result) -> list[tuple]:
-    """(line, module, scope, guarded, lazy, dynamic, type_checking) per import."""
-    return [
-        (r.line, r.module, r.scope.value, r.guarded, r.lazy, r.dynamic, r.type_checking)
-        for r in result.imports
-    ]
+def test_import_forms(collect) -> None:
+    result = collect(
+        {
+            "app.py": """\
+            import numpy
+            import a.b
+            import a.b as c, d
+            from e.f import g, h as i
+            from j import (
+                k,
+                l,
+            )
+            from m import *
+            import os.path
+            from __future__ import annotations
+            """
+        }
+    )
+    assert result.findings == ()
+    assert result.imports == (
+        rec(1, "numpy"),
+        rec(2, "a.b"),
+        rec(3, "a.b"),
+        rec(3, "d"),
+        rec(4, "e.f", ("g", "h")),
+        rec(5, "j", ("k", "l")),
+        rec(9, "m"),
+        rec(10, "os.path", (), S),
+        rec(11, "__future__", ("annotations",), S),
+    )
 
 
-def test_guarded_imports_and_what_is_not_guarded(tmp_path: Path) -> None:
-    result = _service(
-        tmp_path,
+def test_guarded_by_each_handler_form(collect) -> None:
+    result = collect(
         {
             "app.py": """\
             try:
-                import a1
+                import by_import_error
             except ImportError:
-                import h1
-            else:
-                import e1
-            finally:
-                import f1
-            try:
-                import a2
-            except (OSError, ModuleNotFoundError) as error:
                 pass
             try:
-                import a3
-            except:
+                import by_module_not_found
+            except ModuleNotFoundError:
                 pass
             try:
-                import a4
+                import by_exception
             except Exception:
                 pass
             try:
-                import n1
+                import by_base_exception
+            except builtins.BaseException:
+                pass
+            try:
+                import by_bare
+            except:
+                pass
+            try:
+                import by_tuple
+            except (ImportError, OSError) as error:
+                pass
+            try:
+                import by_second_handler
+            except KeyError:
+                pass
+            except (ValueError, ModuleNotFoundError):
+                pass
+            try:
+                import by_star
+            except* ImportError:
+                pass
+            try:
+                import by_key_error
             except KeyError:
                 pass
             try:
-                try:
-                    import a5
-                except KeyError:
-                    pass
-            except builtins.BaseException:
+                import by_finally_only
+            finally:
                 pass
             """
-        },
+        }
     )
-    guarded = {module: g for _, module, _, g, *_ in _rows(result)}
-    assert guarded == {
-        "a1": True,
-        "h1": False,
-        "e1": False,
-        "f1": False,
-        "a2": True,
-        "a3": True,
-        "a4": True,
-        "n1": False,
-        "a5": True,
-    }
+    assert [(r.module, r.guarded) for r in result.imports] == [
+        ("by_import_error", True),
+        ("by_module_not_found", True),
+        ("by_exception", True),
+        ("by_base_exception", True),
+        ("by_bare", True),
+        ("by_tuple", True),
+        ("by_second_handler", True),
+        ("by_star", True),
+        ("by_key_error", False),
+        ("by_finally_only", False),
+    ]
 
 
-def test_lazy_dynamic_type_checking_and_forms(tmp_path: Path) -> None:
-    result = _service(
-        tmp_path,
+def test_handler_else_and_finally_are_not_guarded_by_their_try(collect) -> None:
+    result = collect(
         {
             "app.py": """\
-            import os.path
-            import numpy.linalg as la
-            from typing import TYPE_CHECKING
+            try:
+                import body
+            except ImportError:
+                import handler
+            else:
+                import orelse
+            finally:
+                import final
+            """
+        }
+    )
+    assert result.imports == (
+        rec(2, "body", guarded=True),
+        rec(4, "handler"),
+        rec(6, "orelse"),
+        rec(8, "final"),
+    )
+
+
+def test_any_enclosing_guarding_try_counts(collect) -> None:
+    result = collect(
+        {
+            "app.py": """\
+            try:
+                try:
+                    import inner
+                except KeyError:
+                    import in_inner_handler
+                def load():
+                    import in_function
+            except ImportError:
+                pass
+            try:
+                pass
+            except ImportError:
+                try:
+                    import guarded_again
+                except ImportError:
+                    pass
+            """
+        }
+    )
+    assert result.imports == (
+        rec(3, "inner", guarded=True),
+        rec(5, "in_inner_handler", guarded=True),
+        rec(7, "in_function", guarded=True, lazy=True),
+        rec(14, "guarded_again", guarded=True),
+    )
+
+
+def test_lazy_inside_functions_lambdas_and_methods_only(collect) -> None:
+    result = collect(
+        {
+            "app.py": """\
+            import eager
+
+            class Model:
+                import in_class_body
+
+                def run(self):
+                    import in_method
+                    class Inner:
+                        import in_class_in_function
+
+            async def fetch():
+                import in_async_function
+
+            def outer():
+                def inner():
+                    from nested import x
+
+            hook = lambda: __import__("in_lambda")
+
+            @decorate(__import__("in_decorator"))
+            def decorated(arg=__import__("in_default")):
+                pass
+            """
+        }
+    )
+    assert result.imports == (
+        rec(1, "eager"),
+        rec(4, "in_class_body"),
+        rec(7, "in_method", lazy=True),
+        rec(9, "in_class_in_function", lazy=True),
+        rec(12, "in_async_function", lazy=True),
+        rec(16, "nested", ("x",), lazy=True),
+        rec(18, "in_lambda", lazy=True, dynamic=True),
+        rec(20, "in_decorator", dynamic=True),
+        rec(21, "in_default", dynamic=True),
+    )
+
+
+def test_dynamic_imports_with_a_literal_and_nothing_for_a_computed_name(collect) -> None:
+    result = collect(
+        {
+            "app.py": """\
             import importlib
+            import importlib as il
+            from importlib import import_module
             from importlib import import_module as load
+
+            importlib.import_module("onnxruntime")
+            il.import_module("torch.nn")
+            import_module("librosa")
+            load("cv2")
+            __import__("scipy.signal")
+            importlib.import_module(name="keyword_form")
+            importlib.import_module("concat" "enated")
+            importlib.import_module(".plugins.x", "pkg")
+            importlib.import_module("..sibling", package="pkg.sub")
+            importlib.import_module(".mine", __package__)
+            importlib.import_module(".nowhere")
+
+            importlib.import_module(name_from_config)
+            importlib.import_module(f"plugin_{kind}")
+            importlib.import_module("plugin_" + kind)
+            __import__(b"bytes")
+            __import__()
+            other.import_module("not_importlib")
+            """
+        }
+    )
+    assert result.imports == (
+        rec(1, "importlib", (), S),
+        rec(2, "importlib", (), S),
+        rec(3, "importlib", ("import_module",), S),
+        rec(4, "importlib", ("import_module",), S),
+        rec(6, "onnxruntime", dynamic=True),
+        rec(7, "torch.nn", dynamic=True),
+        rec(8, "librosa", dynamic=True),
+        rec(9, "cv2", dynamic=True),
+        rec(10, "scipy.signal", dynamic=True),
+        rec(11, "keyword_form", dynamic=True),
+        rec(12, "concatenated", dynamic=True),
+        rec(13, "pkg.plugins.x", (), L, dynamic=True),
+        rec(14, "pkg.sibling", (), L, dynamic=True),
+        rec(15, ".mine", (), L, dynamic=True),  # app.py is at the service root: no package
+        rec(16, ".nowhere", (), L, dynamic=True),
+    )
+
+
+def test_import_module_is_dynamic_only_when_it_comes_from_importlib(collect) -> None:
+    result = collect({"app.py": "from mylib import import_module\nimport_module('x')\n"})
+    assert result.imports == (rec(1, "mylib", ("import_module",)),)
+
+
+def test_type_checking_body_only(collect) -> None:
+    result = collect(
+        {
+            "app.py": """\
+            import typing
+            from typing import TYPE_CHECKING
 
             if TYPE_CHECKING:
                 import pandas
+                try:
+                    import polars
+                except ImportError:
+                    pass
             else:
                 import yaml
-
-            class Model:
-                import torch
-
-                def run(self):
-                    import cv2
-                    return lambda: __import__("scipy")
-
-            importlib.import_module("onnxruntime")
-            load("librosa")
-            importlib.import_module(name_from_config)
-            __import__(f"plugin_{x}")
+            if typing.TYPE_CHECKING:
+                from torch import Tensor
+            if DEBUG:
+                import debugpy
+            elif TYPE_CHECKING:
+                import mypy_extensions
             """
-        },
+        }
     )
-    assert _rows(result) == [
-        (1, "os.path", "stdlib", False, False, False, False),
-        (2, "numpy.linalg", "third-party", False, False, False, False),
-        (3, "typing", "stdlib", False, False, False, False),
-        (4, "importlib", "stdlib", False, False, False, False),
-        (5, "importlib", "stdlib", False, False, False, False),
-        (8, "pandas", "third-party", False, False, False, True),
-        (10, "yaml", "third-party", False, False, False, False),
-        (13, "torch", "third-party", False, False, False, False),
-        (16, "cv2", "third-party", False, True, False, False),
-        (17, "scipy", "third-party", False, True, True, False),
-        (19, "onnxruntime", "third-party", False, False, True, False),
-        (20, "librosa", "third-party", False, False, True, False),
-    ]
-
-
-def test_local_modules_relative_imports_and_siblings(tmp_path: Path) -> None:
-    result = _service(
-        tmp_path,
-        {
-            "main.py": "import helpers\nimport core.db\nfrom core import db\nimport requests\n",
-            "helpers.py": "",
-            "core/__init__.py": "from . import db\nfrom .db import connect\nfrom .. import toplevel\n",
-            "core/db.py": "",
-            "scripts/run.py": "import sibling\nimport core\n",
-            "scripts/sibling.py": "import json\n",
-        },
+    assert result.imports == (
+        rec(1, "typing", (), S),
+        rec(2, "typing", ("TYPE_CHECKING",), S),
+        rec(5, "pandas", type_checking=True),
+        rec(7, "polars", guarded=True, type_checking=True),
+        rec(11, "yaml"),
+        rec(13, "torch", ("Tensor",), type_checking=True),
+        rec(15, "debugpy"),
+        rec(17, "mypy_extensions", type_checking=True),
     )
-    rows = [(r.file, r.line, r.module, r.names, r.scope) for r in result.imports]
-    assert rows == [
-        ("svc/core/__init__.py", 1, "core", ("db",), L),
-        ("svc/core/__init__.py", 2, "core.db", ("connect",), L),
-        ("svc/core/__init__.py", 3, "", ("toplevel",), L),  # the service root itself
-        ("svc/main.py", 1, "helpers", (), L),
-        ("svc/main.py", 2, "core.db", (), L),
-        ("svc/main.py", 3, "core", ("db",), L),
-        ("svc/main.py", 4, "requests", (), T),
-        ("svc/scripts/run.py", 1, "sibling", (), L),
-        ("svc/scripts/run.py", 2, "core", (), L),
-        ("svc/scripts/sibling.py", 1, "json", (), S),
-    ]
-
-
-def test_a_syntax_error_is_a_finding_and_imports_are_still_read(tmp_path: Path) -> None:
-    result = _service(
-        tmp_path,
-        {
-            "broken.py": "import numpy\nfrom PIL import Image, ImageOps\ndef f(:\n    import cv2\n",
-            "good.py": "import soundfile\n",
-        },
-    )
-    assert [(f.kind, f.path, f.line) for f in result.findings] == [(FindingKind.PARSE_ERROR, "svc/broken.py", 4)]
-    assert result.findings[0].message == (
-        "libcst could not parse this file: Syntax Error @ 4:1. parser error: error at 4:4: "
-        "expected one of ), *, **, NAME; its imports were read line by line"
-    )
-    rows = [(r.file, r.line, r.module, r.names, r.fallback, r.guarded, r.lazy) for r in result.imports]
-    assert rows == [
-        ("svc/broken.py", 1, "numpy", (), True, False, False),
-        ("svc/broken.py", 2, "PIL", ("Image", "ImageOps"), True, False, False),
-        ("svc/broken.py", 4, "cv2", (), True, False, False),
-        ("svc/good.py", 1, "soundfile", (), False, False, False),
-    ]
-
-
-def test_python2_file_falls_back_to_line_reading(tmp_path: Path) -> None:
-    result = _service(
-        tmp_path,
-        {"legacy.py": "import urllib2, simplejson as json\ntry:\n    import cPickle\nexcept ImportError, e:\n    pass\nprint 'done'\n"},
-    )
-    assert [f.kind for f in result.findings] == [FindingKind.PARSE_ERROR]
-    assert [(r.line, r.module) for r in result.imports] == [(1, "simplejson"), (1, "urllib2"), (3, "cPickle")]
-
-
-def test_latin1_source_with_a_coding_cookie_parses(tmp_path: Path) -> None:
-    source = "# -*- coding: latin-1 -*-\nimport requests\nNAME = 'caf\xe9'\n".encode("latin-1")
-    result = _service(tmp_path, {"app.py": source})
-    assert result.findings == ()
-    assert [(r.line, r.module) for r in result.imports] == [(2, "requests")]
-
-
-def test_undecodable_bytes_are_a_parse_error(tmp_path: Path) -> None:
-    result = _service(tmp_path, {"app.py": b"import requests\nx = '\xff\xfe'\n"})
-    assert [(f.kind, f.path) for f in result.findings] == [(FindingKind.PARSE_ERROR, "svc/app.py")]
-    assert [(r.line, r.module, r.fallback) for r in result.imports] == [(1, "requests", True)]
-
-
-def test_an_unreadable_file_is_a_finding_and_the_rest_goes_on(tmp_path: Path) -> None:
-    root = tmp_path / "svc"
-    root.mkdir()
-    (root / "app.py").write_text("import numpy\n")
-    os.symlink(root / "gone.py", root / "dangling.py")
-    services, _ = discover_services(root)
-    result = collect_imports(services[0])
-    assert result.findings == (
-        Finding(FindingKind.UNREADABLE_FILE, "svc/dangling.py", None, "cannot read: No such file or directory"),
-    )
-    assert [r.module for r in result.imports] == ["numpy"]
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_a_file_without_read_permission_is_a_finding(tmp_path: Path) -> None:
-    root = tmp_path / "svc"
-    root.mkdir()
-    (root / "app.py").write_text("import numpy\n")
-    (root / "secret.py").write_text("import x\n")
-    (root / "secret.py").chmod(0)
-    result = collect_imports(discover_services(root)[0][0])
-    assert [(f.kind, f.path) for f in result.findings] == [(FindingKind.UNREADABLE_FILE, "svc/secret.py")]
