@@ -79,10 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths",
-        nargs="+",
+        nargs="*",
         type=Path,
         metavar="PATH",
-        help="a folder whose subfolders are services, or one service folder",
+        help="a folder whose subfolders are services, or one service folder (default: the config's paths)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="the fleet config: depaudit.toml, or a pyproject.toml with [tool.depaudit] "
+        "(default: either one in the current folder)",
     )
     parser.add_argument(
         "--site-packages",
@@ -158,8 +165,23 @@ def _run(args: argparse.Namespace) -> ScanReport:
         env=env,
         cache_dir=args.cache_dir,
         hoist=args.hoist,
+        config=_config_file(args.config, bool(args.paths)),
     )
     return run_scan(options)
+
+
+def _config_file(given: Path | None, have_paths: bool) -> Path | None:
+    from depaudit.fleet.config import find_config
+    from depaudit.scan import InputError
+
+    if given is not None:
+        if not given.is_file():
+            raise InputError(f"no such config file: {given}")
+        return given
+    found = find_config(Path.cwd())
+    if found is None and not have_paths:
+        raise InputError("no PATH given and no depaudit.toml (or [tool.depaudit] in pyproject.toml) here")
+    return found
 
 
 def _scan(args: argparse.Namespace) -> int:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from depaudit.collect.imports import collect_imports
 from depaudit.collect.model import ImportRecord, ImportScope, Service
-from depaudit.collect.services import discover_services
 from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.dockerfile import dockerfile_problems
-from depaudit.fleet.families import BaseChain, base_chain, chain_env, index_family_dockerfiles
+from depaudit.fleet.config import ConfigError, load_config
+from depaudit.fleet.families import BaseChain, chain_env
+from depaudit.fleet.layout import FamilySpec, Fleet, Placement, fleet_from_config, fleet_from_paths
 from depaudit.image.model import BaseImage
 from depaudit.image.archive import ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
@@ -60,6 +61,7 @@ class ScanOptions:
     env: Mapping[str, str] = field(default_factory=dict)  # overrides the image's Env
     cache_dir: Path | None = None  # where `depaudit index` keeps its indexes (None: the default)
     hoist: bool = False  # move a package several families need to their common parent family
+    config: Path | None = None  # depaudit.toml or a pyproject.toml with [tool.depaudit]
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ class _ServiceBase:
     ld_library_path: tuple[str, ...]
     cuda_version: str | None = None  # CUDA_VERSION of the image: names NVIDIA's CUDA packages
     chain: BaseChain | None = None  # the Dockerfiles it is built from
-    fleet_root: Path | None = None  # the folder above the services: Dockerfiles are shown relative to it
+    image: BaseImage | None = None  # the base image read as files, when one is given
+    site_packages: tuple[Path, ...] = ()  # the Python environment of its image
 
 
 class _Audit:
@@ -143,12 +146,12 @@ class _Audit:
                 tier = item.tier if _TIER_ORDER[item.tier] > _TIER_ORDER[need.tier] else need.tier
                 needs.append(self._need(need, tier, (service.name, *item.chain), base))
             needs.extend(self._distribution_hint_needs(item, service.name, base))
-        for hint in folder_hints(service.files, service.display_root):
+        for hint in folder_hints(collected.files, service.display_root):
             # The service's own code: whatever it loads or runs, it needs.
             needs.extend(self._hint_needs(hint, Tier.REQUIRED, (service.name,), base))
-        if service.elf_files:
+        if collected.elf_files:
             local = analyse_folder(
-                service.name, service.elf_files, service.display_root, base.ld_library_path, self.image
+                service.name, collected.elf_files, service.display_root, base.ld_library_path, self.image
             )
             findings.extend(local.findings)
             needs.extend(self._need(n, n.tier, (service.name,), base) for n in local.needs)
@@ -361,44 +364,166 @@ def run_scan(options: ScanOptions) -> ScanReport:
             raise InputError(f"not a folder: {path}")
     if options.image is not None and not options.image.exists():
         raise InputError(f"no such image: {options.image}")
-    image = _open_base_image(options)
-    fixed_profile = _profile(options.base_image)
-    explicit_rules = _rules(options.distro, image) if options.distro else None  # a usage error first
+    if options.distro:
+        _rules(options.distro, None)  # a usage error before any work
+    fleet = _fleet(options)
+    if not fleet.services:
+        where = ", ".join(map(str, options.paths)) if options.paths or fleet.config is None else str(fleet.config.path)
+        raise InputError(f"no Python services found in {where}")
+    bases = _Bases(options, fleet)
+    services = [(service, bases.of(service, placement)) for service, placement in zip(fleet.services, fleet.placements)]
+    rules = bases.rules()
 
-    services: list[Service] = []
-    findings: list[Finding] = []
-    for path in options.paths:
-        found, problems = discover_services(path.resolve())
-        services.extend(found)
-        findings.extend(problems)
-    if not services:
-        raise InputError(f"no Python services found in {', '.join(map(str, options.paths))}")
-    bases = _service_bases(services, options, image, fixed_profile)
-    profiles = {base.profile.distro for base in bases if base.profile is not None}
-    rules = explicit_rules or _rules(profiles.pop() if len(profiles) == 1 else None, image)
+    index = load_index(rules.distro, options.cache_dir)
+    audits: dict[tuple[tuple[Path, ...], int], _Audit] = {}
+    reports = []
+    for service, base in services:
+        key = (base.site_packages, id(base.image))
+        if key not in audits:
+            env = load_environment(base.site_packages)
+            audits[key] = _Audit(env, infer_target(base.site_packages), rules, base.image, index)
+        reports.append(audits[key].service(service, base))
 
-    chosen = options.site_packages or (image.site_packages if image and image.site_packages else ())
-    site_packages = tuple(p.resolve() for p in chosen) or default_site_packages()
-    env = load_environment(site_packages)
-    findings.extend(env.findings)
-    audit = _Audit(env, infer_target(site_packages), rules, image, load_index(rules.distro, options.cache_dir))
-    reports = tuple(audit.service(service, base) for service, base in zip(services, bases))
-    if image is not None:
+    findings: list[Finding] = list(fleet.findings)
+    for audit in audits.values():
+        findings.extend(audit.env.findings)
+    for image in bases.images.values():
         findings.extend(image.findings)
         findings.extend(image.dpkg.findings)
         findings.extend(image.fs.findings)  # symlink loops met while resolving
-    families = _families(bases)
+    families = {
+        name: Family(name, spec.dockerfile, spec.display, spec.parent if spec.parent in fleet.families else None)
+        for name, spec in fleet.families.items()
+    }
     findings.extend(_dockerfile_findings(families))
-    plans = tuple(plan_families(families, reports, rules, audit.index, hoist=options.hoist))
+    cpu = frozenset(name for name in families if not bases.is_gpu(name))
+    plans = tuple(plan_families(families, reports, rules, index, hoist=options.hoist, cpu_families=cpu))
+    first = next(iter(audits.values()))
+    labels = {base.label for _, base in services}
     return ScanReport(
         distro=rules.distro,
-        python_version=audit.target.python_version,
-        distribution_count=len(env.distributions),
+        python_version=first.target.python_version,
+        distribution_count=len({key for audit in audits.values() for key in audit.env.distributions}),
         services=tuple(_installed_by_families(service, plans) for service in reports),
         findings=tuple(sorted(set(findings))),
-        base_image=image.label if image else (fixed_profile.image if fixed_profile else None),
+        base_image=labels.pop() if len(labels) == 1 else None,
         families=plans,
     )
+
+
+def _fleet(options: ScanOptions) -> Fleet:
+    if options.config is None:
+        return fleet_from_paths(options.paths)
+    try:
+        return fleet_from_config(load_config(options.config), options.paths)
+    except ConfigError as error:
+        raise InputError(str(error)) from error
+
+
+class _Bases:
+    """What each service's image is built on: FROM chain, base image, Python environment, ENV.
+
+    The command line wins over the config, a family's own setting over its parent's, and the
+    config's top level over the conventions (the image's own site-packages, a profile of the
+    FROM chain's external image)."""
+
+    def __init__(self, options: ScanOptions, fleet: Fleet) -> None:
+        self.options = options
+        self.fleet = fleet
+        self.config = fleet.config
+        self.images: dict[str, BaseImage] = {}
+        self.profiles: set[str] = set()  # distros of the profiles used
+        self.given = _open_base_image(options)  # --rootfs / --image
+        if self.given is not None:
+            self.images[str(self.given.label)] = self.given
+        self.fixed = _profile(options.base_image)  # --base-image
+        self.explicit = _rules(options.distro, self.given) if options.distro else None  # a usage error first
+
+    def of(self, service: Service, placement: Placement) -> _ServiceBase:
+        chain = self.fleet.chain(placement)
+        lineage = self.fleet.lineage(placement.family)
+        image, profile = self._base(chain, lineage)
+        base_env = image.env if image else (profile.env if profile else {})
+        environment = chain_env(chain, base_env) if chain else dict(base_env)
+        if self.config is not None:
+            environment.update(self.config.env)
+        for family in reversed(lineage):  # the farthest ancestor first, the nearest family last
+            environment.update(family.env)
+        environment.update(self.options.env)
+        if profile is not None:
+            self.profiles.add(profile.distro)
+        label = image.label if image else (profile.image if profile else None)
+        return _ServiceBase(
+            label=label,
+            families=chain.families if chain else (),
+            profile=profile,
+            ld_library_path=tuple(p for p in environment.get("LD_LIBRARY_PATH", "").split(":") if p),
+            cuda_version=environment.get("CUDA_VERSION"),
+            chain=chain,
+            image=image,
+            site_packages=self._site_packages(lineage, image),
+        )
+
+    def rules(self) -> DistroRules:
+        if self.explicit is not None:
+            return self.explicit
+        distro = self.config.distro if self.config is not None else None
+        if distro is None:
+            distros = {image.distro for image in self.images.values() if image.distro in known_distros()}
+            distros |= self.profiles
+            distro = distros.pop() if len(distros) == 1 else None
+        return _rules(distro, None)
+
+    def is_gpu(self, family: str) -> bool:
+        """A GPU family: configured so, or built on a CUDA image (an unknown base counts as GPU:
+        only a family known to be CPU is kept from gaining a hoisted package)."""
+        for spec in self.fleet.lineage(family):
+            if spec.gpu is not None:
+                return spec.gpu
+        chain = self.fleet.chain(Placement(None, family))
+        image, profile = self._base(chain, self.fleet.lineage(family))
+        if profile is not None:
+            return "CUDA_VERSION" in profile.env or "cuda" in profile.image
+        if image is not None:
+            return "CUDA_VERSION" in image.env or "cuda" in image.label.lower()
+        reference = chain.image if chain else None
+        return reference is None or "cuda" in reference.lower()
+
+    def _base(self, chain: BaseChain | None, lineage: Sequence[FamilySpec]) -> tuple[BaseImage | None, BaseProfile | None]:
+        if self.given is not None or self.fixed is not None:
+            return self.given, self.fixed
+        configured = next((f.base_image for f in lineage if f.base_image), None)
+        if configured is None and self.config is not None:
+            configured = self.config.base_image
+        if configured is not None:
+            return self._configured(configured)
+        if chain is not None and chain.image:
+            return None, _known_profile(chain.image)
+        return None, None
+
+    def _configured(self, reference: str) -> tuple[BaseImage | None, BaseProfile | None]:
+        path = Path(reference)
+        if path.is_absolute() and path.exists():
+            if reference not in self.images:
+                try:
+                    self.images[reference] = open_image(path)
+                except ImageFormatError as error:
+                    raise InputError(f"base-image {reference}: {error}") from error
+            return self.images[reference], None
+        return None, _profile(reference)
+
+    def _site_packages(self, lineage: Sequence[FamilySpec], image: BaseImage | None) -> tuple[Path, ...]:
+        chosen: tuple[Path, ...] = self.options.site_packages
+        if not chosen:
+            chosen = next((f.site_packages for f in lineage if f.site_packages), ())
+        if not chosen and self.config is not None:
+            chosen = self.config.site_packages
+        for path in chosen:
+            if not path.is_dir():
+                raise InputError(f"site-packages: not a folder: {path}")
+        if not chosen and image is not None:
+            chosen = image.site_packages
+        return tuple(p.resolve() for p in chosen) or default_site_packages()
 
 
 def _dockerfile_findings(families: Mapping[str, Family]) -> list[Finding]:
@@ -428,60 +553,6 @@ def _installed_by_families(service: ServiceReport, plans: tuple[FamilyPlan, ...]
         for need in service.needs
     )
     return replace(service, needs=_best_needs(needs))
-
-
-def _families(bases: list[_ServiceBase]) -> dict[str, Family]:
-    """The family images the services' FROM chains go through, each with its parent."""
-    families: dict[str, Family] = {}
-    for base in bases:
-        if base.chain is None or base.fleet_root is None:
-            continue
-        names = base.chain.families
-        for position, name in enumerate(names):
-            dockerfile = base.chain.dockerfiles[position + 1]
-            try:
-                display = dockerfile.resolve().relative_to(base.fleet_root.resolve()).as_posix()
-            except ValueError:
-                display = dockerfile.as_posix()
-            parent = names[position + 1] if position + 1 < len(names) else None
-            families.setdefault(name, Family(name, dockerfile, display, parent))
-    return families
-
-
-def _service_bases(
-    services: list[Service], options: ScanOptions, image: BaseImage | None, fixed: BaseProfile | None
-) -> list[_ServiceBase]:
-    """Each service's FROM chain through the family Dockerfiles of its fleet (the folder above
-    the services). A profile is chosen from the chain's end unless an image or profile is given."""
-    indexes: dict[Path, dict[str, Path]] = {}
-    bases = []
-    for service in services:
-        dockerfile = service.root / "Dockerfile"
-        chain = None
-        if dockerfile.is_file():
-            fleet_root = service.display_root.parent
-            if fleet_root not in indexes:
-                indexes[fleet_root] = index_family_dockerfiles(fleet_root)
-            chain = base_chain(dockerfile, indexes[fleet_root])
-        profile = fixed
-        if profile is None and image is None and chain is not None and chain.image:
-            profile = _known_profile(chain.image)
-        base_env = image.env if image else (profile.env if profile else {})
-        environment = chain_env(chain, base_env) if chain else dict(base_env)
-        environment.update(options.env)
-        label = image.label if image else (profile.image if profile else None)
-        bases.append(
-            _ServiceBase(
-                label=label,
-                families=chain.families if chain else (),
-                profile=profile,
-                ld_library_path=tuple(p for p in environment.get("LD_LIBRARY_PATH", "").split(":") if p),
-                cuda_version=environment.get("CUDA_VERSION"),
-                chain=chain,
-                fleet_root=service.display_root.parent,
-            )
-        )
-    return bases
 
 
 def _known_profile(reference: str) -> BaseProfile | None:

@@ -6,7 +6,6 @@ as a `parse_error` finding and read again by the line-level fallback.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,13 +17,12 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from depaudit.collect.fallback import fallback_imports
 from depaudit.collect.model import ImportRecord, ImportScope, Service, ServiceImports
+from depaudit.collect.local import EXTENSION, local_files, top_level_names
 from depaudit.findings import Finding, FindingKind
 
 # Handlers that swallow a failed import: the code after them runs without the module.
 _GUARDING_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
-# An extension module carries an ABI tag; a bare `libfoo.so` is a shared library, not a module.
-_EXTENSION = re.compile(r"^\w+\.(?:cpython-|pypy|abi3)[^/]*\.so$")
 
 
 @dataclass(frozen=True)
@@ -263,7 +261,7 @@ def _module_names(service: Service) -> dict[Path, frozenset[str]]:
     Computed from the service's own file lists, so skipped folders (venvs, caches) never count.
     """
     names: dict[Path, set[str]] = {}
-    for path in (*service.files, *(p for p in service.elf_files if _EXTENSION.match(p.name))):
+    for path in (*service.files, *(p for p in service.elf_files if EXTENSION.match(p.name))):
         module = path.name.split(".", 1)[0]
         child, folder = module, path.parent
         while True:
@@ -309,28 +307,70 @@ def _records(found: Iterable[_Found], shown: str, local: frozenset[str], fallbac
 
 def collect_imports(service: Service) -> ServiceImports:
     """Every import of the service's files; unreadable and unparsable files become findings."""
+    if service.entry is not None:
+        return _collect_entry(service)
     modules = _module_names(service)
     at_root = modules.get(service.root, frozenset())
     records: list[ImportRecord] = []
     findings: list[Finding] = []
     for path in service.files:
-        shown = _shown(path, service.display_root)
-        try:
-            source = path.read_bytes()
-        except OSError as error:  # a dangling symlink, no permission, a folder named x.py
-            findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"cannot read: {error.strerror or error}"))
-            continue
-        package = _package_of(path, service.root)
         # A script's own folder is sys.path[0]: its siblings are importable by bare name.
         local = at_root | modules.get(path.parent, frozenset())
-        try:
-            found, fallback = _parse(source, package), False
-        except Exception as error:  # libcst raises syntax, decoding, encoding and recursion errors
-            findings.append(_parse_error(shown, error))
-            found, fallback = _fallback(source, package), True
-        records.extend(_records(found, shown, local, fallback))
+        found = _read(path, _package_of(path, service.root), service.display_root, findings)
+        if found is not None:
+            records.extend(_records(found[0], _shown(path, service.display_root), local, found[1]))
     # At most one finding per file, so Finding's ordering never has to compare a None line.
-    return ServiceImports(service, tuple(sorted(records)), tuple(sorted(findings)))
+    return ServiceImports(
+        service, tuple(sorted(records)), tuple(sorted(findings)), service.files, service.elf_files
+    )
+
+
+def _collect_entry(service: Service) -> ServiceImports:
+    """An entry script and the local modules it reaches, transitively: each file read once."""
+    assert service.entry is not None
+    sys_path = service.sys_path
+    local = frozenset().union(*(top_level_names(folder) for folder in sys_path))
+    records: list[ImportRecord] = []
+    findings: list[Finding] = []
+    files: list[Path] = []
+    extensions: set[Path] = set()
+    pending: list[tuple[Path, str]] = [(service.entry, "")]
+    seen = {service.entry}
+    while pending:
+        path, package = pending.pop()
+        files.append(path)
+        found = _read(path, package, service.display_root, findings)
+        if found is None:
+            continue
+        items, fallback = found
+        records.extend(_records(items, _shown(path, service.display_root), local, fallback))
+        for item in items:
+            if _scope(item, local) is not ImportScope.LOCAL or item.module.startswith("."):
+                continue  # a relative import that climbs out of its package names no file
+            for target in local_files(item.module, item.names, sys_path):
+                if target.extension:
+                    extensions.add(target.path)
+                elif target.path not in seen:
+                    seen.add(target.path)
+                    pending.append((target.path, target.package))
+    return ServiceImports(
+        service, tuple(sorted(records)), tuple(sorted(findings)), tuple(sorted(files)), tuple(sorted(extensions))
+    )
+
+
+def _read(path: Path, package: str, display_root: Path, findings: list[Finding]) -> tuple[list[_Found], bool] | None:
+    """The imports of one file and whether the fallback read them; None when unreadable."""
+    shown = _shown(path, display_root)
+    try:
+        source = path.read_bytes()
+    except OSError as error:  # a dangling symlink, no permission, a folder named x.py
+        findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"cannot read: {error.strerror or error}"))
+        return None
+    try:
+        return _parse(source, package), False
+    except Exception as error:  # libcst raises syntax, decoding, encoding and recursion errors
+        findings.append(_parse_error(shown, error))
+        return _fallback(source, package), True
 
 
 def _shown(path: Path, display_root: Path) -> str:

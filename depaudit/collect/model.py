@@ -23,6 +23,16 @@ class Service:
     files: tuple[Path, ...]  # absolute paths of its .py files, sorted
     requirement_files: tuple[Path, ...]  # requirements*.txt directly in the folder, sorted
     elf_files: tuple[Path, ...]  # files in the folder with the ELF magic or named *.so*, sorted
+    # An entry-script service: `files` is the script alone until its local imports are followed.
+    entry: Path | None = None
+    source_roots: tuple[Path, ...] = ()  # sys.path entries besides the entry script's folder
+
+    @property
+    def sys_path(self) -> tuple[Path, ...]:
+        """Where its local modules are found: the script's folder first, as Python does."""
+        if self.entry is None:
+            return (self.root,)
+        return tuple(dict.fromkeys((self.entry.parent, *self.source_roots)))
 
 
 @dataclass(frozen=True, order=True)
@@ -48,3 +58,5 @@ class ServiceImports:
     service: Service
     imports: tuple[ImportRecord, ...]  # sorted
     findings: tuple[Finding, ...]  # sorted
+    files: tuple[Path, ...] = ()  # the source files read: an entry service's local closure
+    elf_files: tuple[Path, ...] = ()  # local extension modules an entry service imports

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from depaudit.collect.model import Service
@@ -34,6 +35,30 @@ def discover_services(path: Path) -> tuple[list[Service], list[Finding]]:
             if service.files:
                 services.append(service)
     return services, findings
+
+
+def folder_service(root: Path, display_root: Path, name: str | None = None) -> tuple[Service, list[Finding]]:
+    """One service folder, named by the config (or by the folder), shown relative to display_root."""
+    findings: list[Finding] = []
+    service = _service(root.resolve(), display_root, findings)
+    return (replace(service, name=name) if name else service), findings
+
+
+def entry_service(
+    name: str, entry: Path, source_roots: tuple[Path, ...], display_root: Path, requirements: tuple[Path, ...]
+) -> Service:
+    """A service that is one script: its files are found by following its local imports."""
+    entry = entry.resolve()
+    return Service(
+        name=name,
+        root=entry.parent,
+        display_root=display_root,
+        files=(entry,),
+        requirement_files=tuple(sorted(p.resolve() for p in requirements)),
+        elf_files=(),
+        entry=entry,
+        source_roots=tuple(p.resolve() for p in source_roots),
+    )
 
 
 def _is_service_marker(entry: os.DirEntry[str]) -> bool:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from depaudit.fleet.config import DEFAULT_FAMILY_GLOBS
 from depaudit.fleet.dockerfile import read_dockerfile
 
 _SKIPPED = frozenset({"node_modules", "site-packages", "dist-packages", "__pycache__"})
@@ -19,18 +21,58 @@ class BaseChain:
     image: str | None  # the first FROM that names no family Dockerfile: the external base
 
 
-def index_family_dockerfiles(root: Path) -> dict[str, Path]:
-    """Family name → Dockerfile: `<name>/Dockerfile` or `Dockerfile.<name>` anywhere below root."""
+def index_family_dockerfiles(root: Path, patterns: Sequence[str] = DEFAULT_FAMILY_GLOBS) -> dict[str, Path]:
+    """Family name → Dockerfile, for each file below root whose relative path matches a glob.
+
+    The name is the suffix of `Dockerfile.<name>` (or the stem of `<name>.Dockerfile`), else the
+    folder holding the file. Hidden folders, caches and virtual environments are not walked.
+    """
+    matchers = [_glob_regex(pattern) for pattern in patterns]
     found: dict[str, Path] = {}
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg")))
+        dirs[:] = sorted(
+            d for d in dirs
+            if not d.startswith(".") and d not in _SKIPPED and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
+        )
         here = Path(folder)
-        if "Dockerfile" in files and here != root:
-            found.setdefault(here.name, here / "Dockerfile")
         for name in sorted(files):
-            if name.startswith("Dockerfile."):
-                found.setdefault(name.split(".", 1)[1], here / name)
+            relative = (here / name).relative_to(root).as_posix()
+            if any(matcher.fullmatch(relative) for matcher in matchers):
+                family = _family_of(here / name, root)
+                if family:
+                    found.setdefault(family, here / name)
     return found
+
+
+def _family_of(dockerfile: Path, root: Path) -> str | None:
+    name = dockerfile.name
+    if name.startswith("Dockerfile."):
+        return name.split(".", 1)[1]
+    if name.endswith(".Dockerfile") or name.endswith(".dockerfile"):
+        return name.rsplit(".", 1)[0]
+    return dockerfile.parent.name if dockerfile.parent != root else None
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob over posix paths: `**/` spans folders, `*` and `?` stay inside one name."""
+    out, position = [], 0
+    while position < len(pattern):
+        if pattern.startswith("**/", position):
+            out.append("(?:[^/]+/)*")
+            position += 3
+        elif pattern.startswith("**", position):
+            out.append(".*")
+            position += 2
+        elif pattern[position] == "*":
+            out.append("[^/]*")
+            position += 1
+        elif pattern[position] == "?":
+            out.append("[^/]")
+            position += 1
+        else:
+            out.append(re.escape(pattern[position]))
+            position += 1
+    return re.compile("".join(out))
 
 
 def family_name(reference: str) -> str:

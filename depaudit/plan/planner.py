@@ -36,6 +36,7 @@ def plan_families(
     index: PackageIndex | None = None,
     *,
     hoist: bool = False,
+    cpu_families: frozenset[str] = frozenset(),
 ) -> list[FamilyPlan]:
     lists = {name: _apt_lists(family.dockerfile) for name, family in families.items()}
     installs = {name: [package for install in found for package in install.packages] for name, found in lists.items()}
@@ -87,11 +88,12 @@ def plan_families(
                 source=family.dockerfile,
             )
         )
-    return _hoisted(plans, families) if hoist else plans
+    return _hoisted(plans, families, cpu_families) if hoist else plans
 
 
-def _hoisted(plans: list[FamilyPlan], families: Mapping[str, Family]) -> list[FamilyPlan]:
-    """A package two or more families would add moves to their nearest common parent family."""
+def _hoisted(plans: list[FamilyPlan], families: Mapping[str, Family], cpu: frozenset[str]) -> list[FamilyPlan]:
+    """A package two or more families would add moves to their nearest common parent family,
+    unless a CPU family is built on that parent: CPU images never gain a package."""
     by_name = {plan.name: plan for plan in plans}
     wanting: dict[str, list[str]] = {}
     for plan in plans:
@@ -103,7 +105,7 @@ def _hoisted(plans: list[FamilyPlan], families: Mapping[str, Family]) -> list[Fa
             continue
         lines = [_ancestors(name, families) for name in names]
         common = [a for a in lines[0] if all(a in line for line in lines[1:])]
-        if common and common[0] in by_name:
+        if common and common[0] in by_name and not _feeds_cpu(common[0], families, cpu):
             moves[package] = (common[0], sorted(names))
     if not moves:
         return plans
@@ -117,6 +119,11 @@ def _hoisted(plans: list[FamilyPlan], families: Mapping[str, Family]) -> list[Fa
         ]
         result.append(replace(plan, add=tuple(sorted(add))))
     return result
+
+
+def _feeds_cpu(ancestor: str, families: Mapping[str, Family], cpu: frozenset[str]) -> bool:
+    """Whether the ancestor is a CPU family or one is built on it, at any depth."""
+    return any(name in cpu and (name == ancestor or ancestor in _ancestors(name, families)) for name in families)
 
 
 def _classify_own(

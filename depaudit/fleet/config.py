@@ -1,0 +1,220 @@
+"""The fleet config: `depaudit.toml`, or `[tool.depaudit]` in `pyproject.toml`.
+
+It names what the conventions cannot guess: families with their Dockerfile, parent, Python
+environment and base image; services as a folder or as an entry script with source roots;
+which family each service runs in. Paths are relative to the config file. A mistake in the
+file is a `ConfigError` naming the key, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CONFIG_NAMES = ("depaudit.toml", "pyproject.toml")
+# Where family Dockerfiles are looked for when the config names no glob: `docker/<family>/Dockerfile`
+# and `Dockerfile.<family>` anywhere below the fleet's folder.
+DEFAULT_FAMILY_GLOBS = ("**/Dockerfile", "**/Dockerfile.*")
+
+
+class ConfigError(Exception):
+    """The config file cannot be used as written."""
+
+
+@dataclass(frozen=True)
+class FamilyConfig:
+    name: str
+    dockerfile: Path | None  # None: found by the family-dockerfiles glob
+    parent: str | None = None  # another family; None: the Dockerfile's FROM decides
+    site_packages: tuple[Path, ...] = ()
+    base_image: str | None = None  # a profile reference, or a rootfs folder / image tar (absolute)
+    env: Mapping[str, str] = field(default_factory=dict)
+    gpu: bool | None = None  # None: a CUDA base image makes it a GPU family
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str
+    path: Path | None  # a service folder ...
+    entry: Path | None  # ... or an entry script whose local imports are followed
+    source_roots: tuple[Path, ...] = ()  # sys.path entries besides the entry script's folder
+    family: str | None = None  # None: its own Dockerfile's FROM decides
+    dockerfile: Path | None = None  # the service's own Dockerfile (default: <path>/Dockerfile)
+    requirements: tuple[Path, ...] | None = None  # None: requirements*.txt of the folder
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    path: Path  # the file it was read from
+    root: Path  # its folder: every relative path is taken from here
+    distro: str | None = None
+    paths: tuple[Path, ...] = ()  # folders of services found by convention
+    family_globs: tuple[str, ...] = DEFAULT_FAMILY_GLOBS
+    site_packages: tuple[Path, ...] = ()
+    base_image: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    families: Mapping[str, FamilyConfig] = field(default_factory=dict)
+    services: Mapping[str, ServiceConfig] = field(default_factory=dict)
+
+
+_TOP_KEYS = ("distro", "paths", "family-dockerfiles", "site-packages", "base-image", "env", "families", "services")
+_FAMILY_KEYS = ("dockerfile", "parent", "site-packages", "base-image", "env", "gpu")
+_SERVICE_KEYS = ("path", "entry", "source-roots", "family", "dockerfile", "requirements")
+
+
+def find_config(folder: Path) -> Path | None:
+    """`depaudit.toml` in `folder`, else a `pyproject.toml` there with a `[tool.depaudit]` table."""
+    candidate = folder / "depaudit.toml"
+    if candidate.is_file():
+        return candidate
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return None  # not ours to judge: only an explicit --config makes it an error
+        if isinstance(data.get("tool"), dict) and "depaudit" in data["tool"]:
+            return pyproject
+    return None
+
+
+def load_config(path: Path) -> FleetConfig:
+    path = path.resolve()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text: {error.reason}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from error
+    where = path.name
+    if path.name == "pyproject.toml":
+        tool = data.get("tool")
+        table = tool.get("depaudit") if isinstance(tool, dict) else None
+        if table is None:
+            raise ConfigError(f"{path} has no [tool.depaudit] table")
+        data, where = table, "[tool.depaudit]"
+    return _fleet(path, _table(data, where, _TOP_KEYS))
+
+
+def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
+    root = path.parent
+    families = {
+        name: _family(name, _table(value, f"[families.{name}]", _FAMILY_KEYS), root)
+        for name, value in _table(data.get("families", {}), "[families]", None).items()
+    }
+    services = {
+        name: _service(name, _table(value, f"[services.{name}]", _SERVICE_KEYS), root)
+        for name, value in _table(data.get("services", {}), "[services]", None).items()
+    }
+    for family in families.values():
+        if family.parent is not None and family.parent == family.name:
+            raise ConfigError(f"[families.{family.name}] parent: a family cannot be its own parent")
+    # A service's `family` may also name a family found by the Dockerfile glob: the fleet
+    # layout checks it once those are known.
+    globs = _strings(data, "family-dockerfiles", "top level")
+    return FleetConfig(
+        path=path,
+        root=root,
+        distro=_string(data, "distro", "top level"),
+        paths=tuple(root / p for p in _strings(data, "paths", "top level") or ()),
+        family_globs=tuple(globs) if globs is not None else DEFAULT_FAMILY_GLOBS,
+        site_packages=tuple(root / p for p in _strings(data, "site-packages", "top level") or ()),
+        base_image=_base_image(_string(data, "base-image", "top level"), root),
+        env=_env(data, "top level"),
+        families=families,
+        services=services,
+    )
+
+
+def _family(name: str, data: dict[str, Any], root: Path) -> FamilyConfig:
+    where = f"[families.{name}]"
+    dockerfile = _string(data, "dockerfile", where)
+    gpu = data.get("gpu")
+    if gpu is not None and not isinstance(gpu, bool):
+        raise ConfigError(f"{where} gpu: expected true or false, got {gpu!r}")
+    return FamilyConfig(
+        name=name,
+        dockerfile=root / dockerfile if dockerfile is not None else None,
+        parent=_string(data, "parent", where),
+        site_packages=tuple(root / p for p in _strings(data, "site-packages", where) or ()),
+        base_image=_base_image(_string(data, "base-image", where), root),
+        env=_env(data, where),
+        gpu=gpu,
+    )
+
+
+def _service(name: str, data: dict[str, Any], root: Path) -> ServiceConfig:
+    where = f"[services.{name}]"
+    folder, entry = _string(data, "path", where), _string(data, "entry", where)
+    if (folder is None) == (entry is None):
+        raise ConfigError(f"{where}: give exactly one of `path` (a service folder) or `entry` (a script)")
+    roots = _strings(data, "source-roots", where)
+    if roots is not None and entry is None:
+        raise ConfigError(f"{where} source-roots: only an `entry` service has source roots")
+    dockerfile = _string(data, "dockerfile", where)
+    requirements = _strings(data, "requirements", where)
+    return ServiceConfig(
+        name=name,
+        path=root / folder if folder is not None else None,
+        entry=root / entry if entry is not None else None,
+        source_roots=tuple(root / r for r in roots or ()),
+        family=_string(data, "family", where),
+        dockerfile=root / dockerfile if dockerfile is not None else None,
+        requirements=tuple(root / r for r in requirements) if requirements is not None else None,
+    )
+
+
+def _base_image(value: str | None, root: Path) -> str | None:
+    """A path that exists (rootfs folder, image tar, OCI layout) becomes absolute; anything
+    else stays an image reference, answered by an embedded profile."""
+    if value is None:
+        return None
+    candidate = root / value
+    return str(candidate.resolve()) if candidate.exists() else value
+
+
+def _table(value: Any, where: str, known: tuple[str, ...] | None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a table, got {type(value).__name__}")
+    if known is not None:
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(known)})")
+    return value
+
+
+def _string(data: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"{where} {key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _strings(data: Mapping[str, Any], key: str, where: str) -> list[str] | None:
+    """A list of strings; a single string is accepted as a list of one."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"{where} {key}: expected a list of non-empty strings, got {value!r}")
+    return value
+
+
+def _env(data: Mapping[str, Any], where: str) -> dict[str, str]:
+    value = _table(data.get("env", {}), f"{where} env", None)
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise ConfigError(f"{where} env.{key}: expected a string, got {item!r}")
+    return dict(value)

@@ -1,0 +1,213 @@
+"""The fleet as the scan sees it: services, family images, and which family each service runs in.
+
+From a config (`depaudit.toml`) where there is one, else from conventions: each subfolder of a
+scanned path is a service, its own `Dockerfile`'s `FROM` names its family, and family
+Dockerfiles are found by name below the folder that holds the services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from depaudit.collect.model import Service
+from depaudit.collect.services import discover_services, entry_service, folder_service
+from depaudit.findings import Finding
+from depaudit.fleet.config import ConfigError, FleetConfig
+from depaudit.fleet.dockerfile import read_dockerfile
+from depaudit.fleet.families import BaseChain, family_name, index_family_dockerfiles
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    name: str
+    dockerfile: Path
+    display: str  # posix, relative to the fleet's folder
+    parent: str | None
+    site_packages: tuple[Path, ...] = ()
+    base_image: str | None = None  # a profile reference, or an absolute rootfs / image path
+    env: Mapping[str, str] = field(default_factory=dict)
+    gpu: bool | None = None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one service runs: its own Dockerfile, if any, and the nearest family image."""
+
+    dockerfile: Path | None
+    family: str | None
+
+
+@dataclass(frozen=True)
+class Fleet:
+    services: tuple[Service, ...]
+    placements: tuple[Placement, ...]  # one per service, same order
+    families: Mapping[str, FamilySpec]
+    findings: tuple[Finding, ...] = ()
+    config: FleetConfig | None = None
+
+    def chain(self, placement: Placement) -> BaseChain | None:
+        """The family images from the service's up to the external base image, nearest first."""
+        names: list[str] = []
+        current = placement.family
+        while current is not None and current in self.families and current not in names:
+            names.append(current)
+            current = self.families[current].parent
+        dockerfiles = [self.families[name].dockerfile for name in names]
+        if placement.dockerfile is not None:
+            dockerfiles.insert(0, placement.dockerfile)
+        if not dockerfiles:
+            return None
+        top = read_dockerfile(dockerfiles[-1])
+        # The top's FROM is the external base unless it names a family again (a cycle).
+        external = top is not None and top.base and family_name(top.base) not in self.families
+        return BaseChain(tuple(names), tuple(dockerfiles), top.base if external and top is not None else None)
+
+    def lineage(self, family: str | None) -> list[FamilySpec]:
+        """The family and its ancestors, nearest first."""
+        found: list[FamilySpec] = []
+        while family is not None and family in self.families and self.families[family] not in found:
+            found.append(self.families[family])
+            family = self.families[family].parent
+        return found
+
+
+def fleet_from_paths(paths: Sequence[Path]) -> Fleet:
+    """The conventions alone: each PATH holds services (or is one); families are found by name
+    below the folder above the services."""
+    services: list[Service] = []
+    findings: list[Finding] = []
+    for path in paths:
+        found, problems = discover_services(path.resolve())
+        services.extend(found)
+        findings.extend(problems)
+    indexes: dict[Path, dict[str, Path]] = {}
+    for service in services:
+        root = service.display_root.parent
+        if root not in indexes:
+            indexes[root] = index_family_dockerfiles(root)
+    return _assemble(services, {}, indexes, None, findings)
+
+
+def fleet_from_config(config: FleetConfig, paths: Sequence[Path] = ()) -> Fleet:
+    """The config's families and services, plus the services its `paths` (or the given PATHs,
+    which replace them) hold by convention. A configured service wins over a found one."""
+    services: dict[str, Service] = {}
+    findings: list[Finding] = []
+    for path in paths or config.paths:
+        if not path.is_dir():
+            raise ConfigError(f"paths: not a folder: {path}")
+        found, problems = discover_services(path.resolve())
+        services.update((service.name, service) for service in found)
+        findings.extend(problems)
+    configured: dict[str, str | None] = {}
+    for name, spec in config.services.items():
+        where = f"[services.{name}]"
+        if spec.entry is not None:
+            if not spec.entry.is_file():
+                raise ConfigError(f"{where} entry: no such file: {spec.entry}")
+            services[name] = entry_service(name, spec.entry, spec.source_roots, config.root, spec.requirements or ())
+            for root in spec.source_roots:
+                if not root.is_dir():
+                    raise ConfigError(f"{where} source-roots: not a folder: {root}")
+        else:
+            assert spec.path is not None
+            if not spec.path.is_dir():
+                raise ConfigError(f"{where} path: not a folder: {spec.path}")
+            service, problems = folder_service(spec.path, config.root, name)
+            if spec.requirements is not None:
+                service = replace(service, requirement_files=tuple(sorted(p.resolve() for p in spec.requirements)))
+            services[name] = service
+            findings.extend(problems)
+        configured[name] = spec.family
+    index = index_family_dockerfiles(config.root, config.family_globs)
+    for name, family in config.families.items():
+        if family.dockerfile is not None:
+            if not family.dockerfile.is_file():
+                raise ConfigError(f"[families.{name}] dockerfile: no such file: {family.dockerfile}")
+            index[name] = family.dockerfile
+        elif name not in index:
+            globs = ", ".join(config.family_globs)
+            raise ConfigError(f"[families.{name}]: no dockerfile given, and none of {globs} finds one named {name}")
+    for name, family in config.families.items():
+        if family.parent is not None and family.parent not in index:
+            raise ConfigError(f"[families.{name}] parent: no family named {family.parent!r}")
+    for name, family_of in configured.items():
+        if family_of is not None and family_of not in index:
+            raise ConfigError(f"[services.{name}] family: no family named {family_of!r}")
+    ordered = sorted(services.values(), key=lambda s: s.name)
+    return _assemble(ordered, configured, {config.root: index}, config, findings)
+
+
+def _assemble(
+    services: Sequence[Service],
+    configured_family: Mapping[str, str | None],
+    indexes: Mapping[Path, Mapping[str, Path]],
+    config: FleetConfig | None,
+    findings: list[Finding],
+) -> Fleet:
+    index: dict[str, tuple[Path, Path]] = {}  # family → (Dockerfile, the fleet folder it is shown from)
+    for root, found in indexes.items():
+        for name, path in found.items():
+            index.setdefault(name, (path, root))
+    placements: list[Placement] = []
+    families: dict[str, FamilySpec] = {}
+    for service in services:
+        dockerfile = _own_dockerfile(service, config)
+        family = configured_family.get(service.name)
+        if family is None and dockerfile is not None:
+            family = _from_family(dockerfile, index)
+        placements.append(Placement(dockerfile, family))
+        _add_family(family, index, config, families)
+    for name in config.families if config else ():
+        _add_family(name, index, config, families)
+    return Fleet(tuple(services), tuple(placements), families, tuple(findings), config)
+
+
+def _add_family(
+    name: str | None, index: Mapping[str, tuple[Path, Path]], config: FleetConfig | None, families: dict[str, FamilySpec]
+) -> None:
+    """The family and, through its parents, every family above it."""
+    while name is not None and name in index and name not in families:
+        dockerfile, root = index[name]
+        own = config.families.get(name) if config else None
+        parent = own.parent if own is not None and own.parent is not None else _from_family(dockerfile, index)
+        families[name] = FamilySpec(
+            name=name,
+            dockerfile=dockerfile,
+            display=_display(dockerfile, root),
+            parent=parent if parent != name else None,
+            site_packages=own.site_packages if own else (),
+            base_image=own.base_image if own else None,
+            env=own.env if own else {},
+            gpu=own.gpu if own else None,
+        )
+        name = families[name].parent
+
+
+def _own_dockerfile(service: Service, config: FleetConfig | None) -> Path | None:
+    spec = config.services.get(service.name) if config else None
+    if spec is not None and spec.dockerfile is not None:
+        return spec.dockerfile if spec.dockerfile.is_file() else None
+    if service.entry is not None:
+        return None  # a script in a shared folder: that folder's Dockerfile is not its own
+    candidate = service.root / "Dockerfile"
+    return candidate if candidate.is_file() else None
+
+
+def _from_family(dockerfile: Path, index: Mapping[str, tuple[Path, Path]]) -> str | None:
+    """The family a Dockerfile's FROM names (ARG defaults substituted), if it is one of ours."""
+    image = read_dockerfile(dockerfile)
+    if image is None or not image.base:
+        return None
+    name = family_name(image.base)
+    return name if name in index and index[name][0] != dockerfile else None
+
+
+def _display(dockerfile: Path, root: Path) -> str:
+    try:
+        return dockerfile.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return dockerfile.as_posix()
+
