@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+from depaudit.fleet.config import load_config
 from helpers import REPO
 
 
@@ -24,3 +26,13 @@ def test_readme_opens_with_two_commands() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     script = (REPO / ".ci" / "run").read_text().splitlines()
     assert _readme_commands()[1] in script
+
+
+def test_the_readme_config_example_is_a_valid_config(tmp_path: Path) -> None:
+    text = (REPO / "README.md").read_text()
+    (block,) = re.findall(r"```toml\n(.+?)\n```", text, re.S)
+    (tmp_path / "depaudit.toml").write_text(block)
+    config = load_config(tmp_path / "depaudit.toml")
+    assert sorted(config.families) == ["family-vision"]
+    assert config.services["FaceRecognition"].entry == tmp_path / "agents/face.py"
+    assert config.family_globs == ("docker/*/Dockerfile",)

@@ -28,3 +28,10 @@ def test_committed_reports_match_a_fresh_scan(fleet_site_packages: Path) -> None
             f"reports/{name} is out of date; refresh it with "
             "DEPAUDIT_UPDATE_REPORTS=1 .venv/bin/pytest tests/test_reports.py"
         )
+
+
+@pytest.mark.network
+def test_the_example_config_says_what_the_conventions_find(fleet_site_packages: Path) -> None:
+    by_convention = run_scan(ScanOptions((EXAMPLE_FLEET / "services",), (fleet_site_packages,), "ubuntu-22.04"))
+    configured = run_scan(ScanOptions((), (fleet_site_packages,), config=EXAMPLE_FLEET / "depaudit.toml"))
+    assert dumps(configured) == dumps(by_convention)
