@@ -53,3 +53,26 @@ def test_opencv_python_headless_needs_no_apt_package(tmp_path: Path, wheel_env) 
     # cv2 probes OpenCL with dlopen: a soname string in its read-only data, weak evidence.
     opencl = next(n for n in service.needs if n.name == "libOpenCL.so.1")
     assert (opencl.tier.value, opencl.rule) == ("hint", "soname string in read-only data")
+
+
+def test_an_opencv_headless_family_installing_gl_and_x11_gets_each_as_unused(tmp_path: Path, wheel_env) -> None:
+    site_packages = wheel_env("opencv-headless", ["opencv-python-headless==4.14.0.94", "numpy==2.4.6"])
+    (tmp_path / "docker/family-headless").mkdir(parents=True)
+    (tmp_path / "docker/family-headless/Dockerfile").write_text(
+        "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends \\\n"
+        "        libgl1 libsm6 \\\n        libxext6 libxrender1 \\\n    && rm -rf /var/lib/apt/lists/*\n"
+    )
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents/detect.py").write_text("import cv2\nimport numpy as np\n")
+    (tmp_path / "depaudit.toml").write_text(
+        f'[families.family-headless]\nsite-packages = ["{site_packages}"]\n\n'
+        '[services.detector]\nentry = "agents/detect.py"\nfamily = "family-headless"\n'
+    )
+    (plan,) = run_scan(ScanOptions((), config=tmp_path / "depaudit.toml")).families
+    reason = "no service built on family-headless needs it: no import, library or program leads to it"
+    assert [(i.package, i.line, i.because) for i in plan.unused] == [
+        ("libgl1", 3, reason), ("libsm6", 3, reason), ("libxext6", 4, reason), ("libxrender1", 4, reason)
+    ]
+    assert plan.add == plan.redundant == plan.build_only == ()
+    assert plan.services == ("detector",)
