@@ -128,7 +128,13 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="an environment variable of the image (LD_LIBRARY_PATH), overriding the image's own",
     )
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="where `depaudit index` keeps its indexes")
+    parser.add_argument(
+        "--cache-dir", type=Path, metavar="DIR", help="where indexes and per-file results are kept (default: the user cache)"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write per-file results")
+    parser.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="worker processes for parsing and ELF reading (default: the usable cores)"
+    )
     parser.add_argument(
         "--hoist", action="store_true", help="move a package several families need into their nearest common parent family"
     )
@@ -149,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> ScanReport:
     from depaudit.scan import InputError, ScanOptions, run_scan
 
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError(f"--jobs takes a number of processes, 1 or more, not {args.jobs}")
     env = {}
     for item in args.env:
         key, sep, value = item.partition("=")
@@ -166,6 +174,8 @@ def _run(args: argparse.Namespace) -> ScanReport:
         cache_dir=args.cache_dir,
         hoist=args.hoist,
         config=_config_file(args.config, bool(args.paths)),
+        use_cache=not args.no_cache,
+        processes=args.jobs,
     )
     return run_scan(options)
 

@@ -19,6 +19,9 @@ from depaudit.image.open import open_image, open_rootfs
 from depaudit.collect.hints import NativeHint, linux_candidates
 from depaudit.native.distribution import analyse_distribution, analyse_folder
 from depaudit.native.hints import FileHint, distribution_hints, folder_hints, runs_at_import
+from depaudit.cache import ResultCache
+from depaudit.native.store import ElfStore
+from depaudit.parallel import Workers
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
 from depaudit.packages.classify import (
     PackageAnswer,
@@ -31,7 +34,7 @@ from depaudit.packages.classify import (
 from depaudit.packages.python_rules import PackageRule, load_python_rules
 from depaudit.plan.model import FamilyPlan
 from depaudit.plan.planner import Family, plan_families
-from depaudit.packages.index import PackageIndex, load_index
+from depaudit.packages.index import PackageIndex, default_cache_dir, load_index
 from depaudit.packages.profiles import BaseProfile, load_profile
 from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
 from depaudit.python.closure import requires_closure
@@ -62,6 +65,8 @@ class ScanOptions:
     cache_dir: Path | None = None  # where `depaudit index` keeps its indexes (None: the default)
     hoist: bool = False  # move a package several families need to their common parent family
     config: Path | None = None  # depaudit.toml or a pyproject.toml with [tool.depaudit]
+    use_cache: bool = True  # per-file results kept in cache_dir between runs
+    processes: int | None = None  # worker processes (None: the cores this process may use)
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,8 @@ class _Audit:
         rules: DistroRules,
         image: BaseImage | None,
         index: PackageIndex | None = None,
+        store: ElfStore | None = None,
+        workers: Workers | None = None,
     ) -> None:
         self.env = env
         self.target = target
@@ -112,12 +119,15 @@ class _Audit:
         self.image = image
         self.index = index
         self.python_rules = load_python_rules()
+        self.store = store or ElfStore()
+        self.cache = self.store.cache
+        self.workers = workers or Workers(1)
         self._native: dict[tuple[str, tuple[str, ...]], NativeReport] = {}
         self._hints: dict[str, list[FileHint]] = {}
 
     def hints(self, key: str) -> list[FileHint]:
         if key not in self._hints:
-            self._hints[key] = distribution_hints(self.env.distributions[key])
+            self._hints[key] = distribution_hints(self.env.distributions[key], self.cache, self.workers)
         return self._hints[key]
 
     def native(self, key: str, ld_library_path: tuple[str, ...]) -> NativeReport:
@@ -129,11 +139,12 @@ class _Audit:
                 search_roots=self.env.site_packages,
                 ld_library_path=ld_library_path,
                 image=self.image,
+                store=self.store,
             )
         return self._native[key, ld_library_path]
 
     def service(self, service: Service, base: _ServiceBase) -> ServiceReport:
-        collected = collect_imports(service)
+        collected = collect_imports(service, self.cache, self.workers)
         findings: list[Finding] = list(collected.findings)
         imports, roots = self._resolve_imports(collected.imports, findings)
         reached = self._closure(roots)
@@ -146,12 +157,12 @@ class _Audit:
                 tier = item.tier if _TIER_ORDER[item.tier] > _TIER_ORDER[need.tier] else need.tier
                 needs.append(self._need(need, tier, (service.name, *item.chain), base))
             needs.extend(self._distribution_hint_needs(item, service.name, base))
-        for hint in folder_hints(collected.files, service.display_root):
+        for hint in folder_hints(collected.files, service.display_root, self.cache, self.workers):
             # The service's own code: whatever it loads or runs, it needs.
             needs.extend(self._hint_needs(hint, Tier.REQUIRED, (service.name,), base))
         if collected.elf_files:
             local = analyse_folder(
-                service.name, collected.elf_files, service.display_root, base.ld_library_path, self.image
+                service.name, collected.elf_files, service.display_root, base.ld_library_path, self.image, self.store
             )
             findings.extend(local.findings)
             needs.extend(self._need(n, n.tier, (service.name,), base) for n in local.needs)
@@ -375,14 +386,18 @@ def run_scan(options: ScanOptions) -> ScanReport:
     rules = bases.rules()
 
     index = load_index(rules.distro, options.cache_dir)
+    cache = ResultCache((options.cache_dir or default_cache_dir()) if options.use_cache else None)
     audits: dict[tuple[tuple[Path, ...], int], _Audit] = {}
     reports = []
-    for service, base in services:
-        key = (base.site_packages, id(base.image))
-        if key not in audits:
-            env = load_environment(base.site_packages)
-            audits[key] = _Audit(env, infer_target(base.site_packages), rules, base.image, index)
-        reports.append(audits[key].service(service, base))
+    with Workers(options.processes) as workers:
+        store = ElfStore(cache, workers)
+        for service, base in services:
+            key = (base.site_packages, id(base.image))
+            if key not in audits:
+                env = load_environment(base.site_packages)
+                audits[key] = _Audit(env, infer_target(base.site_packages), rules, base.image, index, store, workers)
+            reports.append(audits[key].service(service, base))
+    cache.save()
 
     findings: list[Finding] = list(fleet.findings)
     for audit in audits.values():

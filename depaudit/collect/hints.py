@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
+
+from depaudit.collect.units import hint_units
 
 # A cheap text test before parsing: third-party packages hold thousands of files.
 # The call patterns themselves, not just the words, so that an `import subprocess` alone or a
@@ -196,6 +198,16 @@ def scan_hints(source: bytes) -> list[NativeHint]:
     visitor = _HintVisitor()
     MetadataWrapper(cst.parse_module(source), unsafe_skip_copy=True).visit(visitor)
     return sorted(visitor.hints)
+
+
+def file_hints(source: bytes) -> list[NativeHint]:
+    """Hints of one file, parsing only the parts that can hold one (see units.py)."""
+    if not may_have_hints(source):
+        return []
+    unit = hint_units(source, PREFILTER)
+    if unit is None:
+        return scan_hints(source)
+    return sorted(replace(hint, line=unit.original(hint.line)) for hint in scan_hints(unit.source))
 
 
 def linux_candidates(hint: NativeHint) -> tuple[str, ...]:

@@ -7,9 +7,10 @@ as a `parse_error` finding and read again by the line-level fallback.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
@@ -17,8 +18,10 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from depaudit.collect.fallback import fallback_imports
 from depaudit.collect.model import ImportRecord, ImportScope, Service, ServiceImports
+from depaudit.cache import MISSING, ResultCache, content_key
 from depaudit.collect.local import EXTENSION, local_files, top_level_names
 from depaudit.findings import Finding, FindingKind
+from depaudit.parallel import Workers
 
 # Handlers that swallow a failed import: the code after them runs without the module.
 _GUARDING_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
@@ -240,7 +243,7 @@ def _fallback(source: bytes, package: str) -> list[_Found]:
     return found
 
 
-def _parse_error(shown: str, error: Exception) -> Finding:
+def _parse_error(error: Exception) -> tuple[int | None, str]:
     line = error.raw_line if isinstance(error, cst.ParserSyntaxError) else None
     if isinstance(error, RecursionError):
         reason = "the file nests too deeply to parse"
@@ -249,8 +252,7 @@ def _parse_error(shown: str, error: Exception) -> Finding:
         # first two, which say where and why, on one line.
         lines = [text.strip() for text in str(error).strip().splitlines() if text.strip()]
         reason = " ".join(lines[:2]) or type(error).__name__
-    message = f"libcst could not parse this file: {reason}; its imports were read line by line"
-    return Finding(FindingKind.PARSE_ERROR, shown, line, message)
+    return line, f"libcst could not parse this file: {reason}; its imports were read line by line"
 
 
 def _module_names(service: Service) -> dict[Path, frozenset[str]]:
@@ -305,72 +307,127 @@ def _records(found: Iterable[_Found], shown: str, local: frozenset[str], fallbac
     ]
 
 
-def collect_imports(service: Service) -> ServiceImports:
-    """Every import of the service's files; unreadable and unparsable files become findings."""
+def collect_imports(
+    service: Service, cache: ResultCache | None = None, workers: Workers | None = None
+) -> ServiceImports:
+    """Every import of the service's files; unreadable and unparsable files become findings.
+
+    Each file's result is cached by its content and the package it sits in; the files a run
+    must parse are parsed by `workers`, in parallel."""
+    cache = cache if cache is not None else ResultCache(None)
+    workers = workers or Workers(1)
     if service.entry is not None:
-        return _collect_entry(service)
+        return _collect_entry(service, cache, workers)
     modules = _module_names(service)
     at_root = modules.get(service.root, frozenset())
     records: list[ImportRecord] = []
     findings: list[Finding] = []
-    for path in service.files:
+    files = [(path, _package_of(path, service.root)) for path in service.files]
+    for (path, _), parsed in zip(files, _parse_files(files, cache, workers)):
         # A script's own folder is sys.path[0]: its siblings are importable by bare name.
         local = at_root | modules.get(path.parent, frozenset())
-        found = _read(path, _package_of(path, service.root), service.display_root, findings)
-        if found is not None:
-            records.extend(_records(found[0], _shown(path, service.display_root), local, found[1]))
+        records.extend(_outcome(path, parsed, service.display_root, local, findings))
     # At most one finding per file, so Finding's ordering never has to compare a None line.
     return ServiceImports(
         service, tuple(sorted(records)), tuple(sorted(findings)), service.files, service.elf_files
     )
 
 
-def _collect_entry(service: Service) -> ServiceImports:
-    """An entry script and the local modules it reaches, transitively: each file read once."""
+def _collect_entry(service: Service, cache: ResultCache, workers: Workers) -> ServiceImports:
+    """An entry script and the local modules it reaches, transitively: each file read once,
+    each level of the import graph parsed in parallel."""
     assert service.entry is not None
     sys_path = service.sys_path
     local = frozenset().union(*(top_level_names(folder) for folder in sys_path))
     records: list[ImportRecord] = []
     findings: list[Finding] = []
-    files: list[Path] = []
     extensions: set[Path] = set()
-    pending: list[tuple[Path, str]] = [(service.entry, "")]
+    level: list[tuple[Path, str]] = [(service.entry, "")]
     seen = {service.entry}
-    while pending:
-        path, package = pending.pop()
-        files.append(path)
-        found = _read(path, package, service.display_root, findings)
-        if found is None:
-            continue
-        items, fallback = found
-        records.extend(_records(items, _shown(path, service.display_root), local, fallback))
-        for item in items:
-            if _scope(item, local) is not ImportScope.LOCAL or item.module.startswith("."):
-                continue  # a relative import that climbs out of its package names no file
-            for target in local_files(item.module, item.names, sys_path):
-                if target.extension:
-                    extensions.add(target.path)
-                elif target.path not in seen:
-                    seen.add(target.path)
-                    pending.append((target.path, target.package))
+    while level:
+        following: list[tuple[Path, str]] = []
+        for (path, _), parsed in zip(level, _parse_files(level, cache, workers)):
+            records.extend(_outcome(path, parsed, service.display_root, local, findings))
+            for item in parsed.found:
+                if _scope(item, local) is not ImportScope.LOCAL or item.module.startswith("."):
+                    continue  # a relative import that climbs out of its package names no file
+                for target in local_files(item.module, item.names, sys_path):
+                    if target.extension:
+                        extensions.add(target.path)
+                    elif target.path not in seen:
+                        seen.add(target.path)
+                        following.append((target.path, target.package))
+        level = following
     return ServiceImports(
-        service, tuple(sorted(records)), tuple(sorted(findings)), tuple(sorted(files)), tuple(sorted(extensions))
+        service, tuple(sorted(records)), tuple(sorted(findings)), tuple(sorted(seen)), tuple(sorted(extensions))
     )
 
 
-def _read(path: Path, package: str, display_root: Path, findings: list[Finding]) -> tuple[list[_Found], bool] | None:
-    """The imports of one file and whether the fallback read them; None when unreadable."""
-    shown = _shown(path, display_root)
+@dataclass(frozen=True)
+class _Parsed:
+    """One file's imports as a worker returns them (and the cache keeps them)."""
+
+    found: tuple[_Found, ...] = ()
+    fallback: bool = False  # libcst failed: `found` comes from the line-level fallback
+    error: tuple[int | None, str] | None = None  # libcst's complaint: (line, message)
+    unreadable: str | None = None  # the file could not be read: why
+
+
+_KIND = "imports"
+
+
+def _parse_files(files: Sequence[tuple[Path, str]], cache: ResultCache, workers: Workers) -> list[_Parsed]:
+    results: list[_Parsed | None] = []
+    todo: list[tuple[int, bytes, str, str]] = []
+    for path, package in files:
+        try:
+            source = path.read_bytes()
+        except OSError as error:  # a dangling symlink, no permission, a folder named x.py
+            results.append(_Parsed(unreadable=f"cannot read: {error.strerror or error}"))
+            continue
+        key = content_key(source, package)
+        cached = cache.get(_KIND, key)
+        if cached is MISSING:
+            todo.append((len(results), source, package, key))
+            results.append(None)
+        else:
+            results.append(_from_row(cached))
+    parsed = workers.map(_parse_source, [(source, package) for _, source, package, _ in todo])
+    for (position, _, _, key), result in zip(todo, parsed):
+        results[position] = result
+        cache.put(_KIND, key, _to_row(result))
+    return [result for result in results if result is not None]
+
+
+def _parse_source(item: tuple[bytes, str]) -> _Parsed:
+    """Runs in a worker process."""
+    source, package = item
     try:
-        source = path.read_bytes()
-    except OSError as error:  # a dangling symlink, no permission, a folder named x.py
-        findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"cannot read: {error.strerror or error}"))
-        return None
-    try:
-        return _parse(source, package), False
+        return _Parsed(tuple(_parse(source, package)))
     except Exception as error:  # libcst raises syntax, decoding, encoding and recursion errors
-        findings.append(_parse_error(shown, error))
-        return _fallback(source, package), True
+        return _Parsed(tuple(_fallback(source, package)), fallback=True, error=_parse_error(error))
+
+
+def _outcome(
+    path: Path, parsed: _Parsed, display_root: Path, local: frozenset[str], findings: list[Finding]
+) -> list[ImportRecord]:
+    shown = _shown(path, display_root)
+    if parsed.unreadable is not None:
+        findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, parsed.unreadable))
+    if parsed.error is not None:
+        findings.append(Finding(FindingKind.PARSE_ERROR, shown, parsed.error[0], parsed.error[1]))
+    return _records(parsed.found, shown, local, parsed.fallback)
+
+
+def _to_row(parsed: _Parsed) -> list[Any]:
+    found = [[f.line, f.module, list(f.names), f.relative, f.guarded, f.lazy, f.dynamic, f.type_checking] for f in parsed.found]
+    return [found, parsed.fallback, list(parsed.error) if parsed.error else None, parsed.unreadable]
+
+
+def _from_row(row: list[Any]) -> _Parsed:
+    found, fallback, error, unreadable = row
+    items = tuple(_Found(line, module, tuple(names), *flags) for line, module, names, *flags in found)
+    return _Parsed(items, fallback, (error[0], error[1]) if error else None, unreadable)
 
 
 def _shown(path: Path, display_root: Path) -> str:
@@ -378,4 +435,3 @@ def _shown(path: Path, display_root: Path) -> str:
         return path.relative_to(display_root).as_posix()
     except ValueError:
         return path.as_posix()
-

@@ -10,6 +10,7 @@ from depaudit.image.model import BaseImage
 from depaudit.native.elf import has_elf_magic, looks_like_shared_object
 from depaudit.native.loader import resolve_needs
 from depaudit.native.model import NativeReport
+from depaudit.native.store import ElfStore
 from depaudit.python.model import Distribution
 
 # Files with these endings are never ELF: skip them without opening.
@@ -57,6 +58,7 @@ def analyse_distribution(
     search_roots: Sequence[Path],
     ld_library_path: Sequence[str] = (),
     image: BaseImage | None = None,
+    store: ElfStore | None = None,
 ) -> NativeReport:
     return resolve_needs(
         dist.key,
@@ -66,6 +68,7 @@ def analyse_distribution(
         search_roots=search_roots,
         ld_library_path=ld_library_path,
         image=image,
+        store=store,
     )
 
 
@@ -75,6 +78,7 @@ def analyse_folder(
     display_root: Path,
     ld_library_path: Sequence[str] = (),
     image: BaseImage | None = None,
+    store: ElfStore | None = None,
 ) -> NativeReport:
     """ELF files shipped inside a service folder: what is found there is bundled."""
     return resolve_needs(
@@ -85,4 +89,5 @@ def analyse_folder(
         search_roots=[display_root],
         ld_library_path=ld_library_path,
         image=image,
+        store=store,
     )

@@ -32,6 +32,9 @@ class ElfError(Exception):
         self.kind = kind
         self.message = message
 
+    def __reduce__(self) -> tuple[type[ElfError], tuple[FindingKind, str]]:
+        return ElfError, (self.kind, self.message)  # crosses from a worker process intact
+
 
 class _Truncated(Exception):
     """Something the loader needs lies outside the file."""

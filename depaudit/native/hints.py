@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from depaudit.collect.hints import NativeHint, may_have_hints, scan_hints
+from depaudit.cache import MISSING, ResultCache, content_key, stat_key
+from depaudit.collect.hints import NativeHint, file_hints
+from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
 
 
@@ -20,11 +23,14 @@ class FileHint:
         return f"{self.file}:{self.hint.line}"
 
 
-def distribution_hints(dist: Distribution) -> list[FileHint]:
+def distribution_hints(
+    dist: Distribution, cache: ResultCache | None = None, workers: Workers | None = None
+) -> list[FileHint]:
     """Hints in a distribution's .py files (from RECORD), its own test suites left out. A file
-    libcst cannot parse (Python 2 test data, templates) is passed over: not the user's to fix."""
-    files = [relative for relative in dist.files if relative.endswith(".py") and not _is_test_file(relative)]
-    return _hints([(dist.site_packages / relative, relative) for relative in files])
+    libcst cannot parse (Python 2 test data, templates) is passed over: not the user's to fix.
+    Installed files are cached by their stat, so a warm run reads none of them."""
+    files = [(dist.site_packages / r, r) for r in dist.files if r.endswith(".py") and not is_test_file(r)]
+    return _hints(files, [stat_key(path) for path, _ in files], cache, workers)
 
 
 _NOT_RUNTIME_DIRS = frozenset(
@@ -40,7 +46,7 @@ def runs_at_import(hint: FileHint) -> bool:
     return top_level and not hint.hint.lazy
 
 
-def _is_test_file(relative: str) -> bool:
+def is_test_file(relative: str) -> bool:
     parts = relative.split("/")
     name = parts[-1]
     return (
@@ -51,22 +57,66 @@ def _is_test_file(relative: str) -> bool:
     )
 
 
-def folder_hints(files: Sequence[Path], display_root: Path) -> list[FileHint]:
-    return _hints([(path, path.relative_to(display_root).as_posix()) for path in files])
+def folder_hints(
+    files: Sequence[Path], display_root: Path, cache: ResultCache | None = None, workers: Workers | None = None
+) -> list[FileHint]:
+    """Hints in a service's own files, cached by content (a fresh checkout changes only mtimes)."""
+    shown = [(path, _shown(path, display_root)) for path in files]
+    return _hints(shown, [_content_key(path) for path in files], cache, workers)
 
 
-def _hints(files: Sequence[tuple[Path, str]]) -> list[FileHint]:
-    found: list[FileHint] = []
-    for path, shown in files:
-        try:
-            source = path.read_bytes()
-        except OSError:
-            continue  # the import stage reports unreadable service files
-        if not may_have_hints(source):
-            continue  # the cheap text test: most files never reach the parser
-        try:
-            hints = scan_hints(source)
-        except Exception:  # libcst's syntax, decoding and recursion errors alike
-            continue
-        found.extend(FileHint(shown, hint) for hint in hints)
-    return sorted(found)
+_KIND = "hints"
+
+
+def _hints(
+    files: Sequence[tuple[Path, str]],
+    keys: Sequence[str | None],
+    cache: ResultCache | None,
+    workers: Workers | None,
+) -> list[FileHint]:
+    cache = cache if cache is not None else ResultCache(None)
+    results: dict[Path, list[NativeHint]] = {}
+    todo: list[tuple[Path, str | None]] = []
+    for (path, _), key in zip(files, keys):
+        cached = cache.get(_KIND, key)
+        if cached is MISSING:
+            todo.append((path, key))
+        else:
+            results[path] = [_hint(row) for row in cached]
+    found = (workers or Workers(1)).map(_hints_of, [path for path, _ in todo])
+    for (path, key), hints in zip(todo, found):
+        results[path] = hints
+        cache.put(_KIND, key, [_row(hint) for hint in hints])
+    return sorted(FileHint(shown, hint) for path, shown in files for hint in results[path])
+
+
+def _hints_of(path: Path) -> list[NativeHint]:
+    """Runs in a worker process: one file's hints; none for an unreadable or unparsable file
+    (the import stage reports those of a service; a wheel's are not the user's to fix)."""
+    try:
+        return file_hints(path.read_bytes())
+    except Exception:  # OSError, and libcst's syntax, decoding and recursion errors alike
+        return []
+
+
+def _row(hint: NativeHint) -> list[object]:
+    return [hint.line, hint.kind, list(hint.candidates), hint.call, hint.lazy]
+
+
+def _hint(row: list[Any]) -> NativeHint:
+    line, kind, candidates, call, lazy = row
+    return NativeHint(line, kind, tuple(candidates), call, lazy)
+
+
+def _content_key(path: Path) -> str | None:
+    try:
+        return content_key(path.read_bytes())
+    except OSError:
+        return None
+
+
+def _shown(path: Path, display_root: Path) -> str:
+    try:
+        return path.relative_to(display_root).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import DEFAULT_DIRS, BaseImage
-from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence
-from depaudit.native.elf import ElfError, is_extension_module, looks_like_shared_object, read_elf
+from depaudit.native.dlopen import DlopenEvidence
+from depaudit.native.elf import ElfError, is_extension_module, looks_like_shared_object
+from depaudit.native.store import ElfStore
 from depaudit.native.model import ElfInfo, LibraryStatus, NativeNeed, NativeReport, Tier
 
 _TIER_ORDER = {Tier.REQUIRED: 0, Tier.OPTIONAL: 1, Tier.HINT: 2}
@@ -45,25 +46,6 @@ class _SearchDir:
     rule: str
 
 
-class _Reader:
-    """Reads each ELF file once per walk, keyed by its real path."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, ElfInfo | ElfError] = {}
-
-    def read(self, path: Path) -> ElfInfo:
-        key = os.path.realpath(path)
-        if key not in self._cache:
-            try:
-                self._cache[key] = read_elf(path)
-            except ElfError as error:
-                self._cache[key] = error
-        result = self._cache[key]
-        if isinstance(result, ElfError):
-            raise result
-        return result
-
-
 class _Walk:
     def __init__(
         self,
@@ -73,6 +55,7 @@ class _Walk:
         search_roots: Sequence[Path],
         ld_library_path: Sequence[str],
         image: BaseImage | None,
+        store: ElfStore,
     ) -> None:
         self.owner = owner
         self.display = display
@@ -83,9 +66,8 @@ class _Walk:
         self.roots = sorted({path for pair in self.spellings for path in pair})
         self.ld_library_path = tuple(ld_library_path)
         self.image = image
-        self.reader = _Reader()
+        self.store = store
         self.needs: dict[tuple[str, LibraryStatus], NativeNeed] = {}
-        self._dlopen: dict[str, list[DlopenEvidence]] = {}
         # Who finds a library only through load order; the best evidence alone would hide it.
         self.load_order: dict[tuple[str, LibraryStatus], str] = {}
 
@@ -111,7 +93,7 @@ class _Walk:
         return "/" + relative.as_posix() if relative.parts else "/"
 
     def make(self, host: Path, image: str | None = None) -> _Object:
-        return _Object(host, image if image is not None else self.image_path(host), self.reader.read(host))
+        return _Object(host, image if image is not None else self.image_path(host), self.store.read(host))
 
     def show(self, obj: _Object) -> str:
         if obj.image is not None and not self.in_environment(os.path.normpath(obj.host)):
@@ -147,12 +129,7 @@ class _Walk:
         return reached
 
     def dlopened(self, obj: _Object) -> list[DlopenEvidence]:
-        key = os.path.realpath(obj.host)
-        if key not in self._dlopen:
-            self._dlopen[key] = dlopen_evidence(
-                obj.host, strings=is_extension_module(obj.host.name), needed=frozenset(obj.info.needed)
-            )
-        return self._dlopen[key]
+        return self.store.dlopened(obj.host, strings=is_extension_module(obj.host.name), needed=frozenset(obj.info.needed))
 
     def search(self, name: str, chain: tuple[_Object, ...]) -> tuple[_Object | None, str | None, tuple[str, ...]]:
         if "/" in name:
@@ -320,14 +297,16 @@ def resolve_needs(
     search_roots: Sequence[Path],
     ld_library_path: Sequence[str] = (),
     image: BaseImage | None = None,
+    store: ElfStore | None = None,
 ) -> NativeReport:
     """Walk every ELF file an owner ships, starting from its Python extension modules."""
-    walk = _Walk(owner, display, owner_of, search_roots, ld_library_path, image)
+    walk = _Walk(owner, display, owner_of, search_roots, ld_library_path, image, store or ElfStore())
+    walk.store.prefetch(sorted(candidates))
     findings: list[Finding] = []
     readable: list[Path] = []
     for path in sorted(candidates):
         try:
-            walk.reader.read(path)
+            walk.store.read(path)
         except ElfError as error:
             if error.kind is FindingKind.NOT_ELF and not looks_like_shared_object(path.name):
                 continue

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import textwrap
 
-from depaudit.collect.hints import NativeHint, linux_candidates, may_have_hints, scan_hints
+from depaudit.collect.hints import NativeHint, file_hints, linux_candidates, may_have_hints, scan_hints
 
 
 def _hints(source: str) -> list[tuple[int, str, tuple[str, ...], str, bool]]:
-    return [(h.line, h.kind, h.candidates, h.call, h.lazy) for h in scan_hints(textwrap.dedent(source).encode())]
+    data = textwrap.dedent(source).encode()
+    whole = scan_hints(data)
+    assert file_hints(data) == whole  # parsing only the units that can hold a hint changes nothing
+    return [(h.line, h.kind, h.candidates, h.call, h.lazy) for h in whole]
 
 
 def test_libraries_by_literal_constant_alias_and_candidates() -> None:

@@ -1,0 +1,133 @@
+"""Per-file results kept between runs: imports, hints and ELF dynamic info.
+
+One SQLite file in the cache folder, named after depaudit's version and a fingerprint of its
+own code, so an entry another depaudit wrote is never read. SQLite makes concurrent runs safe:
+each run writes its new entries in one transaction, and a reader sees all of it or none.
+
+Keys say when a result still holds. A source file of the services is keyed by its content (a
+fresh CI checkout changes every mtime, not the bytes); a file of an installed environment by
+its path, size, mtime, ctime and inode — what git trusts for its index — so that a warm run
+never reads the gigabytes a CUDA site-packages holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import depaudit
+
+MISSING: Any = object()  # what `get` returns for a key it does not hold
+_SCHEMA = "CREATE TABLE IF NOT EXISTS results (kind TEXT, key TEXT, value TEXT, PRIMARY KEY (kind, key))"
+
+
+def content_key(data: bytes, *extra: str) -> str:
+    return "|".join((hashlib.blake2b(data, digest_size=16).hexdigest(), *extra))
+
+
+def stat_key(path: Path, *extra: str) -> str | None:
+    """None when the file cannot be examined: nothing is cached for it."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    fields = (str(path), status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
+    return "|".join((*map(str, fields), *extra))
+
+
+class ResultCache:
+    """Results by (kind, key). Without a folder it only remembers within the run."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.path = folder / f"results-{depaudit.__version__}-{_fingerprint()}.sqlite" if folder else None
+        self._loaded: dict[str, dict[str, str]] = {}
+        self._memory: dict[tuple[str, str], Any] = {}
+        self._new: dict[tuple[str, str], str] = {}
+        self.hits = self.misses = 0
+
+    def get(self, kind: str, key: str | None) -> Any:
+        if key is None:
+            return MISSING
+        if (kind, key) in self._memory:
+            self.hits += 1
+            return self._memory[kind, key]
+        text = self._rows(kind).get(key)
+        if text is None:
+            self.misses += 1
+            return MISSING
+        self.hits += 1
+        value = json.loads(text)
+        self._memory[kind, key] = value
+        return value
+
+    def put(self, kind: str, key: str | None, value: Any) -> None:
+        if key is None:
+            return
+        self._memory[kind, key] = value
+        self._new[kind, key] = json.dumps(value, separators=(",", ":"))
+
+    def save(self) -> None:
+        """Write this run's new entries in one transaction; a cache that cannot be written is
+        only a slower next run, never a failed scan."""
+        if self.path is None or not self._new:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as connection:
+                connection.executemany(
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
+                    ((kind, key, value) for (kind, key), value in self._new.items()),
+                )
+            connection.close()
+            self._new.clear()
+            _remove_other_versions(self.path)
+        except (OSError, sqlite3.Error):
+            pass
+
+    def _rows(self, kind: str) -> dict[str, str]:
+        if kind not in self._loaded:
+            self._loaded[kind] = dict(self._read(kind))
+        return self._loaded[kind]
+
+    def _read(self, kind: str) -> Iterator[tuple[str, str]]:
+        if self.path is None or not self.path.is_file():
+            return iter(())
+        try:
+            connection = self._connect()
+            try:
+                return iter(connection.execute("SELECT key, value FROM results WHERE kind = ?", (kind,)).fetchall())
+            finally:
+                connection.close()
+        except sqlite3.Error:
+            return iter(())  # a damaged cache is an empty one
+
+    def _connect(self) -> sqlite3.Connection:
+        assert self.path is not None
+        connection = sqlite3.connect(self.path, timeout=30)
+        connection.execute(_SCHEMA)
+        return connection
+
+
+def _fingerprint() -> str:
+    """A digest of depaudit's own code files (names, sizes, mtimes: stat, never a read): a result
+    computed by other code is another result, also between two builds of one version."""
+    digest = hashlib.blake2b(digest_size=6)
+    package = Path(depaudit.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        status = path.stat()
+        digest.update(f"{path.relative_to(package).as_posix()}|{status.st_size}|{status.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _remove_other_versions(current: Path) -> None:
+    for other in current.parent.glob("results-*.sqlite"):
+        if other != current:
+            try:
+                other.unlink()
+            except OSError:
+                pass

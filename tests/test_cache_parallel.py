@@ -1,0 +1,98 @@
+"""A result cache and worker processes change how fast a scan is, never what it says."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from depaudit.cache import MISSING, ResultCache
+from depaudit.emit.json_report import dumps
+from depaudit.scan import ScanOptions, run_scan
+from helpers import have_gcc
+from test_fleet_config import _monorepo
+
+pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
+
+
+def _scan(config: Path, cache: Path, **options: object) -> str:
+    return dumps(run_scan(ScanOptions((), config=config, cache_dir=cache, **options)))  # type: ignore[arg-type]
+
+
+def test_cold_warm_uncached_and_parallel_scans_say_the_same(tmp_path: Path) -> None:
+    config = _monorepo(tmp_path / "repo")
+    (tmp_path / "repo/shared/common.py").write_text("print 'python 2'\nimport os\n")  # a finding, cached too
+    cache = tmp_path / "cache"
+    cold = _scan(config, cache, processes=1)
+    assert len(list(cache.glob("results-*.sqlite"))) == 1
+    warm = _scan(config, cache, processes=1)
+    uncached = _scan(config, tmp_path / "unused", use_cache=False, processes=2)
+    parallel_cold = _scan(config, tmp_path / "cache2", processes=2)
+    assert warm == cold
+    assert uncached == cold
+    assert parallel_cold == cold
+    assert not (tmp_path / "unused").exists()  # --no-cache writes nothing
+    assert '"parse_error"' in cold
+
+
+def test_a_warm_scan_reads_no_installed_file(tmp_path: Path) -> None:
+    config = _monorepo(tmp_path / "repo")
+    cache = tmp_path / "cache"
+    first = _scan(config, cache, processes=1)
+    opened: list[str] = []
+
+    def hook(event: str, args: tuple[object, ...]) -> None:
+        if event == "open" and isinstance(args[0], str) and "/envs/" in args[0]:
+            opened.append(args[0])
+
+    sys.addaudithook(hook)
+    second = _scan(config, cache, processes=1)
+    found = [path for path in opened if path.endswith((".py", ".so"))]
+    opened.clear()
+    assert second == first
+    # METADATA and RECORD are read (they say what is installed); no source or ELF file is.
+    assert found == []
+
+
+def test_entries_of_other_code_are_never_read(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path)
+    cache.put("imports", "k", [1, 2])
+    cache.save()
+    assert cache.path is not None and cache.path.is_file()
+    assert ResultCache(tmp_path).get("imports", "k") == [1, 2]
+    other = tmp_path / "results-0.0.1-000000000000.sqlite"
+    cache.path.rename(other)
+    assert ResultCache(tmp_path).get("imports", "k") is MISSING  # another version's file is ignored
+
+
+def test_a_damaged_cache_is_an_empty_one(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path)
+    assert cache.path is not None
+    cache.path.write_bytes(b"not a database")
+    assert ResultCache(tmp_path).get("hints", "k") is MISSING
+    fresh = ResultCache(tmp_path)
+    fresh.put("hints", "k", [])
+    fresh.save()  # cannot write over it: only a slower next run, no error
+
+
+def _writer(folder: str, number: int) -> None:
+    cache = ResultCache(Path(folder))
+    for item in range(200):
+        cache.put("hints", f"{number}-{item}", [number, item])
+    cache.save()
+
+
+def test_concurrent_runs_each_write_all_their_entries(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    processes = [context.Process(target=_writer, args=(str(tmp_path), n)) for n in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+        assert process.exitcode == 0
+    (database,) = tmp_path.glob("results-*.sqlite")
+    rows = sqlite3.connect(database).execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    assert rows == 800
