@@ -1,9 +1,23 @@
 """The apt-get install change per family Dockerfile: a patch in the file's own style.
 
-Bytes outside the lines we add or remove stay as they are: line endings (CRLF), the missing
+Bytes outside the lines we add or change stay as they are: line endings (CRLF), the missing
 final newline, indentation, continuation backslashes, comments. Packages are merged into the
 last stage's first `apt-get install` list; a file without one gets a new RUN with the usual
 apt hygiene. Heredoc and exec-form RUNs are never edited.
+
+When packages are merged into an existing RUN, that RUN is made hygienic in the same edit, in
+its own layout (one line, a leading-`&&` column or trailing `&& \\` lines):
+  - `-y` after `install` when no flag or apt.conf line answers apt's prompt;
+  - `apt-get update && ` right before the command when the RUN has no update before it (not
+    after a `|` or `||`, where it would change what runs);
+  - `&& rm -rf /var/lib/apt/lists/*` at the end of the RUN when it does not remove the lists
+    (not after a trailing operator or a shell comment, and not under a cache mount of them).
+`--no-install-recommends` is deliberately never added to an existing install: one apt-get
+install shares its flags, so adding it would silently drop the Recommends of every package the
+list already had, which the image may rely on. The missing flag is reported instead
+(dockerfile_problems), for a person to decide. A RUN we add no package to is never rewritten
+for hygiene alone: its gaps are reported, not patched. A second run has nothing to add, so the
+patch is idempotent.
 """
 
 from __future__ import annotations
@@ -15,7 +29,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from depaudit.fleet.dockerfile import AptInstall, apt_installs, instructions
+from depaudit.fleet.dockerfile import AptInstall, apt_installs, escape_of, install_columns, instructions
 from depaudit.plan.model import FamilyPlan
 
 _NEW_RUN = (
@@ -30,8 +44,18 @@ def read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8", errors="surrogateescape")
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines ending at "\n" only, endings kept: str.splitlines() also breaks at \r, \f, \u2028...,
+    which neither the Dockerfile reader nor git treats as line ends."""
+    return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
+
+
+def _patchable(text: str) -> list[AptInstall]:
+    return [i for i in apt_installs(text) if not i.in_heredoc and not i.instruction.heredoc]
+
+
 def patch_dockerfile(text: str, add: Sequence[str], remove: Sequence[str] = ()) -> str:
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     eol = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     every = apt_installs(text)
     installs = [i for i in every if not i.in_heredoc and not i.instruction.heredoc]
@@ -45,11 +69,78 @@ def patch_dockerfile(text: str, add: Sequence[str], remove: Sequence[str] = ()) 
     if not wanted:
         return "".join(lines)
     if installs:
-        return "".join(_insert(lines, installs[0], wanted, eol))
+        merged = "".join(_insert(list(lines), installs[0], wanted, eol, text))
+        if merged == text:
+            return text  # nothing could be merged: no reason to touch the RUN for hygiene either
+        return _make_hygienic(merged, eol)
     return "".join(_new_run(lines, text, wanted, eol))
 
 
-def _insert(lines: list[str], install: AptInstall, add: list[str], eol: str) -> list[str]:
+_LISTS_CLEANUP = "rm -rf /var/lib/apt/lists/*"
+
+
+def _make_hygienic(text: str, eol: str) -> str:
+    """The RUN we just merged packages into, with the hygiene it lacks (see the module docstring)."""
+    installs = _patchable(text)
+    columns = install_columns(installs[0], text) if installs else None
+    if not installs or not columns:
+        return text
+    install = installs[0]
+    arguments = install.instruction.arguments
+    lines = split_lines(text)
+    escape = escape_of(text)
+    inserts: list[tuple[int, int, str]] = []  # (line, column, text): within a line
+    new_line: tuple[int, str] | None = None  # (after line, text): a line of its own
+    if "lists" in install.missing:
+        last_line, last_column = columns[-1]
+        body = lines[last_line - 1].rstrip("\r\n")
+        ending = lines[last_line - 1][len(body) :]
+        code_lines = sorted({line for line, _ in columns})
+        # Not after a dangling operator or an unfinished continuation, nor where a shell comment
+        # would swallow it (the joined RUN is one shell line: a `#` anywhere hides what follows).
+        dangling = arguments.rstrip()[-1:] in (";", "&", "|", "(", "{") or body.rstrip().endswith(escape)
+        if not dangling and not re.search(r"(?:^|\s)#", arguments):
+            if len(code_lines) == 1:
+                inserts.append((last_line, last_column + 1, f" && {_LISTS_CLEANUP}"))
+            else:
+                indent, trailing = _chain_style(lines, code_lines, escape)
+                operator = " && " if trailing else " "
+                lines[last_line - 1] = body[: last_column + 1] + operator + escape + (ending or eol)
+                new_line = (last_line, f"{indent}{'' if trailing else '&& '}{_LISTS_CLEANUP}{ending}")
+    if "yes" in install.missing:
+        line, column = columns[install.verb_end - 1]
+        inserts.append((line, column + 1, " -y"))
+    if "update" in install.missing and not arguments[: install.start].rstrip().endswith("|"):
+        command = arguments[install.start : install.verb_end]
+        tool = "apt-get" if re.search(r"(?<![\w-])apt-get\s", command) else "apt"
+        sudo = "sudo " if command.startswith("sudo") else ""
+        inserts.append((*columns[install.start], f"{sudo}{tool} update && "))
+    # From the right, so that each column still points where it did.
+    for line, column, insert in sorted(inserts, reverse=True):
+        lines[line - 1] = lines[line - 1][:column] + insert + lines[line - 1][column:]
+    if new_line is not None:
+        lines.insert(new_line[0], new_line[1])
+    return "".join(lines)
+
+
+def _chain_style(lines: list[str], code_lines: list[int], escape: str) -> tuple[str, bool]:
+    """(indent, trailing) of the RUN's `&&` continuation lines: `    && cmd` lines, or `cmd && \\` lines
+    followed by indented commands; a RUN with neither gets a leading `    && `."""
+    bodies = [lines[n - 1].rstrip("\r\n") for n in code_lines]
+    for body in bodies[1:]:
+        if body.lstrip().startswith("&&"):
+            return body[: len(body) - len(body.lstrip())], False
+    for index, body in enumerate(bodies[:-1]):
+        if body.rstrip().removesuffix(escape).rstrip().endswith("&&"):
+            following = bodies[index + 1]
+            return following[: len(following) - len(following.lstrip())], True
+    continued = bodies[1:] or [""]
+    return ("\t" if continued[0].startswith("\t") else "    "), False
+
+
+def _insert(lines: list[str], install: AptInstall, add: list[str], eol: str, text: str) -> list[str]:
+    escape = escape_of(text)  # `\`, or the backtick of `# escape=``
+    columns = install_columns(install, text)
     package_lines = sorted({p.line for p in install.packages})
     one_per_line = len(package_lines) == len(install.packages) and len(package_lines) > 1
     if one_per_line:
@@ -63,14 +154,26 @@ def _insert(lines: list[str], install: AptInstall, add: list[str], eol: str) -> 
             if column_sorted:
                 later = [p.line for p in install.packages if p.name > package]
                 position = (min(later) - 1) if later else package_lines[-1]
-            if position == package_lines[-1] and not lines[position - 1].rstrip("\r\n").endswith("\\"):
-                # the last package line ends the command: continue it, then add ours as the last
-                lines[position - 1] = lines[position - 1].rstrip("\r\n") + " \\" + eol
-                lines.insert(position, f"{indent}{package}{eol}")
+            if position == package_lines[-1] and not lines[position - 1].rstrip("\r\n").endswith(escape):
+                # The last package line ends the command: continue it and add ours as the last; what
+                # followed the command on that line (`&& rm ...`) moves down with ours.
+                body = lines[position - 1].rstrip("\r\n")
+                ending = lines[position - 1][len(body) :]
+                cut = len(body.rstrip())
+                if columns and columns[install.end - 1][0] == position:
+                    cut = columns[install.end - 1][1] + 1
+                lines[position - 1] = f"{body[:cut]} {escape}{ending or eol}"
+                lines.insert(position, f"{indent}{package}{body[cut:].rstrip()}{ending}")  # no final newline stays so
             else:
-                lines.insert(position, f"{indent}{package} \\{eol}")
+                lines.insert(position, f"{indent}{package} {escape}{eol}")
         return lines
-    # Inline packages: append ours after the last package token, on its line.
+    # Inline packages: ours go right after the command's last word, where the reader saw it end
+    # (not at a later `git clone` that happens to repeat a package's name).
+    if columns and install.packages:
+        number, column = columns[install.end - 1]
+        line = lines[number - 1]
+        lines[number - 1] = line[: column + 1] + "".join(f" {p}" for p in sorted(add)) + line[column + 1 :]
+        return lines
     last = install.packages[-1] if install.packages else None
     number = last.line if last else install.instruction.line
     line = lines[number - 1]
@@ -125,7 +228,7 @@ def unified_diff(old: str, new: str, path: str) -> str:
         return ""
     out = []
     for line in difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}", n=3
+        split_lines(old), split_lines(new), f"a/{path}", f"b/{path}", n=3
     ):
         if line.startswith(("---", "+++")):
             out.append(line.rstrip("\n") + "\n")

@@ -3,6 +3,13 @@
 Enough of the format for the FROM / ARG / ENV chain: continuation lines, comments, CRLF,
 parser directives, ARG defaults before FROM, multi-stage builds (the last stage is the image),
 `ENV K=V ...` and the legacy `ENV K V`, `$VAR` / `${VAR}` / `${VAR:-default}` substitution.
+
+Each `apt-get install` of the final stage is also checked for apt hygiene, the way hadolint
+(DL3009, DL3014, DL3015) and a careful reviewer would: `-y` (a build cannot answer a
+prompt), `apt-get update` earlier in the same RUN (a cached update layer goes stale),
+`rm -rf /var/lib/apt/lists/*` later in the same RUN (or a cache/tmpfs mount over them), and
+`--no-install-recommends` (or `-o APT::Install-Recommends=false`, or an apt.conf line written
+earlier in the stage). `apt-get clean` empties /var/cache/apt only: it does not remove the lists.
 """
 
 from __future__ import annotations
@@ -41,8 +48,15 @@ class AptInstall:
 
     instruction: Instruction
     packages: tuple[AptPackage, ...]
-    flags: tuple[str, ...]  # -y, --no-install-recommends, ...
+    flags: tuple[str, ...]  # -y, --no-install-recommends, "-o APT::Install-Recommends=false", ...
     in_heredoc: bool = False  # read from a heredoc body: counted, never patched
+    line: int = 0  # 1-based line where the command (`apt-get`, or its sudo / VAR= prefix) stands
+    # Offsets into instruction.arguments (into the heredoc body when in_heredoc): where the
+    # command starts, where its `install` word ends, where its last word (package or flag) ends.
+    start: int = 0
+    verb_end: int = 0
+    end: int = 0
+    missing: tuple[str, ...] = ()  # apt hygiene it lacks, a subset of HYGIENE's keys, in its order
 
 
 @dataclass
@@ -99,24 +113,201 @@ def instructions(text: str) -> list[Instruction]:
     return result
 
 
-_APT_INSTALL = re.compile(r"(?:^|[;&|]\s*)(?:sudo\s+)?(?:DEBIAN_FRONTEND=\S+\s+)?apt(?:-get)?\s+((?:-\S+\s+)*)install\b([^;&|]*)")
+# apt options whose value is the next word: `-o APT::Install-Recommends=false install ...`
+_APT_VALUE_OPTIONS = frozenset(
+    "-o -c -t -a --option --config-file --target-release --default-release --host-architecture".split()
+)
+_APT_OPTIONS = (
+    r"(?:(?:-[octa]|--(?:option|config-file|target-release|default-release|host-architecture))\s+[^\s;&|]+\s+"
+    r"|-[^\s;&|]+\s+)*"
+)
+# A command position: the start of the RUN (after its --mount/--network flags), after a shell
+# operator, or after a compound-command keyword.
+_APT_INSTALL = re.compile(
+    r"(?:^(?:--\S+\s+)*|[;&|]\s*|(?<![\w-])(?:then|do|else)\s+)"
+    r"(?P<command>(?:sudo\s+)?(?:DEBIAN_FRONTEND=\S+\s+)?apt(?:-get)?\s+"
+    r"(?P<options>" + _APT_OPTIONS + r")install(?![\w.+-]))"
+    r"(?P<rest>[^;&|]*)"
+)
+_APT_UPDATE = re.compile(r"(?<![\w./-])apt(?:-get)?\s+" + _APT_OPTIONS + r"update(?![\w.+-])")
+# rm of the lists folder or of its content; `.../lists/partial` alone is not enough.
+_LISTS_REMOVED = re.compile(
+    r"(?<![\w./-])rm\s+(?:[^;&|]*\s)?[\"']?/var/lib/apt/lists(?:/[\"']?\*?)?[\"']?(?=$|[\s;&|)])"
+)
+# BuildKit keeps the lists out of the layer when a cache or tmpfs is mounted over them.
+_LISTS_MOUNTED = re.compile(
+    r"--mount=(?=\S*type=(?:cache|tmpfs))\S*(?:target|dst|destination)=/var/lib/apt(?:/lists)?/?(?=[,\s]|$)"
+)
+# apt.conf syntax (`APT::Install-Recommends "false";`), as written to /etc/apt/apt.conf.d by a RUN.
+_CONF_NO_RECOMMENDS = re.compile(r"Install-Recommends\s+\\?[\"']?(?:0|false|no|off)\b", re.IGNORECASE)
+_CONF_ASSUME_YES = re.compile(r"Assume-Yes\s+\\?[\"']?(?:1|true|yes|on)\b", re.IGNORECASE)
+
+# What each hygiene gap costs and how to fix it; dockerfile_problems() reports them in this order.
+HYGIENE = {
+    "yes": "apt-get install without -y: a docker build cannot answer its prompt; add -y",
+    "update": (
+        "apt-get install without apt-get update before it in the same RUN: the package lists come from a stale"
+        " cached layer or are missing; put `apt-get update &&` in front of it"
+    ),
+    "lists": (
+        "apt-get install leaves the package lists in the layer:"
+        " end this RUN with `&& rm -rf /var/lib/apt/lists/*` (apt-get clean does not remove them)"
+    ),
+    "recommends": (
+        "apt-get install without --no-install-recommends: the image also gets every package these recommend;"
+        " add --no-install-recommends, then list any recommended package a service needs"
+    ),
+}
 
 
 def apt_installs(text: str) -> list[AptInstall]:
     """Every `apt-get install` list of the last stage's RUN instructions (the image's own)."""
     found: list[AptInstall] = []
     raw_lines = text.replace("\r\n", "\n").split("\n")
+    escape = _escape_of(raw_lines)
+    earlier = ""  # the shell text of the stage's RUNs so far: apt.conf lines written there count
     for instruction in _last_stage(instructions(text)):
         if instruction.keyword != "RUN" or instruction.arguments.lstrip().startswith("["):
             continue  # exec-form RUN: not a shell command line
+        columns = _columns(instruction, raw_lines, escape)
+        run_flags = re.match(r"(?:--\S+\s+)*", instruction.arguments)  # always matches, maybe empty
+        mounted = bool(run_flags and _LISTS_MOUNTED.search(run_flags.group()))
         for source, in_heredoc in ((instruction.arguments, False), (instruction.heredoc.replace("\\\n", " "), True)):
             for match in _APT_INSTALL.finditer(source.replace("\n", ";")):
-                words = (match.group(1) + " " + match.group(2)).split()
-                flags = tuple(w for w in words if w.startswith("-"))
-                names = [w.split("=", 1)[0] for w in words if not w.startswith(("-", "$")) and w not in ("\\",)]
-                packages = tuple(AptPackage(name, _line_of(name, instruction, raw_lines)) for name in names)
-                found.append(AptInstall(instruction, packages, flags, in_heredoc))
+                flags: list[str] = []
+                names: list[tuple[str, int]] = []
+                words = [  # (word, offset in source): the options before `install`, then what follows it
+                    (word.group(), match.start(group) + word.start())
+                    for group in ("options", "rest")
+                    for word in re.finditer(r"\S+", match.group(group))
+                ]
+                index, end = 0, match.end("command")
+                while index < len(words):
+                    word, offset = words[index]
+                    if word.startswith("#"):
+                        break  # a shell comment: the rest of the line is not the command's
+                    if word in _APT_VALUE_OPTIONS and index + 1 < len(words):
+                        flags.append(f"{word} {words[index + 1][0]}")  # the option and its value stay one flag
+                        word, offset = words[index + 1]
+                        index += 1
+                    elif word.startswith("-"):
+                        flags.append(word)
+                    elif not word.startswith("$") and word != "\\":
+                        names.append((word.split("=", 1)[0], offset))
+                    end = max(end, offset + len(word))
+                    index += 1
+                if columns is not None and not in_heredoc:
+                    packages = tuple(AptPackage(name, columns[offset][0]) for name, offset in names)
+                    line = columns[match.start("command")][0]
+                else:
+                    packages = tuple(AptPackage(name, _line_of(name, instruction, raw_lines)) for name, _ in names)
+                    line = instruction.line
+                before, after = source[: match.start("command")], source[end:]
+                missing = _missing(tuple(flags), earlier + " ; " + before, before, after, mounted)
+                found.append(
+                    AptInstall(
+                        instruction, packages, tuple(flags), in_heredoc,
+                        line=line, start=match.start("command"), verb_end=match.end("command"), end=end, missing=missing,
+                    )
+                )
+        earlier += " ; " + instruction.arguments + " ; " + instruction.heredoc
     return found
+
+
+def _missing(flags: tuple[str, ...], configured: str, before: str, after: str, mounted: bool) -> tuple[str, ...]:
+    gaps = []
+    if not _assumes_yes(flags) and not _CONF_ASSUME_YES.search(configured) and not re.search(r"\byes\s*\|\s*$", before):
+        gaps.append("yes")
+    if not _APT_UPDATE.search(before):
+        gaps.append("update")
+    if not mounted and not _LISTS_REMOVED.search(after):
+        gaps.append("lists")
+    if not _skips_recommends(flags) and not _CONF_NO_RECOMMENDS.search(configured):
+        gaps.append("recommends")
+    return tuple(gaps)
+
+
+def _assumes_yes(flags: tuple[str, ...]) -> bool:
+    for flag in flags:
+        if flag in ("-y", "--yes", "--assume-yes"):
+            return True
+        # short clusters: -qy, -yqq; quiet level 2 implies -y (apt-get(8))
+        if re.fullmatch(r"-[a-zA-Z]+", flag) and ("y" in flag or flag.count("q") >= 2):
+            return True
+        if re.fullmatch(r"(?:-q|--quiet)=(?:[2-9]|\d{2,})", flag):
+            return True
+        if re.fullmatch(r"--(?:yes|assume-yes)=(?:1|true|yes|on)", flag, re.IGNORECASE):
+            return True
+        if re.fullmatch(r"(?:-o|--option)[\s=]?\S*::Assume-Yes=(?:1|true|yes|on)", flag, re.IGNORECASE):
+            return True
+    return False
+
+
+def _skips_recommends(flags: tuple[str, ...]) -> bool:
+    for flag in flags:
+        if flag == "--no-install-recommends":
+            return True
+        if re.fullmatch(r"--install-recommends=(?:0|false|no|off)", flag, re.IGNORECASE):
+            return True
+        if re.fullmatch(r"(?:-o|--option)[\s=]?\S*Install-Recommends=(?:0|false|no|off)", flag, re.IGNORECASE):
+            return True
+    return False
+
+
+def _escape_of(raw_lines: list[str]) -> str:
+    """The escape character, as instructions() reads it from the directives above the first instruction."""
+    escape = "\\"
+    for line in raw_lines:
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            break
+        directive = re.match(r"#\s*escape\s*=\s*(\S)", stripped)
+        if directive:
+            escape = directive.group(1)
+    return escape
+
+
+def _columns(instruction: Instruction, raw_lines: list[str], escape: str) -> list[tuple[int, int]] | None:
+    """(line, column) in the file of every character of the instruction's arguments, joined the way
+    instructions() joins continuation lines; None when the two readings disagree."""
+    joined = ""
+    where: list[tuple[int, int]] = []
+    for number in instruction.lines:
+        if number - 1 >= len(raw_lines):
+            break
+        line = raw_lines[number - 1].rstrip()
+        stripped = line.strip()
+        if where and (not stripped or stripped.startswith("#")):
+            continue
+        continued = line.endswith(escape)
+        body = line[: -len(escape)] if continued else line
+        lead = len(body) - len(body.lstrip())
+        part = body.strip()
+        if where:
+            joined += " "
+            where.append((number, lead))
+        joined += part
+        where.extend((number, lead + i) for i in range(len(part)))
+        if not continued:
+            break
+    keyword, _, rest = joined.partition(" ")
+    offset = len(keyword) + 1 + len(rest) - len(rest.lstrip())
+    arguments = instruction.arguments
+    if joined[offset : offset + len(arguments)] != arguments:
+        return None
+    return where[offset : offset + len(arguments)]
+
+
+def install_columns(install: AptInstall, text: str) -> list[tuple[int, int]] | None:
+    """(line, column) of each character of the install's RUN arguments; None for a heredoc body."""
+    if install.in_heredoc:
+        return None
+    raw_lines = text.replace("\r\n", "\n").split("\n")
+    return _columns(install.instruction, raw_lines, _escape_of(raw_lines))
+
+
+def escape_of(text: str) -> str:
+    return _escape_of(text.replace("\r\n", "\n").split("\n"))
 
 
 # The instructions of the Dockerfile reference; anything else is a mistake.
@@ -151,6 +342,8 @@ def dockerfile_problems(text: str) -> list[tuple[int, str]]:
             problems.append(
                 (install.instruction.line, "apt-get install inside a heredoc: depaudit reads it but will not patch it")
             )
+        else:
+            problems.extend((install.line, HYGIENE[gap]) for gap in install.missing)
     for instruction in parsed:
         if instruction.keyword == "RUN" and instruction.arguments.lstrip().startswith("[") and "apt" in instruction.arguments:
             problems.append((instruction.line, "apt in an exec-form RUN: depaudit will not read or patch it"))

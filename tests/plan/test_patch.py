@@ -27,13 +27,21 @@ def test_a_sorted_column_gets_the_package_at_its_place_with_crlf_and_no_final_ne
 
 
 def test_inline_lists_and_version_pins() -> None:
-    text = "FROM base\nRUN apt-get install -y curl=7.88 && rm -rf /var/lib/apt/lists/*\nCMD [\"x\"]\n"
+    text = "FROM base\nRUN apt-get update && apt-get install -y curl=7.88 && rm -rf /var/lib/apt/lists/*\nCMD [\"x\"]\n"
     assert patch_dockerfile(text, ["git", "ffmpeg"]) == text.replace("curl=7.88", "curl=7.88 ffmpeg git")
 
 
 def test_a_column_whose_last_package_ends_the_command() -> None:
-    text = "FROM base\nRUN apt-get install -y \\\n    a \\\n    b\n"
-    assert patch_dockerfile(text, ["c"]) == "FROM base\nRUN apt-get install -y \\\n    a \\\n    b \\\n    c\n"
+    text = "FROM base\nRUN apt-get update && apt-get install -y \\\n    a \\\n    b && rm -rf /var/lib/apt/lists/*\n"
+    assert patch_dockerfile(text, ["d", "c"]) == (  # the rest of b's line moves down with the new last package
+        "FROM base\nRUN apt-get update && apt-get install -y \\\n    a \\\n    b \\\n    c \\\n"
+        "    d && rm -rf /var/lib/apt/lists/*\n"
+    )
+    text = "FROM base\nRUN apt-get update && apt-get install -y \\\n    a \\\n    b\n"  # hygienic but for the lists
+    assert patch_dockerfile(text, ["c"]) == (
+        "FROM base\nRUN apt-get update && apt-get install -y \\\n    a \\\n    b \\\n    c \\\n"
+        "    && rm -rf /var/lib/apt/lists/*\n"
+    )
 
 
 def test_without_an_apt_run_a_hygienic_one_is_added_after_the_last_run() -> None:
