@@ -29,7 +29,7 @@ def test_markdown_renders_as_tables(fleet_site_packages: Path) -> None:
     assert html.count("<table>") == 3  # the family plan; face-recognition and vision-agent needs
     assert "<h3>face-recognition on <code>nvidia/cuda:12.1.1-runtime-ubuntu22.04</code></h3>" in html
     assert re.search(r"<td><code>family-vision-cu121</code></td>\s*<td><code>docker/family-vision-cu121/Dockerfile</code></td>\s*<td><code>libxcb1</code></td>", html)
-    assert "<strong>1 package(s) missing:</strong> <code>libxcb1</code>" in html
+    assert "<strong>1 required package(s) missing:</strong> <code>libxcb1</code>" in html
 
 
 def test_sarif_results_sit_on_dockerfile_lines(fleet_site_packages: Path) -> None:

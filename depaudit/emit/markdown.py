@@ -1,55 +1,124 @@
-"""The Markdown report: a CI step summary a person reads in the pull request."""
+"""The Markdown report: a CI step summary a person reads in the pull request.
+
+GitHub renders it as CommonMark with GFM tables and raw HTML (`<details>`), so every value taken
+from the scan (paths, sonames, package names, messages) is escaped: `__init__.py` must not turn
+bold, `<file>` must not vanish as a tag, and `|` must not split a table cell.
+"""
 
 from __future__ import annotations
 
+import html
+import re
+from collections import Counter
+
+from depaudit.findings import Finding
 from depaudit.native.model import Tier
 from depaudit.plan.model import FamilyPlan
-from depaudit.report import ScanReport
+from depaudit.report import Need, ScanReport
+
+# Evidence chains with more steps than this are folded to "import → distribution → … → object".
+_FOLD_AFTER = 4
+
+# Characters that start emphasis, code, links, HTML, entities, strikethrough or table cells.
+_BACKSLASHED = re.compile(r"([\\`*_\[\]|~#])")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _text(text: str) -> str:
+    """Plain text as inline Markdown that renders as the same characters, in a paragraph or a table cell."""
+    escaped = _BACKSLASHED.sub(r"\\\1", re.sub(r"\s+", " ", text))
+    return re.sub(r"[&<>]", lambda m: _ENTITIES[m.group()], escaped)
+
+
+def _code(text: str, *, in_table: bool = False) -> str:
+    """A code span holding `text` verbatim, whatever backticks or pipes it contains."""
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        return ""
+    if in_table:
+        text = text.replace("|", "\\|")  # GFM splits cells before it reads code spans
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[0] == "`" or text[-1] == "`" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _message(text: str, *, in_table: bool = False) -> str:
+    """A finding's message: plain text whose `quoted` parts become code spans."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: nothing is quoted
+        return _text(text)
+    return "".join(_code(part, in_table=in_table) if i % 2 else _text(part) for i, part in enumerate(parts))
 
 
 def render_markdown(report: ScanReport) -> str:
     out = ["# depaudit report", ""]
     failing = sorted({n.package or n.name for s in report.services for n in s.needs if n.fails})
-    verdict = f"**{len(failing)} package(s) missing:** {', '.join(f'`{p}`' for p in failing)}" if failing else "**Nothing required is missing.**"
+    if failing:
+        verdict = f"**{len(failing)} required package(s) missing:** {', '.join(_code(p) for p in failing)}"
+    else:
+        verdict = "**Nothing required is missing.**"
     out += [
-        f"{verdict} — {len(report.services)} service(s), distro `{report.distro}`, Python {report.python_version}.",
+        f"{verdict} — {len(report.services)} service(s), distro {_code(report.distro)}, Python {_text(report.python_version)}.",
         "",
     ]
     if report.families:
         out += ["## Family Dockerfiles", "", "| family | Dockerfile | add | unused | redundant | build-only |", "|---|---|---|---|---|---|"]
         for family in report.families:
             out.append(
-                f"| `{family.name}` | `{family.dockerfile}` | {_packages(family, 'add')} | {_packages(family, 'unused')} "
-                f"| {_packages(family, 'redundant')} | {_packages(family, 'build_only')} |"
+                f"| {_code(family.name, in_table=True)} | {_code(family.dockerfile, in_table=True)} | {_packages(family, 'add')} "
+                f"| {_packages(family, 'unused')} | {_packages(family, 'redundant')} | {_packages(family, 'build_only')} |"
             )
         out.append("")
     out += ["## Services", ""]
+    if not report.services:
+        out += ["No service was scanned.", ""]
     for service in report.services:
         shown = [n for n in service.needs if n.status in ("missing", "unmapped") and n.tier is not Tier.HINT]
-        base = f" on `{service.base_image}`" if service.base_image else ""
-        out.append(f"### {service.name}{base}")
+        base = f" on {_code(service.base_image)}" if service.base_image else ""
+        out.append(f"### {_text(service.name)}{base}")
         out.append("")
         if shown:
             out += ["| need | status | tier | package | evidence |", "|---|---|---|---|---|"]
             for need in shown:
-                evidence = " → ".join(need.chain[1:])
-                out.append(
-                    f"| `{need.name}` | {need.status} | {need.tier.value} | {f'`{need.package}`' if need.package else '—'} | {_cell(evidence)} |"
-                )
+                package = _code(need.package, in_table=True) if need.package else "—"
+                out.append(f"| {_code(need.name, in_table=True)} | {need.status} | {need.tier.value} | {package} | {_evidence(need)} |")
         else:
             out.append("Nothing the image lacks.")
         if service.findings:
-            out += ["", "<details><summary>" + f"{len(service.findings)} finding(s)</summary>", ""]
-            out += [f"- `{f.kind.value}` {f.path}{':' + str(f.line) if f.line else ''} — {_cell(f.message)}" for f in service.findings]
-            out += ["", "</details>"]
+            out += ["", *_findings(service.findings, "")]
         out.append("")
+    if report.findings:
+        out += ["## Scan findings", "", *_findings(report.findings, " not tied to one service"), ""]
     return "\n".join(out)
+
+
+def _evidence(need: Need) -> str:
+    """The chain from the import to the object that needs the library, folded when it is long.
+
+    The library and its package end the chain; their own columns show them already.
+    """
+    steps = list(need.chain[1:])
+    if need.name in steps[1:]:
+        steps = steps[: len(steps) - 1 - steps[::-1].index(need.name)]
+    full = " → ".join(_text(step) for step in steps)
+    if len(steps) <= _FOLD_AFTER:
+        return full
+    short = " → ".join([_text(steps[0]), _text(steps[1]), "…", _text(steps[-1].rsplit("/", 1)[-1])])
+    return f"<details><summary>{short}</summary>{full}</details>"
+
+
+def _findings(findings: tuple[Finding, ...], scope: str) -> list[str]:
+    """A folded list; its summary counts the findings by kind, so what matters shows unfolded."""
+    counts = sorted(Counter(f.kind.value for f in findings).items())
+    kinds = ", ".join(kind if count == 1 else f"{kind} ×{count}" for kind, count in counts)
+    summary = html.escape(f"{len(findings)} finding(s){scope}: {kinds}")
+    lines = [f"<details><summary>{summary}</summary>", ""]
+    for finding in findings:
+        where = finding.path if finding.line is None else f"{finding.path}:{finding.line}"
+        lines.append(f"- {_code(finding.kind.value)} {_text(where)} — {_message(finding.message)}")
+    return [*lines, "", "</details>"]
 
 
 def _packages(family: FamilyPlan, kind: str) -> str:
     items = getattr(family, kind)
-    return ", ".join(f"`{i.package}`" for i in items) if items else "—"
+    return ", ".join(_code(i.package, in_table=True) for i in items) if items else "—"
