@@ -34,6 +34,7 @@ from depaudit.packages.classify import (
 from depaudit.packages.python_rules import PackageRule, load_python_rules
 from depaudit.plan.model import FamilyPlan
 from depaudit.plan.planner import Family, plan_families
+from depaudit.packages.depends import pulled_in
 from depaudit.packages.index import PackageIndex, default_cache_dir, load_index
 from depaudit.packages.profiles import BaseProfile, load_profile
 from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
@@ -419,7 +420,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
         distro=rules.distro,
         python_version=first.target.python_version,
         distribution_count=len({key for audit in audits.values() for key in audit.env.distributions}),
-        services=tuple(_installed_by_families(service, plans) for service in reports),
+        services=tuple(_installed_by_families(service, plans, rules, index) for service in reports),
         findings=tuple(sorted(set(findings))),
         base_image=labels.pop() if len(labels) == 1 else None,
         families=plans,
@@ -553,14 +554,19 @@ def _dockerfile_findings(families: Mapping[str, Family]) -> list[Finding]:
     return findings
 
 
-def _installed_by_families(service: ServiceReport, plans: tuple[FamilyPlan, ...]) -> ServiceReport:
-    """A package a family Dockerfile on the service's FROM chain installs is not missing from the
-    image the service runs in: only what the plan would add stays `missing`."""
+def _installed_by_families(
+    service: ServiceReport, plans: tuple[FamilyPlan, ...], rules: DistroRules, index: PackageIndex | None
+) -> ServiceReport:
+    """A package a family Dockerfile on the service's FROM chain installs, or one such a package
+    depends on, is not missing from the image the service runs in: only what the plan would
+    add stays `missing`."""
     installs = {plan.name: plan.installs for plan in plans}
     by: dict[str, str] = {}
     for family in service.families:  # nearest first
         for package in installs.get(family, ()):
             by.setdefault(package, family)
+    for package, root in pulled_in(list(by), rules, index).items():
+        by.setdefault(package, f"{by[root]} (a dependency of {root})")
     needs = tuple(
         replace(need, status="installed", chain=(*need.chain, f"installed by {by[need.package]}"), tried=())
         if need.status == "missing" and need.package in by

@@ -284,3 +284,82 @@ def debian_archive_file(relative: str) -> Path:
         pytest.skip(f"the Debian archive is unreachable: {error}")
     partial.rename(target)
     return target
+
+
+UBUNTU_MIRROR = "http://archive.ubuntu.com/ubuntu"
+
+
+def ubuntu_archive_files(suite: str, names: Sequence[str]) -> dict[str, Path]:
+    """Files of one suite of the Ubuntu archive (`dists/<suite>/<name>`, e.g. `main/binary-amd64/Packages.xz`),
+    cached across runs with the suite's Release; skips the calling test when the archive is unreachable.
+
+    Packages files are fetched by their hash in that Release (`by-hash/SHA256/…`) and checked against
+    it, so a pocket republished while we download (`jammy-updates` changes daily) still yields the
+    Packages of one Release. $DEPAUDIT_UBUNTU_MIRROR names another mirror."""
+    import urllib.error
+
+    folder = _cache_root() / "ubuntu-archive" / suite
+    mirror = os.environ.get("DEPAUDIT_UBUNTU_MIRROR", UBUNTU_MIRROR).rstrip("/")
+    try:
+        try:
+            return _ubuntu_snapshot(folder, f"{mirror}/dists/{suite}", names)
+        except urllib.error.HTTPError as error:
+            if error.code != 404 or not (folder / "Release").exists():
+                raise
+            shutil.rmtree(folder)  # the cached Release is so old its files left by-hash: start afresh
+            return _ubuntu_snapshot(folder, f"{mirror}/dists/{suite}", names)
+    except OSError as error:
+        pytest.skip(f"the Ubuntu archive is unreachable: cannot fetch {suite} from {mirror}: {error}")
+
+
+def _ubuntu_snapshot(folder: Path, base: str, names: Sequence[str]) -> dict[str, Path]:
+    release = folder / "Release"
+    if not release.exists():
+        _download(f"{base}/Release", release)
+    digests = _release_sha256(release.read_text(encoding="utf-8"))
+    for name in names:
+        if not (folder / name).exists():
+            _fetch_archive_file(base, name, folder / name, digests)
+    return {name: folder / name for name in names}
+
+
+def _fetch_archive_file(base: str, name: str, target: Path, digests: dict[str, str]) -> None:
+    if name.startswith("Contents-"):
+        # Ubuntu regenerates Contents apart from the Release, whose entry for it lags: not by hash.
+        _download(f"{base}/{name}", target)
+    elif name in digests:
+        directory = name.rpartition("/")[0]
+        _download(f"{base}/{directory + '/' if directory else ''}by-hash/SHA256/{digests[name]}", target, digests[name])
+    else:
+        pytest.fail(f"{base}/Release lists no {name}")
+
+
+def _release_sha256(release: str) -> dict[str, str]:
+    """name → SHA256 from a Release file's `SHA256:` section."""
+    digests: dict[str, str] = {}
+    section = ""
+    for line in release.splitlines():
+        if not line.startswith(" "):
+            section = line.split(":", 1)[0]
+        elif section == "SHA256":
+            digest, _size, name = line.split()
+            digests[name] = digest
+    return digests
+
+
+def _download(url: str, target: Path, sha256: str | None = None) -> None:
+    import urllib.request
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + f".part{os.getpid()}")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response, open(partial, "wb") as out:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if sha256 is not None and digest.hexdigest() != sha256:
+            pytest.fail(f"{url}: SHA256 {digest.hexdigest()}, the Release says {sha256}")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)

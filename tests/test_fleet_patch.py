@@ -35,11 +35,11 @@ def test_patch_applies_changes_only_its_lines_and_is_idempotent(tmp_path: Path, 
     assert patch == (
         "--- a/docker/family-vision-cu121/Dockerfile\n"
         "+++ b/docker/family-vision-cu121/Dockerfile\n"
-        "@@ -6,4 +6,5 @@\n"
+        "@@ -5,4 +5,5 @@\n"
         "         libsm6 \\\n"
         "         libxrender1 \\\n"
         "         libxext6 \\\n"
-        "+        libxcb1 \\\n"
+        "+        libglib2.0-0 \\\n"
         "     && rm -rf /var/lib/apt/lists/*\n"
     )
     (fleet / "change.patch").write_text(patch)
@@ -50,7 +50,7 @@ def test_patch_applies_changes_only_its_lines_and_is_idempotent(tmp_path: Path, 
     assert changed == {fleet / "docker/family-vision-cu121/Dockerfile"}
     old_lines = before[fleet / "docker/family-vision-cu121/Dockerfile"].decode().splitlines()
     new_lines = (fleet / "docker/family-vision-cu121/Dockerfile").read_text().splitlines()
-    assert new_lines == old_lines[:8] + ["        libxcb1 \\"] + old_lines[8:]
+    assert new_lines == old_lines[:7] + ["        libglib2.0-0 \\"] + old_lines[7:]
 
     assert _depaudit(fleet, fleet_site_packages, "--format", "patch").stdout == ""  # nothing left to change
 
@@ -60,5 +60,5 @@ def test_write_applies_the_same_change(tmp_path: Path, fleet_site_packages: Path
     shutil.copytree(EXAMPLE_FLEET, fleet)
     result = _depaudit(fleet, fleet_site_packages, "--write", "--format", "json")
     assert "patched" in result.stderr and "family-vision-cu121" in result.stderr
-    assert "        libxcb1 \\\n" in (fleet / "docker/family-vision-cu121/Dockerfile").read_text()
+    assert "        libglib2.0-0 \\\n" in (fleet / "docker/family-vision-cu121/Dockerfile").read_text()
     assert _depaudit(fleet, fleet_site_packages, "--format", "patch").stdout == ""

@@ -28,8 +28,8 @@ def test_markdown_renders_as_tables(fleet_site_packages: Path) -> None:
     html = markdown.markdown(_scan(fleet_site_packages, "--format", "markdown").stdout, extensions=["tables"])
     assert html.count("<table>") == 3  # the family plan; face-recognition and vision-agent needs
     assert "<h3>face-recognition on <code>nvidia/cuda:12.1.1-runtime-ubuntu22.04</code></h3>" in html
-    assert re.search(r"<td><code>family-vision-cu121</code></td>\s*<td><code>docker/family-vision-cu121/Dockerfile</code></td>\s*<td><code>libxcb1</code></td>", html)
-    assert "<strong>1 required package(s) missing:</strong> <code>libxcb1</code>" in html
+    assert re.search(r"<td><code>family-vision-cu121</code></td>\s*<td><code>docker/family-vision-cu121/Dockerfile</code></td>\s*<td><code>libglib2.0-0</code></td>", html)
+    assert "<strong>1 required package(s) missing:</strong> <code>libglib2.0-0</code>" in html
 
 
 def test_sarif_results_sit_on_dockerfile_lines(fleet_site_packages: Path) -> None:
@@ -40,11 +40,11 @@ def test_sarif_results_sit_on_dockerfile_lines(fleet_site_packages: Path) -> Non
         for r in sarif["runs"][0]["results"]
     ]
     assert results == [
-        ("DEP002", "docker/family-torch-cu121/Dockerfile", 6),  # libsndfile1 on its own line
-        ("DEP002", "docker/family-torch-cu121/Dockerfile", 7),
-        ("DEP002", "docker/family-torch-cu121/Dockerfile", 8),
-        ("DEP001", "docker/family-vision-cu121/Dockerfile", 3),  # libxcb1 on the apt RUN line
-        ("DEP002", "docker/family-vision-cu121/Dockerfile", 7),
+        ("DEP003", "docker/family-torch-cu121/Dockerfile", 6),  # libsndfile1 (redundant) on its own line
+        ("DEP003", "docker/family-torch-cu121/Dockerfile", 7),
+        ("DEP003", "docker/family-torch-cu121/Dockerfile", 8),
+        ("DEP001", "docker/family-vision-cu121/Dockerfile", 3),  # libglib2.0-0 on the apt RUN line
+        ("DEP002", "docker/family-vision-cu121/Dockerfile", 6),  # libxrender1 (unused)
     ]
 
 

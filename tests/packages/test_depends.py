@@ -20,3 +20,13 @@ def test_a_chain_through_packages_not_chosen() -> None:
     via = pulled_in(["libgl1"], rules)
     assert via["libglx0"] == "libgl1"  # libgl1 → libglx0 → libx11-6, named in the rules' Depends
     assert via["libx11-6"] == "libgl1"
+
+
+def test_libportaudio2_pulls_in_the_alsa_library_on_ubuntu() -> None:
+    # jammy's libportaudio2 depends on libasound2; noble's on its time_t rename libasound2t64.
+    for distro, alsa in (("ubuntu-22.04", "libasound2"), ("ubuntu-24.04", "libasound2t64")):
+        rules = load_rules(distro)
+        assert depends_of("libportaudio2", rules) == (alsa, "libc6", "libjack-jackd2-0")
+        via = pulled_in(["libportaudio2", alsa], rules)
+        assert via[alsa] == "libportaudio2", distro
+        assert via["libasound2-data"] in (alsa, "libportaudio2")  # through the ALSA library's own Depends

@@ -91,7 +91,8 @@ UBUNTU = {
     "libexpat.so.1": ("libexpat1", "libexpat1"),
     "libffi.so.8": ("libffi8", "libffi8"),
     "libxml2.so.2": ("libxml2", "libxml2"),
-    "libnsl.so.1": ("libc6", None),  # glibc 2.39 no longer builds it
+    "libnsl.so.1": ("libc6", "libc6"),  # Ubuntu's glibc 2.39 still ships it (noble Contents-amd64)
+    "libnss_hesiod.so.2": ("libc6", "libc6"),
     "libtesseract.so.4": ("libtesseract4", None),
     "libtesseract.so.5": (None, "libtesseract5"),
     "libpoppler.so.118": ("libpoppler118", None),
@@ -111,6 +112,19 @@ def test_jammy_and_noble_table(index: int, distro: str) -> None:
     sonames = load_rules(distro).sonames
     actual = {soname: sonames[soname].package if soname in sonames else None for soname in UBUNTU}
     assert actual == {soname: packages[index] for soname, packages in UBUNTU.items()}
+
+
+@pytest.mark.parametrize("distro", ["ubuntu-22.04", "ubuntu-24.04"])
+def test_ubuntu_entries_say_where_they_were_checked(distro: str) -> None:
+    # The file's source is the archive check (tests/packages/test_index_ubuntu.py); an entry's own
+    # source either notes what else in that archive ships the file, or leaves it to NVIDIA's repository.
+    rules = load_rules(distro)
+    assert rules.source.startswith(f"{rules.codename}'s archive (archive.ubuntu.com, ")
+    archive = f"{rules.codename} + {rules.codename}-updates Contents-amd64 ("
+    own = {rule.source for rule in [*rules.sonames.values(), *rules.executables.values()]} - {rules.source}
+    nvidia = {source for source in own if source.startswith("NVIDIA CUDA repository package naming")}
+    assert all("unchecked" in source for source in nvidia)
+    assert sorted(source for source in own - nvidia if not source.startswith(archive)) == []
 
 
 def test_programs_are_named_on_every_distro() -> None:
