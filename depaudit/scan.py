@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from depaudit.collect.imports import collect_imports
+from depaudit.collect.local import LocalFinder
 from depaudit.collect.model import ImportRecord, ImportScope, Service
 from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.dockerfile import dockerfile_problems
@@ -123,6 +124,8 @@ class _Audit:
         self.store = store or ElfStore()
         self.cache = self.store.cache
         self.workers = workers or Workers(1)
+        self.finder = LocalFinder()
+        self._closures: dict[frozenset[str], dict[str, tuple[RequirementEdge, ...]]] = {}
         self._native: dict[tuple[str, tuple[str, ...]], NativeReport] = {}
         self._hints: dict[str, list[FileHint]] = {}
 
@@ -145,7 +148,7 @@ class _Audit:
         return self._native[key, ld_library_path]
 
     def service(self, service: Service, base: _ServiceBase) -> ServiceReport:
-        collected = collect_imports(service, self.cache, self.workers)
+        collected = collect_imports(service, self.cache, self.workers, self.finder)
         findings: list[Finding] = list(collected.findings)
         imports, roots = self._resolve_imports(collected.imports, findings)
         reached = self._closure(roots)
@@ -292,14 +295,20 @@ class _Audit:
         return imports, roots
 
     def _closure(self, roots: dict[str, _Root]) -> list[_Reached]:
-        required = requires_closure(self.env, [k for k, r in roots.items() if r.required], self.target)
-        everything = requires_closure(self.env, roots, self.target)
+        required = self._requires(frozenset(k for k, r in roots.items() if r.required))
+        everything = self._requires(frozenset(roots))
         reached = []
         for key in sorted(everything):
             edges = required.get(key, everything[key])
             tier = Tier.REQUIRED if key in required else Tier.OPTIONAL
             reached.append(_Reached(key, tier, self._dist_chain(roots, key, edges)))
         return reached
+
+    def _requires(self, roots: frozenset[str]) -> dict[str, tuple[RequirementEdge, ...]]:
+        # The closure sorts its roots: services importing the same distributions share one walk.
+        if roots not in self._closures:
+            self._closures[roots] = requires_closure(self.env, roots, self.target)
+        return self._closures[roots]
 
     def _dist_chain(
         self, roots: dict[str, _Root], key: str, edges: tuple[RequirementEdge, ...]

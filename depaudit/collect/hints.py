@@ -205,9 +205,12 @@ def file_hints(source: bytes) -> list[NativeHint]:
     if not may_have_hints(source):
         return []
     unit = hint_units(source, PREFILTER)
-    if unit is None:
-        return scan_hints(source)
-    return sorted(replace(hint, line=unit.original(hint.line)) for hint in scan_hints(unit.source))
+    if unit is not None:
+        try:
+            return sorted(replace(hint, line=unit.original(hint.line)) for hint in scan_hints(unit.source))
+        except Exception:
+            pass  # a cut that libcst rejects (a body on its header's line): read the whole file
+    return scan_hints(source)
 
 
 def linux_candidates(hint: NativeHint) -> tuple[str, ...]:

@@ -6,9 +6,10 @@ as a `parse_error` finding and read again by the line-level fallback.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from depaudit.collect.fallback import fallback_imports
 from depaudit.collect.model import ImportRecord, ImportScope, Service, ServiceImports
 from depaudit.cache import MISSING, ResultCache, content_key
-from depaudit.collect.local import EXTENSION, local_files, top_level_names
+from depaudit.collect.units import import_units
+from depaudit.collect.local import EXTENSION, LocalFinder
 from depaudit.findings import Finding, FindingKind
 from depaudit.parallel import Workers
 
@@ -232,6 +234,24 @@ def _parse(source: bytes, package: str) -> list[_Found]:
     return visitor.found
 
 
+# Lines that may hold an import: `import`, `from x import`, import_module(), __import__().
+_IMPORT_LINE = re.compile(rb"import")
+# `from importlib import import_module as load`: `load("x")` holds no such word. Read it whole.
+_RENAMED_IMPORT_MODULE = re.compile(rb"import_module\s+as\b")
+
+
+def _parse_cut(source: bytes, package: str) -> list[_Found]:
+    """libcst on the import statements and the blocks around them only (see units.py); the
+    whole file where the cut cannot stand for it."""
+    unit = None if _RENAMED_IMPORT_MODULE.search(source) else import_units(source, _IMPORT_LINE)
+    if unit is not None:
+        try:
+            return [replace(item, line=unit.original(item.line)) for item in _parse(unit.source, package)]
+        except Exception:
+            pass  # a cut libcst rejects (a body on its header's line): the whole file decides
+    return _parse(source, package)
+
+
 def _fallback(source: bytes, package: str) -> list[_Found]:
     text = source.decode("utf-8-sig", errors="replace")
     found = []
@@ -308,7 +328,10 @@ def _records(found: Iterable[_Found], shown: str, local: frozenset[str], fallbac
 
 
 def collect_imports(
-    service: Service, cache: ResultCache | None = None, workers: Workers | None = None
+    service: Service,
+    cache: ResultCache | None = None,
+    workers: Workers | None = None,
+    finder: LocalFinder | None = None,
 ) -> ServiceImports:
     """Every import of the service's files; unreadable and unparsable files become findings.
 
@@ -317,7 +340,7 @@ def collect_imports(
     cache = cache if cache is not None else ResultCache(None)
     workers = workers or Workers(1)
     if service.entry is not None:
-        return _collect_entry(service, cache, workers)
+        return _collect_entry(service, cache, workers, finder or LocalFinder())
     modules = _module_names(service)
     at_root = modules.get(service.root, frozenset())
     records: list[ImportRecord] = []
@@ -333,12 +356,12 @@ def collect_imports(
     )
 
 
-def _collect_entry(service: Service, cache: ResultCache, workers: Workers) -> ServiceImports:
+def _collect_entry(service: Service, cache: ResultCache, workers: Workers, finder: LocalFinder) -> ServiceImports:
     """An entry script and the local modules it reaches, transitively: each file read once,
     each level of the import graph parsed in parallel."""
     assert service.entry is not None
     sys_path = service.sys_path
-    local = frozenset().union(*(top_level_names(folder) for folder in sys_path))
+    local = frozenset().union(*(finder.top_level_names(folder) for folder in sys_path))
     records: list[ImportRecord] = []
     findings: list[Finding] = []
     extensions: set[Path] = set()
@@ -351,7 +374,7 @@ def _collect_entry(service: Service, cache: ResultCache, workers: Workers) -> Se
             for item in parsed.found:
                 if _scope(item, local) is not ImportScope.LOCAL or item.module.startswith("."):
                     continue  # a relative import that climbs out of its package names no file
-                for target in local_files(item.module, item.names, sys_path):
+                for target in finder.local_files(item.module, item.names, sys_path):
                     if target.extension:
                         extensions.add(target.path)
                     elif target.path not in seen:
@@ -403,7 +426,7 @@ def _parse_source(item: tuple[bytes, str]) -> _Parsed:
     """Runs in a worker process."""
     source, package = item
     try:
-        return _Parsed(tuple(_parse(source, package)))
+        return _Parsed(tuple(_parse_cut(source, package)))
     except Exception as error:  # libcst raises syntax, decoding, encoding and recursion errors
         return _Parsed(tuple(_fallback(source, package)), fallback=True, error=_parse_error(error))
 

@@ -119,3 +119,23 @@ def _holds_python(folder: Path) -> bool:
     except OSError:
         return False
     return False
+
+
+class LocalFinder:
+    """`top_level_names` and `local_files` remembered for one scan: the services of a monorepo
+    share their source roots, and each asks the same questions of the same folders."""
+
+    def __init__(self) -> None:
+        self._names: dict[Path, frozenset[str]] = {}
+        self._files: dict[tuple[str, tuple[str, ...], tuple[Path, ...]], list[LocalFile]] = {}
+
+    def top_level_names(self, folder: Path) -> frozenset[str]:
+        if folder not in self._names:
+            self._names[folder] = top_level_names(folder)
+        return self._names[folder]
+
+    def local_files(self, module: str, names: Sequence[str], sys_path: Sequence[Path]) -> list[LocalFile]:
+        key = (module, tuple(names), tuple(sys_path))
+        if key not in self._files:
+            self._files[key] = local_files(module, names, sys_path)
+        return self._files[key]

@@ -33,17 +33,31 @@ def hint_units(source: bytes, prefilter: re.Pattern[bytes]) -> Unit | None:
     None when nothing matches (no hint can be there) or when `ast` cannot parse the file; the
     caller then parses the whole file with libcst, which reports it the same way as before.
     """
+    return _unit(source, prefilter, statements=False)
+
+
+def import_units(source: bytes, prefilter: re.Pattern[bytes]) -> Unit | None:
+    """`source` cut down to the statements on a line the prefilter matches (the import lines)
+    and the compound statements around them — `try`/`except` headers, `if TYPE_CHECKING:`, the
+    `def` lines — which decide whether an import is guarded, lazy or never run.
+
+    None when `ast` cannot parse the file: libcst then reads it whole and reports it.
+    """
+    unit = _unit(source, prefilter, statements=True)
+    if unit is None and not prefilter.search(source):
+        return Unit(b"", ()) if _parses(source) else None
+    return unit
+
+
+def _unit(source: bytes, prefilter: re.Pattern[bytes], *, statements: bool) -> Unit | None:
     starts = [match.start() for match in prefilter.finditer(source)]
     if not starts:
         return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a wheel's invalid escapes are not ours to report
-            tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = _tree(source)
+    if tree is None:
         return None
     blank: list[_Blank] = []
-    _cut(tree.body, _line_numbers(source, starts), blank)
+    _cut(tree.body, _line_numbers(source, starts), blank, statements)
     lines = source.split(b"\n")
     dropped: set[int] = set()
     for first, last, indent in blank:
@@ -58,25 +72,39 @@ def hint_units(source: bytes, prefilter: re.Pattern[bytes]) -> Unit | None:
     return Unit(text, tuple(kept))
 
 
+def _tree(source: bytes) -> ast.Module | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a wheel's invalid escapes are not ours to report
+            return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _parses(source: bytes) -> bool:
+    return _tree(source) is not None
+
+
 _Blank = tuple[int, int, "int | None"]  # first line, last line, indentation of a `pass` put there
 
 
-def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank]) -> None:
-    """Blank the definitions of `body` that hold no hit, at any depth of module-level blocks
-    (`if sys.version_info ...:` bodies, `try:` bodies) and of classes; a function with a hit
-    is kept whole, since its locals and loops are what the visitor reads."""
+def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements: bool) -> None:
+    """Blank what of `body` holds no hit: definitions only (`statements` false: module-level
+    code and a function with a hit stay whole, their constants and loops are what the hint
+    visitor reads), or every statement (`statements` true), looking inside the compound
+    statements that hold a hit."""
     dropped: list[_Blank] = []
     for node in body:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
         inside = [line for line in hits if first <= line <= last]
-        if isinstance(node, _DEFINITIONS) and not inside:
+        if not inside and (statements or isinstance(node, _DEFINITIONS)):
             dropped.append((first, last, None))
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        elif not statements and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         else:
             for block in _blocks(node):
-                _cut(block, inside, blank)
+                _cut(block, inside, blank, statements)
     if dropped and len(dropped) == len(body):
         first, last, _ = dropped[0]
         dropped[0] = (first, last, body[0].col_offset)

@@ -118,3 +118,97 @@ def test_every_file_of_a_real_site_packages_gives_the_same_hints(fleet_site_pack
         assert file_hints(data) == whole, path
         compared += 1
     assert compared > 25
+
+
+IMPORTS = textwrap.dedent(
+    '''\
+    """Imports in every context that decides a tier."""
+    from __future__ import annotations
+
+    import os
+    from typing import TYPE_CHECKING
+
+    if TYPE_CHECKING:
+        import numpy
+
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
+        HAVE_CV2 = False
+    else:
+        HAVE_CV2 = True
+
+    CONSTANT = 3
+
+
+    class Model:
+        size = 4
+
+        def load(self):
+            import torch
+            return torch.load("x")
+
+        def other(self):
+            return 1
+
+
+    def plugin(name):
+        module = importlib.import_module("plugins." + name)
+        return importlib.import_module("json")
+    '''
+)
+
+
+def test_import_cut_keeps_the_blocks_that_decide_the_tier() -> None:
+    from depaudit.collect.imports import _IMPORT_LINE, _parse, _parse_cut
+    from depaudit.collect.units import import_units
+
+    unit = import_units(IMPORTS.encode(), _IMPORT_LINE)
+    assert unit is not None
+    assert [line for line in unit.source.decode().split("\n") if line.strip()] == [
+        "from __future__ import annotations",
+        "import os",
+        "from typing import TYPE_CHECKING",
+        "if TYPE_CHECKING:",
+        "    import numpy",
+        "try:",
+        "    import cv2",
+        "except ImportError:",
+        "    pass",
+        "else:",
+        "    pass",
+        "class Model:",
+        "    def load(self):",
+        "        import torch",
+        "def plugin(name):",
+        '    module = importlib.import_module("plugins." + name)',
+        '    return importlib.import_module("json")',
+    ]
+    assert _parse_cut(IMPORTS.encode(), "app") == _parse(IMPORTS.encode(), "app")
+    assert [(f.line, f.module) for f in _parse_cut(IMPORTS.encode(), "app")][-2:] == [(25, "torch"), (34, "json")]
+
+
+def test_a_file_without_imports_is_never_parsed_but_a_broken_one_still_is() -> None:
+    from depaudit.collect.imports import _IMPORT_LINE
+    from depaudit.collect.units import import_units
+
+    assert import_units(b"x = 1\n", _IMPORT_LINE) == import_units(b"", _IMPORT_LINE)
+    assert import_units(b"print 'x'\n", _IMPORT_LINE) is None  # libcst reads it whole and says why
+
+
+@pytest.mark.network
+def test_every_file_of_a_real_site_packages_gives_the_same_imports(fleet_site_packages: Path) -> None:
+    from depaudit.collect.imports import _parse, _parse_cut
+
+    files = sorted(fleet_site_packages.rglob("*.py"))[::20]  # a spread of ~90 real files
+    compared = 0
+    for path in files:
+        data = path.read_bytes()
+        try:
+            whole = _parse(data, "pkg.sub")
+        except Exception:
+            continue
+        assert _parse_cut(data, "pkg.sub") == whole, path
+        compared += 1
+    assert compared > 60
