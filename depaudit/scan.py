@@ -20,7 +20,9 @@ from depaudit.image.open import open_image, open_rootfs
 from depaudit.collect.hints import NativeHint, linux_candidates
 from depaudit.native.distribution import analyse_distribution, analyse_folder
 from depaudit.native.hints import FileHint, distribution_hints, folder_hints, runs_at_import
-from depaudit.cache import ResultCache
+from depaudit.cache import MISSING, ResultCache
+from depaudit.native import reports as native_reports
+from depaudit.native.reports import environment_digest, report_key
 from depaudit.native.store import ElfStore
 from depaudit.parallel import Workers
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
@@ -125,6 +127,7 @@ class _Audit:
         self.cache = self.store.cache
         self.workers = workers or Workers(1)
         self.finder = LocalFinder()
+        self._environment = environment_digest(env)
         self._closures: dict[frozenset[str], dict[str, tuple[RequirementEdge, ...]]] = {}
         self._native: dict[tuple[str, tuple[str, ...]], NativeReport] = {}
         self._hints: dict[str, list[FileHint]] = {}
@@ -137,6 +140,11 @@ class _Audit:
     def native(self, key: str, ld_library_path: tuple[str, ...]) -> NativeReport:
         # Wheels are shared by many services: walk each one's ELF files once per environment.
         if (key, ld_library_path) not in self._native:
+            cache_key = report_key(self._environment, key, ld_library_path, self.image)
+            cached = self.cache.get(native_reports.KIND, cache_key)
+            if cached is not MISSING:
+                self._native[key, ld_library_path] = native_reports.from_row(cached)
+                return self._native[key, ld_library_path]
             self._native[key, ld_library_path] = analyse_distribution(
                 self.env.distributions[key],
                 owner_of=self.env.owner_of,
@@ -145,6 +153,7 @@ class _Audit:
                 image=self.image,
                 store=self.store,
             )
+            self.cache.put(native_reports.KIND, cache_key, native_reports.to_row(self._native[key, ld_library_path]))
         return self._native[key, ld_library_path]
 
     def service(self, service: Service, base: _ServiceBase) -> ServiceReport:

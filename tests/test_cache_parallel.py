@@ -96,3 +96,20 @@ def test_concurrent_runs_each_write_all_their_entries(tmp_path: Path) -> None:
     (database,) = tmp_path.glob("results-*.sqlite")
     rows = sqlite3.connect(database).execute("SELECT COUNT(*) FROM results").fetchone()[0]
     assert rows == 800
+
+
+def test_a_cached_native_walk_is_keyed_by_everything_installed(tmp_path: Path) -> None:
+    from depaudit.image.open import open_rootfs
+    from depaudit.native.reports import environment_digest, report_key
+    from depaudit.python.environment import load_environment
+    from helpers import make_dist
+
+    sp = tmp_path / "site-packages"
+    make_dist(sp, "alpha", files={"alpha.py": ""})
+    before = environment_digest(load_environment((sp,)))
+    assert environment_digest(load_environment((sp,))) == before
+    make_dist(sp, "beta", files={"beta.py": ""})  # a wheel installed beside it may hold a library
+    assert environment_digest(load_environment((sp,))) != before
+    assert report_key(before, "alpha", ("/opt/lib",), None) != report_key(before, "alpha", (), None)
+    (tmp_path / "rootfs").mkdir()
+    assert report_key(before, "alpha", (), open_rootfs(tmp_path / "rootfs")) is None  # a folder: never cached
