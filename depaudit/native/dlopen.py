@@ -14,7 +14,9 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
+from elftools.common.utils import struct_parse
 from elftools.elf.elffile import ELFFile
 
 from depaudit.native.model import Tier
@@ -41,20 +43,33 @@ def dlopen_evidence(path: Path, *, strings: bool, needed: frozenset[str] = froze
         with open(path, "rb") as stream:
             elf = ELFFile(stream)
             order = "<" if elf.little_endian else ">"
-            for segment in elf.iter_segments():
+            for segment in _program_headers(elf):
                 kind = segment["p_type"]
                 if kind == "PT_NOTE" and segment["p_filesz"] < 1 << 20:
-                    for evidence in _notes(segment.data(), order, 8 if segment["p_align"] == 8 else 4):
+                    data = _data(stream, segment)
+                    for evidence in _notes(data, order, 8 if segment["p_align"] == 8 else 4):
                         found.setdefault(evidence.soname, evidence)
                 elif strings and kind == "PT_LOAD" and not segment["p_flags"] & _PF_X:
                     if segment["p_filesz"] <= MAX_STRING_BYTES:
-                        for match in _SONAME_STRING.finditer(segment.data()):
+                        for match in _SONAME_STRING.finditer(_data(stream, segment)):
                             soname = match.group(1).decode("ascii")
                             if soname not in needed:
                                 found.setdefault(soname, DlopenEvidence(soname, Tier.HINT, "soname string in read-only data"))
     except Exception:  # corrupt notes or segments: the loader's own reading already reported it
         return []
     return sorted(found.values())
+
+
+def _program_headers(elf: ELFFile) -> list[Any]:
+    """The program headers alone. pyelftools' iter_segments() builds a PT_DYNAMIC segment
+    object that reads section headers and symbol tables: far more than these notes need."""
+    header = elf.structs.Elf_Phdr
+    return [struct_parse(header, elf.stream, elf["e_phoff"] + i * elf["e_phentsize"]) for i in range(elf["e_phnum"])]
+
+
+def _data(stream: BinaryIO, segment: Any) -> bytes:
+    stream.seek(segment["p_offset"])
+    return stream.read(segment["p_filesz"])
 
 
 def _notes(data: bytes, order: str, align: int) -> list[DlopenEvidence]:

@@ -16,7 +16,7 @@ from typing import Any
 from depaudit.cache import MISSING, ResultCache, stat_key
 from depaudit.findings import FindingKind
 from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence
-from depaudit.native.elf import ElfError, read_elf
+from depaudit.native.elf import ElfError, is_extension_module, read_elf
 from depaudit.native.model import ElfInfo, Tier
 from depaudit.parallel import Workers
 
@@ -53,33 +53,45 @@ class ElfStore:
                 todo[real] = key
             else:
                 self._elf[real] = _elf_from_row(real, cached)
-        results = self.workers.map(_read, list(todo))
-        for (real, key), result in zip(todo.items(), results):
+        given = {os.path.realpath(path): path for path in paths}
+        results = self.workers.map(_read, [(real, is_extension_module(given[real].name)) for real in todo])
+        for (real, key), (result, evidence) in zip(todo.items(), results):
             self._elf[real] = result
             self.cache.put(_ELF, key, _elf_row(result))
+            if evidence is not None and isinstance(result, ElfInfo):
+                # The walk asks for the same evidence next: it was read in the worker too.
+                self._remember_dlopen(given[real], is_extension_module(given[real].name), frozenset(result.needed), evidence)
 
     def dlopened(self, path: Path, *, strings: bool, needed: frozenset[str]) -> list[DlopenEvidence]:
         real = os.path.realpath(path)
         memo = (real, strings, needed)
         if memo not in self._dlopen:
-            digest = hashlib.blake2b("\0".join(sorted(needed)).encode(), digest_size=8).hexdigest()
-            key = stat_key(Path(real), str(strings), digest)
-            cached = self.cache.get(_DLOPEN, key)
+            cached = self.cache.get(_DLOPEN, _dlopen_key(real, strings, needed))
             if cached is MISSING:
-                found = dlopen_evidence(path, strings=strings, needed=needed)
-                self.cache.put(_DLOPEN, key, [[e.soname, e.tier.value, e.rule] for e in found])
+                self._remember_dlopen(path, strings, needed, dlopen_evidence(path, strings=strings, needed=needed))
             else:
-                found = [DlopenEvidence(soname, Tier(tier), rule) for soname, tier, rule in cached]
-            self._dlopen[memo] = found
+                self._dlopen[memo] = [DlopenEvidence(soname, Tier(tier), rule) for soname, tier, rule in cached]
         return self._dlopen[memo]
 
+    def _remember_dlopen(self, path: Path, strings: bool, needed: frozenset[str], found: list[DlopenEvidence]) -> None:
+        real = os.path.realpath(path)
+        self._dlopen[real, strings, needed] = found
+        self.cache.put(_DLOPEN, _dlopen_key(real, strings, needed), [[e.soname, e.tier.value, e.rule] for e in found])
 
-def _read(real: str) -> ElfInfo | ElfError:
-    """Runs in a worker process."""
+
+def _dlopen_key(real: str, strings: bool, needed: frozenset[str]) -> str | None:
+    digest = hashlib.blake2b("\0".join(sorted(needed)).encode(), digest_size=8).hexdigest()
+    return stat_key(Path(real), str(strings), digest)
+
+
+def _read(item: tuple[str, bool]) -> tuple[ElfInfo | ElfError, list[DlopenEvidence] | None]:
+    """Runs in a worker process: the dynamic info, and the dlopen evidence the walk will ask for."""
+    real, strings = item
     try:
-        return read_elf(Path(real))
+        info = read_elf(Path(real))
     except ElfError as error:
-        return error
+        return error, None
+    return info, dlopen_evidence(Path(real), strings=strings, needed=frozenset(info.needed))
 
 
 def _elf_row(result: ElfInfo | ElfError) -> list[Any]:
