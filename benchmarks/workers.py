@@ -170,17 +170,25 @@ def lddtree(list_file: str, limit: str = "0") -> str:
 # --- imports of a source tree ---------------------------------------------------------
 
 
-def ast_imports(root: str) -> str:
+def _ast_count(files: list[str], kinds: tuple[str, ...]) -> tuple[int, int]:
+    """(nodes of these ast kinds, files ast cannot parse) over the files."""
     import ast
 
-    files, imports, errors = _python_files(root), 0, 0
+    types = tuple(getattr(ast, kind) for kind in kinds)
+    found = errors = 0
     for path in files:
         try:
             tree = ast.parse(Path(path).read_bytes(), path)
         except (SyntaxError, ValueError):
             errors += 1
             continue
-        imports += sum(isinstance(node, (ast.Import, ast.ImportFrom)) for node in ast.walk(tree))
+        found += sum(isinstance(node, types) for node in ast.walk(tree))
+    return found, errors
+
+
+def ast_imports(root: str) -> str:
+    files = _python_files(root)
+    imports, errors = _ast_count(files, ("Import", "ImportFrom"))
     return f"{len(files)} files, {imports} import statements, {errors} unparsable"
 
 
@@ -229,16 +237,8 @@ def libcst_calls(list_file: str) -> str:
 
 
 def ast_calls(list_file: str) -> str:
-    import ast
-
-    files, calls, errors = _lines(list_file), 0, 0
-    for path in files:
-        try:
-            tree = ast.parse(Path(path).read_bytes(), path)
-        except (SyntaxError, ValueError):
-            errors += 1
-            continue
-        calls += sum(isinstance(node, ast.Call) for node in ast.walk(tree))
+    files = _lines(list_file)
+    calls, errors = _ast_count(files, ("Call",))
     return f"{len(files)} files, {calls} calls, {errors} unparsable"
 
 
