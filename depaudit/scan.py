@@ -471,6 +471,7 @@ class _Bases:
         if self.given is not None:
             self.images[str(self.given.label)] = self.given
         self.fixed = _profile(options.base_image)  # --base-image
+        self._profiles: dict[str, BaseProfile | None] = {}  # reference → profile, read once
         self.explicit = _rules(options.distro, self.given) if options.distro else None  # a usage error first
 
     def of(self, service: Service, placement: Placement) -> _ServiceBase:
@@ -532,7 +533,9 @@ class _Bases:
         if configured is not None:
             return self._configured(configured)
         if chain is not None and chain.image:
-            return None, _known_profile(chain.image)
+            if chain.image not in self._profiles:  # every service of a family asks again
+                self._profiles[chain.image] = _known_profile(chain.image)
+            return None, self._profiles[chain.image]
         return None, None
 
     def _configured(self, reference: str) -> tuple[BaseImage | None, BaseProfile | None]:
@@ -544,7 +547,9 @@ class _Bases:
                 except ImageFormatError as error:
                     raise InputError(f"base-image {reference}: {error}") from error
             return self.images[reference], None
-        return None, _profile(reference)
+        if reference not in self._profiles:
+            self._profiles[reference] = _profile(reference)
+        return None, self._profiles[reference]
 
     def _site_packages(self, lineage: Sequence[FamilySpec], image: BaseImage | None) -> tuple[Path, ...]:
         chosen: tuple[Path, ...] = self.options.site_packages

@@ -24,6 +24,7 @@ from depaudit.collect.units import import_units
 from depaudit.collect.local import EXTENSION, LocalFinder
 from depaudit.findings import Finding, FindingKind
 from depaudit.parallel import Workers
+from depaudit.paths import shown_path
 
 # Handlers that swallow a failed import: the code after them runs without the module.
 _GUARDING_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
@@ -434,7 +435,7 @@ def _parse_source(item: tuple[bytes, str]) -> _Parsed:
 def _outcome(
     path: Path, parsed: _Parsed, display_root: Path, local: frozenset[str], findings: list[Finding]
 ) -> list[ImportRecord]:
-    shown = _shown(path, display_root)
+    shown = shown_path(path, display_root)
     if parsed.unreadable is not None:
         findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, parsed.unreadable))
     if parsed.error is not None:
@@ -451,10 +452,3 @@ def _from_row(row: list[Any]) -> _Parsed:
     found, fallback, error, unreadable = row
     items = tuple(_Found(line, module, tuple(names), *flags) for line, module, names, *flags in found)
     return _Parsed(items, fallback, (error[0], error[1]) if error else None, unreadable)
-
-
-def _shown(path: Path, display_root: Path) -> str:
-    try:
-        return path.relative_to(display_root).as_posix()
-    except ValueError:
-        return path.as_posix()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from depaudit.collect.model import Service
 from depaudit.findings import Finding, FindingKind
+from depaudit.paths import shown_path
 
 # Folders that are never the service's own source: caches, installed dependencies.
 _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "dist-packages"})
@@ -125,8 +126,4 @@ def _walk(root: Path, display_root: Path, findings: list[Finding]) -> list[tuple
 
 
 def _cannot_list(folder: Path, display_root: Path, error: OSError) -> Finding:
-    try:
-        shown = folder.relative_to(display_root).as_posix()
-    except ValueError:
-        shown = folder.as_posix()
-    return Finding(FindingKind.UNREADABLE_FILE, shown, None, f"cannot list: {error.strerror or error}")
+    return Finding(FindingKind.UNREADABLE_FILE, shown_path(folder, display_root), None, f"cannot list: {error.strerror or error}")

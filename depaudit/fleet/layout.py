@@ -17,6 +17,7 @@ from depaudit.findings import Finding
 from depaudit.fleet.config import ConfigError, FleetConfig
 from depaudit.fleet.dockerfile import read_dockerfile
 from depaudit.fleet.families import BaseChain, family_name, index_family_dockerfiles
+from depaudit.paths import shown_path
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def _add_family(
         families[name] = FamilySpec(
             name=name,
             dockerfile=dockerfile,
-            display=_display(dockerfile, root),
+            display=shown_path(dockerfile, root, resolve=True),
             parent=parent if parent != name else None,
             site_packages=own.site_packages if own else (),
             base_image=own.base_image if own else None,
@@ -203,11 +204,3 @@ def _from_family(dockerfile: Path, index: Mapping[str, tuple[Path, Path]]) -> st
         return None
     name = family_name(image.base)
     return name if name in index and index[name][0] != dockerfile else None
-
-
-def _display(dockerfile: Path, root: Path) -> str:
-    try:
-        return dockerfile.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return dockerfile.as_posix()
-

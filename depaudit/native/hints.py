@@ -11,6 +11,7 @@ from depaudit.cache import MISSING, ResultCache, content_key, stat_key
 from depaudit.collect.hints import NativeHint, file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
+from depaudit.paths import shown_path
 
 
 @dataclass(frozen=True, order=True)
@@ -61,7 +62,7 @@ def folder_hints(
     files: Sequence[Path], display_root: Path, cache: ResultCache | None = None, workers: Workers | None = None
 ) -> list[FileHint]:
     """Hints in a service's own files, cached by content (a fresh checkout changes only mtimes)."""
-    shown = [(path, _shown(path, display_root)) for path in files]
+    shown = [(path, shown_path(path, display_root)) for path in files]
     return _hints(shown, [_content_key(path) for path in files], cache, workers)
 
 
@@ -113,10 +114,3 @@ def _content_key(path: Path) -> str | None:
         return content_key(path.read_bytes())
     except OSError:
         return None
-
-
-def _shown(path: Path, display_root: Path) -> str:
-    try:
-        return path.relative_to(display_root).as_posix()
-    except ValueError:
-        return path.as_posix()

@@ -16,6 +16,7 @@ from pip_requirements_parser import RequirementsFile  # type: ignore[import-unty
 from depaudit.findings import Finding, FindingKind
 from depaudit.python.environment import PythonEnvironment
 from depaudit.python.model import DeclaredRequirement, TargetPython
+from depaudit.paths import shown_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,7 +48,7 @@ def read_requirements(
     pending = [_Pending(Path(f)) for f in files]
     while pending:
         item = pending.pop(0)
-        shown = _display(item.path, display_root)
+        shown = shown_path(item.path, display_root, resolve=True)
         if not _exists(item, shown, findings):
             continue
         if item.constraints:
@@ -210,10 +211,3 @@ def _applies(marker: Marker | None, target: TargetPython) -> bool:
         return bool(marker.evaluate(target.marker_environment()))
     except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
         return True  # cannot tell: treat as declared rather than hide it
-
-
-def _display(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
