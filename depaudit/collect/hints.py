@@ -17,6 +17,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from depaudit.collect.lines import NodeCounter, lines
 from depaudit.collect.units import hint_units
 
 # A cheap text test before parsing: third-party packages hold thousands of files.
@@ -29,6 +30,18 @@ PREFILTER = re.compile(
 _LIBRARY_CALLS = ("CDLL", "PyDLL", "LoadLibrary", "find_library", "dlopen")
 _PROGRAM_CALLS = ("run", "call", "check_call", "check_output", "Popen", "system", "popen", "which", "getoutput", "getstatusoutput")
 _EXEC = re.compile(r"^exec[lv]p?e?$")
+_SUBPROCESS_CALLS = ("run", "call", "check_call", "check_output", "Popen")
+
+
+def may_report(full: str) -> bool:
+    """Whether the visitor reads the arguments of a call to `full` (its name after aliases).
+    The cut (units.py) keeps every such call, so both must use this one test."""
+    last = full.rsplit(".", 1)[-1]
+    if last in _LIBRARY_CALLS:
+        return True
+    if last in _SUBPROCESS_CALLS:  # subprocess's, not loop.run(...) or asyncio.run(...)
+        return full.startswith(("subprocess", "sp.")) or "subprocess" in full or full in _SUBPROCESS_CALLS
+    return last in _PROGRAM_CALLS or _EXEC.match(last) is not None
 
 
 @dataclass(frozen=True, order=True)
@@ -41,10 +54,9 @@ class NativeHint:
 
 
 class _HintVisitor(cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (PositionProvider,)
-
     def __init__(self) -> None:
         super().__init__()
+        self.counter = NodeCounter()
         self.hints: list[NativeHint] = []
         self._constants: dict[str, tuple[str, ...]] = {}  # module-level names bound to literals
         self._sequences: set[str] = set()  # names bound to a literal list/tuple (an argv, or candidates)
@@ -53,7 +65,11 @@ class _HintVisitor(cst.CSTVisitor):
         self._functions = 0
         self._aliases: dict[str, str] = {}  # `from ctypes.util import find_library as _find_library`
 
+    def visit_Import(self, node: cst.Import) -> None:
+        self.counter.meet()
+
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.counter.meet()
         if isinstance(node.names, cst.ImportStar):
             return
         for alias in node.names:
@@ -65,6 +81,8 @@ class _HintVisitor(cst.CSTVisitor):
     def visit_If(self, node: cst.If) -> bool:
         # `if sys.platform == "darwin":` / `platform.system() == "Windows"`: not this image's code.
         if _other_platform(node.test):
+            self.counter.skip(node.test)
+            self.counter.skip(node.body)
             if node.orelse is not None:
                 node.orelse.visit(self)
             return False
@@ -111,31 +129,39 @@ class _HintVisitor(cst.CSTVisitor):
 
     # Calls --------------------------------------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
+        self.counter.meet()
         full = get_full_name_for_node(node.func) or ""
         full = self._aliases.get(full, full)
-        last = full.rsplit(".", 1)[-1]
-        if not node.args:
+        if not node.args or not may_report(full):
             return
         first = node.args[0].value
-        if last in _LIBRARY_CALLS:
+        if full.rsplit(".", 1)[-1] in _LIBRARY_CALLS:
             names = _strings(first, self._lookup)
             if names:
                 self._add(node, "library", names, full)
-        elif last in _PROGRAM_CALLS or _EXEC.match(last):
-            if last in ("run", "call", "check_call", "check_output", "Popen") and not full.startswith(("subprocess", "sp.")):
-                if "subprocess" not in full and full not in ("run", "call", "check_call", "check_output", "Popen"):
-                    return  # e.g. loop.run(...) or asyncio.run(...): not a process
-            if isinstance(first, cst.Name) and first.value in self._sequences and not self._is_loop_variable(first.value):
-                bound = self._lookup(first.value)
-                programs: tuple[str, ...] | None = (_program(bound[0]),) if bound and bound[0].strip() else None
-            else:
-                programs = _program_names(first, self._lookup)
-            if programs:
-                self._add(node, "program", programs, full)
+            return
+        if isinstance(first, cst.Name) and first.value in self._sequences and not self._is_loop_variable(first.value):
+            bound = self._lookup(first.value)
+            programs: tuple[str, ...] | None = (_program(bound[0]),) if bound and bound[0].strip() else None
+        else:
+            programs = _program_names(first, self._lookup)
+        if programs:
+            self._add(node, "program", programs, full)
 
     def _add(self, node: cst.CSTNode, kind: str, names: tuple[str, ...], call: str) -> None:
-        line = self.get_metadata(PositionProvider, node).start.line
-        self.hints.append(NativeHint(line, kind, names, call, self._functions > 0))
+        self.hints.append(NativeHint(self._line(node), kind, names, call, self._functions > 0))
+
+    def _line(self, node: cst.CSTNode) -> int:
+        return self.counter.report(node)  # an ordinal until `scan_hints` puts the line in its place
+
+
+class _PositionedHintVisitor(_HintVisitor):
+    """The same walk, lines from libcst itself: for a file `ast` reads otherwise (see lines.py)."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def _line(self, node: cst.CSTNode) -> int:
+        return self.get_metadata(PositionProvider, node).start.line
 
 
 _OTHER_PLATFORMS = ("darwin", "win32", "windows", "cygwin", "msys", "macos", "freebsd")
@@ -195,16 +221,22 @@ def _program(command: str) -> str:
 
 def scan_hints(source: bytes) -> list[NativeHint]:
     """Hints of one file; raises what libcst raises on a file it cannot parse."""
+    module = cst.parse_module(source)
     visitor = _HintVisitor()
-    MetadataWrapper(cst.parse_module(source), unsafe_skip_copy=True).visit(visitor)
-    return sorted(visitor.hints)
+    module.visit(visitor)
+    found = lines(source, visitor.counter)
+    if found is not None:
+        return sorted(replace(hint, line=found[hint.line]) for hint in visitor.hints)
+    positioned = _PositionedHintVisitor()
+    MetadataWrapper(module, unsafe_skip_copy=True).visit(positioned)
+    return sorted(positioned.hints)
 
 
 def file_hints(source: bytes) -> list[NativeHint]:
     """Hints of one file, parsing only the parts that can hold one (see units.py)."""
     if not may_have_hints(source):
         return []
-    unit = hint_units(source, PREFILTER)
+    unit = hint_units(source, PREFILTER, may_report)
     if unit is not None:
         try:
             return sorted(replace(hint, line=unit.original(hint.line)) for hint in scan_hints(unit.source))

@@ -18,6 +18,7 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from depaudit.collect.fallback import fallback_imports
+from depaudit.collect.lines import NodeCounter, lines
 from depaudit.collect.model import ImportRecord, ImportScope, Service, ServiceImports
 from depaudit.cache import MISSING, ResultCache, content_key
 from depaudit.collect.units import import_units
@@ -46,10 +47,9 @@ class _Found:
 
 
 class _ImportVisitor(cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (PositionProvider,)
-
     def __init__(self, package: str) -> None:
         super().__init__()
+        self.counter = NodeCounter()
         self.package = package  # the file's own package inside the service; "" at its root
         self.found: list[_Found] = []
         self._guards = 0  # enclosing try bodies whose handlers catch a failed import
@@ -62,7 +62,7 @@ class _ImportVisitor(cst.CSTVisitor):
     def _add(self, node: cst.CSTNode, module: str, names: tuple[str, ...], relative: bool, dynamic: bool) -> None:
         self.found.append(
             _Found(
-                line=self.get_metadata(PositionProvider, node).start.line,
+                line=self._line(node),
                 module=module,
                 names=names,
                 relative=relative,
@@ -72,6 +72,9 @@ class _ImportVisitor(cst.CSTVisitor):
                 type_checking=self._type_checking > 0,
             )
         )
+
+    def _line(self, node: cst.CSTNode) -> int:
+        return self.counter.report(node)  # an ordinal until `_parse` puts the line in its place
 
     # Context ---------------------------------------------------------------------------
     # Each context visits its own children and returns False, so that only the part it
@@ -127,6 +130,7 @@ class _ImportVisitor(cst.CSTVisitor):
 
     # Imports ---------------------------------------------------------------------------
     def visit_Import(self, node: cst.Import) -> None:
+        self.counter.meet()
         for alias in node.names:
             name = get_full_name_for_node(alias.name)
             if not name:
@@ -136,6 +140,7 @@ class _ImportVisitor(cst.CSTVisitor):
             self._add(node, name, (), relative=False, dynamic=False)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.counter.meet()
         module = get_full_name_for_node(node.module) if node.module is not None else ""
         names: tuple[str, ...] = ()
         if not isinstance(node.names, cst.ImportStar):
@@ -151,6 +156,7 @@ class _ImportVisitor(cst.CSTVisitor):
             self._add(node, module or "", names, relative=False, dynamic=False)
 
     def visit_Call(self, node: cst.Call) -> None:
+        self.counter.meet()
         function = get_full_name_for_node(node.func)
         if function == "__import__":
             anchor: str | None = None  # a relative __import__ needs globals and a level: not resolved
@@ -174,6 +180,15 @@ class _ImportVisitor(cst.CSTVisitor):
         if isinstance(argument, cst.Name) and argument.value == "__package__":
             return self.package
         return _literal(argument)
+
+
+class _PositionedImportVisitor(_ImportVisitor):
+    """The same walk, lines from libcst itself: for a file `ast` reads otherwise (see lines.py)."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def _line(self, node: cst.CSTNode) -> int:
+        return self.get_metadata(PositionProvider, node).start.line
 
 
 def _bound_name(alias: cst.ImportAlias) -> str:
@@ -231,8 +246,13 @@ def _parse(source: bytes, package: str) -> list[_Found]:
     # Bytes, not text: libcst then honours the coding cookie and a UTF-8 BOM.
     module = cst.parse_module(source)
     visitor = _ImportVisitor(package)
-    MetadataWrapper(module, unsafe_skip_copy=True).visit(visitor)
-    return visitor.found
+    module.visit(visitor)
+    found = lines(source, visitor.counter)
+    if found is not None:
+        return [replace(item, line=found[item.line]) for item in visitor.found]
+    positioned = _PositionedImportVisitor(package)
+    MetadataWrapper(module, unsafe_skip_copy=True).visit(positioned)
+    return positioned.found
 
 
 # Lines that may hold an import: `import`, `from x import`, import_module(), __import__().

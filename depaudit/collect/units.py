@@ -1,10 +1,11 @@
-"""The smallest source libcst must parse to find a file's native hints.
+"""The smallest source libcst must parse to find a file's imports or native hints.
 
-libcst is ~10× slower than the stdlib's `ast`, and a hint sits in a handful of functions of a
-module that may run to thousands of lines. So the file is cut with `ast` (C speed) and every
-function or class that holds no prefilter match is left out: what remains — the module-level statements (constants, imports, platform
-checks) and the matching functions — is all the hint visitor reads. The lines kept keep their
-original numbers through `Unit.lines`.
+libcst is ~10× slower than the stdlib's `ast`, and what we look for sits in a handful of
+statements of a module that may run to thousands of lines. So the file is cut with `ast` (C
+speed): for hints, what remains is every call the hint visitor may report with the functions
+around it, and the statements that bind what it reads (names bound to literals, import aliases,
+the blocks around them); for imports, the import lines and the blocks around them. The lines
+kept keep their original numbers through `Unit.lines`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _BOM = b"\xef\xbb\xbf"
@@ -27,13 +29,19 @@ class Unit:
         return self.lines[line - 1]
 
 
-def hint_units(source: bytes, prefilter: re.Pattern[bytes]) -> Unit | None:
-    """`source` without the definitions no prefilter match falls in.
+def hint_units(source: bytes, prefilter: re.Pattern[bytes], may_report: Callable[[str], bool]) -> Unit | None:
+    """`source` cut down to the calls whose name (after `from x import y as z` aliases)
+    `may_report` accepts, the functions around them and the statements that bind names.
 
-    None when nothing matches (no hint can be there) or when `ast` cannot parse the file; the
-    caller then parses the whole file with libcst, which reports it the same way as before.
+    None when nothing matches the prefilter (no hint can be there) or when `ast` cannot parse
+    the file; the caller then parses the whole file with libcst, which reports it as before.
     """
-    return _unit(source, prefilter, statements=False)
+    if not prefilter.search(source):
+        return None
+    tree = _tree(source)
+    if tree is None:
+        return None
+    return _cut_unit(source, tree, _call_lines(tree, may_report), statements=False)
 
 
 def import_units(source: bytes, prefilter: re.Pattern[bytes]) -> Unit | None:
@@ -56,8 +64,12 @@ def _unit(source: bytes, prefilter: re.Pattern[bytes], *, statements: bool) -> U
     tree = _tree(source)
     if tree is None:
         return None
+    return _cut_unit(source, tree, _line_numbers(source, starts), statements)
+
+
+def _cut_unit(source: bytes, tree: ast.Module, hits: list[int], statements: bool) -> Unit:
     blank: list[_Blank] = []
-    _cut(tree.body, _line_numbers(source, starts), blank, statements)
+    _cut(tree.body, hits, blank, statements)
     lines = source.split(b"\n")
     dropped: set[int] = set()
     for first, last, indent in blank:
@@ -70,6 +82,37 @@ def _unit(source: bytes, prefilter: re.Pattern[bytes], *, statements: bool) -> U
     if source.startswith(_BOM) and not text.startswith(_BOM):
         text = _BOM + text  # the encoding mark of a dropped first line
     return Unit(text, tuple(kept))
+
+
+def _call_lines(tree: ast.Module, may_report: Callable[[str], bool]) -> list[int]:
+    nodes = list(ast.walk(tree))
+    aliases = {
+        alias.asname: alias.name
+        for node in nodes
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.asname is not None
+    }
+    lines = set()
+    for node in nodes:
+        if isinstance(node, ast.Call) and node.args:
+            name = _dotted(node.func)
+            if name is not None and may_report(aliases.get(name, name)):
+                lines.add(node.lineno)
+    return sorted(lines)
+
+
+def _dotted(node: ast.expr) -> str | None:
+    """The name libcst's get_full_name_for_node gives a call's function: `FFI().dlopen` is
+    `FFI.dlopen`."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    if isinstance(node, (ast.Call, ast.Subscript)):
+        return _dotted(node.func if isinstance(node, ast.Call) else node.value)
+    return None
 
 
 def _tree(source: bytes) -> ast.Module | None:
@@ -89,19 +132,19 @@ _Blank = tuple[int, int, "int | None"]  # first line, last line, indentation of 
 
 
 def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements: bool) -> None:
-    """Blank what of `body` holds no hit: definitions only (`statements` false: module-level
-    code and a function with a hit stay whole, their constants and loops are what the hint
-    visitor reads), or every statement (`statements` true), looking inside the compound
-    statements that hold a hit."""
+    """Blank what of `body` holds no hit: every statement (`statements` true), or (`statements`
+    false) all but what the hint visitor reads besides the calls it reports: names bound to
+    literals, `from x import y as z`, and the compound statements around them. Compound
+    statements and definitions that hold a hit, and compound statements that may hold such a
+    binding, are looked into."""
     dropped: list[_Blank] = []
-    for node in body:
+    for position, node in enumerate(body):
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
         inside = [line for line in hits if first <= line <= last]
-        if not inside and (statements or isinstance(node, _DEFINITIONS)):
-            dropped.append((first, last, None))
-        elif not statements and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
+        if not inside and (statements or isinstance(node, _DEFINITIONS) or not _binds(node)):
+            if not _shares_a_line(body, position):
+                dropped.append((first, last, None))
         else:
             for block in _blocks(node):
                 _cut(block, inside, blank, statements)
@@ -109,6 +152,36 @@ def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements:
         first, last, _ = dropped[0]
         dropped[0] = (first, last, body[0].col_offset)
     blank.extend(dropped)
+
+
+def _binds(node: ast.stmt) -> bool:
+    """What the hint visitor may need from a statement with no hit: a name bound to a literal
+    string, a list or tuple of them, or another name; an import alias; the blocks of a compound
+    statement (which may hold either)."""
+    if isinstance(node, ast.ImportFrom):
+        return any(alias.asname is not None for alias in node.names)
+    if _blocks(node):
+        return True
+    if not isinstance(node, ast.Assign):
+        return False
+    value = node.value
+    if isinstance(value, (ast.List, ast.Tuple)):
+        return all(_is_text(element) for element in value.elts)
+    return _is_text(value) or isinstance(value, ast.Name)
+
+
+def _is_text(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _shares_a_line(body: list[ast.stmt], position: int) -> bool:
+    """`a = f(); B = "x"`: blanking lines would take the kept statement too."""
+    node = body[position]
+    before = body[position - 1] if position else None
+    after = body[position + 1] if position + 1 < len(body) else None
+    return (before is not None and (before.end_lineno or before.lineno) >= node.lineno) or (
+        after is not None and after.lineno <= (node.end_lineno or node.lineno)
+    )
 
 
 def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:

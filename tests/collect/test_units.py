@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.collect.hints import PREFILTER, file_hints, scan_hints
+from depaudit.collect.hints import PREFILTER, file_hints, may_report, scan_hints
 from depaudit.collect.units import hint_units
 from depaudit.native.hints import is_test_file
 
@@ -53,17 +53,14 @@ SOURCE = textwrap.dedent(
 
 
 def _kept(source: str) -> list[str]:
-    unit = hint_units(source.encode(), PREFILTER)
+    unit = hint_units(source.encode(), PREFILTER, may_report)
     assert unit is not None
     return [line for line in unit.source.decode().split("\n") if line.strip()]
 
 
-def test_only_definitions_with_a_match_are_kept_and_module_statements_stay() -> None:
+def test_only_calls_the_visitor_may_report_their_functions_and_bindings_are_kept() -> None:
     assert _kept(SOURCE) == [
-        '"""A module: constants, platform blocks, classes; one method starts a program."""',
-        "import subprocess",
-        "import sys",
-        'PROGRAM = "ffmpeg"',
+        'PROGRAM = "ffmpeg"',  # a name bound to a literal: an argument may name it
         "if sys.version_info >= (3, 8):",
         "    pass",  # both branches' definitions dropped: a block may not be empty
         "else:",
@@ -84,12 +81,52 @@ def test_hints_keep_their_original_lines() -> None:
 
 def test_a_match_in_a_class_header_keeps_the_header_and_a_pass() -> None:
     source = "import ctypes\n\n@register(ctypes.CDLL('libx.so.1'))\nclass A:\n    def f(self):\n        return 1\n"
-    assert _kept(source) == ["import ctypes", "@register(ctypes.CDLL('libx.so.1'))", "class A:", "    pass"]
+    assert _kept(source) == ["@register(ctypes.CDLL('libx.so.1'))", "class A:", "    pass"]
     assert file_hints(source.encode()) == scan_hints(source.encode())
 
 
+def test_calls_through_aliases_and_renamed_modules_keep_their_statements() -> None:
+    source = textwrap.dedent(
+        """\
+        from ctypes.util import find_library as _find
+        import subprocess as sp
+        from os import system
+        NAMES = ("a", "b")
+        OTHER = NAMES
+        TABLE = {"x": 1}
+        loop.run(main())
+        _find("zbar")
+        sp.run(["git", "status"])
+        system("lsblk")
+        ctypes.CDLL("libm.so.6")  # the file's prefilter match
+        """
+    )
+    assert _kept(source) == [
+        "from ctypes.util import find_library as _find",
+        'NAMES = ("a", "b")',
+        "OTHER = NAMES",
+        '_find("zbar")',
+        'sp.run(["git", "status"])',
+        'system("lsblk")',
+        'ctypes.CDLL("libm.so.6")  # the file\'s prefilter match',
+    ]
+    assert [(h.line, h.call) for h in file_hints(source.encode())] == [
+        (8, "find_library"),
+        (9, "sp.run"),
+        (10, "system"),
+        (11, "ctypes.CDLL"),
+    ]
+    assert file_hints(source.encode()) == scan_hints(source.encode())
+
+
+def test_a_statement_sharing_a_line_with_a_kept_one_stays() -> None:
+    source = 'import os; LIB = "libx.so.1"\ny = compute(); CDLL(LIB)\n'
+    assert _kept(source) == ['import os; LIB = "libx.so.1"', "y = compute(); CDLL(LIB)"]
+    assert [h.candidates for h in file_hints(source.encode())] == [("libx.so.1",)]
+
+
 def test_no_match_means_nothing_to_parse_and_a_broken_file_falls_back_to_libcst() -> None:
-    assert hint_units(b"import subprocess\n", PREFILTER) is None
+    assert hint_units(b"import subprocess\n", PREFILTER, may_report) is None
     assert file_hints(b"import subprocess\n") == []
     with pytest.raises(Exception):
         file_hints(b"print 'python 2'\nsubprocess.run(['x'])\n")  # libcst reports it as before
@@ -97,7 +134,7 @@ def test_no_match_means_nothing_to_parse_and_a_broken_file_falls_back_to_libcst(
 
 def test_a_bom_and_a_coding_cookie_survive_the_cut() -> None:
     source = "\ufeff# -*- coding: utf-8 -*-\ndef f():\n    pass\n\ndef g():\n    CDLL('libé.so.1')\n".encode()
-    unit = hint_units(source, PREFILTER)
+    unit = hint_units(source, PREFILTER, may_report)
     assert unit is not None and unit.source.startswith(b"\xef\xbb\xbf# -*- coding")
     assert [(h.line, h.candidates) for h in file_hints(source)] == [(6, ("libé.so.1",))]
 

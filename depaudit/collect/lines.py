@@ -1,0 +1,111 @@
+"""Line numbers of the nodes a libcst visitor reports, taken from the stdlib's `ast`.
+
+libcst's PositionProvider renders the whole tree while tracking positions: more than half of
+the cost of reading a file. Both parsers see the same calls and import statements in the same
+order (source order, an outer call before the calls in its arguments), so a visitor only counts
+those nodes as it meets them; the k-th it met is the k-th of `ast`'s, sorted by position, and
+`ast` knows its line. A count or a name on which the two parsers disagree (syntax one of them
+takes and the other does not) gives no answer, and the caller asks PositionProvider instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+_COUNTED = (ast.Call, ast.Import, ast.ImportFrom)
+
+
+@dataclass
+class NodeCounter:
+    """What a visitor keeps: how many calls and import statements it met in source order, and
+    for each one it reports, the name `ast` must agree on."""
+
+    seen: int = 0
+    reported: dict[int, str | None] = field(default_factory=dict)
+
+    def meet(self) -> int:
+        """Called on entering every cst.Call, cst.Import and cst.ImportFrom."""
+        self.seen += 1
+        return self.seen - 1
+
+    def skip(self, node: cst.CSTNode) -> None:
+        """The visitor does not enter `node`: count what it holds all the same."""
+        node.visit(_Skipped(self))
+
+    def report(self, node: cst.CSTNode) -> int:
+        """The ordinal of the node just met, which the visitor reports; read back by `lines`."""
+        ordinal = self.seen - 1
+        self.reported[ordinal] = _cst_name(node)
+        return ordinal
+
+
+def lines(source: bytes, counter: NodeCounter) -> dict[int, int] | None:
+    """ordinal → line of each reported node; None when `ast` and libcst disagree."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    nodes = sorted(
+        (node for node in ast.walk(tree) if isinstance(node, _COUNTED)),
+        key=lambda n: (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)),
+    )
+    if len(nodes) != counter.seen:
+        return None
+    found = {}
+    for ordinal, name in counter.reported.items():
+        node = nodes[ordinal]
+        if name != _ast_name(node):
+            return None
+        found[ordinal] = node.lineno
+    return found
+
+
+class _Skipped(cst.CSTVisitor):
+    def __init__(self, counter: NodeCounter) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.counter.meet()
+
+    def visit_Import(self, node: cst.Import) -> None:
+        self.counter.meet()
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.counter.meet()
+
+
+def _cst_name(node: cst.CSTNode) -> str | None:
+    if isinstance(node, cst.Call):
+        return "call " + (_cst_dotted(node.func) or "?")
+    return "import" if isinstance(node, cst.Import) else "from"
+
+
+def _cst_dotted(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = _cst_dotted(node.value)
+        return None if base is None else f"{base}.{node.attr.value}"
+    return None
+
+
+def _ast_name(node: ast.AST) -> str:
+    if isinstance(node, ast.Call):
+        return "call " + (_ast_dotted(node.func) or "?")
+    return "import" if isinstance(node, ast.Import) else "from"
+
+
+def _ast_dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _ast_dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
