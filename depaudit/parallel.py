@@ -34,7 +34,8 @@ class Workers:
         if self.processes == 1 or len(items) < _MIN_ITEMS:
             return [function(item) for item in items]
         if self._pool is None:
-            # fork: the workers start with depaudit and libcst already imported.
+            # fork: the workers start with what this process imported (libcst, once there is
+            # something to parse) and a copy of what it read.
             self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
         chunk = max(1, len(items) // (self.processes * 8))
         return list(self._pool.map(function, items, chunksize=chunk))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from depaudit.collect.imports import collect_imports
 from depaudit.collect.local import LocalFinder
-from depaudit.collect.model import ImportRecord, ImportScope, Service
+from depaudit.collect.model import ImportRecord, ImportScope, Service, ServiceImports
 from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.dockerfile import dockerfile_problems
 from depaudit.fleet.config import ConfigError, load_config
@@ -18,8 +18,8 @@ from depaudit.image.model import BaseImage
 from depaudit.image.archive import ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.collect.hints import NativeHint, linux_candidates
-from depaudit.native.distribution import analyse_distribution, analyse_folder
-from depaudit.native.hints import FileHint, distribution_hints, folder_hints, runs_at_import
+from depaudit.native.distribution import analyse_distribution, analyse_folder, elf_candidates
+from depaudit.native.hints import FileHint, distributions_hints, folder_hints, runs_at_import
 from depaudit.cache import MISSING, ResultCache
 from depaudit.native import reports as native_reports
 from depaudit.native.reports import environment_digest, report_key
@@ -91,6 +91,17 @@ class _Reached:
 
 
 @dataclass(frozen=True)
+class _Collected:
+    """A service's imports and the distributions they reach: read before any wheel is."""
+
+    service: ServiceImports
+    imports: tuple[ResolvedImport, ...]
+    roots: dict[str, _Root]
+    reached: tuple[_Reached, ...]
+    findings: list[Finding]
+
+
+@dataclass(frozen=True)
 class _ServiceBase:
     """What one service's image is built on, as its Dockerfile's FROM chain says."""
 
@@ -134,17 +145,13 @@ class _Audit:
 
     def hints(self, key: str) -> list[FileHint]:
         if key not in self._hints:
-            self._hints[key] = distribution_hints(self.env.distributions[key], self.cache, self.workers)
+            self._hints[key] = distributions_hints([self.env.distributions[key]], self.cache, self.workers)[0]
         return self._hints[key]
 
     def native(self, key: str, ld_library_path: tuple[str, ...]) -> NativeReport:
         # Wheels are shared by many services: walk each one's ELF files once per environment.
-        if (key, ld_library_path) not in self._native:
+        if (key, ld_library_path) not in self._native and not self._cached_native(key, ld_library_path):
             cache_key = report_key(self._environment, key, ld_library_path, self.image)
-            cached = self.cache.get(native_reports.KIND, cache_key)
-            if cached is not MISSING:
-                self._native[key, ld_library_path] = native_reports.from_row(cached)
-                return self._native[key, ld_library_path]
             self._native[key, ld_library_path] = analyse_distribution(
                 self.env.distributions[key],
                 owner_of=self.env.owner_of,
@@ -156,12 +163,39 @@ class _Audit:
             self.cache.put(native_reports.KIND, cache_key, native_reports.to_row(self._native[key, ld_library_path]))
         return self._native[key, ld_library_path]
 
-    def service(self, service: Service, base: _ServiceBase) -> ServiceReport:
+    def collect(self, service: Service) -> _Collected:
+        """Stage one of a service: its imports, and the distributions they reach."""
         collected = collect_imports(service, self.cache, self.workers, self.finder)
         findings: list[Finding] = list(collected.findings)
         imports, roots = self._resolve_imports(collected.imports, findings)
-        reached = self._closure(roots)
+        return _Collected(collected, tuple(imports), roots, tuple(self._closure(roots)), findings)
 
+    def prefetch(self, services: Sequence[tuple[_Collected, _ServiceBase]]) -> None:
+        """Read every reached wheel's hint files, then every ELF file whose walk is not cached,
+        each in one parallel batch: per distribution, the batches are too small to keep the
+        workers busy."""
+        keys = sorted({item.key for collected, _ in services for item in collected.reached} - set(self._hints))
+        found = distributions_hints([self.env.distributions[key] for key in keys], self.cache, self.workers)
+        self._hints.update(zip(keys, found))
+        paths: list[Path] = []
+        walks = {(item.key, base.ld_library_path) for collected, base in services for item in collected.reached}
+        for key in sorted({key for key, ld_library_path in walks if not self._cached_native(key, ld_library_path)}):
+            paths.extend(elf_candidates(self.env.distributions[key]))
+        self.store.prefetch(paths)
+
+    def _cached_native(self, key: str, ld_library_path: tuple[str, ...]) -> bool:
+        """Whether the walk is known, from this run or the cache (then it is loaded)."""
+        if (key, ld_library_path) in self._native:
+            return True
+        cached = self.cache.get(native_reports.KIND, report_key(self._environment, key, ld_library_path, self.image))
+        if cached is MISSING:
+            return False
+        self._native[key, ld_library_path] = native_reports.from_row(cached)
+        return True
+
+    def service(self, service: Service, base: _ServiceBase, collected: _Collected) -> ServiceReport:
+        findings = list(collected.findings)
+        imports, roots, reached = collected.imports, collected.roots, collected.reached
         needs: list[Need] = []
         for item in reached:
             native = self.native(item.key, base.ld_library_path)
@@ -170,12 +204,12 @@ class _Audit:
                 tier = item.tier if _TIER_ORDER[item.tier] > _TIER_ORDER[need.tier] else need.tier
                 needs.append(self._need(need, tier, (service.name, *item.chain), base))
             needs.extend(self._distribution_hint_needs(item, service.name, base))
-        for hint in folder_hints(collected.files, service.display_root, self.cache, self.workers):
+        for hint in folder_hints(collected.service.files, service.display_root, self.cache, self.workers):
             # The service's own code: whatever it loads or runs, it needs.
             needs.extend(self._hint_needs(hint, Tier.REQUIRED, (service.name,), base))
-        if collected.elf_files:
+        if collected.service.elf_files:
             local = analyse_folder(
-                service.name, collected.elf_files, service.display_root, base.ld_library_path, self.image, self.store
+                service.name, collected.service.elf_files, service.display_root, base.ld_library_path, self.image, self.store
             )
             findings.extend(local.findings)
             needs.extend(self._need(n, n.tier, (service.name,), base) for n in local.needs)
@@ -410,12 +444,17 @@ def run_scan(options: ScanOptions) -> ScanReport:
     reports = []
     with Workers(options.processes) as workers:
         store = ElfStore(cache, workers)
+        collected = []
         for service, base in services:
             key = (base.site_packages, id(base.image))
             if key not in audits:
                 env = load_environment(base.site_packages)
                 audits[key] = _Audit(env, infer_target(base.site_packages), rules, base.image, index, store, workers)
-            reports.append(audits[key].service(service, base))
+            collected.append((audits[key], audits[key].collect(service), base))
+        for audit in audits.values():
+            audit.prefetch([(found, base) for owner, found, base in collected if owner is audit])
+        for (service, base), (audit, found, _) in zip(services, collected):
+            reports.append(audit.service(service, base, found))
     cache.save()
 
     findings: list[Finding] = list(fleet.findings)

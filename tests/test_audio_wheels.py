@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.native.hints import distribution_hints, runs_at_import
+from depaudit.native.hints import distributions_hints, runs_at_import
 from depaudit.packages.python_rules import load_python_rules
 from depaudit.python.environment import load_environment
 from depaudit.scan import ScanOptions, run_scan
@@ -93,7 +93,7 @@ def test_static_detection_and_rules_side_by_side(audio_sp: Path) -> None:
     rules = load_python_rules()
     found = {}
     for key in ("sounddevice", "soundfile", "pydub", "pyttsx3"):
-        static = [(h.where, h.hint.candidates[0], "import" if runs_at_import(h) else "lazy") for h in distribution_hints(env.distributions[key])]
+        static = [(h.where, h.hint.candidates[0], "import" if runs_at_import(h) else "lazy") for h in distributions_hints([env.distributions[key]])[0]]
         rule = rules[key]
         found[key] = (static, sorted(rule.needs), sorted(rule.ignore))
     assert found == {

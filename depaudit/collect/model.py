@@ -60,3 +60,29 @@ class ServiceImports:
     findings: tuple[Finding, ...]  # sorted
     files: tuple[Path, ...] = ()  # the source files read: an entry service's local closure
     elf_files: tuple[Path, ...] = ()  # local extension modules an entry service imports
+
+
+@dataclass(frozen=True)
+class FoundImport:
+    """An import as the visitor sees it; its scope is decided once the file's place is known."""
+
+    line: int
+    module: str  # absolute, or with leading dots when it could not be resolved
+    names: tuple[str, ...]
+    relative: bool
+    guarded: bool = False
+    lazy: bool = False
+    dynamic: bool = False
+    type_checking: bool = False
+
+
+def resolve_relative(name: str, level: int, package: str) -> str:
+    """The absolute name of a relative import, as importlib computes it.
+
+    When the file has no package inside the service (a script at its root), or the dots
+    climb above the top-level package, the dotted text is kept as written.
+    """
+    bits = package.rsplit(".", level - 1) if package else []
+    if len(bits) < level:
+        return "." * level + name
+    return f"{bits[0]}.{name}" if name else bits[0]

@@ -35,8 +35,10 @@ def index_family_dockerfiles(root: Path, patterns: Sequence[str] = DEFAULT_FAMIL
             if not d.startswith(".") and d not in _SKIPPED and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
         )
         here = Path(folder)
+        inside = here.relative_to(root).as_posix()  # per folder, not per file: monorepos hold thousands
+        prefix = "" if inside == "." else inside + "/"
         for name in sorted(files):
-            relative = (here / name).relative_to(root).as_posix()
+            relative = prefix + name
             if any(matcher.fullmatch(relative) for matcher in matchers):
                 family = _family_of(here / name, root)
                 if family:

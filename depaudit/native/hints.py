@@ -24,14 +24,16 @@ class FileHint:
         return f"{self.file}:{self.hint.line}"
 
 
-def distribution_hints(
-    dist: Distribution, cache: ResultCache | None = None, workers: Workers | None = None
-) -> list[FileHint]:
-    """Hints in a distribution's .py files (from RECORD), its own test suites left out. A file
-    libcst cannot parse (Python 2 test data, templates) is passed over: not the user's to fix.
-    Installed files are cached by their stat, so a warm run reads none of them."""
-    files = [(dist.site_packages / r, r) for r in dist.files if r.endswith(".py") and not is_test_file(r)]
-    return _hints(files, [stat_key(path) for path, _ in files], cache, workers)
+def distributions_hints(
+    dists: Sequence[Distribution], cache: ResultCache | None = None, workers: Workers | None = None
+) -> list[list[FileHint]]:
+    """Hints in each distribution's .py files (from RECORD), its own test suites left out, read
+    in one batch. A file libcst cannot parse (Python 2 test data, templates) is passed over: not
+    the user's to fix. Installed files are cached by their stat, so a warm run reads none."""
+    batches = [[(d.site_packages / r, r) for r in d.files if r.endswith(".py") and not is_test_file(r)] for d in dists]
+    files = [item for batch in batches for item in batch]
+    found = _read_hints([path for path, _ in files], [stat_key(path) for path, _ in files], cache, workers)
+    return [sorted(FileHint(shown, hint) for path, shown in batch for hint in found[path]) for batch in batches]
 
 
 _NOT_RUNTIME_DIRS = frozenset(
@@ -75,20 +77,29 @@ def _hints(
     cache: ResultCache | None,
     workers: Workers | None,
 ) -> list[FileHint]:
+    found = _read_hints([path for path, _ in files], keys, cache, workers)
+    return sorted(FileHint(shown, hint) for path, shown in files for hint in found[path])
+
+
+def _read_hints(
+    paths: Sequence[Path], keys: Sequence[str | None], cache: ResultCache | None, workers: Workers | None
+) -> dict[Path, list[NativeHint]]:
     cache = cache if cache is not None else ResultCache(None)
     results: dict[Path, list[NativeHint]] = {}
     todo: list[tuple[Path, str | None]] = []
-    for (path, _), key in zip(files, keys):
+    for path, key in zip(paths, keys):
         cached = cache.get(_KIND, key)
         if cached is MISSING:
             todo.append((path, key))
         else:
             results[path] = [_hint(row) for row in cached]
+    if todo:
+        import depaudit.collect.hint_visitor  # noqa: F401  # libcst, before the pool forks: one import for all
     found = (workers or Workers(1)).map(_hints_of, [path for path, _ in todo])
     for (path, key), hints in zip(todo, found):
         results[path] = hints
         cache.put(_KIND, key, [_row(hint) for hint in hints])
-    return sorted(FileHint(shown, hint) for path, shown in files for hint in results[path])
+    return results
 
 
 def _hints_of(path: Path) -> list[NativeHint]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
@@ -98,19 +99,35 @@ def _applicable(
     """The requirements whose marker holds for the target with one of `extras` (or none)."""
     applicable = []
     for text in requires:
-        try:
-            requirement = Requirement(text)
-        except InvalidRequirement:
+        requirement = _requirement(text)
+        if requirement is None:
             continue  # reported once as bad_metadata when the environment is read
-        if requirement.marker is None:
-            applicable.append((text, requirement))
-            continue
         for extra in ["", *sorted(extras)]:
-            try:
-                holds = requirement.marker.evaluate(target.marker_environment(extra=extra))
-            except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+            holds = _holds(text, extra, target)
+            if holds is None:
                 break  # a marker the target cannot answer: not followed
             if holds:
                 applicable.append((text, requirement))
                 break
     return applicable
+
+
+# Every service's closure walks the same Requires-Dist lines again: packaging's parser and
+# marker evaluation were most of a warm scan's time.
+@lru_cache(maxsize=None)
+def _requirement(text: str) -> Requirement | None:
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
+
+
+@lru_cache(maxsize=None)
+def _holds(text: str, extra: str, target: TargetPython) -> bool | None:
+    marker = _requirement(text).marker  # type: ignore[union-attr]  # only asked of parsed ones
+    if marker is None:
+        return True
+    try:
+        return marker.evaluate(target.marker_environment(extra=extra))
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+        return None

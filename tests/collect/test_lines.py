@@ -9,7 +9,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper
 
-from depaudit.collect import hints, imports
+from depaudit.collect import hint_visitor, hints, import_visitor, imports
 from depaudit.collect.lines import lines
 
 TRICKY = textwrap.dedent(
@@ -59,18 +59,18 @@ def _both(visitor: type, positioned: type, source: bytes, *args: str) -> tuple[l
 
 
 def test_import_lines_agree_with_position_provider() -> None:
-    fast, slow = _both(imports._ImportVisitor, imports._PositionedImportVisitor, TRICKY, "pkg")
+    fast, slow = _both(import_visitor._ImportVisitor, import_visitor._PositionedImportVisitor, TRICKY, "pkg")
     assert fast == slow == [1, 1, 2, 3, 13, 21, 25, 26]
 
 
 def test_hint_lines_agree_with_position_provider_across_a_skipped_platform_block() -> None:
-    fast, slow = _both(hints._HintVisitor, hints._PositionedHintVisitor, TRICKY)
+    fast, slow = _both(hint_visitor._HintVisitor, hint_visitor._PositionedHintVisitor, TRICKY)
     assert fast == slow == [9, 18, 26, 27, 27]
 
 
 def test_a_count_ast_does_not_share_gives_no_lines() -> None:
     source = b"import os\nos.system('ls')\n"
-    visitor = imports._ImportVisitor("")
+    visitor = import_visitor._ImportVisitor("")
     cst.parse_module(source).visit(visitor)
     assert lines(source, visitor.counter) == {0: 1}
     visitor.counter.meet()  # one node more than `ast` sees: the ordinals can no longer be trusted
@@ -80,6 +80,6 @@ def test_a_count_ast_does_not_share_gives_no_lines() -> None:
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="`type X = ...` is valid syntax for ast on 3.12+")
 def test_syntax_only_libcst_reads_falls_back_to_position_provider() -> None:
     source = b"type Vector = list[float]\n\nimport numpy\nos.system('ls')\n"
-    assert lines(source, imports._ImportVisitor("").counter) is None
+    assert lines(source, import_visitor._ImportVisitor("").counter) is None
     assert [(f.line, f.module) for f in imports._parse(source, "")] == [(3, "numpy")]
     assert [(h.line, h.candidates) for h in hints.scan_hints(source)] == [(4, ("ls",))]
