@@ -246,36 +246,33 @@ def ast_calls(list_file: str) -> str:
 
 
 def depaudit_elf(site_packages: str, cache_dir: str) -> str:
-    """Every distribution's ELF files read and resolved as `depaudit scan` does, wired the way
-    depaudit/scan.py wires it when this was written (ElfStore + ResultCache + Workers, when
-    the package has them); an older or newer API is used as far as it goes."""
-    import inspect
+    """Every distribution's ELF files read and resolved as `depaudit scan` does: the native stage
+    of depaudit/native/reports.py (per-walk cache, one parallel batch of ELF reads), or, in an
+    older API, analyse_distribution per distribution. Prints the stage's own time (after the
+    interpreter and the imports) for compare.py to read."""
     import time
 
+    from depaudit.native import reports
     from depaudit.native.distribution import analyse_distribution
     from depaudit.python.environment import load_environment
 
-    start = time.perf_counter()  # after the imports: the stage itself, without interpreter start
+    start = time.perf_counter()
     env = load_environment([Path(site_packages)])
-    options: dict[str, object] = {"owner_of": env.owner_of, "search_roots": env.site_packages}
-    cache = workers = None
-    if "store" in inspect.signature(analyse_distribution).parameters:
+    needs, wiring = 0, "analyse_environment"
+    if hasattr(reports, "analyse_environment"):
         from depaudit.cache import ResultCache
         from depaudit.native.store import ElfStore
         from depaudit.parallel import Workers
 
-        cache, workers = ResultCache(Path(cache_dir)), Workers()
-        options["store"] = ElfStore(cache, workers)
-    needs = 0
-    try:
-        for dist in env.distributions.values():
-            needs += len(analyse_distribution(dist, **options).needs)  # type: ignore[arg-type]
-    finally:
-        if workers is not None:
-            workers.close()
-    if cache is not None:
+        cache = ResultCache(Path(cache_dir))
+        with Workers() as workers:
+            found = reports.analyse_environment(env, sorted(env.distributions), ElfStore(cache, workers))
         cache.save()
-    wiring = "store+cache+workers" if cache is not None else "no cache in this API"
+        needs = sum(len(report.needs) for report in found.values())
+    else:
+        wiring = "analyse_distribution, no cache in this API"
+        for dist in env.distributions.values():
+            needs += len(analyse_distribution(dist, owner_of=env.owner_of, search_roots=env.site_packages).needs)
     seconds = time.perf_counter() - start
     return f"{len(env.distributions)} distributions, {needs} needs, {seconds:.3f} s in-process ({wiring})"
 

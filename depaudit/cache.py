@@ -48,7 +48,15 @@ class ResultCache:
         self._loaded: dict[str, dict[str, str]] = {}
         self._memory: dict[tuple[str, str], Any] = {}
         self._new: dict[tuple[str, str], str] = {}
+        self._digests: dict[Path, str] = {}
         self.hits = self.misses = 0
+
+    def file_digest(self, path: Path) -> str:
+        """`content_key` of a file's bytes, read once per run: a monorepo's shared modules are
+        in the closure of every service. Raises OSError."""
+        if path not in self._digests:
+            self._digests[path] = content_key(path.read_bytes())
+        return self._digests[path]
 
     def get(self, kind: str, key: str | None) -> Any:
         if key is None:

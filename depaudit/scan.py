@@ -18,11 +18,10 @@ from depaudit.image.model import BaseImage
 from depaudit.image.archive import ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.collect.hints import NativeHint, linux_candidates
-from depaudit.native.distribution import analyse_distribution, analyse_folder, elf_candidates
+from depaudit.native.distribution import analyse_folder
 from depaudit.native.hints import FileHint, distributions_hints, folder_hints, runs_at_import
-from depaudit.cache import MISSING, ResultCache
-from depaudit.native import reports as native_reports
-from depaudit.native.reports import environment_digest, report_key
+from depaudit.cache import ResultCache
+from depaudit.native.reports import analyse_environment
 from depaudit.native.store import ElfStore
 from depaudit.parallel import Workers
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
@@ -138,7 +137,6 @@ class _Audit:
         self.cache = self.store.cache
         self.workers = workers or Workers(1)
         self.finder = LocalFinder()
-        self._environment = environment_digest(env)
         self._closures: dict[frozenset[str], dict[str, tuple[RequirementEdge, ...]]] = {}
         self._native: dict[tuple[str, tuple[str, ...]], NativeReport] = {}
         self._hints: dict[str, list[FileHint]] = {}
@@ -150,18 +148,14 @@ class _Audit:
 
     def native(self, key: str, ld_library_path: tuple[str, ...]) -> NativeReport:
         # Wheels are shared by many services: walk each one's ELF files once per environment.
-        if (key, ld_library_path) not in self._native and not self._cached_native(key, ld_library_path):
-            cache_key = report_key(self._environment, key, ld_library_path, self.image)
-            self._native[key, ld_library_path] = analyse_distribution(
-                self.env.distributions[key],
-                owner_of=self.env.owner_of,
-                search_roots=self.env.site_packages,
-                ld_library_path=ld_library_path,
-                image=self.image,
-                store=self.store,
-            )
-            self.cache.put(native_reports.KIND, cache_key, native_reports.to_row(self._native[key, ld_library_path]))
+        if (key, ld_library_path) not in self._native:
+            self._walk([key], ld_library_path)
         return self._native[key, ld_library_path]
+
+    def _walk(self, keys: Iterable[str], ld_library_path: tuple[str, ...]) -> None:
+        todo = sorted(key for key in keys if (key, ld_library_path) not in self._native)
+        found = analyse_environment(self.env, todo, self.store, ld_library_path=ld_library_path, image=self.image)
+        self._native.update(((key, ld_library_path), report) for key, report in found.items())
 
     def collect(self, service: Service) -> _Collected:
         """Stage one of a service: its imports, and the distributions they reach."""
@@ -171,27 +165,17 @@ class _Audit:
         return _Collected(collected, tuple(imports), roots, tuple(self._closure(roots)), findings)
 
     def prefetch(self, services: Sequence[tuple[_Collected, _ServiceBase]]) -> None:
-        """Read every reached wheel's hint files, then every ELF file whose walk is not cached,
-        each in one parallel batch: per distribution, the batches are too small to keep the
-        workers busy."""
+        """Read every reached wheel's hint files in one parallel batch, then walk their ELF files
+        (analyse_environment: one batch too): per distribution, the batches are too small to
+        keep the workers busy."""
         keys = sorted({item.key for collected, _ in services for item in collected.reached} - set(self._hints))
         found = distributions_hints([self.env.distributions[key] for key in keys], self.cache, self.workers)
         self._hints.update(zip(keys, found))
-        paths: list[Path] = []
-        walks = {(item.key, base.ld_library_path) for collected, base in services for item in collected.reached}
-        for key in sorted({key for key, ld_library_path in walks if not self._cached_native(key, ld_library_path)}):
-            paths.extend(elf_candidates(self.env.distributions[key]))
-        self.store.prefetch(paths)
-
-    def _cached_native(self, key: str, ld_library_path: tuple[str, ...]) -> bool:
-        """Whether the walk is known, from this run or the cache (then it is loaded)."""
-        if (key, ld_library_path) in self._native:
-            return True
-        cached = self.cache.get(native_reports.KIND, report_key(self._environment, key, ld_library_path, self.image))
-        if cached is MISSING:
-            return False
-        self._native[key, ld_library_path] = native_reports.from_row(cached)
-        return True
+        walks: dict[tuple[str, ...], set[str]] = {}
+        for collected, base in services:
+            walks.setdefault(base.ld_library_path, set()).update(item.key for item in collected.reached)
+        for ld_library_path, reached in sorted(walks.items()):
+            self._walk(reached, ld_library_path)
 
     def service(self, service: Service, base: _ServiceBase, collected: _Collected) -> ServiceReport:
         findings = list(collected.findings)

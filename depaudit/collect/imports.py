@@ -15,7 +15,7 @@ from typing import Any
 
 from depaudit.collect.fallback import fallback_imports
 from depaudit.collect.model import FoundImport, ImportRecord, ImportScope, Service, ServiceImports, resolve_relative
-from depaudit.cache import MISSING, ResultCache, content_key
+from depaudit.cache import MISSING, ResultCache
 from depaudit.collect.units import import_units
 from depaudit.collect.local import EXTENSION, LocalFinder
 from depaudit.findings import Finding, FindingKind
@@ -195,17 +195,15 @@ def _parse_files(files: Sequence[tuple[Path, str]], cache: ResultCache, workers:
     todo: list[tuple[int, bytes, str, str]] = []
     for path, package in files:
         try:
-            source = path.read_bytes()
+            key = f"{cache.file_digest(path)}|{package}"  # content_key(source, package)
+            cached = cache.get(_KIND, key)
+            if cached is MISSING:
+                todo.append((len(results), path.read_bytes(), package, key))
+                results.append(None)
+            else:
+                results.append(_from_row(cached))
         except OSError as error:  # a dangling symlink, no permission, a folder named x.py
             results.append(_Parsed(unreadable=f"cannot read: {error.strerror or error}"))
-            continue
-        key = content_key(source, package)
-        cached = cache.get(_KIND, key)
-        if cached is MISSING:
-            todo.append((len(results), source, package, key))
-            results.append(None)
-        else:
-            results.append(_from_row(cached))
     if todo:
         _load_parser()
     parsed = workers.map(_parse_source, [(source, package) for _, source, package, _ in todo])

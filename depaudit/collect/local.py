@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,23 +44,47 @@ def top_level_names(folder: Path) -> frozenset[str]:
     return frozenset(names)
 
 
-def local_files(module: str, names: Sequence[str], sys_path: Sequence[Path]) -> list[LocalFile]:
+Listing = Callable[[Path], dict[str, str]]  # folder → {name: "d" (folder), "f" (file) or ""}
+
+
+def local_files(
+    module: str, names: Sequence[str], sys_path: Sequence[Path], listing: Listing | None = None
+) -> list[LocalFile]:
     """The files `import module` (or `from module import names`) runs, from the first sys.path
-    entry that has the top-level name. Empty when no entry has it."""
+    entry that has the top-level name. Empty when no entry has it. Folders are read through
+    `listing`, as Python's path finder caches them: one listing, not a stat per question."""
     parts = module.split(".")
     for root in sys_path:
-        found = _walk(root, parts, names)
+        found = _walk(root, parts, names, listing or list_folder)
         if found:
             return found
     return []
 
 
-def _walk(root: Path, parts: list[str], names: Sequence[str]) -> list[LocalFile]:
+def list_folder(folder: Path) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                kinds[entry.name] = _kind(entry)
+    except OSError:
+        pass  # missing or unreadable: nothing importable there
+    return kinds
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    try:
+        return "d" if entry.is_dir() else "f" if entry.is_file() else ""  # links followed, as the finder does
+    except OSError:
+        return ""
+
+
+def _walk(root: Path, parts: list[str], names: Sequence[str], listing: Listing) -> list[LocalFile]:
     found: list[LocalFile] = []
     folder = root
     for position, part in enumerate(parts):
         package = ".".join(parts[:position])
-        step = _step(folder, part, package)
+        step = _step(folder, part, package, listing)
         if step is None:
             return found  # the rest is an attribute, or missing: what was found still runs
         found.extend(step[0])
@@ -70,35 +94,29 @@ def _walk(root: Path, parts: list[str], names: Sequence[str]) -> list[LocalFile]
     # `from package import name`: a name may be a submodule, which then runs too.
     dotted = ".".join(parts)
     for name in names:
-        step = _step(folder, name, dotted)
+        step = _step(folder, name, dotted, listing)
         if step is not None:
             found.extend(step[0])
     return found
 
 
-def _step(folder: Path, part: str, package: str) -> tuple[list[LocalFile], Path | None] | None:
+def _step(folder: Path, part: str, package: str, listing: Listing) -> tuple[list[LocalFile], Path | None] | None:
     """What importing `part` from `folder` runs, and the folder to go on in (None: a module)."""
+    here = listing(folder)
     child = folder / part
-    init = child / "__init__.py"
     qualified = f"{package}.{part}" if package else part
-    if init.is_file():
-        return [LocalFile(init, qualified)], child
-    module = folder / f"{part}.py"
-    if module.is_file():
-        return [LocalFile(module, package)], None
-    extensions = _extensions(folder, part)
+    if here.get(part) == "d" and listing(child).get("__init__.py") == "f":
+        return [LocalFile(child / "__init__.py", qualified)], child
+    if here.get(f"{part}.py") == "f":
+        return [LocalFile(folder / f"{part}.py", package)], None
+    extensions = sorted(
+        name for name in here if name.startswith(f"{part}.") and name.endswith(".so") and EXTENSION.match(name)
+    )
     if extensions:
-        return [LocalFile(extensions[0], package, extension=True)], None
-    if child.is_dir():
+        return [LocalFile(folder / extensions[0], package, extension=True)], None
+    if here.get(part) == "d":
         return [], child  # a namespace package: nothing runs, its submodules may
     return None
-
-
-def _extensions(folder: Path, part: str) -> list[Path]:
-    try:
-        return sorted(p for p in folder.glob(f"{part}.*.so") if EXTENSION.match(p.name))
-    except OSError:
-        return []
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -128,6 +146,7 @@ class LocalFinder:
     def __init__(self) -> None:
         self._names: dict[Path, frozenset[str]] = {}
         self._files: dict[tuple[str, tuple[str, ...], tuple[Path, ...]], list[LocalFile]] = {}
+        self._listings: dict[Path, dict[str, str]] = {}
 
     def top_level_names(self, folder: Path) -> frozenset[str]:
         if folder not in self._names:
@@ -137,5 +156,10 @@ class LocalFinder:
     def local_files(self, module: str, names: Sequence[str], sys_path: Sequence[Path]) -> list[LocalFile]:
         key = (module, tuple(names), tuple(sys_path))
         if key not in self._files:
-            self._files[key] = local_files(module, names, sys_path)
+            self._files[key] = local_files(module, names, sys_path, self._listing)
         return self._files[key]
+
+    def _listing(self, folder: Path) -> dict[str, str]:
+        if folder not in self._listings:
+            self._listings[folder] = list_folder(folder)
+        return self._listings[folder]

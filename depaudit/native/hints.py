@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from depaudit.cache import MISSING, ResultCache, content_key, stat_key
+from depaudit.cache import MISSING, ResultCache, stat_key
 from depaudit.collect.hints import NativeHint, file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
@@ -64,8 +64,9 @@ def folder_hints(
     files: Sequence[Path], display_root: Path, cache: ResultCache | None = None, workers: Workers | None = None
 ) -> list[FileHint]:
     """Hints in a service's own files, cached by content (a fresh checkout changes only mtimes)."""
+    cache = cache if cache is not None else ResultCache(None)
     shown = [(path, shown_path(path, display_root)) for path in files]
-    return _hints(shown, [_content_key(path) for path in files], cache, workers)
+    return _hints(shown, [_content_key(path, cache) for path in files], cache, workers)
 
 
 _KIND = "hints"
@@ -120,8 +121,8 @@ def _hint(row: list[Any]) -> NativeHint:
     return NativeHint(line, kind, tuple(candidates), call, lazy)
 
 
-def _content_key(path: Path) -> str | None:
+def _content_key(path: Path, cache: ResultCache) -> str | None:
     try:
-        return content_key(path.read_bytes())
+        return cache.file_digest(path)
     except OSError:
         return None

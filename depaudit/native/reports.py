@@ -1,4 +1,5 @@
-"""A distribution's whole native walk, kept in the result cache between runs.
+"""The native stage of an environment: each distribution's whole walk, kept in the result cache
+between runs.
 
 The walk of a wheel depends on more than its own files: a library may resolve into another
 wheel, or into the base image. So its key names the whole environment (every distribution's
@@ -14,12 +15,50 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from depaudit.cache import MISSING
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import BaseImage
+from depaudit.native.distribution import analyse_distribution, elf_candidates
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
+from depaudit.native.store import ElfStore
 from depaudit.python.environment import PythonEnvironment
 
 KIND = "native"
+
+
+def analyse_environment(
+    env: PythonEnvironment,
+    keys: Sequence[str],
+    store: ElfStore,
+    *,
+    ld_library_path: Sequence[str] = (),
+    image: BaseImage | None = None,
+) -> dict[str, NativeReport]:
+    """The walks of these distributions: from the cache, else walked after one parallel read of
+    the ELF files of every distribution not cached (per distribution, a batch is too small to
+    keep the workers busy)."""
+    environment = environment_digest(env)
+    reports: dict[str, NativeReport] = {}
+    todo: list[tuple[str, str | None]] = []
+    for key in keys:
+        cache_key = report_key(environment, key, ld_library_path, image)
+        cached = store.cache.get(KIND, cache_key)
+        if cached is MISSING:
+            todo.append((key, cache_key))
+        else:
+            reports[key] = from_row(cached)
+    store.prefetch([path for key, _ in todo for path in elf_candidates(env.distributions[key])])
+    for key, cache_key in todo:
+        reports[key] = analyse_distribution(
+            env.distributions[key],
+            owner_of=env.owner_of,
+            search_roots=env.site_packages,
+            ld_library_path=ld_library_path,
+            image=image,
+            store=store,
+        )
+        store.cache.put(KIND, cache_key, to_row(reports[key]))
+    return reports
 
 
 def environment_digest(env: PythonEnvironment) -> str:
