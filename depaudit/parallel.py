@@ -31,14 +31,29 @@ class Workers:
         self._pool: Executor | None = None
 
     def map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        return self.start(function, items)()
+
+    def start(self, function: Callable[[T], R], items: Sequence[T]) -> Callable[[], list[R]]:
+        """`map`, returning at once: call the result to wait for the list. The pool takes the
+        batches in the order they were started, so this process can walk one batch's results
+        while the workers read the next."""
         if self.processes == 1 or len(items) < _MIN_ITEMS:
-            return [function(item) for item in items]
+            results = [function(item) for item in items]
+            return lambda: results
         if self._pool is None:
             # fork: the workers start with what this process imported (libcst, once there is
             # something to parse) and a copy of what it read.
             self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
         chunk = max(1, len(items) // (self.processes * 8))
-        return list(self._pool.map(function, items, chunksize=chunk))
+        pending = self._pool.map(function, items, chunksize=chunk)  # every chunk is submitted now
+        done: list[list[R]] = []
+
+        def wait() -> list[R]:
+            if not done:
+                done.append(list(pending))
+            return done[0]
+
+        return wait
 
     def close(self) -> None:
         if self._pool is not None:

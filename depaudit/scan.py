@@ -19,9 +19,9 @@ from depaudit.image.archive import ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.collect.hints import NativeHint, linux_candidates
 from depaudit.native.distribution import analyse_folder
-from depaudit.native.hints import FileHint, distributions_hints, folder_hints, runs_at_import
+from depaudit.native.hints import FileHint, distributions_hints, folder_hints, runs_at_import, start_distributions_hints
 from depaudit.cache import ResultCache
-from depaudit.native.reports import analyse_environment
+from depaudit.native.reports import analyse_environment, start_environment
 from depaudit.native.store import ElfStore
 from depaudit.parallel import Workers
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
@@ -165,17 +165,27 @@ class _Audit:
         return _Collected(collected, tuple(imports), roots, tuple(self._closure(roots)), findings)
 
     def prefetch(self, services: Sequence[tuple[_Collected, _ServiceBase]]) -> None:
-        """Read every reached wheel's hint files in one parallel batch, then walk their ELF files
-        (analyse_environment: one batch too): per distribution, the batches are too small to
-        keep the workers busy."""
-        keys = sorted({item.key for collected, _ in services for item in collected.reached} - set(self._hints))
-        found = distributions_hints([self.env.distributions[key] for key in keys], self.cache, self.workers)
-        self._hints.update(zip(keys, found))
+        """Read every reached wheel's ELF files, then its hint files, each in one parallel batch
+        (per distribution, the batches are too small to keep the workers busy); the ELF walks
+        run here while the workers read the hint files."""
         walks: dict[tuple[str, ...], set[str]] = {}
         for collected, base in services:
             walks.setdefault(base.ld_library_path, set()).update(item.key for item in collected.reached)
-        for ld_library_path, reached in sorted(walks.items()):
-            self._walk(reached, ld_library_path)
+        started = [
+            (ld_library_path, start_environment(
+                self.env,
+                sorted(key for key in keys if (key, ld_library_path) not in self._native),
+                self.store,
+                ld_library_path=ld_library_path,
+                image=self.image,
+            ))
+            for ld_library_path, keys in sorted(walks.items())
+        ]
+        keys = sorted({item.key for collected, _ in services for item in collected.reached} - set(self._hints))
+        hints = start_distributions_hints([self.env.distributions[key] for key in keys], self.cache, self.workers)
+        for ld_library_path, walk in started:
+            self._native.update(((key, ld_library_path), report) for key, report in walk().items())
+        self._hints.update(zip(keys, hints()))
 
     def service(self, service: Service, base: _ServiceBase, collected: _Collected) -> ServiceReport:
         findings = list(collected.findings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +30,23 @@ def distributions_hints(
     """Hints in each distribution's .py files (from RECORD), its own test suites left out, read
     in one batch. A file libcst cannot parse (Python 2 test data, templates) is passed over: not
     the user's to fix. Installed files are cached by their stat, so a warm run reads none."""
+    return start_distributions_hints(dists, cache, workers)()
+
+
+def start_distributions_hints(
+    dists: Sequence[Distribution], cache: ResultCache | None = None, workers: Workers | None = None
+) -> Callable[[], list[list[FileHint]]]:
+    """`distributions_hints`, returning once the files are handed to the workers: call the
+    result to wait for them."""
     batches = [[(d.site_packages / r, r) for r in d.files if r.endswith(".py") and not is_test_file(r)] for d in dists]
     files = [item for batch in batches for item in batch]
-    found = _read_hints([path for path, _ in files], [stat_key(path) for path, _ in files], cache, workers)
-    return [sorted(FileHint(shown, hint) for path, shown in batch for hint in found[path]) for batch in batches]
+    pending = _start_hints([path for path, _ in files], [stat_key(path) for path, _ in files], cache, workers)
+
+    def collect() -> list[list[FileHint]]:
+        found = pending()
+        return [sorted(FileHint(shown, hint) for path, shown in batch for hint in found[path]) for batch in batches]
+
+    return collect
 
 
 _NOT_RUNTIME_DIRS = frozenset(
@@ -85,6 +98,12 @@ def _hints(
 def _read_hints(
     paths: Sequence[Path], keys: Sequence[str | None], cache: ResultCache | None, workers: Workers | None
 ) -> dict[Path, list[NativeHint]]:
+    return _start_hints(paths, keys, cache, workers)()
+
+
+def _start_hints(
+    paths: Sequence[Path], keys: Sequence[str | None], cache: ResultCache | None, workers: Workers | None
+) -> Callable[[], dict[Path, list[NativeHint]]]:
     cache = cache if cache is not None else ResultCache(None)
     results: dict[Path, list[NativeHint]] = {}
     todo: list[tuple[Path, str | None]] = []
@@ -96,11 +115,16 @@ def _read_hints(
             results[path] = [_hint(row) for row in cached]
     if todo:
         import depaudit.collect.hint_visitor  # noqa: F401  # libcst, before the pool forks: one import for all
-    found = (workers or Workers(1)).map(_hints_of, [path for path, _ in todo])
-    for (path, key), hints in zip(todo, found):
-        results[path] = hints
-        cache.put(_KIND, key, [_row(hint) for hint in hints])
-    return results
+    pending = (workers or Workers(1)).start(_hints_of, [path for path, _ in todo])
+
+    def collect() -> dict[Path, list[NativeHint]]:
+        for (path, key), hints in zip(todo, pending()):
+            if path not in results:
+                results[path] = hints
+                cache.put(_KIND, key, [_row(hint) for hint in hints])
+        return results
+
+    return collect
 
 
 def _hints_of(path: Path) -> list[NativeHint]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,19 @@ def analyse_environment(
     """The walks of these distributions: from the cache, else walked after one parallel read of
     the ELF files of every distribution not cached (per distribution, a batch is too small to
     keep the workers busy)."""
+    return start_environment(env, keys, store, ld_library_path=ld_library_path, image=image)()
+
+
+def start_environment(
+    env: PythonEnvironment,
+    keys: Sequence[str],
+    store: ElfStore,
+    *,
+    ld_library_path: Sequence[str] = (),
+    image: BaseImage | None = None,
+) -> Callable[[], dict[str, NativeReport]]:
+    """`analyse_environment`, returning once the ELF reads are handed to the workers: call the
+    result to wait for them and walk."""
     environment = environment_digest(env)
     reports: dict[str, NativeReport] = {}
     todo: list[tuple[str, str | None]] = []
@@ -47,18 +60,25 @@ def analyse_environment(
             todo.append((key, cache_key))
         else:
             reports[key] = from_row(cached)
-    store.prefetch([path for key, _ in todo for path in elf_candidates(env.distributions[key])])
-    for key, cache_key in todo:
-        reports[key] = analyse_distribution(
-            env.distributions[key],
-            owner_of=env.owner_of,
-            search_roots=env.site_packages,
-            ld_library_path=ld_library_path,
-            image=image,
-            store=store,
-        )
-        store.cache.put(KIND, cache_key, to_row(reports[key]))
-    return reports
+    fetched = store.start_prefetch([path for key, _ in todo for path in elf_candidates(env.distributions[key])])
+
+    def walk() -> dict[str, NativeReport]:
+        fetched()
+        for key, cache_key in todo:
+            if key in reports:
+                continue
+            reports[key] = analyse_distribution(
+                env.distributions[key],
+                owner_of=env.owner_of,
+                search_roots=env.site_packages,
+                ld_library_path=ld_library_path,
+                image=image,
+                store=store,
+            )
+            store.cache.put(KIND, cache_key, to_row(reports[key]))
+        return reports
+
+    return walk
 
 
 def environment_digest(env: PythonEnvironment) -> str:

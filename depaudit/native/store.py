@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,11 @@ class ElfStore:
 
     def prefetch(self, paths: Sequence[Path]) -> None:
         """Read the files not known yet, in parallel: the cache first, then the workers."""
+        self.start_prefetch(paths)()
+
+    def start_prefetch(self, paths: Sequence[Path]) -> Callable[[], None]:
+        """`prefetch`, returning once the reads are handed to the workers: call the result to
+        wait for them."""
         todo: dict[str, str | None] = {}
         for path in paths:
             real = os.path.realpath(path)
@@ -54,13 +59,20 @@ class ElfStore:
             else:
                 self._elf[real] = _elf_from_row(real, cached)
         given = {os.path.realpath(path): path for path in paths}
-        results = self.workers.map(_read, [(real, is_extension_module(given[real].name)) for real in todo])
-        for (real, key), (result, evidence) in zip(todo.items(), results):
-            self._elf[real] = result
-            self.cache.put(_ELF, key, _elf_row(result))
-            if evidence is not None and isinstance(result, ElfInfo):
-                # The walk asks for the same evidence next: it was read in the worker too.
-                self._remember_dlopen(given[real], is_extension_module(given[real].name), frozenset(result.needed), evidence)
+        pending = self.workers.start(_read, [(real, is_extension_module(given[real].name)) for real in todo])
+
+        def finish() -> None:
+            for (real, key), (result, evidence) in zip(todo.items(), pending()):
+                if real in self._elf:
+                    continue  # already stored by an earlier call to this finish
+                self._elf[real] = result
+                self.cache.put(_ELF, key, _elf_row(result))
+                if evidence is not None and isinstance(result, ElfInfo):
+                    # The walk asks for the same evidence next: it was read in the worker too.
+                    strings = is_extension_module(given[real].name)
+                    self._remember_dlopen(given[real], strings, frozenset(result.needed), evidence)
+
+        return finish
 
     def dlopened(self, path: Path, *, strings: bool, needed: frozenset[str]) -> list[DlopenEvidence]:
         real = os.path.realpath(path)
