@@ -16,7 +16,7 @@ from typing import Any
 from depaudit.collect.fallback import fallback_imports
 from depaudit.collect.model import FoundImport, ImportRecord, ImportScope, Service, ServiceImports, resolve_relative
 from depaudit.cache import MISSING, ResultCache
-from depaudit.collect.units import import_units
+from depaudit.collect.units import TooDeep, import_units, syntax_error
 from depaudit.collect.local import EXTENSION, LocalFinder
 from depaudit.findings import Finding, FindingKind
 from depaudit.parallel import Workers
@@ -39,8 +39,11 @@ def _parse(source: bytes, package: str) -> list[FoundImport]:
 
 def _parse_cut(source: bytes, package: str) -> list[FoundImport]:
     """libcst on the import statements and the blocks around them only (see units.py); the
-    whole file where the cut cannot stand for it."""
-    unit = None if _RENAMED_IMPORT_MODULE.search(source) else import_units(source, _IMPORT_LINE)
+    whole file where the cut cannot stand for it. Raises TooDeep before libcst sees a file
+    Python's own parser gives up on."""
+    unit = import_units(source, _IMPORT_LINE)
+    if _RENAMED_IMPORT_MODULE.search(source):
+        unit = None
     if unit is not None:
         try:
             return [replace(item, line=unit.original(item.line)) for item in _parse(unit.source, package)]
@@ -60,8 +63,16 @@ def _fallback(source: bytes, package: str) -> list[FoundImport]:
     return found
 
 
-def _parse_error(error: Exception) -> tuple[int | None, str]:
-    from depaudit.collect.import_visitor import parse_error
+def _parse_error(error: Exception, source: bytes) -> tuple[int | None, str]:
+    """Python's own complaint where it has one (better worded and placed than libcst's)."""
+    read = "its imports were read line by line"
+    if isinstance(error, TooDeep):
+        return error.line, f"Python cannot parse this file: {error.reason}; libcst was not run on it, {read}"
+    python = syntax_error(source)
+    if python is not None:
+        line, reason = python
+        return line, f"Python 3 cannot parse this file: {reason}; {read}"
+    from depaudit.collect.import_visitor import parse_error  # Python reads it: libcst's own limit
 
     return parse_error(error)
 
@@ -224,7 +235,7 @@ def _parse_source(item: tuple[bytes, str]) -> _Parsed:
     try:
         return _Parsed(tuple(_parse_cut(source, package)))
     except Exception as error:  # libcst raises syntax, decoding, encoding and recursion errors
-        return _Parsed(tuple(_fallback(source, package)), fallback=True, error=_parse_error(error))
+        return _Parsed(tuple(_fallback(source, package)), fallback=True, error=_parse_error(error, source))
 
 
 def _outcome(

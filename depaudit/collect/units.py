@@ -11,7 +11,9 @@ kept keep their original numbers through `Unit.lines`.
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,13 +117,82 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
+class TooDeep(Exception):
+    """Python's own parser gave up on the file's nesting. libcst's native parser must not see it:
+    on such files it overflows its stack (a segfault, which no `except` catches) or runs for
+    minutes, and no Python can run the file anyway."""
+
+    def __init__(self, reason: str, line: int | None) -> None:
+        super().__init__(reason)
+        self.reason, self.line = reason, line
+
+
+_TOO_DEEP = re.compile(r"too many nested|too complex|too many levels of indentation|too many statically nested")
+
+
 def _tree(source: bytes) -> ast.Module | None:
+    """None when `ast` cannot parse the file (libcst, which knows newer syntax, then decides);
+    raises TooDeep when it gave up on the nesting."""
+    try:
+        return _tree_or_raise(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def syntax_error(source: bytes) -> tuple[int | None, str] | None:
+    """Python's own complaint about a file and its line (better worded and placed than
+    libcst's); None when Python parses it."""
+    try:
+        _tree_or_raise(source)
+    except TooDeep as error:
+        return error.line, error.reason
+    except (SyntaxError, ValueError) as error:  # ValueError: a UnicodeDecodeError, on some files
+        message = (error.msg if isinstance(error, SyntaxError) else str(error)) or "invalid syntax"
+        if source.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return 1, "it is UTF-16 text, which Python does not read as source: save it as UTF-8"
+        if "null bytes" in message:
+            return source.count(b"\n", 0, source.find(b"\0")) + 1, "it holds a NUL byte: is it a binary file?"
+        if message.startswith("unknown encoding"):
+            cookie = [n for n, text in enumerate(source.split(b"\n", 2)[:2], 1) if b"coding" in text]
+            return (cookie[0] if cookie else None), f"{message} in its coding line"
+        if "codec can't decode" in message:
+            found = _undecodable(source)
+            if found is not None:
+                return found
+        return (error.lineno if isinstance(error, SyntaxError) else None) or None, message
+    return None
+
+
+def _undecodable(source: bytes) -> tuple[int, str] | None:
+    """Where the first byte that is not in the file's encoding (PEP 263, else UTF-8) is."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    except SyntaxError:
+        encoding = "utf-8"  # the first two lines are not UTF-8 either: no cookie could be read
+    try:
+        source.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = source.count(b"\n", 0, error.start) + 1
+        return line, (
+            f"byte 0x{source[error.start]:02x} on line {line} is not {error.encoding}: declare the "
+            "file's encoding (# -*- coding: latin-1 -*-) or save it as UTF-8"
+        )
+    except LookupError:
+        pass
+    return None
+
+
+def _tree_or_raise(source: bytes) -> ast.Module:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a wheel's invalid escapes are not ours to report
             return ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+    except (RecursionError, MemoryError):
+        raise TooDeep("it nests too deeply", None) from None
+    except SyntaxError as error:
+        if _TOO_DEEP.search(error.msg or ""):
+            raise TooDeep(error.msg, error.lineno or None) from None
+        raise
 
 
 def _parses(source: bytes) -> bool:

@@ -45,9 +45,8 @@ def test_a_syntax_error_is_a_finding_and_its_imports_are_still_read(collect) -> 
         Finding(
             FindingKind.PARSE_ERROR,
             "svc/broken.py",
-            9,  # libcst's own position, though the error is on line 7
-            "libcst could not parse this file: Syntax Error @ 9:5. parser error: error at 8:4: "
-            "expected one of ), *, **, NAME; its imports were read line by line",
+            7,  # Python's own message and line: libcst's said line 9
+            "Python 3 cannot parse this file: invalid syntax; its imports were read line by line",
         ),
     )
     # The fallback sees no context: yaml is neither guarded nor is cv2 lazy.
@@ -79,10 +78,14 @@ def test_a_python2_file(collect) -> None:
         }
     )
     assert [(f.kind, f.path, f.line) for f in result.findings] == [
-        (FindingKind.PARSE_ERROR, "svc/legacy.py", 7),
+        (FindingKind.PARSE_ERROR, "svc/legacy.py", 5),  # the first of its two Python 2 lines
         (FindingKind.PARSE_ERROR, "svc/pkg/old.py", 2),
     ]
-    assert result.findings[0].message.startswith("libcst could not parse this file: Syntax Error @ 7:1. parser error: error at 7:12: expected one of ")
+    assert [f.message for f in result.findings] == [
+        "Python 3 cannot parse this file: multiple exception types must be parenthesized; its imports were read line by line",
+        "Python 3 cannot parse this file: Missing parentheses in call to 'exec'. Did you mean exec(...)?; its imports "
+        "were read line by line",
+    ]
     assert result.imports == (
         fb("svc/legacy.py", 1, "simplejson"),
         fb("svc/legacy.py", 1, "urllib2"),
@@ -121,9 +124,9 @@ def test_undecodable_bytes(collect) -> None:
         Finding(
             FindingKind.PARSE_ERROR,
             "svc/app.py",
-            None,
-            "libcst could not parse this file: 'utf-8' codec can't decode byte 0xff in position 21: "
-            "invalid start byte; its imports were read line by line",
+            2,
+            "Python 3 cannot parse this file: byte 0xff on line 2 is not utf-8: declare the file's encoding "
+            "(# -*- coding: latin-1 -*-) or save it as UTF-8; its imports were read line by line",
         ),
     )
     # The undecodable byte becomes U+FFFD: line 3 is no longer an import statement.
@@ -136,15 +139,14 @@ def test_an_unknown_encoding_and_a_nul_byte(collect) -> None:
         Finding(
             FindingKind.PARSE_ERROR,
             "svc/cookie.py",
-            None,
-            "libcst could not parse this file: unknown encoding: klingon; its imports were read line by line",
+            1,
+            "Python 3 cannot parse this file: unknown encoding: klingon in its coding line; its imports were read line by line",
         ),
         Finding(
             FindingKind.PARSE_ERROR,
             "svc/nul.py",
             1,
-            "libcst could not parse this file: Syntax Error @ 1:1. tokenizer error: '\\0' is not a valid "
-            "character in this position; its imports were read line by line",
+            "Python 3 cannot parse this file: it holds a NUL byte: is it a binary file?; its imports were read line by line",
         ),
     )
     assert result.imports == (fb("svc/cookie.py", 2, "numpy"), fb("svc/nul.py", 1, "torch"))
