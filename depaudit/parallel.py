@@ -6,6 +6,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -30,30 +31,62 @@ class Workers:
         self.processes = max(1, processes if processes is not None else available_cores())
         self._pool: Executor | None = None
 
-    def map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        return self.start(function, items)()
+    def map(
+        self, function: Callable[[T], R], items: Sequence[T], crashed: Callable[[T], R] | None = None
+    ) -> list[R]:
+        return self.start(function, items, crashed)()
 
-    def start(self, function: Callable[[T], R], items: Sequence[T]) -> Callable[[], list[R]]:
+    def start(
+        self, function: Callable[[T], R], items: Sequence[T], crashed: Callable[[T], R] | None = None
+    ) -> Callable[[], list[R]]:
         """`map`, returning at once: call the result to wait for the list. The pool takes the
         batches in the order they were started, so this process can walk one batch's results
-        while the workers read the next."""
+        while the workers read the next.
+
+        A worker that dies (a native parser's segfault on a hostile file) breaks the pool; the
+        batch is then run again one item at a time in a fresh pool, and each item that kills
+        its worker gets `crashed(item)` instead of a result, so one file never ends the scan."""
         if self.processes == 1 or len(items) < _MIN_ITEMS:
             results = [function(item) for item in items]
             return lambda: results
-        if self._pool is None:
-            # fork: the workers start with what this process imported (libcst, once there is
-            # something to parse) and a copy of what it read.
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
         chunk = max(1, len(items) // (self.processes * 8))
-        pending = self._pool.map(function, items, chunksize=chunk)  # every chunk is submitted now
+        pending = self._executor().map(function, items, chunksize=chunk)  # every chunk is submitted now
         done: list[list[R]] = []
 
         def wait() -> list[R]:
             if not done:
-                done.append(list(pending))
+                try:
+                    done.append(list(pending))
+                except BrokenProcessPool:
+                    if crashed is None:
+                        raise
+                    done.append(self._one_by_one(function, items, crashed))
             return done[0]
 
         return wait
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            # fork: the workers start with what this process imported (libcst, once there is
+            # something to parse) and a copy of what it read.
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
+        return self._pool
+
+    def _one_by_one(self, function: Callable[[T], R], items: Sequence[T], crashed: Callable[[T], R]) -> list[R]:
+        results: list[R] = []
+        self._discard_pool()
+        for item in items:
+            try:
+                results.append(self._executor().submit(function, item).result())
+            except BrokenProcessPool:
+                self._discard_pool()
+                results.append(crashed(item))
+        return results
+
+    def _discard_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:

@@ -217,7 +217,7 @@ def _parse_files(files: Sequence[tuple[Path, str]], cache: ResultCache, workers:
             results.append(_Parsed(unreadable=f"cannot read: {error.strerror or error}"))
     if todo:
         _load_parser()
-    parsed = workers.map(_parse_source, [(source, package) for _, source, package, _ in todo])
+    parsed = workers.map(_parse_source, [(source, package) for _, source, package, _ in todo], crashed=_crashed)
     for (position, _, _, key), result in zip(todo, parsed):
         results[position] = result
         cache.put(_KIND, key, _to_row(result))
@@ -236,6 +236,13 @@ def _parse_source(item: tuple[bytes, str]) -> _Parsed:
         return _Parsed(tuple(_parse_cut(source, package)))
     except Exception as error:  # libcst raises syntax, decoding, encoding and recursion errors
         return _Parsed(tuple(_fallback(source, package)), fallback=True, error=_parse_error(error, source))
+
+
+def _crashed(item: tuple[bytes, str]) -> _Parsed:
+    """The parser killed its worker process on this file: the fallback reads it."""
+    source, package = item
+    reason = "the parser crashed on this file (its worker process died)"
+    return _Parsed(tuple(_fallback(source, package)), fallback=True, error=(None, f"{reason}; its imports were read line by line"))
 
 
 def _outcome(

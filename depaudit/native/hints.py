@@ -115,7 +115,7 @@ def _start_hints(
             results[path] = [_hint(row) for row in cached]
     if todo:
         import depaudit.collect.hint_visitor  # noqa: F401  # libcst, before the pool forks: one import for all
-    pending = (workers or Workers(1)).start(_hints_of, [path for path, _ in todo])
+    pending = (workers or Workers(1)).start(_hints_of, [path for path, _ in todo], crashed=_no_hints)
 
     def collect() -> dict[Path, list[NativeHint]]:
         for (path, key), hints in zip(todo, pending()):
@@ -134,6 +134,10 @@ def _hints_of(path: Path) -> list[NativeHint]:
         return file_hints(path.read_bytes())
     except Exception:  # OSError, and libcst's syntax, decoding and recursion errors alike
         return []
+
+
+def _no_hints(path: Path) -> list[NativeHint]:
+    return []  # the parser killed its worker on this file: passed over like any unparsable one
 
 
 def _row(hint: NativeHint) -> list[object]:

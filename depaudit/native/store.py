@@ -59,7 +59,7 @@ class ElfStore:
             else:
                 self._elf[real] = _elf_from_row(real, cached)
         given = {os.path.realpath(path): path for path in paths}
-        pending = self.workers.start(_read, [(real, is_extension_module(given[real].name)) for real in todo])
+        pending = self.workers.start(_read, [(real, is_extension_module(given[real].name)) for real in todo], crashed=_crashed)
 
         def finish() -> None:
             for (real, key), (result, evidence) in zip(todo.items(), pending()):
@@ -104,6 +104,11 @@ def _read(item: tuple[str, bool]) -> tuple[ElfInfo | ElfError, list[DlopenEviden
     except ElfError as error:
         return error, None
     return info, dlopen_evidence(Path(real), strings=strings, needed=frozenset(info.needed))
+
+
+def _crashed(item: tuple[str, bool]) -> tuple[ElfInfo | ElfError, list[DlopenEvidence] | None]:
+    message = "reading it killed depaudit's ELF reader (its worker process died): nothing it needs is counted"
+    return ElfError(FindingKind.BAD_ELF, message), None
 
 
 def _elf_row(result: ElfInfo | ElfError) -> list[Any]:
