@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import BaseImage
-from depaudit.native.elf import has_elf_magic, looks_like_shared_object
+from depaudit.native.elf import ELF_MAGIC, looks_like_shared_object, open_regular
 from depaudit.native.loader import resolve_needs
 from depaudit.native.model import NativeReport
 from depaudit.native.store import ElfStore
@@ -21,21 +23,77 @@ _NOT_ELF_SUFFIXES = frozenset(
     ".pc .cmake .a .o .tcl .qm .pak .dat".split()
 )
 _METADATA_FOLDERS = (".dist-info", ".egg-info")
+_ESCAPE = (
+    "a symbolic link that leads out of site-packages (to {real}): it is never read, so nothing it "
+    "needs is counted; a wheel installs no such link: reinstall the distribution or remove the link"
+)
 
 
 def elf_candidates(dist: Distribution) -> list[Path]:
     """From RECORD, not a disk walk: `.so` names always (to report non-ELF ones), others by magic."""
-    candidates = []
-    for relative in dist.files:
+    return _candidates(dist, _display_within([dist.site_packages]))[0]
+
+
+def _candidates(dist: Distribution, display: Callable[[Path], str]) -> tuple[list[Path], list[Finding]]:
+    inside = os.path.realpath(dist.site_packages)
+    candidates: list[Path] = []
+    findings: list[Finding] = []
+    for relative in _shipped_files(dist):
         folder, _, name = relative.rpartition("/")
+        if "\0" in relative:
+            continue  # no file can be named so; reading RECORD reported it
         if any(part.endswith(_METADATA_FOLDERS) or part == "__pycache__" for part in folder.split("/")):
             continue  # RECORD, METADATA, bytecode: never loaded by ld.so
         path = dist.site_packages / relative
-        if looks_like_shared_object(name):
+        shared = looks_like_shared_object(name)
+        if not shared and os.path.splitext(name)[1].lower() in _NOT_ELF_SUFFIXES:
+            continue
+        real = os.path.realpath(path)
+        if real != inside and not real.startswith(inside + os.sep):
+            # Checked before the magic is read: nothing outside site-packages is ever opened.
+            findings.append(Finding(FindingKind.UNSAFE_MEMBER, display(path), None, _ESCAPE.format(real=real)))
+        elif shared or _may_be_elf(path):
             candidates.append(path)
-        elif os.path.splitext(name)[1].lower() not in _NOT_ELF_SUFFIXES and has_elf_magic(path):
-            candidates.append(path)
-    return candidates
+    return candidates, findings
+
+
+def _shipped_files(dist: Distribution) -> list[str]:
+    """RECORD's entries; without a RECORD, what a walk of its top-level folders finds."""
+    if dist.files or not dist.dist_info.name.endswith(".dist-info") or (dist.dist_info / "RECORD").is_file():
+        return list(dist.files)
+    files: list[str] = []
+    names = {*dist.top_level, *(f"{top}.libs" for top in dist.top_level), f"{dist.name.replace('-', '_')}.libs"}
+    try:
+        entries = sorted(os.listdir(dist.site_packages))
+    except OSError:
+        return files
+    for entry in entries:
+        path = dist.site_packages / entry
+        if entry in names and path.is_dir() and not path.is_symlink():
+            files.extend(_walk(dist.site_packages, path))
+        elif entry.split(".", 1)[0] in dist.top_level and looks_like_shared_object(entry):
+            files.append(entry)  # a top-level extension module: `_mod.cpython-311-x86_64-linux-gnu.so`
+    return files
+
+
+def _walk(root: Path, folder: Path) -> list[str]:
+    found: list[str] = []
+    for current, dirs, names in os.walk(folder):  # symlinked folders are not followed
+        dirs.sort()
+        found.extend(Path(current, name).relative_to(root).as_posix() for name in sorted(names))
+    return found
+
+
+def _may_be_elf(path: Path) -> bool:
+    """The ELF magic; or a file that exists but cannot be opened (no permission, a symlink loop),
+    which the reader then reports rather than this check dropping it silently."""
+    try:
+        with open_regular(path) as stream:
+            return stream.read(4) == ELF_MAGIC
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return False  # gone (a slimmed image), or a folder: nothing ld.so could load
+    except OSError:
+        return True
 
 
 def _display_within(roots: Sequence[Path]) -> Callable[[Path], str]:
@@ -60,16 +118,19 @@ def analyse_distribution(
     image: BaseImage | None = None,
     store: ElfStore | None = None,
 ) -> NativeReport:
-    return resolve_needs(
+    display = _display_within([dist.site_packages, *search_roots])
+    candidates, escaping = _candidates(dist, display)
+    report = resolve_needs(
         dist.key,
-        elf_candidates(dist),
-        display=_display_within([dist.site_packages, *search_roots]),
+        candidates,
+        display=display,
         owner_of=owner_of,
         search_roots=search_roots,
         ld_library_path=ld_library_path,
         image=image,
         store=store,
     )
+    return replace(report, findings=tuple(sorted((*report.findings, *escaping))))
 
 
 def analyse_folder(

@@ -19,14 +19,17 @@ from typing import Any, BinaryIO
 from elftools.common.utils import struct_parse
 from elftools.elf.elffile import ELFFile
 
+from depaudit.native.elf import open_regular
 from depaudit.native.model import Tier
 
 FDO_DLOPEN_NOTE = 0x407C0C0A
 _PRIORITY = {"required": Tier.REQUIRED, "recommended": Tier.OPTIONAL, "suggested": Tier.HINT}
 _SONAME_STRING = re.compile(rb"(?<![A-Za-z0-9_.+-])(lib[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*\.so\.\d+)\x00")
 _PF_X = 1
-# Read-only data past this is not scanned: weak evidence is not worth reading gigabytes.
+# Read-only data past this (in all segments together) is not scanned: weak evidence is not
+# worth reading gigabytes. Notes are small; a megabyte of them is already absurd.
 MAX_STRING_BYTES = 64 * 1024 * 1024
+MAX_NOTE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, order=True)
@@ -40,17 +43,18 @@ def dlopen_evidence(path: Path, *, strings: bool, needed: frozenset[str] = froze
     """Never raises: an object the loader could read but these extras cannot yields nothing."""
     found: dict[str, DlopenEvidence] = {}
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             elf = ELFFile(stream)
             order = "<" if elf.little_endian else ">"
+            budget = _Budget()
             for segment in _program_headers(elf):
                 kind = segment["p_type"]
-                if kind == "PT_NOTE" and segment["p_filesz"] < 1 << 20:
+                if kind == "PT_NOTE" and budget.take(segment, "notes", MAX_NOTE_BYTES):
                     data = _data(stream, segment)
                     for evidence in _notes(data, order, 8 if segment["p_align"] == 8 else 4):
                         found.setdefault(evidence.soname, evidence)
                 elif strings and kind == "PT_LOAD" and not segment["p_flags"] & _PF_X:
-                    if segment["p_filesz"] <= MAX_STRING_BYTES:
+                    if budget.take(segment, "strings", MAX_STRING_BYTES):
                         for match in _SONAME_STRING.finditer(_data(stream, segment)):
                             soname = match.group(1).decode("ascii")
                             if soname not in needed:
@@ -60,10 +64,28 @@ def dlopen_evidence(path: Path, *, strings: bool, needed: frozenset[str] = froze
     return sorted(found.values())
 
 
+class _Budget:
+    """Bytes read per kind of segment, in all: a header table may name one region 65,535 times."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, int, int]] = set()
+        self.spent: dict[str, int] = {}
+
+    def take(self, segment: Any, kind: str, limit: int) -> bool:
+        region = (kind, segment["p_offset"], segment["p_filesz"])
+        if region in self.seen or self.spent.get(kind, 0) + segment["p_filesz"] > limit:
+            return False
+        self.seen.add(region)
+        self.spent[kind] = self.spent.get(kind, 0) + segment["p_filesz"]
+        return True
+
+
 def _program_headers(elf: ELFFile) -> list[Any]:
     """The program headers alone. pyelftools' iter_segments() builds a PT_DYNAMIC segment
     object that reads section headers and symbol tables: far more than these notes need."""
     header = elf.structs.Elf_Phdr
+    if elf["e_phentsize"] != header.sizeof() or elf["e_phoff"] + elf["e_phnum"] * header.sizeof() > elf.stream_len:
+        return []  # a table the loader cannot read (read_elf says so): 65,535 copies of one header
     return [struct_parse(header, elf.stream, elf["e_phoff"] + i * elf["e_phentsize"]) for i in range(elf["e_phnum"])]
 
 

@@ -7,7 +7,11 @@ whose section headers are stale (patchelf, sstrip) read exactly as the loader se
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +27,14 @@ ELF_MAGIC = b"\x7fELF"
 _LINKER_SCRIPT = re.compile(rb"^\s*(/\*|INPUT\s*\(|GROUP\s*\(|OUTPUT_FORMAT\s*\()")
 _ABI_TAG = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
 _SHARED_OBJECT_NAME = re.compile(r"\.so($|\.)")
-_STRING_TAGS = frozenset({"DT_NEEDED", "DT_SONAME", "DT_RPATH", "DT_RUNPATH"})
+_DT_NULL, _DT_NEEDED, _DT_STRTAB, _DT_STRSZ, _DT_SONAME, _DT_RPATH, _DT_RUNPATH = 0, 1, 5, 10, 14, 15, 29
+_STRING_TAGS = frozenset({_DT_SONAME, _DT_RPATH, _DT_RUNPATH})
+_EHDR32_SIZE, _EHDR64_SIZE = 52, 64
+# Bounds on what one file may make us read: far above real libraries (tens of DT_NEEDED,
+# rpaths of a few KiB), low enough that a hostile file costs milliseconds and kilobytes.
+MAX_NEEDED = 4096
+MAX_DYNAMIC_ENTRIES = 1 << 16
+MAX_DYNAMIC_STRING_BYTES = 1 << 20
 
 
 class ElfError(Exception):
@@ -40,11 +51,32 @@ class _Truncated(Exception):
     """Something the loader needs lies outside the file."""
 
 
+class _TooLarge(Exception):
+    """A count or length past the bounds we read: a corrupt or hostile file."""
+
+
+def open_regular(path: Path | str) -> BinaryIO:
+    """Open a regular file for reading, never blocking: a FIFO or a device named like a library
+    (possible in an unpacked image) would otherwise hang the scan or read forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file but a pipe, socket or device", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def has_elf_magic(path: Path) -> bool:
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             return stream.read(4) == ELF_MAGIC
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 
@@ -65,14 +97,36 @@ def is_extension_module(name: str) -> bool:
 
 def read_elf(path: Path) -> ElfInfo:
     try:
-        with open(path, "rb") as stream:
+        with open_regular(path) as stream:
             head = stream.read(512)
             if head[:4] != ELF_MAGIC:
                 raise ElfError(FindingKind.NOT_ELF, _not_elf_message(head))
             stream.seek(0)
             return _parse(path, stream)
     except OSError as error:
-        raise ElfError(FindingKind.UNREADABLE_FILE, f"cannot read: {error.strerror or error}") from error
+        raise _open_error(path, error) from error
+    except ValueError as error:  # a NUL byte in the path: no file can be named so
+        raise ElfError(FindingKind.UNREADABLE_FILE, f"cannot read: {error}") from error
+
+
+def _open_error(path: Path, error: OSError) -> ElfError:
+    if error.errno == errno.ELOOP:
+        return ElfError(FindingKind.SYMLINK_LOOP, "symbolic links loop: the loader cannot open it; fix or remove the link")
+    dangling = dangling_link(path) if isinstance(error, FileNotFoundError) else None
+    if dangling is not None:
+        return dangling
+    return ElfError(FindingKind.UNREADABLE_FILE, f"cannot read: {error.strerror or error}")
+
+
+def dangling_link(path: Path) -> ElfError | None:
+    """What to say of a symbolic link whose target does not exist (None: `path` is no such link)."""
+    try:
+        target = os.readlink(path)
+    except (OSError, ValueError):
+        return None
+    if os.path.exists(path):
+        return None
+    return ElfError(FindingKind.UNREADABLE_FILE, f"a dangling symbolic link to {target}, which does not exist; fix or remove the link")
 
 
 @dataclass(frozen=True)
@@ -84,15 +138,16 @@ class _Load:
 
 def _parse(path: Path, stream: BinaryIO) -> ElfInfo:
     try:
+        _check_header_size(stream)
         elf = ELFFile(stream)  # parses the ELF header only; sections are read lazily, never here
         size = elf.stream_len
         loads, dynamic = _program_headers(elf, size)
         tags = _dynamic_tags(elf, dynamic) if dynamic is not None else []
         strings = _string_reader(stream, tags, loads, size)
         needed: list[str] = []
-        values: dict[str, str] = {}
+        values: dict[int, str] = {}
         for tag, value in tags:
-            if tag == "DT_NEEDED":
+            if tag == _DT_NEEDED:
                 needed.append(strings(value))
             elif tag in _STRING_TAGS:
                 values[tag] = strings(value)  # glibc keeps the last of each: l_info[tag] = dyn
@@ -100,17 +155,27 @@ def _parse(path: Path, stream: BinaryIO) -> ElfInfo:
             path=path,
             elf_class=elf.elfclass,
             machine=str(elf["e_machine"]),
-            soname=values.get("DT_SONAME"),
+            soname=values.get(_DT_SONAME),
             needed=tuple(needed),
-            rpath=_split(values.get("DT_RPATH")),
-            runpath=_split(values.get("DT_RUNPATH")),
+            rpath=_split(values.get(_DT_RPATH)),
+            runpath=_split(values.get(_DT_RUNPATH)),
             osabi=str(elf["e_ident"]["EI_OSABI"]),
         )
     except _Truncated as error:
         raise ElfError(FindingKind.BAD_ELF, f"truncated ELF file: {error}") from error
+    except _TooLarge as error:
+        raise ElfError(FindingKind.BAD_ELF, f"{error}; nothing it needs is counted: rebuild or remove it") from error
     except Exception as error:  # pyelftools raises many types on corrupt input; all mean the same
         raise ElfError(FindingKind.BAD_ELF, f"corrupt or truncated ELF file: {error or type(error).__name__}") from error
     return info
+
+
+def _check_header_size(stream: BinaryIO) -> None:
+    head = stream.read(_EHDR64_SIZE)
+    needed = _EHDR64_SIZE if head[4:5] == b"\x02" else _EHDR32_SIZE  # EI_CLASS: ELFCLASS64 or not
+    if len(head) < needed:
+        raise _Truncated(f"the ELF header needs {needed} bytes, the file has {len(head)}")
+    stream.seek(0)
 
 
 def _program_headers(elf: ELFFile, size: int) -> tuple[list[_Load], Any | None]:
@@ -120,47 +185,58 @@ def _program_headers(elf: ELFFile, size: int) -> tuple[list[_Load], Any | None]:
     end = elf["e_phoff"] + elf["e_phnum"] * elf["e_phentsize"]
     if end > size:
         raise _Truncated(f"the program headers end at byte {end}, past the end of the file ({size} bytes)")
-    loads: list[_Load] = []
-    dynamic = None
-    for index in range(elf["e_phnum"]):
-        header = struct_parse(phdr, elf.stream, elf["e_phoff"] + index * elf["e_phentsize"])
-        if header["p_type"] in ("PT_LOAD", "PT_DYNAMIC"):
-            end = header["p_offset"] + header["p_filesz"]
-            if end > size:  # the loader would map pages past the end of the file
-                raise _Truncated(f"{header['p_type']} ends at byte {end}, past the end of the file ({size} bytes)")
-        if header["p_type"] == "PT_LOAD":
-            loads.append(_Load(header["p_vaddr"], header["p_offset"], header["p_filesz"]))
-        elif header["p_type"] == "PT_DYNAMIC" and dynamic is None:
-            dynamic = header
+    headers = [struct_parse(phdr, elf.stream, elf["e_phoff"] + i * elf["e_phentsize"]) for i in range(elf["e_phnum"])]
+    # The loader maps every PT_LOAD and reads PT_DYNAMIC: none may end past the file.
+    beyond = [h for h in headers if h["p_type"] in ("PT_LOAD", "PT_DYNAMIC") and h["p_offset"] + h["p_filesz"] > size]
+    if beyond:
+        # Name the segment the file's end cuts through, the dynamic one first: the likeliest cause.
+        cut = [h for h in beyond if h["p_offset"] < size]
+        worst = next((h for h in cut if h["p_type"] == "PT_DYNAMIC"), (cut or beyond)[0])
+        end = worst["p_offset"] + worst["p_filesz"]
+        raise _Truncated(f"{worst['p_type']} ends at byte {end}, past the end of the file ({size} bytes)")
+    loads = [_Load(h["p_vaddr"], h["p_offset"], h["p_filesz"]) for h in headers if h["p_type"] == "PT_LOAD"]
+    dynamic = next((h for h in headers if h["p_type"] == "PT_DYNAMIC"), None)
     return loads, dynamic
 
 
-def _dynamic_tags(elf: ELFFile, dynamic: Any) -> list[tuple[str, int]]:
-    entry = elf.structs.Elf_Dyn
-    tags: list[tuple[str, int]] = []
-    for index in range(dynamic["p_filesz"] // entry.sizeof()):
-        raw = struct_parse(entry, elf.stream, dynamic["p_offset"] + index * entry.sizeof())
-        if raw["d_tag"] == "DT_NULL":
-            break
-        tags.append((str(raw["d_tag"]), int(raw["d_val"])))
+def _dynamic_tags(elf: ELFFile, dynamic: Any) -> list[tuple[int, int]]:
+    """(d_tag, d_val) up to DT_NULL, unpacked with struct: a hostile segment may hold millions."""
+    entry = struct.Struct(("<" if elf.little_endian else ">") + ("qQ" if elf.elfclass == 64 else "iI"))
+    count = min(dynamic["p_filesz"] // entry.size, MAX_DYNAMIC_ENTRIES + 1)
+    elf.stream.seek(dynamic["p_offset"])
+    data = elf.stream.read(count * entry.size)
+    tags: list[tuple[int, int]] = []
+    needed = 0
+    for tag, value in entry.iter_unpack(data[: len(data) - len(data) % entry.size]):
+        if tag == _DT_NULL:
+            return tags
+        needed += tag == _DT_NEEDED
+        if needed > MAX_NEEDED:
+            raise _TooLarge(f"more than {MAX_NEEDED} DT_NEEDED entries, far beyond any real library")
+        tags.append((tag, value))
+    if len(tags) > MAX_DYNAMIC_ENTRIES:
+        raise _TooLarge(f"more than {MAX_DYNAMIC_ENTRIES} dynamic entries before DT_NULL, far beyond any real library")
     return tags
 
 
 def _string_reader(
-    stream: BinaryIO, tags: list[tuple[str, int]], loads: list[_Load], size: int
+    stream: BinaryIO, tags: list[tuple[int, int]], loads: list[_Load], size: int
 ) -> Callable[[int], str]:
     """Strings as ld.so reads them: DT_STRTAB is a virtual address, mapped through PT_LOAD."""
-    table = {tag: value for tag, value in tags if tag in ("DT_STRTAB", "DT_STRSZ")}
+    table = {tag: value for tag, value in tags if tag in (_DT_STRTAB, _DT_STRSZ)}
+    bounds: list[int] = []  # the table's file offsets, found once: 65,535 PT_LOADs are possible
 
     def read(offset: int) -> str:
-        if "DT_STRTAB" not in table:
+        if _DT_STRTAB not in table:
             raise ValueError("string tags without DT_STRTAB")
-        start = _file_offset(table["DT_STRTAB"], loads)
-        limit = min(start + table.get("DT_STRSZ", size - start), size)
+        if not bounds:
+            first = _file_offset(table[_DT_STRTAB], loads)
+            bounds.extend((first, min(first + table.get(_DT_STRSZ, size - first), size)))
+        start, limit = bounds
         if start + offset >= limit:
             raise _Truncated(f"a string at offset {offset} lies outside the string table")
         stream.seek(start + offset)
-        remaining, chunks = limit - start - offset, list[bytes]()
+        remaining, chunks = min(limit - start - offset, MAX_DYNAMIC_STRING_BYTES + 1), list[bytes]()
         while remaining > 0:
             chunk = stream.read(min(remaining, 4096))
             if not chunk:
@@ -170,6 +246,8 @@ def _string_reader(
             if nul:
                 return b"".join(chunks).decode("utf-8", errors="replace")
             remaining -= len(chunk)
+        if remaining <= 0 and limit - start - offset > MAX_DYNAMIC_STRING_BYTES:
+            raise _TooLarge(f"a dynamic string longer than {MAX_DYNAMIC_STRING_BYTES} bytes, far beyond any real library")
         raise _Truncated("a dynamic string runs past the end of its table without a NUL byte")
 
     return read

@@ -17,7 +17,7 @@ from pathlib import Path
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import DEFAULT_DIRS, BaseImage
 from depaudit.native.dlopen import DlopenEvidence
-from depaudit.native.elf import ElfError, is_extension_module, looks_like_shared_object
+from depaudit.native.elf import ElfError, dangling_link, is_extension_module, looks_like_shared_object
 from depaudit.native.store import ElfStore
 from depaudit.native.model import ElfInfo, LibraryStatus, NativeNeed, NativeReport, Tier
 
@@ -29,6 +29,7 @@ _TOKEN_VALUES = {"LIB": "lib/x86_64-linux-gnu", "PLATFORM": "x86_64"}
 _HOST, _IMAGE = "host", "image"
 # The OS ABIs glibc's loader accepts on Linux; a FreeBSD or Solaris object is skipped.
 _LINUX_ABIS = frozenset({"ELFOSABI_SYSV", "ELFOSABI_LINUX"})
+_TARGET = (64, "EM_X86_64")  # the images audited are x86-64 Linux ones ($PLATFORM, multiarch dirs)
 LOAD_ORDER = "already loaded"  # found by no search of its own: only because it was loaded first
 
 
@@ -278,6 +279,24 @@ def _expand(entry: str, origin: str) -> str:
     return _TOKEN.sub(value, entry)
 
 
+def _loadable(info: ElfInfo) -> bool:
+    """Whether an x86-64 Linux process (the only target) can load it at all."""
+    return (info.elf_class, info.machine) == _TARGET and info.osabi in _LINUX_ABIS
+
+
+def _foreign_message(path: Path, info: ElfInfo) -> str:
+    what = f"a {info.elf_class}-bit {info.machine} ELF file"
+    if info.osabi not in _LINUX_ABIS:
+        what += f" for {info.osabi}"
+    lost = []
+    if is_extension_module(path.name):
+        lost.append("importing it fails")
+    if info.needed:
+        shown = ", ".join(info.needed[:3]) + (f" and {len(info.needed) - 3} more" if len(info.needed) > 3 else "")
+        lost.append(f"the libraries it needs ({shown}) are not counted")
+    return f"{what}, which an x86-64 Linux process cannot load: {' and '.join(lost)}; replace it with an x86-64 Linux build or remove it"
+
+
 def _register(loaded: dict[str, _Object], obj: _Object) -> None:
     loaded.setdefault(obj.host.name, obj)
     if obj.info.soname:
@@ -306,11 +325,18 @@ def resolve_needs(
     readable: list[Path] = []
     for path in sorted(candidates):
         try:
-            walk.store.read(path)
+            info = walk.store.read(path)
         except ElfError as error:
             if error.kind is FindingKind.NOT_ELF and not looks_like_shared_object(path.name):
                 continue
+            if error.kind is FindingKind.UNREADABLE_FILE:
+                error = dangling_link(path) or error  # the store read the link's target: name the link
             findings.append(Finding(error.kind, display(path), None, error.message))
+            continue
+        if not _loadable(info):
+            # Never walked: its needs are not this image's. Said when something is lost by it.
+            if info.needed or is_extension_module(path.name):
+                findings.append(Finding(FindingKind.BAD_ELF, display(path), None, _foreign_message(path, info)))
             continue
         readable.append(path)
 

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
 
+from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from depaudit.findings import Finding, FindingKind
+from depaudit.native.elf import open_regular
 from depaudit.python.model import Distribution, TargetPython
 
 # `mod.cpython-311-x86_64-linux-gnu.so`, `mod.abi3.so`, `mod.so`: the module is `mod`.
@@ -29,6 +31,9 @@ _PYTHON_DIR = re.compile(r"^python(\d+)\.(\d+)t?$")  # `t`: free-threaded builds
 _SITE_DIRS = ("site-packages", "dist-packages")
 # Folders whose files are never importable under their own path.
 _NOT_MODULE_DIRS = (".dist-info", ".egg-info", ".data", ".libs")
+# torch's RECORD is ~2 MB; past this a metadata file is hostile, and only its start is read.
+MAX_METADATA_BYTES = 64 << 20
+_NUL_ENTRY = "{name} names a path with a NUL byte, which no file can have: the entry is skipped; reinstall the distribution"
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class PythonEnvironment:
 def load_environment(site_packages: Sequence[Path]) -> PythonEnvironment:
     """Every dist-info / egg-info distribution of the folders; the first folder wins a name."""
     roots = tuple(Path(os.path.abspath(folder)) for folder in site_packages)
+    target = infer_target(roots)  # what the closure evaluates markers against, as scan does
     distributions: dict[str, Distribution] = {}
     findings: list[Finding] = []
     for root in roots:
@@ -78,9 +84,11 @@ def load_environment(site_packages: Sequence[Path]) -> PythonEnvironment:
             continue
         here: dict[str, str] = {}
         for entry in entries:
-            if not entry.endswith((".dist-info", ".egg-info")):
+            if not entry.endswith((".dist-info", ".egg-info")) or not _usable_entry(root, entry, findings):
                 continue
-            dist = _read_distribution(root, entry, findings)
+            dist = _read_distribution(root, entry, findings, target)
+            if dist is None:
+                continue
             if dist.key in here:
                 findings.append(_stale_duplicate(entry, here[dist.key], dist.name))
                 continue
@@ -122,6 +130,25 @@ def infer_target(site_packages: Sequence[Path]) -> TargetPython:
     )
 
 
+def _usable_entry(root: Path, entry: str, findings: list[Finding]) -> bool:
+    """A metadata folder inside this site-packages; a dist-info that is a folder at all."""
+    path = root / entry
+    real = os.path.realpath(path)
+    if not _within(real, os.path.realpath(root)):
+        message = f"a symbolic link out of site-packages (to {real}): never read; remove the link"
+        findings.append(Finding(FindingKind.UNSAFE_MEMBER, entry, None, message))
+        return False
+    if entry.endswith(".dist-info") and not path.is_dir():
+        message = "a file named like a metadata folder, which pip never writes: ignored; remove it"
+        findings.append(Finding(FindingKind.BAD_METADATA, entry, None, message))
+        return False
+    return True
+
+
+def _within(real: str, folder: str) -> bool:
+    return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _stale_duplicate(entry: str, kept: str, name: str) -> Finding:
     return Finding(
         FindingKind.BAD_METADATA,
@@ -137,11 +164,18 @@ class _Reader:
 
     def __init__(self, root: Path, findings: list[Finding]) -> None:
         self.root = root
+        self.real_root = os.path.realpath(root)
         self.findings = findings
 
     def text(self, path: Path, *, required: bool) -> str | None:
+        real = os.path.realpath(path)
+        if os.path.lexists(path) and not _within(real, self.real_root):
+            message = f"{path.name} is a symbolic link out of site-packages (to {real}): never read; reinstall the distribution"
+            self.findings.append(Finding(FindingKind.UNSAFE_MEMBER, self.rel(path), None, message))
+            return None
         try:
-            data = path.read_bytes()
+            with open_regular(path) as stream:
+                data = stream.read(MAX_METADATA_BYTES + 1)
         except FileNotFoundError:
             if required:
                 self.problem(path, f"{path.name} is missing")
@@ -151,14 +185,17 @@ class _Reader:
                 Finding(FindingKind.UNREADABLE_FILE, self.rel(path), None, f"cannot read {path.name}: {error.strerror}")
             )
             return None
+        if len(data) > MAX_METADATA_BYTES:
+            data = data[:MAX_METADATA_BYTES]
+            self.problem(path, f"{path.name} is larger than {MAX_METADATA_BYTES >> 20} MiB, far beyond any real one: only its start is read")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             self.problem(path, f"{path.name} is not UTF-8; undecodable bytes were replaced")
             return data.decode("utf-8", errors="replace")
 
-    def problem(self, path: Path, message: str) -> None:
-        self.findings.append(Finding(FindingKind.BAD_METADATA, self.rel(path), None, message))
+    def problem(self, path: Path, message: str, line: int | None = None) -> None:
+        self.findings.append(Finding(FindingKind.BAD_METADATA, self.rel(path), line, message))
 
     def rel(self, path: Path) -> str:
         try:
@@ -167,7 +204,7 @@ class _Reader:
             return path.as_posix()
 
 
-def _read_distribution(root: Path, entry: str, findings: list[Finding]) -> Distribution:
+def _read_distribution(root: Path, entry: str, findings: list[Finding], target: TargetPython) -> Distribution | None:
     reader = _Reader(root, findings)
     info = root / entry
     egg = entry.endswith(".egg-info")
@@ -184,11 +221,15 @@ def _read_distribution(root: Path, entry: str, findings: list[Finding]) -> Distr
         reader.problem(info, f"{meta_path.name} has no Version: field; version taken from its folder")
     name = name or folder_name
     version = version or folder_version.split("-")[0] or "unknown"
+    if not canonicalize_name(name):
+        reader.problem(info, "no distribution name, neither in a Name: field nor in the folder's name: ignored; remove it")
+        return None
 
-    requires = _valid_requires(headers.get_all("Requires-Dist") or [], meta_path, reader)
+    requires = _valid_requires(headers.get_all("Requires-Dist") or [], meta_path, reader, target)
     if egg and not bare and not requires:  # modern PKG-INFO repeats requires.txt; older ones lack it
         requires_txt = info / "requires.txt"
-        requires = _valid_requires(_egg_requires(reader.text(requires_txt, required=False) or ""), requires_txt, reader)
+        egg_requires = _egg_requires(reader.text(requires_txt, required=False) or "")
+        requires = _valid_requires(egg_requires, requires_txt, reader, target)
     if bare:
         files: list[str] = []
     elif egg:
@@ -209,18 +250,33 @@ def _read_distribution(root: Path, entry: str, findings: list[Finding]) -> Distr
     )
 
 
-def _valid_requires(values: Sequence[str], source: Path, reader: _Reader) -> list[str]:
-    """Keep every value (the closure skips bad ones), reporting each unparsable one once, here."""
+def _valid_requires(values: Sequence[str], source: Path, reader: _Reader, target: TargetPython) -> list[str]:
+    """Keep every value (the closure skips bad ones), reporting each one it cannot follow once, here."""
     kept = []
     for value in values:
-        text = value.strip()
+        text = str(value).strip()
         try:
-            Requirement(text)
+            requirement = Requirement(text)
         except InvalidRequirement as error:
             reason = str(error).splitlines()[0]
             reader.problem(source, f"Requires-Dist `{text}` is not a valid requirement ({reason}); it is not followed")
+        else:
+            why = _unevaluable(requirement, target)
+            if why is not None:
+                reader.problem(source, f"Requires-Dist `{text}` has a marker that cannot be evaluated ({why}); it is not followed")
         kept.append(text)
     return kept
+
+
+def _unevaluable(requirement: Requirement, target: TargetPython) -> str | None:
+    """Why the closure cannot evaluate this marker (it then skips the requirement), if it cannot."""
+    if requirement.marker is None:
+        return None
+    try:
+        requirement.marker.evaluate(target.marker_environment())
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName) as error:
+        return str(error).splitlines()[0] or type(error).__name__
+    return None
 
 
 def _top_level_txt(text: str) -> set[str]:
@@ -237,10 +293,11 @@ def _record_files(info: Path, reader: _Reader) -> list[str]:
     if text is None:
         return []
     files: list[str] = []
+    rows = csv.reader(io.StringIO(text))
     try:
-        for row in csv.reader(io.StringIO(text)):
-            if row and row[0]:
-                _keep(row[0], reader.root, files)
+        for row in rows:
+            if row and row[0] and not _keep(row[0], reader.root, files):
+                reader.problem(info / "RECORD", _NUL_ENTRY.format(name="RECORD"), rows.line_num)
     except csv.Error as error:
         reader.problem(info / "RECORD", f"garbled RECORD ({error}); only the entries before the error are used")
     return files
@@ -250,9 +307,9 @@ def _egg_files(info: Path, reader: _Reader) -> list[str]:
     files: list[str] = []
     installed = reader.text(info / "installed-files.txt", required=False)
     if installed is not None:
-        for line in installed.splitlines():
-            if line.strip():  # relative to the egg-info folder itself
-                _keep(posixpath.join(info.name, line.strip()), reader.root, files)
+        for number, line in enumerate(installed.splitlines(), 1):
+            if line.strip() and not _keep(posixpath.join(info.name, line.strip()), reader.root, files):
+                reader.problem(info / "installed-files.txt", _NUL_ENTRY.format(name="installed-files.txt"), number)
         return files
     sources = reader.text(info / "SOURCES.txt", required=False)
     if sources is None:
@@ -261,6 +318,8 @@ def _egg_files(info: Path, reader: _Reader) -> list[str]:
     # SOURCES.txt is relative to the project's source tree: keep what landed in site-packages.
     for line in sources.splitlines():
         entry = line.strip()
+        if "\0" in entry:
+            continue  # names no file; SOURCES.txt lists the source tree, not what was installed
         for candidate in (entry, entry.partition("/")[2]):  # `src/pkg/x.py` → `pkg/x.py`
             if candidate and (reader.root / candidate).is_file():
                 _keep(candidate, reader.root, files)
@@ -268,15 +327,19 @@ def _egg_files(info: Path, reader: _Reader) -> list[str]:
     return files
 
 
-def _keep(entry: str, root: Path, files: list[str]) -> None:
+def _keep(entry: str, root: Path, files: list[str]) -> bool:
+    """Add an entry that names a file inside site-packages; False for one no file can have."""
+    if "\0" in entry:
+        return False
     normal = posixpath.normpath(entry.replace("\\", "/"))
     if posixpath.isabs(normal):  # pip writes absolute paths for files outside the prefix
         base = root.as_posix()
         if not normal.startswith(base + "/"):
-            return
+            return True
         normal = normal[len(base) + 1 :]
     if normal != ".." and not normal.startswith("../"):
         files.append(normal)  # entries that climb out (scripts in bin/) are not importable
+    return True
 
 
 def _egg_requires(text: str) -> list[str]:
