@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import depaudit
+from depaudit.reading import read_regular
 
 MISSING: Any = object()  # what `get` returns for a key it does not hold
 _SCHEMA = "CREATE TABLE IF NOT EXISTS results (kind TEXT, key TEXT, value TEXT, PRIMARY KEY (kind, key))"
@@ -55,7 +56,7 @@ class ResultCache:
         """`content_key` of a file's bytes, read once per run: a monorepo's shared modules are
         in the closure of every service. Raises OSError."""
         if path not in self._digests:
-            self._digests[path] = content_key(path.read_bytes())
+            self._digests[path] = content_key(read_regular(path))
         return self._digests[path]
 
     def get(self, kind: str, key: str | None) -> Any:

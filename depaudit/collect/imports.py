@@ -21,6 +21,7 @@ from depaudit.collect.local import EXTENSION, LocalFinder
 from depaudit.findings import Finding, FindingKind
 from depaudit.parallel import Workers
 from depaudit.paths import shown_path
+from depaudit.reading import read_regular
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 
@@ -209,7 +210,7 @@ def _parse_files(files: Sequence[tuple[Path, str]], cache: ResultCache, workers:
             key = f"{cache.file_digest(path)}|{package}"  # content_key(source, package)
             cached = cache.get(_KIND, key)
             if cached is MISSING:
-                todo.append((len(results), path.read_bytes(), package, key))
+                todo.append((len(results), read_regular(path), package, key))
                 results.append(None)
             else:
                 results.append(_from_row(cached))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import BaseImage
-from depaudit.native.elf import ELF_MAGIC, looks_like_shared_object, open_regular
+from depaudit.native.elf import ELF_MAGIC, looks_like_shared_object
+from depaudit.reading import open_regular
 from depaudit.native.loader import resolve_needs
 from depaudit.native.model import NativeReport
 from depaudit.native.store import ElfStore

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from elftools.common.utils import struct_parse
 from elftools.elf.elffile import ELFFile
 
-from depaudit.native.elf import open_regular
+from depaudit.reading import open_regular
 from depaudit.native.model import Tier
 
 FDO_DLOPEN_NOTE = 0x407C0C0A

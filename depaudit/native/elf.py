@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import stat
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, BinaryIO
 from elftools.common.utils import struct_parse
 from elftools.elf.elffile import ELFFile
 
+from depaudit.reading import open_regular
 from depaudit.findings import FindingKind
 from depaudit.native.model import ElfInfo
 
@@ -53,23 +53,6 @@ class _Truncated(Exception):
 
 class _TooLarge(Exception):
     """A count or length past the bounds we read: a corrupt or hostile file."""
-
-
-def open_regular(path: Path | str) -> BinaryIO:
-    """Open a regular file for reading, never blocking: a FIFO or a device named like a library
-    (possible in an unpacked image) would otherwise hang the scan or read forever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, "not a regular file but a pipe, socket or device", str(path))
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def has_elf_magic(path: Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from depaudit.collect.hints import NativeHint, file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
 from depaudit.paths import shown_path
+from depaudit.reading import read_regular
 
 
 @dataclass(frozen=True, order=True)
@@ -39,8 +41,9 @@ def start_distributions_hints(
     """`distributions_hints`, returning once the files are handed to the workers: call the
     result to wait for them."""
     batches = [[(d.site_packages / r, r) for r in d.files if r.endswith(".py") and not is_test_file(r)] for d in dists]
-    files = [item for batch in batches for item in batch]
-    pending = _start_hints([path for path, _ in files], [stat_key(path) for path, _ in files], cache, workers)
+    roots = [os.path.realpath(d.site_packages) for d in dists]
+    files = [(path, root) for batch, root in zip(batches, roots) for path, _ in batch]
+    pending = _start_hints(files, [stat_key(path) for path, _ in files], cache, workers)
 
     def collect() -> list[list[FileHint]]:
         found = pending()
@@ -91,34 +94,29 @@ def _hints(
     cache: ResultCache | None,
     workers: Workers | None,
 ) -> list[FileHint]:
-    found = _read_hints([path for path, _ in files], keys, cache, workers)
+    found = _start_hints([(path, None) for path, _ in files], keys, cache, workers)()
     return sorted(FileHint(shown, hint) for path, shown in files for hint in found[path])
 
 
-def _read_hints(
-    paths: Sequence[Path], keys: Sequence[str | None], cache: ResultCache | None, workers: Workers | None
-) -> dict[Path, list[NativeHint]]:
-    return _start_hints(paths, keys, cache, workers)()
-
-
 def _start_hints(
-    paths: Sequence[Path], keys: Sequence[str | None], cache: ResultCache | None, workers: Workers | None
+    files: Sequence[tuple[Path, str | None]], keys: Sequence[str | None], cache: ResultCache | None, workers: Workers | None
 ) -> Callable[[], dict[Path, list[NativeHint]]]:
+    """files: (path, the real folder it must lie in: None for a service's own files)."""
     cache = cache if cache is not None else ResultCache(None)
     results: dict[Path, list[NativeHint]] = {}
-    todo: list[tuple[Path, str | None]] = []
-    for path, key in zip(paths, keys):
+    todo: list[tuple[tuple[Path, str | None], str | None]] = []
+    for (path, root), key in zip(files, keys):
         cached = cache.get(_KIND, key)
         if cached is MISSING:
-            todo.append((path, key))
+            todo.append(((path, root), key))
         else:
             results[path] = [_hint(row) for row in cached]
     if todo:
         import depaudit.collect.hint_visitor  # noqa: F401  # libcst, before the pool forks: one import for all
-    pending = (workers or Workers(1)).start(_hints_of, [path for path, _ in todo], crashed=_no_hints)
+    pending = (workers or Workers(1)).start(_hints_of, [item for item, _ in todo], crashed=_no_hints)
 
     def collect() -> dict[Path, list[NativeHint]]:
-        for (path, key), hints in zip(todo, pending()):
+        for ((path, _), key), hints in zip(todo, pending()):
             if path not in results:
                 results[path] = hints
                 cache.put(_KIND, key, [_row(hint) for hint in hints])
@@ -127,16 +125,20 @@ def _start_hints(
     return collect
 
 
-def _hints_of(path: Path) -> list[NativeHint]:
+def _hints_of(item: tuple[Path, str | None]) -> list[NativeHint]:
     """Runs in a worker process: one file's hints; none for an unreadable or unparsable file
-    (the import stage reports those of a service; a wheel's are not the user's to fix)."""
+    (the import stage reports those of a service; a wheel's are not the user's to fix), nor for
+    a wheel's file that is a symbolic link out of its site-packages (never opened)."""
+    path, root = item
     try:
-        return file_hints(path.read_bytes())
+        if root is not None and not os.path.realpath(path).startswith(root + os.sep):
+            return []
+        return file_hints(read_regular(path))
     except Exception:  # OSError, and libcst's syntax, decoding and recursion errors alike
         return []
 
 
-def _no_hints(path: Path) -> list[NativeHint]:
+def _no_hints(item: tuple[Path, str | None]) -> list[NativeHint]:
     return []  # the parser killed its worker on this file: passed over like any unparsable one
 
 

@@ -22,7 +22,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from depaudit.findings import Finding, FindingKind
-from depaudit.native.elf import open_regular
+from depaudit.reading import open_regular
 from depaudit.python.model import Distribution, TargetPython
 
 # `mod.cpython-311-x86_64-linux-gnu.so`, `mod.abi3.so`, `mod.so`: the module is `mod`.

@@ -213,3 +213,29 @@ def test_sources_that_crash_libcst_are_findings_in_a_service_and_passed_over_in_
     )
     # The wheel's deep files give no hint (passed over, as any file libcst cannot read there).
     assert not [n for n in service["needs"] if n["name"] == "libdeep.so.1"]
+
+
+def test_a_fifo_a_huge_file_and_a_link_out_of_site_packages_are_never_read(tmp_path: Path) -> None:
+    """A FIFO named like a source file would block a reader forever; a file past the size bound
+    is not read; a wheel's .py that links out of site-packages is never opened."""
+    outside = tmp_path / "outside.py"
+    outside.write_text("import ctypes\nctypes.CDLL('liboutside.so.1')\n")
+    services, site_packages = _tree(tmp_path, {"huge.py": b"import numpy\n" + b"#" * (32 << 20)})
+    os.mkfifo(services / "svc" / "fifo.py")
+    make_dist(site_packages, "linky", files={"linky/__init__.py": "import ctypes\nctypes.CDLL('libinside.so.1')\n"}, existing=["linky/out.py", "linky/pipe.py"], top_level=["linky"])
+    (site_packages / "linky" / "out.py").symlink_to(outside)
+    os.mkfifo(site_packages / "linky" / "pipe.py")
+    (services / "svc" / "good.py").write_text("import goodlib\nimport linky\n")
+    out = tmp_path / "report.json"
+    command = [sys.executable, "-m", "depaudit", "scan", str(services), "--site-packages", str(site_packages)]
+    command += ["--distro", "ubuntu-22.04", "--no-cache", "--format", "json", "--output", str(out), "--fail-on", "never"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    service = json.loads(out.read_text())["services"][0]
+    unreadable = sorted((f["path"], f["message"]) for f in service["findings"] if f["kind"] == "unreadable_file")
+    assert unreadable == [
+        ("svc/fifo.py", "cannot read: not a regular file but a pipe, socket or device"),
+        ("svc/huge.py", "cannot read: larger than 32 MiB, not read as a source file"),
+    ]
+    hinted = sorted(n["name"] for n in service["needs"] if n["name"].startswith("lib") and n["name"].endswith(".so.1"))
+    assert hinted == ["libinside.so.1"]  # the wheel's own file is read; the link out of it is not
