@@ -32,7 +32,13 @@ _ESCAPE = (
 
 def elf_candidates(dist: Distribution) -> list[Path]:
     """From RECORD, not a disk walk: `.so` names always (to report non-ELF ones), others by magic."""
-    return _candidates(dist, _display_within([dist.site_packages]))[0]
+    return shipped_elf(dist)[0]
+
+
+def shipped_elf(dist: Distribution) -> tuple[list[Path], list[Finding]]:
+    """`elf_candidates`, and the findings on files that link out of site-packages: computed once
+    and handed to `analyse_distribution`, which would otherwise look at RECORD again."""
+    return _candidates(dist, _display_within([dist.site_packages]))
 
 
 def _candidates(dist: Distribution, display: Callable[[Path], str]) -> tuple[list[Path], list[Finding]]:
@@ -43,12 +49,12 @@ def _candidates(dist: Distribution, display: Callable[[Path], str]) -> tuple[lis
         folder, _, name = relative.rpartition("/")
         if "\0" in relative:
             continue  # no file can be named so; reading RECORD reported it
+        shared = looks_like_shared_object(name)
+        if not shared and os.path.splitext(name)[1].lower() in _NOT_ELF_SUFFIXES:
+            continue  # the cheapest test first: RECORDs list tens of thousands of files
         if any(part.endswith(_METADATA_FOLDERS) or part == "__pycache__" for part in folder.split("/")):
             continue  # RECORD, METADATA, bytecode: never loaded by ld.so
         path = dist.site_packages / relative
-        shared = looks_like_shared_object(name)
-        if not shared and os.path.splitext(name)[1].lower() in _NOT_ELF_SUFFIXES:
-            continue
         real = os.path.realpath(path)
         if real != inside and not real.startswith(inside + os.sep):
             # Checked before the magic is read: nothing outside site-packages is ever opened.
@@ -98,14 +104,19 @@ def _may_be_elf(path: Path) -> bool:
 
 
 def _display_within(roots: Sequence[Path]) -> Callable[[Path], str]:
+    """`path` relative to the first root that holds it (lexically), else as it is; string work,
+    as the walks show thousands of paths."""
+    prefixes = [os.path.normpath(root) for root in roots]
+
     def display(path: Path) -> str:
-        normal = Path(os.path.normpath(path))
-        for root in roots:
-            try:
-                return normal.relative_to(root).as_posix()
-            except ValueError:
-                continue
-        return normal.as_posix()
+        normal = os.path.normpath(path)
+        for root in prefixes:
+            if normal == root:
+                return "."
+            inside = root if root.endswith("/") else root + "/"
+            if normal.startswith(inside):
+                return normal[len(inside):]
+        return normal
 
     return display
 
@@ -118,9 +129,11 @@ def analyse_distribution(
     ld_library_path: Sequence[str] = (),
     image: BaseImage | None = None,
     store: ElfStore | None = None,
+    shipped: tuple[list[Path], list[Finding]] | None = None,
 ) -> NativeReport:
     display = _display_within([dist.site_packages, *search_roots])
-    candidates, escaping = _candidates(dist, display)
+    # A file of the distribution shows relative to its own site-packages, the first root.
+    candidates, escaping = shipped if shipped is not None else _candidates(dist, display)
     report = resolve_needs(
         dist.key,
         candidates,

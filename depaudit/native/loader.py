@@ -65,6 +65,8 @@ class _Walk:
         # spellings are inside, and found files are shown and owned in the caller's spelling.
         self.spellings = [(Path(os.path.realpath(r)), Path(os.path.normpath(r))) for r in search_roots]
         self.roots = sorted({path for pair in self.spellings for path in pair})
+        self._prefixes = tuple(str(root).rstrip("/") + "/" for root in self.roots)
+        self._shown: dict[Path, str] = {}
         self.ld_library_path = tuple(ld_library_path)
         self.image = image
         self.store = store
@@ -74,8 +76,10 @@ class _Walk:
 
     # Places -----------------------------------------------------------------------------
     def in_environment(self, path: str | Path) -> bool:
-        candidate = Path(path)
-        return any(candidate == root or root in candidate.parents for root in self.roots)
+        """Lexically inside a root (both are normalised absolute paths): a string test, as the
+        walk asks it thousands of times."""
+        text = str(path).rstrip("/") + "/"
+        return text.startswith(self._prefixes)
 
     def as_given(self, path: Path) -> Path:
         """`path` under the root's spelling the caller used (owner_of and display know that one)."""
@@ -99,7 +103,9 @@ class _Walk:
     def show(self, obj: _Object) -> str:
         if obj.image is not None and not self.in_environment(os.path.normpath(obj.host)):
             return obj.image
-        return self.display(obj.host)
+        if obj.host not in self._shown:
+            self._shown[obj.host] = self.display(obj.host)
+        return self._shown[obj.host]
 
     # The walk ---------------------------------------------------------------------------
     def tree(self, root: Path, tier: Tier) -> set[str]:
@@ -107,18 +113,19 @@ class _Walk:
         start = self.make(root)
         loaded: dict[str, _Object] = {}  # soname or file name → object, for "already loaded"
         _register(loaded, start)
-        reached = {os.path.realpath(root)}
+        real = self.store.realpath
+        reached = {real(root)}
         queue: deque[tuple[_Object, ...]] = deque([(start,)])
         while queue:
             chain = queue.popleft()
             for name in chain[-1].info.needed:
                 found, rule, tried = self.search(name, chain)
                 earlier = loaded.get(name)
-                if earlier is not None and (found is None or os.path.realpath(found.host) != os.path.realpath(earlier.host)):
+                if earlier is not None and (found is None or real(found.host) != real(earlier.host)):
                     found, rule = earlier, LOAD_ORDER
                 self.record(name, chain, tier, found, rule, tried)
-                if found is not None and os.path.realpath(found.host) not in reached:
-                    reached.add(os.path.realpath(found.host))
+                if found is not None and real(found.host) not in reached:
+                    reached.add(real(found.host))
                     _register(loaded, found)
                     queue.append((*chain, found))
             for evidence in self.dlopened(chain[-1]):
@@ -136,14 +143,18 @@ class _Walk:
         if "/" in name:
             return None, None, ()  # a path in DT_NEEDED: not a search; the image must have it
         requester = chain[-1]
-        tried: list[str] = []
+        searched: list[_SearchDir] = []
         for directory in self.search_dirs(chain):
-            shown = directory.path if directory.space == _IMAGE else self.display(self.as_given(Path(directory.path)))
-            if shown not in tried:
-                tried.append(shown)
+            searched.append(directory)
             found = self.candidate(directory, name, requester.info)
             if found is not None:
                 return found, directory.rule, ()
+        # Where it looked, shown only when it was not found: most searches succeed.
+        tried: list[str] = []
+        for directory in searched:
+            shown = directory.path if directory.space == _IMAGE else self.display(self.as_given(Path(directory.path)))
+            if shown not in tried:
+                tried.append(shown)
         return None, None, tuple(tried)
 
     def search_dirs(self, chain: tuple[_Object, ...]) -> Iterable[_SearchDir]:
@@ -174,7 +185,7 @@ class _Walk:
             elif uses_origin:
                 # glibc's l_origin is the folder of the path the object was found by, not of a
                 # symlink's target; the kernel then resolves that folder physically.
-                origin, space = os.path.realpath(os.path.dirname(obj.host)), _HOST
+                origin, space = self.store.realpath(os.path.dirname(obj.host)), _HOST
             elif entry.startswith("/"):
                 origin, space = "", _IMAGE  # an absolute entry names a folder of the image
             else:
@@ -190,7 +201,7 @@ class _Walk:
                 if image_path is None:
                     return None  # outside the environment and not in the image: never this host
                 return self.candidate(_SearchDir(_IMAGE, posixpath.dirname(image_path), directory.rule), name, requester)
-            if not os.path.isfile(host) or not self.in_environment(os.path.realpath(host)):
+            if not self.store.is_file(host) or not self.in_environment(self.store.realpath(host)):
                 return None
             found_host, found_image = self.as_given(Path(host)), image_path
         else:
@@ -268,8 +279,8 @@ class _Walk:
             for name in obj.info.needed:
                 found, _, _ = self.search(name, (obj,))
                 if found is not None:
-                    below.add(os.path.realpath(found.host))
-        return [p for p in objects if os.path.realpath(p) not in below]
+                    below.add(self.store.realpath(found.host))
+        return [p for p in objects if self.store.realpath(p) not in below]
 
 
 def _expand(entry: str, origin: str) -> str:
@@ -345,9 +356,9 @@ def resolve_needs(
         if is_extension_module(root.name):
             reached |= walk.tree(root, Tier.REQUIRED)
     # What no extension module links is loaded with dlopen, if at all (plugins): optional.
-    unreached = [p for p in readable if os.path.realpath(p) not in reached]
+    unreached = [p for p in readable if walk.store.realpath(p) not in reached]
     for root in walk.forest_tops(unreached) + unreached:  # the rest: only reachable in a cycle
-        if os.path.realpath(root) not in reached:
+        if walk.store.realpath(root) not in reached:
             reached |= walk.tree(root, Tier.OPTIONAL)
 
     return NativeReport(owner, tuple(walk.results()), tuple(sorted(findings)))

@@ -18,7 +18,7 @@ from typing import Any
 from depaudit.cache import MISSING
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import BaseImage
-from depaudit.native.distribution import analyse_distribution, elf_candidates
+from depaudit.native.distribution import analyse_distribution, shipped_elf
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
 from depaudit.native.store import ElfStore
 from depaudit.python.environment import PythonEnvironment
@@ -60,7 +60,8 @@ def start_environment(
             todo.append((key, cache_key))
         else:
             reports[key] = from_row(cached)
-    fetched = store.start_prefetch([path for key, _ in todo for path in elf_candidates(env.distributions[key])])
+    shipped = {key: shipped_elf(env.distributions[key]) for key, _ in todo}
+    fetched = store.start_prefetch([path for key, _ in todo for path in shipped[key][0]])
 
     def walk() -> dict[str, NativeReport]:
         fetched()
@@ -74,6 +75,7 @@ def start_environment(
                 ld_library_path=ld_library_path,
                 image=image,
                 store=store,
+                shipped=shipped[key],
             )
             store.cache.put(KIND, cache_key, to_row(reports[key]))
         return reports

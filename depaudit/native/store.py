@@ -29,10 +29,25 @@ class ElfStore:
         self.workers = workers or Workers(1)
         self._elf: dict[str, ElfInfo | ElfError] = {}
         self._dlopen: dict[tuple[str, bool, frozenset[str]], list[DlopenEvidence]] = {}
+        # Files do not change during a scan; the walks ask for the same real paths many times.
+        self._real: dict[str, str] = {}
+        self._is_file: dict[str, bool] = {}
+
+    def realpath(self, path: Path | str) -> str:
+        key = str(path)
+        if key not in self._real:
+            self._real[key] = os.path.realpath(key)
+        return self._real[key]
+
+    def is_file(self, path: Path | str) -> bool:
+        key = str(path)
+        if key not in self._is_file:
+            self._is_file[key] = os.path.isfile(key)
+        return self._is_file[key]
 
     def read(self, path: Path) -> ElfInfo:
         """What `read_elf` says of the file; raises its ElfError."""
-        real = os.path.realpath(path)
+        real = self.realpath(path)
         if real not in self._elf:
             self.prefetch([path])
         result = self._elf[real]
@@ -49,7 +64,7 @@ class ElfStore:
         wait for them."""
         todo: dict[str, str | None] = {}
         for path in paths:
-            real = os.path.realpath(path)
+            real = self.realpath(path)
             if real in self._elf or real in todo:
                 continue
             key = stat_key(Path(real))
@@ -58,7 +73,7 @@ class ElfStore:
                 todo[real] = key
             else:
                 self._elf[real] = _elf_from_row(real, cached)
-        given = {os.path.realpath(path): path for path in paths}
+        given = {self.realpath(path): path for path in paths}
         pending = self.workers.start(_read, [(real, is_extension_module(given[real].name)) for real in todo], crashed=_crashed)
 
         def finish() -> None:
@@ -75,7 +90,7 @@ class ElfStore:
         return finish
 
     def dlopened(self, path: Path, *, strings: bool, needed: frozenset[str]) -> list[DlopenEvidence]:
-        real = os.path.realpath(path)
+        real = self.realpath(path)
         memo = (real, strings, needed)
         if memo not in self._dlopen:
             cached = self.cache.get(_DLOPEN, _dlopen_key(real, strings, needed))
@@ -86,7 +101,7 @@ class ElfStore:
         return self._dlopen[memo]
 
     def _remember_dlopen(self, path: Path, strings: bool, needed: frozenset[str], found: list[DlopenEvidence]) -> None:
-        real = os.path.realpath(path)
+        real = self.realpath(path)
         self._dlopen[real, strings, needed] = found
         self.cache.put(_DLOPEN, _dlopen_key(real, strings, needed), [[e.soname, e.tier.value, e.rule] for e in found])
 

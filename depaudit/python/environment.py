@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from email.parser import HeaderParser
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class PythonEnvironment:
     distributions: Mapping[str, Distribution]  # by canonical key, sorted
     findings: tuple[Finding, ...]
     _modules: Mapping[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
-    _files: Mapping[str, str] = field(repr=False, default_factory=dict)
+    _order: tuple[str, ...] = field(repr=False, default=())  # keys as read: the first reader of a file owns it
 
     def get(self, key_or_name: str) -> Distribution | None:
         return self.distributions.get(canonicalize_name(key_or_name))
@@ -67,6 +68,20 @@ class PythonEnvironment:
         if owner is None:
             owner = self._files.get(os.path.realpath(path))
         return owner
+
+    @cached_property
+    def _files(self) -> dict[str, str]:
+        """Every file a RECORD lists → its distribution; built when first asked (only the ELF
+        walks ask, and a warm scan has them all from the cache)."""
+        files: dict[str, str] = {}
+        for key in self._order or self.distributions:
+            dist = self.distributions[key]
+            # Index both spellings of the folder: callers may hold either (lib64 → lib symlinks).
+            bases = {str(dist.site_packages), os.path.realpath(dist.site_packages)}
+            for relative in dist.files:
+                for base in bases:
+                    files.setdefault(os.path.normpath(os.path.join(base, relative)), key)
+        return files
 
 
 def load_environment(site_packages: Sequence[Path]) -> PythonEnvironment:
@@ -96,21 +111,15 @@ def load_environment(site_packages: Sequence[Path]) -> PythonEnvironment:
             distributions.setdefault(dist.key, dist)  # an earlier folder shadows it, like sys.path
 
     modules: dict[str, set[str]] = {}
-    files: dict[str, str] = {}
     for dist in distributions.values():
         for name in _module_names(dist):
             modules.setdefault(name, set()).add(dist.key)
-        # Index both spellings of the folder: callers may hold either (lib64 → lib symlinks).
-        bases = {str(dist.site_packages), os.path.realpath(dist.site_packages)}
-        for relative in dist.files:
-            for base in bases:
-                files.setdefault(os.path.normpath(os.path.join(base, relative)), dist.key)
     return PythonEnvironment(
         site_packages=roots,
         distributions=dict(sorted(distributions.items())),
         findings=tuple(sorted(findings)),
         _modules={name: tuple(sorted(keys)) for name, keys in modules.items()},
-        _files=files,
+        _order=tuple(distributions),
     )
 
 
@@ -371,17 +380,19 @@ def _module_names_of(files: Sequence[str]) -> set[str]:
     """Every importable dotted prefix a file list provides (namespace packages included)."""
     names: set[str] = set()
     for relative in files:
-        parts = relative.split("/")
-        if any(p == "__pycache__" or p.endswith(_NOT_MODULE_DIRS) for p in parts[:-1]):
-            continue
-        leaf = parts[-1]
-        if leaf.endswith(".py"):
-            module = leaf[:-3]
-        else:
-            match = _EXTENSION.match(leaf)
+        # The leaf first: most files of a wheel (headers, data) are no module at all.
+        if relative.endswith(".py"):
+            module = relative[relative.rfind("/") + 1 : -3]
+        elif relative.endswith(".so"):
+            match = _EXTENSION.match(relative[relative.rfind("/") + 1 :])
             if match is None:
                 continue
             module = match.group(1)
+        else:
+            continue
+        parts = relative.split("/")
+        if any(p == "__pycache__" or p.endswith(_NOT_MODULE_DIRS) for p in parts[:-1]):
+            continue
         dotted = parts[:-1] if module == "__init__" else [*parts[:-1], module]
         if not dotted or not all(p.isidentifier() for p in dotted):
             continue
