@@ -25,15 +25,23 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tempfile
-from collections.abc import Sequence
+import secrets
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from depaudit.fleet.dockerfile import AptInstall, apt_installs, escape_of, install_columns, instructions
+from depaudit.fleet.dockerfile import (
+    AptInstall,
+    Instruction,
+    apt_installs,
+    escape_of,
+    install_columns,
+    instructions,
+)
 from depaudit.plan.model import FamilyPlan
+from depaudit.reading import read_regular
 
 _NEW_RUN = (
-    "RUN apt-get update && apt-get install -y --no-install-recommends \\{eol}"
+    "RUN apt-get update && apt-get install -y --no-install-recommends {escape}{eol}"
     "{packages}"
     "    && rm -rf /var/lib/apt/lists/*{eol}"
 )
@@ -41,7 +49,7 @@ _NEW_RUN = (
 
 def read_text(path: Path) -> str:
     # surrogateescape: undecodable bytes come back out exactly as they went in
-    return path.read_bytes().decode("utf-8", errors="surrogateescape")
+    return read_regular(path).decode("utf-8", errors="surrogateescape")
 
 
 def split_lines(text: str) -> list[str]:
@@ -55,25 +63,93 @@ def _patchable(text: str) -> list[AptInstall]:
 
 
 def patch_dockerfile(text: str, add: Sequence[str], remove: Sequence[str] = ()) -> str:
+    """The Dockerfile with `add` installed by its last stage (and `remove` dropped), or the text
+    unchanged when no edit reads back as intended. Packages go into the stage's first apt-get
+    install; when that edit does not read back right, into a RUN of their own."""
+    for candidate, runs_added in _candidates(text, add, remove):
+        if candidate == text or _as_intended(text, candidate, add, remove, runs_added):
+            return candidate
+    return text
+
+
+def _candidates(text: str, add: Sequence[str], remove: Sequence[str]) -> Iterator[tuple[str, int]]:
+    """Patched texts to try in turn, each with the number of instructions it means to add."""
     lines = split_lines(text)
-    eol = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    eol = _line_end(lines)
     every = apt_installs(text)
     installs = [i for i in every if not i.in_heredoc and not i.instruction.heredoc]
     if remove and installs:
-        lines = _remove(lines, installs, set(remove))
+        lines = _remove(lines, installs, set(remove), escape_of(text))
         text = "".join(lines)
         every = apt_installs(text)
         installs = [i for i in every if not i.in_heredoc and not i.instruction.heredoc]
     # A package a heredoc installs is installed: never add it again.
     wanted = [p for p in dict.fromkeys(add) if not any(p == q.name for i in every for q in i.packages)]
     if not wanted:
-        return "".join(lines)
+        yield "".join(lines), 0
+        return
     if installs:
         merged = "".join(_insert(list(lines), installs[0], wanted, eol, text))
-        if merged == text:
-            return text  # nothing could be merged: no reason to touch the RUN for hygiene either
-        return _make_hygienic(merged, eol)
-    return "".join(_new_run(lines, text, wanted, eol))
+        if merged != text:  # else nothing could be merged: no reason to touch the RUN for hygiene either
+            yield _make_hygienic(merged, eol), 0
+    yield "".join(_new_run(lines, text, wanted, eol)), 1
+
+
+def _line_end(lines: list[str]) -> str:
+    """The file's own line end: CRLF when most of its lines end so."""
+    crlf = sum(line.endswith("\r\n") for line in lines)
+    return "\r\n" if crlf > sum(line.endswith("\n") for line in lines) - crlf else "\n"
+
+
+def _as_intended(old: str, new: str, add: Sequence[str], remove: Sequence[str], runs_added: int) -> bool:
+    """The patched file, read back: every instruction but the edited RUNs as it was, as many RUNs
+    more as were meant (a new RUN swallowed by a continuation above it is none), the added
+    packages in RUNs we may patch, and no other package come or gone."""
+    before, after = instructions(old), instructions(new)
+    if [_shape(i) for i in before if _shape(i)] != [_shape(i) for i in after if _shape(i)]:
+        return False
+    if len(after) - len(before) != runs_added:
+        return False
+    old_names, new_names = _package_names(old, patchable=False), _package_names(new, patchable=False)
+    wanted = set(add) - old_names
+    return (
+        wanted <= _package_names(new, patchable=True)
+        and new_names - wanted <= old_names
+        and old_names - set(remove) <= new_names
+    )
+
+
+def _shape(instruction: Instruction) -> tuple[str, ...]:
+    """What a patch must leave alone: every instruction but a plain shell RUN, body and all."""
+    if instruction.keyword == "RUN" and not instruction.heredoc and not instruction.arguments.lstrip().startswith("["):
+        return ()
+    return (instruction.keyword, instruction.arguments, instruction.heredoc)
+
+
+def _package_names(text: str, *, patchable: bool) -> set[str]:
+    installs = _patchable(text) if patchable else apt_installs(text)
+    return {package.name for install in installs for package in install.packages}
+
+
+# Names no Debian or Ubuntu archive carries, sorting before and after any real one: a sorted
+# column takes them at its first and at its last place. Asking to add them shows whether a
+# patch can be made.
+_PROBES = ("0-depaudit-probe", "zz-depaudit-probe")
+
+
+def patch_blocker(text: str) -> tuple[int, str] | None:
+    """(line, message) when depaudit could not add a package to this Dockerfile; None when it can."""
+    if all(patch_dockerfile(text, [probe]) != text for probe in _PROBES):
+        return None
+    installs = _patchable(text)
+    parsed = instructions(text)
+    line = installs[0].line if installs else (parsed[-1].line if parsed else 1)
+    where = "the apt-get install here" if installs else "a new RUN after this instruction"
+    return (
+        line,
+        f"depaudit cannot add packages to {where} and read the file back as intended: the patch and --write"
+        " leave this Dockerfile as it is; add the packages the report lists by hand",
+    )
 
 
 _LISTS_CLEANUP = "rm -rf /var/lib/apt/lists/*"
@@ -154,9 +230,12 @@ def _insert(lines: list[str], install: AptInstall, add: list[str], eol: str, tex
             if column_sorted:
                 later = [p.line for p in install.packages if p.name > package]
                 position = (min(later) - 1) if later else package_lines[-1]
-            if position == package_lines[-1] and not lines[position - 1].rstrip("\r\n").endswith(escape):
+            last_line = lines[position - 1].rstrip("\r\n")
+            if position == package_lines[-1] and (
+                not last_line.endswith(escape) or _more_after_command(install, columns, position, last_line, escape)
+            ):
                 # The last package line ends the command: continue it and add ours as the last; what
-                # followed the command on that line (`&& rm ...`) moves down with ours.
+                # followed the command on that line (`&& rm ...`, `; next`) moves down with ours.
                 body = lines[position - 1].rstrip("\r\n")
                 ending = lines[position - 1][len(body) :]
                 cut = len(body.rstrip())
@@ -165,11 +244,13 @@ def _insert(lines: list[str], install: AptInstall, add: list[str], eol: str, tex
                 lines[position - 1] = f"{body[:cut]} {escape}{ending or eol}"
                 lines.insert(position, f"{indent}{package}{body[cut:].rstrip()}{ending}")  # no final newline stays so
             else:
+                if not lines[position - 1].endswith("\n"):
+                    lines[position - 1] += eol  # the file's last line: ours goes on a line of its own
                 lines.insert(position, f"{indent}{package} {escape}{eol}")
         return lines
     # Inline packages: ours go right after the command's last word, where the reader saw it end
     # (not at a later `git clone` that happens to repeat a package's name).
-    if columns and install.packages:
+    if columns:  # also a list of `$PACKAGES` only: ours go after it
         number, column = columns[install.end - 1]
         line = lines[number - 1]
         lines[number - 1] = line[: column + 1] + "".join(f" {p}" for p in sorted(add)) + line[column + 1 :]
@@ -187,7 +268,17 @@ def _insert(lines: list[str], install: AptInstall, add: list[str], eol: str, tex
     return lines
 
 
-def _remove(lines: list[str], installs: list[AptInstall], remove: set[str]) -> list[str]:
+def _more_after_command(
+    install: AptInstall, columns: list[tuple[int, int]] | None, number: int, body: str, escape: str
+) -> bool:
+    """Whether the install's command ends on line `number` with more shell code after it (`pkg; next \\`)."""
+    if not columns:
+        return False
+    end_line, end_column = columns[install.end - 1]
+    return end_line == number and body[end_column + 1 :].strip() not in ("", escape)
+
+
+def _remove(lines: list[str], installs: list[AptInstall], remove: set[str], escape: str) -> list[str]:
     drop: set[int] = set()
     for install in installs:
         keep = [p for p in install.packages if p.name not in remove]
@@ -199,13 +290,28 @@ def _remove(lines: list[str], installs: list[AptInstall], remove: set[str]) -> l
             text = lines[package.line - 1]
             body = text.rstrip("\r\n")
             ending = text[len(body) :]
-            stripped = body.strip().rstrip("\\").strip()
+            stripped = body.strip().removesuffix(escape).strip()
             if stripped == package.name or stripped.split("=", 1)[0] == package.name:
                 drop.add(package.line - 1)  # the package has its own line
             else:
                 pattern = re.compile(rf"\s+{re.escape(package.name)}(=\S+)?(?![\w.+-])")
                 lines[package.line - 1] = pattern.sub("", body, count=1) + ending
+    for index in sorted(drop):
+        if not lines[index].rstrip().endswith(escape):
+            _end_continuation(lines, index, drop, escape)  # the dropped line ended the RUN: so does the one above
     return [line for index, line in enumerate(lines) if index not in drop]
+
+
+def _end_continuation(lines: list[str], index: int, drop: set[int], escape: str) -> None:
+    """Take the continuation off the nearest kept code line above `index`."""
+    for above in range(index - 1, -1, -1):
+        body = lines[above].rstrip("\r\n")
+        stripped = body.strip()
+        if above in drop or not stripped or stripped.startswith("#"):
+            continue
+        if body.rstrip().endswith(escape):
+            lines[above] = body.rstrip().removesuffix(escape).rstrip() + lines[above][len(body) :]
+        return
 
 
 def _new_run(lines: list[str], text: str, add: list[str], eol: str) -> list[str]:
@@ -216,9 +322,11 @@ def _new_run(lines: list[str], text: str, add: list[str], eol: str) -> list[str]
     stage = parsed[final_stage:]
     runs = [ins for ins in stage if ins.keyword == "RUN"]
     after = (runs[-1] if runs else stage[0]).end_line
-    if lines and after == len(lines) and not lines[-1].endswith(("\n", "\r")):
+    if lines and after == len(lines) and not lines[-1].endswith("\n"):  # a lone \r ends no line
         lines[-1] += eol  # the file had no final newline: ours starts on a line of its own
-    block = _NEW_RUN.format(eol=eol, packages="".join(f"        {p} \\{eol}" for p in sorted(add)))
+    escape = escape_of(text)  # `\\`, or the backtick of `# escape=``
+    packages = "".join(f"        {p} {escape}{eol}" for p in sorted(add))
+    block = _NEW_RUN.format(eol=eol, escape=escape, packages=packages)
     return [*lines[:after], block, *lines[after:]]
 
 
@@ -239,30 +347,96 @@ def unified_diff(old: str, new: str, path: str) -> str:
     return "".join(out)
 
 
+# Temporary files of a write: `.Dockerfile.depaudit-<pid>-<random>`, beside the file they replace.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.depaudit-(?P<pid>\d+)-[0-9a-f]{8}")
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """The new file appears whole or not at all; its mode is kept."""
-    mode = path.stat().st_mode & 0o7777
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """The new file appears whole or not at all, with the old one's mode; a Dockerfile that is a
+    symlink is written where it points, the link kept.
+
+    The bytes go to a temporary file beside it, are synced, and the file is renamed over the old
+    one. A writer that fails removes its temporary file; one that is killed (SIGKILL, power) cannot,
+    and the next write to the folder removes it: temporary names carry the writer's pid.
+    """
+    target = Path(os.path.realpath(path))
+    remove_stale_temporaries(target.parent)
+    data = text.encode("utf-8", errors="surrogateescape")
+    mode = target.stat().st_mode & 0o7777
+    temporary = target.parent / f".{target.name}.depaudit-{os.getpid()}-{secrets.token_hex(4)}"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(text.encode("utf-8", errors="surrogateescape"))
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(handle, view) :]
+            os.fchmod(handle, mode)
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+        os.replace(temporary, target)
     except BaseException:
-        os.unlink(temporary)
+        temporary.unlink(missing_ok=True)
         raise
+    _sync_folder(target.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """The rename on disk too (best effort: some file systems cannot fsync a folder)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove what writers killed before their rename left in `folder`: our temporary names only,
+    and only those of processes no longer running. Returns them."""
+    removed: list[Path] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _TEMPORARY.fullmatch(name)
+        if match is None or _running(int(match.group("pid"))):
+            continue
+        try:
+            os.unlink(folder / name)
+            removed.append(folder / name)
+        except OSError:
+            pass
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # someone else's process
+    except (ProcessLookupError, OverflowError):
+        return False  # gone, or a number no process has
+    return True
 
 
 def family_patches(families: Sequence[FamilyPlan], *, prune: bool) -> list[tuple[FamilyPlan, Path, str, str]]:
-    """(plan, Dockerfile, old text, new text) for every family whose Dockerfile would change."""
+    """(plan, Dockerfile, old text, new text) for every family whose Dockerfile would change. A
+    Dockerfile that cannot be read now is left out: the scan reported it when it could not."""
     changes = []
     for family in families:
         if family.source is None:
             continue
         remove = [item.package for item in (*family.unused, *family.redundant)] if prune else []
-        old = read_text(family.source)
+        try:
+            old = read_text(family.source)
+        except OSError:
+            continue
         new = patch_dockerfile(old, [item.package for item in family.add], remove)
         if new != old:
             changes.append((family, family.source, old, new))

@@ -8,6 +8,9 @@ file is a `ConfigError` naming the key, never a silently ignored setting.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -109,16 +112,16 @@ def load_config(path: Path) -> FleetConfig:
 def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
     root = path.parent
     families = {
-        name: _family(name, _table(value, f"[families.{name}]", _FAMILY_KEYS), root)
+        name: _family(name, _table(value, f"[families.{_key(name)}]", _FAMILY_KEYS), root)
         for name, value in _table(data.get("families", {}), "[families]", None).items()
     }
     services = {
-        name: _service(name, _table(value, f"[services.{name}]", _SERVICE_KEYS), root)
+        name: _service(name, _table(value, f"[services.{_key(name)}]", _SERVICE_KEYS), root)
         for name, value in _table(data.get("services", {}), "[services]", None).items()
     }
     for family in families.values():
         if family.parent is not None and family.parent == family.name:
-            raise ConfigError(f"[families.{family.name}] parent: a family cannot be its own parent")
+            raise ConfigError(f"[families.{_key(family.name)}] parent: a family cannot be its own parent")
     # A service's `family` may also name a family found by the Dockerfile glob: the fleet
     # layout checks it once those are known.
     globs = _strings(data, "family-dockerfiles", "top level")
@@ -126,9 +129,9 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
         path=path,
         root=root,
         distro=_string(data, "distro", "top level"),
-        paths=tuple(root / p for p in _strings(data, "paths", "top level") or ()),
+        paths=tuple(root / p for p in _paths(data, "paths", "top level") or ()),
         family_globs=tuple(globs) if globs is not None else DEFAULT_FAMILY_GLOBS,
-        site_packages=tuple(root / p for p in _strings(data, "site-packages", "top level") or ()),
+        site_packages=tuple(root / p for p in _paths(data, "site-packages", "top level") or ()),
         base_image=_base_image(_string(data, "base-image", "top level"), root),
         env=_env(data, "top level"),
         families=families,
@@ -137,8 +140,8 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
 
 
 def _family(name: str, data: dict[str, Any], root: Path) -> FamilyConfig:
-    where = f"[families.{name}]"
-    dockerfile = _string(data, "dockerfile", where)
+    where = f"[families.{_key(name)}]"
+    dockerfile = _path(data, "dockerfile", where)
     gpu = data.get("gpu")
     if gpu is not None and not isinstance(gpu, bool):
         raise ConfigError(f"{where} gpu: expected true or false, got {gpu!r}")
@@ -146,7 +149,7 @@ def _family(name: str, data: dict[str, Any], root: Path) -> FamilyConfig:
         name=name,
         dockerfile=root / dockerfile if dockerfile is not None else None,
         parent=_string(data, "parent", where),
-        site_packages=tuple(root / p for p in _strings(data, "site-packages", where) or ()),
+        site_packages=tuple(root / p for p in _paths(data, "site-packages", where) or ()),
         base_image=_base_image(_string(data, "base-image", where), root),
         env=_env(data, where),
         gpu=gpu,
@@ -154,15 +157,15 @@ def _family(name: str, data: dict[str, Any], root: Path) -> FamilyConfig:
 
 
 def _service(name: str, data: dict[str, Any], root: Path) -> ServiceConfig:
-    where = f"[services.{name}]"
-    folder, entry = _string(data, "path", where), _string(data, "entry", where)
+    where = f"[services.{_key(name)}]"
+    folder, entry = _path(data, "path", where), _path(data, "entry", where)
     if (folder is None) == (entry is None):
         raise ConfigError(f"{where}: give exactly one of `path` (a service folder) or `entry` (a script)")
-    roots = _strings(data, "source-roots", where)
+    roots = _paths(data, "source-roots", where)
     if roots is not None and entry is None:
         raise ConfigError(f"{where} source-roots: only an `entry` service has source roots")
-    dockerfile = _string(data, "dockerfile", where)
-    requirements = _strings(data, "requirements", where)
+    dockerfile = _path(data, "dockerfile", where)
+    requirements = _paths(data, "requirements", where)
     return ServiceConfig(
         name=name,
         path=root / folder if folder is not None else None,
@@ -179,6 +182,8 @@ def _base_image(value: str | None, root: Path) -> str | None:
     else stays an image reference, answered by an embedded profile."""
     if value is None:
         return None
+    if not _usable_path(value):
+        return value  # no file could have this name: a reference
     candidate = root / value
     return str(candidate.resolve()) if candidate.exists() else value
 
@@ -200,6 +205,34 @@ def _string(data: Mapping[str, Any], key: str, where: str) -> str | None:
     return value
 
 
+def _path(data: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = _string(data, key, where)
+    if value is not None and not _usable_path(value):
+        raise ConfigError(f"{where} {key}: {value[:80]!r} cannot name a file (a NUL byte, or a name too long)")
+    return value
+
+
+def _paths(data: Mapping[str, Any], key: str, where: str) -> list[str] | None:
+    values = _strings(data, key, where)
+    for value in values or ():
+        if not _usable_path(value):
+            raise ConfigError(f"{where} {key}: {value[:80]!r} cannot name a file (a NUL byte, or a name too long)")
+    return values
+
+
+def _key(name: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted with escapes, so that an error
+    naming it stays one line."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+
+def _usable_path(value: str) -> bool:
+    """Whether a file could have this name: asking the file system about one that cannot raises
+    instead of answering no (ENAMETOOLONG, embedded NUL)."""
+    encoded = os.fsencode(value)
+    return b"\0" not in encoded and len(encoded) < 4096 and all(len(part) <= 255 for part in encoded.split(b"/"))
+
+
 def _strings(data: Mapping[str, Any], key: str, where: str) -> list[str] | None:
     """A list of strings; a single string is accepted as a list of one."""
     value = data.get(key)
@@ -216,5 +249,5 @@ def _env(data: Mapping[str, Any], where: str) -> dict[str, str]:
     value = _table(data.get("env", {}), f"{where} env", None)
     for key, item in value.items():
         if not isinstance(item, str):
-            raise ConfigError(f"{where} env.{key}: expected a string, got {item!r}")
+            raise ConfigError(f"{where} env.{_key(key)}: expected a string, got {item!r}")
     return dict(value)

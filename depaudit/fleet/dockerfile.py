@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from collections.abc import Mapping
 from pathlib import Path
 
+from depaudit.reading import read_regular
+
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::?[-+]([^}]*))?\}|(\w+))")
 
 
@@ -74,17 +76,19 @@ def instructions(text: str) -> list[Instruction]:
     start = 0
     escape = "\\"
     heredocs: list[tuple[str, bool]] = []  # terminators still to meet, and whether tabs are stripped
+    body: list[str] = []  # the heredoc lines of the last instruction so far
     raw = text.replace("\r\n", "\n").split("\n")
     for number, line_text in enumerate(raw, start=1):
         if heredocs:
             # A heredoc body belongs to the instruction above, up to its terminator line.
             word, strip_tabs = heredocs[0]
-            last = result[-1]
             if (line_text.lstrip("\t") if strip_tabs else line_text) == word:
                 heredocs.pop(0)
-                result[-1] = Instruction(last.keyword, last.arguments, last.line, number, last.heredoc)
             else:
-                result[-1] = Instruction(last.keyword, last.arguments, last.line, number, last.heredoc + line_text + "\n")
+                body.append(line_text + "\n")
+            if not heredocs or number == len(raw):  # built once: a long body costs no more than its length
+                last = result[-1]
+                result[-1] = Instruction(last.keyword, last.arguments, last.line, number, "".join(body))
             continue
         line = line_text.rstrip()
         stripped = line.strip()
@@ -106,6 +110,7 @@ def instructions(text: str) -> list[Instruction]:
         result.append(Instruction(keyword.upper(), arguments.strip(), start, number))
         pending = []
         heredocs = [(m.group(3), m.group(1) == "-") for m in _HEREDOC.finditer(arguments)]
+        body = []
     if pending:  # a continuation at the end of the file
         joined = " ".join(part.strip() for part in pending)
         keyword, _, arguments = joined.partition(" ")
@@ -122,9 +127,9 @@ _APT_OPTIONS = (
     r"|-[^\s;&|]+\s+)*"
 )
 # A command position: the start of the RUN (after its --mount/--network flags), after a shell
-# operator, or after a compound-command keyword.
+# operator, at the start of a subshell or a group, or after a compound-command keyword.
 _APT_INSTALL = re.compile(
-    r"(?:^(?:--\S+\s+)*|[;&|]\s*|(?<![\w-])(?:then|do|else)\s+)"
+    r"(?:^(?:--\S+\s+)*|[;&|]\s*|(?<!\$)\(\s*|(?<![$\w])\{\s+|(?<![\w-])(?:then|do|else)\s+)"
     r"(?P<command>(?:sudo\s+)?(?:DEBIAN_FRONTEND=\S+\s+)?apt(?:-get)?\s+"
     r"(?P<options>" + _APT_OPTIONS + r")install(?![\w.+-]))"
     r"(?P<rest>[^;&|]*)"
@@ -160,71 +165,176 @@ HYGIENE = {
 }
 
 
+@dataclass
+class _Configured:
+    """apt.conf settings written by the stage's earlier RUNs (`echo 'APT::Get::Assume-Yes "true";' > ...`)."""
+
+    assume_yes: bool = False
+    no_recommends: bool = False
+
+    def read(self, shell: str) -> None:
+        self.assume_yes = self.assume_yes or bool(_CONF_ASSUME_YES.search(shell))
+        self.no_recommends = self.no_recommends or bool(_CONF_NO_RECOMMENDS.search(shell))
+
+
+@dataclass
+class _Words:
+    """What follows `apt-get [options] install`: flags, package names with their offsets, and
+    where the command's last word ends."""
+
+    flags: list[str] = field(default_factory=list)
+    names: list[tuple[str, int]] = field(default_factory=list)
+    end: int = 0
+
+
+def _command_words(match: re.Match[str]) -> _Words:
+    words = [  # (word, offset in source): the options before `install`, then what follows it
+        (word.group(), match.start(group) + word.start())
+        for group in ("options", "rest")
+        for word in re.finditer(r"\S+", match.group(group))
+    ]
+    result = _Words(end=match.end("command"))
+    depth, quoted = 0, False  # inside $( ... ) or ` ... `: the words are a command's, not packages
+    index = 0
+    while index < len(words):
+        word, offset = words[index]
+        if word.startswith("#") and not depth and not quoted:
+            break  # a shell comment: the rest of the line is not the command's
+        substituted = depth > 0 or quoted or "(" in word or "`" in word
+        depth += word.count("(") - word.count(")")
+        quoted ^= word.count("`") % 2 == 1
+        if depth < 0:
+            # `(apt-get install -y curl)`: the subshell ends here, and the command with it.
+            word = word[: word.index(")")]
+            if word and not word.startswith(("-", "$")):
+                result.names.append((word.split("=", 1)[0], offset))
+            result.end = max(result.end, offset + len(word)) if word else result.end
+            break
+        if substituted or word.startswith("$") or word == "\\":
+            pass  # a word the shell computes: no package name we can read
+        elif word in _APT_VALUE_OPTIONS and index + 1 < len(words):
+            result.flags.append(f"{word} {words[index + 1][0]}")  # the option and its value stay one flag
+            word, offset = words[index + 1]
+            index += 1
+        elif word.startswith("-"):
+            result.flags.append(word)
+        else:
+            result.names.append((word.split("=", 1)[0], offset))
+        result.end = max(result.end, offset + len(word))
+        index += 1
+    return result
+
+
+@dataclass(frozen=True)
+class _Shell:
+    """Where in one RUN's shell text the hygiene evidence stands, found in one pass: a RUN of
+    thousands of installs costs no more than its length."""
+
+    update_end: int  # end of its first `apt-get update`, -1: none
+    yes_conf_end: int  # end of its first apt.conf Assume-Yes line, -1: none
+    recommends_conf_end: int  # end of its first apt.conf Install-Recommends=false line, -1: none
+    lists_start: int  # start of its last `rm -rf /var/lib/apt/lists`, -1: none
+
+    @classmethod
+    def of(cls, source: str) -> _Shell:
+        def first_end(pattern: re.Pattern[str]) -> int:
+            found = pattern.search(source)
+            return found.end() if found else -1
+
+        last, found = -1, _LISTS_REMOVED.search(source)
+        while found:  # the last start, matches overlapping or not
+            last, found = found.start(), _LISTS_REMOVED.search(source, found.start() + 1)
+        return cls(first_end(_APT_UPDATE), first_end(_CONF_ASSUME_YES), first_end(_CONF_NO_RECOMMENDS), last)
+
+
 def apt_installs(text: str) -> list[AptInstall]:
     """Every `apt-get install` list of the last stage's RUN instructions (the image's own)."""
     found: list[AptInstall] = []
     raw_lines = text.replace("\r\n", "\n").split("\n")
     escape = _escape_of(raw_lines)
-    earlier = ""  # the shell text of the stage's RUNs so far: apt.conf lines written there count
+    configured = _Configured()  # by the stage's RUNs so far
     for instruction in _last_stage(instructions(text)):
         if instruction.keyword != "RUN" or instruction.arguments.lstrip().startswith("["):
             continue  # exec-form RUN: not a shell command line
         columns = _columns(instruction, raw_lines, escape)
         run_flags = re.match(r"(?:--\S+\s+)*", instruction.arguments)  # always matches, maybe empty
         mounted = bool(run_flags and _LISTS_MOUNTED.search(run_flags.group()))
+        lines_of = _TokenLines(instruction, raw_lines)
         for source, in_heredoc in ((instruction.arguments, False), (instruction.heredoc.replace("\\\n", " "), True)):
+            shell = _Shell.of(source)
             for match in _APT_INSTALL.finditer(source.replace("\n", ";")):
-                flags: list[str] = []
-                names: list[tuple[str, int]] = []
-                words = [  # (word, offset in source): the options before `install`, then what follows it
-                    (word.group(), match.start(group) + word.start())
-                    for group in ("options", "rest")
-                    for word in re.finditer(r"\S+", match.group(group))
-                ]
-                index, end = 0, match.end("command")
-                while index < len(words):
-                    word, offset = words[index]
-                    if word.startswith("#"):
-                        break  # a shell comment: the rest of the line is not the command's
-                    if word in _APT_VALUE_OPTIONS and index + 1 < len(words):
-                        flags.append(f"{word} {words[index + 1][0]}")  # the option and its value stay one flag
-                        word, offset = words[index + 1]
-                        index += 1
-                    elif word.startswith("-"):
-                        flags.append(word)
-                    elif not word.startswith("$") and word != "\\":
-                        names.append((word.split("=", 1)[0], offset))
-                    end = max(end, offset + len(word))
-                    index += 1
+                words = _command_words(match)
                 if columns is not None and not in_heredoc:
-                    packages = tuple(AptPackage(name, columns[offset][0]) for name, offset in names)
+                    packages = tuple(AptPackage(name, columns[offset][0]) for name, offset in words.names)
                     line = columns[match.start("command")][0]
                 else:
-                    packages = tuple(AptPackage(name, _line_of(name, instruction, raw_lines)) for name, _ in names)
+                    packages = tuple(AptPackage(name, lines_of.line(name)) for name, _ in words.names)
                     line = instruction.line
-                before, after = source[: match.start("command")], source[end:]
-                missing = _missing(tuple(flags), earlier + " ; " + before, before, after, mounted)
+                start = match.start("command")
+                missing = _missing(tuple(words.flags), configured, shell, source, start, words.end, mounted)
                 found.append(
                     AptInstall(
-                        instruction, packages, tuple(flags), in_heredoc,
-                        line=line, start=match.start("command"), verb_end=match.end("command"), end=end, missing=missing,
+                        instruction, packages, tuple(words.flags), in_heredoc, line=line, start=start,
+                        verb_end=match.end("command"), end=words.end, missing=missing,
                     )
                 )
-        earlier += " ; " + instruction.arguments + " ; " + instruction.heredoc
+        configured.read(instruction.arguments)
+        configured.read(instruction.heredoc)
     return found
 
 
-def _missing(flags: tuple[str, ...], configured: str, before: str, after: str, mounted: bool) -> tuple[str, ...]:
+def _missing(
+    flags: tuple[str, ...], configured: _Configured, shell: _Shell, source: str, start: int, end: int, mounted: bool
+) -> tuple[str, ...]:
+    """The hygiene an install lacks: evidence before its command (`start`) or after its last word (`end`)."""
     gaps = []
-    if not _assumes_yes(flags) and not _CONF_ASSUME_YES.search(configured) and not re.search(r"\byes\s*\|\s*$", before):
+    yes = _assumes_yes(flags) or configured.assume_yes or -1 < shell.yes_conf_end <= start
+    if not yes and not _piped_from_yes(source, start):
         gaps.append("yes")
-    if not _APT_UPDATE.search(before):
+    if not -1 < shell.update_end <= start:
         gaps.append("update")
-    if not mounted and not _LISTS_REMOVED.search(after):
+    if not mounted and shell.lists_start < end:
         gaps.append("lists")
-    if not _skips_recommends(flags) and not _CONF_NO_RECOMMENDS.search(configured):
+    if not _skips_recommends(flags) and not configured.no_recommends and not -1 < shell.recommends_conf_end <= start:
         gaps.append("recommends")
     return tuple(gaps)
+
+
+def _piped_from_yes(source: str, start: int) -> bool:
+    """`yes | apt-get install ...`: the text before the command (at `start`) ends in a pipe from `yes`."""
+    at = _skip_spaces_back(source, start)
+    if at == 0 or source[at - 1] != "|":
+        return False
+    at = _skip_spaces_back(source, at - 1)
+    return source.endswith("yes", 0, at) and not re.match(r"\w", source[max(at - 4, 0) : at - 3])
+
+
+def _skip_spaces_back(source: str, at: int) -> int:
+    while at > 0 and source[at - 1].isspace():
+        at -= 1
+    return at
+
+
+class _TokenLines:
+    """The first line of an instruction where a word stands (outside a comment), for the words
+    whose offsets cannot be mapped to columns (heredoc bodies): each line is read once."""
+
+    _RUN = re.compile(r"[\w.+-]+")
+
+    def __init__(self, instruction: Instruction, raw_lines: list[str]) -> None:
+        self._instruction, self._raw = instruction, raw_lines
+        self._first: dict[str, int] | None = None
+
+    def line(self, token: str) -> int:
+        if not self._RUN.fullmatch(token):
+            return _line_of(token, self._instruction, self._raw)  # a quoted or odd word: looked for as it is
+        if self._first is None:
+            self._first = {}
+            for number in self._instruction.lines:
+                if number - 1 < len(self._raw):
+                    for word in self._RUN.findall(self._raw[number - 1].split("#", 1)[0]):
+                        self._first.setdefault(word, number)
+        return self._first.get(token, self._instruction.line)
 
 
 def _assumes_yes(flags: tuple[str, ...]) -> bool:
@@ -329,7 +439,7 @@ def dockerfile_problems(text: str) -> list[tuple[int, str]]:
             problems.append((instruction.line, f"unknown instruction {instruction.keyword!r}"))
     last = parsed[-1] if parsed else None
     escape = "`" if re.match(r"#\s*escape\s*=\s*`", raw[0] if raw else "") else "\\"
-    if last is not None and last.end_line == len(raw) and raw[-1].rstrip().endswith(escape) and raw[-1].strip():
+    if last is not None and last.end_line == len(raw) and not last.heredoc and _ends_continued(raw, escape):
         problems.append((last.line, "the file ends inside a continued instruction (a trailing backslash)"))
     for instruction in parsed:
         for marker in _HEREDOC.finditer(instruction.arguments):
@@ -347,7 +457,27 @@ def dockerfile_problems(text: str) -> list[tuple[int, str]]:
     for instruction in parsed:
         if instruction.keyword == "RUN" and instruction.arguments.lstrip().startswith("[") and "apt" in instruction.arguments:
             problems.append((instruction.line, "apt in an exec-form RUN: depaudit will not read or patch it"))
+    # A file no patch can be made to: unless a problem above already says why (no FROM, an endless heredoc).
+    if not any(message.startswith(_UNFOLLOWABLE) for _, message in problems):
+        from depaudit.emit.patch import patch_blocker  # the patcher builds on this reader: imported late
+
+        blocker = patch_blocker(text)
+        if blocker is not None:
+            problems.append(blocker)
     return problems
+
+
+def _ends_continued(raw: list[str], escape: str) -> bool:
+    """Whether the last line of code continues (blank and comment lines after it are dropped)."""
+    for line in reversed(raw):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return line.rstrip().endswith(escape)
+    return False
+
+
+# The problems that already say a file cannot be patched.
+_UNFOLLOWABLE = ("no FROM instruction", "heredoc <<")
 
 
 def _last_stage(all_instructions: list[Instruction]) -> list[Instruction]:
@@ -425,6 +555,7 @@ def _pairs(arguments: str, variables: dict[str, str], *, allow_bare: bool) -> li
 
 def read_dockerfile(path: Path, inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:
     try:
-        return read_image(path.read_text(encoding="utf-8", errors="replace"), inherited)
+        text = read_regular(path).decode("utf-8", errors="replace")  # a FIFO named Dockerfile: never blocks
     except OSError:
         return None
+    return read_image(text, inherited)

@@ -1,17 +1,27 @@
-"""Find the layers and config of a `docker save` tarball or an OCI image layout (folder or tar)."""
+"""Find the layers and config of a `docker save` tarball or an OCI image layout (folder or tar).
+
+Every name the metadata gives (a layer, the config, a blob) is looked up inside the image:
+a member of the archive, or a regular file below the layout folder that no symlink or `..`
+leads out of. The metadata is untrusted JSON: a shape we cannot read is an ImageFormatError
+(the manifest, the index) or a finding (the config), never a crash.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import tarfile
+import tempfile
 import weakref
 from pathlib import Path
 from typing import Any
 
 from depaudit.findings import Finding, FindingKind
-from depaudit.image.layers import LayeredImage, Opener
+from depaudit.image.layers import READ_ERRORS, LayeredImage, LayerTooLarge, Opener, bounded_decompressor, compressed
 
+_UNREADABLE: tuple[type[Exception], ...] = (*READ_ERRORS, LayerTooLarge)
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{32,128})$")
 _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 
@@ -27,35 +37,78 @@ class _Store:
         self.path = path
         self._tar: tarfile.TarFile | None = None
         self._members: dict[str, tarfile.TarInfo] = {}
+        self._scratch: Path | None = None
         if path.is_file():
             try:
-                self._tar = tarfile.open(path, "r:*")
+                self._tar = tarfile.open(self._plain_archive(path), "r:")
                 self._members = {m.name.removeprefix("./"): m for m in self._tar.getmembers() if m.isfile()}
-            except (tarfile.TarError, OSError) as error:
+            except _UNREADABLE as error:
+                self.close()
                 raise ImageFormatError(f"{path}: not a readable image archive: {error}") from error
+
+    def _plain_archive(self, path: Path) -> Path:
+        """The archive itself, or (`docker save | gzip`) a bounded decompressed copy of it."""
+        with open(path, "rb") as stream:
+            if not compressed(stream.read(4)):
+                return path
+            stream.seek(0)
+            self._scratch = Path(tempfile.mkdtemp(prefix="depaudit-image-"))
+            copy = self._scratch / "archive.tar"
+            with open(copy, "wb") as out:
+                shutil.copyfileobj(bounded_decompressor(stream, os.fstat(stream.fileno()).st_size), out)
+            return copy
 
     def close(self) -> None:
         if self._tar is not None:
             self._tar.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def where(self, name: str) -> str | None:
+        """None when the image holds `name`; else why not ("missing", or "outside")."""
+        if self._tar is not None:
+            return None if name in self._members else "missing"
+        if "\0" in name:
+            return "missing"
+        if name.startswith("/") or ".." in name.split("/"):
+            return "outside"
+        # A layout folder may hold symlinks: the file must really lie below the folder.
+        real, top = os.path.realpath(self.path / name), os.path.realpath(self.path)
+        if os.path.commonpath([real, top]) != top:
+            return "outside"
+        return None if os.path.isfile(real) else "missing"
 
     def has(self, name: str) -> bool:
-        return name in self._members if self._tar else (self.path / name).is_file()
+        return self.where(name) is None
 
     def opener(self, name: str) -> Opener:
         if self._tar is not None:
             tar, member = self._tar, self._members[name]
             return lambda: tar.extractfile(member)  # type: ignore[return-value]
-        file = self.path / name
+        file = os.path.realpath(self.path / name)  # checked by where(): below the folder
         return lambda: open(file, "rb")
 
     def json(self, name: str) -> Any:
-        with self.opener(name)() as stream:
-            return json.load(stream)
+        try:
+            with self.opener(name)() as stream:
+                return json.load(stream)
+        except (OSError, ValueError, tarfile.TarError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ImageFormatError(f"{self.path}: {name} is not readable JSON: {error}") from error
 
 
 def open_layers(path: Path) -> tuple[LayeredImage, dict[str, str]]:
     """The image's merged filesystem and its config Env."""
     store = _Store(path)
+    try:
+        image, env = _open(store, path)
+    except BaseException:
+        store.close()
+        raise
+    weakref.finalize(image, store.close)  # layers are read on demand while the image lives
+    return image, env
+
+
+def _open(store: _Store, path: Path) -> tuple[LayeredImage, dict[str, str]]:
     findings: list[Finding] = []
     if store.has("manifest.json"):
         config_name, layer_names = _docker_save(store)
@@ -65,21 +118,53 @@ def open_layers(path: Path) -> tuple[LayeredImage, dict[str, str]]:
         raise ImageFormatError(f"{path}: neither a docker save archive (manifest.json) nor an OCI layout (index.json)")
     openers: list[Opener] = []
     for name in layer_names:
-        if store.has(name):
+        problem = store.where(name)
+        if problem is None:
             openers.append(store.opener(name))
+        elif problem == "outside":
+            findings.append(
+                Finding(
+                    FindingKind.UNSAFE_MEMBER, str(path), None,
+                    f"rejected: the manifest names layer {name!r}, which lies outside the image; it is not read",
+                )
+            )
         else:
             findings.append(
                 Finding(FindingKind.BAD_IMAGE, str(path), None, f"the manifest names layer {name}, which the image does not hold")
             )
-    env: dict[str, str] = {}
-    if config_name and store.has(config_name):
-        for item in (store.json(config_name).get("config") or {}).get("Env") or []:
-            key, _, value = str(item).partition("=")
-            env[key] = value
+    env, problem = _config_env(store, config_name)
+    if problem is not None:
+        findings.append(Finding(FindingKind.BAD_IMAGE, str(path), None, problem))
     image = LayeredImage(str(path), openers)
-    weakref.finalize(image, store.close)  # layers are read on demand while the image lives
     image.findings[:0] = findings
     return image, env
+
+
+def _config_env(store: _Store, config_name: str | None) -> tuple[dict[str, str], str | None]:
+    """The config's Env, and why it could not be read (the scan goes on without it)."""
+    if not config_name:
+        return {}, None
+    unusable = (
+        f"the image config {config_name} has no readable Env list: the image's own PATH and LD_LIBRARY_PATH"
+        " are not used; pass them with --env"
+    )
+    if not store.has(config_name):
+        return {}, unusable
+    try:
+        document = store.json(config_name)
+    except ImageFormatError:
+        return {}, unusable
+    if not isinstance(document, dict):
+        return {}, unusable
+    config = document.get("config") or {}  # an image may well set no environment at all
+    items = (config.get("Env") or []) if isinstance(config, dict) else None
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        return {}, unusable
+    env: dict[str, str] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env, None
 
 
 def _docker_save(store: _Store) -> tuple[str | None, list[str]]:
@@ -87,34 +172,52 @@ def _docker_save(store: _Store) -> tuple[str | None, list[str]]:
     if not isinstance(manifest, list) or not manifest or not isinstance(manifest[0], dict):
         raise ImageFormatError(f"{store.path}: manifest.json lists no image")
     entry = manifest[0]
-    return entry.get("Config"), [str(layer) for layer in entry.get("Layers") or []]
+    config, layers = entry.get("Config"), entry.get("Layers") or []
+    if not isinstance(layers, list) or not all(isinstance(layer, str) for layer in layers):
+        raise ImageFormatError(f"{store.path}: manifest.json Layers is not a list of layer paths")
+    if config is not None and not isinstance(config, str):
+        raise ImageFormatError(f"{store.path}: manifest.json Config is not a path")
+    return config, list(layers)
 
 
 def _oci(store: _Store) -> tuple[str | None, list[str]]:
     manifest = _pick_manifest(store, store.json("index.json"))
     config = manifest.get("config") or {}
-    layers = [_blob(layer.get("digest", "")) for layer in manifest.get("layers") or []]
-    return _blob(config.get("digest", "")), layers
+    layers = manifest.get("layers") or []
+    if not isinstance(config, dict) or not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+        raise ImageFormatError(f"{store.path}: the OCI manifest's config or layers are not descriptors")
+    return _blob(config.get("digest")), [_blob(layer.get("digest")) for layer in layers]
 
 
-def _pick_manifest(store: _Store, index: dict[str, Any], depth: int = 0) -> dict[str, Any]:
-    manifests = index.get("manifests") or []
+def _pick_manifest(store: _Store, index: Any, depth: int = 0) -> dict[str, Any]:
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
+        raise ImageFormatError(f"{store.path}: the OCI index lists no manifest descriptors")
     # A multi-platform index: the linux/amd64 image is the one GPU images run.
     chosen = next(
-        (m for m in manifests if (m.get("platform") or {}).get("architecture") in (None, "amd64")),
+        (m for m in manifests if _platform(m).get("architecture") in (None, "amd64")),
         manifests[0] if manifests else None,
     )
     if chosen is None or depth > 4:
         raise ImageFormatError(f"{store.path}: the OCI index lists no usable manifest")
-    document = store.json(_blob(chosen.get("digest", "")))
+    name = _blob(chosen.get("digest"))
+    if not store.has(name):
+        raise ImageFormatError(f"{store.path}: the OCI index names {name}, which the layout does not hold")
+    document = store.json(name)
+    if not isinstance(document, dict):
+        raise ImageFormatError(f"{store.path}: {name} is not an OCI manifest")
     if chosen.get("mediaType") in _INDEX_TYPES or document.get("mediaType") in _INDEX_TYPES:
         return _pick_manifest(store, document, depth + 1)
     return document
 
 
-def _blob(digest: str) -> str:
-    match = _DIGEST.match(digest)
+def _platform(descriptor: dict[str, Any]) -> dict[str, Any]:
+    platform = descriptor.get("platform")
+    return platform if isinstance(platform, dict) else {}
+
+
+def _blob(digest: object) -> str:
+    match = _DIGEST.match(digest) if isinstance(digest, str) else None
     if match is None:
         raise ImageFormatError(f"not a content digest: {digest!r}")
     return f"blobs/{match.group(1)}/{match.group(2)}"
-

@@ -2,18 +2,26 @@
 
 One pass over each layer builds an index of paths, whiteouts applied in layer order. A file's
 content is copied out only when the audit asks for it: from an uncompressed layer by seeking
-to it, from a compressed one after decompressing that layer once.
+to it, from a compressed one after decompressing that layer once (up to its last indexed file).
+
+A layer is untrusted input. A member naming a path outside the root is rejected; a layer cut
+short, damaged, or decompressing past a bound (a compression bomb) keeps what was read before
+that point and becomes a finding; nothing of it is ever a crash.
 """
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
+import os
 import posixpath
 import shutil
 import tarfile
 import tempfile
 import weakref
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +30,48 @@ from typing import BinaryIO
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.rootfs import RootfsDir
 
-# A layer that decompresses to more than this is treated as hostile (a compression bomb).
+# How far a compressed layer is decompressed. Real layers shrink 2-10x under gzip or zstd; a
+# compression bomb of zeros ~1000x. So a layer is read to at most MAX_RATIO times its compressed
+# size (never below MIN_LAYER_BYTES, for small layers holding a sparse file) and never past
+# MAX_LAYER_BYTES: the work done is bounded by the input's own size.
 MAX_LAYER_BYTES = 64 * 1024**3
-_GZIP, _ZSTD = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"
+MAX_RATIO = 200
+MIN_LAYER_BYTES = 64 * 1024**2
+# Layers are gzip or zstd; a whole `docker save` may also be compressed with bzip2 or xz.
+_GZIP, _ZSTD, _BZIP2, _XZ = b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zX"
+_BLOCK = tarfile.BLOCKSIZE
 
 Opener = Callable[[], BinaryIO]  # a fresh stream over one blob (a layer as stored)
+
+
+class LayerTooLarge(Exception):
+    def __init__(self, limit: int, compressed_size: int) -> None:
+        ratio = f"{limit // compressed_size} times" if compressed_size else "infinitely more than"
+        super().__init__(f"decompresses to more than {limit} bytes, {ratio} its {compressed_size} compressed bytes")
+
+
+def _read_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [tarfile.TarError, OSError, EOFError, ValueError, zlib.error, lzma.LZMAError]
+    try:
+        import zstandard
+
+        errors.append(zstandard.ZstdError)
+    except ImportError:  # pragma: no cover - zstandard is a dependency
+        pass
+    return tuple(errors)
+
+
+# What reading a damaged archive raises: tar, gzip (BadGzipFile is an OSError), zlib, zstd.
+READ_ERRORS = _read_errors()
+_CUT_SHORT: tuple[type[Exception], ...] = (*READ_ERRORS, LayerTooLarge)  # a layer we stop reading
+
+
+def layer_limit(compressed_size: int) -> int:
+    return min(MAX_LAYER_BYTES, max(MIN_LAYER_BYTES, MAX_RATIO * compressed_size))
+
+
+def compressed(head: bytes) -> bool:
+    return head[:2] == _GZIP or head[:4] in (_ZSTD, _XZ) or head[:3] == _BZIP2
 
 
 @dataclass
@@ -36,6 +81,10 @@ class _Entry:
     offset: int = 0  # of the content within the (decompressed) layer tar
     size: int = 0
     target: str = ""  # link target
+
+
+class _LayerEnds(Exception):
+    """The tar stopped before its end-of-archive marker: cut short, or garbage in place of a header."""
 
 
 class LayeredImage(RootfsDir):
@@ -48,6 +97,7 @@ class LayeredImage(RootfsDir):
         self.label = label
         self._layers = layers
         self._plain: dict[int, Opener] = {}  # layer → a seekable opener over its tar bytes
+        self._copies: dict[int, _Copy] = {}  # compressed layer → its decompressed bytes so far
         self._entries: dict[str, _Entry] = {"": _Entry("dir", -1)}
         self._children: dict[str, set[str]] = {"": set()}
         for number, opener in enumerate(layers):
@@ -59,35 +109,33 @@ class LayeredImage(RootfsDir):
         removed: list[str] = []
         opaque: list[str] = []
         hardlinks: list[tuple[str, str]] = []
+        last = ""
         try:
-            with opener() as stream, self._tar_stream(number, opener, stream) as tar:
-                for member in tar:
-                    name = self._safe_name(member.name, number)
-                    if name is None:
-                        continue
-                    folder, base = posixpath.split(name)
-                    if base == ".wh..wh..opq":
-                        opaque.append(folder)
-                    elif base.startswith(".wh."):
-                        removed.append(posixpath.join(folder, base[4:]))
-                    elif member.islnk():
-                        target = self._safe_name(member.linkname, number, hardlink_of=name)
-                        if target is not None:
-                            hardlinks.append((name, target))
-                    elif member.issym():
-                        if self._symlink_escapes(name, member.linkname):
-                            self._unsafe(member.name, f"symbolic link to {member.linkname!r} leaves the image root", number)
-                        else:
-                            added[name] = _Entry("link", number, target=member.linkname)
-                    elif member.isdir():
-                        added[name] = _Entry("dir", number)
-                    elif member.isfile():
-                        added[name] = _Entry("file", number, member.offset_data, member.size)
-                    else:
-                        added[name] = _Entry("other", number)
-        except (tarfile.TarError, OSError, EOFError, ValueError) as error:
-            self.findings.append(
-                Finding(FindingKind.BAD_IMAGE, f"{self.label} layer {number + 1}", None, f"layer cannot be read to its end: {error}")
+            with opener() as stream:
+                tar, window = self._tar_stream(number, opener, stream)
+                with tar:
+                    for member in tar:
+                        last = member.name
+                        self._index_member(number, member, added, removed, opaque, hardlinks)
+                    _check_end(tar, window, stream)
+        except LayerTooLarge as bomb:
+            self._bad_layer(
+                number,
+                f"layer {bomb}: it is read no further, as a compression bomb would be, and the files after"
+                " that point are not audited; if the image is genuine, unpack it and scan the folder with --rootfs",
+            )
+        except _LayerEnds:
+            after = f"after {last!r}" if last else "before its first file"
+            self._bad_layer(
+                number,
+                f"layer ends without its end-of-archive marker {after}: it was cut short or is damaged, and"
+                " the files after that point are not audited; export the image again and scan it again",
+            )
+        except READ_ERRORS as error:
+            self._bad_layer(
+                number,
+                f"layer cannot be read to its end ({error}): the files after that point are not audited;"
+                " export the image again and scan it again",
             )
         # Whiteouts hide what lower layers put there; this layer's own entries stay.
         for folder in opaque:
@@ -103,6 +151,41 @@ class LayeredImage(RootfsDir):
                 self._unsafe(path, f"hard link to {target!r}, which this image does not hold", number)
             else:
                 self._add(path, _Entry("file", source.layer, source.offset, source.size))
+
+    def _index_member(
+        self,
+        number: int,
+        member: tarfile.TarInfo,
+        added: dict[str, _Entry],
+        removed: list[str],
+        opaque: list[str],
+        hardlinks: list[tuple[str, str]],
+    ) -> None:
+        name = self._safe_name(member.name, number)
+        if name is None:
+            return
+        folder, base = posixpath.split(name)
+        if base == ".wh..wh..opq":
+            opaque.append(folder)
+        elif base.startswith(".wh."):
+            hidden = posixpath.normpath(posixpath.join(folder, base[4:]))
+            if base[4:] not in ("", ".", "..") and "/" not in base[4:]:
+                removed.append(hidden)  # never the root, nor a folder above this one
+        elif member.islnk():
+            target = self._safe_name(member.linkname, number, hardlink_of=name)
+            if target is not None:
+                hardlinks.append((name, target))
+        elif member.issym():
+            if self._symlink_escapes(name, member.linkname):
+                self._unsafe(member.name, f"symbolic link to {member.linkname!r} leaves the image root", number)
+            else:
+                added[name] = _Entry("link", number, target=member.linkname)
+        elif member.isdir():
+            added[name] = _Entry("dir", number)
+        elif member.isfile():
+            added[name] = _Entry("file", number, member.offset_data, member.size)
+        else:
+            added[name] = _Entry("other", number)
 
     def _safe_name(self, name: str, layer: int, hardlink_of: str | None = None) -> str | None:
         normal = posixpath.normpath(name)
@@ -125,44 +208,62 @@ class LayeredImage(RootfsDir):
     def _unsafe(self, name: str, message: str, layer: int) -> None:
         self.findings.append(Finding(FindingKind.UNSAFE_MEMBER, f"{self.label} layer {layer + 1}: {name}", None, f"rejected: {message}"))
 
+    def _bad_layer(self, layer: int, message: str) -> None:
+        self.findings.append(Finding(FindingKind.BAD_IMAGE, f"{self.label} layer {layer + 1}", None, message))
+
     def _add(self, path: str, entry: _Entry) -> None:
+        # Tars may omit parent folders; a path may be thousands of folders deep (no recursion).
+        parents: list[str] = []
         folder = posixpath.dirname(path)
-        if folder not in self._entries:  # tars may omit parent folders
-            self._add(folder, _Entry("dir", entry.layer))
+        while folder not in self._entries:
+            parents.append(folder)
+            folder = posixpath.dirname(folder)
+        for parent in reversed(parents):
+            self._put(parent, _Entry("dir", entry.layer))
+        self._put(path, entry)
+
+    def _put(self, path: str, entry: _Entry) -> None:
         if path:
             self._entries[path] = entry
-            self._children.setdefault(folder, set()).add(posixpath.basename(path))
+            self._children.setdefault(posixpath.dirname(path), set()).add(posixpath.basename(path))
         if entry.kind == "dir":
             self._children.setdefault(path, set())
 
     def _remove(self, path: str) -> None:
-        if path not in self._entries:
-            return
-        for child in list(self._children.get(path, ())):
-            self._remove(posixpath.join(path, child))
-        self._children.pop(path, None)
-        del self._entries[path]
+        if not path or path not in self._entries:
+            return  # the root is never removed
+        pending, doomed = [path], []
+        while pending:
+            current = pending.pop()
+            doomed.append(current)
+            pending.extend(posixpath.join(current, child) for child in self._children.get(current, ()))
+        for current in doomed:
+            self._children.pop(current, None)
+            self._entries.pop(current, None)
         self._children.get(posixpath.dirname(path), set()).discard(posixpath.basename(path))
 
     # Layer bytes ----------------------------------------------------------------------------
-    def _tar_stream(self, number: int, opener: Opener, stream: BinaryIO) -> tarfile.TarFile:
+    def _tar_stream(self, number: int, opener: Opener, stream: BinaryIO) -> tuple[tarfile.TarFile, _Bounded | None]:
         head = stream.read(4)
         stream.seek(0)
-        if head[:2] == _GZIP or head == _ZSTD:
+        if compressed(head):
             # Offsets are taken in the decompressed stream; bytes are fetched later from a copy.
-            return tarfile.open(fileobj=_Bounded(_decompressor(head, stream)), mode="r|")
+            window = bounded_decompressor(stream, _size(stream))
+            return tarfile.open(fileobj=window, mode="r|"), window
         self._plain[number] = opener
-        return tarfile.open(fileobj=stream, mode="r:")
+        return tarfile.open(fileobj=stream, mode="r:"), None
 
-    def _layer_bytes(self, number: int) -> Opener:
-        if number not in self._plain:
-            copy = self._cache / f"layer-{number}.tar"
-            with self._layers[number]() as stream, open(copy, "wb") as out:
-                head = stream.read(4)
-                stream.seek(0)
-                shutil.copyfileobj(_Bounded(_decompressor(head, stream)), out)
-            self._plain[number] = lambda: open(copy, "rb")
-        return self._plain[number]
+    def _layer_bytes(self, number: int, upto: int) -> Opener:
+        """A seekable opener over the layer's tar bytes, holding at least its first `upto` bytes
+        (fewer when the layer is cut short). A compressed layer is decompressed into a copy as
+        far as files are asked for, never further: a bomb's tail is never written out."""
+        if number in self._plain:
+            return self._plain[number]
+        copy = self._copies.get(number)
+        if copy is None:
+            copy = self._copies[number] = _Copy(self._cache / f"layer-{number}.tar", self._layers[number])
+        copy.extend(upto)
+        return copy.open
 
     # The primitives the resolver and the loader use ----------------------------------------
     def _kind(self, parts: list[str]) -> str | None:
@@ -183,46 +284,201 @@ class LayeredImage(RootfsDir):
         key = canonical.strip("/")
         entry = self._entries[key]
         target = self.root / key
-        if entry.kind == "file" and not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with self._layer_bytes(entry.layer)() as stream, open(target, "wb") as out:
-                stream.seek(entry.offset)
-                remaining = entry.size
-                while remaining > 0:
-                    chunk = stream.read(min(remaining, 1 << 20))
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    remaining -= len(chunk)
-        elif entry.kind == "dir":
-            target.mkdir(parents=True, exist_ok=True)
+        try:
+            if entry.kind == "file" and not target.exists():
+                self._copy_out(entry, target)
+            elif entry.kind == "dir":
+                target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # this machine's disk, not the image: full, or not writable
+            self.findings.append(
+                Finding(
+                    FindingKind.UNREADABLE_FILE, canonical, None,
+                    f"cannot copy it out of {self.label} ({error.strerror or error}): free space in {self._cache.parent}",
+                )
+            )
+            return None
         return target
+
+    def _copy_out(self, entry: _Entry, target: Path) -> None:
+        """The file's bytes, written whole under a temporary name first: a failed copy never
+        leaves a short file that a later call would take for the real one."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".depaudit-part")
+        with self._layer_bytes(entry.layer, entry.offset + entry.size)() as stream, open(partial, "wb") as out:
+            stream.seek(entry.offset)
+            _copy(stream, out, entry.size)  # a layer cut short gives a short file: its finding says so
+        os.replace(partial, target)
+
+
+def _check_end(tar: tarfile.TarFile, window: _Bounded | None, stream: BinaryIO) -> None:
+    """tarfile stops quietly at the end of its input or at a header it cannot read: a tar that
+    ends well ends in a zero block instead (the end-of-archive marker)."""
+    if window is not None:
+        block = window.block_at(tar.offset)
+    else:
+        stream.seek(tar.offset)
+        block = stream.read(_BLOCK)
+    if len(block) < _BLOCK or any(block):
+        raise _LayerEnds()
+
+
+def _copy(source: BinaryIO | io.RawIOBase, out: BinaryIO, size: int) -> int:
+    """Up to `size` bytes from source to out; how many there were."""
+    remaining = size
+    while remaining > 0:
+        chunk = source.read(min(remaining, 1 << 20)) or b""
+        if not chunk:
+            break
+        out.write(chunk)
+        remaining -= len(chunk)
+    return size - remaining
+
+
+class _Copy:
+    """The decompressed bytes of one layer on disk, extended as far as they are asked for. The
+    decompressing stream stays open between requests: no byte is decompressed twice."""
+
+    def __init__(self, path: Path, opener: Opener) -> None:
+        self.path, self._opener = path, opener
+        self._source: BinaryIO | None = None
+        self._stream: _Bounded | None = None
+        self._size, self._ended = 0, False
+        path.touch()
+
+    def extend(self, upto: int) -> None:
+        if self._ended or upto <= self._size:
+            return
+        try:
+            if self._stream is None:
+                self._source = self._opener()
+                self._stream = bounded_decompressor(self._source, _size(self._source))
+            with open(self.path, "ab") as out:
+                copied = _copy(self._stream, out, upto - self._size)
+                self._size += copied
+            if self._size < upto:
+                self._end()
+        except _CUT_SHORT:
+            self._end()  # cut short: indexing reported it, and what came before stays readable
+            self._size = os.path.getsize(self.path)
+
+    def _end(self) -> None:
+        self._ended = True
+        if self._source is not None:
+            self._source.close()
+
+    def open(self) -> BinaryIO:
+        return open(self.path, "rb")
+
+
+def _size(stream: BinaryIO) -> int:
+    end = stream.seek(0, os.SEEK_END)
+    stream.seek(0)
+    return end
 
 
 class _Bounded(io.RawIOBase):
-    """Stops a decompressing stream past MAX_LAYER_BYTES instead of filling the disk."""
+    """A decompressing stream that stops past its limit instead of filling memory or the disk,
+    and keeps its last bytes: where the tar reader stopped can be looked at afterwards."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    _KEEP = 64 * 1024
+
+    def __init__(self, stream: BinaryIO, limit: int, compressed_size: int) -> None:
         super().__init__()
-        self._stream, self._read = stream, 0
+        self._stream, self._limit, self._read = stream, limit, 0
+        self._compressed_size = compressed_size
+        self._tail, self._tail_start = bytearray(), 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-        data = self._stream.read(len(buffer))
+        # read1: what one step of decompression gives. A read() that meets the end of a stream cut
+        # short raises and loses the bytes it had; read1() returns them, and raises on the next call.
+        data = self._read_one(min(len(buffer), self._limit - self._read + 1))
         self._read += len(data)
-        if self._read > MAX_LAYER_BYTES:
-            raise ValueError(f"layer decompresses to more than {MAX_LAYER_BYTES} bytes")
+        if self._read > self._limit:
+            raise LayerTooLarge(self._limit, self._compressed_size)
         buffer[: len(data)] = data
+        self._tail += data
+        if len(self._tail) > 2 * self._KEEP:
+            drop = len(self._tail) - self._KEEP
+            del self._tail[:drop]
+            self._tail_start += drop
         return len(data)
+
+    def _read_one(self, size: int) -> bytes:
+        read1 = getattr(self._stream, "read1", None)
+        return bytes(read1(size) if read1 is not None else self._stream.read(size))
+
+    def block_at(self, offset: int) -> bytes:
+        """The tar block at `offset`, as far as the stream had it (short at its end); the bytes the
+        tar reader has not asked for yet are read now."""
+        while self._tail_start + len(self._tail) < offset + _BLOCK:
+            if not self.read(_BLOCK):
+                break
+        start = offset - self._tail_start
+        return bytes(self._tail[start : start + _BLOCK]) if start >= 0 else b""
+
+
+def bounded_decompressor(stream: BinaryIO, compressed_size: int) -> _Bounded:
+    head = stream.read(4)
+    stream.seek(0)
+    return _Bounded(_decompressor(head, stream), layer_limit(compressed_size), compressed_size)
+
+
+class _Zstd(io.RawIOBase):
+    """zstd frames, one after the other, ending in an error when the input stops inside a frame
+    (the library's own stream reader returns a short result instead). Input goes in small pieces:
+    one kilobyte of zstd can stand for tens of megabytes, and the limit is checked between them."""
+
+    _FEED = 1024
+
+    def __init__(self, stream: BinaryIO) -> None:
+        import zstandard
+
+        super().__init__()
+        self._stream = stream
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._object = self._new()
+        self._in_frame = False
+        self._pending, self._position = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        while self._position == len(self._pending):
+            data = self._stream.read(self._FEED)
+            if not data:
+                if self._in_frame:
+                    raise EOFError("the zstd stream ends inside a frame")
+                return 0
+            self._pending, self._position = self._decompress(data), 0
+        size = min(len(buffer), len(self._pending) - self._position)
+        buffer[:size] = memoryview(self._pending)[self._position : self._position + size]
+        self._position += size
+        return size
+
+    def _decompress(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            self._in_frame = True
+            out.append(self._object.decompress(data))
+            if not self._object.eof:
+                break
+            self._in_frame = False
+            data = self._object.unused_data  # the next frame starts here
+            self._object = self._new()
+        return b"".join(out)
 
 
 def _decompressor(head: bytes, stream: BinaryIO) -> BinaryIO:
     if head[:2] == _GZIP:
         return gzip.GzipFile(fileobj=stream)  # type: ignore[return-value]
-    if head == _ZSTD:
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(stream)  # type: ignore[return-value]
+    if head[:4] == _ZSTD:
+        return io.BufferedReader(_Zstd(stream), 1 << 16)  # type: ignore[return-value, type-var]
+    if head[:3] == _BZIP2:
+        return bz2.BZ2File(stream)  # type: ignore[return-value]
+    if head[:4] == _XZ:
+        return lzma.LZMAFile(stream)  # type: ignore[return-value]
     return stream

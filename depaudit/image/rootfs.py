@@ -57,8 +57,8 @@ class RootfsDir:
                     resolved.pop()
                 continue
             kind = self._kind([*resolved, part])
-            if kind is None:
-                return None
+            if kind is None or (kind in ("file", "other") and pending):
+                return None  # absent, or a file taken for a folder (ENOTDIR)
             if kind == "link" and (pending or follow_final):
                 links += 1
                 if links > MAX_SYMLINKS:
