@@ -24,6 +24,7 @@ from depaudit.cache import ResultCache
 from depaudit.native.reports import analyse_environment, start_environment
 from depaudit.native.store import ElfStore
 from depaudit.parallel import Workers
+from depaudit.reading import read_regular
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
 from depaudit.packages.classify import (
     PackageAnswer,
@@ -602,7 +603,7 @@ def _dockerfile_findings(families: Mapping[str, Family]) -> list[Finding]:
     findings = []
     for family in families.values():
         try:
-            text = family.dockerfile.read_text(encoding="utf-8", errors="replace")
+            text = read_regular(family.dockerfile).decode("utf-8", errors="replace")  # a FIFO: never blocks
         except OSError as error:
             findings.append(Finding(FindingKind.UNREADABLE_FILE, family.display, None, f"cannot read: {error.strerror}"))
             continue

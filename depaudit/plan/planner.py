@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from depaudit.reading import read_regular
 from depaudit.fleet.dockerfile import AptInstall, AptPackage, apt_installs
 from depaudit.native.model import Tier
 from depaudit.packages.depends import pulled_in
@@ -178,7 +179,7 @@ def _ancestors(name: str, families: Mapping[str, Family]) -> list[str]:
 
 def _apt_lists(dockerfile: Path) -> list[AptInstall]:
     try:
-        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+        text = read_regular(dockerfile).decode("utf-8", errors="replace")
     except OSError:
-        return []
+        return []  # the scan reports it (unreadable_file)
     return apt_installs(text)

@@ -433,3 +433,21 @@ def test_pruned_then_read_back_exactly_the_pruned_packages_are_gone(text: str, d
     pruned = patch_dockerfile(text, [], remove)
     left = set(existing) - set(remove)
     assert final_packages(pruned) == (left if left else set(existing))  # a list is never emptied
+
+
+def test_a_fifo_named_dockerfile_is_unreadable_and_never_blocks(fleet: Fleet) -> None:
+    import subprocess
+    import sys
+
+    fleet.write("placeholder")
+    (fleet.root / AUDIO).unlink()
+    os.mkfifo(fleet.root / AUDIO)
+    command = [sys.executable, "-m", "depaudit", "scan", "services", "--site-packages", "site-packages", "--no-cache"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [*command, "--format", "json", "--fail-on", "never"], cwd=fleet.root, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert dockerfile_findings(report) == [("unreadable_file", AUDIO, None, "cannot read: not a regular file but a pipe, socket or device")]
+    assert needs(report, "cam") == [("libGL.so.1", "missing", "libgl1")]  # the rest of the scan
