@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import configparser
+import os
+import stat
 import sys
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from depaudit.findings import Finding, FindingKind
 from depaudit.python.environment import PythonEnvironment
 from depaudit.python.model import DeclaredRequirement, TargetPython
 from depaudit.paths import shown_path
+from depaudit.reading import read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -142,16 +145,27 @@ def check_declarations(
 
 
 def _exists(item: _Pending, shown: str, findings: list[Finding]) -> bool:
-    if item.path.is_file():
+    problem = _not_readable(item.path)
+    if problem is None:
         return True
     if item.included_from is None:
-        findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, "requirements file does not exist"))
+        findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"requirements file {problem}"))
     else:
         kind = "constraints" if item.constraints else "included"
-        findings.append(
-            Finding(FindingKind.BAD_REQUIREMENT, item.included_from, item.line, f"{kind} file {shown} does not exist")
-        )
+        findings.append(Finding(FindingKind.BAD_REQUIREMENT, item.included_from, item.line, f"{kind} file {shown} {problem}"))
     return False
+
+
+def _not_readable(path: Path) -> str | None:
+    """Why a requirements file cannot be read, or None. A FIFO would block the parser forever;
+    a name past the system's limit (`-r` followed by garbage) raises where a stat is expected."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except (OSError, ValueError) as error:
+        return f"cannot be read: {getattr(error, 'strerror', None) or error}"
+    return None if stat.S_ISREG(mode) else "is not a regular file"
 
 
 def _includes(parsed: RequirementsFile, path: Path, shown: str, findings: list[Finding]) -> list[_Pending]:
@@ -190,16 +204,16 @@ def _local_project_name(requirement: Any, folder: Path) -> str | None:
         return None  # remote: only `#egg=` or `name @` can name it
     project = folder / location
     try:
-        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        data = tomllib.loads(read_regular(project / "pyproject.toml").decode("utf-8"))
         name = data.get("project", {}).get("name")
         if isinstance(name, str) and name:
             return name
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError, tomllib.TOMLDecodeError):  # ValueError: a NUL in the path, or not UTF-8
         pass
     config = configparser.ConfigParser(interpolation=None)
     try:
-        config.read(project / "setup.cfg", encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
+        config.read_string(read_regular(project / "setup.cfg").decode("utf-8"))
+    except (OSError, ValueError, configparser.Error):  # ValueError: a UnicodeDecodeError
         return None
     return config.get("metadata", "name", fallback=None) or None
 

@@ -199,3 +199,49 @@ def test_no_requirements_file_means_no_undeclared_imports(tmp_path: Path, dist: 
         FindingKind.UNDECLARED_IMPORT,
         FindingKind.UNDECLARED_IMPORT,
     ]
+
+
+def test_a_fifo_an_overlong_include_and_a_fifo_project_file_neither_block_nor_crash(tmp_path: Path) -> None:
+    """Found by benchmarks/fuzz_readers.py: `-r` and 300 bytes of garbage raised ENAMETOOLONG
+    out of the reader; a FIFO would block pip-requirements-parser (and the local project's
+    pyproject.toml reader) forever."""
+    import os
+    import signal
+
+    long_name = "x" * 300 + ".txt"
+    svc = _service(tmp_path, {"requirements.txt": f"numpy\n-r {long_name}\n-r pipe.txt\n-e ./core\n"})
+    os.mkfifo(svc / "pipe.txt")
+    os.mkfifo(svc / "fifo.txt")
+    (svc / "core").mkdir()
+    os.mkfifo(svc / "core" / "pyproject.toml")
+    signal.alarm(30)  # a regression hangs: fail instead of stalling the suite
+    try:
+        declared, findings = read_requirements([svc / "requirements.txt", svc / "fifo.txt"], tmp_path, TARGET)
+    finally:
+        signal.alarm(0)
+    where = "svc/requirements.txt"
+    assert [(d.key, d.line) for d in declared] == [("numpy", 1)]
+    assert findings == sorted(
+        [
+            Finding(FindingKind.BAD_REQUIREMENT, where, 2, f"included file svc/{long_name} cannot be read: File name too long"),
+            Finding(FindingKind.BAD_REQUIREMENT, where, 3, "included file svc/pipe.txt is not a regular file"),
+            Finding(
+                FindingKind.BAD_REQUIREMENT,
+                where,
+                4,
+                "cannot tell which distribution this line installs; name it (`name @ url` or `#egg=name`)",
+            ),
+            Finding(FindingKind.UNREADABLE_FILE, "svc/fifo.txt", None, "requirements file is not a regular file"),
+        ]
+    )
+
+
+def test_a_nul_in_a_local_project_path_is_a_finding(tmp_path: Path) -> None:
+    """Found by benchmarks/fuzz_readers.py: the local project's pyproject.toml was opened by a
+    path holding a NUL byte, and the ValueError ended the scan."""
+    svc = tmp_path / "svc"
+    svc.mkdir()
+    (svc / "requirements.txt").write_bytes(b"./loc\x00al\nnumpy\n")
+    declared, findings = read_requirements([svc / "requirements.txt"], tmp_path, TARGET)
+    assert [(d.key, d.line) for d in declared] == [("numpy", 2)]
+    assert [(f.kind, f.line) for f in findings] == [(FindingKind.BAD_REQUIREMENT, 1)]
