@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +14,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from depaudit.findings import Finding, FindingKind
 from depaudit.python.model import TargetPython
+from helpers import deadline
 
 if TYPE_CHECKING:
     from depaudit.report import ScanReport, ServiceReport
@@ -28,20 +26,6 @@ NATIVE_NEED = "libhostile-nativeneed.so.1"  # what hostile/_native needs
 SECRET_NEED = "libhostile-secret.so.1"  # what the library outside site-packages needs
 INFO = "hostile-1.0.dist-info"
 TARGET = TargetPython(python_version="3.11", python_full_version="3.11.0")  # the scene's lib/python3.11
-
-
-@contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    def expire(*_: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture()

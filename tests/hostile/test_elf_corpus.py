@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import struct
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +25,7 @@ from depaudit.findings import Finding, FindingKind
 from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence
 from depaudit.native.elf import MAX_NEEDED, ElfError, read_elf
 from depaudit.native.model import ElfInfo
+from helpers import deadline
 
 if TYPE_CHECKING:
     from depaudit.report import ServiceReport
@@ -37,22 +36,6 @@ GOOD_EXT = f"hostile/_good{EXT}"
 GOOD_NEED = "libhostile-goodneed.so.1"
 DT_STRTAB_ADDRESS = 0x7FFF0000
 NEEDED_OFFSET = 0x7FFFFF
-
-
-@contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Fail instead of hanging: a FIFO opened for reading blocks until a writer comes."""
-
-    def expire(*_: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # The hostile files -----------------------------------------------------------------------

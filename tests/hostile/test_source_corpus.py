@@ -42,6 +42,18 @@ def _scan(tmp_path: Path, files: dict[str, str | bytes]) -> tuple[list[Finding],
     return parse, [i for i in imports if i[0] != "svc/good.py"]
 
 
+def _depaudit(tmp_path: Path, services: Path, site_packages: Path) -> dict:  # type: ignore[type-arg]
+    """The one service of a real `depaudit scan` process: a crash or a hang fails the test,
+    never the test run."""
+    out = tmp_path / "report.json"
+    command = [sys.executable, "-m", "depaudit", "scan", str(services), "--site-packages", str(site_packages)]
+    command += ["--distro", "ubuntu-22.04", "--no-cache", "--format", "json", "--output", str(out), "--fail-on", "never"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(out.read_text())["services"][0]  # type: ignore[no-any-return]
+
+
 def _python3(line: int | None, reason: str) -> list[Finding]:
     return [Finding(PARSE, "svc/bad.py", line, f"Python 3 cannot parse this file: {reason}; {READ}")]
 
@@ -189,12 +201,7 @@ def test_sources_that_crash_libcst_are_findings_in_a_service_and_passed_over_in_
         top_level=["deepwheel"],
     )
     (services / "svc" / "good.py").write_text("import goodlib\nimport deepwheel.m0\n")
-    out = tmp_path / "report.json"
-    command = [sys.executable, "-m", "depaudit", "scan", str(services), "--site-packages", str(site_packages)]
-    command += ["--distro", "ubuntu-22.04", "--no-cache", "--format", "json", "--output", str(out), "--fail-on", "never"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    service = json.loads(out.read_text())["services"][0]
+    service = _depaudit(tmp_path, services, site_packages)
     parse = sorted((f["path"], f["line"], f["message"].split(";")[0]) for f in service["findings"] if f["kind"] == "parse_error")
     assert parse == [
         ("svc/deep_0.py", 2, "Python cannot parse this file: too many nested parentheses"),
@@ -226,12 +233,7 @@ def test_a_fifo_a_huge_file_and_a_link_out_of_site_packages_are_never_read(tmp_p
     (site_packages / "linky" / "out.py").symlink_to(outside)
     os.mkfifo(site_packages / "linky" / "pipe.py")
     (services / "svc" / "good.py").write_text("import goodlib\nimport linky\n")
-    out = tmp_path / "report.json"
-    command = [sys.executable, "-m", "depaudit", "scan", str(services), "--site-packages", str(site_packages)]
-    command += ["--distro", "ubuntu-22.04", "--no-cache", "--format", "json", "--output", str(out), "--fail-on", "never"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    assert done.returncode == 0, done.stderr[-2000:]
-    service = json.loads(out.read_text())["services"][0]
+    service = _depaudit(tmp_path, services, site_packages)
     unreadable = sorted((f["path"], f["message"]) for f in service["findings"] if f["kind"] == "unreadable_file")
     assert unreadable == [
         ("svc/fifo.py", "cannot read: not a regular file but a pipe, socket or device"),

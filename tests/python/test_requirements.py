@@ -206,7 +206,8 @@ def test_a_fifo_an_overlong_include_and_a_fifo_project_file_neither_block_nor_cr
     out of the reader; a FIFO would block pip-requirements-parser (and the local project's
     pyproject.toml reader) forever."""
     import os
-    import signal
+
+    from helpers import deadline
 
     long_name = "x" * 300 + ".txt"
     svc = _service(tmp_path, {"requirements.txt": f"numpy\n-r {long_name}\n-r pipe.txt\n-e ./core\n"})
@@ -214,11 +215,8 @@ def test_a_fifo_an_overlong_include_and_a_fifo_project_file_neither_block_nor_cr
     os.mkfifo(svc / "fifo.txt")
     (svc / "core").mkdir()
     os.mkfifo(svc / "core" / "pyproject.toml")
-    signal.alarm(30)  # a regression hangs: fail instead of stalling the suite
-    try:
+    with deadline(30):  # a regression hangs: fail instead of stalling the suite
         declared, findings = read_requirements([svc / "requirements.txt", svc / "fifo.txt"], tmp_path, TARGET)
-    finally:
-        signal.alarm(0)
     where = "svc/requirements.txt"
     assert [(d.key, d.line) for d in declared] == [("numpy", 1)]
     assert findings == sorted(
