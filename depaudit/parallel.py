@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,6 +55,8 @@ class Workers:
 
         def wait() -> list[R]:
             if not done:
+                from concurrent.futures.process import BrokenProcessPool
+
                 try:
                     done.append(list(pending))
                 except BrokenProcessPool:
@@ -66,6 +68,10 @@ class Workers:
         return wait
 
     def _executor(self) -> Executor:
+        # multiprocessing is imported here: a warm run, with nothing to parse, never needs it.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         if self._pool is None:
             # fork: the workers start with what this process imported (libcst, once there is
             # something to parse) and a copy of what it read.
@@ -73,6 +79,8 @@ class Workers:
         return self._pool
 
     def _one_by_one(self, function: Callable[[T], R], items: Sequence[T], crashed: Callable[[T], R]) -> list[R]:
+        from concurrent.futures.process import BrokenProcessPool
+
         results: list[R] = []
         self._discard_pool()
         for item in items:

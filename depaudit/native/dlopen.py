@@ -14,13 +14,14 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from elftools.common.utils import struct_parse
-from elftools.elf.elffile import ELFFile
 
 from depaudit.reading import open_regular
 from depaudit.native.model import Tier
+
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile  # imported where a file is read: a warm scan reads none
 
 FDO_DLOPEN_NOTE = 0x407C0C0A
 _PRIORITY = {"required": Tier.REQUIRED, "recommended": Tier.OPTIONAL, "suggested": Tier.HINT}
@@ -44,6 +45,8 @@ def dlopen_evidence(path: Path, *, strings: bool, needed: frozenset[str] = froze
     found: dict[str, DlopenEvidence] = {}
     try:
         with open_regular(path) as stream:
+            from elftools.elf.elffile import ELFFile
+
             elf = ELFFile(stream)
             order = "<" if elf.little_endian else ">"
             budget = _Budget()
@@ -106,6 +109,8 @@ class _Budget:
 def _program_headers(elf: ELFFile) -> list[Any]:
     """The program headers alone. pyelftools' iter_segments() builds a PT_DYNAMIC segment
     object that reads section headers and symbol tables: far more than these notes need."""
+    from elftools.common.utils import struct_parse
+
     header = elf.structs.Elf_Phdr
     if elf["e_phentsize"] != header.sizeof() or elf["e_phoff"] + elf["e_phnum"] * header.sizeof() > elf.stream_len:
         return []  # a table the loader cannot read (read_elf says so): 65,535 copies of one header

@@ -14,14 +14,15 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from elftools.common.utils import struct_parse
-from elftools.elf.elffile import ELFFile
 
 from depaudit.reading import open_regular
 from depaudit.findings import FindingKind
 from depaudit.native.model import ElfInfo
+
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile  # imported where a file is read: a warm scan reads none
 
 ELF_MAGIC = b"\x7fELF"
 _LINKER_SCRIPT = re.compile(rb"^\s*(/\*|INPUT\s*\(|GROUP\s*\(|OUTPUT_FORMAT\s*\()")
@@ -122,6 +123,8 @@ class _Load:
 def _parse(path: Path, stream: BinaryIO) -> ElfInfo:
     try:
         _check_header_size(stream)
+        from elftools.elf.elffile import ELFFile
+
         elf = ELFFile(stream)  # parses the ELF header only; sections are read lazily, never here
         size = elf.stream_len
         loads, dynamic = _program_headers(elf, size)
@@ -162,6 +165,8 @@ def _check_header_size(stream: BinaryIO) -> None:
 
 
 def _program_headers(elf: ELFFile, size: int) -> tuple[list[_Load], Any | None]:
+    from elftools.common.utils import struct_parse
+
     phdr = elf.structs.Elf_Phdr
     if elf["e_phnum"] and elf["e_phentsize"] != phdr.sizeof():
         raise ValueError(f"program header entry size {elf['e_phentsize']}, expected {phdr.sizeof()}")

@@ -13,7 +13,6 @@ from typing import Any
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
-from pip_requirements_parser import RequirementsFile  # type: ignore[import-untyped]
 
 from depaudit.findings import Finding, FindingKind
 from depaudit.python.environment import PythonEnvironment
@@ -61,6 +60,8 @@ def read_requirements(
             continue  # included twice, or an include cycle
         visited.add(real)
         try:
+            from pip_requirements_parser import RequirementsFile  # type: ignore[import-untyped]  # only when there is a file
+
             parsed = RequirementsFile.from_file(str(item.path), include_nested=False)
         except Exception as error:  # the parser raises its own, OS and decoding errors alike
             findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"cannot read requirements: {error}"))
@@ -168,7 +169,7 @@ def _not_readable(path: Path) -> str | None:
     return None if stat.S_ISREG(mode) else "is not a regular file"
 
 
-def _includes(parsed: RequirementsFile, path: Path, shown: str, findings: list[Finding]) -> list[_Pending]:
+def _includes(parsed: Any, path: Path, shown: str, findings: list[Finding]) -> list[_Pending]:
     """`-r` and `-c` options, relative to the including file as pip reads them."""
     found = []
     for option in parsed.options:
