@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 _BOM = b"\xef\xbb\xbf"
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_IMPORTS = (ast.Import, ast.ImportFrom)
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,15 @@ def _unit(source: bytes, prefilter: re.Pattern[bytes], *, statements: bool) -> U
 
 def _cut_unit(source: bytes, tree: ast.Module, hits: list[int], statements: bool) -> Unit:
     blank: list[_Blank] = []
-    _cut(tree.body, hits, blank, statements)
+    spans: list[_Span] = []
+    _cut(tree.body, hits, blank, statements, spans)
     lines = source.split(b"\n")
+    for line, start, end in sorted(spans, reverse=True):  # right to left: the offsets stay true
+        text = lines[line - 1]
+        if b"import" in text[start:end]:
+            continue  # import_module() or __import__() may be in it
+        if text.isascii() and not (line == 1 and source.startswith(_BOM)):  # ast's offsets are of UTF-8 text
+            lines[line - 1] = text[:start] + b"pass" + text[end:]
     dropped: set[int] = set()
     for first, last, indent in blank:
         dropped.update(range(first, last + 1))
@@ -200,9 +208,10 @@ def _parses(source: bytes) -> bool:
 
 
 _Blank = tuple[int, int, "int | None"]  # first line, last line, indentation of a `pass` put there
+_Span = tuple[int, int, int]  # line, first and end byte of a one-line statement that becomes `pass`
 
 
-def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements: bool) -> None:
+def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements: bool, spans: list[_Span]) -> None:
     """Blank what of `body` holds no hit: every statement (`statements` true), or (`statements`
     false) all but what the hint visitor reads besides the calls it reports: names bound to
     literals, `from x import y as z`, and the compound statements around them. Compound
@@ -216,9 +225,15 @@ def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements:
         if not inside and (statements or isinstance(node, _DEFINITIONS) or not _binds(node)):
             if not _shares_a_line(body, position):
                 dropped.append((first, last, None))
+            elif statements and first == last:
+                spans.append((first, node.col_offset, node.end_col_offset or node.col_offset))
+        elif statements and inside and first == last and _shares_a_line(body, position) and not isinstance(node, _IMPORTS):
+            # `import x; DATA = [...]`: the import line holds the data too; libcst reads ~100 KB/s
+            # of such literals, so the statement beside the import becomes `pass`.
+            spans.append((first, node.col_offset, node.end_col_offset or node.col_offset))
         else:
             for block in _blocks(node):
-                _cut(block, inside, blank, statements)
+                _cut(block, inside, blank, statements, spans)
     if dropped and len(dropped) == len(body):
         first, last, _ = dropped[0]
         dropped[0] = (first, last, body[0].col_offset)

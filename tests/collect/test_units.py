@@ -226,6 +226,30 @@ def test_import_cut_keeps_the_blocks_that_decide_the_tier() -> None:
     assert [(f.line, f.module) for f in _parse_cut(IMPORTS.encode(), "app")][-2:] == [(25, "torch"), (34, "json")]
 
 
+def test_a_statement_beside_an_import_on_its_line_becomes_pass() -> None:
+    """`import x; DATA = [...]` in generated code: libcst would read the data at ~100 KB/s."""
+    from depaudit.collect.imports import _IMPORT_LINE, _parse, _parse_cut
+    from depaudit.collect.units import import_units
+
+    data = "[" + "1, " * 50 + "]"
+    source = (
+        f"import numpy; DATA = {data}; import scipy\n"
+        f"x = 1; y = {data}\n"
+        f"mod = importlib.import_module('yaml'); z = {data}\n"
+        f"name = 'é'; import cv2; w = {data}\n"
+    ).encode()
+    unit = import_units(source, _IMPORT_LINE)
+    assert unit is not None
+    assert unit.source.decode().split("\n") == [
+        "import numpy; pass; import scipy",
+        "pass; pass",  # no import on the line: nothing of it is needed
+        "mod = importlib.import_module('yaml'); pass",
+        f"name = 'é'; import cv2; w = {data}",  # not ASCII: ast's byte offsets are not this line's
+        "",
+    ]
+    assert _parse_cut(source, "app") == _parse(source, "app")
+
+
 def test_a_file_without_imports_is_never_parsed_but_a_broken_one_still_is() -> None:
     from depaudit.collect.imports import _IMPORT_LINE
     from depaudit.collect.units import import_units
