@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Sequence
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from depaudit.emit.grid import Cell, grid, wrap_title
 from depaudit.findings import Finding
 from depaudit.native.model import Tier
 from depaudit.plan.model import FamilyPlan
@@ -27,24 +27,46 @@ _STATUS_STYLE = {
 
 
 def render_table(report: ScanReport, console: Console) -> None:
-    console.print(
+    width = console.width
+    out = _Out(console)
+    out.line(
         f"depaudit scan: {len(report.services)} service(s), distro {report.distro}, "
         f"Python {report.python_version}, {report.distribution_count} installed distributions"
     )
     for service in report.services:
-        console.print()
-        _render_service(service, console)
+        out.line()
+        _render_service(service, out, width)
     for family in report.families:
-        console.print()
-        _render_family(family, console)
+        out.line()
+        _render_family(family, out, width)
     if report.findings:
-        console.print()
-        console.print(_findings_table("Scan findings", report.findings))
-    console.print()
-    console.print(_summary(report))
+        out.line()
+        _findings_table("Scan findings", report.findings, out, width)
+    out.line()
+    text, style = _summary(report)
+    out.line(text, style)
 
 
-def _render_service(service: ServiceReport, console: Console) -> None:
+class _Out:
+    """Lines for the console: plain, or coloured where a style is given."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def line(self, text: str = "", style: str = "") -> None:
+        self.console.print(Text(text, style=style), soft_wrap=True)
+
+    def table(self, title: str, headers: Sequence[str], rows: Sequence[Sequence[Cell]], width: int) -> None:
+        for part in wrap_title(title, width):
+            self.line(part)
+        styled = grid(headers, rows, width)
+        text = Text("\n".join(styled.lines))
+        for start, end, style in styled.spans:
+            text.stylize(style, start, end)
+        self.console.print(text, soft_wrap=True)
+
+
+def _render_service(service: ServiceReport, out: _Out, width: int) -> None:
     # Weak evidence (a program a library runs only for one feature) stays in the JSON report.
     shown = [n for n in service.needs if n.status not in _QUIET_STATUSES and n.tier is not Tier.HINT]
     quiet = Counter(n.status for n in service.needs if n.status in _QUIET_STATUSES)
@@ -55,43 +77,34 @@ def _render_service(service: ServiceReport, console: Console) -> None:
     if service.base_image:
         title += f", on {' → '.join([*service.families, service.base_image])}"
     if shown:
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False)
-        for column in ("status", "tier", "library", "package"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("evidence", overflow="fold")
-        for need in shown:
-            table.add_row(
-                Text(need.status, style=_STATUS_STYLE.get(need.status, "")),
-                need.tier.value,
-                need.name,
-                need.package or "-",
-                _evidence(need),
-            )
-        console.print(table)
+        rows = [
+            [Cell(n.status, _STATUS_STYLE.get(n.status, "")), Cell(n.tier.value), Cell(n.name), Cell(n.package or "-"), Cell(_evidence(n))]
+            for n in shown
+        ]
+        out.table(title, ("status", "tier", "library", "package", "evidence"), rows, width)
     else:
-        console.print(title)
+        for part in wrap_title(title, width):
+            out.line(part)
     if quiet:
         parts = ", ".join(f"{count} {status}" for status, count in sorted(quiet.items()))
-        console.print(f"  also: {parts} (no action needed)")
+        out.line(f"  also: {parts} (no action needed)")
     if service.findings:
-        console.print(_findings_table(f"{service.name}: findings", service.findings))
+        _findings_table(f"{service.name}: findings", service.findings, out, width)
 
 
-def _render_family(family: FamilyPlan, console: Console) -> None:
+def _render_family(family: FamilyPlan, out: _Out, width: int) -> None:
     rows = [("add", item) for item in family.add] + [
         (kind, item) for kind in ("redundant", "build_only", "unused") for item in getattr(family, kind)
     ]
     title = f"family {family.name} ({family.dockerfile}): {len(family.installs)} package(s) installed"
     if not rows:
-        console.print(f"{title}: nothing to change")
+        out.line(f"{title}: nothing to change")
         return
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("change", "package", "line", "because"):
-        table.add_column(column, overflow="fold", no_wrap=column != "because")
-    for kind, item in rows:
-        style = "bold green" if kind == "add" else "yellow"
-        table.add_row(Text(kind, style=style), item.package, str(item.line or "-"), item.because)
-    console.print(table)
+    cells = [
+        [Cell(kind, "bold green" if kind == "add" else "yellow"), Cell(item.package), Cell(str(item.line or "-")), Cell(item.because)]
+        for kind, item in rows
+    ]
+    out.table(title, ("change", "package", "line", "because"), cells, width)
 
 
 def _evidence(need: Need) -> str:
@@ -107,26 +120,20 @@ def _evidence(need: Need) -> str:
     return " → ".join(steps)
 
 
-def _findings_table(title: str, findings: tuple[Finding, ...]) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("kind", "where", "message"):
-        table.add_column(column, overflow="fold")
-    for finding in findings:
-        where = finding.path if finding.line is None else f"{finding.path}:{finding.line}"
-        table.add_row(finding.kind.value, where, finding.message)
-    return table
+def _findings_table(title: str, findings: tuple[Finding, ...], out: _Out, width: int) -> None:
+    rows = [
+        [Cell(f.kind.value), Cell(f.path if f.line is None else f"{f.path}:{f.line}"), Cell(f.message)] for f in findings
+    ]
+    out.table(title, ("kind", "where", "message"), rows, width)
 
 
-def _summary(report: ScanReport) -> Text:
+def _summary(report: ScanReport) -> tuple[str, str]:
     failing = [(s.name, n) for s in report.services for n in s.needs if n.fails]
     if not failing:
-        return Text("No required library or program is missing from the image.", style="green")
+        return "No required library or program is missing from the image.", "green"
     packages = sorted({n.package or n.name for _, n in failing})
     services = sorted({name for name, _ in failing})
-    return Text(
-        f"{len(services)} service(s) need what the image lacks: {', '.join(packages)}.",
-        style="bold red",
-    )
+    return f"{len(services)} service(s) need what the image lacks: {', '.join(packages)}.", "bold red"
 
 
 def render_plain_text(report: ScanReport, width: int = 120) -> str:
