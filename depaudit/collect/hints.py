@@ -10,7 +10,6 @@ walks (candidates tried in turn). A name computed at run time yields nothing: ne
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from depaudit.collect.units import hint_units
@@ -83,6 +82,3 @@ def linux_candidates(hint: NativeHint) -> tuple[str, ...]:
 def may_have_hints(source: bytes) -> bool:
     return PREFILTER.search(source) is not None
 
-
-def hint_files(paths: Iterable[str]) -> list[str]:
-    return [p for p in paths if p.endswith(".py")]

@@ -15,6 +15,9 @@ import warnings
 from dataclasses import dataclass, field
 
 import libcst as cst
+from libcst.helpers import get_full_name_for_node
+
+from depaudit.collect.units import dotted_name
 
 _COUNTED = (ast.Call, ast.Import, ast.ImportFrom)
 
@@ -83,29 +86,11 @@ class _Skipped(cst.CSTVisitor):
 
 def _cst_name(node: cst.CSTNode) -> str | None:
     if isinstance(node, cst.Call):
-        return "call " + (_cst_dotted(node.func) or "?")
+        return "call " + (get_full_name_for_node(node.func) or "?")
     return "import" if isinstance(node, cst.Import) else "from"
-
-
-def _cst_dotted(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        base = _cst_dotted(node.value)
-        return None if base is None else f"{base}.{node.attr.value}"
-    return None
 
 
 def _ast_name(node: ast.AST) -> str:
     if isinstance(node, ast.Call):
-        return "call " + (_ast_dotted(node.func) or "?")
+        return "call " + (dotted_name(node.func) or "?")  # the same name libcst gives it
     return "import" if isinstance(node, ast.Import) else "from"
-
-
-def _ast_dotted(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _ast_dotted(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    return None

@@ -106,22 +106,22 @@ def _call_lines(tree: ast.Module, may_report: Callable[[str], bool]) -> list[int
     lines = set()
     for node in nodes:
         if isinstance(node, ast.Call) and node.args:
-            name = _dotted(node.func)
+            name = dotted_name(node.func)
             if name is not None and may_report(aliases.get(name, name)):
                 lines.add(node.lineno)
     return sorted(lines)
 
 
-def _dotted(node: ast.expr) -> str | None:
+def dotted_name(node: ast.expr) -> str | None:
     """The name libcst's get_full_name_for_node gives a call's function: `FFI().dlopen` is
     `FFI.dlopen`."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
+        base = dotted_name(node.value)
         return None if base is None else f"{base}.{node.attr}"
     if isinstance(node, (ast.Call, ast.Subscript)):
-        return _dotted(node.func if isinstance(node, ast.Call) else node.value)
+        return dotted_name(node.func if isinstance(node, ast.Call) else node.value)
     return None
 
 
