@@ -14,14 +14,11 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
-
-from depaudit.reading import open_regular
+from depaudit.native.headers import ElfHeaders, read_headers
 from depaudit.native.model import Tier
-
-if TYPE_CHECKING:
-    from elftools.elf.elffile import ELFFile  # imported where a file is read: a warm scan reads none
+from depaudit.reading import open_regular
 
 FDO_DLOPEN_NOTE = 0x407C0C0A
 _PRIORITY = {"required": Tier.REQUIRED, "recommended": Tier.OPTIONAL, "suggested": Tier.HINT}
@@ -42,25 +39,30 @@ class DlopenEvidence:
 
 def dlopen_evidence(path: Path, *, strings: bool, needed: frozenset[str] = frozenset()) -> list[DlopenEvidence]:
     """Never raises: an object the loader could read but these extras cannot yields nothing."""
-    found: dict[str, DlopenEvidence] = {}
     try:
         with open_regular(path) as stream:
-            from elftools.elf.elffile import ELFFile
+            return evidence_in(stream, read_headers(stream), strings=strings, needed=needed)
+    except Exception:  # the loader's own reading reports what is wrong with the file
+        return []
 
-            elf = ELFFile(stream)
-            order = "<" if elf.little_endian else ">"
-            budget = _Budget()
-            for segment in _program_headers(elf):
-                kind = segment["p_type"]
-                if kind == "PT_NOTE" and budget.take(segment, "notes", MAX_NOTE_BYTES):
-                    data = _data(stream, segment)
-                    for evidence in _notes(data, order, 8 if segment["p_align"] == 8 else 4):
-                        found.setdefault(evidence.soname, evidence)
-                elif strings and kind == "PT_LOAD" and not segment["p_flags"] & _PF_X:
-                    if budget.take(segment, "strings", MAX_STRING_BYTES):
-                        for soname in _soname_strings(_data(stream, segment)):
-                            if soname not in needed:
-                                found.setdefault(soname, DlopenEvidence(soname, Tier.HINT, "soname string in read-only data"))
+
+def evidence_in(stream: BinaryIO, headers: ElfHeaders, *, strings: bool, needed: frozenset[str] = frozenset()) -> list[DlopenEvidence]:
+    """`dlopen_evidence` of an open file whose headers are read. Never raises."""
+    found: dict[str, DlopenEvidence] = {}
+    try:
+        order = "<" if headers.little_endian else ">"
+        budget = _Budget()
+        for segment in headers.segments:
+            kind = segment["p_type"]
+            if kind == "PT_NOTE" and budget.take(segment, "notes", MAX_NOTE_BYTES):
+                data = _data(stream, segment)
+                for evidence in _notes(data, order, 8 if segment["p_align"] == 8 else 4):
+                    found.setdefault(evidence.soname, evidence)
+            elif strings and kind == "PT_LOAD" and not segment["p_flags"] & _PF_X:
+                if budget.take(segment, "strings", MAX_STRING_BYTES):
+                    for soname in _soname_strings(_data(stream, segment)):
+                        if soname not in needed:
+                            found.setdefault(soname, DlopenEvidence(soname, Tier.HINT, "soname string in read-only data"))
     except Exception:  # corrupt notes or segments: the loader's own reading already reported it
         return []
     return sorted(found.values())
@@ -104,17 +106,6 @@ class _Budget:
         self.seen.add(region)
         self.spent[kind] = self.spent.get(kind, 0) + segment["p_filesz"]
         return True
-
-
-def _program_headers(elf: ELFFile) -> list[Any]:
-    """The program headers alone. pyelftools' iter_segments() builds a PT_DYNAMIC segment
-    object that reads section headers and symbol tables: far more than these notes need."""
-    from elftools.common.utils import struct_parse
-
-    header = elf.structs.Elf_Phdr
-    if elf["e_phentsize"] != header.sizeof() or elf["e_phoff"] + elf["e_phnum"] * header.sizeof() > elf.stream_len:
-        return []  # a table the loader cannot read (read_elf says so): 65,535 copies of one header
-    return [struct_parse(header, elf.stream, elf["e_phoff"] + i * elf["e_phentsize"]) for i in range(elf["e_phnum"])]
 
 
 def _data(stream: BinaryIO, segment: Any) -> bytes:

@@ -14,16 +14,14 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
-
-from depaudit.reading import open_regular
 from depaudit.findings import FindingKind
+from depaudit.native.headers import ElfHeaders, Truncated, read_headers
 from depaudit.native.model import ElfInfo
+from depaudit.reading import open_regular
 
-if TYPE_CHECKING:
-    from elftools.elf.elffile import ELFFile  # imported where a file is read: a warm scan reads none
-
+Extra = TypeVar("Extra")
 ELF_MAGIC = b"\x7fELF"
 _LINKER_SCRIPT = re.compile(rb"^\s*(/\*|INPUT\s*\(|GROUP\s*\(|OUTPUT_FORMAT\s*\()")
 _ABI_TAG = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
@@ -80,17 +78,28 @@ def is_extension_module(name: str) -> bool:
 
 
 def read_elf(path: Path) -> ElfInfo:
+    return read_elf_then(path, _nothing_more)[0]
+
+
+def read_elf_then(path: Path, then: Callable[[BinaryIO, ElfHeaders, ElfInfo], Extra]) -> tuple[ElfInfo, Extra]:
+    """`read_elf`, then `then` on the same open file and parsed headers (it must not raise):
+    a second reader of the file reads neither the headers nor the file's name again."""
     try:
         with open_regular(path) as stream:
             head = stream.read(512)
             if head[:4] != ELF_MAGIC:
                 raise ElfError(FindingKind.NOT_ELF, _not_elf_message(head))
             stream.seek(0)
-            return _parse(path, stream)
+            headers, info = _parse(path, stream)
+            return info, then(stream, headers, info)
     except OSError as error:
         raise _open_error(path, error) from error
     except ValueError as error:  # a NUL byte in the path: no file can be named so
         raise ElfError(FindingKind.UNREADABLE_FILE, f"cannot read: {error}") from error
+
+
+def _nothing_more(stream: BinaryIO, headers: ElfHeaders, info: ElfInfo) -> None:
+    return None
 
 
 def _open_error(path: Path, error: OSError) -> ElfError:
@@ -120,16 +129,13 @@ class _Load:
     filesz: int
 
 
-def _parse(path: Path, stream: BinaryIO) -> ElfInfo:
+def _parse(path: Path, stream: BinaryIO) -> tuple[ElfHeaders, ElfInfo]:
     try:
         _check_header_size(stream)
-        from elftools.elf.elffile import ELFFile
-
-        elf = ELFFile(stream)  # parses the ELF header only; sections are read lazily, never here
-        size = elf.stream_len
-        loads, dynamic = _program_headers(elf, size)
-        tags = _dynamic_tags(elf, dynamic) if dynamic is not None else []
-        strings = _string_reader(stream, tags, loads, size)
+        headers = read_headers(stream)
+        loads, dynamic = _program_headers(headers)
+        tags = _dynamic_tags(stream, headers, dynamic) if dynamic is not None else []
+        strings = _string_reader(stream, tags, loads, headers.size)
         needed: list[str] = []
         values: dict[int, str] = {}
         for tag, value in tags:
@@ -139,21 +145,21 @@ def _parse(path: Path, stream: BinaryIO) -> ElfInfo:
                 values[tag] = strings(value)  # glibc keeps the last of each: l_info[tag] = dyn
         info = ElfInfo(
             path=path,
-            elf_class=elf.elfclass,
-            machine=str(elf["e_machine"]),
+            elf_class=headers.elfclass,
+            machine=headers.machine,
             soname=values.get(_DT_SONAME),
             needed=tuple(needed),
             rpath=_split(values.get(_DT_RPATH)),
             runpath=_split(values.get(_DT_RUNPATH)),
-            osabi=str(elf["e_ident"]["EI_OSABI"]),
+            osabi=headers.osabi,
         )
-    except _Truncated as error:
+    except (_Truncated, Truncated) as error:
         raise ElfError(FindingKind.BAD_ELF, f"truncated ELF file: {error}") from error
     except _TooLarge as error:
         raise ElfError(FindingKind.BAD_ELF, f"{error}; nothing it needs is counted: rebuild or remove it") from error
     except Exception as error:  # pyelftools raises many types on corrupt input; all mean the same
         raise ElfError(FindingKind.BAD_ELF, f"corrupt or truncated ELF file: {error or type(error).__name__}") from error
-    return info
+    return headers, info
 
 
 def _check_header_size(stream: BinaryIO) -> None:
@@ -164,35 +170,27 @@ def _check_header_size(stream: BinaryIO) -> None:
     stream.seek(0)
 
 
-def _program_headers(elf: ELFFile, size: int) -> tuple[list[_Load], Any | None]:
-    from elftools.common.utils import struct_parse
-
-    phdr = elf.structs.Elf_Phdr
-    if elf["e_phnum"] and elf["e_phentsize"] != phdr.sizeof():
-        raise ValueError(f"program header entry size {elf['e_phentsize']}, expected {phdr.sizeof()}")
-    end = elf["e_phoff"] + elf["e_phnum"] * elf["e_phentsize"]
-    if end > size:
-        raise _Truncated(f"the program headers end at byte {end}, past the end of the file ({size} bytes)")
-    headers = [struct_parse(phdr, elf.stream, elf["e_phoff"] + i * elf["e_phentsize"]) for i in range(elf["e_phnum"])]
+def _program_headers(headers: ElfHeaders) -> tuple[list[_Load], Any | None]:
+    size = headers.size
     # The loader maps every PT_LOAD and reads PT_DYNAMIC: none may end past the file.
-    beyond = [h for h in headers if h["p_type"] in ("PT_LOAD", "PT_DYNAMIC") and h["p_offset"] + h["p_filesz"] > size]
+    beyond = [h for h in headers.segments if h["p_type"] in ("PT_LOAD", "PT_DYNAMIC") and h["p_offset"] + h["p_filesz"] > size]
     if beyond:
         # Name the segment the file's end cuts through, the dynamic one first: the likeliest cause.
         cut = [h for h in beyond if h["p_offset"] < size]
         worst = next((h for h in cut if h["p_type"] == "PT_DYNAMIC"), (cut or beyond)[0])
         end = worst["p_offset"] + worst["p_filesz"]
         raise _Truncated(f"{worst['p_type']} ends at byte {end}, past the end of the file ({size} bytes)")
-    loads = [_Load(h["p_vaddr"], h["p_offset"], h["p_filesz"]) for h in headers if h["p_type"] == "PT_LOAD"]
-    dynamic = next((h for h in headers if h["p_type"] == "PT_DYNAMIC"), None)
+    loads = [_Load(h["p_vaddr"], h["p_offset"], h["p_filesz"]) for h in headers.segments if h["p_type"] == "PT_LOAD"]
+    dynamic = next((h for h in headers.segments if h["p_type"] == "PT_DYNAMIC"), None)
     return loads, dynamic
 
 
-def _dynamic_tags(elf: ELFFile, dynamic: Any) -> list[tuple[int, int]]:
+def _dynamic_tags(stream: BinaryIO, headers: ElfHeaders, dynamic: Any) -> list[tuple[int, int]]:
     """(d_tag, d_val) up to DT_NULL, unpacked with struct: a hostile segment may hold millions."""
-    entry = struct.Struct(("<" if elf.little_endian else ">") + ("qQ" if elf.elfclass == 64 else "iI"))
+    entry = struct.Struct(("<" if headers.little_endian else ">") + ("qQ" if headers.elfclass == 64 else "iI"))
     count = min(dynamic["p_filesz"] // entry.size, MAX_DYNAMIC_ENTRIES + 1)
-    elf.stream.seek(dynamic["p_offset"])
-    data = elf.stream.read(count * entry.size)
+    stream.seek(dynamic["p_offset"])
+    data = stream.read(count * entry.size)
     tags: list[tuple[int, int]] = []
     needed = 0
     for tag, value in entry.iter_unpack(data[: len(data) - len(data) % entry.size]):

@@ -11,12 +11,13 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from depaudit.cache import MISSING, ResultCache, stat_key
 from depaudit.findings import FindingKind
-from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence
-from depaudit.native.elf import ElfError, is_extension_module, read_elf
+from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence, evidence_in
+from depaudit.native.elf import ElfError, is_extension_module, read_elf_then
+from depaudit.native.headers import ElfHeaders
 from depaudit.native.model import ElfInfo, Tier
 from depaudit.parallel import Workers
 
@@ -114,11 +115,14 @@ def _dlopen_key(real: str, strings: bool, needed: frozenset[str]) -> str | None:
 def _read(item: tuple[str, bool]) -> tuple[ElfInfo | ElfError, list[DlopenEvidence] | None]:
     """Runs in a worker process: the dynamic info, and the dlopen evidence the walk will ask for."""
     real, strings = item
+
+    def evidence(stream: BinaryIO, headers: ElfHeaders, info: ElfInfo) -> list[DlopenEvidence]:
+        return evidence_in(stream, headers, strings=strings, needed=frozenset(info.needed))
+
     try:
-        info = read_elf(Path(real))
+        return read_elf_then(Path(real), evidence)
     except ElfError as error:
         return error, None
-    return info, dlopen_evidence(Path(real), strings=strings, needed=frozenset(info.needed))
 
 
 def _crashed(item: tuple[str, bool]) -> tuple[ElfInfo | ElfError, list[DlopenEvidence] | None]:
