@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from stat import S_ISDIR
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,20 @@ def stat_key(path: Path, *extra: str) -> str | None:
         return None
     fields = (str(path), status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
     return "|".join((*map(str, fields), *extra))
+
+
+def file_stamp(path: str) -> str:
+    """What says a path still names what a result was computed from: a file by identity, size
+    and times; a folder by identity alone (a file added to it is a path with a stamp of its
+    own); "-" for nothing there. Symbolic links are followed: a link turned elsewhere names
+    another file."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return "-"
+    if S_ISDIR(status.st_mode):
+        return f"d{status.st_dev}:{status.st_ino}"
+    return f"{status.st_dev}:{status.st_ino}:{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}"
 
 
 class ResultCache:

@@ -113,3 +113,26 @@ def test_a_cached_native_walk_is_keyed_by_everything_installed(tmp_path: Path) -
     assert report_key(before, "alpha", ("/opt/lib",), None) != report_key(before, "alpha", (), None)
     (tmp_path / "rootfs").mkdir()
     assert report_key(before, "alpha", (), open_rootfs(tmp_path / "rootfs")) is None  # a folder: never cached
+
+
+@pytest.mark.parametrize("change", ["relinked", "deleted", "library_added"])
+def test_a_cached_native_walk_sees_a_library_changed_after_install(tmp_path: Path, change: str) -> None:
+    """RECORD is not touched when an installed library is relinked (patchelf), deleted (a slimmed
+    image) or a missing one is copied beside it: the walk's cache must see each all the same."""
+    from helpers import build_so
+
+    config = _monorepo(tmp_path / "repo")
+    sp = tmp_path / "repo/envs/vision/site-packages"
+    cache = tmp_path / "cache"
+    first = _scan(config, cache, processes=1)
+    assert '"libGL.so.1"' in first and '"libX11.so.6"' in first
+    if change == "relinked":  # libvis no longer needs libGL
+        libz = tmp_path / "repo/envs/vision/stubs/libz.so.1"
+        build_so(sp / "visionlib.libs/libvis-1a2b.so.1", soname="libvis-1a2b.so.1", needed=[libz])
+    elif change == "deleted":  # the plugin that needs libX11, removed from the image
+        (sp / "visionlib/plugins/libxplugin.so").unlink()
+    else:  # libGL copied into the folder _core's RPATH names: found there, bundled
+        (sp / "visionlib.libs/libGL.so.1").write_bytes((tmp_path / "repo/envs/vision/stubs/libGL.so.1").read_bytes())
+    uncached = _scan(config, tmp_path / "unused", use_cache=False, processes=1)
+    assert uncached != first
+    assert _scan(config, cache, processes=1) == uncached

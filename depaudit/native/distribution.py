@@ -35,13 +35,16 @@ def elf_candidates(dist: Distribution) -> list[Path]:
     return shipped_elf(dist)[0]
 
 
-def shipped_elf(dist: Distribution) -> tuple[list[Path], list[Finding]]:
+def shipped_elf(dist: Distribution, examined: set[str] | None = None) -> tuple[list[Path], list[Finding]]:
     """`elf_candidates`, and the findings on files that link out of site-packages: computed once
-    and handed to `analyse_distribution`, which would otherwise look at RECORD again."""
-    return _candidates(dist, _display_within([dist.site_packages]))
+    and handed to `analyse_distribution`, which would otherwise look at RECORD again. `examined`
+    receives every path whose link or magic was looked at."""
+    return _candidates(dist, _display_within([dist.site_packages]), examined)
 
 
-def _candidates(dist: Distribution, display: Callable[[Path], str]) -> tuple[list[Path], list[Finding]]:
+def _candidates(
+    dist: Distribution, display: Callable[[Path], str], examined: set[str] | None = None
+) -> tuple[list[Path], list[Finding]]:
     inside = os.path.realpath(dist.site_packages)
     candidates: list[Path] = []
     findings: list[Finding] = []
@@ -55,6 +58,8 @@ def _candidates(dist: Distribution, display: Callable[[Path], str]) -> tuple[lis
         if any(part.endswith(_METADATA_FOLDERS) or part == "__pycache__" for part in folder.split("/")):
             continue  # RECORD, METADATA, bytecode: never loaded by ld.so
         path = dist.site_packages / relative
+        if examined is not None:
+            examined.add(str(path))
         real = os.path.realpath(path)
         if real != inside and not real.startswith(inside + os.sep):
             # Checked before the magic is read: nothing outside site-packages is ever opened.

@@ -5,6 +5,9 @@ The walk of a wheel depends on more than its own files: a library may resolve in
 wheel, or into the base image. So its key names the whole environment (every distribution's
 RECORD by stat), the loader's LD_LIBRARY_PATH, and the base image; a base image given as a
 folder is never cached, since no cheap stat says whether a file deep inside it changed.
+RECORD does not change when a library is relinked, deleted or copied in after the install, so
+the entry also holds the stamp of every path the walk looked at — each file it read, each
+candidate it probed, found or not — and is used only while all of them still hold.
 """
 
 from __future__ import annotations
@@ -55,12 +58,15 @@ def start_environment(
     todo: list[tuple[str, str | None]] = []
     for key in keys:
         cache_key = report_key(environment, key, ld_library_path, image)
+        if not env.distributions[key].files:
+            cache_key = None  # no RECORD: its files come from a walk of folders, which no stamp covers
         cached = store.cache.get(KIND, cache_key)
-        if cached is MISSING:
-            todo.append((key, cache_key))
+        if cached is not MISSING and all(store.stamp(path) == stamp for path, stamp in cached[1]):
+            reports[key] = from_row(cached[0])
         else:
-            reports[key] = from_row(cached)
-    shipped = {key: shipped_elf(env.distributions[key]) for key, _ in todo}
+            todo.append((key, cache_key))
+    examined: dict[str, set[str]] = {key: set() for key, _ in todo}
+    shipped = {key: shipped_elf(env.distributions[key], examined[key]) for key, _ in todo}
     fetched = store.start_prefetch([path for key, _ in todo for path in shipped[key][0]])
 
     def walk() -> dict[str, NativeReport]:
@@ -68,16 +74,22 @@ def start_environment(
         for key, cache_key in todo:
             if key in reports:
                 continue
-            reports[key] = analyse_distribution(
-                env.distributions[key],
-                owner_of=env.owner_of,
-                search_roots=env.site_packages,
-                ld_library_path=ld_library_path,
-                image=image,
-                store=store,
-                shipped=shipped[key],
-            )
-            store.cache.put(KIND, cache_key, to_row(reports[key]))
+            store.consulted = examined[key]
+            try:
+                reports[key] = analyse_distribution(
+                    env.distributions[key],
+                    owner_of=env.owner_of,
+                    search_roots=env.site_packages,
+                    ld_library_path=ld_library_path,
+                    image=image,
+                    store=store,
+                    shipped=shipped[key],
+                )
+            finally:
+                consulted, store.consulted = store.consulted, None
+            if cache_key is not None:
+                stamps = [[path, store.stamp(path)] for path in sorted(consulted)]
+                store.cache.put(KIND, cache_key, [to_row(reports[key]), stamps])
         return reports
 
     return walk

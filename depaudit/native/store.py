@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from depaudit.cache import MISSING, ResultCache, stat_key
+from depaudit.cache import MISSING, ResultCache, file_stamp, stat_key
 from depaudit.findings import FindingKind
 from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence, evidence_in
 from depaudit.native.elf import ElfError, is_extension_module, read_elf_then
@@ -33,15 +33,28 @@ class ElfStore:
         # Files do not change during a scan; the walks ask for the same real paths many times.
         self._real: dict[str, str] = {}
         self._is_file: dict[str, bool] = {}
+        # While a walk that is to be cached runs: every path it looked at (see reports.py).
+        self.consulted: set[str] | None = None
+        self._stamps: dict[str, str] = {}
+
+    def stamp(self, path: str) -> str:
+        """`file_stamp`, once per scan."""
+        if path not in self._stamps:
+            self._stamps[path] = file_stamp(path)
+        return self._stamps[path]
 
     def realpath(self, path: Path | str) -> str:
         key = str(path)
+        if self.consulted is not None:
+            self.consulted.add(key)
         if key not in self._real:
             self._real[key] = os.path.realpath(key)
         return self._real[key]
 
     def is_file(self, path: Path | str) -> bool:
         key = str(path)
+        if self.consulted is not None:
+            self.consulted.add(key)
         if key not in self._is_file:
             self._is_file[key] = os.path.isfile(key)
         return self._is_file[key]
