@@ -88,7 +88,7 @@ def start_environment(
             finally:
                 consulted, store.consulted = store.consulted, None
             if cache_key is not None:
-                stamps = [[path, store.stamp(path)] for path in sorted(consulted)]
+                stamps = [[path, store.stamp(path)] for path in sorted(consulted) if not _in_image(path, image)]
                 store.cache.put(KIND, cache_key, [to_row(reports[key]), stamps])
         return reports
 
@@ -108,6 +108,12 @@ def environment_digest(env: PythonEnvironment) -> str:
             stamp = "-"
         digest.update(f"{key}|{record}|{stamp}\n".encode())
     return digest.hexdigest()
+
+
+def _in_image(path: str, image: BaseImage | None) -> bool:
+    """A path of the image's files as copied out for this run (a new folder each time): the
+    walk's key names the image file itself, which stands for all of them."""
+    return image is not None and path.startswith(str(image.fs.root).rstrip("/") + "/")
 
 
 def report_key(environment: str, key: str, ld_library_path: Sequence[str], image: BaseImage | None) -> str | None:

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import shutil
 import sys
 import tarfile
@@ -203,3 +204,22 @@ def test_hostile_members_are_rejected_and_nothing_outside_is_opened(built: dict[
         os.environ["DEPAUDIT_CACHE_DIR"],  # our own index cache
     )
     assert opened and [p for p in opened if not p.startswith(allowed)] == []
+
+
+def test_a_warm_scan_of_an_image_takes_its_walks_from_the_cache(built: dict[str, Path], tmp_path: Path) -> None:
+    """The image's files are copied out to a new folder on every run; a walk reaching into them
+    is keyed by the image file, never by those copies' stamps, so a second run reads no ELF file."""
+    options = ScanOptions((built["service"],), (built["sp"],), None, image=built["save"], cache_dir=tmp_path)
+    first = run_scan(options)
+    opened: list[str] = []
+
+    def hook(event: str, args: tuple[object, ...]) -> None:
+        if event == "open" and isinstance(args[0], str) and re.search(r"\.so(\.\d+)*(\.depaudit-part)?$", args[0]):
+            opened.append(args[0])
+
+    sys.addaudithook(hook)
+    second = run_scan(options)
+    found, opened[:] = list(opened), []
+    assert second.services[0].needs == first.services[0].needs
+    assert ("libdefault.so.1", "/lib/x86_64-linux-gnu/libdefault.so.1") in [(n.name, n.found_at) for n in first.services[0].needs]
+    assert found == []
