@@ -89,6 +89,7 @@ def load_environment(site_packages: Sequence[Path]) -> PythonEnvironment:
     roots = tuple(Path(os.path.abspath(folder)) for folder in site_packages)
     target = infer_target(roots)  # what the closure evaluates markers against, as scan does
     distributions: dict[str, Distribution] = {}
+    names: dict[str, set[str]] = {}  # the modules each distribution provides
     findings: list[Finding] = []
     for root in roots:
         try:
@@ -101,19 +102,22 @@ def load_environment(site_packages: Sequence[Path]) -> PythonEnvironment:
         for entry in entries:
             if not entry.endswith((".dist-info", ".egg-info")) or not _usable_entry(root, entry, findings):
                 continue
-            dist = _read_distribution(root, entry, findings, target)
-            if dist is None:
+            read = _read_distribution(root, entry, findings, target)
+            if read is None:
                 continue
+            dist, provided = read
             if dist.key in here:
                 findings.append(_stale_duplicate(entry, here[dist.key], dist.name))
                 continue
             here[dist.key] = entry
-            distributions.setdefault(dist.key, dist)  # an earlier folder shadows it, like sys.path
+            if dist.key not in distributions:  # an earlier folder shadows it, like sys.path
+                distributions[dist.key] = dist
+                names[dist.key] = provided | set(dist.top_level)
 
     modules: dict[str, set[str]] = {}
-    for dist in distributions.values():
-        for name in _module_names(dist):
-            modules.setdefault(name, set()).add(dist.key)
+    for key, provided in names.items():
+        for name in provided:
+            modules.setdefault(name, set()).add(key)
     return PythonEnvironment(
         site_packages=roots,
         distributions=dict(sorted(distributions.items())),
@@ -213,7 +217,10 @@ class _Reader:
             return path.as_posix()
 
 
-def _read_distribution(root: Path, entry: str, findings: list[Finding], target: TargetPython) -> Distribution | None:
+def _read_distribution(
+    root: Path, entry: str, findings: list[Finding], target: TargetPython
+) -> tuple[Distribution, set[str]] | None:
+    """The distribution, and the dotted module names its files provide."""
     reader = _Reader(root, findings)
     info = root / entry
     egg = entry.endswith(".egg-info")
@@ -246,8 +253,9 @@ def _read_distribution(root: Path, entry: str, findings: list[Finding], target: 
     else:
         files = _record_files(info, reader)
     top_level = set() if bare else _top_level_txt(reader.text(info / "top_level.txt", required=False) or "")
-    top_level.update(module.split(".", 1)[0] for module in _module_names_of(files))
-    return Distribution(
+    provided = _module_names_of(files)
+    top_level.update(module.split(".", 1)[0] for module in provided)
+    dist = Distribution(
         name=name,
         key=canonicalize_name(name),
         version=version,
@@ -257,6 +265,7 @@ def _read_distribution(root: Path, entry: str, findings: list[Finding], target: 
         requires=tuple(requires),
         top_level=tuple(sorted(top_level)),
     )
+    return dist, provided
 
 
 def _valid_requires(values: Sequence[str], source: Path, reader: _Reader, target: TargetPython) -> list[str]:
@@ -340,6 +349,9 @@ def _keep(entry: str, root: Path, files: list[str]) -> bool:
     """Add an entry that names a file inside site-packages; False for one no file can have."""
     if "\0" in entry:
         return False
+    if entry and not entry.startswith((".", "/")) and "\\" not in entry and "/." not in entry and "//" not in entry and not entry.endswith("/"):
+        files.append(entry)  # already normal, as pip writes nearly every entry: normpath is slow
+        return True
     normal = posixpath.normpath(entry.replace("\\", "/"))
     if posixpath.isabs(normal):  # pip writes absolute paths for files outside the prefix
         base = root.as_posix()
@@ -368,12 +380,6 @@ def _egg_requires(text: str) -> list[str]:
             continue
         requires.append(f"{line}; {marker}" if marker else line)
     return requires
-
-
-def _module_names(dist: Distribution) -> set[str]:
-    names = _module_names_of(dist.files)
-    names.update(dist.top_level)
-    return names
 
 
 def _module_names_of(files: Sequence[str]) -> set[str]:
