@@ -64,15 +64,16 @@ class ResultCache:
         self._loaded: dict[str, dict[str, str]] = {}
         self._memory: dict[tuple[str, str], Any] = {}
         self._new: dict[tuple[str, str], str] = {}
-        self._digests: dict[Path, str] = {}
+        self._digests: dict[str, str] = {}
         self.hits = self.misses = 0
 
     def file_digest(self, path: Path) -> str:
         """`content_key` of a file's bytes, read once per run: a monorepo's shared modules are
         in the closure of every service. Raises OSError."""
-        if path not in self._digests:
-            self._digests[path] = content_key(read_regular(path))
-        return self._digests[path]
+        key = str(path)  # a string: Path equality is slow, and this is asked per file per service
+        if key not in self._digests:
+            self._digests[key] = content_key(read_regular(path))
+        return self._digests[key]
 
     def get(self, kind: str, key: str | None) -> Any:
         if key is None:

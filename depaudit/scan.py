@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from depaudit.collect.imports import collect_imports
+from depaudit.collect.imports import ImportMemo, collect_imports
 from depaudit.collect.local import LocalFinder
 from depaudit.collect.model import ImportRecord, ImportScope, Service, ServiceImports
 from depaudit.findings import Finding, FindingKind
@@ -138,6 +138,7 @@ class _Audit:
         self.cache = self.store.cache
         self.workers = workers or Workers(1)
         self.finder = LocalFinder()
+        self.import_memo = ImportMemo()
         self._closures: dict[frozenset[str], dict[str, tuple[RequirementEdge, ...]]] = {}
         self._native: dict[tuple[str, tuple[str, ...]], NativeReport] = {}
         self._hints: dict[str, list[FileHint]] = {}
@@ -160,7 +161,7 @@ class _Audit:
 
     def collect(self, service: Service) -> _Collected:
         """Stage one of a service: its imports, and the distributions they reach."""
-        collected = collect_imports(service, self.cache, self.workers, self.finder)
+        collected = collect_imports(service, self.cache, self.workers, self.finder, self.import_memo)
         findings: list[Finding] = list(collected.findings)
         imports, roots = self._resolve_imports(collected.imports, findings)
         return _Collected(collected, tuple(imports), roots, tuple(self._closure(roots)), findings)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from depaudit.paths import shown_path
 from depaudit.reading import read_regular
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+# ImportRecord's own order (its fields in turn), without building two tuples per comparison.
+_RECORD_ORDER = attrgetter(*(f.name for f in fields(ImportRecord)))
 
 
 # Lines that may hold an import: `import`, `from x import`, import_module(), __import__().
@@ -130,11 +133,30 @@ def _records(found: Iterable[FoundImport], shown: str, local: frozenset[str], fa
     ]
 
 
+class ImportMemo:
+    """What one scan has worked out per file, for the next service that reaches it: the services
+    of a monorepo share most of their closure. Files do not change during a scan."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[str, _Parsed] = {}  # cache key → the file's imports
+        self.outcomes: dict[tuple[Path, str, Path, frozenset[str]], tuple[list[ImportRecord], list[Finding]]] = {}
+
+    def outcome(
+        self, path: Path, package: str, parsed: _Parsed, display_root: Path, local: frozenset[str]
+    ) -> tuple[list[ImportRecord], list[Finding]]:
+        key = (path, package, display_root, local)
+        if key not in self.outcomes:
+            findings: list[Finding] = []
+            self.outcomes[key] = (_outcome(path, parsed, display_root, local, findings), findings)
+        return self.outcomes[key]
+
+
 def collect_imports(
     service: Service,
     cache: ResultCache | None = None,
     workers: Workers | None = None,
     finder: LocalFinder | None = None,
+    memo: ImportMemo | None = None,
 ) -> ServiceImports:
     """Every import of the service's files; unreadable and unparsable files become findings.
 
@@ -142,24 +164,27 @@ def collect_imports(
     must parse are parsed by `workers`, in parallel."""
     cache = cache if cache is not None else ResultCache(None)
     workers = workers or Workers(1)
+    memo = memo or ImportMemo()
     if service.entry is not None:
-        return _collect_entry(service, cache, workers, finder or LocalFinder())
+        return _collect_entry(service, cache, workers, finder or LocalFinder(), memo)
     modules = _module_names(service)
     at_root = modules.get(service.root, frozenset())
     records: list[ImportRecord] = []
     findings: list[Finding] = []
     files = [(path, _package_of(path, service.root)) for path in service.files]
-    for (path, _), parsed in zip(files, _parse_files(files, cache, workers)):
+    for (path, _), parsed in zip(files, _parse_files(files, cache, workers, memo)):
         # A script's own folder is sys.path[0]: its siblings are importable by bare name.
         local = at_root | modules.get(path.parent, frozenset())
         records.extend(_outcome(path, parsed, service.display_root, local, findings))
     # At most one finding per file, so Finding's ordering never has to compare a None line.
     return ServiceImports(
-        service, tuple(sorted(records)), tuple(sorted(findings)), service.files, service.elf_files
+        service, tuple(sorted(records, key=_RECORD_ORDER)), tuple(sorted(findings)), service.files, service.elf_files
     )
 
 
-def _collect_entry(service: Service, cache: ResultCache, workers: Workers, finder: LocalFinder) -> ServiceImports:
+def _collect_entry(
+    service: Service, cache: ResultCache, workers: Workers, finder: LocalFinder, memo: ImportMemo
+) -> ServiceImports:
     """An entry script and the local modules it reaches, transitively: each file read once,
     each level of the import graph parsed in parallel."""
     assert service.entry is not None
@@ -169,23 +194,25 @@ def _collect_entry(service: Service, cache: ResultCache, workers: Workers, finde
     findings: list[Finding] = []
     extensions: set[Path] = set()
     level: list[tuple[Path, str]] = [(service.entry, "")]
-    seen = {service.entry}
+    seen = {str(service.entry): service.entry}  # by string: Path equality is slow
     while level:
         following: list[tuple[Path, str]] = []
-        for (path, _), parsed in zip(level, _parse_files(level, cache, workers)):
-            records.extend(_outcome(path, parsed, service.display_root, local, findings))
+        for (path, package), parsed in zip(level, _parse_files(level, cache, workers, memo)):
+            found, problems = memo.outcome(path, package, parsed, service.display_root, local)
+            records.extend(found)
+            findings.extend(problems)
             for item in parsed.found:
                 if _scope(item, local) is not ImportScope.LOCAL or item.module.startswith("."):
                     continue  # a relative import that climbs out of its package names no file
                 for target in finder.local_files(item.module, item.names, sys_path):
                     if target.extension:
                         extensions.add(target.path)
-                    elif target.path not in seen:
-                        seen.add(target.path)
+                    elif str(target.path) not in seen:
+                        seen[str(target.path)] = target.path
                         following.append((target.path, target.package))
         level = following
     return ServiceImports(
-        service, tuple(sorted(records)), tuple(sorted(findings)), tuple(sorted(seen)), tuple(sorted(extensions))
+        service, tuple(sorted(records, key=_RECORD_ORDER)), tuple(sorted(findings)), tuple(sorted(seen.values())), tuple(sorted(extensions))
     )
 
 
@@ -202,25 +229,30 @@ class _Parsed:
 _KIND = "imports"
 
 
-def _parse_files(files: Sequence[tuple[Path, str]], cache: ResultCache, workers: Workers) -> list[_Parsed]:
+def _parse_files(
+    files: Sequence[tuple[Path, str]], cache: ResultCache, workers: Workers, memo: ImportMemo
+) -> list[_Parsed]:
     results: list[_Parsed | None] = []
     todo: list[tuple[int, bytes, str, str]] = []
     for path, package in files:
         try:
             key = f"{cache.file_digest(path)}|{package}"  # content_key(source, package)
+            if key in memo.parsed:
+                results.append(memo.parsed[key])
+                continue
             cached = cache.get(_KIND, key)
             if cached is MISSING:
                 todo.append((len(results), read_regular(path), package, key))
                 results.append(None)
             else:
-                results.append(_from_row(cached))
+                results.append(memo.parsed.setdefault(key, _from_row(cached)))
         except OSError as error:  # a dangling symlink, no permission, a folder named x.py
             results.append(_Parsed(unreadable=f"cannot read: {error.strerror or error}"))
     if todo:
         _load_parser()
     parsed = workers.map(_parse_source, [(source, package) for _, source, package, _ in todo], crashed=_crashed)
     for (position, _, _, key), result in zip(todo, parsed):
-        results[position] = result
+        results[position] = memo.parsed[key] = result
         cache.put(_KIND, key, _to_row(result))
     return [result for result in results if result is not None]
 

@@ -145,7 +145,7 @@ class LocalFinder:
 
     def __init__(self) -> None:
         self._names: dict[Path, frozenset[str]] = {}
-        self._files: dict[tuple[str, tuple[str, ...], tuple[Path, ...]], list[LocalFile]] = {}
+        self._files: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[LocalFile]] = {}
         self._listings: dict[Path, dict[str, str]] = {}
 
     def top_level_names(self, folder: Path) -> frozenset[str]:
@@ -154,7 +154,7 @@ class LocalFinder:
         return self._names[folder]
 
     def local_files(self, module: str, names: Sequence[str], sys_path: Sequence[Path]) -> list[LocalFile]:
-        key = (module, tuple(names), tuple(sys_path))
+        key = (module, tuple(names), tuple(map(str, sys_path)))  # strings: Path equality is slow
         if key not in self._files:
             self._files[key] = local_files(module, names, sys_path, self._listing)
         return self._files[key]

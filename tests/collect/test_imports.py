@@ -290,3 +290,29 @@ def test_type_checking_body_only(collect) -> None:
         rec(15, "debugpy"),
         rec(17, "mypy_extensions", type_checking=True),
     )
+
+
+def test_a_file_two_services_reach_is_scoped_by_each_services_own_path(tmp_path) -> None:
+    """One scan remembers each file's imports for the next service; whether `helpers` is a local
+    module still depends on the service's own sys.path, not on the first service's."""
+    from depaudit.collect.imports import ImportMemo, collect_imports
+    from depaudit.collect.local import LocalFinder
+    from depaudit.collect.services import entry_service
+
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared/util.py").write_text("import helpers\n")
+    (tmp_path / "with_helpers").mkdir()
+    (tmp_path / "with_helpers/helpers.py").write_text("")
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.py").write_text("import shared.util\n")
+    memo, finder = ImportMemo(), LocalFinder()
+    scopes = {}
+    for name, roots in (("a", (tmp_path, tmp_path / "with_helpers")), ("b", (tmp_path,))):
+        service = entry_service(name, tmp_path / f"{name}.py", roots, tmp_path, ())
+        found = collect_imports(service, finder=finder, memo=memo)
+        scopes[name] = [(r.file, r.module, r.scope) for r in found.imports if r.file == "shared/util.py"]
+    assert scopes == {
+        "a": [("shared/util.py", "helpers", ImportScope.LOCAL)],
+        "b": [("shared/util.py", "helpers", ImportScope.THIRD_PARTY)],
+    }
+    assert len(memo.parsed) == 3  # a.py, b.py, shared/util.py: util.py was parsed once
