@@ -112,16 +112,16 @@ def load_config(path: Path) -> FleetConfig:
 def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
     root = path.parent
     families = {
-        name: _family(name, _table(value, f"[families.{_key(name)}]", _FAMILY_KEYS), root)
+        name: _family(name, _table(value, f"[families.{toml_key(name)}]", _FAMILY_KEYS), root)
         for name, value in _table(data.get("families", {}), "[families]", None).items()
     }
     services = {
-        name: _service(name, _table(value, f"[services.{_key(name)}]", _SERVICE_KEYS), root)
+        name: _service(name, _table(value, f"[services.{toml_key(name)}]", _SERVICE_KEYS), root)
         for name, value in _table(data.get("services", {}), "[services]", None).items()
     }
     for family in families.values():
         if family.parent is not None and family.parent == family.name:
-            raise ConfigError(f"[families.{_key(family.name)}] parent: a family cannot be its own parent")
+            raise ConfigError(f"[families.{toml_key(family.name)}] parent: a family cannot be its own parent")
     # A service's `family` may also name a family found by the Dockerfile glob: the fleet
     # layout checks it once those are known.
     globs = _strings(data, "family-dockerfiles", "top level")
@@ -140,7 +140,7 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
 
 
 def _family(name: str, data: dict[str, Any], root: Path) -> FamilyConfig:
-    where = f"[families.{_key(name)}]"
+    where = f"[families.{toml_key(name)}]"
     dockerfile = _path(data, "dockerfile", where)
     gpu = data.get("gpu")
     if gpu is not None and not isinstance(gpu, bool):
@@ -157,7 +157,7 @@ def _family(name: str, data: dict[str, Any], root: Path) -> FamilyConfig:
 
 
 def _service(name: str, data: dict[str, Any], root: Path) -> ServiceConfig:
-    where = f"[services.{_key(name)}]"
+    where = f"[services.{toml_key(name)}]"
     folder, entry = _path(data, "path", where), _path(data, "entry", where)
     if (folder is None) == (entry is None):
         raise ConfigError(f"{where}: give exactly one of `path` (a service folder) or `entry` (a script)")
@@ -220,10 +220,17 @@ def _paths(data: Mapping[str, Any], key: str, where: str) -> list[str] | None:
     return values
 
 
-def _key(name: str) -> str:
+def toml_key(name: str) -> str:
     """A key as TOML writes it: bare when it can be, else quoted with escapes, so that an error
     naming it stays one line."""
     return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
+
+
+def one_line(text: object) -> str:
+    """A path or value for an error message: as it is, or quoted with escapes when it holds a
+    line break or another control character (the error must stay one line)."""
+    shown = str(text)
+    return json.dumps(shown) if any(ord(c) < 32 or ord(c) == 127 for c in shown) else shown
 
 
 def _usable_path(value: str) -> bool:
@@ -249,5 +256,5 @@ def _env(data: Mapping[str, Any], where: str) -> dict[str, str]:
     value = _table(data.get("env", {}), f"{where} env", None)
     for key, item in value.items():
         if not isinstance(item, str):
-            raise ConfigError(f"{where} env.{_key(key)}: expected a string, got {item!r}")
+            raise ConfigError(f"{where} env.{toml_key(key)}: expected a string, got {item!r}")
     return dict(value)

@@ -14,7 +14,7 @@ from pathlib import Path
 from depaudit.collect.model import Service
 from depaudit.collect.services import discover_services, entry_service, folder_service
 from depaudit.findings import Finding
-from depaudit.fleet.config import ConfigError, FleetConfig
+from depaudit.fleet.config import ConfigError, FleetConfig, one_line, toml_key
 from depaudit.fleet.dockerfile import read_dockerfile
 from depaudit.fleet.families import BaseChain, family_name, index_family_dockerfiles
 from depaudit.paths import shown_path
@@ -98,24 +98,24 @@ def fleet_from_config(config: FleetConfig, paths: Sequence[Path] = ()) -> Fleet:
     findings: list[Finding] = []
     for path in paths or config.paths:
         if not path.is_dir():
-            raise ConfigError(f"paths: not a folder: {path}")
+            raise ConfigError(f"paths: not a folder: {one_line(path)}")
         found, problems = discover_services(path.resolve())
         services.update((service.name, service) for service in found)
         findings.extend(problems)
     configured: dict[str, str | None] = {}
     for name, spec in config.services.items():
-        where = f"[services.{name}]"
+        where = f"[services.{toml_key(name)}]"
         if spec.entry is not None:
             if not spec.entry.is_file():
-                raise ConfigError(f"{where} entry: no such file: {spec.entry}")
+                raise ConfigError(f"{where} entry: no such file: {one_line(spec.entry)}")
             services[name] = entry_service(name, spec.entry, spec.source_roots, config.root, spec.requirements or ())
             for root in spec.source_roots:
                 if not root.is_dir():
-                    raise ConfigError(f"{where} source-roots: not a folder: {root}")
+                    raise ConfigError(f"{where} source-roots: not a folder: {one_line(root)}")
         else:
             assert spec.path is not None
             if not spec.path.is_dir():
-                raise ConfigError(f"{where} path: not a folder: {spec.path}")
+                raise ConfigError(f"{where} path: not a folder: {one_line(spec.path)}")
             service, problems = folder_service(spec.path, config.root, name)
             if spec.requirements is not None:
                 service = replace(service, requirement_files=tuple(sorted(p.resolve() for p in spec.requirements)))
@@ -126,17 +126,17 @@ def fleet_from_config(config: FleetConfig, paths: Sequence[Path] = ()) -> Fleet:
     for name, family in config.families.items():
         if family.dockerfile is not None:
             if not family.dockerfile.is_file():
-                raise ConfigError(f"[families.{name}] dockerfile: no such file: {family.dockerfile}")
+                raise ConfigError(f"[families.{toml_key(name)}] dockerfile: no such file: {one_line(family.dockerfile)}")
             index[name] = family.dockerfile
         elif name not in index:
             globs = ", ".join(config.family_globs)
-            raise ConfigError(f"[families.{name}]: no dockerfile given, and none of {globs} finds one named {name}")
+            raise ConfigError(f"[families.{toml_key(name)}]: no dockerfile given, and none of {one_line(globs)} finds one named {toml_key(name)}")
     for name, family in config.families.items():
         if family.parent is not None and family.parent not in index:
-            raise ConfigError(f"[families.{name}] parent: no family named {family.parent!r}")
+            raise ConfigError(f"[families.{toml_key(name)}] parent: no family named {family.parent!r}")
     for name, family_of in configured.items():
         if family_of is not None and family_of not in index:
-            raise ConfigError(f"[services.{name}] family: no family named {family_of!r}")
+            raise ConfigError(f"[services.{toml_key(name)}] family: no family named {family_of!r}")
     ordered = sorted(services.values(), key=lambda s: s.name)
     return _assemble(ordered, configured, {config.root: index}, config, findings)
 

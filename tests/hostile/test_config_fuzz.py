@@ -229,3 +229,25 @@ def test_random_requirements_files_give_requirements_and_findings(main_lines: li
     assert all(isinstance(f, Finding) and f.kind in (FindingKind.BAD_REQUIREMENT, FindingKind.UNREADABLE_FILE) for f in findings)
     assert all(f.message and (f.line is None or f.line >= 1) for f in findings)
     assert findings == sorted(findings)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('[services."a\\nb"]\nentry = "no\\nsuch.py"\n', '[services."a\\nb"] entry: no such file: "'),
+        ('[families."f\\tg"]\ndockerfile = "gone\\r.Dockerfile"\n', '[families."f\\tg"] dockerfile: no such file: "'),
+        ('[families."x\\ny"]\n', '[families."x\\ny"]: no dockerfile given'),
+        ('[families.f]\ndockerfile = "D"\nparent = "p\\nq"\n', "[families.f] parent: no family named 'p\\nq'"),
+    ],
+    ids=["service-entry", "family-dockerfile", "family-unfound", "parent"],
+)
+def test_errors_about_the_fleet_name_odd_keys_and_paths_on_one_line(tmp_path: Path, text: str, message: str) -> None:
+    """The checks made after the config is read (files exist, names are known) quote what they
+    name as the config reader does, so that a name or path holding a line break stays one line."""
+    from depaudit.fleet.layout import fleet_from_config
+
+    (tmp_path / "D").write_text("FROM scratch\n")
+    (tmp_path / "depaudit.toml").write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        fleet_from_config(load_config(tmp_path / "depaudit.toml"))
+    assert "\n" not in str(raised.value) and message in str(raised.value)
