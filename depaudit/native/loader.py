@@ -67,6 +67,8 @@ class _Walk:
         self.roots = sorted({path for pair in self.spellings for path in pair})
         self._prefixes = tuple(str(root).rstrip("/") + "/" for root in self.roots)
         self._shown: dict[Path, str] = {}
+        self._shown_folders: dict[str, str] = {}
+        self._expanded: dict[tuple[Path, str | None, tuple[str, ...], str], list[_SearchDir]] = {}
         self.ld_library_path = tuple(ld_library_path)
         self.image = image
         self.store = store
@@ -88,14 +90,16 @@ class _Walk:
                 return given / path.relative_to(real)
         return path
 
-    def image_path(self, host: Path) -> str | None:
+    def image_path(self, host: Path | str) -> str | None:
+        """Lexically: the path inside the image of a file copied out of it (strings: the walk
+        asks this thousands of times)."""
         if self.image is None:
             return None
-        try:
-            relative = Path(os.path.normpath(host)).relative_to(self.image.fs.root)
-        except ValueError:
-            return None
-        return "/" + relative.as_posix() if relative.parts else "/"
+        root = str(self.image.fs.root).rstrip("/")
+        normal = os.path.normpath(host)
+        if normal == root:
+            return "/"
+        return normal[len(root):] if normal.startswith(root + "/") else None
 
     def make(self, host: Path, image: str | None = None) -> _Object:
         return _Object(host, image if image is not None else self.image_path(host), self.store.read(host))
@@ -152,10 +156,15 @@ class _Walk:
         # Where it looked, shown only when it was not found: most searches succeed.
         tried: list[str] = []
         for directory in searched:
-            shown = directory.path if directory.space == _IMAGE else self.display(self.as_given(Path(directory.path)))
+            shown = directory.path if directory.space == _IMAGE else self.shown_folder(directory.path)
             if shown not in tried:
                 tried.append(shown)
         return None, None, tuple(tried)
+
+    def shown_folder(self, path: str) -> str:
+        if path not in self._shown_folders:
+            self._shown_folders[path] = self.display(self.as_given(Path(path)))
+        return self._shown_folders[path]
 
     def search_dirs(self, chain: tuple[_Object, ...]) -> Iterable[_SearchDir]:
         requester = chain[-1]
@@ -176,6 +185,13 @@ class _Walk:
                 yield _SearchDir(_IMAGE, path, "default directories")
 
     def expand(self, obj: _Object, entries: Sequence[str], rule: str) -> list[_SearchDir]:
+        """The folders an RPATH or RUNPATH names, for this object: each search from it asks again."""
+        key = (obj.host, obj.image, tuple(entries), rule)
+        if key not in self._expanded:
+            self._expanded[key] = self._expand(obj, entries, rule)
+        return self._expanded[key]
+
+    def _expand(self, obj: _Object, entries: Sequence[str], rule: str) -> list[_SearchDir]:
         dirs = []
         for entry in entries:
             uses_origin = any("ORIGIN" in match.groups() for match in _TOKEN.finditer(entry))
@@ -196,14 +212,14 @@ class _Walk:
     def candidate(self, directory: _SearchDir, name: str, requester: ElfInfo) -> _Object | None:
         if directory.space == _HOST:
             host = os.path.normpath(os.path.join(directory.path, name))
-            image_path = self.image_path(Path(host))
             if not self.in_environment(host):
+                image_path = self.image_path(host)
                 if image_path is None:
                     return None  # outside the environment and not in the image: never this host
                 return self.candidate(_SearchDir(_IMAGE, posixpath.dirname(image_path), directory.rule), name, requester)
             if not self.store.is_file(host) or not self.in_environment(self.store.realpath(host)):
                 return None
-            found_host, found_image = self.as_given(Path(host)), image_path
+            found_host, found_image = self.as_given(Path(host)), self.image_path(host)
         else:
             if self.image is None:
                 return None
