@@ -12,10 +12,10 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from depaudit.collect.hints import LIBRARY_CALLS, NativeHint, may_report
-from depaudit.collect.lines import NodeCounter, lines
+from depaudit.collect.lines import CallVisitor, NodeCounter, lines
 
 
-class _HintVisitor(cst.CSTVisitor):
+class _HintVisitor(CallVisitor):
     def __init__(self) -> None:
         super().__init__()
         self.counter = NodeCounter()
@@ -27,18 +27,21 @@ class _HintVisitor(cst.CSTVisitor):
         self._functions = 0
         self._aliases: dict[str, str] = {}  # `from ctypes.util import find_library as _find_library`
 
-    def visit_Import(self, node: cst.Import) -> None:
+    # Both return False: an import statement holds no call, and walking its names costs.
+    def visit_Import(self, node: cst.Import) -> bool:
         self.counter.meet()
+        return False
 
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         self.counter.meet()
         if isinstance(node.names, cst.ImportStar):
-            return
+            return False
         for alias in node.names:
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 original = get_full_name_for_node(alias.name)
                 if original:
                     self._aliases[alias.asname.name.value] = original
+        return False
 
     def visit_If(self, node: cst.If) -> bool:
         # `if sys.platform == "darwin":` / `platform.system() == "Windows"`: not this image's code.

@@ -69,7 +69,23 @@ def lines(source: bytes, counter: NodeCounter) -> dict[int, int] | None:
     return found
 
 
-class _Skipped(cst.CSTVisitor):
+# Nodes that hold no call and no import statement: a walk that looks for those need not enter
+# them. Whitespace, newlines and names are four fifths of what libcst's walk meets.
+_HOLD_NO_CALL = (
+    cst.SimpleWhitespace, cst.ParenthesizedWhitespace, cst.TrailingWhitespace, cst.EmptyLine, cst.Newline,
+    cst.Comment, cst.Name, cst.SimpleString, cst.Integer, cst.Float, cst.Imaginary, cst.Comma, cst.Dot,
+    cst.AssignEqual, cst.Colon, cst.Semicolon, cst.LeftParen, cst.RightParen, cst.Pass,
+)
+
+
+class CallVisitor(cst.CSTVisitor):
+    """A visitor for calls and imports, whose walk passes over the nodes that cannot hold one."""
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return not isinstance(node, _HOLD_NO_CALL) and super().on_visit(node)
+
+
+class _Skipped(CallVisitor):
     def __init__(self, counter: NodeCounter) -> None:
         super().__init__()
         self.counter = counter
