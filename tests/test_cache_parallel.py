@@ -136,3 +136,28 @@ def test_a_cached_native_walk_sees_a_library_changed_after_install(tmp_path: Pat
     uncached = _scan(config, tmp_path / "unused", use_cache=False, processes=1)
     assert uncached != first
     assert _scan(config, cache, processes=1) == uncached
+
+
+def test_a_fresh_install_of_the_same_wheels_parses_none_of_their_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reinstall, a new venv or a restored CI cache gives every installed file a new stat but
+    the same bytes: their hints are found by content. New bytes are parsed."""
+    import os
+
+    import depaudit.native.hints as hints
+
+    config = _monorepo(tmp_path / "repo")
+    cache = tmp_path / "cache"
+    first = _scan(config, cache, processes=1)
+    for path in (tmp_path / "repo/envs").rglob("*.py"):
+        os.utime(path, ns=(1, 1))  # a new mtime and ctime, as after a reinstall
+
+    parsed: list[bytes] = []
+    real_file_hints = hints.file_hints
+    monkeypatch.setattr(hints, "file_hints", lambda source: parsed.append(source) or real_file_hints(source))
+    assert _scan(config, cache, processes=1) == first
+    assert parsed == []  # (an exception would be swallowed: an unparsable wheel file is passed over)
+    monkeypatch.undo()
+    (tmp_path / "repo/envs/audio/site-packages/audiolib/__init__.py").write_text('import ctypes\nctypes.CDLL("libsndfile.so.1")\n')
+    changed = _scan(config, cache, processes=1)
+    assert '"libsndfile.so.1"' in changed and '"libsndfile.so.1"' not in first
+    assert changed == _scan(config, tmp_path / "unused", use_cache=False, processes=1)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from depaudit.cache import MISSING, ResultCache, stat_key
+from depaudit.cache import MISSING, ResultCache, content_key, stat_key
 from depaudit.collect.hints import NativeHint, file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
@@ -31,7 +31,8 @@ def distributions_hints(
 ) -> list[list[FileHint]]:
     """Hints in each distribution's .py files (from RECORD), its own test suites left out, read
     in one batch. A file libcst cannot parse (Python 2 test data, templates) is passed over: not
-    the user's to fix. Installed files are cached by their stat, so a warm run reads none."""
+    the user's to fix. Results are kept by content and found through each file's stat, so a warm
+    run reads no file, and a fresh install of the same wheels (CI) parses none."""
     return start_distributions_hints(dists, cache, workers)()
 
 
@@ -40,10 +41,19 @@ def start_distributions_hints(
 ) -> Callable[[], list[list[FileHint]]]:
     """`distributions_hints`, returning once the files are handed to the workers: call the
     result to wait for them."""
+    cache = cache if cache is not None else ResultCache(None)
     batches = [[(d.site_packages / r, r) for r in d.files if r.endswith(".py") and not is_test_file(r)] for d in dists]
     roots = [os.path.realpath(d.site_packages) for d in dists]
-    files = [(path, root) for batch, root in zip(batches, roots) for path, _ in batch]
-    pending = _start_hints(files, [stat_key(path) for path, _ in files], cache, workers)
+    files: list[tuple[Path, str | None]] = []
+    stats: list[str | None] = []
+    digests: list[str | None] = []
+    for batch, root in zip(batches, roots):
+        paths = [(path, root) for path, _ in batch]
+        found = [stat_key(path) for path, _ in batch]
+        files += paths
+        stats += found
+        digests += _installed_digests(paths, found, cache)
+    pending = _start_hints(files, digests, cache, workers, stats)
 
     def collect() -> list[list[FileHint]]:
         found = pending()
@@ -85,7 +95,8 @@ def folder_hints(
     return _hints(shown, [_content_key(path, cache) for path in files], cache, workers)
 
 
-_KIND = "hints"
+_KIND = "hints"  # content key → the file's hints
+_DIGEST = "digest"  # stat key of an installed file → its content key
 
 
 def _hints(
@@ -98,48 +109,99 @@ def _hints(
     return sorted(FileHint(shown, hint) for path, shown in files for hint in found[path])
 
 
+# Files of one distribution read here, at most, while none of their contents has a result: a
+# wheel never seen before costs this many reads, not one per file.
+_PROBES = 8
+
+
+def _installed_digests(
+    files: Sequence[tuple[Path, str | None]], stats: Sequence[str | None], cache: ResultCache
+) -> list[str | None]:
+    """The content key of each of one distribution's files, or None where no result can be
+    found under it. A file seen before is found by its stat: nothing is read. A file whose stat
+    is new (a fresh install of the same wheel: CI, a restored venv) is read and hashed here while
+    its distribution's contents have results; the worker that parses a file says its key.
+    A file linking out of its site-packages is never read, and its result never cached."""
+    digests: list[str | None] = []
+    probes, hits = 0, 0
+    for (path, root), stat in zip(files, stats):
+        digest = cache.get(_DIGEST, stat)
+        if digest is MISSING:
+            digest = None
+            if stat is not None and (hits or probes < _PROBES):
+                probes += 1
+                digest = _read_digest(path, root)
+                if digest is not None and cache.get(_KIND, digest) is not MISSING:
+                    hits += 1
+                    cache.put(_DIGEST, stat, digest)
+        digests.append(digest)
+    return digests
+
+
+def _read_digest(path: Path, root: str | None) -> str | None:
+    try:
+        if root is not None and not os.path.realpath(path).startswith(root + os.sep):
+            return None
+        return content_key(read_regular(path))
+    except (OSError, ValueError):
+        return None
+
+
 def _start_hints(
-    files: Sequence[tuple[Path, str | None]], keys: Sequence[str | None], cache: ResultCache | None, workers: Workers | None
+    files: Sequence[tuple[Path, str | None]],
+    keys: Sequence[str | None],
+    cache: ResultCache | None,
+    workers: Workers | None,
+    stats: Sequence[str | None] | None = None,
 ) -> Callable[[], dict[Path, list[NativeHint]]]:
-    """files: (path, the real folder it must lie in: None for a service's own files)."""
+    """files: (path, the real folder it must lie in: None for a service's own files); keys: the
+    content key of each, where known; stats: the stat key of each installed file, under which
+    the content key its worker finds is remembered."""
     cache = cache if cache is not None else ResultCache(None)
     results: dict[Path, list[NativeHint]] = {}
-    todo: list[tuple[tuple[Path, str | None], str | None]] = []
-    for (path, root), key in zip(files, keys):
+    todo: list[tuple[tuple[Path, str | None], str | None, str | None]] = []
+    for (path, root), key, stat in zip(files, keys, stats or [None] * len(files)):
         cached = cache.get(_KIND, key)
         if cached is MISSING:
-            todo.append(((path, root), key))
+            todo.append(((path, root), key, stat))
         else:
             results[path] = [_hint(row) for row in cached]
     if todo:
         import depaudit.collect.hint_visitor  # noqa: F401  # libcst, before the pool forks: one import for all
-    pending = (workers or Workers(1)).start(_hints_of, [item for item, _ in todo], crashed=_no_hints)
+    pending = (workers or Workers(1)).start(_hints_of, [item for item, _, _ in todo], crashed=_no_hints)
 
     def collect() -> dict[Path, list[NativeHint]]:
-        for ((path, _), key), hints in zip(todo, pending()):
+        for ((path, _), key, stat), (digest, hints) in zip(todo, pending()):
             if path not in results:
                 results[path] = hints
-                cache.put(_KIND, key, [_row(hint) for hint in hints])
+                cache.put(_KIND, key or digest, [_row(hint) for hint in hints])
+                if stat is not None and digest is not None:
+                    cache.put(_DIGEST, stat, digest)
         return results
 
     return collect
 
 
-def _hints_of(item: tuple[Path, str | None]) -> list[NativeHint]:
-    """Runs in a worker process: one file's hints; none for an unreadable or unparsable file
-    (the import stage reports those of a service; a wheel's are not the user's to fix), nor for
-    a wheel's file that is a symbolic link out of its site-packages (never opened)."""
+def _hints_of(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHint]]:
+    """Runs in a worker process: one file's content key and hints; no hints for an unreadable or
+    unparsable file (the import stage reports those of a service; a wheel's are not the user's
+    to fix), and no key either for a wheel's file that is a symbolic link out of its
+    site-packages (never opened)."""
     path, root = item
     try:
         if root is not None and not os.path.realpath(path).startswith(root + os.sep):
-            return []
-        return file_hints(read_regular(path))
-    except Exception:  # OSError, and libcst's syntax, decoding and recursion errors alike
-        return []
+            return None, []
+        source = read_regular(path)
+    except (OSError, ValueError):
+        return None, []
+    try:
+        return content_key(source), file_hints(source)
+    except Exception:  # libcst's syntax, decoding and recursion errors alike
+        return content_key(source), []
 
 
-def _no_hints(item: tuple[Path, str | None]) -> list[NativeHint]:
-    return []  # the parser killed its worker on this file: passed over like any unparsable one
+def _no_hints(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHint]]:
+    return None, []  # the parser killed its worker on this file: passed over like any unparsable one
 
 
 def _row(hint: NativeHint) -> list[object]:
