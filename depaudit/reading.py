@@ -35,7 +35,12 @@ def open_regular(path: Path | str) -> BinaryIO:
 def read_regular(path: Path, limit: int = MAX_SOURCE_BYTES) -> bytes:
     """A regular file's bytes; OSError for anything else, or when it holds more than `limit`."""
     with open_regular(path) as stream:
-        data = stream.read(limit + 1)
+        # Asked for limit + 1 bytes at once, the reader allocates that much (32 MiB) per file:
+        # ask for what the file holds, and read on only if it grew meanwhile.
+        expected = min(os.fstat(stream.fileno()).st_size, limit)
+        data = stream.read(expected + 1)
+        if len(data) > expected:
+            data += stream.read(limit + 1 - len(data))
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"larger than {limit >> 20} MiB, not read as a source file", str(path))
     return data
