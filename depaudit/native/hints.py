@@ -124,13 +124,14 @@ def _installed_digests(
     A file linking out of its site-packages is never read, and its result never cached."""
     digests: list[str | None] = []
     probes, hits = 0, 0
+    real = _RealPaths()
     for (path, root), stat in zip(files, stats):
         digest = cache.get(_DIGEST, stat)
         if digest is MISSING:
             digest = None
             if stat is not None and (hits or probes < _PROBES):
                 probes += 1
-                digest = _read_digest(path, root)
+                digest = _read_digest(path, root, real)
                 if digest is not None and cache.get(_KIND, digest) is not MISSING:
                     hits += 1
                     cache.put(_DIGEST, stat, digest)
@@ -138,13 +139,29 @@ def _installed_digests(
     return digests
 
 
-def _read_digest(path: Path, root: str | None) -> str | None:
+def _read_digest(path: Path, root: str | None, real: _RealPaths) -> str | None:
     try:
-        if root is not None and not os.path.realpath(path).startswith(root + os.sep):
+        if root is not None and not real(str(path)).startswith(root + os.sep):
             return None
         return content_key(read_regular(path))
     except (OSError, ValueError):
         return None
+
+
+class _RealPaths:
+    """os.path.realpath of many files in few folders: each folder resolved once, then one lstat
+    per file (realpath itself lstats every component of every path)."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, str] = {}
+
+    def __call__(self, path: str) -> str:
+        folder, name = os.path.split(path)
+        if folder not in self._folders:
+            self._folders[folder] = os.path.realpath(folder)
+        if os.path.islink(path):
+            return os.path.realpath(path)
+        return os.path.join(self._folders[folder], name)
 
 
 def _start_hints(
