@@ -37,6 +37,7 @@ from elftools.elf.elffile import ELFFile  # noqa: E402
 from depaudit.native.dlopen import dlopen_evidence  # noqa: E402
 from depaudit.native.elf import ElfError, read_elf  # noqa: E402
 from depaudit.native.model import ElfInfo  # noqa: E402
+from depaudit.native.store import _read as read_in_worker  # noqa: E402
 
 _NOTE_SOURCE = r"""
 struct note { unsigned namesz, descsz, type; char name[4]; char desc[64]; };
@@ -174,6 +175,10 @@ def mutate(seed: Seed, rng: random.Random) -> bytes:
     return bytes(data)
 
 
+def _outcome(result: ElfInfo | ElfError) -> object:
+    return (result.kind, result.message) if isinstance(result, ElfError) else result
+
+
 def run_one(path: Path, tally: Tally, hang: float) -> str | None:
     """None when the outcome is a documented one; else a crash signature."""
     started = time.perf_counter()
@@ -186,6 +191,12 @@ def run_one(path: Path, tally: Tally, hang: float) -> str | None:
         evidence = dlopen_evidence(path, strings=True)
         if not isinstance(evidence, list):
             return f"dlopen_evidence returned {type(evidence).__name__}"
+        # What a worker runs: one open file, one header parse for both readers. Same answers.
+        combined, together = read_in_worker((str(path), True))
+        if _outcome(combined) != _outcome(result):
+            return "the worker's read differs from read_elf's"
+        if isinstance(result, ElfInfo) and together != dlopen_evidence(path, strings=True, needed=frozenset(result.needed)):
+            return "the worker's dlopen evidence differs from dlopen_evidence's"
     except _Hang:
         return f"hang: over {hang} s"
     except BaseException as error:  # noqa: BLE001 - exactly what the fuzzer looks for
