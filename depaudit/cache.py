@@ -5,9 +5,11 @@ own code, so an entry another depaudit wrote is never read. SQLite makes concurr
 each run writes its new entries in one transaction, and a reader sees all of it or none.
 
 Keys say when a result still holds. A source file of the services is keyed by its content (a
-fresh CI checkout changes every mtime, not the bytes); a file of an installed environment by
-its path, size, mtime, ctime and inode — what git trusts for its index — so that a warm run
-never reads the gigabytes a CUDA site-packages holds.
+fresh CI checkout changes every mtime, not the bytes); an installed ELF file by its path, size,
+mtime, ctime and inode — what git trusts for its index — so that a warm run never reads the
+gigabytes a CUDA site-packages holds. An installed `.py` file's hints are kept by content too,
+found through a stat → content-key table (native/hints.py), and a wheel's native walk holds the
+stamps of every path it looked at (native/reports.py).
 """
 
 from __future__ import annotations
