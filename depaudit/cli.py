@@ -301,7 +301,7 @@ def _lookup(args: argparse.Namespace) -> int:
         args.name, rules, load_index(args.distro, args.cache_dir), guess=args.guess, cuda_version=args.cuda_version
     )
     if args.rootfs or args.image:
-        from depaudit.image.archive import ImageFormatError
+        from depaudit.image.model import ImageFormatError
         from depaudit.image.open import open_image
         from depaudit.packages.lookup import lookup_in_image
 

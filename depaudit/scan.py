@@ -14,8 +14,7 @@ from depaudit.fleet.dockerfile import dockerfile_problems
 from depaudit.fleet.config import ConfigError, load_config
 from depaudit.fleet.families import BaseChain, chain_env
 from depaudit.fleet.layout import FamilySpec, Fleet, Placement, fleet_from_config, fleet_from_paths
-from depaudit.image.model import BaseImage
-from depaudit.image.archive import ImageFormatError
+from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.collect.hints import NativeHint, linux_candidates
 from depaudit.native.distribution import analyse_folder

@@ -19,15 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from depaudit.findings import Finding, FindingKind
+from depaudit.image.model import ImageFormatError
 from depaudit.image.layers import READ_ERRORS, LayeredImage, LayerTooLarge, Opener, bounded_decompressor, compressed
 
 _UNREADABLE: tuple[type[Exception], ...] = (*READ_ERRORS, LayerTooLarge)
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{32,128})$")
 _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
-
-
-class ImageFormatError(Exception):
-    """Not an image we can read: the scan cannot start (exit code 2)."""
 
 
 class _Store:

@@ -21,6 +21,10 @@ DEFAULT_DIRS = (
 )
 
 
+
+class ImageFormatError(Exception):
+    """Not an image we can read: the scan cannot start (exit code 2)."""
+
 @dataclass(frozen=True)
 class BaseImage:
     label: str  # how the report names it: the path or reference given

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from depaudit.image.archive import open_layers
 from depaudit.image.dpkg import read_dpkg
 from depaudit.image.ldconf import ld_so_conf_dirs
 from depaudit.image.model import BaseImage
@@ -32,6 +31,8 @@ def open_image(path: Path, env: Mapping[str, str] | None = None) -> BaseImage:
     """
     if path.is_dir() and not (path / "oci-layout").exists() and not (path / "manifest.json").exists():
         return open_rootfs(path, env)
+    from depaudit.image.archive import open_layers  # tarfile, gzip, zstandard: only for an archive
+
     fs, config_env = open_layers(path)
     return _describe(fs, str(path), {**config_env, **(env or {})})
 
