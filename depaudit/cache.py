@@ -27,6 +27,9 @@ import depaudit
 from depaudit.reading import read_regular
 
 MISSING: Any = object()  # what `get` returns for a key it does not hold
+# The results file's bound: ~25 environments the size of a CUDA torch site-packages and a
+# 2,000-file monorepo (2.5 MB each); past it, a run keeps only the entries it used.
+MAX_BYTES = 64 << 20
 _SCHEMA = "CREATE TABLE IF NOT EXISTS results (kind TEXT, key TEXT, value TEXT, PRIMARY KEY (kind, key))"
 
 
@@ -61,8 +64,9 @@ def file_stamp(path: str) -> str:
 class ResultCache:
     """Results by (kind, key). Without a folder it only remembers within the run."""
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, max_bytes: int = MAX_BYTES) -> None:
         self.path = folder / f"results-{depaudit.__version__}-{_fingerprint()}.sqlite" if folder else None
+        self.max_bytes = max_bytes
         self._loaded: dict[str, dict[str, str]] = {}
         self._memory: dict[tuple[str, str], Any] = {}
         self._new: dict[tuple[str, str], str] = {}
@@ -113,8 +117,27 @@ class ResultCache:
             connection.close()
             self._new.clear()
             _remove_other_versions(self.path)
+            if self.path.stat().st_size > self.max_bytes:
+                self._keep_only_used()
         except (OSError, sqlite3.Error):
             pass
+
+    def _keep_only_used(self) -> None:
+        """Past its bound the file keeps only what this run read or wrote. Each run loads every
+        entry of a kind it asks for, so a file grown with the stat keys of many reinstalls
+        (CI) would slow every warm run down."""
+        connection = self._connect()
+        try:
+            with connection:
+                connection.execute("CREATE TEMP TABLE used (kind TEXT, key TEXT, PRIMARY KEY (kind, key))")
+                connection.executemany("INSERT OR IGNORE INTO used VALUES (?, ?)", self._memory)
+                connection.execute(
+                    "DELETE FROM results WHERE NOT EXISTS "
+                    "(SELECT 1 FROM used WHERE used.kind = results.kind AND used.key = results.key)"
+                )
+            connection.execute("VACUUM")
+        finally:
+            connection.close()
 
     def _rows(self, kind: str) -> dict[str, str]:
         if kind not in self._loaded:

@@ -161,3 +161,27 @@ def test_a_fresh_install_of_the_same_wheels_parses_none_of_their_files(tmp_path:
     changed = _scan(config, cache, processes=1)
     assert '"libsndfile.so.1"' in changed and '"libsndfile.so.1"' not in first
     assert changed == _scan(config, tmp_path / "unused", use_cache=False, processes=1)
+
+
+def test_a_results_file_past_its_bound_keeps_only_what_the_last_run_used(tmp_path: Path) -> None:
+    """Stat keys of reinstalled files pile up (a CI cache); every run loads each kind it asks
+    for whole, so past its bound the file is cut down to the entries of the run that saw it."""
+    first = ResultCache(tmp_path, max_bytes=200_000)
+    for number in range(2_000):
+        first.put("elf", f"old-{number}", ["x" * 200])
+    first.save()  # all written by this run: all kept, though past the bound
+    (database,) = tmp_path.glob("results-*.sqlite")
+    assert sqlite3.connect(database).execute("SELECT COUNT(*) FROM results").fetchone()[0] == 2_000
+    big = database.stat().st_size
+    second = ResultCache(tmp_path, max_bytes=200_000)
+    assert [second.get("elf", f"old-{number}") for number in (1, 2)] == [["x" * 200], ["x" * 200]]
+    assert second.get("elf", "never-written") is MISSING
+    second.put("hints", "new", [])
+    second.save()
+    rows = sqlite3.connect(database).execute("SELECT kind, key FROM results ORDER BY kind, key").fetchall()
+    assert rows == [("elf", "old-1"), ("elf", "old-2"), ("hints", "new")]
+    assert database.stat().st_size < big // 10
+    third = ResultCache(tmp_path)  # under the default bound: nothing is removed
+    third.put("hints", "newer", [])
+    third.save()
+    assert sqlite3.connect(database).execute("SELECT COUNT(*) FROM results").fetchone()[0] == 4
