@@ -117,11 +117,11 @@ _PROBES = 8
 def _installed_digests(
     files: Sequence[tuple[Path, str | None]], stats: Sequence[str | None], cache: ResultCache
 ) -> list[str | None]:
-    """The content key of each of one distribution's files, or None where no result can be
-    found under it. A file seen before is found by its stat: nothing is read. A file whose stat
-    is new (a fresh install of the same wheel: CI, a restored venv) is read and hashed here while
-    its distribution's contents have results; the worker that parses a file says its key.
-    A file linking out of its site-packages is never read, and its result never cached."""
+    """The content key of each of one distribution's files where it is known here (else None:
+    the worker that parses the file says it). A file seen before is found by its stat: nothing
+    is read. Of the files whose stat is new (a fresh install of the same wheel: CI, a restored
+    venv), the first _PROBES are read and hashed here, and all the others too once one of them
+    has a result. A file linking out of its site-packages is never read."""
     digests: list[str | None] = []
     probes, hits = 0, 0
     real = _RealPaths()
