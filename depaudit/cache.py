@@ -164,13 +164,14 @@ class ResultCache:
 
 
 def _fingerprint() -> str:
-    """A digest of depaudit's own code files (names, sizes, mtimes: stat, never a read): a result
-    computed by other code is another result, also between two builds of one version."""
+    """A digest of depaudit's own code (each file's name and bytes): a result computed by other
+    code is another result, also between two builds of one version. By content, not by mtime:
+    CI installs depaudit afresh on every run, and a restored cache must still be read (~2 ms)."""
     digest = hashlib.blake2b(digest_size=6)
     package = Path(depaudit.__file__).parent
     for path in sorted(package.rglob("*.py")):
-        status = path.stat()
-        digest.update(f"{path.relative_to(package).as_posix()}|{status.st_size}|{status.st_mtime_ns}\n".encode())
+        digest.update(f"{path.relative_to(package).as_posix()}\0".encode())
+        digest.update(hashlib.blake2b(path.read_bytes(), digest_size=16).digest())
     return digest.hexdigest()
 
 

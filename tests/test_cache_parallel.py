@@ -185,3 +185,23 @@ def test_a_results_file_past_its_bound_keeps_only_what_the_last_run_used(tmp_pat
     third.put("hints", "newer", [])
     third.save()
     assert sqlite3.connect(database).execute("SELECT COUNT(*) FROM results").fetchone()[0] == 4
+
+
+def test_the_code_fingerprint_follows_bytes_not_mtimes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI installs depaudit afresh on each run (new mtimes, same code): a restored cache must
+    still be read. Other code, even one byte, is another cache."""
+    import os
+    import shutil
+
+    import depaudit
+    from depaudit.cache import _fingerprint
+
+    here = _fingerprint()
+    copy = tmp_path / "depaudit"
+    shutil.copytree(Path(depaudit.__file__).parent, copy, copy_function=shutil.copy)  # new mtimes
+    for path in copy.rglob("*.py"):
+        os.utime(path, ns=(1, 1))
+    monkeypatch.setattr(depaudit, "__file__", str(copy / "__init__.py"))
+    assert _fingerprint() == here
+    (copy / "scan.py").write_bytes((copy / "scan.py").read_bytes() + b"\n")
+    assert _fingerprint() != here

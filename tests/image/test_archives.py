@@ -192,14 +192,17 @@ def test_hostile_members_are_rejected_and_nothing_outside_is_opened(built: dict[
     assert statuses["libabs.so.1"] == "unmapped"  # the image has no /etc/hostname; this machine's is not looked at
     from depaudit.packages.rules import rules_dir
 
-    # The archive, the environment, the image's private cache, our rules, the service scanned.
+    # The archive, the environment, the image's private cache, our rules and code, the service scanned.
     import os
+
+    import depaudit
 
     allowed = (
         str(hostile),
         str(built["sp"]),
         tempfile.gettempdir() + "/depaudit-image-",
         str(rules_dir()),
+        str(Path(depaudit.__file__).parent) + "/",  # the results cache's fingerprint of our code
         str(built["service"]),
         os.environ["DEPAUDIT_CACHE_DIR"],  # our own index cache
     )
