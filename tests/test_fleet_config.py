@@ -286,3 +286,28 @@ def test_the_command_line_environment_wins_over_the_config(tmp_path: Path) -> No
     face = next(s for s in report.services if s.name == "FaceRecognition")
     assert [(i.record.module, i.distribution) for i in face.imports] == [("visionlib", None)]
     assert [(f.kind, f.path, f.line) for f in face.findings] == [(FindingKind.UNRESOLVED_IMPORT, "shared/vision.py", 2)]
+
+
+def test_services_sharing_a_requirements_file_have_it_read_once_and_each_gets_its_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import depaudit.scan as scan
+
+    config = CONFIG.replace(
+        'family = "family-audio"\nsource-roots = ["."]',
+        'family = "family-vision"\nsource-roots = ["."]\nrequirements = ["requirements.txt"]',
+    ).replace(
+        'entry = "agents/face.py"\nfamily = "family-vision"\nsource-roots = ["."]',
+        'entry = "agents/face.py"\nfamily = "family-vision"\nsource-roots = ["."]\nrequirements = ["requirements.txt"]',
+    )
+    root = _monorepo(tmp_path / "repo", config)
+    (root.parent / "requirements.txt").write_text("visionlib==2.0\nnot-here==1.0\n")
+    calls: list[object] = []
+    real = scan.read_requirements
+    monkeypatch.setattr(scan, "read_requirements", lambda *args: calls.append(args) or real(*args))
+    report = run_scan(ScanOptions((), config=root))
+    assert len(calls) == 1  # two services, one family, one file
+    for service in report.services:
+        assert [(f.kind, f.path, f.line) for f in service.findings if f.kind is FindingKind.NOT_INSTALLED] == [
+            (FindingKind.NOT_INSTALLED, "requirements.txt", 2)
+        ], service.name
