@@ -381,3 +381,54 @@ def deadline(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+class OpenedFiles:
+    """The paths this process opens (and, if asked, lists) while `watching`: an audit hook, which
+    sees builtins.open, io.open and os.open alike. Hooks cannot be removed, so the suite has one
+    (`opened_files()`), quiet outside `watching`."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.paths: list[str] = []
+        self.events: tuple[str, ...] = ("open",)
+        self.form = "raw"
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event: str, args: tuple[object, ...]) -> None:
+        if not self.active or event not in self.events or not args:
+            return
+        target = args[0]
+        if not isinstance(target, (str, bytes, os.PathLike)):
+            return  # a folder descriptor, not a path
+        text = os.fsdecode(target)
+        if self.form == "raw":
+            self.paths.append(text)
+        elif self.form == "real":
+            try:
+                self.paths.append(os.path.realpath(text))
+            except ValueError:  # a NUL byte: open itself refuses it next
+                pass
+        elif os.path.isabs(text):  # "normal"; a relative one is opened against a folder descriptor
+            self.paths.append(os.path.normpath(text))
+
+    @contextmanager
+    def watching(self, events: tuple[str, ...] = ("open",), form: str = "raw") -> Iterator[list[str]]:
+        """form: "raw" (as passed), "real" (os.path.realpath) or "normal" (absolute paths only,
+        normalised)."""
+        self.paths, self.events, self.form = [], events, form
+        self.active = True
+        try:
+            yield self.paths
+        finally:
+            self.active = False
+
+
+_OPENED_FILES: list[OpenedFiles] = []
+
+
+def opened_files() -> OpenedFiles:
+    """The suite's one OpenedFiles, made (and its hook installed) on first use."""
+    if not _OPENED_FILES:
+        _OPENED_FILES.append(OpenedFiles())
+    return _OPENED_FILES[0]

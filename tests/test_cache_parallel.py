@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from depaudit.cache import MISSING, ResultCache
 from depaudit.emit.json_report import dumps
 from depaudit.scan import ScanOptions, run_scan
-from helpers import have_gcc
+from helpers import have_gcc, opened_files
 from test_fleet_config import _monorepo
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
@@ -42,16 +41,9 @@ def test_a_warm_scan_reads_no_installed_file(tmp_path: Path) -> None:
     config = _monorepo(tmp_path / "repo")
     cache = tmp_path / "cache"
     first = _scan(config, cache, processes=1)
-    opened: list[str] = []
-
-    def hook(event: str, args: tuple[object, ...]) -> None:
-        if event == "open" and isinstance(args[0], str) and "/envs/" in args[0]:
-            opened.append(args[0])
-
-    sys.addaudithook(hook)
-    second = _scan(config, cache, processes=1)
-    found = [path for path in opened if path.endswith((".py", ".so"))]
-    opened.clear()
+    with opened_files().watching() as opened:
+        second = _scan(config, cache, processes=1)
+    found = [path for path in opened if "/envs/" in path and path.endswith((".py", ".so"))]
     assert second == first
     # METADATA and RECORD are read (they say what is installed); no source or ELF file is.
     assert found == []

@@ -5,12 +5,9 @@ read from the built fixture, never hard-coded.
 
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
-import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +15,8 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from depaudit.report import ScanReport, ServiceReport
-from helpers import build_so, have_gcc
+from helpers import OpenedFiles, build_so, have_gcc
+from helpers import opened_files as helpers_opened_files
 
 EXT = ".cpython-311-x86_64-linux-gnu.so"
 GOOD_NEED = "libhostile-goodneed.so.1"  # what the good sibling extension module needs
@@ -226,32 +224,6 @@ def scene(tmp_path: Path) -> Scene:
     return Scene(tmp_path, sp, tmp_path / "services")
 
 
-class OpenedFiles:
-    """Every path this process opens while `watching` (an audit hook: it sees builtins.open,
-    io.open and os.open alike). Hooks cannot be removed, so one is installed per session."""
-
-    def __init__(self) -> None:
-        self.active = False
-        self.paths: list[str] = []
-        sys.addaudithook(self._hook)
-
-    def _hook(self, event: str, args: tuple[object, ...]) -> None:
-        if self.active and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
-            try:
-                self.paths.append(os.path.realpath(os.fsdecode(args[0])))
-            except ValueError:  # a NUL byte: open itself refuses it next
-                pass
-
-    @contextmanager
-    def watching(self) -> Iterator[list[str]]:
-        self.paths = []
-        self.active = True
-        try:
-            yield self.paths
-        finally:
-            self.active = False
-
-
 @pytest.fixture(scope="session")
 def opened_files() -> OpenedFiles:
-    return OpenedFiles()
+    return helpers_opened_files()

@@ -18,7 +18,8 @@ from helpers import deadline
 
 if TYPE_CHECKING:
     from depaudit.report import ScanReport, ServiceReport
-    from hostile.conftest import ElfParts, OpenedFiles, Scene
+    from helpers import OpenedFiles
+    from hostile.conftest import ElfParts, Scene
 
 EXT = ".cpython-311-x86_64-linux-gnu.so"
 GOOD_NEED = "libhostile-goodneed.so.1"
@@ -145,7 +146,7 @@ def test_record_paths_that_climb_out_of_site_packages_are_never_read(
         "../../../bin/hostile-tool",  # what pip writes for console scripts: not importable, not read
     ]
     _hostile(site, elf_parts, record=["hostile/__init__.py", f"hostile/_native{EXT}", *entries])
-    with opened_files.watching() as opened:
+    with opened_files.watching(form="real") as opened:
         report, service = _scan(site, "hostile")
     assert (report.findings, service.findings) == ((), ())
     assert str(outside) not in opened
@@ -192,7 +193,7 @@ def test_metadata_that_links_out_of_site_packages_is_never_read(
     info = _hostile(site, elf_parts)
     (info / "METADATA").unlink()
     os.symlink(secret, info / "METADATA")
-    with opened_files.watching() as opened:
+    with opened_files.watching(form="real") as opened:
         report, service = _scan(site, "hostile")
     message = f"METADATA is a symbolic link out of site-packages (to {secret}): never read; reinstall the distribution"
     assert report.findings == (Finding(FindingKind.UNSAFE_MEMBER, f"{INFO}/METADATA", None, message),)
@@ -211,7 +212,7 @@ def test_a_dist_info_folder_that_links_out_of_site_packages_is_never_read(
     (elsewhere / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n")
     (elsewhere / "RECORD").write_text("evil.py,,\n")
     os.symlink(elsewhere, site.site_packages / "evil-1.0.dist-info")
-    with opened_files.watching() as opened:
+    with opened_files.watching(form="real") as opened:
         report, service = _scan(site)
     message = f"a symbolic link out of site-packages (to {elsewhere}): never read; remove the link"
     assert report.findings == (Finding(FindingKind.UNSAFE_MEMBER, "evil-1.0.dist-info", None, message),)

@@ -29,7 +29,8 @@ from helpers import deadline
 
 if TYPE_CHECKING:
     from depaudit.report import ServiceReport
-    from hostile.conftest import ElfParts, OpenedFiles, Scene, Segment
+    from helpers import OpenedFiles
+    from hostile.conftest import ElfParts, Scene, Segment
 
 EXT = ".cpython-311-x86_64-linux-gnu.so"
 GOOD_EXT = f"hostile/_good{EXT}"
@@ -301,7 +302,7 @@ def test_a_symlink_out_of_site_packages_is_never_opened(
         Case("bin", "hostile/bin/tool", _symlink(str(elf_parts.outside)), FindingKind.UNSAFE_MEMBER, str),
     ]
     _hostile_scene(scene, elf_parts, escapes)
-    with opened_files.watching() as opened:
+    with opened_files.watching(form="real") as opened:
         _, service = scene.scan()
     real = os.path.realpath(elf_parts.outside)
     message = (

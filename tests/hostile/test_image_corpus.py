@@ -21,8 +21,8 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from depaudit.findings import Finding, FindingKind
 from depaudit.packages.rules import rules_dir
 from depaudit.report import ScanReport
 from depaudit.scan import InputError, ScanOptions, run_scan
+from helpers import opened_files
 
 OS_RELEASE = b'ID=debian\nVERSION_ID="12"\n'  # the image's: the report's distro comes from it
 OUTSIDE_OS_RELEASE = b'ID=ubuntu\nVERSION_ID="24.04"\n'  # outside: read, it would make the distro ubuntu-24.04
@@ -119,33 +120,9 @@ def inputs(tmp_path: Path) -> Inputs:
 
 
 # Watching what the scan opens --------------------------------------------------------------------
-class _Recorder:
-    """Paths the process opens or lists while active. Audit hooks cannot be removed: one per module."""
-
-    def __init__(self) -> None:
-        self.active = False
-        self.paths: list[str] = []
-        sys.addaudithook(self._hook)
-
-    def _hook(self, event: str, args: tuple[object, ...]) -> None:
-        if self.active and event in ("open", "os.listdir", "os.scandir") and args:
-            target = args[0]
-            if isinstance(target, (str, bytes, os.PathLike)) and os.path.isabs(os.fsdecode(target)):
-                # (relative: opened against a folder descriptor, as shutil.rmtree of our cache does)
-                self.paths.append(os.path.normpath(os.fsdecode(target)))
-
-
-_RECORDER = _Recorder()
-
-
-@contextmanager
-def _recording() -> Iterator[list[str]]:
-    _RECORDER.paths = []
-    _RECORDER.active = True
-    try:
-        yield _RECORDER.paths
-    finally:
-        _RECORDER.active = False
+def _recording() -> AbstractContextManager[list[str]]:
+    """Paths the scan opens or lists (absolute ones, normalised)."""
+    return opened_files().watching(("open", "os.listdir", "os.scandir"), form="normal")
 
 
 def _escapes(paths: list[str], inputs: Inputs) -> list[str]:

@@ -8,7 +8,6 @@ import io
 import json
 import re
 import shutil
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -18,7 +17,7 @@ import zstandard
 
 from depaudit.findings import FindingKind
 from depaudit.scan import ScanOptions, run_scan
-from helpers import build_image_scene, build_so, have_gcc
+from helpers import build_image_scene, build_so, have_gcc, opened_files
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
 
@@ -168,18 +167,8 @@ def test_hostile_members_are_rejected_and_nothing_outside_is_opened(built: dict[
             info, payload = _file(name, data)
             tar.addfile(info, io.BytesIO(payload))
 
-    opened: list[str] = []
-    recording = [True]
-
-    def hook(event: str, args: tuple) -> None:
-        if recording[0] and event == "open" and isinstance(args[0], (str, Path)):
-            opened.append(str(args[0]))
-
-    sys.addaudithook(hook)
-    try:
+    with opened_files().watching() as opened:
         report = run_scan(ScanOptions((built["service"],), (built["sp"],), "ubuntu-22.04", image=hostile))
-    finally:
-        recording[0] = False
     unsafe = sorted(f.path.split(": ", 1)[1] for f in report.findings if f.kind is FindingKind.UNSAFE_MEMBER)
     assert unsafe == [
         "../../climbing-member",
@@ -214,15 +203,9 @@ def test_a_warm_scan_of_an_image_takes_its_walks_from_the_cache(built: dict[str,
     is keyed by the image file, never by those copies' stamps, so a second run reads no ELF file."""
     options = ScanOptions((built["service"],), (built["sp"],), None, image=built["save"], cache_dir=tmp_path)
     first = run_scan(options)
-    opened: list[str] = []
-
-    def hook(event: str, args: tuple[object, ...]) -> None:
-        if event == "open" and isinstance(args[0], str) and re.search(r"\.so(\.\d+)*(\.depaudit-part)?$", args[0]):
-            opened.append(args[0])
-
-    sys.addaudithook(hook)
-    second = run_scan(options)
-    found, opened[:] = list(opened), []
+    with opened_files().watching() as opened:
+        second = run_scan(options)
+    found = [path for path in opened if re.search(r"\.so(\.\d+)*(\.depaudit-part)?$", path)]
     assert second.services[0].needs == first.services[0].needs
     assert ("libdefault.so.1", "/lib/x86_64-linux-gnu/libdefault.so.1") in [(n.name, n.found_at) for n in first.services[0].needs]
     assert found == []

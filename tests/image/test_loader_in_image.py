@@ -11,7 +11,7 @@ from depaudit.image.open import open_rootfs
 from depaudit.native.distribution import analyse_distribution
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
 from depaudit.python.environment import load_environment
-from helpers import build_image_scene, have_gcc
+from helpers import build_image_scene, have_gcc, opened_files
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
 
@@ -113,21 +113,9 @@ def test_hostile_links_resolve_inside_the_image_or_end_in_a_finding(scene) -> No
 
 
 def test_nothing_outside_the_image_and_the_environment_is_opened(scene, tmp_path: Path) -> None:
-    import sys
-
     rootfs, sp = scene
-    opened: list[str] = []
-    recording = [True]
-
-    def hook(event: str, args: tuple) -> None:
-        if recording[0] and event == "open" and isinstance(args[0], (str, bytes, Path)):
-            opened.append(str(args[0] if not isinstance(args[0], bytes) else args[0].decode()))
-
-    sys.addaudithook(hook)
-    try:
+    with opened_files().watching() as opened:
         _analyse(scene)
-    finally:
-        recording[0] = False  # audit hooks cannot be removed; this one goes quiet
     allowed = (str(rootfs), str(sp))
     outside = [p for p in opened if not p.startswith(allowed)]
     assert opened and outside == []
