@@ -76,10 +76,17 @@ class ResultCache:
     def file_digest(self, path: Path) -> str:
         """`content_key` of a file's bytes, read once per run: a monorepo's shared modules are
         in the closure of every service. Raises OSError."""
+        return self.file_digest_and_source(path)[0]
+
+    def file_digest_and_source(self, path: Path) -> tuple[str, bytes | None]:
+        """`file_digest`, and the bytes when this call read them (None when the digest was
+        known): a caller that must parse the file then need not read it again."""
         key = str(path)  # a string: Path equality is slow, and this is asked per file per service
-        if key not in self._digests:
-            self._digests[key] = content_key(read_regular(path))
-        return self._digests[key]
+        if key in self._digests:
+            return self._digests[key], None
+        source = read_regular(path)
+        self._digests[key] = content_key(source)
+        return self._digests[key], source
 
     def get(self, kind: str, key: str | None) -> Any:
         if key is None:

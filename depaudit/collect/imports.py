@@ -236,13 +236,14 @@ def _parse_files(
     todo: list[tuple[int, bytes, str, str]] = []
     for path, package in files:
         try:
-            key = f"{cache.file_digest(path)}|{package}"  # content_key(source, package)
+            digest, source = cache.file_digest_and_source(path)
+            key = f"{digest}|{package}"  # content_key(source, package)
             if key in memo.parsed:
                 results.append(memo.parsed[key])
                 continue
             cached = cache.get(_KIND, key)
             if cached is MISSING:
-                todo.append((len(results), read_regular(path), package, key))
+                todo.append((len(results), source if source is not None else read_regular(path), package, key))
                 results.append(None)
             else:
                 results.append(memo.parsed.setdefault(key, _from_row(cached)))

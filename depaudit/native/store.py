@@ -11,7 +11,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from depaudit.cache import MISSING, ResultCache, file_stamp, stat_key
 from depaudit.findings import FindingKind
@@ -22,6 +22,7 @@ from depaudit.native.model import ElfInfo, Tier
 from depaudit.parallel import Workers
 
 _ELF, _DLOPEN = "elf", "dlopen"
+T = TypeVar("T")
 
 
 class ElfStore:
@@ -44,20 +45,19 @@ class ElfStore:
         return self._stamps[path]
 
     def realpath(self, path: Path | str) -> str:
-        key = str(path)
-        if self.consulted is not None:
-            self.consulted.add(key)
-        if key not in self._real:
-            self._real[key] = os.path.realpath(key)
-        return self._real[key]
+        return self._ask(self._real, path, os.path.realpath)
 
     def is_file(self, path: Path | str) -> bool:
+        return self._ask(self._is_file, path, os.path.isfile)
+
+    def _ask(self, answers: dict[str, T], path: Path | str, question: Callable[[str], T]) -> T:
+        """The answer for `path`, once per scan; noted as consulted while a cached walk runs."""
         key = str(path)
         if self.consulted is not None:
             self.consulted.add(key)
-        if key not in self._is_file:
-            self._is_file[key] = os.path.isfile(key)
-        return self._is_file[key]
+        if key not in answers:
+            answers[key] = question(key)
+        return answers[key]
 
     def read(self, path: Path) -> ElfInfo:
         """What `read_elf` says of the file; raises its ElfError."""
