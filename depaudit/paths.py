@@ -1,7 +1,9 @@
-"""How a path is shown in the report: relative to the folder it was found from."""
+"""Path questions asked thousands of times a scan: how a path is shown in the report (relative
+to the folder it was found from), and where it really leads."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -14,3 +16,21 @@ def shown_path(path: Path, root: Path, *, resolve: bool = False) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+class RealPaths:
+    """os.path.realpath of many files in few folders: each folder resolved once, then one lstat
+    per file (realpath itself lstats every component of every path). Same answers, files do not
+    change during a scan."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, str] = {}
+
+    def __call__(self, path: str) -> str:
+        folder, name = os.path.split(path)
+        if name in ("", ".", "..") or not folder or os.path.islink(path):
+            return os.path.realpath(path)
+        real = self._folders.get(folder)
+        if real is None:
+            real = self._folders[folder] = os.path.realpath(folder)
+        return os.path.join(real, name)

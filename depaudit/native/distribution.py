@@ -10,6 +10,7 @@ from pathlib import Path
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import BaseImage
 from depaudit.native.elf import ELF_MAGIC, looks_like_shared_object
+from depaudit.paths import RealPaths
 from depaudit.reading import open_regular
 from depaudit.native.loader import resolve_needs
 from depaudit.native.model import NativeReport
@@ -46,26 +47,38 @@ def _candidates(
     dist: Distribution, display: Callable[[Path], str], examined: set[str] | None = None
 ) -> tuple[list[Path], list[Finding]]:
     inside = os.path.realpath(dist.site_packages)
+    site = str(dist.site_packages).rstrip("/")
+    realpath = RealPaths()
+    skipped_folders: dict[str, bool] = {}
     candidates: list[Path] = []
     findings: list[Finding] = []
+    # String work, not pathlib or os.path.splitext: RECORDs list tens of thousands of files.
     for relative in _shipped_files(dist):
+        if "\0" in relative or relative == ".":
+            continue  # no file can be named so (reading RECORD reported it); site-packages itself
         folder, _, name = relative.rpartition("/")
-        if "\0" in relative:
-            continue  # no file can be named so; reading RECORD reported it
         shared = looks_like_shared_object(name)
-        if not shared and os.path.splitext(name)[1].lower() in _NOT_ELF_SUFFIXES:
-            continue  # the cheapest test first: RECORDs list tens of thousands of files
-        if any(part.endswith(_METADATA_FOLDERS) or part == "__pycache__" for part in folder.split("/")):
+        if not shared:
+            stem = name.lstrip(".")  # as os.path.splitext: leading dots start no suffix
+            dot = stem.rfind(".")
+            if dot > 0 and stem[dot:].lower() in _NOT_ELF_SUFFIXES:
+                continue  # the cheapest test first
+        skipped = skipped_folders.get(folder)
+        if skipped is None:
+            parts = folder.split("/")
+            skipped = skipped_folders[folder] = any(p.endswith(_METADATA_FOLDERS) or p == "__pycache__" for p in parts)
+        if skipped:
             continue  # RECORD, METADATA, bytecode: never loaded by ld.so
-        path = dist.site_packages / relative
+        text = f"{site}/{relative}"  # RECORD entries are normal (environment._keep)
         if examined is not None:
-            examined.add(str(path))
-        real = os.path.realpath(path)
+            examined.add(text)
+        real = realpath(text)
         if real != inside and not real.startswith(inside + os.sep):
             # Checked before the magic is read: nothing outside site-packages is ever opened.
+            path = Path(text)
             findings.append(Finding(FindingKind.UNSAFE_MEMBER, display(path), None, _ESCAPE.format(real=real)))
-        elif shared or _may_be_elf(path):
-            candidates.append(path)
+        elif shared or _may_be_elf(text):
+            candidates.append(Path(text))
     return candidates, findings
 
 
@@ -96,7 +109,7 @@ def _walk(root: Path, folder: Path) -> list[str]:
     return found
 
 
-def _may_be_elf(path: Path) -> bool:
+def _may_be_elf(path: str) -> bool:
     """The ELF magic; or a file that exists but cannot be opened (no permission, a symlink loop),
     which the reader then reports rather than this check dropping it silently."""
     try:

@@ -12,7 +12,7 @@ from depaudit.cache import MISSING, ResultCache, content_key, stat_key
 from depaudit.collect.hints import NativeHint, file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
-from depaudit.paths import shown_path
+from depaudit.paths import RealPaths, shown_path
 from depaudit.reading import read_regular
 
 
@@ -124,7 +124,7 @@ def _installed_digests(
     has a result. A file linking out of its site-packages is never read."""
     digests: list[str | None] = []
     probes, hits = 0, 0
-    real = _RealPaths()
+    real = RealPaths()
     for (path, root), stat in zip(files, stats):
         digest = cache.get(_DIGEST, stat)
         if digest is MISSING:
@@ -139,29 +139,13 @@ def _installed_digests(
     return digests
 
 
-def _read_digest(path: Path, root: str | None, real: _RealPaths) -> str | None:
+def _read_digest(path: Path, root: str | None, real: RealPaths) -> str | None:
     try:
         if root is not None and not real(str(path)).startswith(root + os.sep):
             return None
         return content_key(read_regular(path))
     except (OSError, ValueError):
         return None
-
-
-class _RealPaths:
-    """os.path.realpath of many files in few folders: each folder resolved once, then one lstat
-    per file (realpath itself lstats every component of every path)."""
-
-    def __init__(self) -> None:
-        self._folders: dict[str, str] = {}
-
-    def __call__(self, path: str) -> str:
-        folder, name = os.path.split(path)
-        if folder not in self._folders:
-            self._folders[folder] = os.path.realpath(folder)
-        if os.path.islink(path):
-            return os.path.realpath(path)
-        return os.path.join(self._folders[folder], name)
 
 
 def _start_hints(

@@ -20,6 +20,7 @@ from depaudit.native.elf import ElfError, is_extension_module, read_elf_then
 from depaudit.native.headers import ElfHeaders
 from depaudit.native.model import ElfInfo, Tier
 from depaudit.parallel import Workers
+from depaudit.paths import RealPaths
 
 _ELF, _DLOPEN = "elf", "dlopen"
 T = TypeVar("T")
@@ -33,6 +34,7 @@ class ElfStore:
         self._dlopen: dict[tuple[str, bool, frozenset[str]], list[DlopenEvidence]] = {}
         # Files do not change during a scan; the walks ask for the same real paths many times.
         self._real: dict[str, str] = {}
+        self._resolve = RealPaths()
         self._is_file: dict[str, bool] = {}
         # While a walk that is to be cached runs: every path it looked at (see reports.py).
         self.consulted: set[str] | None = None
@@ -45,7 +47,7 @@ class ElfStore:
         return self._stamps[path]
 
     def realpath(self, path: Path | str) -> str:
-        return self._ask(self._real, path, os.path.realpath)
+        return self._ask(self._real, path, self._resolve)
 
     def is_file(self, path: Path | str) -> bool:
         return self._ask(self._is_file, path, os.path.isfile)

@@ -77,10 +77,12 @@ class PythonEnvironment:
         for key in self._order or self.distributions:
             dist = self.distributions[key]
             # Index both spellings of the folder: callers may hold either (lib64 → lib symlinks).
-            bases = {str(dist.site_packages), os.path.realpath(dist.site_packages)}
-            for relative in dist.files:
-                for base in bases:
-                    files.setdefault(os.path.normpath(os.path.join(base, relative)), key)
+            bases = {os.path.normpath(dist.site_packages), os.path.realpath(dist.site_packages)}
+            for base in bases:
+                # Entries are normal and relative (see _keep): joining by hand keeps them normal.
+                prefix = base.rstrip("/") + "/"
+                for relative in dist.files:
+                    files.setdefault(prefix + relative if relative != "." else base, key)
         return files
 
 
@@ -385,23 +387,38 @@ def _egg_requires(text: str) -> list[str]:
 def _module_names_of(files: Sequence[str]) -> set[str]:
     """Every importable dotted prefix a file list provides (namespace packages included)."""
     names: set[str] = set()
+    folders: dict[str, str | None] = {}  # folder → its dotted name; None: no import reaches it
     for relative in files:
         # The leaf first: most files of a wheel (headers, data) are no module at all.
+        slash = relative.rfind("/")
         if relative.endswith(".py"):
-            module = relative[relative.rfind("/") + 1 : -3]
+            module = relative[slash + 1 : -3]
         elif relative.endswith(".so"):
-            match = _EXTENSION.match(relative[relative.rfind("/") + 1 :])
+            match = _EXTENSION.match(relative[slash + 1 :])
             if match is None:
                 continue
             module = match.group(1)
         else:
             continue
-        parts = relative.split("/")
-        if any(p == "__pycache__" or p.endswith(_NOT_MODULE_DIRS) for p in parts[:-1]):
+        if not module.isidentifier() or (slash < 0 and module == "__init__"):
             continue
-        dotted = parts[:-1] if module == "__init__" else [*parts[:-1], module]
-        if not dotted or not all(p.isidentifier() for p in dotted):
-            continue
-        for end in range(1, len(dotted) + 1):
-            names.add(".".join(dotted[:end]))
+        folder = relative[:slash] if slash >= 0 else ""
+        if folder not in folders:  # a wheel has thousands of files in a few hundred folders
+            folders[folder] = _package_of(folder, names)
+        dotted = folders[folder]
+        if dotted is not None and module != "__init__":
+            names.add(f"{dotted}.{module}" if dotted else module)
     return names
+
+
+def _package_of(folder: str, names: set[str]) -> str | None:
+    """The dotted name of a folder that holds a module, its prefixes added to `names`; None when
+    no import can reach it (bytecode, metadata, a name that is no identifier)."""
+    if not folder:
+        return ""
+    parts = folder.split("/")
+    if any(p == "__pycache__" or p.endswith(_NOT_MODULE_DIRS) or not p.isidentifier() for p in parts):
+        return None
+    for end in range(1, len(parts) + 1):
+        names.add(".".join(parts[:end]))
+    return folder.replace("/", ".")
