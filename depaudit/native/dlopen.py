@@ -14,16 +14,15 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from depaudit.native.headers import ElfHeaders, read_headers
+from depaudit.native.headers import PF_X, PT_LOAD, PT_NOTE, ElfHeaders, Segment, read_headers
 from depaudit.native.model import Tier
 from depaudit.reading import open_regular
 
 FDO_DLOPEN_NOTE = 0x407C0C0A
 _PRIORITY = {"required": Tier.REQUIRED, "recommended": Tier.OPTIONAL, "suggested": Tier.HINT}
 _SONAME_STRING = re.compile(rb"(?<![A-Za-z0-9_.+-])(lib[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*\.so\.\d+)\x00")
-_PF_X = 1
 # Read-only data past this (in all segments together) is not scanned: weak evidence is not
 # worth reading gigabytes. Notes are small; a megabyte of them is already absurd.
 MAX_STRING_BYTES = 64 * 1024 * 1024
@@ -53,12 +52,12 @@ def evidence_in(stream: BinaryIO, headers: ElfHeaders, *, strings: bool, needed:
         order = "<" if headers.little_endian else ">"
         budget = _Budget()
         for segment in headers.segments:
-            kind = segment["p_type"]
-            if kind == "PT_NOTE" and budget.take(segment, "notes", MAX_NOTE_BYTES):
+            kind = segment.type
+            if kind == PT_NOTE and budget.take(segment, "notes", MAX_NOTE_BYTES):
                 data = _data(stream, segment)
-                for evidence in _notes(data, order, 8 if segment["p_align"] == 8 else 4):
+                for evidence in _notes(data, order, 8 if segment.align == 8 else 4):
                     found.setdefault(evidence.soname, evidence)
-            elif strings and kind == "PT_LOAD" and not segment["p_flags"] & _PF_X:
+            elif strings and kind == PT_LOAD and not segment.flags & PF_X:
                 if budget.take(segment, "strings", MAX_STRING_BYTES):
                     for soname in _soname_strings(_data(stream, segment)):
                         if soname not in needed:
@@ -99,18 +98,18 @@ class _Budget:
         self.seen: set[tuple[str, int, int]] = set()
         self.spent: dict[str, int] = {}
 
-    def take(self, segment: Any, kind: str, limit: int) -> bool:
-        region = (kind, segment["p_offset"], segment["p_filesz"])
-        if region in self.seen or self.spent.get(kind, 0) + segment["p_filesz"] > limit:
+    def take(self, segment: Segment, kind: str, limit: int) -> bool:
+        region = (kind, segment.offset, segment.filesz)
+        if region in self.seen or self.spent.get(kind, 0) + segment.filesz > limit:
             return False
         self.seen.add(region)
-        self.spent[kind] = self.spent.get(kind, 0) + segment["p_filesz"]
+        self.spent[kind] = self.spent.get(kind, 0) + segment.filesz
         return True
 
 
-def _data(stream: BinaryIO, segment: Any) -> bytes:
-    stream.seek(segment["p_offset"])
-    return stream.read(segment["p_filesz"])
+def _data(stream: BinaryIO, segment: Segment) -> bytes:
+    stream.seek(segment.offset)
+    return stream.read(segment.filesz)
 
 
 def _notes(data: bytes, order: str, align: int) -> list[DlopenEvidence]:

@@ -14,10 +14,10 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar
 
 from depaudit.findings import FindingKind
-from depaudit.native.headers import ElfHeaders, Truncated, read_headers
+from depaudit.native.headers import PT_DYNAMIC, PT_LOAD, SEGMENT_NAMES, ElfHeaders, Segment, Truncated, read_headers
 from depaudit.native.model import ElfInfo
 from depaudit.reading import open_regular
 
@@ -170,26 +170,26 @@ def _check_header_size(stream: BinaryIO) -> None:
     stream.seek(0)
 
 
-def _program_headers(headers: ElfHeaders) -> tuple[list[_Load], Any | None]:
+def _program_headers(headers: ElfHeaders) -> tuple[list[_Load], Segment | None]:
     size = headers.size
     # The loader maps every PT_LOAD and reads PT_DYNAMIC: none may end past the file.
-    beyond = [h for h in headers.segments if h["p_type"] in ("PT_LOAD", "PT_DYNAMIC") and h["p_offset"] + h["p_filesz"] > size]
+    beyond = [h for h in headers.segments if h.type in (PT_LOAD, PT_DYNAMIC) and h.offset + h.filesz > size]
     if beyond:
         # Name the segment the file's end cuts through, the dynamic one first: the likeliest cause.
-        cut = [h for h in beyond if h["p_offset"] < size]
-        worst = next((h for h in cut if h["p_type"] == "PT_DYNAMIC"), (cut or beyond)[0])
-        end = worst["p_offset"] + worst["p_filesz"]
-        raise _Truncated(f"{worst['p_type']} ends at byte {end}, past the end of the file ({size} bytes)")
-    loads = [_Load(h["p_vaddr"], h["p_offset"], h["p_filesz"]) for h in headers.segments if h["p_type"] == "PT_LOAD"]
-    dynamic = next((h for h in headers.segments if h["p_type"] == "PT_DYNAMIC"), None)
+        cut = [h for h in beyond if h.offset < size]
+        worst = next((h for h in cut if h.type == PT_DYNAMIC), (cut or beyond)[0])
+        end = worst.offset + worst.filesz
+        raise _Truncated(f"{SEGMENT_NAMES[worst.type]} ends at byte {end}, past the end of the file ({size} bytes)")
+    loads = [_Load(h.vaddr, h.offset, h.filesz) for h in headers.segments if h.type == PT_LOAD]
+    dynamic = next((h for h in headers.segments if h.type == PT_DYNAMIC), None)
     return loads, dynamic
 
 
-def _dynamic_tags(stream: BinaryIO, headers: ElfHeaders, dynamic: Any) -> list[tuple[int, int]]:
+def _dynamic_tags(stream: BinaryIO, headers: ElfHeaders, dynamic: Segment) -> list[tuple[int, int]]:
     """(d_tag, d_val) up to DT_NULL, unpacked with struct: a hostile segment may hold millions."""
     entry = struct.Struct(("<" if headers.little_endian else ">") + ("qQ" if headers.elfclass == 64 else "iI"))
-    count = min(dynamic["p_filesz"] // entry.size, MAX_DYNAMIC_ENTRIES + 1)
-    stream.seek(dynamic["p_offset"])
+    count = min(dynamic.filesz // entry.size, MAX_DYNAMIC_ENTRIES + 1)
+    stream.seek(dynamic.offset)
     data = stream.read(count * entry.size)
     tags: list[tuple[int, int]] = []
     needed = 0

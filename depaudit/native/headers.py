@@ -1,20 +1,30 @@
 """The ELF header and the program headers: all the loader reads before PT_DYNAMIC.
 
-Parsed with pyelftools' structs. Its ELFFile builds some 450 construct objects per file before
-reading a byte; they depend only on the byte order, class, type, machine and OS ABI, so they are
-built once per kind of file here, and one parse of the headers serves every reader of a file.
+The ELF header is parsed with pyelftools' structs (its names for the machine and the OS ABI).
+Its ELFFile builds some 450 construct objects per file before reading a byte; the few needed
+here depend only on the byte order and class, so they are built once. The program header table
+is unpacked with `struct`, as elf.py unpacks the dynamic entries: construct parses field by
+field, ~20 µs an entry, and a hostile table holds 65,535 of them. One parse of the headers
+serves every reader of a file.
 """
 
 from __future__ import annotations
 
 import functools
+import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     from elftools.elf.structs import ELFStructs  # imported where a file is read: a warm scan reads none
 
 _CLASSES = {b"\x01": 32, b"\x02": 64}
+PT_LOAD, PT_DYNAMIC, PT_NOTE = 1, 2, 4
+SEGMENT_NAMES = {PT_LOAD: "PT_LOAD", PT_DYNAMIC: "PT_DYNAMIC", PT_NOTE: "PT_NOTE"}
+PF_X = 1
+# Elf{32,64}_Phdr, fields in file order: type flags offset vaddr paddr filesz memsz align (64),
+# type offset vaddr paddr filesz memsz flags align (32).
+_PHDR_64, _PHDR_32 = "IIQQQQQQ", "IIIIIIII"
 _BYTE_ORDERS = {b"\x01": True, b"\x02": False}  # EI_DATA → little-endian
 
 
@@ -26,6 +36,18 @@ class Truncated(HeaderError):
     """A header lies past the end of the file."""
 
 
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One program header, the fields ld.so and our readers use."""
+
+    type: int
+    offset: int
+    vaddr: int
+    filesz: int
+    flags: int
+    align: int
+
+
 @dataclass(frozen=True)
 class ElfHeaders:
     little_endian: bool
@@ -33,7 +55,7 @@ class ElfHeaders:
     machine: str  # pyelftools' name, e.g. EM_X86_64 (the number, for a machine it does not know)
     osabi: str
     size: int  # of the file, in bytes
-    segments: tuple[Any, ...]  # pyelftools Containers of Elf_Phdr, in file order
+    segments: tuple[Segment, ...]  # in file order
 
 
 def read_headers(stream: BinaryIO) -> ElfHeaders:
@@ -54,14 +76,20 @@ def read_headers(stream: BinaryIO) -> ElfHeaders:
     if size < basic.Elf_Ehdr.sizeof():
         raise Truncated(f"the ELF header needs {basic.Elf_Ehdr.sizeof()} bytes, the file has {size}")
     header = struct_parse(basic.Elf_Ehdr, stream, 0)
-    structs = _structs(little_endian, elfclass, header["e_type"], header["e_machine"], header["e_ident"]["EI_OSABI"])
-    entry = structs.Elf_Phdr
-    if header["e_phnum"] and header["e_phentsize"] != entry.sizeof():
-        raise HeaderError(f"program header entry size {header['e_phentsize']}, expected {entry.sizeof()}")
-    end = header["e_phoff"] + header["e_phnum"] * entry.sizeof()
+    entry = struct.Struct(("<" if little_endian else ">") + (_PHDR_64 if elfclass == 64 else _PHDR_32))
+    if header["e_phnum"] and header["e_phentsize"] != entry.size:
+        raise HeaderError(f"program header entry size {header['e_phentsize']}, expected {entry.size}")
+    end = header["e_phoff"] + header["e_phnum"] * entry.size
     if end > size:
         raise Truncated(f"the program headers end at byte {end}, past the end of the file ({size} bytes)")
-    segments = tuple(struct_parse(entry, stream, header["e_phoff"] + i * entry.sizeof()) for i in range(header["e_phnum"]))
+    stream.seek(header["e_phoff"])
+    table = stream.read(end - header["e_phoff"])
+    if len(table) != end - header["e_phoff"]:
+        raise Truncated(f"the program headers end at byte {end}, past the end of the file")
+    if elfclass == 64:
+        segments = tuple(Segment(t, offset, vaddr, filesz, flags, align) for t, flags, offset, vaddr, _, filesz, _, align in entry.iter_unpack(table))
+    else:
+        segments = tuple(Segment(t, offset, vaddr, filesz, flags, align) for t, offset, vaddr, _, filesz, _, flags, align in entry.iter_unpack(table))
     return ElfHeaders(
         little_endian=little_endian,
         elfclass=elfclass,
@@ -78,15 +106,4 @@ def _basic_structs(little_endian: bool, elfclass: int) -> ELFStructs:
 
     structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
     structs.create_basic_structs()
-    return structs
-
-
-# Keyed by values read from the file: bounded, as a hostile tree may hold every machine number.
-@functools.lru_cache(maxsize=32)
-def _structs(little_endian: bool, elfclass: int, e_type: Any, e_machine: Any, osabi: Any) -> ELFStructs:
-    from elftools.elf.structs import ELFStructs
-
-    structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
-    structs.create_basic_structs()
-    structs.create_advanced_structs(e_type, e_machine, osabi)
     return structs
