@@ -244,6 +244,25 @@ def test_a_garbled_record_keeps_what_came_before(tmp_path: Path, dist: WriteDist
     )
 
 
+def test_record_entries_read_alike_however_the_file_is_written(tmp_path: Path, dist: WriteDist) -> None:
+    """Quoted or CRLF lines read like plain ones; odd entries are normalised, entries that
+    climb out of site-packages dropped."""
+    entries = ["pkg/__init__.py", "./pkg/a.py", "pkg//b.py", "pkg\\c.py", "pkg/./d.py", "pkg/sub/", "../../../bin/tool", "pkg/.hidden", ""]
+    expected = ("pkg/__init__.py", "pkg/a.py", "pkg/b.py", "pkg/c.py", "pkg/d.py", "pkg/sub", "pkg/.hidden")
+    layouts = {
+        "plain": "".join(f"{entry},sha256=x,1\n" for entry in entries),
+        "crlf": "".join(f"{entry},sha256=x,1\r\n" for entry in entries),
+        "quoted": "".join(f'"{entry}",sha256=x,1\n' for entry in entries),
+    }
+    for layout, text in layouts.items():
+        root = tmp_path / layout
+        info = dist(root, "pkg", files={"pkg/__init__.py": ""})
+        (info / "RECORD").write_text(text, newline="")
+        loaded = load_environment([root])
+        assert loaded.get("pkg").files == expected, layout
+        assert loaded.findings == (), layout
+
+
 def test_egg_info_folders_and_files(tmp_path: Path) -> None:
     egg = tmp_path / "legacy-1.2-py3.10.egg-info"
     egg.mkdir()
