@@ -27,22 +27,21 @@ def index_family_dockerfiles(root: Path, patterns: Sequence[str] = DEFAULT_FAMIL
     The name is the suffix of `Dockerfile.<name>` (or the stem of `<name>.Dockerfile`), else the
     folder holding the file. Hidden folders, caches and virtual environments are not walked.
     """
-    matchers = [_glob_regex(pattern) for pattern in patterns]
+    matcher = re.compile("|".join(f"(?:{_glob_regex(pattern).pattern})" for pattern in patterns) or "(?!)")
     found: dict[str, Path] = {}
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(
-            d for d in dirs
-            if not d.startswith(".") and d not in _SKIPPED and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
-        )
-        here = Path(folder)
-        inside = here.relative_to(root).as_posix()  # per folder, not per file: monorepos hold thousands
-        prefix = "" if inside == "." else inside + "/"
-        for name in sorted(files):
-            relative = prefix + name
-            if any(matcher.fullmatch(relative) for matcher in matchers):
-                family = _family_of(here / name, root)
-                if family:
-                    found.setdefault(family, here / name)
+    top = os.fspath(root)
+    # String work per folder and one regex per file: this walks the whole monorepo every scan.
+    for folder, dirs, files in os.walk(top):
+        if folder != top and "pyvenv.cfg" in files:
+            dirs.clear()  # a virtual environment: neither its files nor its folders
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED)
+        prefix = "" if folder == top else folder[len(top) :].lstrip("/") + "/"
+        for name in sorted(name for name in files if matcher.fullmatch(prefix + name)):
+            path = Path(folder, name)
+            family = _family_of(path, root)
+            if family:
+                found.setdefault(family, path)
     return found
 
 

@@ -67,6 +67,37 @@ def test_family_chain_to_the_external_image(tmp_path: Path) -> None:
     assert family_name("registry.example:5000/ml/family-audio:2024@sha256:abc") == "family-audio"
 
 
+def test_the_family_index_skips_hidden_cache_and_venv_folders(tmp_path: Path) -> None:
+    for relative in (
+        "Dockerfile",  # the root's own: no folder names a family
+        "docker/gpu/Dockerfile",
+        "docker/Dockerfile.audio",
+        "zzz/gpu/Dockerfile",  # walked later: the first one found keeps the name
+        "a/gpu/Dockerfile.notes.txt",  # Dockerfile.* : family `notes.txt`
+        ".git/hidden/Dockerfile",
+        "web/node_modules/npmpkg/Dockerfile",
+        "py/lib/python3.11/site-packages/wheelpkg/Dockerfile",
+        "src/__pycache__/Dockerfile",
+        "tools/venv-like/Dockerfile.inside-venv",
+        "tools/venv-like/deeper/venvdeep/Dockerfile",
+        "Dockerfile.root-level",
+    ):
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("FROM scratch\n")
+    (tmp_path / "tools/venv-like/pyvenv.cfg").write_text("home = /usr/bin\n")
+    assert index_family_dockerfiles(tmp_path) == {
+        "audio": tmp_path / "docker/Dockerfile.audio",
+        "gpu": tmp_path / "docker/gpu/Dockerfile",
+        "notes.txt": tmp_path / "a/gpu/Dockerfile.notes.txt",
+        "root-level": tmp_path / "Dockerfile.root-level",
+    }
+    assert index_family_dockerfiles(tmp_path, ["zzz/*/Dockerfile", "docker/Dockerfile.*"]) == {
+        "audio": tmp_path / "docker/Dockerfile.audio",
+        "gpu": tmp_path / "zzz/gpu/Dockerfile",
+    }
+
+
 def test_a_heredoc_body_belongs_to_its_run() -> None:
     text = "FROM a\nRUN <<EOF\napt-get install -y git\nFROM fake\nEOF\nRUN <<-END cat\n\tx\n\tEND\nENV X=1\n"
     assert [(i.keyword, i.line, i.end_line) for i in instructions(text)] == [
