@@ -18,7 +18,7 @@ from depaudit.collect.fallback import fallback_imports
 from depaudit.collect.model import FoundImport, ImportRecord, ImportScope, Service, ServiceImports, resolve_relative
 from depaudit.cache import MISSING, ResultCache
 from depaudit.collect.units import TooDeep, import_units, syntax_error
-from depaudit.collect.local import EXTENSION, LocalFinder
+from depaudit.collect.local import EXTENSION, LocalFile, LocalFinder
 from depaudit.findings import Finding, FindingKind
 from depaudit.parallel import Workers
 from depaudit.paths import shown_path
@@ -27,6 +27,7 @@ from depaudit.reading import read_regular
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 # ImportRecord's own order (its fields in turn), without building two tuples per comparison.
 _RECORD_ORDER = attrgetter(*(f.name for f in fields(ImportRecord)))
+_PARTS = attrgetter("parts")  # a sort key giving Path's own order
 
 
 # Lines that may hold an import: `import`, `from x import`, import_module(), __import__().
@@ -140,6 +141,7 @@ class ImportMemo:
     def __init__(self) -> None:
         self.parsed: dict[str, _Parsed] = {}  # cache key → the file's imports
         self.outcomes: dict[tuple[Path, str, Path, frozenset[str]], tuple[list[ImportRecord], list[Finding]]] = {}
+        self.targets: dict[tuple[str, str, tuple[str, ...]], list[LocalFile]] = {}  # (file, package, sys.path)
 
     def outcome(
         self, path: Path, package: str, parsed: _Parsed, display_root: Path, local: frozenset[str]
@@ -149,6 +151,22 @@ class ImportMemo:
             findings: list[Finding] = []
             self.outcomes[key] = (_outcome(path, parsed, display_root, local, findings), findings)
         return self.outcomes[key]
+
+    def local_targets(
+        self, path: Path, package: str, parsed: _Parsed, local: frozenset[str], sys_path: Sequence[Path], finder: LocalFinder
+    ) -> list[LocalFile]:
+        """The local files the file's imports run (`local` follows from `sys_path`): worked out
+        once per scan, not once per service that reaches the file."""
+        key = (str(path), package, tuple(map(str, sys_path)))  # strings: Path equality is slow
+        if key not in self.targets:
+            self.targets[key] = [
+                target
+                for item in parsed.found
+                # A relative import that climbs out of its package names no file.
+                if _scope(item, local) is ImportScope.LOCAL and not item.module.startswith(".")
+                for target in finder.local_files(item.module, item.names, sys_path)
+            ]
+        return self.targets[key]
 
 
 def collect_imports(
@@ -201,18 +219,16 @@ def _collect_entry(
             found, problems = memo.outcome(path, package, parsed, service.display_root, local)
             records.extend(found)
             findings.extend(problems)
-            for item in parsed.found:
-                if _scope(item, local) is not ImportScope.LOCAL or item.module.startswith("."):
-                    continue  # a relative import that climbs out of its package names no file
-                for target in finder.local_files(item.module, item.names, sys_path):
-                    if target.extension:
-                        extensions.add(target.path)
-                    elif str(target.path) not in seen:
-                        seen[str(target.path)] = target.path
-                        following.append((target.path, target.package))
+            for target in memo.local_targets(path, package, parsed, local, sys_path, finder):
+                if target.extension:
+                    extensions.add(target.path)
+                elif str(target.path) not in seen:
+                    seen[str(target.path)] = target.path
+                    following.append((target.path, target.package))
         level = following
+    files = tuple(sorted(seen.values(), key=_PARTS))  # Path's own order, each key built once
     return ServiceImports(
-        service, tuple(sorted(records, key=_RECORD_ORDER)), tuple(sorted(findings)), tuple(sorted(seen.values())), tuple(sorted(extensions))
+        service, tuple(sorted(records, key=_RECORD_ORDER)), tuple(sorted(findings)), files, tuple(sorted(extensions, key=_PARTS))
     )
 
 
