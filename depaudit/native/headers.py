@@ -19,13 +19,13 @@ if TYPE_CHECKING:
     from elftools.elf.structs import ELFStructs  # imported where a file is read: a warm scan reads none
 
 _CLASSES = {b"\x01": 32, b"\x02": 64}
+_BYTE_ORDERS = {b"\x01": True, b"\x02": False}  # EI_DATA → little-endian
 PT_LOAD, PT_DYNAMIC, PT_NOTE = 1, 2, 4
 SEGMENT_NAMES = {PT_LOAD: "PT_LOAD", PT_DYNAMIC: "PT_DYNAMIC", PT_NOTE: "PT_NOTE"}
 PF_X = 1
 # Elf{32,64}_Phdr, fields in file order: type flags offset vaddr paddr filesz memsz align (64),
 # type offset vaddr paddr filesz memsz flags align (32).
 _PHDR_64, _PHDR_32 = "IIQQQQQQ", "IIIIIIII"
-_BYTE_ORDERS = {b"\x01": True, b"\x02": False}  # EI_DATA → little-endian
 
 
 class HeaderError(ValueError):
