@@ -85,10 +85,24 @@ def fleet_from_paths(paths: Sequence[Path]) -> Fleet:
         findings.extend(problems)
     indexes: dict[Path, dict[str, Path]] = {}
     for service in services:
-        root = service.display_root.parent
+        root = _family_root(service)
         if root not in indexes:
             indexes[root] = index_family_dockerfiles(root)
     return _assemble(services, {}, indexes, None, findings)
+
+
+def _family_root(service: Service) -> Path:
+    """Where family Dockerfiles are looked for: the folder above the scanned one, but never
+    above the repository that holds the service. Scanning a repository that is itself one
+    service (`depaudit scan ~/code/svc`) would otherwise walk all of ~/code, and could take
+    another project's Dockerfile for a family."""
+    above = service.display_root.parent
+    for folder in (service.root, *service.root.parents):
+        if folder == above:
+            break
+        if (folder / ".git").exists():  # a folder, or a file in a worktree or a submodule
+            return folder
+    return above
 
 
 def fleet_from_config(config: FleetConfig, paths: Sequence[Path] = ()) -> Fleet:
