@@ -26,12 +26,13 @@ from pathlib import Path
 from compare import WORKERS, child_env, run_once
 from reference_inputs import Inputs, prepare
 
-# What each measure reports for one run of one checkout, in seconds.
-Measure = Callable[[Path, Inputs, Path], float]
+# What each measure reports for one run of one checkout: seconds of wall-clock time, and of CPU
+# (all processes, None where not measured).
+Measure = Callable[[Path, Inputs, Path], tuple[float, float | None]]
 _IN_PROCESS = re.compile(r"([0-9.]+) s in-process")
 
 
-def _scan(inputs: Inputs, checkout: Path, cache: Path) -> float:
+def _scan(inputs: Inputs, checkout: Path, cache: Path) -> tuple[float, float | None]:
     output = cache / "report.json"
     command: list[str | Path] = [sys.executable, "-m", "depaudit", "scan", "--config", inputs.monorepo / "depaudit.toml"]
     command += ["--format", "json", "--output", output, "--fail-on", "never", "--cache-dir", cache]
@@ -39,14 +40,14 @@ def _scan(inputs: Inputs, checkout: Path, cache: Path) -> float:
     run = run_once(command, env=env, cwd=inputs.monorepo)  # from the monorepo: never this folder's depaudit
     if run.returncode != 0:
         raise SystemExit(f"depaudit scan failed in {checkout}:\n{run.stderr[-2000:]}")
-    return run.seconds
+    return run.seconds, run.cpu_seconds
 
 
-def scan_cold(checkout: Path, inputs: Inputs, scratch: Path) -> float:
+def scan_cold(checkout: Path, inputs: Inputs, scratch: Path) -> tuple[float, float | None]:
     return _scan(inputs, checkout, Path(tempfile.mkdtemp(prefix="cold-", dir=scratch)))
 
 
-def scan_warm(checkout: Path, inputs: Inputs, scratch: Path) -> float:
+def scan_warm(checkout: Path, inputs: Inputs, scratch: Path) -> tuple[float, float | None]:
     cache = scratch / ("warm" + str(checkout).replace("/", "_"))
     if not cache.is_dir():
         cache.mkdir()
@@ -54,7 +55,7 @@ def scan_warm(checkout: Path, inputs: Inputs, scratch: Path) -> float:
     return _scan(inputs, checkout, cache)
 
 
-def elf(checkout: Path, inputs: Inputs, scratch: Path) -> float:
+def elf(checkout: Path, inputs: Inputs, scratch: Path) -> tuple[float, float | None]:
     """The ELF stage's own time, cold, as workers.py prints it (no interpreter start)."""
     cache = Path(tempfile.mkdtemp(prefix="elf-", dir=scratch))
     env = child_env(PYTHONPATH=str(checkout))
@@ -62,7 +63,7 @@ def elf(checkout: Path, inputs: Inputs, scratch: Path) -> float:
     found = _IN_PROCESS.search(run.stdout)
     if run.returncode != 0 or found is None:
         raise SystemExit(f"the ELF stage failed in {checkout}:\n{run.stderr[-2000:]}")
-    return float(found.group(1))
+    return float(found.group(1)), None
 
 
 MEASURES: dict[str, Measure] = {"elf": elf, "scan-cold": scan_cold, "scan-warm": scan_warm}
@@ -89,13 +90,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             if args.only and name not in args.only:
                 continue
             times: dict[Path, list[float]] = {folder: [] for folder in checkouts}
+            cpu: dict[Path, list[float]] = {folder: [] for folder in checkouts}
             for _ in range(args.runs):
                 for folder in checkouts:
-                    times[folder].append(measure(folder, inputs, Path(scratch)))
+                    wall, used = measure(folder, inputs, Path(scratch))
+                    times[folder].append(wall)
+                    cpu[folder] += [used] if used is not None else []
             base = statistics.median(times[checkouts[0]])
             for folder in checkouts:
                 median, best = statistics.median(times[folder]), min(times[folder])
-                print(f"{name:10} {str(folder):40} median {median:.3f} s  min {best:.3f} s  {median / base:.2f}× the first")
+                line = f"{name:10} {str(folder):40} median {median:.3f} s  min {best:.3f} s  {median / base:.2f}× the first"
+                if cpu[folder]:
+                    line += f"  CPU median {statistics.median(cpu[folder]):.2f} s"
+                print(line)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ class Run:
     tree_pss_mib: float  # sampled peak of the whole process tree
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system of the process and the children it waited for
 
 
 GNU_TIME = "/usr/bin/time"
@@ -139,7 +140,8 @@ def run_once(command: Sequence[str | Path], env: dict[str, str] | None = None, c
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    return Run(seconds, os.waitstatus_to_exitcode(status), max_rss_kib / 1024, tree_kib / 1024, stdout, stderr)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, os.waitstatus_to_exitcode(status), max_rss_kib / 1024, tree_kib / 1024, stdout, stderr, cpu)
 
 
 def _last_line(text: str) -> str:
