@@ -16,7 +16,7 @@ from depaudit.fleet.families import BaseChain, chain_env
 from depaudit.fleet.layout import FamilySpec, Fleet, Placement, fleet_from_config, fleet_from_paths
 from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
-from depaudit.collect.hints import NativeHint, linux_candidates
+from depaudit.collect.hints import linux_candidates
 from depaudit.native.distribution import analyse_folder
 from depaudit.native.hints import FileHint, distributions_hints, folder_hints, runs_at_import, start_distributions_hints
 from depaudit.cache import ResultCache

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -106,7 +106,7 @@ def make_dist(
     info_name = f"{name.replace('-', '_')}-{version}.dist-info"
     info = site_packages / info_name
     info.mkdir()
-    metadata = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     metadata += [f"Requires-Dist: {r}" for r in requires]
     (info / "METADATA").write_text("\n".join(metadata) + "\n")
     if top_level is not None:

@@ -190,7 +190,7 @@ def test_a_continuation_at_the_end_of_the_file(fleet: Fleet) -> None:
 
 
 def test_arg_in_from_names_the_family_and_the_base(fleet: Fleet) -> None:
-    audio = f"ARG CUDA=12.1.1\nFROM nvidia/cuda:${{CUDA}}-runtime-ubuntu22.04\nRUN apt-get update && apt-get install -y --no-install-recommends libsndfile1 && rm -rf /var/lib/apt/lists/*\n"
+    audio = "ARG CUDA=12.1.1\nFROM nvidia/cuda:${CUDA}-runtime-ubuntu22.04\nRUN apt-get update && apt-get install -y --no-install-recommends libsndfile1 && rm -rf /var/lib/apt/lists/*\n"
     fleet.write(audio, tts_from="ARG FAMILY=family-audio\nARG TAG\nFROM ${FAMILY}:${TAG:-latest}\n")
     report = fleet.write_scan()
     tts = next(s for s in report["services"] if s["name"] == "tts")

@@ -17,7 +17,7 @@ import zstandard
 
 from depaudit.findings import FindingKind
 from depaudit.scan import ScanOptions, run_scan
-from helpers import build_image_scene, build_so, have_gcc, opened_files
+from helpers import build_image_scene, have_gcc, opened_files
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
 
