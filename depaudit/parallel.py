@@ -92,8 +92,11 @@ class Workers:
         return results
 
     def _discard_pool(self) -> None:
+        """Drop a broken pool, its threads joined: the next pool must not fork a process that
+        still runs them (a thread holding a lock at fork time can deadlock the child; Python
+        3.12 and later warn of it)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def close(self) -> None:
