@@ -11,16 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 CONFIG_NAMES = ("depaudit.toml", "pyproject.toml")
 # Where family Dockerfiles are looked for when the config names no glob: `docker/<family>/Dockerfile`
