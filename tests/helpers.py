@@ -50,13 +50,17 @@ def build_wheel_env(name: str, pip_args: Sequence[str], cwd: Path = REPO) -> Pat
 
     Returns its site-packages. Skips the calling test when the index cannot be reached.
     """
-    key_material = [name, sys.version, *pip_args]
+    key_material = [name, sys.version]
     for arg in pip_args:
         candidate = cwd / arg
+        # A path inside the clone by its relative name: a clone elsewhere (every CI run, every
+        # fresh-clone check) shares the venv.
+        inside = candidate.resolve().is_relative_to(cwd.resolve())
+        key_material.append(candidate.resolve().relative_to(cwd.resolve()).as_posix() if inside else arg)
         if candidate.is_file():  # requirements files: their content is part of the key
             key_material.append(candidate.read_text())
-            for included in candidate.parent.rglob("*.txt"):
-                key_material.append(f"{included}:{included.read_text()}")
+            for included in sorted(candidate.parent.rglob("*.txt")):
+                key_material.append(f"{included.relative_to(candidate.parent)}:{included.read_text()}")
     digest = hashlib.sha256("\0".join(key_material).encode()).hexdigest()[:16]
     venv = _cache_root() / f"{name}-{digest}"
     if (venv / ".complete").exists():

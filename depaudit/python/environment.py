@@ -319,7 +319,9 @@ def _record_files(info: Path, reader: _Reader) -> list[str]:
             if row and row[0] and not _keep(row[0], reader.root, files):
                 reader.problem(info / "RECORD", _NUL_ENTRY.format(name="RECORD"), rows.line_num)
     except csv.Error as error:
-        reader.problem(info / "RECORD", f"garbled RECORD ({error}); only the entries before the error are used")
+        # csv's own words, less its advice to programmers, which also differs between Pythons.
+        reason = str(error).split(" - ", 1)[0]
+        reader.problem(info / "RECORD", f"garbled RECORD ({reason}); only the entries before the error are used")
     return files
 
 

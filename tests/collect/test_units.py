@@ -154,7 +154,7 @@ def test_every_file_of_a_real_site_packages_gives_the_same_hints(fleet_site_pack
             continue  # libcst cannot read it: neither way gives hints
         assert file_hints(data) == whole, path
         compared += 1
-    assert compared > 25
+    assert compared > 20  # the example fleet gives 32 on Python 3.11, 23 on 3.12 and 3.13 (other wheels)
 
 
 IMPORTS = textwrap.dedent(
@@ -272,4 +272,4 @@ def test_every_file_of_a_real_site_packages_gives_the_same_imports(fleet_site_pa
             continue
         assert _parse_cut(data, "pkg.sub") == whole, path
         compared += 1
-    assert compared > 60
+    assert compared > 45  # 68 on Python 3.11, 53 on 3.12, 49 on 3.13
