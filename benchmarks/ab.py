@@ -16,27 +16,24 @@ this interpreter and its installed dependencies, each checkout's depaudit first 
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from compare import WORKERS, child_env, run_once
+from compare import _IN_PROCESS, Settings, _cache_env, _scan_command, _worker, child_env, run_once
 from reference_inputs import Inputs, prepare
 
 # What each measure reports for one run of one checkout: seconds of wall-clock time, and of CPU
 # (all processes, None where not measured).
 Measure = Callable[[Path, Inputs, Path], tuple[float, float | None]]
-_IN_PROCESS = re.compile(r"([0-9.]+) s in-process")
 
 
 def _scan(inputs: Inputs, checkout: Path, cache: Path) -> tuple[float, float | None]:
-    output = cache / "report.json"
-    command: list[str | Path] = [sys.executable, "-m", "depaudit", "scan", "--config", inputs.monorepo / "depaudit.toml"]
-    command += ["--format", "json", "--output", output, "--fail-on", "never", "--cache-dir", cache]
-    env = child_env(PYTHONPATH=str(checkout), DEPAUDIT_CACHE_DIR=str(cache))
+    settings = Settings(1, 1, 0, sys.executable, cache)
+    command = _scan_command(settings, cache, ["--config", inputs.monorepo / "depaudit.toml"])
+    env = {**_cache_env(cache), "PYTHONPATH": str(checkout)}
     run = run_once(command, env=env, cwd=inputs.monorepo)  # from the monorepo: never this folder's depaudit
     if run.returncode != 0:
         raise SystemExit(f"depaudit scan failed in {checkout}:\n{run.stderr[-2000:]}")
@@ -59,7 +56,7 @@ def elf(checkout: Path, inputs: Inputs, scratch: Path) -> tuple[float, float | N
     """The ELF stage's own time, cold, as workers.py prints it (no interpreter start)."""
     cache = Path(tempfile.mkdtemp(prefix="elf-", dir=scratch))
     env = child_env(PYTHONPATH=str(checkout))
-    run = run_once([sys.executable, WORKERS, "depaudit-elf", inputs.site_packages, cache], env=env, cwd=scratch)
+    run = run_once(_worker(sys.executable, "depaudit-elf", inputs.site_packages, cache)(), env=env, cwd=scratch)
     found = _IN_PROCESS.search(run.stdout)
     if run.returncode != 0 or found is None:
         raise SystemExit(f"the ELF stage failed in {checkout}:\n{run.stderr[-2000:]}")
