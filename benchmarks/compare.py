@@ -7,15 +7,16 @@ Issue 7, item 5. Run by hand, never by CI or pytest:
 
 Absent inputs are built once under ~/.cache/depaudit-bench (benchmarks/reference_inputs.py; pip
 downloads several GB of CUDA wheels the first time). Every figure is the wall-clock median of
-whole processes, all run in this one invocation so that the ratios compare like with like. The
-OS page cache is warm for every tool (an untimed run first); "cold" and "warm" name depaudit's
-own result cache.
+whole processes, all run in this one invocation, each group's rows interleaved (run 1 of each,
+then run 2 of each, ...) so that the ratios compare like with like. The OS page cache is warm
+for every tool (an untimed run first); "cold" and "warm" name depaudit's own result cache.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -178,17 +179,79 @@ class Row:
     stage_outputs: list[str] = field(default_factory=list)  # each run's last stdout line
 
 
-def measure(row: Row, job: Job, runs: int, warmup: int) -> Row:
-    results = []
-    for index in range(warmup + runs):
-        result = run_once(job.command(), job.env(), job.cwd)
+@dataclass
+class _Plan:
+    row: Row
+    job: Job
+    runs: int
+    warmup: int
+    then: Callable[[Row], None] | None
+    results: list[Run] = field(default_factory=list)
+    failed: bool = False
+
+
+class Schedule:
+    """The runs of one group's rows, taken round-robin: run 1 of every row, then run 2 of every
+    row, and so on. This machine's speed drifts by tens of percent within minutes; measured one
+    after another, two rows could land in different minutes and their ratio would show the drift,
+    not the tools. A row that changes what others read (it touches the site-packages) runs alone,
+    after the others."""
+
+    def __init__(self) -> None:
+        self.shared: list[_Plan] = []
+        self.alone: list[_Plan] = []
+
+    def add(
+        self,
+        row: Row,
+        job: Job,
+        runs: int,
+        warmup: int,
+        *,
+        alone: bool = False,
+        then: Callable[[Row], None] | None = None,
+    ) -> Row:
+        """`row`, to be measured by `run()`; `then` is called with it once it is."""
+        (self.alone if alone else self.shared).append(_Plan(row, job, runs, warmup, then))
+        return row
+
+    def run(self) -> None:
+        self._rounds(self.shared)
+        for plan in self.alone:
+            self._rounds([plan])
+        self.shared, self.alone = [], []
+
+    def _rounds(self, plans: list[_Plan]) -> None:
+        for plan in plans:  # the untimed runs first: the page cache warm for every row
+            for _ in range(plan.warmup):
+                self._once(plan)
+        for index in range(max((plan.runs for plan in plans), default=0)):
+            for plan in plans:
+                if index < plan.runs:
+                    result = self._once(plan)
+                    if result is not None:
+                        plan.results.append(result)
+        for plan in plans:
+            if not plan.failed:
+                _finish(plan.row, plan.job, plan.results)
+            if plan.then is not None:
+                plan.then(plan.row)
+
+    @staticmethod
+    def _once(plan: _Plan) -> Run | None:
+        if plan.failed:
+            return None
+        result = run_once(plan.job.command(), plan.job.env(), plan.job.cwd)
         # A crash can be quick: never let it pass for a fast run.
-        if result.returncode not in job.ok or "Traceback (most recent call last)" in result.stderr:
-            row.status = f"failed (exit {result.returncode}: {_last_line(result.stderr or result.stdout)[:120]})"
-            log(f"{row.tool}: {row.status}")
-            return row
-        if index >= warmup:
-            results.append(result)
+        if result.returncode not in plan.job.ok or "Traceback (most recent call last)" in result.stderr:
+            plan.row.status = f"failed (exit {result.returncode}: {_last_line(result.stderr or result.stdout)[:120]})"
+            log(f"{plan.row.tool}: {plan.row.status}")
+            plan.failed = True
+            return None
+        return result
+
+
+def _finish(row: Row, job: Job, results: list[Run]) -> None:
     row.times = [r.seconds for r in results]
     row.stage_outputs = [_last_line(r.stdout) for r in results]
     row.median = statistics.median(row.times)
@@ -199,8 +262,7 @@ def measure(row: Row, job: Job, runs: int, warmup: int) -> Row:
         or job.summarize(results[-1].stdout, results[-1].stderr)
         or _last_line(results[-1].stderr)
     )
-    log(f"{row.tool}: median {row.median:.3f} s over {runs} runs ({row.output})")
-    return row
+    log(f"{row.tool}: median {row.median:.3f} s over {len(results)} runs ({row.output})")
 
 
 def missing(row: Row, what: str) -> Row:
@@ -209,9 +271,11 @@ def missing(row: Row, what: str) -> Row:
     return row
 
 
-def external(row: Row, program: Path | None, job: Callable[[Path], Job], runs: int, warmup: int, install: str) -> Row:
+def external(
+    schedule: Schedule, row: Row, program: Path | None, job: Callable[[Path], Job], runs: int, warmup: int, install: str
+) -> Row:
     """A row of another project's tool: measured when it is installed, else says so."""
-    return measure(row, job(program), runs, warmup) if program is not None else missing(row, install)
+    return schedule.add(row, job(program), runs, warmup) if program is not None else missing(row, install)
 
 
 # --- the measurements --------------------------------------------------------------------
@@ -225,6 +289,7 @@ class Settings:
     python: str  # the interpreter with depaudit, pyelftools and libcst
     scratch: Path  # fresh cache folders and lists of paths live here
     lddtree_sample: int = 0  # 0: every ELF file
+    schedule: Schedule = field(default_factory=Schedule)  # the group's rows, run by main()
 
 
 def _worker(python: str | Path, name: str, *args: str | Path) -> Callable[[], list[str | Path]]:
@@ -252,7 +317,7 @@ def elf_rows(inputs: Inputs, settings: Settings) -> list[Row]:
     work = f"DT_NEEDED of the {len(inputs.elf_paths)} ELF files among {inputs.site_files:,} files"
     elf_list = settings.scratch / "elf-files.txt"
     elf_list.write_text("\n".join(inputs.elf_paths) + "\n", encoding="utf-8")
-    runs, warmup = settings.runs, settings.warmup
+    runs, warmup, schedule = settings.runs, settings.warmup, settings.schedule
     rows = []
 
     def scanelf(program: Path) -> Job:
@@ -262,14 +327,14 @@ def elf_rows(inputs: Inputs, settings: Settings) -> list[Row]:
         )
 
     row = Row("elf.scanelf", work, "scanelf -R -n (C)", None)
-    rows.append(external(row, _program(None, "scanelf"), scanelf, runs, warmup, "apt-get install pax-utils"))
+    rows.append(external(schedule, row, _program(None, "scanelf"), scanelf, runs, warmup, "apt-get install pax-utils"))
 
     row = Row("elf.floor-walk", work, "os.pread + struct, walk everything (floor)", "elf.scanelf")
-    rows.append(measure(row, Job(_worker(settings.python, "floor-walk", sp)), runs, warmup))
+    rows.append(schedule.add(row, Job(_worker(settings.python, "floor-walk", sp)), runs, warmup))
     row = Row("elf.floor-paths", work, "os.pread + struct, given the ELF paths", "elf.scanelf")
-    rows.append(measure(row, Job(_worker(settings.python, "floor-paths", elf_list)), runs, warmup))
+    rows.append(schedule.add(row, Job(_worker(settings.python, "floor-paths", elf_list)), runs, warmup))
     row = Row("elf.pyelftools", work, "pyelftools, one ELFFile per file, given the paths", "elf.scanelf")
-    rows.append(measure(row, Job(_worker(settings.python, "pyelftools", elf_list)), runs, warmup))
+    rows.append(schedule.add(row, Job(_worker(settings.python, "pyelftools", elf_list)), runs, warmup))
     rows.append(_lddtree_row(inputs, settings, work, elf_list))
     rows += _depaudit_elf_rows(inputs, settings, work)
     return rows
@@ -282,12 +347,15 @@ def _lddtree_row(inputs: Inputs, settings: Settings, work: str, elf_list: Path) 
         return missing(row, "pip install auditwheel")
     total, sample = len(inputs.elf_paths), settings.lddtree_sample
     count = min(sample, total) if sample else total
-    measure(row, Job(_worker(python, "lddtree", elf_list, str(count))), settings.slow_runs, 0)
-    if row.median is not None and count < total:
-        row.times = [t * total / count for t in row.times]  # per-file cost taken as even
-        row.median = statistics.median(row.times)
-        row.note = f"extrapolated from the first {count} of {total} files"
-    return row
+
+    def extrapolate(row: Row) -> None:
+        if row.median is not None and count < total:
+            row.times = [t * total / count for t in row.times]  # per-file cost taken as even
+            row.median = statistics.median(row.times)
+            row.note = f"extrapolated from the first {count} of {total} files"
+
+    job = Job(_worker(python, "lddtree", elf_list, str(count)))
+    return settings.schedule.add(row, job, settings.slow_runs, 0, then=extrapolate)
 
 
 def _depaudit_elf_rows(inputs: Inputs, settings: Settings, work: str) -> list[Row]:
@@ -304,8 +372,14 @@ def _depaudit_elf_rows(inputs: Inputs, settings: Settings, work: str) -> list[Ro
             temperature,
             lambda folder: [settings.python, WORKERS, "depaudit-elf", inputs.site_packages, folder],
         )
-        measured = measure(row, job, runs, _warmup(settings, temperature))
-        rows += [measured, _stage_row(measured, f"elf.depaudit-stage-{temperature}", f"depaudit ELF stage, {temperature}: in-process (no interpreter start)")]
+        stage = Row(
+            f"elf.depaudit-stage-{temperature}",
+            work,
+            f"depaudit ELF stage, {temperature}: in-process (no interpreter start)",
+            "elf.scanelf",
+        )
+        settings.schedule.add(row, job, runs, _warmup(settings, temperature), then=functools.partial(_stage_row, row=stage))
+        rows += [row, stage]
 
     # The same through the command line: one service that imports torch, cv2 and torchvision.
     service = settings.scratch / "one-service"
@@ -319,7 +393,7 @@ def _depaudit_elf_rows(inputs: Inputs, settings: Settings, work: str) -> list[Ro
             "elf.scanelf",
         )
         rows.append(
-            measure(
+            settings.schedule.add(
                 row,
                 _scan_job(
                     settings,
@@ -336,17 +410,16 @@ def _depaudit_elf_rows(inputs: Inputs, settings: Settings, work: str) -> list[Ro
 _IN_PROCESS = re.compile(r"([0-9.]+) s in-process")
 
 
-def _stage_row(measured: Row, key: str, tool: str) -> Row:
+def _stage_row(measured: Row, row: Row) -> None:
     """The stage's own time, which the worker prints for every run, as a row of its own: the
     issue's ELF targets are about the stage, the whole-process row beside it adds the interpreter
     start and the imports (~0.2 s)."""
-    row = Row(key, measured.work, tool, "elf.scanelf", status=measured.status, output=measured.output)
+    row.status, row.output = measured.status, measured.output
     row.times = [float(match.group(1)) for match in map(_IN_PROCESS.search, measured.stage_outputs) if match]
     if row.times and len(row.times) == len(measured.times):
         row.median = statistics.median(row.times)
     else:
         row.status = f"failed (no in-process time in: {measured.output[:80]})"
-    return row
 
 
 def _warmup(settings: Settings, temperature: str) -> int:
@@ -393,7 +466,7 @@ def _report_summary(path: Path) -> str:
 
 
 def import_rows(inputs: Inputs, settings: Settings) -> list[Row]:
-    repo, runs, warmup = inputs.monorepo, settings.runs, settings.warmup
+    repo, runs, warmup, schedule = inputs.monorepo, settings.runs, settings.warmup, settings.schedule
     work = f"imports of the monorepo ({inputs.monorepo_py_files:,} .py files)"
     rows = []
     # --python: third-party imports resolved in the same environment depaudit is given.
@@ -404,10 +477,11 @@ def import_rows(inputs: Inputs, settings: Settings) -> list[Row]:
         return Job(lambda: [program, "analyze", "graph", *python, "."], cwd=repo, summarize=_graph_summary)
 
     row = Row("imports.ruff", work, "ruff analyze graph (Rust)", None)
-    rows.append(external(row, _program(inputs.tools_venv, "ruff"), ruff, runs, warmup, "pip install ruff"))
+    rows.append(external(schedule, row, _program(inputs.tools_venv, "ruff"), ruff, runs, warmup, "pip install ruff"))
     row = Row("imports.deptry", work, "deptry (Rust parser)", "imports.ruff")
     rows.append(
         external(
+            schedule,
             row,
             _program(inputs.tools_venv, "deptry"),
             lambda program: _deptry_job(program, inputs),
@@ -416,12 +490,12 @@ def import_rows(inputs: Inputs, settings: Settings) -> list[Row]:
             "pip install deptry",
         )
     )
-    rows[-1].note = f"({len(DEPTRY_CRASHES)} files it crashes on left out)" if rows[-1].median else ""
+    rows[-1].note = f"({len(DEPTRY_CRASHES)} files it crashes on left out)" if rows[-1].status == "ok" else ""
 
     row = Row("imports.ast", work, "stdlib ast, 1 process", "imports.ruff")
-    rows.append(measure(row, Job(_worker(settings.python, "ast-imports", repo)), runs, warmup))
+    rows.append(schedule.add(row, Job(_worker(settings.python, "ast-imports", repo)), runs, warmup))
     row = Row("imports.libcst", work, "libcst parse_module + visitor, 1 process", "imports.ruff")
-    rows.append(measure(row, Job(_worker(settings.python, "libcst-imports", repo)), settings.slow_runs, 0))
+    rows.append(schedule.add(row, Job(_worker(settings.python, "libcst-imports", repo)), settings.slow_runs, 0))
     return rows
 
 
@@ -458,14 +532,14 @@ def hint_rows(inputs: Inputs, settings: Settings) -> list[Row]:
     row = Row("hints.grep", work, "grep -rlE of the call patterns", None)
     # grep exits 1 when nothing matched: still a valid run.
     job = Job(lambda: grep, ok=frozenset({0, 1}), summarize=lambda out, _: f"{len(out.splitlines())} files match")
-    rows = [measure(row, job, settings.runs, settings.warmup)]
+    rows = [settings.schedule.add(row, job, settings.runs, settings.warmup)]
     matches = subprocess.run(list(map(str, grep)), check=False, capture_output=True, text=True).stdout.split()
     match_list = settings.scratch / "hint-matches.txt"
     match_list.write_text("\n".join(sorted(matches)) + "\n", encoding="utf-8")
     row = Row("hints.libcst", work, f"libcst parse + visitor of the {len(matches)} matches", "hints.grep")
-    rows.append(measure(row, Job(_worker(settings.python, "libcst-calls", match_list)), settings.slow_runs, 0))
+    rows.append(settings.schedule.add(row, Job(_worker(settings.python, "libcst-calls", match_list)), settings.slow_runs, 0))
     row = Row("hints.ast", work, f"stdlib ast parse of the {len(matches)} matches", "hints.grep")
-    rows.append(measure(row, Job(_worker(settings.python, "ast-calls", match_list)), settings.runs, settings.warmup))
+    rows.append(settings.schedule.add(row, Job(_worker(settings.python, "ast-calls", match_list)), settings.runs, settings.warmup))
     return rows
 
 
@@ -484,7 +558,9 @@ def scan_rows(inputs: Inputs, settings: Settings) -> list[Row]:
         job.cwd = inputs.monorepo
         if temperature == "reinstalled":
             job.command = _touching(inputs.site_packages, job.command)
-        rows.append(measure(row, job, settings.runs, _warmup(settings, temperature)))
+        # The touch would turn the other rows' warm runs into reinstalled ones: it runs alone.
+        alone = temperature == "reinstalled"
+        rows.append(settings.schedule.add(row, job, settings.runs, _warmup(settings, temperature), alone=alone))
     return rows
 
 
@@ -705,9 +781,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings(args.runs, args.slow_runs or args.runs, args.warmup, sys.executable, Path(scratch))
         settings.lddtree_sample = args.lddtree_sample
         info = {**machine(), **versions(inputs, settings)}
-        rows = [
-            row for name, group in GROUPS.items() if name in (args.only or GROUPS) for row in group(inputs, settings)
-        ]
+        rows = []
+        for name, group in GROUPS.items():
+            if name in (args.only or GROUPS):
+                rows += group(inputs, settings)
+                settings.schedule.run()
         info["load average (1 min) before/after"] = f"{info.pop('load before')} / {os.getloadavg()[0]:.2f}"
         if source_fingerprint() != info["depaudit sources"]:
             info["warning"] = "depaudit's sources changed during this run: its rows mix two versions"
