@@ -17,7 +17,7 @@ from depaudit.fleet.layout import FamilySpec, Fleet, Placement, fleet_from_confi
 from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.collect.hints import linux_candidates
-from depaudit.native.distribution import analyse_folder
+from depaudit.native.distribution import analyse_folder, read_by_the_scan
 from depaudit.native.hints import FileHint, distributions_hints, folder_hints, runs_at_import, start_distributions_hints
 from depaudit.cache import ResultCache
 from depaudit.native.reports import analyse_environment, start_environment
@@ -516,6 +516,7 @@ class _Bases:
             self.images[str(self.given.label)] = self.given
         self.fixed = _profile(options.base_image)  # --base-image
         self._profiles: dict[str, BaseProfile | None] = {}  # reference → profile, read once
+        self._environments: dict[tuple[int, str], Path | None] = {}  # (image, its path) → copied out
         self.explicit = _rules(options.distro, self.given) if options.distro else None  # a usage error first
 
     def of(self, service: Service, placement: Placement) -> _ServiceBase:
@@ -605,8 +606,15 @@ class _Bases:
             if not path.is_dir():
                 raise InputError(f"site-packages: not a folder: {path}")
         if not chosen and image is not None:
-            chosen = image.site_packages
+            chosen = tuple(filter(None, (self._image_environment(image, path) for path in image.site_packages)))
         return tuple(p.resolve() for p in chosen) or default_site_packages()
+
+    def _image_environment(self, image: BaseImage, path: str) -> Path | None:
+        """A site-packages of the image, readable here (copied out of a layered image once)."""
+        key = (id(image), path)
+        if key not in self._environments:
+            self._environments[key] = image.fs.python_environment(path, read_by_the_scan)
+        return self._environments[key]
 
 
 def _dockerfile_findings(families: Mapping[str, Family]) -> list[Finding]:

@@ -283,21 +283,101 @@ class LayeredImage(RootfsDir):
             return None
         key = canonical.strip("/")
         entry = self._entries[key]
+        if entry.kind == "file":
+            return self._host_file(key, entry)
+        if entry.kind == "dir":
+            return self._host_folder(key)
+        return self.root / key
+
+    def python_environment(self, path: str, wanted: Callable[[str], bool]) -> Path | None:
+        """The folder copied out: its subfolders, the files `wanted` names (in layer order, so
+        that a compressed layer is decompressed once), and its symbolic links as links to the
+        copies of their targets in the image, when those are files or folders within it."""
+        canonical = self.resolve(path)
+        if canonical is None or self._entries[canonical.strip("/")].kind != "dir":
+            return None
+        top = canonical.strip("/")
+        inside = top + "/" if top else ""
+        folders: list[str] = []
+        files: list[tuple[str, _Entry]] = []
+        links: list[str] = []
+        plain: dict[str, bool] = {}  # folder → reached without a link (a lower layer's may linger)
+        for key, entry in self._entries.items():
+            if (key == top or key.startswith(inside)) and self._plain_folder(posixpath.dirname(key), plain):
+                if entry.kind == "dir":
+                    folders.append(key)
+                elif entry.kind == "file" and wanted(key[len(inside):]):
+                    files.append((key, entry))
+                elif entry.kind == "link":
+                    links.append(key)
+        for key in sorted(folders):
+            self._host_folder(key)
+        for key, entry in sorted(files, key=lambda item: (item[1].layer, item[1].offset)):
+            self._host_file(key, entry)
+        for key in sorted(links):
+            self._host_link(key, inside, wanted(key[len(inside):]))
+        return self._host_folder(top)
+
+    def _plain_folder(self, folder: str, known: dict[str, bool]) -> bool:
+        """Whether the image path of this folder is itself: no link on the way. An upper layer
+        may replace a folder by a link, and the index still holds the folder's old entries."""
+        if folder not in known:
+            entry = self._entries.get(folder)
+            path = "/" + folder
+            known[folder] = entry is not None and entry.kind == "dir" and self.resolve(path, follow_final=False) == path
+        return known[folder]
+
+    def _host_folder(self, key: str) -> Path | None:
         target = self.root / key
         try:
-            if entry.kind == "file" and not target.exists():
-                self._copy_out(entry, target)
-            elif entry.kind == "dir":
-                target.mkdir(parents=True, exist_ok=True)
-        except OSError as error:  # this machine's disk, not the image: full, or not writable
-            self.findings.append(
-                Finding(
-                    FindingKind.UNREADABLE_FILE, canonical, None,
-                    f"cannot copy it out of {self.label} ({error.strerror or error}): free space in {self._cache.parent}",
-                )
-            )
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            self._cannot_copy(key, error)
             return None
         return target
+
+    def _host_file(self, key: str, entry: _Entry) -> Path | None:
+        target = self.root / key
+        try:
+            if not target.exists():
+                self._copy_out(entry, target)
+        except OSError as error:
+            self._cannot_copy(key, error)
+            return None
+        return target
+
+    def _cannot_copy(self, key: str, error: OSError) -> None:
+        """This machine's disk, not the image: full, or not writable."""
+        self.findings.append(
+            Finding(
+                FindingKind.UNREADABLE_FILE, "/" + key, None,
+                f"cannot copy it out of {self.label} ({error.strerror or error}): free space in {self._cache.parent}",
+            )
+        )
+
+    def _host_link(self, key: str, inside: str, wanted: bool) -> None:
+        """A link of the folder, pointing at the copy of what it resolves to in the image: a file
+        anywhere (copied out too) when the link's name is `wanted`, a folder only within the
+        copied one. A dangling or looping link is left out: absent here, it fails for the loader
+        as in the image."""
+        resolved = self.resolve("/" + key)
+        if resolved is None:
+            return
+        real = resolved.strip("/")
+        entry = self._entries[real]
+        if entry.kind == "file" and wanted:
+            target = self._host_file(real, entry)
+        elif entry.kind == "dir" and real.startswith(inside):
+            target = self._host_folder(real)
+        else:
+            return
+        link = self.root / key
+        if target is not None and not os.path.lexists(link):
+            try:
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(target)
+            except OSError as error:
+                self._cannot_copy(key, error)
 
     def _copy_out(self, entry: _Entry, target: Path) -> None:
         """The file's bytes, written whole under a temporary name first: a failed copy never

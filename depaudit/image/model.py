@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from depaudit.findings import Finding
 from depaudit.image.dpkg import DpkgDatabase
@@ -21,9 +20,9 @@ DEFAULT_DIRS = (
 )
 
 
-
 class ImageFormatError(Exception):
     """Not an image we can read: the scan cannot start (exit code 2)."""
+
 
 @dataclass(frozen=True)
 class BaseImage:
@@ -33,7 +32,7 @@ class BaseImage:
     env: Mapping[str, str]  # the image config's Env
     ld_so_conf: tuple[str, ...]  # directories from /etc/ld.so.conf, in order
     dpkg: DpkgDatabase
-    site_packages: tuple[Path, ...]  # Python environments found inside, as paths on this machine
+    site_packages: tuple[str, ...]  # Python environments found inside, as canonical image paths
     findings: tuple[Finding, ...]
 
     def owner_of(self, path: str) -> str | None:

@@ -61,11 +61,13 @@ def distro_of(os_release: str) -> str | None:
     return f"{fields['ID']}-{fields['VERSION_ID']}"
 
 
-def _site_packages(fs: RootfsDir) -> tuple[Path, ...]:
-    found: list[Path] = []
+def _site_packages(fs: RootfsDir) -> tuple[str, ...]:
+    """The image's Python environments, as canonical image paths: nothing is copied out until
+    the scan takes one (fs.python_environment)."""
+    found: list[str] = []
     for parent, pattern, leaf in _SITE_PACKAGES_GLOBS:
         for python in fs.glob(f"{parent}/{pattern}"):
-            host = fs.host_path(f"{python}/{leaf}")
-            if host is not None and fs.is_dir(f"{python}/{leaf}") and host not in found:
-                found.append(host)
+            canonical = fs.resolve(f"{python}/{leaf}")
+            if canonical is not None and fs.is_dir(canonical) and canonical not in found:
+                found.append(canonical)
     return tuple(found)

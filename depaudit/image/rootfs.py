@@ -6,6 +6,7 @@ import fnmatch
 import os
 import stat
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from depaudit.findings import Finding, FindingKind
@@ -91,6 +92,12 @@ class RootfsDir:
         """Where to read an image file on this machine: always inside the root."""
         canonical = self.resolve(path)
         return None if canonical is None else Path(self._host(canonical.split("/")[1:]))
+
+    def python_environment(self, path: str, wanted: Callable[[str], bool]) -> Path | None:
+        """A folder of the image (a site-packages) as a folder on this machine that the Python
+        stages can read like any other; `wanted` (a path relative to it) says which of its files
+        they read. An unpacked image is such a folder already."""
+        return self.host_path(path) if self.is_dir(path) else None
 
     def _kind_of(self, path: str) -> str | None:
         canonical = self.resolve(path)

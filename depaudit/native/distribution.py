@@ -58,11 +58,8 @@ def _candidates(
             continue  # no file can be named so (reading RECORD reported it); site-packages itself
         folder, _, name = relative.rpartition("/")
         shared = looks_like_shared_object(name)
-        if not shared:
-            stem = name.lstrip(".")  # as os.path.splitext: leading dots start no suffix
-            dot = stem.rfind(".")
-            if dot > 0 and stem[dot:].lower() in _NOT_ELF_SUFFIXES:
-                continue  # the cheapest test first
+        if not shared and _named_as_not_elf(name):
+            continue  # the cheapest test first
         skipped = skipped_folders.get(folder)
         if skipped is None:
             parts = folder.split("/")
@@ -80,6 +77,22 @@ def _candidates(
         elif shared or _may_be_elf(text):
             candidates.append(Path(text))
     return candidates, findings
+
+
+def _named_as_not_elf(name: str) -> bool:
+    """A suffix no loadable object has: source, text, data."""
+    stem = name.lstrip(".")  # as os.path.splitext: leading dots start no suffix
+    dot = stem.rfind(".")
+    return dot > 0 and stem[dot:].lower() in _NOT_ELF_SUFFIXES
+
+
+def read_by_the_scan(relative: str) -> bool:
+    """Whether some stage reads this file of a site-packages (a path relative to it): metadata,
+    Python source (hints), a file that may be an ELF object (by its name; its magic decides)."""
+    name = relative.rpartition("/")[2]
+    if name.endswith(".py") or any(part.endswith(_METADATA_FOLDERS) for part in relative.split("/")):
+        return True
+    return looks_like_shared_object(name) or not _named_as_not_elf(name)
 
 
 def _shipped_files(dist: Distribution) -> list[str]:

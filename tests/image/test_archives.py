@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import tarfile
@@ -209,3 +210,116 @@ def test_a_warm_scan_of_an_image_takes_its_walks_from_the_cache(built: dict[str,
     assert second.services[0].needs == first.services[0].needs
     assert ("libdefault.so.1", "/lib/x86_64-linux-gnu/libdefault.so.1") in [(n.name, n.found_at) for n in first.services[0].needs]
     assert found == []
+
+
+SITE = "usr/local/lib/python3.10/site-packages"
+
+
+@pytest.fixture(scope="module")
+def python_image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An image holding its own Python environment, as a folder, a docker save and an OCI tar."""
+    root = tmp_path_factory.mktemp("python-image")
+    rootfs, sp = build_image_scene(root / "scene")
+    folder = root / "rootfs"
+    shutil.copytree(rootfs, folder, symlinks=True)
+    site = folder / SITE
+    shutil.copytree(sp, site, symlinks=True)
+    (site / "app/__init__.py").write_text("")
+    (site / "app/data.json").write_text("{}")  # read by no stage: never copied out
+    (site / "app/libalias.so.1").symlink_to("../rpathfirst/libprec.so.1")
+    (site / "app/libgone.so.1").symlink_to("/etc/passwd")  # the image has none: dangling there
+    layer = _tar_of_folder(folder)
+    config = json.dumps({"config": {"Env": ENV}}).encode()
+    save = root / "image.docker.tar"
+    with tarfile.open(save, "w") as tar:
+        for name, data in [
+            ("manifest.json", json.dumps([{"Config": "c.json", "Layers": ["l/layer.tar"]}]).encode()),
+            ("c.json", config),
+            ("l/layer.tar", layer),
+        ]:
+            info, payload = _file(name, data)
+            tar.addfile(info, io.BytesIO(payload))
+    oci = root / "image.oci"
+    (oci / "blobs/sha256").mkdir(parents=True)
+
+    def blob(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (oci / "blobs/sha256" / digest).write_bytes(data)
+        return f"sha256:{digest}"
+
+    manifest = {
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blob(gzip.compress(layer))}],
+    }
+    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": blob(json.dumps(manifest).encode())}]}
+    (oci / "index.json").write_text(json.dumps(index))
+    (oci / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    service = root / "svc"
+    service.mkdir()
+    (service / "main.py").write_text("import app\n")
+    return {"rootfs": folder, "save": save, "oci": oci, "service": service}
+
+
+def test_an_image_archive_gives_its_own_site_packages_as_the_folder_does(python_image: dict[str, Path]) -> None:
+    """No --site-packages: the environment is the image's, read from the archive as from the
+    unpacked folder (it used to be an empty folder, and no distribution was audited)."""
+
+    def audit(**image: Path) -> tuple:
+        env = {"LD_LIBRARY_PATH": "/opt/ldpath"} if "rootfs" in image else {}
+        report = run_scan(ScanOptions((python_image["service"],), (), None, env=env, use_cache=False, **image))
+        needs = [(n.name, n.status, n.package, n.found_at, n.rule) for n in report.services[0].needs]
+        return report.python_version, report.distribution_count, needs
+
+    expected = audit(rootfs=python_image["rootfs"])
+    version, count, needs = expected
+    assert (version, count) == ("3.10", 1)
+    found = {name: (status, found_at) for name, status, _, found_at, _ in needs}
+    assert found["libprec.so.1"] == ("bundled", "rpathfirst/libprec.so.1")
+    assert found["libdefault.so.1"] == ("base-image", "/lib/x86_64-linux-gnu/libdefault.so.1")
+    for key in ("save", "oci"):
+        assert audit(image=python_image[key]) == expected, key
+
+
+def test_only_what_the_scan_reads_is_copied_out_of_an_image(python_image: dict[str, Path]) -> None:
+    from depaudit.image.open import open_image
+    from depaudit.native.distribution import read_by_the_scan
+
+    image = open_image(python_image["save"])
+    assert image.site_packages == ("/" + SITE,)
+    host = image.fs.python_environment("/" + SITE, read_by_the_scan)
+    assert host is not None
+    copied = sorted(p.relative_to(host).as_posix() for p in host.rglob("*") if not p.is_dir())
+    assert copied == [
+        "app-1.0.dist-info/METADATA",
+        "app-1.0.dist-info/RECORD",
+        "app/__init__.py",
+        "app/_native.cpython-311-x86_64-linux-gnu.so",
+        "app/_rpath.cpython-311-x86_64-linux-gnu.so",
+        "app/_runpath.cpython-311-x86_64-linux-gnu.so",
+        "app/libalias.so.1",
+        "rpathfirst/libprec.so.1",
+    ]
+    alias = host / "app/libalias.so.1"
+    assert alias.is_symlink() and alias.resolve() == (host / "rpathfirst/libprec.so.1").resolve()
+    assert not os.path.lexists(host / "app/libgone.so.1")  # dangling in the image: absent here too
+    assert [f.kind for f in image.fs.findings] == [FindingKind.UNSAFE_MEMBER]  # the scene's libclimb.so.1: nothing copied failed
+
+
+def test_a_folder_an_upper_layer_turned_into_a_link_is_not_copied_out_with_its_old_files() -> None:
+    from depaudit.image.layers import LayeredImage
+
+    def link(name: str, target: str) -> tuple[tarfile.TarInfo, None]:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = tarfile.SYMTYPE, target
+        return info, None
+
+    lower = _tar([_file("sp/pkg/old.py", b""), _file("sp/pkg2/mod.py", b""), _file("elsewhere/lib.py", b"")])
+    upper = _tar([link("sp/pkg", "/elsewhere"), link("sp/mod.py", "pkg2/mod.py")])
+    image = LayeredImage("two-layers", [lambda: io.BytesIO(lower), lambda: io.BytesIO(upper)])
+    host = image.python_environment("/sp", lambda relative: True)
+    assert host is not None
+    found = sorted((p.relative_to(host).as_posix(), p.is_symlink()) for p in host.rglob("*"))
+    # pkg leads out of the folder: left out, and its lower layer's old.py with it
+    assert found == [("mod.py", True), ("pkg2", False), ("pkg2/mod.py", False)]
+    assert (host / "mod.py").read_bytes() == b""
