@@ -231,6 +231,34 @@ def test_absolute_symlinks_to_files_of_this_machine_resolve_inside_the_image(inp
     assert found(report) == FOUND
 
 
+def test_an_archives_own_site_packages_never_leads_onto_this_machine(inputs: Inputs) -> None:
+    """The image's Python environment, copied out of the archive for the scan: its links to
+    files of this machine (absolute: inside the image they name nothing; climbing: rejected
+    when the layer is indexed) are not followed, and its one honest distribution is audited."""
+    site = "usr/local/lib/python3.11/site-packages"
+    record = "pkg/__init__.py,,\npkg/libsecret.so.1,,\npkg/libclimb.so.1,,\npkg-1.0.dist-info/METADATA,,\n"
+    climb = "../" * 8 + str(inputs.outside / "libsecret.so.1").lstrip("/")
+    layer = tar_bytes([
+        *good_members(),
+        file(f"{site}/pkg-1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n"),
+        file(f"{site}/pkg-1.0.dist-info/RECORD", record.encode()),
+        file(f"{site}/pkg/__init__.py", b'import ctypes\nctypes.CDLL("libgood.so.1")\n'),
+        link(f"{site}/pkg/libsecret.so.1", str(inputs.outside / "libsecret.so.1")),
+        link(f"{site}/pkg/libclimb.so.1", climb),
+        link(f"{site}/evil-1.0.dist-info", str(inputs.outside)),
+    ])
+    image = inputs.docker_save([layer])
+    (inputs.service / "main.py").write_text(SERVICE + "import pkg\n")
+    report = scan(inputs, image=image, own_site_packages=True)
+    assert findings(report, FindingKind.UNSAFE_MEMBER, FindingKind.BAD_IMAGE, FindingKind.SYMLINK_LOOP) == [
+        unsafe(image, 1, f"{site}/pkg/libclimb.so.1", f"symbolic link to {climb!r} leaves the image root")
+    ]
+    assert (report.python_version, report.distribution_count) == ("3.11", 1)
+    assert_rest_reported(report)
+    imports = {(i.record.module, i.distribution) for i in report.services[0].imports if i.record.module == "pkg"}
+    assert imports == {("pkg", "pkg")}
+
+
 def test_a_symlink_loop_is_one_finding(inputs: Inputs) -> None:
     layer = tar_bytes([*good_members(), link(f"{LIB}/libsecret.so.1", "libloop.so.1"), link(f"{LIB}/libloop.so.1", "libsecret.so.1")])
     report = scan(inputs, image=inputs.docker_save([layer]))
