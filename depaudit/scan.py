@@ -17,7 +17,8 @@ from depaudit.fleet.layout import FamilySpec, Fleet, Placement, fleet_from_confi
 from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.collect.hints import linux_candidates
-from depaudit.native.distribution import analyse_folder, read_by_the_scan
+from depaudit.native.distribution import analyse_folder
+from depaudit.native.reads import read_by_the_scan
 from depaudit.native.hints import FileHint, distributions_hints, folder_hints, runs_at_import, start_distributions_hints
 from depaudit.cache import ResultCache
 from depaudit.native.reports import analyse_environment, start_environment

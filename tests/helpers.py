@@ -151,6 +151,35 @@ def build_so(
     return out
 
 
+# As systemd's ELF_NOTE_DLOPEN macro emits it: an FDO note whose payload is JSON; and soname
+# strings in read-only data, as torchaudio probes libavutil.
+NOTE_AND_PROBE = r"""
+#include <stdint.h>
+struct note { uint32_t namesz, descsz, type; char name[4]; char desc[64]; };
+__attribute__((used, section(".note.dlopen"), aligned(4)))
+static const struct note dlopen_note = {4, 64, 0x407c0c0a, "FDO",
+    "[{\"soname\":[\"libbar.so.2\"],\"priority\":\"required\"}]"};
+__attribute__((used)) static const char probe58[] = "libavutil.so.58";
+__attribute__((used)) static const char probe57[] = "libavutil.so.57";
+int entry(void) { return 0; }
+"""
+
+
+def build_probing_so(folder: Path, name: str, padding: int = 0) -> Path:
+    """A shared object with dlopen evidence of both kinds: a .note.dlopen naming libbar.so.2
+    (required) and the strings libavutil.so.58 and .57; `padding` bytes of read-only data first
+    put the strings that far from the headers."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / f".{name}.c"
+    pad = f"__attribute__((used)) static const char padding[{padding}] = {{1}};\n" if padding else ""
+    source.write_text(pad + NOTE_AND_PROBE.replace("entry", "entry_" + "".join(c if c.isalnum() else "_" for c in name)))
+    out = folder / name
+    # In the order written: the padding, then the strings.
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-fno-toplevel-reorder", "-o", str(out), str(source)], check=True)
+    source.unlink()
+    return out
+
+
 def build_vision_env(root: Path) -> Path:
     """A site-packages with one real wheel-shaped distribution, as opencv is laid out.
 

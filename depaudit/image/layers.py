@@ -25,10 +25,13 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from depaudit.findings import Finding, FindingKind
-from depaudit.image.rootfs import RootfsDir
+from depaudit.image.rootfs import Ranges, RootfsDir
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 # How far a compressed layer is decompressed. Real layers shrink 2-10x under gzip or zstd; a
 # compression bomb of zeros ~1000x. So a layer is read to at most MAX_RATIO times its compressed
@@ -99,6 +102,8 @@ class LayeredImage(RootfsDir):
         self._plain: dict[int, Opener] = {}  # layer → a seekable opener over its tar bytes
         self._copies: dict[int, _Copy] = {}  # compressed layer → its decompressed bytes so far
         self._entries: dict[str, _Entry] = {"": _Entry("dir", -1)}
+        self._sparse: set[str] = set()  # files copied out in part (python_environment)
+        self._made: set[Path] = set()  # folders made on this machine
         self._children: dict[str, set[str]] = {"": set()}
         for number, opener in enumerate(layers):
             self._index_layer(number, opener)
@@ -289,33 +294,37 @@ class LayeredImage(RootfsDir):
             return self._host_folder(key)
         return self.root / key
 
-    def python_environment(self, path: str, wanted: Callable[[str], bool]) -> Path | None:
-        """The folder copied out: its subfolders, the files `wanted` names (in layer order, so
-        that a compressed layer is decompressed once), and its symbolic links as links to the
-        copies of their targets in the image, when those are files or folders within it."""
+    def python_environment(self, path: str, reads: Callable[[str], bool | Ranges]) -> Path | None:
+        """The folder copied out: its subfolders; of each file, what `reads` says the stages
+        read (all, nothing, or ranges: a sparse file of the same size holding just those bytes),
+        in layer order, so that a compressed layer is decompressed once; its symbolic links as
+        links to the copies of their targets in the image, when those are files or folders
+        within it (a file a link leads to is copied whole)."""
         canonical = self.resolve(path)
         if canonical is None or self._entries[canonical.strip("/")].kind != "dir":
             return None
         top = canonical.strip("/")
         inside = top + "/" if top else ""
         folders: list[str] = []
-        files: list[tuple[str, _Entry]] = []
+        files: list[tuple[str, _Entry, bool | Ranges]] = []
         links: list[str] = []
         plain: dict[str, bool] = {}  # folder → reached without a link (a lower layer's may linger)
         for key, entry in self._entries.items():
             if (key == top or key.startswith(inside)) and self._plain_folder(posixpath.dirname(key), plain):
                 if entry.kind == "dir":
                     folders.append(key)
-                elif entry.kind == "file" and wanted(key[len(inside):]):
-                    files.append((key, entry))
+                elif entry.kind == "file":
+                    read = reads(key[len(inside):])
+                    if read is not False:
+                        files.append((key, entry, read))
                 elif entry.kind == "link":
                     links.append(key)
         for key in sorted(folders):
             self._host_folder(key)
-        for key, entry in sorted(files, key=lambda item: (item[1].layer, item[1].offset)):
-            self._host_file(key, entry)
+        for key, entry, read in sorted(files, key=lambda item: (item[1].layer, item[1].offset)):
+            self._host_file(key, entry, read if callable(read) else None)
         for key in sorted(links):
-            self._host_link(key, inside, wanted(key[len(inside):]))
+            self._host_link(key, inside, reads(key[len(inside):]) is not False)
         return self._host_folder(top)
 
     def _plain_folder(self, folder: str, known: dict[str, bool]) -> bool:
@@ -330,21 +339,37 @@ class LayeredImage(RootfsDir):
     def _host_folder(self, key: str) -> Path | None:
         target = self.root / key
         try:
-            target.mkdir(parents=True, exist_ok=True)
+            self._folder(target)
         except OSError as error:
             self._cannot_copy(key, error)
             return None
         return target
 
-    def _host_file(self, key: str, entry: _Entry) -> Path | None:
+    def _host_file(self, key: str, entry: _Entry, ranges: Ranges | None = None, *, whole: bool = False) -> Path | None:
+        """The file's copy: whole, or (given `ranges`) sparse. A sparse copy serves every reader
+        that reads the file by its own name (the ranges were found reading it so); `whole`
+        makes it whole, for a link whose other name may make the stage read more of it."""
         target = self.root / key
         try:
+            if key in self._sparse and whole:
+                self._sparse.discard(key)
+                target.unlink()
             if not target.exists():
-                self._copy_out(entry, target)
+                if ranges is not None and self._copy_ranges(entry, target, ranges):
+                    self._sparse.add(key)
+                else:
+                    self._copy_out(entry, target)
         except OSError as error:
             self._cannot_copy(key, error)
             return None
         return target
+
+    def _folder(self, folder: Path) -> None:
+        """mkdir -p, once per folder: on a slow disk an mkdir that finds the folder costs too,
+        and a site-packages holds thousands of files in a few thousand folders."""
+        if folder not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(folder)
 
     def _cannot_copy(self, key: str, error: OSError) -> None:
         """This machine's disk, not the image: full, or not writable."""
@@ -366,7 +391,7 @@ class LayeredImage(RootfsDir):
         real = resolved.strip("/")
         entry = self._entries[real]
         if entry.kind == "file" and wanted:
-            target = self._host_file(real, entry)
+            target = self._host_file(real, entry, whole=True)
         elif entry.kind == "dir" and real.startswith(inside):
             target = self._host_folder(real)
         else:
@@ -374,20 +399,79 @@ class LayeredImage(RootfsDir):
         link = self.root / key
         if target is not None and not os.path.lexists(link):
             try:
-                link.parent.mkdir(parents=True, exist_ok=True)
+                self._folder(link.parent)
                 link.symlink_to(target)
             except OSError as error:
                 self._cannot_copy(key, error)
 
+    def _copy_ranges(self, entry: _Entry, target: Path, ranges: Ranges) -> bool:
+        """A sparse copy holding the bytes `ranges` names; False when they cannot be worked out
+        (the whole file is copied instead)."""
+        opener = self._layer_bytes(entry.layer, entry.offset + entry.size)
+        with opener() as stream:
+            window = _Window(stream, entry.offset, entry.size)
+            try:
+                pieces = ranges(io.BufferedReader(window))
+            except Exception:  # a reader's surprise must not lose the file: it is copied whole
+                return False
+            self._folder(target.parent)
+            partial = target.with_name(target.name + ".depaudit-part")
+            with open(partial, "wb") as out:
+                out.truncate(entry.size)
+                for start, length in pieces:
+                    window.seek(start)
+                    out.seek(start)
+                    _copy(window, out, length)
+        os.replace(partial, target)
+        return True
+
     def _copy_out(self, entry: _Entry, target: Path) -> None:
         """The file's bytes, written whole under a temporary name first: a failed copy never
         leaves a short file that a later call would take for the real one."""
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(target.parent)
         partial = target.with_name(target.name + ".depaudit-part")
         with self._layer_bytes(entry.layer, entry.offset + entry.size)() as stream, open(partial, "wb") as out:
             stream.seek(entry.offset)
             _copy(stream, out, entry.size)  # a layer cut short gives a short file: its finding says so
         os.replace(partial, target)
+
+
+class _Window(io.RawIOBase):
+    """One member's content within its layer's tar bytes, as a file of its own."""
+
+    def __init__(self, stream: BinaryIO, offset: int, size: int) -> None:
+        super().__init__()
+        self._stream, self._offset, self._size, self._position = stream, offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(base + offset, 0)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        remaining = max(self._size - self._position, 0)
+        count = remaining if size is None or size < 0 else min(size, remaining)
+        if count == 0:
+            return b""
+        self._stream.seek(self._offset + self._position)
+        data = self._stream.read(count)
+        self._position += len(data)
+        return data
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
 
 def _check_end(tar: tarfile.TarFile, window: _Bounded | None, stream: BinaryIO) -> None:

@@ -8,11 +8,14 @@ import stat
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from depaudit.findings import Finding, FindingKind
 
 # glibc gives up after 40 symlinks (MAXSYMLINKS); so do we.
 MAX_SYMLINKS = 40
+# Of a file's content, the (offset, length) pieces a reader needs: all it will ever read.
+Ranges = Callable[[BinaryIO], list[tuple[int, int]]]
 
 
 class SymlinkLoop(Exception):
@@ -93,10 +96,10 @@ class RootfsDir:
         canonical = self.resolve(path)
         return None if canonical is None else Path(self._host(canonical.split("/")[1:]))
 
-    def python_environment(self, path: str, wanted: Callable[[str], bool]) -> Path | None:
+    def python_environment(self, path: str, reads: Callable[[str], bool | Ranges]) -> Path | None:
         """A folder of the image (a site-packages) as a folder on this machine that the Python
-        stages can read like any other; `wanted` (a path relative to it) says which of its files
-        they read. An unpacked image is such a folder already."""
+        stages can read like any other; `reads` says, of a path relative to it, what they read:
+        all of it, nothing, or some ranges. An unpacked image is such a folder already."""
         return self.host_path(path) if self.is_dir(path) else None
 
     def _kind_of(self, path: str) -> str | None:

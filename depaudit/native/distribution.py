@@ -24,7 +24,7 @@ _NOT_ELF_SUFFIXES = frozenset(
     ".npy .npz .pkl .onnx .pt .bin .safetensors .mo .po .ttf .otf .wav .mp3 .proto .sh .bat .ps1 "
     ".pc .cmake .a .o .tcl .qm .pak .dat".split()
 )
-_METADATA_FOLDERS = (".dist-info", ".egg-info")
+METADATA_FOLDERS = (".dist-info", ".egg-info")
 _ESCAPE = (
     "a symbolic link that leads out of site-packages (to {real}): it is never read, so nothing it "
     "needs is counted; a wheel installs no such link: reinstall the distribution or remove the link"
@@ -58,12 +58,12 @@ def _candidates(
             continue  # no file can be named so (reading RECORD reported it); site-packages itself
         folder, _, name = relative.rpartition("/")
         shared = looks_like_shared_object(name)
-        if not shared and _named_as_not_elf(name):
+        if not shared and named_as_not_elf(name):
             continue  # the cheapest test first
         skipped = skipped_folders.get(folder)
         if skipped is None:
             parts = folder.split("/")
-            skipped = skipped_folders[folder] = any(p.endswith(_METADATA_FOLDERS) or p == "__pycache__" for p in parts)
+            skipped = skipped_folders[folder] = any(p.endswith(METADATA_FOLDERS) or p == "__pycache__" for p in parts)
         if skipped:
             continue  # RECORD, METADATA, bytecode: never loaded by ld.so
         text = f"{site}/{relative}"  # RECORD entries are normal (environment._keep)
@@ -79,20 +79,11 @@ def _candidates(
     return candidates, findings
 
 
-def _named_as_not_elf(name: str) -> bool:
+def named_as_not_elf(name: str) -> bool:
     """A suffix no loadable object has: source, text, data."""
     stem = name.lstrip(".")  # as os.path.splitext: leading dots start no suffix
     dot = stem.rfind(".")
     return dot > 0 and stem[dot:].lower() in _NOT_ELF_SUFFIXES
-
-
-def read_by_the_scan(relative: str) -> bool:
-    """Whether some stage reads this file of a site-packages (a path relative to it): metadata,
-    Python source (hints), a file that may be an ELF object (by its name; its magic decides)."""
-    name = relative.rpartition("/")[2]
-    if name.endswith(".py") or any(part.endswith(_METADATA_FOLDERS) for part in relative.split("/")):
-        return True
-    return looks_like_shared_object(name) or not _named_as_not_elf(name)
 
 
 def _shipped_files(dist: Distribution) -> list[str]:

@@ -86,16 +86,21 @@ def read_elf_then(path: Path, then: Callable[[BinaryIO, ElfHeaders, ElfInfo], Ex
     a second reader of the file reads neither the headers nor the file's name again."""
     try:
         with open_regular(path) as stream:
-            head = stream.read(512)
-            if head[:4] != ELF_MAGIC:
-                raise ElfError(FindingKind.NOT_ELF, _not_elf_message(head))
-            stream.seek(0)
-            headers, info = _parse(path, stream)
-            return info, then(stream, headers, info)
+            return read_elf_stream(path, stream, then)
     except OSError as error:
         raise _open_error(path, error) from error
     except ValueError as error:  # a NUL byte in the path: no file can be named so
         raise ElfError(FindingKind.UNREADABLE_FILE, f"cannot read: {error}") from error
+
+
+def read_elf_stream(path: Path, stream: BinaryIO, then: Callable[[BinaryIO, ElfHeaders, ElfInfo], Extra]) -> tuple[ElfInfo, Extra]:
+    """`read_elf_then` of a file already open (`path` is only its name for the report)."""
+    head = stream.read(512)
+    if head[:4] != ELF_MAGIC:
+        raise ElfError(FindingKind.NOT_ELF, _not_elf_message(head))
+    stream.seek(0)
+    headers, info = _parse(path, stream)
+    return info, then(stream, headers, info)
 
 
 def _nothing_more(stream: BinaryIO, headers: ElfHeaders, info: ElfInfo) -> None:

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, TypeVar
 from depaudit.cache import MISSING, ResultCache, file_stamp, stat_key
 from depaudit.findings import FindingKind
 from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence, evidence_in
-from depaudit.native.elf import ElfError, is_extension_module, read_elf_then
+from depaudit.native.elf import ElfError, is_extension_module, read_elf_stream, read_elf_then
 from depaudit.native.headers import ElfHeaders
 from depaudit.native.model import ElfInfo, Tier
 from depaudit.parallel import Workers
@@ -130,14 +130,27 @@ def _dlopen_key(real: str, strings: bool, needed: frozenset[str]) -> str | None:
 def _read(item: tuple[str, bool]) -> tuple[ElfInfo | ElfError, list[DlopenEvidence] | None]:
     """Runs in a worker process: the dynamic info, and the dlopen evidence the walk will ask for."""
     real, strings = item
+    try:
+        return read_elf_then(Path(real), _evidence(strings))
+    except ElfError as error:
+        return error, None
 
+
+def _evidence(strings: bool) -> Callable[[BinaryIO, ElfHeaders, ElfInfo], list[DlopenEvidence]]:
     def evidence(stream: BinaryIO, headers: ElfHeaders, info: ElfInfo) -> list[DlopenEvidence]:
         return evidence_in(stream, headers, strings=strings, needed=frozenset(info.needed))
 
+    return evidence
+
+
+def read_as_the_store_does(name: str, stream: BinaryIO) -> None:
+    """Read of an open ELF file all that the store reads of a file so named: the dynamic info and
+    the dlopen evidence (soname strings of an extension module too). Over a recording stream,
+    this says which bytes of the file the native stage needs (native/ranges.py)."""
     try:
-        return read_elf_then(Path(real), evidence)
-    except ElfError as error:
-        return error, None
+        read_elf_stream(Path(name), stream, _evidence(is_extension_module(name)))
+    except ElfError:
+        pass  # what it read before giving up is all the store would read too
 
 
 def _crashed(item: tuple[str, bool]) -> tuple[ElfInfo | ElfError, list[DlopenEvidence] | None]:

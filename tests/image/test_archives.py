@@ -283,7 +283,7 @@ def test_an_image_archive_gives_its_own_site_packages_as_the_folder_does(python_
 
 def test_only_what_the_scan_reads_is_copied_out_of_an_image(python_image: dict[str, Path]) -> None:
     from depaudit.image.open import open_image
-    from depaudit.native.distribution import read_by_the_scan
+    from depaudit.native.reads import read_by_the_scan
 
     image = open_image(python_image["save"])
     assert image.site_packages == ("/" + SITE,)

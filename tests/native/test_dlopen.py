@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from depaudit.native.loader import resolve_needs
 from depaudit.native.model import LibraryStatus, NativeNeed, Tier
-from helpers import have_gcc
+from helpers import build_probing_so, have_gcc
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
 
-NOTE_AND_PROBE = r"""
-#include <stdint.h>
-struct note { uint32_t namesz, descsz, type; char name[4]; char desc[64]; };
-/* As systemd's ELF_NOTE_DLOPEN macro emits it: an FDO note whose payload is JSON. */
-__attribute__((used, section(".note.dlopen"), aligned(4)))
-static const struct note dlopen_note = {4, 64, 0x407c0c0a, "FDO",
-    "[{\"soname\":[\"libbar.so.2\"],\"priority\":\"required\"}]"};
-__attribute__((used)) static const char *probed[] = {"libavutil.so.58", "libavutil.so.57"};
-int entry(void) { return 0; }
-"""
-
-
-def _build(folder: Path, name: str, source: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "src.c").write_text(source)
-    out = folder / name
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(out), str(folder / "src.c")], check=True)
-    return out
-
 
 def test_note_dlopen_and_probed_sonames(tmp_path: Path) -> None:
-    extension = _build(tmp_path / "pkg", "_media.cpython-311-x86_64-linux-gnu.so", NOTE_AND_PROBE)
-    library = _build(tmp_path / "pkg.libs", "libhelper.so.1", NOTE_AND_PROBE.replace("entry", "helper"))
+    extension = build_probing_so(tmp_path / "pkg", "_media.cpython-311-x86_64-linux-gnu.so")
+    library = build_probing_so(tmp_path / "pkg.libs", "libhelper.so.1")
     report = resolve_needs(
         "pkg",
         [extension],
