@@ -57,6 +57,40 @@ def _second_layer(rootfs: Path) -> bytes:
     ])
 
 
+def _docker_save(path: Path, config: bytes, layers: list[bytes]) -> Path:
+    names = [f"l{number}/layer.tar" for number in range(1, len(layers) + 1)]
+    manifest = json.dumps([{"Config": "config.json", "RepoTags": ["scene:1"], "Layers": names}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in [("manifest.json", manifest), ("config.json", config), *zip(names, layers)]:
+            info, payload = _file(name, data)
+            tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def _oci_layout(folder: Path, config: bytes, layers: list[tuple[str, bytes]]) -> Path:
+    """An OCI layout folder; layers are (media type suffix: "gzip" or "zstd", the layer tar)."""
+    (folder / "blobs/sha256").mkdir(parents=True)
+
+    def blob(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (folder / "blobs/sha256" / digest).write_bytes(data)
+        return f"sha256:{digest}"
+
+    compress = {"gzip": gzip.compress, "zstd": zstandard.ZstdCompressor().compress}
+    manifest = {
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config)},
+        "layers": [
+            {"mediaType": f"application/vnd.oci.image.layer.v1.tar+{kind}", "digest": blob(compress[kind](layer))}
+            for kind, layer in layers
+        ],
+    }
+    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": blob(json.dumps(manifest).encode())}]}
+    (folder / "index.json").write_text(json.dumps(index))
+    (folder / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return folder
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("archives")
@@ -72,36 +106,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         if entry.name != "libconf.so.1":
             entry.unlink()
 
-    save = root / "image.docker.tar"
-    with tarfile.open(save, "w") as tar:
-        for name, data in [
-            ("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": ["scene:1"], "Layers": ["l1/layer.tar", "l2/layer.tar"]}]).encode()),
-            ("config.json", config),
-            ("l1/layer.tar", layers[0]),
-            ("l2/layer.tar", layers[1]),
-        ]:
-            info, payload = _file(name, data)
-            tar.addfile(info, io.BytesIO(payload))
-
-    oci = root / "image.oci"
-    (oci / "blobs/sha256").mkdir(parents=True)
-
-    def blob(data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        (oci / "blobs/sha256" / digest).write_bytes(data)
-        return f"sha256:{digest}"
-
-    manifest = {
-        "schemaVersion": 2,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config)},
-        "layers": [
-            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blob(gzip.compress(layers[0]))},
-            {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": blob(zstandard.ZstdCompressor().compress(layers[1]))},
-        ],
-    }
-    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": blob(json.dumps(manifest).encode())}]}
-    (oci / "index.json").write_text(json.dumps(index))
-    (oci / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    save = _docker_save(root / "image.docker.tar", config, layers)
+    oci = _oci_layout(root / "image.oci", config, [("gzip", layers[0]), ("zstd", layers[1])])
     oci_tar = root / "image.oci.tar"
     oci_tar.write_bytes(_tar_of_folder(oci))
 
@@ -230,31 +236,8 @@ def python_image(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (site / "app/libgone.so.1").symlink_to("/etc/passwd")  # the image has none: dangling there
     layer = _tar_of_folder(folder)
     config = json.dumps({"config": {"Env": ENV}}).encode()
-    save = root / "image.docker.tar"
-    with tarfile.open(save, "w") as tar:
-        for name, data in [
-            ("manifest.json", json.dumps([{"Config": "c.json", "Layers": ["l/layer.tar"]}]).encode()),
-            ("c.json", config),
-            ("l/layer.tar", layer),
-        ]:
-            info, payload = _file(name, data)
-            tar.addfile(info, io.BytesIO(payload))
-    oci = root / "image.oci"
-    (oci / "blobs/sha256").mkdir(parents=True)
-
-    def blob(data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        (oci / "blobs/sha256" / digest).write_bytes(data)
-        return f"sha256:{digest}"
-
-    manifest = {
-        "schemaVersion": 2,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blob(gzip.compress(layer))}],
-    }
-    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": blob(json.dumps(manifest).encode())}]}
-    (oci / "index.json").write_text(json.dumps(index))
-    (oci / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    save = _docker_save(root / "image.docker.tar", config, [layer])
+    oci = _oci_layout(root / "image.oci", config, [("gzip", layer)])
     service = root / "svc"
     service.mkdir()
     (service / "main.py").write_text("import app\n")
