@@ -409,7 +409,10 @@ class LayeredImage(RootfsDir):
         (the whole file is copied instead)."""
         opener = self._layer_bytes(entry.layer, entry.offset + entry.size)
         with opener() as stream:
-            window = _Window(stream, entry.offset, entry.size)
+            # A layer cut short holds less than the member's size: the copy is as short as a
+            # whole copy would be, and its reader says so.
+            size = max(min(entry.size, stream.seek(0, io.SEEK_END) - entry.offset), 0)
+            window = _Window(stream, entry.offset, size)
             try:
                 pieces = ranges(io.BufferedReader(window))
             except Exception:  # a reader's surprise must not lose the file: it is copied whole
@@ -417,7 +420,7 @@ class LayeredImage(RootfsDir):
             self._folder(target.parent)
             partial = target.with_name(target.name + ".depaudit-part")
             with open(partial, "wb") as out:
-                out.truncate(entry.size)
+                out.truncate(size)
                 for start, length in pieces:
                     window.seek(start)
                     out.seek(start)

@@ -17,6 +17,7 @@ import pytest
 import zstandard
 
 from depaudit.findings import FindingKind
+from depaudit.native.reads import read_by_the_scan
 from depaudit.scan import ScanOptions, run_scan
 from helpers import build_image_scene, have_gcc, opened_files
 
@@ -266,7 +267,6 @@ def test_an_image_archive_gives_its_own_site_packages_as_the_folder_does(python_
 
 def test_only_what_the_scan_reads_is_copied_out_of_an_image(python_image: dict[str, Path]) -> None:
     from depaudit.image.open import open_image
-    from depaudit.native.reads import read_by_the_scan
 
     image = open_image(python_image["save"])
     assert image.site_packages == ("/" + SITE,)
@@ -306,3 +306,17 @@ def test_a_folder_an_upper_layer_turned_into_a_link_is_not_copied_out_with_its_o
     # pkg leads out of the folder: left out, and its lower layer's old.py with it
     assert found == [("mod.py", True), ("pkg2", False), ("pkg2/mod.py", False)]
     assert (host / "mod.py").read_bytes() == b""
+
+
+def test_a_file_a_cut_layer_holds_in_part_is_copied_as_short_sparse_or_whole() -> None:
+    from depaudit.image.layers import LayeredImage
+
+    data = b"\x7fELF" + bytes(range(256)) * 64
+    whole = _tar([_file("sp/libcut.so.1", data)])
+    cut = whole[: 512 + len(data) // 2]  # the header block, then half the file
+    sparse_image = LayeredImage("cut", [lambda: io.BytesIO(cut)])
+    folder = sparse_image.python_environment("/sp", read_by_the_scan)
+    whole_image = LayeredImage("cut", [lambda: io.BytesIO(cut)])
+    copy = whole_image.host_path("/sp/libcut.so.1")
+    assert folder is not None and copy is not None
+    assert (folder / "libcut.so.1").stat().st_size == copy.stat().st_size == len(data) // 2
