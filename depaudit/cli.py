@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from depaudit.options import InputError
+
 if TYPE_CHECKING:
     from depaudit.report import ScanReport
 
@@ -142,8 +144,6 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from depaudit.scan import InputError
-
     # A scan allocates millions of short-lived objects and few cycles: the default thresholds
     # ran ~15 full collections per cold scan (~0.2 s). Workers inherit this when they fork.
     gc.set_threshold(50_000, 20, 1000)
@@ -157,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> ScanReport:
-    from depaudit.scan import InputError, ScanOptions, run_scan
+    from depaudit.options import ScanOptions
+    from depaudit.scan import run_scan
 
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs takes a number of processes, 1 or more, not {args.jobs}")
@@ -186,8 +187,6 @@ def _run(args: argparse.Namespace) -> ScanReport:
 
 def _config_file(given: Path | None, have_paths: bool) -> Path | None:
     from depaudit.fleet.config import find_config
-    from depaudit.scan import InputError
-
     if given is not None:
         if not given.is_file():
             raise InputError(f"no such config file: {given}")
@@ -199,8 +198,6 @@ def _config_file(given: Path | None, have_paths: bool) -> Path | None:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from depaudit.scan import InputError
-
     report = _run(args)
     if args.write:
         _write_patches(report, prune=args.prune)
@@ -228,8 +225,6 @@ def _fails(report: ScanReport, fail_on: str) -> bool:
 
 def _write_output_dir(report: ScanReport, folder: Path, *, prune: bool) -> None:
     from depaudit.emit.bindep import render_bindep
-    from depaudit.scan import InputError
-
     files = {f"report.{ext}": _render(report, fmt, to_file=True, prune=prune) for fmt, ext in
              (("json", "json"), ("markdown", "md"), ("sarif", "sarif"), ("table", "txt"))}
     for family in report.families:
@@ -247,8 +242,6 @@ def _write_output_dir(report: ScanReport, folder: Path, *, prune: bool) -> None:
 
 def _write_patches(report: ScanReport, *, prune: bool) -> None:
     from depaudit.emit.patch import family_patches, write_atomic
-    from depaudit.scan import InputError
-
     for family, path, _old, new in family_patches(report.families, prune=prune):
         try:
             write_atomic(path, new)
@@ -270,8 +263,6 @@ def _why(args: argparse.Namespace) -> int:
 
 def _index(args: argparse.Namespace) -> int:
     from depaudit.packages.index import build_index, save_index
-    from depaudit.scan import InputError
-
     for given in filter(None, (args.contents, args.packages)):
         if not given.is_file():
             raise InputError(f"not a file: {given}")
@@ -291,8 +282,6 @@ def _lookup(args: argparse.Namespace) -> int:
     from depaudit.packages.index import load_index
     from depaudit.packages.lookup import lookup
     from depaudit.packages.rules import RulesError, load_rules
-    from depaudit.scan import InputError
-
     try:
         rules = load_rules(args.distro)
     except RulesError as error:

@@ -12,6 +12,7 @@ from depaudit.native.hints import distributions_hints, runs_at_import
 from depaudit.packages.python_rules import load_python_rules
 from depaudit.python.environment import load_environment
 from depaudit.scan import ScanOptions, run_scan
+from depaudit.evidence import chain_text
 
 pytestmark = pytest.mark.network
 
@@ -46,7 +47,7 @@ def test_sounddevice_needs_portaudio_from_its_find_library_line(tmp_path: Path, 
     service = _scan(tmp_path, audio_sp, "import sounddevice\n")
     assert _apt(service) == [("soname", "libportaudio.so.2", "libportaudio2", "missing", "required")]
     need = next(n for n in service.needs if n.name == "libportaudio.so.2")
-    assert need.chain == (
+    assert chain_text(need.chain) == (
         "voice",
         "voice/main.py:1 import sounddevice",
         "sounddevice 0.5.6",

@@ -106,8 +106,8 @@ def test_bad_env_option_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_schema_enums_match_the_code() -> None:
     from depaudit.findings import FindingKind
-    from depaudit.report import NEED_STATUSES
+    from depaudit.evidence import NeedStatus
 
     definitions = load_schema()["$defs"]
     assert definitions["finding"]["properties"]["kind"]["enum"] == [k.value for k in FindingKind]
-    assert definitions["need"]["properties"]["status"]["enum"] == list(NEED_STATUSES)
+    assert definitions["need"]["properties"]["status"]["enum"] == [s.value for s in NeedStatus]

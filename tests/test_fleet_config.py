@@ -12,7 +12,7 @@ from depaudit.cli import main
 from depaudit.collect.imports import collect_imports
 from depaudit.collect.services import entry_service
 from depaudit.findings import FindingKind
-from depaudit.native.model import Tier
+from depaudit.evidence import Tier
 from depaudit.plan.model import PlanItem
 from depaudit.report import ScanReport
 from depaudit.scan import InputError, ScanOptions, run_scan
@@ -291,7 +291,7 @@ def test_the_command_line_environment_wins_over_the_config(tmp_path: Path) -> No
 def test_services_sharing_a_requirements_file_have_it_read_once_and_each_gets_its_findings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import depaudit.scan as scan
+    import depaudit.python.requirements as requirements
 
     config = CONFIG.replace(
         'family = "family-audio"\nsource-roots = ["."]',
@@ -303,8 +303,8 @@ def test_services_sharing_a_requirements_file_have_it_read_once_and_each_gets_it
     root = _monorepo(tmp_path / "repo", config)
     (root.parent / "requirements.txt").write_text("visionlib==2.0\nnot-here==1.0\n")
     calls: list[object] = []
-    real = scan.read_requirements
-    monkeypatch.setattr(scan, "read_requirements", lambda *args: calls.append(args) or real(*args))
+    real = requirements.read_requirements
+    monkeypatch.setattr(requirements, "read_requirements", lambda *args: calls.append(args) or real(*args))
     report = run_scan(ScanOptions((), config=root))
     assert len(calls) == 1  # two services, one family, one file
     for service in report.services:

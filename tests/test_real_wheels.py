@@ -40,9 +40,9 @@ def test_opencv_python_needs_gl_and_glib_and_its_qt_plugin_needs_x11(tmp_path: P
         ("libXext.so.6", "libxext6", "missing", "optional"),
     ]
     x11 = next(n for n in service.needs if n.name == "libX11.so.6")
-    assert x11.chain[3] == "cv2/qt/plugins/platforms/libqxcb.so"
+    assert str(x11.chain[3]) == "cv2/qt/plugins/platforms/libqxcb.so"
     openblas = [n for n in service.needs if n.name.startswith("libscipy_openblas")]
-    assert [(n.status, n.tier.value, n.chain[2]) for n in openblas] == [("bundled", "required", "numpy 2.4.6")]
+    assert [(n.status, n.tier.value, str(n.chain[2])) for n in openblas] == [("bundled", "required", "numpy 2.4.6")]
 
 
 def test_opencv_python_headless_needs_no_apt_package(tmp_path: Path, wheel_env) -> None:

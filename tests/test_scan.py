@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from depaudit.findings import Finding, FindingKind
-from depaudit.native.model import Tier
-from depaudit.report import Need
+from depaudit.evidence import Tier, chain_text
+from depaudit.packages.model import Need
 from depaudit.scan import InputError, ScanOptions, run_scan
 from helpers import build_vision_env, have_gcc
 
@@ -46,7 +47,7 @@ def test_required_and_optional_needs_with_their_evidence(tmp_path: Path, vision_
     )
     report = run_scan(ScanOptions((services,), (vision_sp,), "ubuntu-22.04"))
     detector, preview = report.services
-    assert detector.needs[0] == Need(
+    assert replace(detector.needs[0], chain=chain_text(detector.needs[0].chain)) == Need(
         "soname",
         "libGL.so.1",
         "missing",
@@ -150,7 +151,7 @@ def test_programs_a_service_starts(tmp_path: Path, vision_sp: Path) -> None:
     )
     services = _services(tmp_path, {"tools/main.py": source})
     service = run_scan(ScanOptions((services,), (vision_sp,), "debian-12")).services[0]
-    assert [(n.kind, n.name, n.status, n.package, n.tier.value, n.chain[1]) for n in service.needs] == [
+    assert [(n.kind, n.name, n.status, n.package, n.tier.value, str(n.chain[1])) for n in service.needs] == [
         ("program", "curl", "missing", "curl", "required", "tools/main.py:3 shutil.which('curl')"),
         ("program", "git", "missing", "git", "required", "tools/main.py:3 shutil.which('git')"),
         ("program", "unknown-tool-xyz", "unmapped", None, "required", "tools/main.py:7 subprocess.run('unknown-tool-xyz')"),

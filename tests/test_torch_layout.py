@@ -59,7 +59,7 @@ def test_cuda_libraries_are_other_wheel_and_libcuda_is_the_driver(tmp_path: Path
         ("libcudnn.so.9", "other-wheel"),
         ("libnccl.so.2", "other-wheel"),
     ]
-    assert needs[("libcublas.so.12", "other-wheel")].chain[-1] == "nvidia/cublas/lib/libcublas.so.12"
+    assert str(needs[("libcublas.so.12", "other-wheel")].chain[-1]) == "nvidia/cublas/lib/libcublas.so.12"
     assert needs[("libcuda.so.1", "driver")].package is None
     assert report.failing is False  # nothing to apt-install: the driver is mounted at run time
 

@@ -8,7 +8,10 @@ from typing import Any
 
 from depaudit import __version__
 from depaudit.plan.model import FamilyPlan, PlanItem
-from depaudit.report import Need, ResolvedImport, ScanReport, ServiceReport
+from depaudit.evidence import chain_text
+from depaudit.packages.model import Need, ServiceReport
+from depaudit.python.model import ResolvedImport
+from depaudit.report import ScanReport
 
 SCHEMA_VERSION = "1.0"
 
@@ -82,12 +85,12 @@ def _import(item: ResolvedImport) -> dict[str, Any]:
 
 def _need(need: Need) -> dict[str, Any]:
     return {
-        "kind": need.kind,
+        "kind": need.kind.value,
         "name": need.name,
-        "status": need.status,
+        "status": need.status.value,
         "package": need.package,
         "tier": need.tier.value,
-        "chain": list(need.chain),
+        "chain": list(chain_text(need.chain)),
         "found_at": need.found_at,
         "rule": need.rule,
         "tried": list(need.tried),

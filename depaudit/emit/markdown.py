@@ -11,10 +11,11 @@ import html
 import re
 from collections import Counter
 
+from depaudit.evidence import Tier
 from depaudit.findings import Finding
-from depaudit.native.model import Tier
+from depaudit.packages.model import Need
 from depaudit.plan.model import FamilyPlan
-from depaudit.report import Need, ScanReport
+from depaudit.report import ScanReport
 
 # Evidence chains with more steps than this are folded to "import → distribution → … → object".
 _FOLD_AFTER = 4
@@ -73,7 +74,7 @@ def render_markdown(report: ScanReport) -> str:
     if not report.services:
         out += ["No service was scanned.", ""]
     for service in report.services:
-        shown = [n for n in service.needs if n.status in ("missing", "unmapped") and n.tier is not Tier.HINT]
+        shown = [n for n in service.needs if n.status.fails and n.tier is not Tier.HINT]
         base = f" on {_code(service.base_image)}" if service.base_image else ""
         out.append(f"### {_text(service.name)}{base}")
         out.append("")
@@ -81,7 +82,7 @@ def render_markdown(report: ScanReport) -> str:
             out += ["| need | status | tier | package | evidence |", "|---|---|---|---|---|"]
             for need in shown:
                 package = _code(need.package, in_table=True) if need.package else "—"
-                out.append(f"| {_code(need.name, in_table=True)} | {need.status} | {need.tier.value} | {package} | {_evidence(need)} |")
+                out.append(f"| {_code(need.name, in_table=True)} | {need.status.value} | {need.tier.value} | {package} | {_evidence(need)} |")
         else:
             out.append("Nothing the image lacks.")
         if service.findings:
@@ -97,9 +98,7 @@ def _evidence(need: Need) -> str:
 
     The library and its package end the chain; their own columns show them already.
     """
-    steps = list(need.chain[1:])
-    if need.name in steps[1:]:
-        steps = steps[: len(steps) - 1 - steps[::-1].index(need.name)]
+    steps = [str(step) for step in need.path]
     full = " → ".join(_text(step) for step in steps)
     if len(steps) <= _FOLD_AFTER:
         return full

@@ -10,19 +10,20 @@ from rich.console import Console
 from rich.text import Text
 
 from depaudit.emit.grid import Cell, grid, wrap_title
+from depaudit.evidence import NeedStatus, Tier
 from depaudit.findings import Finding
-from depaudit.native.model import Tier
 from depaudit.plan.model import FamilyPlan
-from depaudit.report import Need, ScanReport, ServiceReport
+from depaudit.packages.model import Need, ServiceReport
+from depaudit.report import ScanReport
 
 # Statuses that need no action are counted, not listed, so the table stays readable.
-_QUIET_STATUSES = ("bundled", "libc", "base-image", "installed")
+_QUIET_STATUSES = (NeedStatus.BUNDLED, NeedStatus.LIBC, NeedStatus.BASE_IMAGE, NeedStatus.INSTALLED)
 _STATUS_STYLE = {
-    "missing": "bold red",
-    "unmapped": "bold magenta",
-    "driver": "cyan",
-    "base-image": "green",
-    "other-wheel": "blue",
+    NeedStatus.MISSING: "bold red",
+    NeedStatus.UNMAPPED: "bold magenta",
+    NeedStatus.DRIVER: "cyan",
+    NeedStatus.BASE_IMAGE: "green",
+    NeedStatus.OTHER_WHEEL: "blue",
 }
 
 
@@ -69,7 +70,7 @@ class _Out:
 def _render_service(service: ServiceReport, out: _Out, width: int) -> None:
     # Weak evidence (a program a library runs only for one feature) stays in the JSON report.
     shown = [n for n in service.needs if n.status not in _QUIET_STATUSES and n.tier is not Tier.HINT]
-    quiet = Counter(n.status for n in service.needs if n.status in _QUIET_STATUSES)
+    quiet = Counter(n.status.value for n in service.needs if n.status in _QUIET_STATUSES)
     hints = sum(1 for n in service.needs if n.tier is Tier.HINT and n.status not in _QUIET_STATUSES)
     if hints:
         quiet["weak hints (JSON report)"] = hints
@@ -78,7 +79,7 @@ def _render_service(service: ServiceReport, out: _Out, width: int) -> None:
         title += f", on {' → '.join([*service.families, service.base_image])}"
     if shown:
         rows = [
-            [Cell(n.status, _STATUS_STYLE.get(n.status, "")), Cell(n.tier.value), Cell(n.name), Cell(n.package or "-"), Cell(_evidence(n))]
+            [Cell(n.status.value, _STATUS_STYLE.get(n.status, "")), Cell(n.tier.value), Cell(n.name), Cell(n.package or "-"), Cell(_evidence(n))]
             for n in shown
         ]
         out.table(title, ("status", "tier", "library", "package", "evidence"), rows, width)
@@ -112,9 +113,7 @@ def _evidence(need: Need) -> str:
 
     The full chain (every distribution and ELF object on the way) is in the JSON report.
     """
-    # chain = service, import line, distributions..., ELF objects..., soname, package|file
-    end = len(need.chain) - 1 - need.chain[::-1].index(need.name)
-    steps = list(need.chain[1:end])
+    steps = [str(step) for step in need.path]
     if len(steps) > 3:
         steps = [steps[0], steps[1], "…", steps[-1].rsplit("/", 1)[-1]]
     return " → ".join(steps)

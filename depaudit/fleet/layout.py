@@ -14,9 +14,10 @@ from pathlib import Path
 from depaudit.collect.model import Service
 from depaudit.collect.services import discover_services, entry_service, folder_service
 from depaudit.findings import Finding
-from depaudit.fleet.config import ConfigError, FleetConfig, one_line, toml_key
+from depaudit.fleet.config import ConfigError, FleetConfig, load_config, one_line, toml_key
 from depaudit.fleet.dockerfile import read_dockerfile
 from depaudit.fleet.families import BaseChain, family_name, index_family_dockerfiles
+from depaudit.options import InputError, ScanOptions
 from depaudit.paths import shown_path
 
 
@@ -218,3 +219,18 @@ def _from_family(dockerfile: Path, index: Mapping[str, tuple[Path, Path]]) -> st
         return None
     name = family_name(image.base)
     return name if name in index and index[name][0] != dockerfile else None
+
+
+def load_fleet(options: ScanOptions) -> Fleet:
+    """The fleet a scan audits: the config's when one is given, else the conventions; a fleet
+    with no service, or a config that does not hold, is an input error."""
+    try:
+        fleet = fleet_from_paths(options.paths) if options.config is None else fleet_from_config(
+            load_config(options.config), options.paths
+        )
+    except ConfigError as error:
+        raise InputError(str(error)) from error
+    if not fleet.services:
+        where = ", ".join(map(str, options.paths)) if options.paths or fleet.config is None else str(fleet.config.path)
+        raise InputError(f"no Python services found in {where}")
+    return fleet

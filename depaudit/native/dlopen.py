@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from depaudit.native.headers import PF_X, PT_LOAD, PT_NOTE, ElfHeaders, Segment, read_headers
-from depaudit.native.model import Tier
+from depaudit.evidence import Tier
 from depaudit.reading import open_regular
 
 FDO_DLOPEN_NOTE = 0x407C0C0A

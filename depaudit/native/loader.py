@@ -19,7 +19,8 @@ from depaudit.image.model import DEFAULT_DIRS, BaseImage
 from depaudit.native.dlopen import DlopenEvidence
 from depaudit.native.elf import ElfError, dangling_link, is_extension_module, looks_like_shared_object
 from depaudit.native.store import ElfStore
-from depaudit.native.model import ElfInfo, LibraryStatus, NativeNeed, NativeReport, Tier
+from depaudit.evidence import Tier
+from depaudit.native.model import ElfInfo, LibraryStatus, NativeNeed, NativeReport
 
 _TIER_ORDER = {Tier.REQUIRED: 0, Tier.OPTIONAL: 1, Tier.HINT: 2}
 # Dynamic string tokens as glibc expands them on x86_64 Debian-family systems. Like glibc's

@@ -6,13 +6,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from depaudit.evidence import Tier
 from depaudit.findings import Finding
-
-
-class Tier(str, Enum):
-    REQUIRED = "required"
-    OPTIONAL = "optional"
-    HINT = "hint"
 
 
 class LibraryStatus(str, Enum):

@@ -22,7 +22,8 @@ from depaudit.cache import MISSING
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import BaseImage
 from depaudit.native.distribution import analyse_distribution, shipped_elf
-from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
+from depaudit.evidence import Tier
+from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
 from depaudit.native.store import ElfStore
 from depaudit.python.environment import PythonEnvironment
 

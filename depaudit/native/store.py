@@ -18,7 +18,8 @@ from depaudit.findings import FindingKind
 from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence, evidence_in
 from depaudit.native.elf import ElfError, is_extension_module, read_elf_stream, read_elf_then
 from depaudit.native.headers import ElfHeaders
-from depaudit.native.model import ElfInfo, Tier
+from depaudit.evidence import Tier
+from depaudit.native.model import ElfInfo
 from depaudit.parallel import Workers
 from depaudit.paths import RealPaths
 

@@ -1,27 +1,22 @@
-"""What a library the Python environment does not provide means on the target distro."""
+"""What a library the Python environment does not provide means on the target distro.
+
+`index` is always the target distro's own (`load_index` returns no other)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from fnmatch import fnmatchcase
+
+from depaudit.evidence import NeedStatus
 
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.profiles import BaseProfile
 from depaudit.packages.rules import DistroRules
 
 
-class SystemStatus(str, Enum):
-    LIBC = "libc"
-    DRIVER = "driver"
-    BASE_IMAGE = "base-image"
-    MISSING = "missing"
-    UNMAPPED = "unmapped"
-
-
 @dataclass(frozen=True)
 class PackageAnswer:
-    status: SystemStatus
+    status: NeedStatus  # libc, driver, base-image, missing or unmapped
     package: str | None
 
 
@@ -42,18 +37,18 @@ def classify_soname(
     a base-image profile's) are assumed present; with one, its own files have already been
     searched and it lacks this."""
     if is_driver(rules, soname):
-        return PackageAnswer(SystemStatus.DRIVER, None)
+        return PackageAnswer(NeedStatus.DRIVER, None)
     if profile is not None and soname in profile.sonames:
-        return PackageAnswer(SystemStatus.BASE_IMAGE, profile.sonames[soname])
+        return PackageAnswer(NeedStatus.BASE_IMAGE, profile.sonames[soname])
     package = package_for_soname(rules, soname, index, cuda_version)
     if package is None:
-        return PackageAnswer(SystemStatus.UNMAPPED, None)  # never guess a package name
+        return PackageAnswer(NeedStatus.UNMAPPED, None)  # never guess a package name
     if package == rules.libc_package and not image_given:
-        return PackageAnswer(SystemStatus.LIBC, package)
+        return PackageAnswer(NeedStatus.LIBC, package)
     present = rules.present | (profile.packages if profile else frozenset())
     if package in present and not image_given:
-        return PackageAnswer(SystemStatus.BASE_IMAGE, package)
-    return PackageAnswer(SystemStatus.MISSING, package)
+        return PackageAnswer(NeedStatus.BASE_IMAGE, package)
+    return PackageAnswer(NeedStatus.MISSING, package)
 
 
 def package_for_soname(
@@ -64,17 +59,17 @@ def package_for_soname(
     package = expand_cuda(rule.package, cuda_version) if rule is not None else None
     if package is not None:
         return package
-    entry = index.sonames.get(soname) if index is not None and index.distro == rules.distro else None
+    entry = index.sonames.get(soname) if index is not None else None
     return entry.package if entry is not None else None
 
 
 def classify_image_file(rules: DistroRules, soname: str, owner: str | None) -> PackageAnswer:
     """A soname found in the base image, with the dpkg package owning that file."""
     if is_driver(rules, soname):
-        return PackageAnswer(SystemStatus.DRIVER, None)
+        return PackageAnswer(NeedStatus.DRIVER, None)
     if owner is not None and owner == rules.libc_package:
-        return PackageAnswer(SystemStatus.LIBC, owner)
-    return PackageAnswer(SystemStatus.BASE_IMAGE, owner)
+        return PackageAnswer(NeedStatus.LIBC, owner)
+    return PackageAnswer(NeedStatus.BASE_IMAGE, owner)
 
 
 def expand_cuda(package: str, cuda_version: str | None) -> str | None:
@@ -99,7 +94,7 @@ def soname_for_library(name: str, rules: DistroRules, index: PackageIndex | None
         return base
     stem = base[: -len(".so")] if base.endswith(".so") else (base if base.startswith("lib") else f"lib{base}")
     prefix = f"{stem}.so."
-    for table in (rules.sonames, index.sonames if index is not None and index.distro == rules.distro else {}):
+    for table in (rules.sonames, index.sonames if index is not None else {}):
         matches = sorted(soname for soname in table if soname.startswith(prefix))
         if len(matches) == 1:
             return matches[0]
@@ -110,5 +105,5 @@ def package_for_program(rules: DistroRules, program: str, index: PackageIndex | 
     rule = rules.executables.get(program)
     if rule is not None:
         return rule.package
-    entry = index.executables.get(program) if index is not None and index.distro == rules.distro else None
+    entry = index.executables.get(program) if index is not None else None
     return entry.package if entry is not None else None

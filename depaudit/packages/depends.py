@@ -10,12 +10,10 @@ from depaudit.packages.rules import DistroRules
 
 
 def depends_of(package: str, rules: DistroRules, index: PackageIndex | None = None) -> tuple[str, ...]:
-    """Curated Depends first; the index (built from the distro's Packages) for the rest."""
+    """Curated Depends first; the index (the distro's own, built from its Packages) for the rest."""
     if package in rules.depends:
         return rules.depends[package]
-    if index is not None and index.distro == rules.distro:
-        return index.depends.get(package, ())
-    return ()
+    return index.depends.get(package, ()) if index is not None else ()
 
 
 def pulled_in(chosen: Iterable[str], rules: DistroRules, index: PackageIndex | None = None) -> dict[str, str]:

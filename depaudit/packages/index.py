@@ -205,9 +205,12 @@ def save_index(index: PackageIndex, cache_dir: Path | None = None) -> Path:
 
 
 def load_index(distro: str, cache_dir: Path | None = None) -> PackageIndex | None:
+    """The index `depaudit index` built for this distro. Its readers trust that it describes
+    `distro`: another distro's index names other packages, so it is never returned here."""
     path = index_path(distro, cache_dir)
     try:
         with gzip.open(path, "rt", encoding="utf-8") as stream:
-            return PackageIndex.from_json(json.load(stream))
+            index = PackageIndex.from_json(json.load(stream))
     except (OSError, ValueError, KeyError, AssertionError, EOFError):
         return None  # absent, from another depaudit version, or damaged: scans use the rules only
+    return index if index.distro == distro else None

@@ -9,6 +9,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from depaudit.evidence import NeedKind
 from depaudit.packages.rules import RulesError, rules_dir
 
 if sys.version_info >= (3, 11):
@@ -17,15 +18,15 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 _KEYS = {"source", "needs", "ignore", "when-files", "versions"}
-_KINDS = ("soname", "program")
+_KINDS = {kind.value: kind for kind in NeedKind}
 
 
 @dataclass(frozen=True)
 class PackageRule:
     distribution: str  # canonical key
     source: str
-    needs: tuple[tuple[str, str], ...]  # (kind, name)
-    ignore: frozenset[tuple[str, str]]
+    needs: tuple[tuple[NeedKind, str], ...]  # (kind, name)
+    ignore: frozenset[tuple[NeedKind, str]]
     when_files: tuple[str, ...]
     versions: SpecifierSet | None
 
@@ -67,8 +68,8 @@ def load_python_rules() -> dict[str, PackageRule]:
     return rules
 
 
-def _need(file: str, name: str, item: object) -> tuple[str, str]:
+def _need(file: str, name: str, item: object) -> tuple[NeedKind, str]:
     kind, _, value = str(item).partition(":")
     if kind not in _KINDS or not value:
         raise RulesError(f"{file}: [{name}] {item!r} must be 'soname:NAME' or 'program:NAME'")
-    return kind, value
+    return _KINDS[kind], value

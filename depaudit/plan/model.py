@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from depaudit.native.model import Tier
+from depaudit.evidence import Tier
+from depaudit.packages.model import ServiceReport
 
 
 @dataclass(frozen=True, order=True)
@@ -37,3 +38,11 @@ class FamilyPlan:
         dropped = {item.package for item in (*self.unused, *self.redundant, *self.build_only)}
         kept = [p for p in self.installs if p not in dropped]
         return tuple(dict.fromkeys([*kept, *(item.package for item in self.add)]))
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    """The plan of every family, and each service's needs with the plan's verdict on them."""
+
+    families: tuple[FamilyPlan, ...]
+    services: tuple[ServiceReport, ...]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from depaudit.reading import read_regular
 from depaudit.fleet.dockerfile import AptInstall, AptPackage, apt_installs
-from depaudit.native.model import Tier
+from depaudit.evidence import NeedKind, NeedStatus, Tier
 from depaudit.packages.depends import pulled_in
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.rules import DistroRules
 from depaudit.plan.model import FamilyPlan, PlanItem
-from depaudit.report import Need, ServiceReport
+from depaudit.packages.model import Need, ServiceReport
 
 # Packages that build software: they have no place in a runtime image.
 _BUILD_TOOLS = frozenset(
@@ -52,7 +52,7 @@ def plan_families(
         needed: dict[str, tuple[Tier, str]] = {}  # package → strongest evidence, services under it
         for service in under:
             for need in service.needs:
-                if need.status == "missing" and need.package and need.tier is not Tier.HINT:
+                if need.status is NeedStatus.MISSING and need.package and need.tier is not Tier.HINT:
                     _strongest(needed, need.package, need.tier, _because(service.name, need))
         wanted = {p: e for s in own for p, e in _required(s).items()}
 
@@ -154,13 +154,14 @@ def _required(service: ServiceReport) -> dict[str, str]:
     return {
         need.package: _because(service.name, need)
         for need in service.needs
-        if need.status == "missing" and need.package and need.tier is Tier.REQUIRED
+        if need.status is NeedStatus.MISSING and need.package and need.tier is Tier.REQUIRED
     }
 
 
 def _because(service: str, need: Need) -> str:
-    what = "program" if need.kind == "program" else "library"
-    return f"{service} needs the {what} {need.name} ({need.tier.value}): {need.chain[1] if len(need.chain) > 1 else service}"
+    what = "program" if need.kind is NeedKind.PROGRAM else "library"
+    origin = need.origin
+    return f"{service} needs the {what} {need.name} ({need.tier.value}): {origin if origin is not None else service}"
 
 
 def _strongest(table: dict[str, tuple[Tier, str]], package: str, tier: Tier, because: str) -> None:

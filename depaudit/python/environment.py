@@ -424,3 +424,16 @@ def _package_of(folder: str, names: set[str]) -> str | None:
     for end in range(1, len(parts) + 1):
         names.add(".".join(parts[:end]))
     return folder.replace("/", ".")
+
+
+def default_site_packages() -> tuple[Path, ...]:
+    """The site-packages of the interpreter running depaudit (purelib, then platlib)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    unique: list[Path] = []
+    for name in ("purelib", "platlib"):
+        path = Path(paths[name])
+        if path not in unique:
+            unique.append(path)
+    return tuple(unique)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from depaudit.collect.model import ImportRecord
 from depaudit.findings import Finding
 
 
@@ -75,3 +76,9 @@ class DeclaredRequirement:
 @dataclass
 class EnvironmentFindings:
     findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ResolvedImport:
+    record: ImportRecord
+    distribution: str | None  # name of the distribution providing it; None when unresolved

@@ -12,9 +12,10 @@ import pytest
 
 from depaudit.emit.markdown import render_markdown
 from depaudit.findings import Finding, FindingKind
-from depaudit.native.model import Tier
+from depaudit.evidence import EvidenceStep, NeedKind, NeedStatus, StepKind, Tier, import_step, service_step
 from depaudit.plan.model import FamilyPlan, PlanItem
-from depaudit.report import Need, ScanReport, ServiceReport
+from depaudit.packages.model import Need, ServiceReport
+from depaudit.report import ScanReport
 
 markdown_it = pytest.importorskip("markdown_it")
 
@@ -29,8 +30,17 @@ def _report(*needs: Need, findings: tuple[Finding, ...] = (), scan_findings: tup
 
 
 def _need(name: str, package: str | None, *objects: str, tier: Tier = Tier.REQUIRED) -> Need:
-    chain = ("asr_svc", "asr_svc/app/__init__.py:3 import lib_x", "lib_x 1.0", *objects, name)
-    return Need("soname", name, "missing" if package else "unmapped", package, tier, chain + ((f"{package} (ubuntu-22.04)",) if package else ()))
+    chain = (
+        service_step("asr_svc"),
+        import_step("asr_svc/app/__init__.py", 3, "lib_x"),
+        EvidenceStep(StepKind.DISTRIBUTION, "lib_x 1.0", name="lib_x"),
+        *(EvidenceStep(StepKind.OBJECT, path) for path in objects),
+        EvidenceStep(StepKind.NEED, name),
+    )
+    if package:
+        chain += (EvidenceStep(StepKind.PACKAGE, f"{package} (ubuntu-22.04)", name=package),)
+    status = NeedStatus.MISSING if package else NeedStatus.UNMAPPED
+    return Need(NeedKind.SONAME, name, status, package, tier, chain)
 
 
 def _rows(html: str) -> list[list[str]]:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from depaudit.report import ScanReport, ServiceReport
+from depaudit.packages.model import ServiceReport
+from depaudit.report import ScanReport
 from helpers import OpenedFiles, build_so, have_gcc
 from helpers import opened_files as helpers_opened_files
 

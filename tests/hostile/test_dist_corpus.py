@@ -15,9 +15,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from depaudit.findings import Finding, FindingKind
 from depaudit.python.model import TargetPython
 from helpers import deadline
+from depaudit.evidence import chain_text
 
 if TYPE_CHECKING:
-    from depaudit.report import ScanReport, ServiceReport
+    from depaudit.packages.model import ServiceReport
+from depaudit.report import ScanReport
     from helpers import OpenedFiles
     from hostile.conftest import ElfParts, Scene
 
@@ -49,7 +51,7 @@ def _scan(scene: Scene, *imports: str, good: bool = True) -> tuple[ScanReport, S
 
 
 def _chains(service: ServiceReport, name: str) -> list[tuple[str, ...]]:
-    return [need.chain for need in service.needs if need.name == name]
+    return [chain_text(need.chain) for need in service.needs if need.name == name]
 
 
 def _good_still_audited(service: ServiceReport) -> None:

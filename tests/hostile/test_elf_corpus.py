@@ -26,9 +26,10 @@ from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence
 from depaudit.native.elf import MAX_NEEDED, ElfError, read_elf
 from depaudit.native.model import ElfInfo
 from helpers import deadline
+from depaudit.evidence import chain_text
 
 if TYPE_CHECKING:
-    from depaudit.report import ServiceReport
+    from depaudit.packages.model import ServiceReport
     from helpers import OpenedFiles
     from hostile.conftest import ElfParts, Scene, Segment
 
@@ -256,7 +257,7 @@ def _hostile_scene(scene: Scene, parts: ElfParts, cases: list[Case]) -> None:
 
 def _assert_good_sibling_reported(service: ServiceReport) -> None:
     good = [need for need in service.needs if need.name == GOOD_NEED]
-    assert [(n.status, n.tier.value, n.chain[-2:]) for n in good] == [("unmapped", "required", (GOOD_EXT, GOOD_NEED))]
+    assert [(n.status, n.tier.value, chain_text(n.chain)[-2:]) for n in good] == [("unmapped", "required", (GOOD_EXT, GOOD_NEED))]
     assert "libc.so.6" in {need.name for need in service.needs}
 
 
@@ -345,7 +346,7 @@ def test_hostile_files_in_a_service_folder(scene: Scene, elf_parts: ElfParts) ->
         sorted(Finding(c.kind, f"svc/native/{Path(c.relative).name}", None, c.message(elf_parts)) for c in cases)
     )
     good = [need for need in service.needs if need.name == GOOD_NEED]
-    assert [(n.status, n.tier.value, n.chain) for n in good] == [
+    assert [(n.status, n.tier.value, chain_text(n.chain)) for n in good] == [
         ("unmapped", "required", ("svc", f"svc/native/_good{EXT}", GOOD_NEED))
     ]
 
@@ -365,7 +366,7 @@ def test_a_truncated_library_the_good_module_links_is_skipped_as_ld_so_skips_it(
         Finding(FindingKind.BAD_ELF, relative, None, _truncated("the program headers end", end, _phdr_cut(elf_parts))),
     )
     need = next(n for n in service.needs if n.name == GOOD_NEED)
-    assert (need.status, need.found_at, need.tried, need.chain[-2:]) == ("unmapped", None, ("hostile.libs",), (module, GOOD_NEED))
+    assert (need.status, need.found_at, need.tried, chain_text(need.chain)[-2:]) == ("unmapped", None, ("hostile.libs",), (module, GOOD_NEED))
 
 
 # Properties of the reader itself -----------------------------------------------------------

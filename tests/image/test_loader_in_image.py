@@ -9,7 +9,8 @@ import pytest
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.open import open_rootfs
 from depaudit.native.distribution import analyse_distribution
-from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
+from depaudit.evidence import Tier
+from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
 from depaudit.python.environment import load_environment
 from helpers import build_image_scene, have_gcc, opened_files
 

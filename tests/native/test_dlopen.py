@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from depaudit.native.loader import resolve_needs
-from depaudit.native.model import LibraryStatus, NativeNeed, Tier
+from depaudit.evidence import Tier
+from depaudit.native.model import LibraryStatus, NativeNeed
 from helpers import build_probing_so, have_gcc
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from depaudit.native.distribution import analyse_folder
-from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
+from depaudit.evidence import Tier
+from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
 from helpers import build_so, have_gcc
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from depaudit.findings import Finding, FindingKind
 from depaudit.native.distribution import analyse_distribution, elf_candidates
 from depaudit.native.loader import resolve_needs
-from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
+from depaudit.evidence import Tier
+from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
 from depaudit.python.environment import load_environment
 
 EXT = ".cpython-311-x86_64-linux-gnu.so"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.packages.classify import PackageAnswer, SystemStatus, classify_soname
+from depaudit.evidence import NeedStatus
+from depaudit.packages.classify import PackageAnswer, classify_soname
 from depaudit.packages.profiles import known_profiles, load_profile
 from depaudit.packages.rules import RulesError, load_rules
 
@@ -21,19 +22,19 @@ def test_known_profiles() -> None:
 def test_cudnn_only_in_the_cudnn_variant_and_cupti_in_neither() -> None:
     rules = load_rules("ubuntu-22.04")
     runtime, cudnn = load_profile(RUNTIME), load_profile(CUDNN)
-    assert classify_soname(rules, "libcublasLt.so.12", profile=runtime) == PackageAnswer(SystemStatus.BASE_IMAGE, "libcublas-12-1")
+    assert classify_soname(rules, "libcublasLt.so.12", profile=runtime) == PackageAnswer(NeedStatus.BASE_IMAGE, "libcublas-12-1")
     # Not in the runtime image: the rules name NVIDIA's package for it.
-    assert classify_soname(rules, "libcudnn.so.8", profile=runtime) == PackageAnswer(SystemStatus.MISSING, "libcudnn8")
-    assert classify_soname(rules, "libcudnn_cnn_infer.so.8", profile=cudnn) == PackageAnswer(SystemStatus.BASE_IMAGE, "libcudnn8")
-    assert classify_soname(rules, "libcublas.so.12", profile=cudnn) == PackageAnswer(SystemStatus.BASE_IMAGE, "libcublas-12-1")
+    assert classify_soname(rules, "libcudnn.so.8", profile=runtime) == PackageAnswer(NeedStatus.MISSING, "libcudnn8")
+    assert classify_soname(rules, "libcudnn_cnn_infer.so.8", profile=cudnn) == PackageAnswer(NeedStatus.BASE_IMAGE, "libcudnn8")
+    assert classify_soname(rules, "libcublas.so.12", profile=cudnn) == PackageAnswer(NeedStatus.BASE_IMAGE, "libcublas-12-1")
     for profile in (runtime, cudnn):
         assert classify_soname(rules, "libcupti.so.12", profile=profile, cuda_version="12.1.1") == PackageAnswer(
-            SystemStatus.MISSING, "cuda-cupti-12-1"
+            NeedStatus.MISSING, "cuda-cupti-12-1"
         )
         # Without a CUDA version the package cannot be named: unmapped, never a guessed minor version.
-        assert classify_soname(rules, "libcupti.so.12", profile=profile).status is SystemStatus.UNMAPPED
-        assert classify_soname(rules, "libcuda.so.1", profile=profile).status is SystemStatus.DRIVER
-        assert classify_soname(rules, "libGL.so.1", profile=profile) == PackageAnswer(SystemStatus.MISSING, "libgl1")
+        assert classify_soname(rules, "libcupti.so.12", profile=profile).status is NeedStatus.UNMAPPED
+        assert classify_soname(rules, "libcuda.so.1", profile=profile).status is NeedStatus.DRIVER
+        assert classify_soname(rules, "libGL.so.1", profile=profile) == PackageAnswer(NeedStatus.MISSING, "libgl1")
     assert cudnn.env["LD_LIBRARY_PATH"] == "/usr/local/nvidia/lib:/usr/local/nvidia/lib64"
     assert len(cudnn.sources) == 2 and all("Dockerfile" in source for source in cudnn.sources)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.packages.classify import PackageAnswer, SystemStatus, classify_soname
+from depaudit.evidence import NeedStatus
+from depaudit.packages.classify import PackageAnswer, classify_soname
 from depaudit.packages.rules import RulesError, known_distros, load_rules, rules_dir
 
 WHITELIST = {
@@ -145,12 +146,12 @@ def test_soname_table(index: int, distro: str) -> None:
 @pytest.mark.parametrize("distro", ["ubuntu-22.04", "ubuntu-24.04", "debian-12"])
 def test_classification(distro: str) -> None:
     rules = load_rules(distro)
-    assert classify_soname(rules, "libGL.so.1") == PackageAnswer(SystemStatus.MISSING, "libgl1")
-    assert classify_soname(rules, "libz.so.1") == PackageAnswer(SystemStatus.BASE_IMAGE, "zlib1g")
-    assert classify_soname(rules, "libc.so.6") == PackageAnswer(SystemStatus.LIBC, "libc6")
-    assert classify_soname(rules, "libcuda.so.1") == PackageAnswer(SystemStatus.DRIVER, None)
-    assert classify_soname(rules, "libnvidia-ml.so.1") == PackageAnswer(SystemStatus.DRIVER, None)
-    assert classify_soname(rules, "libunknown.so.9") == PackageAnswer(SystemStatus.UNMAPPED, None)
+    assert classify_soname(rules, "libGL.so.1") == PackageAnswer(NeedStatus.MISSING, "libgl1")
+    assert classify_soname(rules, "libz.so.1") == PackageAnswer(NeedStatus.BASE_IMAGE, "zlib1g")
+    assert classify_soname(rules, "libc.so.6") == PackageAnswer(NeedStatus.LIBC, "libc6")
+    assert classify_soname(rules, "libcuda.so.1") == PackageAnswer(NeedStatus.DRIVER, None)
+    assert classify_soname(rules, "libnvidia-ml.so.1") == PackageAnswer(NeedStatus.DRIVER, None)
+    assert classify_soname(rules, "libunknown.so.9") == PackageAnswer(NeedStatus.UNMAPPED, None)
 
 
 def _write(tmp_path: Path, body: str) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.native.model import Tier
+from depaudit.evidence import Tier
 from depaudit.plan.model import PlanItem
 from depaudit.scan import ScanOptions, run_scan
 from helpers import build_vision_env, have_gcc

@@ -1,0 +1,191 @@
+"""What each service's image is built on: its FROM chain, the base image or its profile, the
+Python environment to resolve against, and the image's environment variables.
+
+The command line wins over the config, a family's own setting over its parent's, and the
+config's top level over the conventions (the image's own site-packages, a profile of the
+FROM chain's external image)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from depaudit.collect.model import Service
+from depaudit.fleet.families import BaseChain, chain_env
+from depaudit.fleet.layout import FamilySpec, Fleet, Placement
+from depaudit.image.model import BaseImage, ImageFormatError
+from depaudit.image.open import open_image, open_rootfs
+from depaudit.native.reads import read_by_the_scan
+from depaudit.options import DEFAULT_DISTRO, InputError, ScanOptions
+from depaudit.packages.profiles import BaseProfile, load_profile
+from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
+from depaudit.python.environment import default_site_packages
+
+
+@dataclass(frozen=True)
+class ServiceBase:
+    """What one service's image is built on, as its Dockerfile's FROM chain says."""
+
+    label: str | None  # the base it is audited against: an image path or a profiled reference
+    families: tuple[str, ...]  # family images between the service and that base
+    profile: BaseProfile | None
+    ld_library_path: tuple[str, ...]
+    cuda_version: str | None = None  # CUDA_VERSION of the image: names NVIDIA's CUDA packages
+    chain: BaseChain | None = None  # the Dockerfiles it is built from
+    image: BaseImage | None = None  # the base image read as files, when one is given
+    site_packages: tuple[Path, ...] = ()  # the Python environment of its image
+
+
+class Bases:
+    """The bases of one scan's services: each image and profile opened once."""
+
+    def __init__(self, options: ScanOptions, fleet: Fleet) -> None:
+        self.options = options
+        self.fleet = fleet
+        self.config = fleet.config
+        self.images: dict[str, BaseImage] = {}
+        self.profiles: set[str] = set()  # distros of the profiles used
+        self.given = _open_base_image(options)  # --rootfs / --image
+        if self.given is not None:
+            self.images[str(self.given.label)] = self.given
+        self.fixed = _profile(options.base_image)  # --base-image
+        self._profiles: dict[str, BaseProfile | None] = {}  # reference → profile, read once
+        self._environments: dict[tuple[int, str], Path | None] = {}  # (image, its path) → copied out
+        self.explicit = distro_rules(options.distro, self.given) if options.distro else None  # a usage error first
+
+    def of(self, service: Service, placement: Placement) -> ServiceBase:
+        chain = self.fleet.chain(placement)
+        lineage = self.fleet.lineage(placement.family)
+        image, profile = self._base(chain, lineage)
+        base_env = image.env if image else (profile.env if profile else {})
+        environment = chain_env(chain, base_env) if chain else dict(base_env)
+        if self.config is not None:
+            environment.update(self.config.env)
+        for family in reversed(lineage):  # the farthest ancestor first, the nearest family last
+            environment.update(family.env)
+        environment.update(self.options.env)
+        if profile is not None:
+            self.profiles.add(profile.distro)
+        label = image.label if image else (profile.image if profile else None)
+        return ServiceBase(
+            label=label,
+            families=chain.families if chain else (),
+            profile=profile,
+            ld_library_path=tuple(p for p in environment.get("LD_LIBRARY_PATH", "").split(":") if p),
+            cuda_version=environment.get("CUDA_VERSION"),
+            chain=chain,
+            image=image,
+            site_packages=self._site_packages(lineage, image),
+        )
+
+    def rules(self) -> DistroRules:
+        """The target distro's rules: the command line's, the config's, else the one distro
+        every base image and profile agrees on, else the default."""
+        if self.explicit is not None:
+            return self.explicit
+        distro = self.config.distro if self.config is not None else None
+        if distro is None:
+            distros = {image.distro for image in self.images.values() if image.distro in known_distros()}
+            distros |= self.profiles
+            distro = distros.pop() if len(distros) == 1 else None
+        return distro_rules(distro, None)
+
+    def is_gpu(self, family: str) -> bool:
+        """A GPU family: configured so, or built on a CUDA image (an unknown base counts as GPU:
+        only a family known to be CPU is kept from gaining a hoisted package)."""
+        for spec in self.fleet.lineage(family):
+            if spec.gpu is not None:
+                return spec.gpu
+        chain = self.fleet.chain(Placement(None, family))
+        image, profile = self._base(chain, self.fleet.lineage(family))
+        if profile is not None:
+            return "CUDA_VERSION" in profile.env or "cuda" in profile.image
+        if image is not None:
+            return "CUDA_VERSION" in image.env or "cuda" in image.label.lower()
+        reference = chain.image if chain else None
+        return reference is None or "cuda" in reference.lower()
+
+    def _base(self, chain: BaseChain | None, lineage: Sequence[FamilySpec]) -> tuple[BaseImage | None, BaseProfile | None]:
+        if self.given is not None or self.fixed is not None:
+            return self.given, self.fixed
+        configured = next((f.base_image for f in lineage if f.base_image), None)
+        if configured is None and self.config is not None:
+            configured = self.config.base_image
+        if configured is not None:
+            return self._configured(configured)
+        if chain is not None and chain.image:
+            if chain.image not in self._profiles:  # every service of a family asks again
+                self._profiles[chain.image] = _known_profile(chain.image)
+            return None, self._profiles[chain.image]
+        return None, None
+
+    def _configured(self, reference: str) -> tuple[BaseImage | None, BaseProfile | None]:
+        path = Path(reference)
+        if path.is_absolute() and path.exists():
+            if reference not in self.images:
+                try:
+                    self.images[reference] = open_image(path)
+                except ImageFormatError as error:
+                    raise InputError(f"base-image {reference}: {error}") from error
+            return self.images[reference], None
+        if reference not in self._profiles:
+            self._profiles[reference] = _profile(reference)
+        return None, self._profiles[reference]
+
+    def _site_packages(self, lineage: Sequence[FamilySpec], image: BaseImage | None) -> tuple[Path, ...]:
+        chosen: tuple[Path, ...] = self.options.site_packages
+        if not chosen:
+            chosen = next((f.site_packages for f in lineage if f.site_packages), ())
+        if not chosen and self.config is not None:
+            chosen = self.config.site_packages
+        for path in chosen:
+            if not path.is_dir():
+                raise InputError(f"site-packages: not a folder: {path}")
+        if not chosen and image is not None:
+            chosen = tuple(filter(None, (self._image_environment(image, path) for path in image.site_packages)))
+        return tuple(p.resolve() for p in chosen) or default_site_packages()
+
+    def _image_environment(self, image: BaseImage, path: str) -> Path | None:
+        """A site-packages of the image, readable here (copied out of a layered image once)."""
+        key = (id(image), path)
+        if key not in self._environments:
+            self._environments[key] = image.fs.python_environment(path, read_by_the_scan)
+        return self._environments[key]
+
+
+def distro_rules(distro: str | None, image: BaseImage | None) -> DistroRules:
+    """The rules of `distro`, else of the image's distro when known, else of the default."""
+    if distro is None:
+        distro = image.distro if image and image.distro in known_distros() else DEFAULT_DISTRO
+    try:
+        return load_rules(distro)
+    except RulesError as error:
+        raise InputError(str(error)) from error
+
+
+def _known_profile(reference: str) -> BaseProfile | None:
+    try:
+        return load_profile(reference)
+    except RulesError:
+        return None  # an image we carry no profile of: the distro's base packages are assumed
+
+
+def _open_base_image(options: ScanOptions) -> BaseImage | None:
+    if options.rootfs is not None:
+        return open_rootfs(options.rootfs.resolve(), options.env)
+    if options.image is not None:
+        try:
+            return open_image(options.image.resolve(), options.env)
+        except ImageFormatError as error:
+            raise InputError(str(error)) from error
+    return None
+
+
+def _profile(reference: str | None) -> BaseProfile | None:
+    if reference is None:
+        return None
+    try:
+        return load_profile(reference)
+    except RulesError as error:
+        raise InputError(str(error)) from error

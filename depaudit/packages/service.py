@@ -1,0 +1,80 @@
+"""One service's needs: what its reached wheels, its own code and its own ELF files need, as
+package answers, one per library or program."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from depaudit.evidence import EvidenceStep, NeedKind, StepKind, Tier, service_step
+from depaudit.findings import Finding
+from depaudit.native.hints import FileHint, runs_at_import
+from depaudit.native.model import NativeReport
+from depaudit.packages.model import Need, strongest_needs
+from depaudit.packages.python_rules import PackageRule
+from depaudit.packages.resolver import PackageResolver
+from depaudit.python.model import Distribution
+from depaudit.python.reach import Reached, ServiceReach
+
+
+def service_needs(
+    name: str,
+    reach: ServiceReach,
+    resolver: PackageResolver,
+    *,
+    distributions: Mapping[str, Distribution],
+    natives: Mapping[str, NativeReport],  # per reached distribution key
+    hints: Mapping[str, Sequence[FileHint]],  # per reached distribution key
+    python_rules: Mapping[str, PackageRule],
+    own_hints: Sequence[FileHint] = (),  # in the service's own code
+    own_elf: NativeReport | None = None,  # ELF files shipped in the service's folder
+) -> tuple[tuple[Need, ...], list[Finding]]:
+    """The service's needs (the strongest evidence for each) and the native stage's findings on the way."""
+    start = (service_step(name),)
+    needs: list[Need] = []
+    findings: list[Finding] = []
+    for item in reach.reached:
+        native = natives[item.key]
+        findings.extend(native.findings)
+        for need in native.needs:
+            needs.append(resolver.native_need(need, item.tier.weakest(need.tier), (*start, *item.chain)))
+        rule = python_rules.get(item.key)
+        dist = distributions[item.key]
+        if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):
+            rule = None
+        needs.extend(_distribution_hint_needs(item, hints[item.key], rule, resolver, start))
+    for hint in own_hints:
+        # The service's own code: whatever it loads or runs, it needs.
+        needs.extend(resolver.hint_needs(hint, Tier.REQUIRED, start))
+    if own_elf is not None:
+        findings.extend(own_elf.findings)
+        needs.extend(resolver.native_need(need, need.tier, start) for need in own_elf.needs)
+    return strongest_needs(needs), findings
+
+
+def _distribution_hint_needs(
+    item: Reached,
+    hints: Sequence[FileHint],
+    rule: PackageRule | None,
+    resolver: PackageResolver,
+    start: tuple[EvidenceStep, ...],
+) -> list[Need]:
+    """What a reached distribution's Python code loads or runs, corrected by its curated rule."""
+    prefix = (*start, *item.chain)
+    needs: list[Need] = []
+    found: set[tuple[NeedKind, str]] = set()
+    for hint in hints:
+        tier = item.tier if runs_at_import(hint) else Tier.HINT  # else: only if that feature runs
+        for need in resolver.hint_needs(hint, tier, prefix):
+            key = (need.kind, need.name)
+            if rule is not None and key in rule.ignore:
+                continue
+            if rule is not None and key in rule.needs:
+                need = replace(need, tier=item.tier)  # the rule confirms it is really needed
+            found.add(key)
+            needs.append(need)
+    for kind, need_name in rule.needs if rule is not None else ():
+        if (kind, need_name) not in found:
+            evidence = EvidenceStep(StepKind.RULE, f"rules/python/packages.toml [{item.key}]: {rule.source}")
+            needs.append(resolver.named_need(kind, need_name, item.tier, (*prefix, evidence)))
+    return needs

@@ -1,0 +1,128 @@
+"""Which installed distributions a service reaches from its imports, and how strongly.
+
+An unguarded import of a distribution makes it, and its Requires-Dist closure, `required`; a
+distribution reached only through guarded imports is `optional`. Each reached distribution keeps
+the chain of evidence that put it there: the import line, then the distributions down to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from depaudit.collect.model import ImportRecord, ImportScope
+from depaudit.evidence import EvidenceStep, StepKind, Tier, import_step
+from depaudit.findings import Finding, FindingKind
+from depaudit.python.closure import requires_closure
+from depaudit.python.environment import PythonEnvironment
+from depaudit.python.model import RequirementEdge, ResolvedImport, TargetPython
+
+
+@dataclass(frozen=True)
+class ImportRoot:
+    """The strongest import through which a service reaches a distribution."""
+
+    record: ImportRecord
+    required: bool
+
+
+@dataclass(frozen=True)
+class Reached:
+    """A distribution in a service's runtime closure, with the evidence that put it there."""
+
+    key: str
+    tier: Tier
+    chain: tuple[EvidenceStep, ...]  # the import line, then the distributions down to this one
+
+
+@dataclass(frozen=True)
+class ServiceReach:
+    """A service's third-party imports and the distributions they reach: known before any wheel is read."""
+
+    imports: tuple[ResolvedImport, ...]
+    roots: dict[str, ImportRoot]  # distribution key → the import that reaches it most strongly
+    reached: tuple[Reached, ...]  # sorted by key
+    findings: tuple[Finding, ...]  # imports nothing installed provides
+
+    @property
+    def first_import(self) -> dict[str, tuple[str, int]]:
+        """Distribution key → (file, line) of the import through which the service reaches it."""
+        return {key: (root.record.file, root.record.line) for key, root in self.roots.items()}
+
+
+class Reach:
+    """Imports → distributions in one Python environment; closures are shared by the services
+    that import the same distributions."""
+
+    def __init__(self, env: PythonEnvironment, target: TargetPython) -> None:
+        self.env = env
+        self.target = target
+        self._closures: dict[frozenset[str], dict[str, tuple[RequirementEdge, ...]]] = {}
+
+    def of(self, records: Iterable[ImportRecord]) -> ServiceReach:
+        findings: list[Finding] = []
+        imports, roots = self._resolve(records, findings)
+        return ServiceReach(tuple(imports), roots, tuple(self._closure(roots)), tuple(findings))
+
+    def _resolve(
+        self, records: Iterable[ImportRecord], findings: list[Finding]
+    ) -> tuple[list[ResolvedImport], dict[str, ImportRoot]]:
+        imports: list[ResolvedImport] = []
+        roots: dict[str, ImportRoot] = {}
+        for record in records:
+            if record.scope is not ImportScope.THIRD_PARTY:
+                continue
+            providers = self.env.providers(record.module, record.names)
+            imports.append(ResolvedImport(record, providers[0].name if providers else None))
+            if not providers:
+                findings.append(_unresolved(record))
+                continue
+            if record.type_checking:
+                continue  # never executed at run time
+            required = not record.guarded
+            for dist in providers:
+                known = roots.get(dist.key)
+                if known is None or (required and not known.required):
+                    roots[dist.key] = ImportRoot(record, required)
+        return imports, roots
+
+    def _closure(self, roots: dict[str, ImportRoot]) -> list[Reached]:
+        required = self._requires(frozenset(k for k, r in roots.items() if r.required))
+        everything = self._requires(frozenset(roots))
+        reached = []
+        for key in sorted(everything):
+            edges = required.get(key, everything[key])
+            tier = Tier.REQUIRED if key in required else Tier.OPTIONAL
+            reached.append(Reached(key, tier, self._chain(roots, key, edges)))
+        return reached
+
+    def _requires(self, roots: frozenset[str]) -> dict[str, tuple[RequirementEdge, ...]]:
+        # The closure sorts its roots: services importing the same distributions share one walk.
+        if roots not in self._closures:
+            self._closures[roots] = requires_closure(self.env, roots, self.target)
+        return self._closures[roots]
+
+    def _chain(self, roots: dict[str, ImportRoot], key: str, edges: tuple[RequirementEdge, ...]) -> tuple[EvidenceStep, ...]:
+        root_key = edges[0].parent if edges else key
+        record = roots[root_key].record
+        chain = [import_step(record.file, record.line, record.module), self._step(StepKind.DISTRIBUTION, root_key)]
+        chain.extend(self._step(StepKind.REQUIRES, edge.child, f" (Requires-Dist: {edge.requirement})") for edge in edges)
+        return tuple(chain)
+
+    def _step(self, kind: StepKind, key: str, note: str = "") -> EvidenceStep:
+        dist = self.env.distributions[key]
+        return EvidenceStep(kind, f"{dist.label}{note}", name=dist.name)
+
+
+def _unresolved(record: ImportRecord) -> Finding:
+    if record.guarded:
+        message = (
+            f"imports {record.module} inside a try/except, and no installed distribution "
+            "provides it: the guarded fallback runs (not an error)"
+        )
+    else:
+        message = (
+            f"imports {record.module}, which no installed distribution provides: "
+            "the service fails at this import; install the distribution that provides it"
+        )
+    return Finding(FindingKind.UNRESOLVED_IMPORT, record.file, record.line, message)
