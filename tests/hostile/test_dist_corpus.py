@@ -19,7 +19,7 @@ from depaudit.evidence import chain_text
 
 if TYPE_CHECKING:
     from depaudit.packages.model import ServiceReport
-from depaudit.report import ScanReport
+    from depaudit.report import ScanReport
     from helpers import OpenedFiles
     from hostile.conftest import ElfParts, Scene
 
