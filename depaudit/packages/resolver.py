@@ -49,7 +49,7 @@ class PackageResolver:
             if package is not None:
                 chain.append(self._package_step(package))
         else:
-            status, package = NeedStatus(need.status.value), None
+            status, package = _SHIPPED[need.status], None
             if need.found_at is not None:
                 chain.append(_found(need.found_at))
         # Where the loader looked explains an absence; for a library the base provides it is noise.
@@ -115,6 +115,10 @@ class PackageResolver:
 
     def _package_step(self, package: str) -> EvidenceStep:
         return EvidenceStep(StepKind.PACKAGE, f"{package} ({self.rules.distro})", name=package)
+
+
+# Found inside the Python environment: no package is needed.
+_SHIPPED = {LibraryStatus.BUNDLED: NeedStatus.BUNDLED, LibraryStatus.OTHER_WHEEL: NeedStatus.OTHER_WHEEL}
 
 
 def _object(path: str) -> EvidenceStep:
