@@ -246,7 +246,8 @@ def _write_output_dir(report: ScanReport, folder: Path, *, prune: bool) -> None:
 
 
 def _write_patches(report: ScanReport, *, prune: bool) -> None:
-    from depaudit.emit.patch import family_patches, write_atomic
+    from depaudit.atomic import write_atomic
+    from depaudit.emit.patch import family_patches
     from depaudit.scan import InputError
 
     for family, path, _old, new in family_patches(report.families, prune=prune):

@@ -7,7 +7,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from depaudit.emit.patch import patch_dockerfile, unified_diff, write_atomic
+from depaudit.atomic import write_atomic
+from depaudit.emit.patch import patch_dockerfile, unified_diff
 
 COLUMN = (
     "FROM base\r\n"
