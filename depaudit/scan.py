@@ -10,7 +10,7 @@ from depaudit.collect.imports import ImportMemo, collect_imports
 from depaudit.collect.local import LocalFinder
 from depaudit.collect.model import ImportRecord, ImportScope, Service, ServiceImports
 from depaudit.findings import Finding, FindingKind
-from depaudit.fleet.dockerfile import dockerfile_problems
+from depaudit.dockerfile.problems import dockerfile_problems
 from depaudit.fleet.config import ConfigError, load_config
 from depaudit.fleet.families import BaseChain, chain_env
 from depaudit.fleet.layout import FamilySpec, Fleet, Placement, fleet_from_config, fleet_from_paths

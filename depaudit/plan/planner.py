@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from depaudit.reading import read_regular
-from depaudit.fleet.dockerfile import AptInstall, AptPackage, apt_installs
+from depaudit.dockerfile.parse import AptInstall, AptPackage, apt_installs
 from depaudit.native.model import Tier
 from depaudit.packages.depends import pulled_in
 from depaudit.packages.index import PackageIndex

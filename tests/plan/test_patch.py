@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 from depaudit.atomic import write_atomic
-from depaudit.emit.patch import patch_dockerfile, unified_diff
+from depaudit.dockerfile.edit import patch_dockerfile
+from depaudit.emit.patch import unified_diff
 
 COLUMN = (
     "FROM base\r\n"
