@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::?[-+]([^}]*))?\}|(\w+))")
 
@@ -455,11 +455,17 @@ def read_image(text: str, inherited: Mapping[str, str] | None = None) -> Dockerf
     `inherited` is the environment of the image it is built FROM (so that
     `ENV LD_LIBRARY_PATH=/x:$LD_LIBRARY_PATH` extends it).
     """
+    return image_of(instructions(text), inherited)
+
+
+def image_of(parsed: Iterable[Instruction], inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:
+    """read_image() of instructions already parsed: a Dockerfile read once is not parsed again for
+    each image built on it."""
     global_args: dict[str, str] = {}
     stages: dict[str, DockerfileImage] = {}
     current: DockerfileImage | None = None
     variables: dict[str, str] = {}
-    for instruction in instructions(text):
+    for instruction in parsed:
         if instruction.keyword == "FROM":
             words = substitute(instruction.arguments, global_args).split()
             words = [w for w in words if not w.startswith("--")]  # --platform=...
