@@ -36,7 +36,7 @@ from depaudit.packages.classify import (
 )
 from depaudit.packages.python_rules import PackageRule, load_python_rules
 from depaudit.plan.model import FamilyPlan
-from depaudit.plan.planner import Family, plan_families
+from depaudit.plan.planner import plan_families
 from depaudit.packages.depends import pulled_in
 from depaudit.packages.index import PackageIndex, default_cache_dir, load_index
 from depaudit.packages.profiles import BaseProfile, load_profile
@@ -470,8 +470,8 @@ def run_scan(options: ScanOptions) -> ScanReport:
         findings.extend(image.findings)
         findings.extend(image.dpkg.findings)
         findings.extend(image.fs.findings)  # symlink loops met while resolving
-    families = {
-        name: Family(name, spec.dockerfile, spec.display, spec.parent if spec.parent in fleet.families else None)
+    families = {  # a parent outside the fleet is none
+        name: replace(spec, parent=spec.parent if spec.parent in fleet.families else None)
         for name, spec in fleet.families.items()
     }
     findings.extend(_dockerfile_findings(families))
@@ -618,7 +618,7 @@ class _Bases:
         return self._environments[key]
 
 
-def _dockerfile_findings(families: Mapping[str, Family]) -> list[Finding]:
+def _dockerfile_findings(families: Mapping[str, FamilySpec]) -> list[Finding]:
     findings = []
     for family in families.values():
         try:

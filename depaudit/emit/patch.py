@@ -8,13 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from depaudit.dockerfile.edit import patch_dockerfile, split_lines
+from depaudit.dockerfile.model import Dockerfile
 from depaudit.plan.model import FamilyPlan
-from depaudit.reading import read_regular
-
-
-def read_text(path: Path) -> str:
-    # surrogateescape: undecodable bytes come back out exactly as they went in
-    return read_regular(path).decode("utf-8", errors="surrogateescape")
 
 
 def unified_diff(old: str, new: str, path: str) -> str:
@@ -34,21 +29,20 @@ def unified_diff(old: str, new: str, path: str) -> str:
     return "".join(out)
 
 
-def family_patches(families: Sequence[FamilyPlan], *, prune: bool) -> list[tuple[FamilyPlan, Path, str, str]]:
-    """(plan, Dockerfile, old text, new text) for every family whose Dockerfile would change. A
-    Dockerfile that cannot be read now is left out: the scan reported it when it could not."""
+def family_patches(families: Sequence[FamilyPlan], *, prune: bool) -> list[tuple[FamilyPlan, Dockerfile, str, str]]:
+    """(plan, its Dockerfile, old text, new text) for every family whose Dockerfile would change.
+    The old text is the one the scan read and planned from; a Dockerfile it could not read is
+    left out (the scan reported it)."""
     changes = []
     for family in families:
-        if family.source is None:
+        source = family.source
+        if source is None or source.text is None:
             continue
         remove = [item.package for item in (*family.unused, *family.redundant)] if prune else []
-        try:
-            old = read_text(family.source)
-        except OSError:
-            continue
-        new = patch_dockerfile(old, [item.package for item in family.add], remove)
-        if new != old:
-            changes.append((family, family.source, old, new))
+        # surrogateescape text: undecodable bytes come back out exactly as they went in
+        new = patch_dockerfile(source.text, [item.package for item in family.add], remove)
+        if new != source.text:
+            changes.append((family, source, source.text, new))
     return changes
 
 
