@@ -10,7 +10,6 @@ from depaudit.collect.imports import ImportMemo, collect_imports
 from depaudit.collect.local import LocalFinder
 from depaudit.collect.model import ImportRecord, ImportScope, Service, ServiceImports
 from depaudit.findings import Finding, FindingKind
-from depaudit.dockerfile.problems import dockerfile_problems
 from depaudit.fleet.config import ConfigError, load_config
 from depaudit.fleet.families import BaseChain, chain_env
 from depaudit.fleet.layout import FamilySpec, Fleet, Placement, fleet_from_config, fleet_from_paths
@@ -24,7 +23,6 @@ from depaudit.cache import ResultCache
 from depaudit.native.reports import analyse_environment, start_environment
 from depaudit.native.store import ElfStore
 from depaudit.parallel import Workers
-from depaudit.reading import read_regular
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport, Tier
 from depaudit.packages.classify import (
     PackageAnswer,
@@ -619,14 +617,14 @@ class _Bases:
 
 
 def _dockerfile_findings(families: Mapping[str, FamilySpec]) -> list[Finding]:
+    """What each family Dockerfile, as the fleet read it, says a person should fix."""
     findings = []
     for family in families.values():
-        try:
-            text = read_regular(family.dockerfile).decode("utf-8", errors="replace")  # a FIFO: never blocks
-        except OSError as error:
-            findings.append(Finding(FindingKind.UNREADABLE_FILE, family.display, None, f"cannot read: {error.strerror}"))
+        dockerfile = family.source
+        if dockerfile.text is None:
+            findings.append(Finding(FindingKind.UNREADABLE_FILE, dockerfile.display, None, f"cannot read: {dockerfile.error}"))
             continue
-        findings.extend(Finding(FindingKind.DOCKERFILE, family.display, line, message) for line, message in dockerfile_problems(text))
+        findings.extend(Finding(FindingKind.DOCKERFILE, dockerfile.display, line, message) for line, message in dockerfile.problems)
     return findings
 
 
