@@ -31,8 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from depaudit.emit.patch import patch_dockerfile, split_lines, unified_diff  # noqa: E402
-from depaudit.fleet.dockerfile import apt_installs, dockerfile_problems, instructions, read_image  # noqa: E402
+from depaudit.dockerfile.edit import patch_dockerfile, split_lines  # noqa: E402
+from depaudit.dockerfile.parse import apt_installs, instructions, read_image  # noqa: E402
+from depaudit.dockerfile.problems import dockerfile_problems  # noqa: E402
+from depaudit.emit.patch import unified_diff  # noqa: E402
 
 PACKAGES = ["curl", "git", "ffmpeg", "libgl1", "libsm6", "libglib2.0-0", "libsndfile1", "g++", "libstdc++6", "python3-pip"]
 SOUP = [

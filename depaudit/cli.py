@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from depaudit.options import InputError
 
 if TYPE_CHECKING:
+    from depaudit.dockerfile.model import Dockerfile
     from depaudit.report import ScanReport
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -200,7 +201,7 @@ def _config_file(given: Path | None, have_paths: bool) -> Path | None:
 def _scan(args: argparse.Namespace) -> int:
     report = _run(args)
     if args.write:
-        _write_patches(report, prune=args.prune)
+        report = _write_patches(report, prune=args.prune)
     text = _render(report, args.format, to_file=args.output is not None, prune=args.prune)
     if args.output is not None:
         try:
@@ -240,14 +241,25 @@ def _write_output_dir(report: ScanReport, folder: Path, *, prune: bool) -> None:
         raise InputError(f"cannot write to {folder}: {error.strerror}") from error
 
 
-def _write_patches(report: ScanReport, *, prune: bool) -> None:
-    from depaudit.emit.patch import family_patches, write_atomic
-    for family, path, _old, new in family_patches(report.families, prune=prune):
+def _write_patches(report: ScanReport, *, prune: bool) -> ScanReport:
+    """Write each family's patched Dockerfile. Returns the report holding the Dockerfiles as
+    written: a patch rendered after the write shows what is left to change, not what was done,
+    as it did when the files were read again."""
+    from dataclasses import replace
+
+    from depaudit.atomic import write_atomic
+    from depaudit.emit.patch import family_patches
+    written: dict[str, Dockerfile] = {}  # family → its Dockerfile as written
+    for family, dockerfile, _old, new in family_patches(report.families, prune=prune):
+        path = dockerfile.path
         try:
             write_atomic(path, new)
         except OSError as error:
             raise InputError(f"cannot write {path}: {error.strerror}") from error
         print(f"depaudit: patched {path} (family {family.name})", file=sys.stderr)
+        written[family.name] = replace(dockerfile, text=new)
+    families = tuple(replace(f, source=written[f.name]) if f.name in written else f for f in report.families)
+    return replace(report, families=families)
 
 
 def _why(args: argparse.Namespace) -> int:
@@ -314,7 +326,9 @@ def _render_patches(report: ScanReport, *, prune: bool, only: str | None = None)
     from depaudit.emit.patch import diff_path, family_patches, unified_diff
 
     changes = family_patches(report.families, prune=prune)
-    return "".join(unified_diff(old, new, diff_path(path)) for f, path, old, new in changes if only in (None, f.name))
+    return "".join(
+        unified_diff(old, new, diff_path(dockerfile.path)) for f, dockerfile, old, new in changes if only in (None, f.name)
+    )
 
 
 def _render(report: ScanReport, fmt: str, *, to_file: bool, prune: bool = False) -> str:

@@ -7,7 +7,8 @@ apt diff per family, and the final verdict on each need). No rendering happens h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from depaudit.cache import ResultCache
@@ -16,8 +17,7 @@ from depaudit.collect.local import LocalFinder
 from depaudit.collect.model import Service, ServiceImports
 from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.bases import Bases, ServiceBase, distro_rules
-from depaudit.fleet.dockerfile import dockerfile_problems
-from depaudit.fleet.layout import load_fleet
+from depaudit.fleet.layout import FamilySpec, load_fleet
 from depaudit.native.distribution import analyse_folder
 from depaudit.native.hints import folder_hints
 from depaudit.native.store import ElfStore
@@ -32,12 +32,10 @@ from depaudit.packages.service import service_needs
 from depaudit.packages.index import PackageIndex
 from depaudit.parallel import Workers
 from depaudit.plan.fleet import plan_fleet
-from depaudit.plan.planner import Family
 from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
 from depaudit.python.model import TargetPython
 from depaudit.python.reach import Reach, ServiceReach
 from depaudit.python.requirements import RequirementFiles, check_declarations
-from depaudit.reading import read_regular
 from depaudit.report import ScanReport
 
 __all__ = ["InputError", "ScanOptions", "run_scan"]
@@ -104,8 +102,8 @@ def run_scan(options: ScanOptions) -> ScanReport:
         findings.extend(image.findings)
         findings.extend(image.dpkg.findings)
         findings.extend(image.fs.findings)  # symlink loops met while resolving
-    families = {
-        name: Family(name, spec.dockerfile, spec.display, spec.parent if spec.parent in fleet.families else None)
+    families = {  # a parent outside the fleet is none
+        name: replace(spec, parent=spec.parent if spec.parent in fleet.families else None)
         for name, spec in fleet.families.items()
     }
     findings.extend(_dockerfile_findings(families))
@@ -186,13 +184,13 @@ def _service_report(
     )
 
 
-def _dockerfile_findings(families: dict[str, Family]) -> list[Finding]:
+def _dockerfile_findings(families: Mapping[str, FamilySpec]) -> list[Finding]:
+    """What each family Dockerfile, as the fleet read it, says a person should fix."""
     findings = []
     for family in families.values():
-        try:
-            text = read_regular(family.dockerfile).decode("utf-8", errors="replace")  # a FIFO: never blocks
-        except OSError as error:
-            findings.append(Finding(FindingKind.UNREADABLE_FILE, family.display, None, f"cannot read: {error.strerror}"))
+        dockerfile = family.source
+        if dockerfile.text is None:
+            findings.append(Finding(FindingKind.UNREADABLE_FILE, dockerfile.display, None, f"cannot read: {dockerfile.error}"))
             continue
-        findings.extend(Finding(FindingKind.DOCKERFILE, family.display, line, message) for line, message in dockerfile_problems(text))
+        findings.extend(Finding(FindingKind.DOCKERFILE, dockerfile.display, line, message) for line, message in dockerfile.problems)
     return findings

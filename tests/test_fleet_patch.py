@@ -62,3 +62,14 @@ def test_write_applies_the_same_change(tmp_path: Path, fleet_site_packages: Path
     assert "patched" in result.stderr and "family-vision-cu121" in result.stderr
     assert "        libglib2.0-0 \\\n" in (fleet / "docker/family-vision-cu121/Dockerfile").read_text()
     assert _depaudit(fleet, fleet_site_packages, "--format", "patch").stdout == ""
+
+
+def test_what_write_prints_and_files_is_what_is_left_to_change(tmp_path: Path, fleet_site_packages: Path) -> None:
+    """With --write, the patch printed (and put in --output-dir) is of the Dockerfiles as written:
+    nothing is left to change."""
+    fleet = tmp_path / "fleet"
+    shutil.copytree(EXAMPLE_FLEET, fleet)
+    result = _depaudit(fleet, fleet_site_packages, "--write", "--format", "patch", "--output-dir", str(tmp_path / "out"))
+    assert "patched" in result.stderr and "family-vision-cu121" in result.stderr
+    assert result.stdout == ""
+    assert not (tmp_path / "out/patches").exists()

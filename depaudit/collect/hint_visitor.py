@@ -11,7 +11,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from depaudit.collect.hints import LIBRARY_CALLS, NativeHint, may_report
+from depaudit.collect.hint_calls import LIBRARY_CALLS, NativeHint, may_report
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
 
 

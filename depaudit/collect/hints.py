@@ -9,42 +9,10 @@ walks (candidates tried in turn). A name computed at run time yields nothing: ne
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from depaudit.collect.hint_calls import PREFILTER, NativeHint, may_report
 from depaudit.collect.units import hint_units
-
-# A cheap text test before parsing: third-party packages hold thousands of files.
-# The call patterns themselves, not just the words, so that an `import subprocess` alone or a
-# docstring does not send a file to the parser.
-PREFILTER = re.compile(
-    rb"(?:find_library|LoadLibrary|CDLL|PyDLL|dlopen|which|check_output|check_call|Popen|getoutput"
-    rb"|subprocess\.(?:run|call)|os\.(?:system|popen|exec\w*))\s*\("
-)
-LIBRARY_CALLS = ("CDLL", "PyDLL", "LoadLibrary", "find_library", "dlopen")
-_PROGRAM_CALLS = ("run", "call", "check_call", "check_output", "Popen", "system", "popen", "which", "getoutput", "getstatusoutput")
-_EXEC = re.compile(r"^exec[lv]p?e?$")
-_SUBPROCESS_CALLS = ("run", "call", "check_call", "check_output", "Popen")
-
-
-def may_report(full: str) -> bool:
-    """Whether the visitor reads the arguments of a call to `full` (its name after aliases).
-    The cut (units.py) keeps every such call, so both must use this one test."""
-    last = full.rsplit(".", 1)[-1]
-    if last in LIBRARY_CALLS:
-        return True
-    if last in _SUBPROCESS_CALLS:  # subprocess's, not loop.run(...) or asyncio.run(...)
-        return full.startswith(("subprocess", "sp.")) or "subprocess" in full or full in _SUBPROCESS_CALLS
-    return last in _PROGRAM_CALLS or _EXEC.match(last) is not None
-
-
-@dataclass(frozen=True, order=True)
-class NativeHint:
-    line: int
-    kind: str  # "library" (a soname or a find_library name) or "program"
-    candidates: tuple[str, ...]  # tried in turn; the first that exists on Linux is used
-    call: str  # the call as written, e.g. "find_library" or "subprocess.run"
-    lazy: bool  # inside a function: runs when called, not at import
 
 
 def scan_hints(source: bytes) -> list[NativeHint]:

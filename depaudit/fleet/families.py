@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from depaudit.dockerfile.model import Dockerfile, Dockerfiles
 from depaudit.fleet.config import DEFAULT_FAMILY_GLOBS
-from depaudit.fleet.dockerfile import read_dockerfile
 
 _SKIPPED = frozenset({"node_modules", "site-packages", "dist-packages", "__pycache__"})
 
@@ -17,7 +17,7 @@ _SKIPPED = frozenset({"node_modules", "site-packages", "dist-packages", "__pycac
 @dataclass(frozen=True)
 class BaseChain:
     families: tuple[str, ...]  # the family images on the way up, nearest first
-    dockerfiles: tuple[Path, ...]  # the service's own Dockerfile first, then each family's
+    dockerfiles: tuple[Dockerfile, ...]  # the service's own Dockerfile first, then each family's, as read
     image: str | None  # the first FROM that names no family Dockerfile: the external base
 
 
@@ -83,18 +83,20 @@ def family_name(reference: str) -> str:
     return last.split(":", 1)[0]
 
 
-def base_chain(dockerfile: Path, families: Mapping[str, Path]) -> BaseChain:
+def base_chain(dockerfile: Path, families: Mapping[str, Path], dockerfiles: Dockerfiles | None = None) -> BaseChain:
+    """The chain from one Dockerfile up, its files read through `dockerfiles` (default: a memo of its own)."""
+    read = (dockerfiles or Dockerfiles()).read
     names: list[str] = []
-    files = [dockerfile]
-    image = read_dockerfile(dockerfile)
+    files = [read(dockerfile)]
+    image = files[0].image()
     while image is not None and image.base:
         name = family_name(image.base)
         family = families.get(name)
-        if family is None or family in files:  # an external image (or a cycle): the chain ends
+        if family is None or family in (f.path for f in files):  # an external image (or a cycle): the chain ends
             break
         names.append(name)
-        files.append(family)
-        image = read_dockerfile(family)
+        files.append(read(family))
+        image = files[-1].image()
     return BaseChain(tuple(names), tuple(files), image.base if image is not None and image.base else None)
 
 
@@ -102,7 +104,7 @@ def chain_env(chain: BaseChain, base_env: Mapping[str, str]) -> dict[str, str]:
     """The service image's environment: the base image's, then each Dockerfile's ENV, top down."""
     env = dict(base_env)
     for dockerfile in reversed(chain.dockerfiles):
-        image = read_dockerfile(dockerfile, env)
+        image = dockerfile.image(env)
         if image is not None:
             env = image.env
     return env

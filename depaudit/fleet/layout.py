@@ -13,9 +13,9 @@ from pathlib import Path
 
 from depaudit.collect.model import Service
 from depaudit.collect.services import discover_services, entry_service, folder_service
+from depaudit.dockerfile.model import Dockerfile, Dockerfiles
 from depaudit.findings import Finding
 from depaudit.fleet.config import ConfigError, FleetConfig, load_config, one_line, toml_key
-from depaudit.fleet.dockerfile import read_dockerfile
 from depaudit.fleet.families import BaseChain, family_name, index_family_dockerfiles
 from depaudit.options import InputError, ScanOptions
 from depaudit.paths import shown_path
@@ -24,20 +24,29 @@ from depaudit.paths import shown_path
 @dataclass(frozen=True)
 class FamilySpec:
     name: str
-    dockerfile: Path
-    display: str  # posix, relative to the fleet's folder
+    source: Dockerfile  # the family's Dockerfile as the scan read it; shown relative to the fleet's folder
     parent: str | None
     site_packages: tuple[Path, ...] = ()
     base_image: str | None = None  # a profile reference, or an absolute rootfs / image path
     env: Mapping[str, str] = field(default_factory=dict)
     gpu: bool | None = None
 
+    @property
+    def dockerfile(self) -> Path:
+        """Where its Dockerfile is."""
+        return self.source.path
+
+    @property
+    def display(self) -> str:
+        """Its Dockerfile as reports show it: posix, relative to the fleet's folder."""
+        return self.source.display
+
 
 @dataclass(frozen=True)
 class Placement:
     """Where one service runs: its own Dockerfile, if any, and the nearest family image."""
 
-    dockerfile: Path | None
+    source: Dockerfile | None  # the service's own Dockerfile as the scan read it
     family: str | None
 
 
@@ -56,12 +65,12 @@ class Fleet:
         while current is not None and current in self.families and current not in names:
             names.append(current)
             current = self.families[current].parent
-        dockerfiles = [self.families[name].dockerfile for name in names]
-        if placement.dockerfile is not None:
-            dockerfiles.insert(0, placement.dockerfile)
+        dockerfiles = [self.families[name].source for name in names]
+        if placement.source is not None:
+            dockerfiles.insert(0, placement.source)
         if not dockerfiles:
             return None
-        top = read_dockerfile(dockerfiles[-1])
+        top = dockerfiles[-1].image()
         # The top's FROM is the external base unless it names a family again (a cycle).
         external = top is not None and top.base and family_name(top.base) not in self.families
         return BaseChain(tuple(names), tuple(dockerfiles), top.base if external and top is not None else None)
@@ -167,32 +176,38 @@ def _assemble(
     for root, found in indexes.items():
         for name, path in found.items():
             index.setdefault(name, (path, root))
+    dockerfiles = Dockerfiles()  # every Dockerfile of the scan is read here, once, and handed on
     placements: list[Placement] = []
     families: dict[str, FamilySpec] = {}
     for service in services:
-        dockerfile = _own_dockerfile(service, config)
+        own = _own_dockerfile(service, config)
+        dockerfile = dockerfiles.read(own) if own is not None else None
         family = configured_family.get(service.name)
         if family is None and dockerfile is not None:
             family = _from_family(dockerfile, index)
         placements.append(Placement(dockerfile, family))
-        _add_family(family, index, config, families)
+        _add_family(family, index, config, families, dockerfiles)
     for name in config.families if config else ():
-        _add_family(name, index, config, families)
+        _add_family(name, index, config, families, dockerfiles)
     return Fleet(tuple(services), tuple(placements), families, tuple(findings), config)
 
 
 def _add_family(
-    name: str | None, index: Mapping[str, tuple[Path, Path]], config: FleetConfig | None, families: dict[str, FamilySpec]
+    name: str | None,
+    index: Mapping[str, tuple[Path, Path]],
+    config: FleetConfig | None,
+    families: dict[str, FamilySpec],
+    dockerfiles: Dockerfiles,
 ) -> None:
     """The family and, through its parents, every family above it."""
     while name is not None and name in index and name not in families:
-        dockerfile, root = index[name]
+        path, root = index[name]
+        dockerfile = dockerfiles.read(path, shown_path(path, root, resolve=True))
         own = config.families.get(name) if config else None
         parent = own.parent if own is not None and own.parent is not None else _from_family(dockerfile, index)
         families[name] = FamilySpec(
             name=name,
-            dockerfile=dockerfile,
-            display=shown_path(dockerfile, root, resolve=True),
+            source=dockerfile,
             parent=parent if parent != name else None,
             site_packages=own.site_packages if own else (),
             base_image=own.base_image if own else None,
@@ -212,13 +227,13 @@ def _own_dockerfile(service: Service, config: FleetConfig | None) -> Path | None
     return candidate if candidate.is_file() else None
 
 
-def _from_family(dockerfile: Path, index: Mapping[str, tuple[Path, Path]]) -> str | None:
+def _from_family(dockerfile: Dockerfile, index: Mapping[str, tuple[Path, Path]]) -> str | None:
     """The family a Dockerfile's FROM names (ARG defaults substituted), if it is one of ours."""
-    image = read_dockerfile(dockerfile)
+    image = dockerfile.image()
     if image is None or not image.base:
         return None
     name = family_name(image.base)
-    return name if name in index and index[name][0] != dockerfile else None
+    return name if name in index and index[name][0] != dockerfile.path else None
 
 
 def load_fleet(options: ScanOptions) -> Fleet:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from depaudit.cache import MISSING, ResultCache, content_key, stat_key
-from depaudit.collect.hints import NativeHint, file_hints
+from depaudit.collect.hint_calls import NativeHint
+from depaudit.collect.hints import file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
 from depaudit.paths import RealPaths, shown_path

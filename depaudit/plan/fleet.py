@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from depaudit.fleet.layout import FamilySpec
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.model import ServiceReport
 from depaudit.packages.rules import DistroRules
 from depaudit.plan.model import FleetPlan
-from depaudit.plan.planner import Family, plan_families
+from depaudit.plan.planner import plan_families
 from depaudit.plan.verdicts import installed_by_families
 
 
 def plan_fleet(
-    families: Mapping[str, Family],
+    families: Mapping[str, FamilySpec],
     services: Sequence[ServiceReport],
     rules: DistroRules,
     index: PackageIndex | None = None,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from depaudit.dockerfile.model import Dockerfile
 from depaudit.evidence import Tier
 from depaudit.packages.model import ServiceReport
 
@@ -30,7 +30,7 @@ class FamilyPlan:
     redundant: tuple[PlanItem, ...]
     build_only: tuple[PlanItem, ...]
     apt_line: int | None = None  # the line of the RUN an addition goes into (None: a new RUN)
-    source: Path | None = field(default=None, compare=False, repr=False)  # the Dockerfile on this machine
+    source: Dockerfile | None = field(default=None, compare=False, repr=False)  # its Dockerfile as the scan read it
 
     @property
     def packages_after(self) -> tuple[str, ...]:

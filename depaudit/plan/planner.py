@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
-from depaudit.reading import read_regular
-from depaudit.fleet.dockerfile import AptInstall, AptPackage, apt_installs
+from depaudit.dockerfile.parse import AptInstall, AptPackage
 from depaudit.evidence import NeedKind, NeedStatus, Tier
+from depaudit.fleet.layout import FamilySpec
 from depaudit.packages.depends import pulled_in
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.rules import DistroRules
@@ -22,16 +21,8 @@ _BUILD_TOOLS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Family:
-    name: str
-    dockerfile: Path
-    display: str
-    parent: str | None
-
-
 def plan_families(
-    families: Mapping[str, Family],
+    families: Mapping[str, FamilySpec],
     services: Sequence[ServiceReport],
     rules: DistroRules,
     index: PackageIndex | None = None,
@@ -39,7 +30,7 @@ def plan_families(
     hoist: bool = False,
     cpu_families: frozenset[str] = frozenset(),
 ) -> list[FamilyPlan]:
-    lists = {name: _apt_lists(family.dockerfile) for name, family in families.items()}
+    lists = {name: _apt_lists(family) for name, family in families.items()}
     installs = {name: [package for install in found for package in install.packages] for name, found in lists.items()}
     plans = []
     for name, family in sorted(families.items()):
@@ -86,13 +77,13 @@ def plan_families(
                 redundant=tuple(groups["redundant"]),
                 build_only=tuple(groups["build_only"]),
                 apt_line=lists[name][0].instruction.line if lists[name] else None,
-                source=family.dockerfile,
+                source=family.source,
             )
         )
     return _hoisted(plans, families, cpu_families) if hoist else plans
 
 
-def _hoisted(plans: list[FamilyPlan], families: Mapping[str, Family], cpu: frozenset[str]) -> list[FamilyPlan]:
+def _hoisted(plans: list[FamilyPlan], families: Mapping[str, FamilySpec], cpu: frozenset[str]) -> list[FamilyPlan]:
     """A package two or more families would add moves to their nearest common parent family,
     unless a CPU family is built on that parent: CPU images never gain a package."""
     by_name = {plan.name: plan for plan in plans}
@@ -122,7 +113,7 @@ def _hoisted(plans: list[FamilyPlan], families: Mapping[str, Family], cpu: froze
     return result
 
 
-def _feeds_cpu(ancestor: str, families: Mapping[str, Family], cpu: frozenset[str]) -> bool:
+def _feeds_cpu(ancestor: str, families: Mapping[str, FamilySpec], cpu: frozenset[str]) -> bool:
     """Whether the ancestor is a CPU family or one is built on it, at any depth."""
     return any(name in cpu and (name == ancestor or ancestor in _ancestors(name, families)) for name in families)
 
@@ -170,7 +161,7 @@ def _strongest(table: dict[str, tuple[Tier, str]], package: str, tier: Tier, bec
         table[package] = (tier, because)
 
 
-def _ancestors(name: str, families: Mapping[str, Family]) -> list[str]:
+def _ancestors(name: str, families: Mapping[str, FamilySpec]) -> list[str]:
     chain, current = [], families[name].parent
     while current is not None and current in families and current not in chain:
         chain.append(current)
@@ -178,9 +169,6 @@ def _ancestors(name: str, families: Mapping[str, Family]) -> list[str]:
     return chain
 
 
-def _apt_lists(dockerfile: Path) -> list[AptInstall]:
-    try:
-        text = read_regular(dockerfile).decode("utf-8", errors="replace")
-    except OSError:
-        return []  # the scan reports it (unreadable_file)
-    return apt_installs(text)
+def _apt_lists(family: FamilySpec) -> list[AptInstall]:
+    # As the fleet read it: none when it could not be read (the scan reports it, unreadable_file).
+    return list(family.source.apt_installs)

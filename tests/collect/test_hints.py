@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from depaudit.collect.hints import NativeHint, file_hints, linux_candidates, may_have_hints, scan_hints
+from depaudit.collect.hint_calls import NativeHint
+from depaudit.collect.hints import file_hints, linux_candidates, may_have_hints, scan_hints
 
 
 def _hints(source: str) -> list[tuple[int, str, tuple[str, ...], str, bool]]:

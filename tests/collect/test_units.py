@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.collect.hints import PREFILTER, file_hints, may_report, scan_hints
+from depaudit.collect.hint_calls import PREFILTER, may_report
+from depaudit.collect.hints import file_hints, scan_hints
 from depaudit.collect.units import hint_units
 from depaudit.native.hints import is_test_file
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.fleet.dockerfile import apt_installs, dockerfile_problems
+from depaudit.dockerfile.parse import apt_installs
+from depaudit.dockerfile.problems import dockerfile_problems
 from helpers import EXAMPLE_FLEET
 
 YES = "apt-get install without -y: a docker build cannot answer its prompt; add -y"

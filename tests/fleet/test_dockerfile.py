@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from depaudit.fleet.dockerfile import instructions, read_image
+from depaudit.dockerfile.parse import instructions, read_image
 from depaudit.fleet.families import base_chain, chain_env, family_name, index_family_dockerfiles
 
 
@@ -109,8 +109,9 @@ def test_a_heredoc_body_belongs_to_its_run() -> None:
 
 
 def test_problems_name_their_line_and_heredoc_lists_are_read_not_patched() -> None:
-    from depaudit.emit.patch import patch_dockerfile
-    from depaudit.fleet.dockerfile import apt_installs, dockerfile_problems
+    from depaudit.dockerfile.edit import patch_dockerfile
+    from depaudit.dockerfile.parse import apt_installs
+    from depaudit.dockerfile.problems import dockerfile_problems
 
     text = 'FROM base\nRUN <<EOF\napt-get update\napt-get install -y git curl\nEOF\nFROBNICATE x\nRUN ["apt-get", "install", "x"]\n'
     assert dockerfile_problems(text) == [

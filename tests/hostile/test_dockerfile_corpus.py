@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from depaudit.cli import main
-from depaudit.emit.patch import patch_dockerfile
-from depaudit.fleet.dockerfile import apt_installs, dockerfile_problems
+from depaudit.dockerfile.edit import patch_dockerfile
+from depaudit.dockerfile.parse import apt_installs
+from depaudit.dockerfile.problems import dockerfile_problems
 
 CUDA = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
 AUDIO = "docker/family-audio/Dockerfile"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from depaudit.cli import main
-from depaudit.emit.patch import remove_stale_temporaries, write_atomic
+from depaudit.atomic import remove_stale_temporaries, write_atomic
 
 OLD = "FROM base\nRUN apt-get update && apt-get install -y --no-install-recommends libsm6 && rm -rf /var/lib/apt/lists/*\n"
 NEW = OLD.replace("libsm6", "libsm6 " + " ".join(f"libdemo{n}" for n in range(20_000)))  # ~300 kB: many write calls
@@ -46,7 +46,7 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from depaudit.emit.patch import write_atomic
+    from depaudit.atomic import write_atomic
 
     path, step = Path(sys.argv[1]), sys.argv[2]
     real_write, real_replace = os.write, os.replace

@@ -7,7 +7,9 @@ import stat
 import subprocess
 from pathlib import Path
 
-from depaudit.emit.patch import patch_dockerfile, unified_diff, write_atomic
+from depaudit.atomic import write_atomic
+from depaudit.dockerfile.edit import patch_dockerfile
+from depaudit.emit.patch import unified_diff
 
 COLUMN = (
     "FROM base\r\n"

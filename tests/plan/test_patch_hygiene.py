@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.emit.patch import patch_dockerfile, unified_diff
-from depaudit.fleet.dockerfile import HYGIENE, apt_installs, dockerfile_problems
+from depaudit.dockerfile.edit import patch_dockerfile
+from depaudit.dockerfile.parse import HYGIENE, apt_installs
+from depaudit.dockerfile.problems import dockerfile_problems
+from depaudit.emit.patch import unified_diff
 
 # A column RUN without `apt-get update` and without the lists cleanup.
 BARE = "FROM base\n# tools\nRUN apt-get install -y \\\n    curl \\\n    git\nWORKDIR /app\n"

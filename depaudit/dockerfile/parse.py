@@ -10,6 +10,8 @@ prompt), `apt-get update` earlier in the same RUN (a cached update layer goes st
 `rm -rf /var/lib/apt/lists/*` later in the same RUN (or a cache/tmpfs mount over them), and
 `--no-install-recommends` (or `-o APT::Install-Recommends=false`, or an apt.conf line written
 earlier in the stage). `apt-get clean` empties /var/cache/apt only: it does not remove the lists.
+
+Pure functions of a Dockerfile's text: nothing here reads a file.
 """
 
 from __future__ import annotations
@@ -17,10 +19,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from collections.abc import Mapping
-from pathlib import Path
-
-from depaudit.reading import read_regular
+from collections.abc import Iterable, Mapping
 
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::?[-+]([^}]*))?\}|(\w+))")
 
@@ -67,7 +66,7 @@ class DockerfileImage:
     env: dict[str, str] = field(default_factory=dict)  # ENV of the final stage, including stages it builds on
 
 
-_HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
+HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 
 
 def instructions(text: str) -> list[Instruction]:
@@ -109,7 +108,7 @@ def instructions(text: str) -> list[Instruction]:
         keyword, _, arguments = joined.partition(" ")
         result.append(Instruction(keyword.upper(), arguments.strip(), start, number))
         pending = []
-        heredocs = [(m.group(3), m.group(1) == "-") for m in _HEREDOC.finditer(arguments)]
+        heredocs = [(m.group(3), m.group(1) == "-") for m in HEREDOC.finditer(arguments)]
         body = []
     if pending:  # a continuation at the end of the file
         joined = " ".join(part.strip() for part in pending)
@@ -147,7 +146,7 @@ _LISTS_MOUNTED = re.compile(
 _CONF_NO_RECOMMENDS = re.compile(r"Install-Recommends\s+\\?[\"']?(?:0|false|no|off)\b", re.IGNORECASE)
 _CONF_ASSUME_YES = re.compile(r"Assume-Yes\s+\\?[\"']?(?:1|true|yes|on)\b", re.IGNORECASE)
 
-# What each hygiene gap costs and how to fix it; dockerfile_problems() reports them in this order.
+# What each hygiene gap costs and how to fix it; problems.dockerfile_problems() reports them in this order.
 HYGIENE = {
     "yes": "apt-get install without -y: a docker build cannot answer its prompt; add -y",
     "update": (
@@ -427,59 +426,6 @@ KEYWORDS = frozenset(
 )
 
 
-def dockerfile_problems(text: str) -> list[tuple[int, str]]:
-    """(line, message) for what a person should fix, or what depaudit reads but will not patch."""
-    problems = []
-    parsed = instructions(text)
-    raw = text.replace("\r\n", "\n").split("\n")
-    if not any(i.keyword == "FROM" for i in parsed):
-        problems.append((1, "no FROM instruction: not a Dockerfile depaudit can follow"))
-    for instruction in parsed:
-        if instruction.keyword not in KEYWORDS:
-            problems.append((instruction.line, f"unknown instruction {instruction.keyword!r}"))
-    last = parsed[-1] if parsed else None
-    escape = "`" if re.match(r"#\s*escape\s*=\s*`", raw[0] if raw else "") else "\\"
-    if last is not None and last.end_line == len(raw) and not last.heredoc and _ends_continued(raw, escape):
-        problems.append((last.line, "the file ends inside a continued instruction (a trailing backslash)"))
-    for instruction in parsed:
-        for marker in _HEREDOC.finditer(instruction.arguments):
-            word, strip_tabs = marker.group(3), marker.group(1) == "-"
-            after = raw[instruction.line :]
-            if not any((line.lstrip("\t") if strip_tabs else line) == word for line in after):
-                problems.append((instruction.line, f"heredoc <<{word} never ends"))
-    for install in apt_installs(text):
-        if install.in_heredoc:
-            problems.append(
-                (install.instruction.line, "apt-get install inside a heredoc: depaudit reads it but will not patch it")
-            )
-        else:
-            problems.extend((install.line, HYGIENE[gap]) for gap in install.missing)
-    for instruction in parsed:
-        if instruction.keyword == "RUN" and instruction.arguments.lstrip().startswith("[") and "apt" in instruction.arguments:
-            problems.append((instruction.line, "apt in an exec-form RUN: depaudit will not read or patch it"))
-    # A file no patch can be made to: unless a problem above already says why (no FROM, an endless heredoc).
-    if not any(message.startswith(_UNFOLLOWABLE) for _, message in problems):
-        from depaudit.emit.patch import patch_blocker  # the patcher builds on this reader: imported late
-
-        blocker = patch_blocker(text)
-        if blocker is not None:
-            problems.append(blocker)
-    return problems
-
-
-def _ends_continued(raw: list[str], escape: str) -> bool:
-    """Whether the last line of code continues (blank and comment lines after it are dropped)."""
-    for line in reversed(raw):
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            return line.rstrip().endswith(escape)
-    return False
-
-
-# The problems that already say a file cannot be patched.
-_UNFOLLOWABLE = ("no FROM instruction", "heredoc <<")
-
-
 def _last_stage(all_instructions: list[Instruction]) -> list[Instruction]:
     starts = [i for i, instruction in enumerate(all_instructions) if instruction.keyword == "FROM"]
     return all_instructions[starts[-1]:] if starts else all_instructions
@@ -509,11 +455,17 @@ def read_image(text: str, inherited: Mapping[str, str] | None = None) -> Dockerf
     `inherited` is the environment of the image it is built FROM (so that
     `ENV LD_LIBRARY_PATH=/x:$LD_LIBRARY_PATH` extends it).
     """
+    return image_of(instructions(text), inherited)
+
+
+def image_of(parsed: Iterable[Instruction], inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:
+    """read_image() of instructions already parsed: a Dockerfile read once is not parsed again for
+    each image built on it."""
     global_args: dict[str, str] = {}
     stages: dict[str, DockerfileImage] = {}
     current: DockerfileImage | None = None
     variables: dict[str, str] = {}
-    for instruction in instructions(text):
+    for instruction in parsed:
         if instruction.keyword == "FROM":
             words = substitute(instruction.arguments, global_args).split()
             words = [w for w in words if not w.startswith("--")]  # --platform=...
@@ -551,11 +503,3 @@ def _pairs(arguments: str, variables: dict[str, str], *, allow_bare: bool) -> li
         if name:
             pairs.append((name, substitute(value, variables) if sep else ""))
     return pairs
-
-
-def read_dockerfile(path: Path, inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:
-    try:
-        text = read_regular(path).decode("utf-8", errors="replace")  # a FIFO named Dockerfile: never blocks
-    except OSError:
-        return None
-    return read_image(text, inherited)
