@@ -7,17 +7,16 @@ apt diff per family, and the final verdict on each need). No rendering happens h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from depaudit.cache import ResultCache
 from depaudit.collect.imports import ImportMemo, collect_imports
 from depaudit.collect.local import LocalFinder
 from depaudit.collect.model import Service, ServiceImports
-from depaudit.findings import Finding, FindingKind
+from depaudit.findings import Finding
 from depaudit.fleet.bases import Bases, ServiceBase, distro_rules
-from depaudit.fleet.layout import FamilySpec, load_fleet
+from depaudit.fleet.layout import load_fleet
 from depaudit.native.distribution import analyse_folder
 from depaudit.native.hints import folder_hints
 from depaudit.native.store import ElfStore
@@ -102,13 +101,10 @@ def run_scan(options: ScanOptions) -> ScanReport:
         findings.extend(image.findings)
         findings.extend(image.dpkg.findings)
         findings.extend(image.fs.findings)  # symlink loops met while resolving
-    families = {  # a parent outside the fleet is none
-        name: replace(spec, parent=spec.parent if spec.parent in fleet.families else None)
-        for name, spec in fleet.families.items()
-    }
-    findings.extend(_dockerfile_findings(families))
-    cpu = frozenset(name for name in families if not bases.is_gpu(name))
-    plan = plan_fleet(families, reports, rules, knowledge.index, hoist=options.hoist, cpu_families=cpu)
+    for family in fleet.families.values():
+        findings.extend(family.source.findings())
+    cpu = frozenset(name for name in fleet.families if not bases.is_gpu(name))
+    plan = plan_fleet(fleet.families, reports, rules, knowledge.index, hoist=options.hoist, cpu_families=cpu)
     first = next(iter(environments.values()))
     labels = {base.label for _, base in services}
     return ScanReport(
@@ -183,14 +179,3 @@ def _service_report(
         families=base.families,
     )
 
-
-def _dockerfile_findings(families: Mapping[str, FamilySpec]) -> list[Finding]:
-    """What each family Dockerfile, as the fleet read it, says a person should fix."""
-    findings = []
-    for family in families.values():
-        dockerfile = family.source
-        if dockerfile.text is None:
-            findings.append(Finding(FindingKind.UNREADABLE_FILE, dockerfile.display, None, f"cannot read: {dockerfile.error}"))
-            continue
-        findings.extend(Finding(FindingKind.DOCKERFILE, dockerfile.display, line, message) for line, message in dockerfile.problems)
-    return findings

@@ -17,6 +17,7 @@ from pathlib import Path
 from depaudit.dockerfile import parse
 from depaudit.dockerfile.parse import AptInstall, DockerfileImage, Instruction
 from depaudit.dockerfile.problems import dockerfile_problems
+from depaudit.findings import Finding, FindingKind
 from depaudit.reading import read_regular
 
 
@@ -53,6 +54,12 @@ class Dockerfile:
         """(line, message) for what a person should fix, or what depaudit reads but will not
         patch; none for a file that could not be read (that is reported on its own)."""
         return () if self.text is None else tuple(dockerfile_problems(_as_parsed(self.text)))
+
+    def findings(self) -> list[Finding]:
+        """Its problems as report findings, or why it could not be read."""
+        if self.text is None:
+            return [Finding(FindingKind.UNREADABLE_FILE, self.display, None, f"cannot read: {self.error}")]
+        return [Finding(FindingKind.DOCKERFILE, self.display, line, message) for line, message in self.problems]
 
     def image(self, inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:
         """Its final stage's base and environment (`inherited`: the environment of the image it

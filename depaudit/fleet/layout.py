@@ -189,6 +189,8 @@ def _assemble(
         _add_family(family, index, config, families, dockerfiles)
     for name in config.families if config else ():
         _add_family(name, index, config, families, dockerfiles)
+    # Every parent is a family of the fleet, so the plan never meets one it does not know.
+    families = {name: replace(spec, parent=spec.parent if spec.parent in families else None) for name, spec in families.items()}
     return Fleet(tuple(services), tuple(placements), families, tuple(findings), config)
 
 
