@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import pytest
 from packaging.requirements import InvalidRequirement, Requirement
 
+from depaudit.evidence import chain_text
 from depaudit.findings import Finding, FindingKind
 from depaudit.python.model import TargetPython
 from helpers import deadline
-from depaudit.evidence import chain_text
 
 if TYPE_CHECKING:
     from depaudit.packages.model import ServiceReport

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from depaudit.evidence import chain_text
 from depaudit.findings import Finding, FindingKind
 from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence
 from depaudit.native.elf import MAX_NEEDED, ElfError, read_elf
 from depaudit.native.model import ElfInfo
 from helpers import deadline
-from depaudit.evidence import chain_text
 
 if TYPE_CHECKING:
     from depaudit.packages.model import ServiceReport
