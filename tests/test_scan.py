@@ -156,3 +156,25 @@ def test_programs_a_service_starts(tmp_path: Path, vision_sp: Path) -> None:
         ("program", "git", "missing", "git", "required", "tools/main.py:3 shutil.which('git')"),
         ("program", "unknown-tool-xyz", "unmapped", None, "required", "tools/main.py:7 subprocess.run('unknown-tool-xyz')"),
     ]
+
+
+def test_a_load_or_start_whose_failure_is_caught_is_optional(tmp_path: Path, vision_sp: Path) -> None:
+    source = (
+        "import ctypes, subprocess\n"
+        "def gpu_name():\n"
+        "    try:\n"
+        "        return subprocess.check_output(['nvidia-smi', '-L'])\n"
+        "    except (FileNotFoundError, subprocess.CalledProcessError):\n"
+        "        return None\n"
+        "try:\n"
+        "    ctypes.CDLL('libmagic.so.1')\n"
+        "except OSError:\n"
+        "    pass\n"
+    )
+    services = _services(tmp_path, {"tools/main.py": source})
+    report = run_scan(ScanOptions((services,), (vision_sp,), "debian-12"))
+    assert [(n.name, n.status, n.package, n.tier.value, str(n.chain[1])) for n in report.services[0].needs] == [
+        ("libmagic.so.1", "missing", "libmagic1", "optional", "tools/main.py:8 ctypes.CDLL('libmagic.so.1') inside a try that catches its failure"),
+        ("nvidia-smi", "unmapped", None, "optional", "tools/main.py:4 subprocess.check_output('nvidia-smi') inside a try that catches its failure"),
+    ]
+    assert not report.failing

@@ -37,3 +37,28 @@ class NativeHint:
     candidates: tuple[str, ...]  # tried in turn; the first that exists on Linux is used
     call: str  # the call as written, e.g. "find_library" or "subprocess.run"
     lazy: bool  # inside a function: runs when called, not at import
+    guarded: bool = False  # inside a try whose handlers catch the failure its absence raises
+
+
+# What a call raises when the library or program it names is absent, by the call's last name;
+# calls not listed raise nothing (find_library and which return None, a shell returns 127).
+_ABSENCE_RAISES = {
+    **{name: "OSError" for name in LIBRARY_CALLS if name != "find_library"},
+    **{name: "FileNotFoundError" for name in _SUBPROCESS_CALLS},
+}
+# The handlers that catch each failure: the class, its aliases and bases, and a bare `except:`.
+_CATCHING = {
+    "OSError": frozenset({"OSError", "EnvironmentError", "IOError", "Exception", "BaseException"}),
+    "FileNotFoundError": frozenset({"FileNotFoundError", "OSError", "EnvironmentError", "IOError", "Exception", "BaseException"}),
+}
+BARE_EXCEPT = "*"
+
+
+def absence_caught(full: str, caught: frozenset[str]) -> bool:
+    """Whether handlers catching `caught` (exception names; BARE_EXCEPT for a bare `except:`)
+    catch what a call to `full` raises when what it names is absent."""
+    last = full.rsplit(".", 1)[-1]
+    raised = "FileNotFoundError" if _EXEC.match(last) else _ABSENCE_RAISES.get(last)
+    if raised is None or not caught:
+        return False
+    return BARE_EXCEPT in caught or not caught.isdisjoint(_CATCHING[raised])

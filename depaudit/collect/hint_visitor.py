@@ -11,7 +11,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from depaudit.collect.hint_calls import LIBRARY_CALLS, NativeHint, may_report
+from depaudit.collect.hint_calls import BARE_EXCEPT, LIBRARY_CALLS, NativeHint, absence_caught, may_report
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
 
 
@@ -26,6 +26,8 @@ class _HintVisitor(CallVisitor):
         self._locals: list[dict[str, tuple[str, ...]]] = []
         self._functions = 0
         self._aliases: dict[str, str] = {}  # `from ctypes.util import find_library as _find_library`
+        self._caught: list[frozenset[str]] = []  # what the handlers of each enclosing try body catch
+        self._outer_caught: list[list[frozenset[str]]] = []  # the same, outside each enclosing function
 
     # Both return False: an import statement holds no call, and walking its names costs.
     def visit_Import(self, node: cst.Import) -> bool:
@@ -53,14 +55,34 @@ class _HintVisitor(CallVisitor):
             return False
         return True
 
+    # Only a try's body is protected by its handlers; handlers, else and finally are not.
+    def visit_Try(self, node: cst.Try) -> bool:
+        return self._visit_try(node)
+
+    def visit_TryStar(self, node: cst.TryStar) -> bool:
+        return self._visit_try(node)
+
+    def _visit_try(self, node: cst.Try | cst.TryStar) -> bool:
+        self._caught.append(frozenset(name for handler in node.handlers for name in _handled(handler)))
+        node.body.visit(self)
+        self._caught.pop()
+        for part in (*node.handlers, node.orelse, node.finalbody):
+            if part is not None:
+                part.visit(self)
+        return False
+
     # Scopes -------------------------------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._functions += 1
         self._locals.append({})
+        # A function runs when called, not where it is defined: a try around the `def` guards nothing in it.
+        self._outer_caught.append(self._caught)
+        self._caught = []
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._functions -= 1
         self._locals.pop()
+        self._caught = self._outer_caught.pop()
 
     def visit_Assign(self, node: cst.Assign) -> None:
         values = _strings(node.value, self._lookup)
@@ -114,7 +136,8 @@ class _HintVisitor(CallVisitor):
             self._add(node, "program", programs, full)
 
     def _add(self, node: cst.CSTNode, kind: str, names: tuple[str, ...], call: str) -> None:
-        self.hints.append(NativeHint(self._line(node), kind, names, call, self._functions > 0))
+        guarded = any(absence_caught(call, caught) for caught in self._caught)
+        self.hints.append(NativeHint(self._line(node), kind, names, call, self._functions > 0, guarded))
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.counter.report(node)  # an ordinal until `scan_hints` puts the line in its place
@@ -127,6 +150,49 @@ class _PositionedHintVisitor(_HintVisitor):
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.get_metadata(PositionProvider, node).start.line
+
+
+def _handled(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> tuple[str, ...]:
+    """The exception names a handler catches (their last dotted part), BARE_EXCEPT for `except:`.
+    Nothing when the handler does not survive the failure: it raises, or it `continue`s to the next
+    candidate of a loop (whose end then usually raises)."""
+    escapes = _Escapes()
+    handler.body.visit(escapes)
+    if escapes.found:
+        return ()
+    if handler.type is None:
+        return (BARE_EXCEPT,)
+    types = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
+    names = []
+    for item in types:
+        name = get_full_name_for_node(item.value if isinstance(item, cst.BaseElement) else item)
+        if name:
+            names.append(name.rsplit(".", 1)[-1])
+    return tuple(names)
+
+
+class _Escapes(cst.CSTVisitor):
+    """Whether a handler's body raises or continues a loop (not counting nested scopes)."""
+
+    def __init__(self) -> None:
+        self.found = False
+
+    def visit_Raise(self, node: cst.Raise) -> bool:
+        self.found = True
+        return False
+
+    def visit_Continue(self, node: cst.Continue) -> bool:
+        self.found = True
+        return False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
 
 
 _OTHER_PLATFORMS = ("darwin", "win32", "windows", "cygwin", "msys", "macos", "freebsd")

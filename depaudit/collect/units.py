@@ -243,7 +243,10 @@ def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements:
 def _binds(node: ast.stmt) -> bool:
     """What the hint visitor may need from a statement with no hit: a name bound to a literal
     string, a list or tuple of them, or another name; an import alias; the blocks of a compound
-    statement (which may hold either)."""
+    statement (which may hold either); `raise` and `continue`, which say whether a handler
+    survives the failure it catches."""
+    if isinstance(node, (ast.Raise, ast.Continue)):
+        return True
     if isinstance(node, ast.ImportFrom):
         return any(alias.asname is not None for alias in node.names)
     if _blocks(node):

@@ -207,12 +207,12 @@ def _no_hints(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHin
 
 
 def _row(hint: NativeHint) -> list[object]:
-    return [hint.line, hint.kind, list(hint.candidates), hint.call, hint.lazy]
+    return [hint.line, hint.kind, list(hint.candidates), hint.call, hint.lazy, hint.guarded]
 
 
 def _hint(row: list[Any]) -> NativeHint:
-    line, kind, candidates, call, lazy = row
-    return NativeHint(line, kind, tuple(candidates), call, lazy)
+    line, kind, candidates, call, lazy, guarded = row
+    return NativeHint(line, kind, tuple(candidates), call, lazy, guarded)
 
 
 def _content_key(path: Path, cache: ResultCache) -> str | None:

@@ -134,4 +134,5 @@ def _found(path: str) -> EvidenceStep:
 
 
 def _call(hint: FileHint, name: str) -> EvidenceStep:
-    return EvidenceStep(StepKind.CALL, f"{hint.hint.call}({name!r})", hint.file, hint.hint.line)
+    guard = " inside a try that catches its failure" if hint.hint.guarded else ""
+    return EvidenceStep(StepKind.CALL, f"{hint.hint.call}({name!r}){guard}", hint.file, hint.hint.line)

@@ -44,12 +44,18 @@ def service_needs(
             rule = None
         needs.extend(_distribution_hint_needs(item, hints[item.key], rule, resolver, start))
     for hint in own_hints:
-        # The service's own code: whatever it loads or runs, it needs.
-        needs.extend(resolver.hint_needs(hint, Tier.REQUIRED, start))
+        # The service's own code: whatever it loads or runs, it needs, unless it catches the failure.
+        needs.extend(resolver.hint_needs(hint, _caught(hint, Tier.REQUIRED), start))
     if own_elf is not None:
         findings.extend(own_elf.findings)
         needs.extend(resolver.native_need(need, need.tier, start) for need in own_elf.needs)
     return strongest_needs(needs), findings
+
+
+def _caught(hint: FileHint, tier: Tier) -> Tier:
+    """A load or start whose failure the code catches (`except OSError:` around `CDLL`,
+    `except FileNotFoundError:` around `subprocess.run`) is survived: optional at most."""
+    return tier.weakest(Tier.OPTIONAL) if hint.hint.guarded else tier
 
 
 def _distribution_hint_needs(
@@ -64,7 +70,7 @@ def _distribution_hint_needs(
     needs: list[Need] = []
     found: set[tuple[NeedKind, str]] = set()
     for hint in hints:
-        tier = item.tier if runs_at_import(hint) else Tier.HINT  # else: only if that feature runs
+        tier = _caught(hint, item.tier if runs_at_import(hint) else Tier.HINT)  # HINT: only if that feature runs
         for need in resolver.hint_needs(hint, tier, prefix):
             key = (need.kind, need.name)
             if rule is not None and key in rule.ignore:

@@ -107,3 +107,68 @@ def test_linux_candidates_and_prefilter() -> None:
     assert linux_candidates(hint) == ("/opt/libx.so.1", "x")
     assert may_have_hints(b"subprocess.run(['x'])")
     assert not may_have_hints(b"import subprocess\n# which library? CDLL docs\n")
+
+
+def test_a_try_that_survives_the_failure_guards_the_call() -> None:
+    source = textwrap.dedent(
+        """\
+        import ctypes, subprocess
+
+        def gpu():
+            try:
+                out = subprocess.check_output(["nvidia-smi"])
+            except (FileNotFoundError, subprocess.CalledProcessError):
+                return None
+            return out
+
+        def must():
+            try:
+                subprocess.check_output(["nvidia-smi"])
+            except FileNotFoundError:
+                raise RuntimeError("needs nvidia-smi")
+
+        try:
+            lib = ctypes.CDLL("libfoo.so.1")
+        except OSError:
+            lib = None
+
+        for name in ("libbar.so.1", "libbar.so.0"):
+            try:
+                ctypes.CDLL(name)
+                break
+            except OSError:
+                continue
+        else:
+            raise SystemExit(1)
+
+        try:
+            subprocess.run(["ffmpeg"])
+        except subprocess.CalledProcessError:
+            pass
+        try:
+            ctypes.util.find_library("x")
+        except:
+            pass
+        try:
+            def later():
+                ctypes.CDLL("libbaz.so.2")
+        except OSError:
+            pass
+        try:
+            pass
+        except OSError:
+            ctypes.CDLL("libqux.so.1")
+        """
+    ).encode()
+    whole = scan_hints(source)
+    assert file_hints(source) == whole  # the cut keeps the `raise` and `continue` that decide
+    assert [(h.line, h.candidates[0], h.guarded) for h in whole] == [
+        (5, "nvidia-smi", True),  # the handler catches what a missing program raises, and returns
+        (12, "nvidia-smi", False),  # the handler raises again: the service still fails
+        (17, "libfoo.so.1", True),
+        (23, "libbar.so.1", False),  # the next candidate, and the loop's end raises
+        (31, "ffmpeg", False),  # CalledProcessError is not what an absent program raises
+        (35, "x", False),  # find_library returns None: there is no failure to catch
+        (40, "libbaz.so.2", False),  # a try around a `def` guards nothing in its body
+        (46, "libqux.so.1", False),  # a handler is not protected by its own try
+    ]
