@@ -178,3 +178,18 @@ def test_a_load_or_start_whose_failure_is_caught_is_optional(tmp_path: Path, vis
         ("nvidia-smi", "unmapped", None, "optional", "tools/main.py:4 subprocess.check_output('nvidia-smi') inside a try that catches its failure"),
     ]
     assert not report.failing
+
+
+def test_a_local_module_behind_a_guarded_import_needs_nothing_required(tmp_path: Path, vision_sp: Path) -> None:
+    helper = "def record():\n    try:\n        import helper\n    except Exception:\n        return None\n    return helper.capture()\n"
+    services = _services(tmp_path, {"recorder/app.py": helper, "recorder/helper.py": "import visionlib\n"})
+    report = run_scan(ScanOptions((services,), (vision_sp,), "ubuntu-22.04"))
+    recorder = report.services[0]
+    assert _missing(recorder) == [("libGL.so.1", "libgl1", "optional"), ("libX11.so.6", "libx11-6", "optional")]
+    assert chain_text(recorder.needs[0].chain)[:4] == (
+        "recorder",
+        "recorder/app.py:3 import helper, inside a try that survives its failure",
+        "recorder/helper.py:1 import visionlib",
+        "visionlib 2.0",
+    )
+    assert not report.failing

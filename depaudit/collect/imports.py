@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from depaudit.collect.fallback import fallback_imports
-from depaudit.collect.model import FoundImport, ImportRecord, ImportScope, Service, ServiceImports, resolve_relative
+from depaudit.collect.guards import LocalEdge, guarded_only
+from depaudit.collect.model import FoundImport, GuardedImport, ImportRecord, ImportScope, Service, ServiceImports, resolve_relative
 from depaudit.cache import MISSING, ResultCache
 from depaudit.collect.units import TooDeep, import_units, syntax_error
 from depaudit.collect.local import EXTENSION, LocalFile, LocalFinder
@@ -26,7 +27,7 @@ from depaudit.reading import read_regular
 
 _STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 # ImportRecord's own order (its fields in turn), without building two tuples per comparison.
-_RECORD_ORDER = attrgetter(*(f.name for f in fields(ImportRecord)))
+_RECORD_ORDER = attrgetter(*(f.name for f in fields(ImportRecord) if f.compare))
 _PARTS = attrgetter("parts")  # a sort key giving Path's own order
 
 
@@ -141,7 +142,8 @@ class ImportMemo:
     def __init__(self) -> None:
         self.parsed: dict[str, _Parsed] = {}  # cache key → the file's imports
         self.outcomes: dict[tuple[Path, str, Path, frozenset[str]], tuple[list[ImportRecord], list[Finding]]] = {}
-        self.targets: dict[tuple[str, str, tuple[str, ...]], list[LocalFile]] = {}  # (file, package, sys.path)
+        # (file, package, sys.path) → each local import with a file it runs
+        self.targets: dict[tuple[str, str, tuple[str, ...]], list[tuple[FoundImport, LocalFile]]] = {}
 
     def outcome(
         self, path: Path, package: str, parsed: _Parsed, display_root: Path, local: frozenset[str]
@@ -154,13 +156,13 @@ class ImportMemo:
 
     def local_targets(
         self, path: Path, package: str, parsed: _Parsed, local: frozenset[str], sys_path: Sequence[Path], finder: LocalFinder
-    ) -> list[LocalFile]:
-        """The local files the file's imports run (`local` follows from `sys_path`): worked out
-        once per scan, not once per service that reaches the file."""
+    ) -> list[tuple[FoundImport, LocalFile]]:
+        """The local files the file's imports run (`local` follows from `sys_path`), each with
+        its import: worked out once per scan, not once per service that reaches the file."""
         key = (str(path), package, tuple(map(str, sys_path)))  # strings: Path equality is slow
         if key not in self.targets:
             self.targets[key] = [
-                target
+                (item, target)
                 for item in parsed.found
                 # A relative import that climbs out of its package names no file.
                 if _scope(item, local) is ImportScope.LOCAL and not item.module.startswith(".")
@@ -187,16 +189,30 @@ def collect_imports(
         return _collect_entry(service, cache, workers, finder or LocalFinder(), memo)
     modules = _module_names(service)
     at_root = modules.get(service.root, frozenset())
-    records: list[ImportRecord] = []
+    finder = finder or LocalFinder()
+    records: dict[str, list[ImportRecord]] = {}
+    edges: list[LocalEdge] = []
     findings: list[Finding] = []
     files = [(path, _package_of(path, service.root)) for path in service.files]
-    for (path, _), parsed in zip(files, _parse_files(files, cache, workers, memo)):
+    for (path, package), parsed in zip(files, _parse_files(files, cache, workers, memo)):
         # A script's own folder is sys.path[0]: its siblings are importable by bare name.
         local = at_root | modules.get(path.parent, frozenset())
-        records.extend(_outcome(path, parsed, service.display_root, local, findings))
+        records[str(path)] = _outcome(path, parsed, service.display_root, local, findings)
+        sys_path = tuple(dict.fromkeys((path.parent, service.root)))
+        shown = shown_path(path, service.display_root)
+        for item, target in memo.local_targets(path, package, parsed, local, sys_path, finder):
+            if not target.extension and target.path != path:
+                edges.append(_edge(str(path), str(target.path), item, shown))
+    # Any file may be run on its own; one that another file imports runs through that import.
+    imported = {edge.target for edge in edges}
+    roots = [key for key in records if key not in imported]
     # At most one finding per file, so Finding's ordering never has to compare a None line.
     return ServiceImports(
-        service, tuple(sorted(records, key=_RECORD_ORDER)), tuple(sorted(findings)), service.files, service.elf_files
+        service,
+        tuple(sorted(_behind_guards(records, edges, roots), key=_RECORD_ORDER)),
+        tuple(sorted(findings)),
+        service.files,
+        service.elf_files,
     )
 
 
@@ -208,7 +224,8 @@ def _collect_entry(
     assert service.entry is not None
     sys_path = service.sys_path
     local = frozenset().union(*(finder.top_level_names(folder) for folder in sys_path))
-    records: list[ImportRecord] = []
+    records: dict[str, list[ImportRecord]] = {}  # file key → its imports
+    edges: list[LocalEdge] = []
     findings: list[Finding] = []
     extensions: set[Path] = set()
     level: list[tuple[Path, str]] = [(service.entry, "")]
@@ -217,19 +234,43 @@ def _collect_entry(
         following: list[tuple[Path, str]] = []
         for (path, package), parsed in zip(level, _parse_files(level, cache, workers, memo)):
             found, problems = memo.outcome(path, package, parsed, service.display_root, local)
-            records.extend(found)
+            records[str(path)] = found
             findings.extend(problems)
-            for target in memo.local_targets(path, package, parsed, local, sys_path, finder):
+            for item, target in memo.local_targets(path, package, parsed, local, sys_path, finder):
                 if target.extension:
                     extensions.add(target.path)
-                elif str(target.path) not in seen:
+                    continue
+                edges.append(_edge(str(path), str(target.path), item, shown_path(path, service.display_root)))
+                if str(target.path) not in seen:
                     seen[str(target.path)] = target.path
                     following.append((target.path, target.package))
         level = following
     files = tuple(sorted(seen.values(), key=_PARTS))  # Path's own order, each key built once
     return ServiceImports(
-        service, tuple(sorted(records, key=_RECORD_ORDER)), tuple(sorted(findings)), files, tuple(sorted(extensions, key=_PARTS))
+        service,
+        tuple(sorted(_behind_guards(records, edges, [str(service.entry)]), key=_RECORD_ORDER)),
+        tuple(sorted(findings)),
+        files,
+        tuple(sorted(extensions, key=_PARTS)),
     )
+
+
+def _edge(source: str, target: str, item: FoundImport, shown: str) -> LocalEdge:
+    return LocalEdge(source, target, item.guarded, GuardedImport(shown, item.line, item.module, item.names))
+
+
+def _behind_guards(records: dict[str, list[ImportRecord]], edges: list[LocalEdge], roots: list[str]) -> list[ImportRecord]:
+    """Every file's imports; those of a file that runs only behind a guarded local import are
+    guarded too, and name that import."""
+    behind = guarded_only(roots, edges)
+    out: list[ImportRecord] = []
+    for key, found in records.items():
+        via = behind.get(key)
+        if via is None:
+            out.extend(found)
+        else:
+            out.extend(record if record.guarded else replace(record, guarded=True, via=via) for record in found)
+    return out
 
 
 @dataclass(frozen=True)

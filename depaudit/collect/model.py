@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -35,6 +35,20 @@ class Service:
         return tuple(dict.fromkeys((self.entry.parent, *self.source_roots)))
 
 
+@dataclass(frozen=True)
+class GuardedImport:
+    """A local import inside a try that survives its failure, as evidence names it."""
+
+    file: str  # display path
+    line: int
+    module: str
+    names: tuple[str, ...]
+
+    @property
+    def statement(self) -> str:
+        return f"from {self.module} import {', '.join(self.names)}" if self.names else f"import {self.module}"
+
+
 @dataclass(frozen=True, order=True)
 class ImportRecord:
     file: str  # posix path relative to Service.display_root
@@ -47,6 +61,9 @@ class ImportRecord:
     dynamic: bool = False  # importlib.import_module("x") / __import__("x")
     type_checking: bool = False  # under `if TYPE_CHECKING:`: never runs, so never a need
     fallback: bool = False  # found by the line-level fallback of an unparsable file
+    # The guarded local import the record's file runs behind, when only such imports reach that
+    # file: `guarded` is then true because of it. Not part of the order.
+    via: GuardedImport | None = field(default=None, compare=False)
 
     @property
     def top_level(self) -> str:

@@ -13,7 +13,7 @@ from depaudit.packages.model import Need, ServiceReport
 from depaudit.python.model import ResolvedImport
 from depaudit.report import ScanReport
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def report_to_json(report: ScanReport) -> dict[str, Any]:
@@ -76,6 +76,7 @@ def _import(item: ResolvedImport) -> dict[str, Any]:
         "file": record.file,
         "line": record.line,
         "guarded": record.guarded,
+        "guarded_by": None if record.via is None else f"{record.via.file}:{record.via.line} {record.via.statement}",
         "lazy": record.lazy,
         "dynamic": record.dynamic,
         "type_checking": record.type_checking,

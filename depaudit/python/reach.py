@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from depaudit.collect.model import ImportRecord, ImportScope
+from depaudit.collect.model import GuardedImport, ImportRecord, ImportScope
 from depaudit.evidence import EvidenceStep, StepKind, Tier, import_step
 from depaudit.findings import Finding, FindingKind
 from depaudit.python.closure import requires_closure
@@ -105,7 +105,8 @@ class Reach:
     def _chain(self, roots: dict[str, ImportRoot], key: str, edges: tuple[RequirementEdge, ...]) -> tuple[EvidenceStep, ...]:
         root_key = edges[0].parent if edges else key
         record = roots[root_key].record
-        chain = [import_step(record.file, record.line, record.module), self._step(StepKind.DISTRIBUTION, root_key)]
+        chain = [] if record.via is None else [_guard_step(record.via)]
+        chain += [import_step(record.file, record.line, record.module), self._step(StepKind.DISTRIBUTION, root_key)]
         chain.extend(self._step(StepKind.REQUIRES, edge.child, f" (Requires-Dist: {edge.requirement})") for edge in edges)
         return tuple(chain)
 
@@ -114,8 +115,19 @@ class Reach:
         return EvidenceStep(kind, f"{dist.label}{note}", name=dist.name)
 
 
+def _guard_step(via: GuardedImport) -> EvidenceStep:
+    """The guarded local import a service's file runs behind: the chain starts there."""
+    return EvidenceStep(StepKind.IMPORT, f"{via.statement}, inside a try that survives its failure", via.file, via.line, via.module)
+
+
 def _unresolved(record: ImportRecord) -> Finding:
-    if record.guarded:
+    if record.via is not None:
+        message = (
+            f"imports {record.module}, which no installed distribution provides; this file runs only "
+            f"behind `{record.via.statement}` ({record.via.file}:{record.via.line}), inside a try that "
+            "survives its failure: the guarded fallback runs (not an error)"
+        )
+    elif record.guarded:
         message = (
             f"imports {record.module} inside a try/except, and no installed distribution "
             "provides it: the guarded fallback runs (not an error)"
