@@ -54,13 +54,39 @@ def classify_soname(
 def package_for_soname(
     rules: DistroRules, soname: str, index: PackageIndex | None, cuda_version: str | None = None
 ) -> str | None:
-    """The curated rules first (checked by hand), then the index built from the distro's Contents."""
+    """The curated rules first (checked by hand), then the index built from the distro's Contents.
+
+    A DT_NEEDED by file name (`libgomp.so.1.0.0`: linked without a soname) needs that very file.
+    The index lists files, so it answers exactly; without one, the rules' package for the soname
+    (`libgomp.so.1`) is the answer, the package whose real file that name is by Debian's naming
+    (a different minor version there would still fail: only the index can tell)."""
     rule = rules.sonames.get(soname)
     package = expand_cuda(rule.package, cuda_version) if rule is not None else None
     if package is not None:
         return package
-    entry = index.sonames.get(soname) if index is not None else None
-    return entry.package if entry is not None else None
+    if index is not None:
+        entry = index.sonames.get(soname)
+        return entry.package if entry is not None else None
+    for form in soname_forms(soname)[1:]:
+        rule = rules.sonames.get(form)
+        package = expand_cuda(rule.package, cuda_version) if rule is not None else None
+        if package is not None:
+            return package
+    return None
+
+
+def soname_forms(name: str) -> list[str]:
+    """`libgomp.so.1.0.0`, then `libgomp.so.1.0` and `libgomp.so.1`: the sonames a library file
+    name may stand for, longest first."""
+    forms = [name]
+    head, dot, tail = name.rpartition(".so.")
+    if not dot:
+        return forms
+    parts = tail.split(".")
+    while len(parts) > 1 and parts[-1].isdigit():
+        parts.pop()
+        forms.append(f"{head}.so.{'.'.join(parts)}")
+    return forms
 
 
 def classify_image_file(rules: DistroRules, soname: str, owner: str | None) -> PackageAnswer:

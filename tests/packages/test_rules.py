@@ -10,6 +10,7 @@ import pytest
 
 from depaudit.evidence import NeedStatus
 from depaudit.packages.classify import PackageAnswer, classify_soname
+from depaudit.packages.index import IndexEntry, PackageIndex
 from depaudit.packages.rules import RulesError, known_distros, load_rules, rules_dir
 
 WHITELIST = {
@@ -152,6 +153,14 @@ def test_classification(distro: str) -> None:
     assert classify_soname(rules, "libcuda.so.1") == PackageAnswer(NeedStatus.DRIVER, None)
     assert classify_soname(rules, "libnvidia-ml.so.1") == PackageAnswer(NeedStatus.DRIVER, None)
     assert classify_soname(rules, "libunknown.so.9") == PackageAnswer(NeedStatus.UNMAPPED, None)
+    # A DT_NEEDED by file name: without an index, the package of the soname it stands for.
+    assert classify_soname(rules, "libgomp.so.1.0.0") == PackageAnswer(NeedStatus.MISSING, "libgomp1")
+    assert classify_soname(rules, "libunknown.so.9.0.0") == PackageAnswer(NeedStatus.UNMAPPED, None)
+    # An index lists files: a name it lacks is a file no package ships, whatever its soname's package.
+    index = PackageIndex(distro, "test", {"libgomp.so.1": IndexEntry("libgomp1")}, {}, {})
+    assert classify_soname(rules, "libgomp.so.1.0.0", index=index) == PackageAnswer(NeedStatus.UNMAPPED, None)
+    index = PackageIndex(distro, "test", {"libgomp.so.1.0.0": IndexEntry("libgomp1")}, {}, {})
+    assert classify_soname(rules, "libgomp.so.1.0.0", index=index) == PackageAnswer(NeedStatus.MISSING, "libgomp1")
 
 
 def _write(tmp_path: Path, body: str) -> Path:
