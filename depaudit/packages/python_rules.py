@@ -1,15 +1,16 @@
-"""Per-distribution knowledge (rules/python-packages.toml): what static analysis cannot settle."""
+"""Per-distribution knowledge (rules/python/packages.toml): what static analysis cannot settle."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from depaudit.evidence import NeedKind
+from depaudit.evidence import NeedKind, Tier
 from depaudit.packages.rules import RulesError, rules_dir
 
 if sys.version_info >= (3, 11):
@@ -17,8 +18,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-_KEYS = {"source", "needs", "ignore", "when-files", "versions"}
+_KEYS = {"source", "needs", "ignore", "when-files", "versions", "tier"}
 _KINDS = {kind.value: kind for kind in NeedKind}
+_TIERS = {tier.value: tier for tier in Tier}
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class PackageRule:
     ignore: frozenset[tuple[NeedKind, str]]
     when_files: tuple[str, ...]
     versions: SpecifierSet | None
+    tier: Tier = Tier.REQUIRED  # the strongest tier the rule gives its needs
 
     def applies(self, version: str, files: frozenset[str]) -> bool:
         if any(path not in files for path in self.when_files):
@@ -41,8 +44,12 @@ class PackageRule:
             return False
 
 
-def load_python_rules() -> dict[str, PackageRule]:
-    path = rules_dir() / "python" / "packages.toml"
+def python_rules_path() -> Path:
+    return rules_dir() / "python" / "packages.toml"
+
+
+def load_python_rules(path: Path | None = None) -> dict[str, PackageRule]:
+    path = path or python_rules_path()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
@@ -57,6 +64,9 @@ def load_python_rules() -> dict[str, PackageRule]:
         except InvalidSpecifier as error:
             raise RulesError(f"{path.name}: [{name}] versions: {error}") from error
         key = canonicalize_name(name)
+        tier = entry.get("tier", Tier.REQUIRED.value)
+        if tier not in _TIERS:
+            raise RulesError(f"{path.name}: [{name}] tier must be one of {sorted(_TIERS)} (got {tier!r})")
         rules[key] = PackageRule(
             distribution=key,
             source=entry["source"],
@@ -64,6 +74,7 @@ def load_python_rules() -> dict[str, PackageRule]:
             ignore=frozenset(_need(path.name, name, item) for item in entry.get("ignore", [])),
             when_files=tuple(entry.get("when-files", [])),
             versions=versions,
+            tier=_TIERS[tier],
         )
     return rules
 
