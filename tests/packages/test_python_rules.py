@@ -1,4 +1,5 @@
-"""rules/python/packages.toml: each entry is validated; a rule's tier caps the needs it adds."""
+"""rules/python/packages.toml: each entry is validated and names the release it was checked against
+and the code it cites; a rule's tier caps the needs it adds."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from depaudit.evidence import Tier
 from depaudit.packages.python_rules import load_python_rules
 from depaudit.packages.rules import RulesError
 from depaudit.scan import ScanOptions, run_scan
@@ -14,12 +16,74 @@ from helpers import make_dist
 RULES = load_python_rules()
 
 
-def test_a_tier_not_in_the_vocabulary_says_what_is_wrong(tmp_path: Path) -> None:
+def test_every_entry_names_its_checked_release_and_citations() -> None:
+    """Pinned, so that an edit of the file is deliberate."""
+    table = {
+        key: (str(rule.checked), len(rule.cites), rule.large, rule.tier.value) for key, rule in RULES.items()
+    }
+    assert table == {
+        "sounddevice": ("0.5.6", 3, False, "required"),
+        "soundfile": ("0.14.0", 4, False, "required"),
+        "pyttsx3": ("2.99", 3, False, "required"),
+        "pydub": ("0.25.1", 4, False, "required"),
+        "pytesseract": ("0.3.13", 3, False, "required"),
+        "pdf2image": ("1.17.0", 2, False, "required"),
+        "python-magic": ("0.4.27", 4, False, "required"),
+        "pyzbar": ("0.1.9", 4, False, "required"),
+        "audioread": ("3.1.0", 4, False, "optional"),
+        "openai-whisper": ("20250625", 3, False, "required"),
+        "torchaudio": ("2.11.1", 3, False, "required"),
+        "onnxruntime-gpu": ("1.31.1", 5, True, "required"),
+    }
+
+
+GOOD = 'source = "s"\nchecked = "demo==1.0"\ncites = [{ file = "demo/x.py", text = "t" }]\n'
+SHAPE = 'rules.toml: [demo] cites must be a non-empty list of { file = "path/in/the/wheel", text = "..." }'
+KEYS = "rules.toml: [demo] needs a source and only " + str(
+    sorted(["source", "needs", "ignore", "when-files", "versions", "tier", "checked", "cites", "large"])
+)
+CHECKED = "rules.toml: [demo] checked must be 'demo==VERSION', the release the citations were read in"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        # What the loader said before these keys, unchanged.
+        ('checked = "demo==1.0"\ncites = []\n', f"{KEYS} (got [])"),
+        (GOOD + "checkd = 1\n", f"{KEYS} (got ['checkd'])"),
+        # checked: this distribution, one release, inside `versions`.
+        ('source = "s"\ncites = [{ file = "x.py", text = "t" }]\n', f"{CHECKED} (got None)"),
+        (GOOD.replace("demo==1.0", "other==1.0"), f"{CHECKED} (got 'other==1.0')"),
+        (GOOD.replace("demo==1.0", "demo>=1.0"), f"{CHECKED} (got 'demo>=1.0')"),
+        (GOOD.replace("demo==1.0", "demo==one"), f"{CHECKED} (got 'demo==one')"),
+        (GOOD + 'versions = ">=2"\n', "rules.toml: [demo] checked 'demo==1.0' is outside the entry's versions '>=2'"),
+        # cites: at least one, each exactly a file inside the wheel and a non-empty text.
+        ('source = "s"\nchecked = "demo==1.0"\n', SHAPE),
+        (GOOD.replace('[{ file = "demo/x.py", text = "t" }]', "[]"), SHAPE),
+        (GOOD.replace('text = "t"', 'text = ""'), SHAPE + " (got {'file': 'demo/x.py', 'text': ''})"),
+        (GOOD.replace(', text = "t"', ""), SHAPE + " (got {'file': 'demo/x.py'})"),
+        (GOOD.replace('text = "t"', 'text = "t", line = 3'), SHAPE + " (got {'file': 'demo/x.py', 'text': 't', 'line': 3})"),
+        (GOOD.replace("demo/x.py", "../x.py"), "rules.toml: [demo] cites: '../x.py' is not a relative path inside the wheel"),
+        (GOOD.replace("demo/x.py", "/x.py"), "rules.toml: [demo] cites: '/x.py' is not a relative path inside the wheel"),
+        (GOOD + "large = 1\n", "rules.toml: [demo] large must be true or false (got 1)"),
+        (GOOD + 'tier = "sometimes"\n', "rules.toml: [demo] tier must be one of ['hint', 'optional', 'required'] (got 'sometimes')"),
+    ],
+)
+def test_a_malformed_entry_says_what_is_wrong(tmp_path: Path, entry: str, message: str) -> None:
     path = tmp_path / "rules.toml"
-    path.write_text('[demo]\nsource = "s"\ntier = "sometimes"\n')
+    path.write_text("[demo]\n" + entry)
     with pytest.raises(RulesError) as raised:
         load_python_rules(path)
-    assert str(raised.value) == "rules.toml: [demo] tier must be one of ['hint', 'optional', 'required'] (got 'sometimes')"
+    assert str(raised.value) == message
+
+
+def test_a_well_formed_entry_loads(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text('[Demo_Pkg]\n' + GOOD.replace("demo==1.0", "demo-pkg==1.0") + 'tier = "hint"\nlarge = true\n')
+    (rule,) = load_python_rules(path).values()
+    assert (rule.distribution, str(rule.checked), [(c.file, c.text) for c in rule.cites], rule.large, rule.tier) == (
+        "demo-pkg", "1.0", [("demo/x.py", "t")], True, Tier.HINT
+    )
 
 
 def test_a_rule_tier_caps_the_needs_it_adds(tmp_path: Path) -> None:
