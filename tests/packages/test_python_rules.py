@@ -1,17 +1,20 @@
-"""rules/python/packages.toml: each entry is validated and names the release it was checked against
-and the code it cites; a rule's tier caps the needs it adds."""
+"""rules/python/packages.toml: each entry is validated, names the release it was checked against,
+and the code it cites is in that release; a rule's tier caps the needs it adds."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from depaudit.evidence import Tier
-from depaudit.packages.python_rules import load_python_rules
+from depaudit.packages.python_rules import PackageRule, load_python_rules
 from depaudit.packages.rules import RulesError
 from depaudit.scan import ScanOptions, run_scan
-from helpers import make_dist
+from helpers import make_dist, release_archive
 
 RULES = load_python_rules()
 
@@ -115,3 +118,41 @@ def test_a_rule_tier_caps_what_the_code_is_found_to_run(tmp_path: Path) -> None:
     assert [(n.name, n.tier.value, str(n.chain[-3])) for n in report.needs] == [
         ("ffmpeg", "optional", "audioread/__init__.py:2 subprocess.run('ffmpeg')")
     ]
+
+
+def _archive_members(archive: Path) -> dict[str, bytes]:
+    """Path → content of every file in a wheel, or in an sdist under its top folder (as installed).
+    Read, never extracted."""
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as wheel:
+            return {name: wheel.read(name) for name in wheel.namelist() if not name.endswith("/")}
+    members = {}
+    with tarfile.open(archive) as sdist:
+        for member in sdist.getmembers():
+            handle = sdist.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                members[PurePosixPath(*PurePosixPath(member.name).parts[1:]).as_posix()] = handle.read()
+    return members
+
+
+def _not_found(archive: Path, rule: PackageRule) -> list[str]:
+    members = _archive_members(archive)
+    missing = [f"when-files {path}: not in {archive.name}" for path in rule.when_files if path not in members]
+    for cite in rule.cites:
+        if cite.file not in members:
+            missing.append(f"{cite.file}: not in {archive.name}")
+        elif cite.text.encode() not in members[cite.file]:
+            missing.append(f"{cite.file}: no {cite.text!r}")
+    return missing
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("key", sorted(RULES))
+def test_every_citation_is_in_the_checked_release(key: str) -> None:
+    rule = RULES[key]
+    release = f"{rule.distribution}=={rule.checked}"
+    if rule.large and not os.environ.get("DEPAUDIT_LARGE_WHEELS"):
+        pytest.skip(f"{release}: its wheel is over 100 MB, too big for CI; its citations were checked by hand "
+                    "(DEPAUDIT_LARGE_WHEELS=1 downloads it and checks them)")
+    archive = release_archive(rule.distribution, str(rule.checked))
+    assert _not_found(archive, rule) == []
