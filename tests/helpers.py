@@ -84,6 +84,75 @@ def build_wheel_env(name: str, pip_args: Sequence[str], cwd: Path = REPO) -> Pat
     return _site_packages(venv)
 
 
+PYPI_SIMPLE = "https://pypi.org/simple"
+
+
+def release_archive(name: str, version: str) -> Path:
+    """The file one release installs from, never installed, imported or built: its wheel for CPython
+    3.11 on manylinux x86_64 (as pip picks it), else its sdist. Downloaded once, cached across runs
+    beside the test venvs; skips the calling test when the package index is unreachable."""
+    from packaging.utils import canonicalize_name
+
+    folder = _cache_root() / "releases" / f"{canonicalize_name(name)}-{version}"
+    if not (folder / ".complete").exists():
+        _fetch_release(name, version, folder)
+    (archive,) = [path for path in folder.iterdir() if path.name != ".complete"]
+    return archive
+
+
+def _fetch_release(name: str, version: str, folder: Path) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=folder.name + "-", dir=folder.parent))
+    try:
+        result = _pip(
+            Path(sys.executable), "download", "--no-deps", "--only-binary", ":all:", "--python-version", "3.11",
+            "--platform", "manylinux_2_28_x86_64", "--dest", str(staging), f"{name}=={version}",
+        )
+        if result.returncode != 0:
+            if not index_reachable():
+                pytest.skip("the Python package index is unreachable: cannot download real wheels")
+            if "No matching distribution" not in result.stderr:
+                pytest.fail(f"pip download {name}=={version} failed:\n{result.stdout}\n{result.stderr}")
+            _download_sdist(name, version, staging)  # the release publishes no wheel for this target
+        (staging / ".complete").touch()
+        if not (folder / ".complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a download cut short
+            staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _download_sdist(name: str, version: str, dest: Path) -> None:
+    """A release's sdist, found in PyPI's JSON simple index (PEP 691) and checked against its SHA256:
+    `pip download` would run its build backend to read its metadata."""
+    import json
+    import urllib.request
+
+    from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
+    from packaging.version import Version
+
+    request = urllib.request.Request(
+        f"{PYPI_SIMPLE}/{canonicalize_name(name)}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            files = json.load(response)["files"]
+    except OSError as error:
+        pytest.skip(f"PyPI's simple index is unreachable: {error}")
+    for entry in files:
+        try:
+            sdist_name, sdist_version = parse_sdist_filename(entry["filename"])
+        except InvalidSdistFilename:
+            continue
+        if sdist_name == canonicalize_name(name) and sdist_version == Version(version):
+            try:
+                _download(entry["url"], dest / entry["filename"], entry["hashes"]["sha256"])
+            except OSError as error:
+                pytest.skip(f"cannot download {entry['url']}: {error}")
+            return
+    pytest.fail(f"{name}=={version} has neither a wheel for CPython 3.11 on manylinux x86_64 nor an sdist")
+
+
 def make_dist(
     site_packages: Path,
     name: str,

@@ -1,15 +1,16 @@
-"""Per-distribution knowledge (rules/python-packages.toml): what static analysis cannot settle."""
+"""Per-distribution knowledge (rules/python/packages.toml): what static analysis cannot settle."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from depaudit.evidence import NeedKind
+from depaudit.evidence import NeedKind, Tier
 from depaudit.packages.rules import RulesError, rules_dir
 
 if sys.version_info >= (3, 11):
@@ -17,8 +18,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-_KEYS = {"source", "needs", "ignore", "when-files", "versions"}
+_KEYS = {"source", "needs", "ignore", "when-files", "versions", "tier", "checked", "cites", "large"}
+_CITE_KEYS = {"file", "text"}
 _KINDS = {kind.value: kind for kind in NeedKind}
+_TIERS = {tier.value: tier for tier in Tier}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A literal `text` found in `file` (its path inside the checked wheel): the code the entry rests on."""
+
+    file: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,10 @@ class PackageRule:
     ignore: frozenset[tuple[NeedKind, str]]
     when_files: tuple[str, ...]
     versions: SpecifierSet | None
+    checked: Version  # the release whose wheel the citations were read in
+    cites: tuple[Citation, ...]
+    large: bool = False  # that wheel is too big for CI to download: its citations were checked by hand
+    tier: Tier = Tier.REQUIRED  # the strongest tier the rule gives its needs
 
     def applies(self, version: str, files: frozenset[str]) -> bool:
         if any(path not in files for path in self.when_files):
@@ -41,8 +56,12 @@ class PackageRule:
             return False
 
 
-def load_python_rules() -> dict[str, PackageRule]:
-    path = rules_dir() / "python" / "packages.toml"
+def python_rules_path() -> Path:
+    return rules_dir() / "python" / "packages.toml"
+
+
+def load_python_rules(path: Path | None = None) -> dict[str, PackageRule]:
+    path = path or python_rules_path()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
@@ -57,6 +76,13 @@ def load_python_rules() -> dict[str, PackageRule]:
         except InvalidSpecifier as error:
             raise RulesError(f"{path.name}: [{name}] versions: {error}") from error
         key = canonicalize_name(name)
+        checked = _checked(path.name, name, entry.get("checked"), versions)
+        large = entry.get("large", False)
+        if not isinstance(large, bool):
+            raise RulesError(f"{path.name}: [{name}] large must be true or false (got {large!r})")
+        tier = entry.get("tier", Tier.REQUIRED.value)
+        if tier not in _TIERS:
+            raise RulesError(f"{path.name}: [{name}] tier must be one of {sorted(_TIERS)} (got {tier!r})")
         rules[key] = PackageRule(
             distribution=key,
             source=entry["source"],
@@ -64,6 +90,10 @@ def load_python_rules() -> dict[str, PackageRule]:
             ignore=frozenset(_need(path.name, name, item) for item in entry.get("ignore", [])),
             when_files=tuple(entry.get("when-files", [])),
             versions=versions,
+            checked=checked,
+            cites=_cites(path.name, name, entry.get("cites")),
+            large=large,
+            tier=_TIERS[tier],
         )
     return rules
 
@@ -73,3 +103,40 @@ def _need(file: str, name: str, item: object) -> tuple[NeedKind, str]:
     if kind not in _KINDS or not value:
         raise RulesError(f"{file}: [{name}] {item!r} must be 'soname:NAME' or 'program:NAME'")
     return _KINDS[kind], value
+
+
+def _checked(file: str, name: str, value: object, versions: SpecifierSet | None) -> Version:
+    """`checked = "NAME==VERSION"`: this distribution, one exact release, inside the entry's `versions`."""
+    problem = f"{file}: [{name}] checked must be '{name}==VERSION', the release the citations were read in (got {value!r})"
+    if not isinstance(value, str):
+        raise RulesError(problem)
+    dist, separator, version = value.partition("==")
+    if not separator or canonicalize_name(dist.strip()) != canonicalize_name(name):
+        raise RulesError(problem)
+    try:
+        release = Version(version.strip())
+    except InvalidVersion:
+        raise RulesError(problem) from None
+    if versions is not None and release not in versions:
+        raise RulesError(f"{file}: [{name}] checked {value!r} is outside the entry's versions {str(versions)!r}")
+    return release
+
+
+def _cites(file: str, name: str, value: object) -> tuple[Citation, ...]:
+    """`cites = [{ file = "path/in/the/wheel", text = "literal" }, ...]`: at least one."""
+    shape = f"{file}: [{name}] cites must be a non-empty list of {{ file = \"path/in/the/wheel\", text = \"...\" }}"
+    if not isinstance(value, list) or not value:
+        raise RulesError(shape)
+    cites = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) != _CITE_KEYS:
+            raise RulesError(f"{shape} (got {item!r})")
+        path, text = item["file"], item["text"]
+        if not isinstance(path, str) or not isinstance(text, str) or not text:
+            raise RulesError(f"{shape} (got {item!r})")
+        # A relative path inside the wheel: nothing a test would look up outside it.
+        parts = PurePosixPath(path).parts
+        if not parts or path.startswith("/") or "\\" in path or ".." in parts:
+            raise RulesError(f"{file}: [{name}] cites: {path!r} is not a relative path inside the wheel")
+        cites.append(Citation(path, text))
+    return tuple(cites)

@@ -76,11 +76,12 @@ def _distribution_hint_needs(
             if rule is not None and key in rule.ignore:
                 continue
             if rule is not None and key in rule.needs:
-                need = replace(need, tier=item.tier)  # the rule confirms it is really needed
+                # The rule confirms it is really needed, as strongly as the rule says.
+                need = replace(need, tier=item.tier.weakest(rule.tier))
             found.add(key)
             needs.append(need)
     for kind, need_name in rule.needs if rule is not None else ():
         if (kind, need_name) not in found:
             evidence = EvidenceStep(StepKind.RULE, f"rules/python/packages.toml [{item.key}]: {rule.source}")
-            needs.append(resolver.named_need(kind, need_name, item.tier, (*prefix, evidence)))
+            needs.append(resolver.named_need(kind, need_name, item.tier.weakest(rule.tier), (*prefix, evidence)))
     return needs
