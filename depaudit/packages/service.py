@@ -76,8 +76,9 @@ def _distribution_hint_needs(
             if rule is not None and key in rule.ignore:
                 continue
             if rule is not None and key in rule.needs:
-                # The rule confirms it is really needed, as strongly as the rule says.
-                need = replace(need, tier=item.tier.weakest(rule.tier))
+                # The rule confirms it is really needed, as strongly as the rule says, unless
+                # the code itself survives its absence.
+                need = replace(need, tier=_caught(hint, item.tier.weakest(rule.tier)))
             found.add(key)
             needs.append(need)
     for kind, need_name in rule.needs if rule is not None else ():
