@@ -31,8 +31,9 @@ _RECORD_ORDER = attrgetter(*(f.name for f in fields(ImportRecord) if f.compare))
 _PARTS = attrgetter("parts")  # a sort key giving Path's own order
 
 
-# Lines that may hold an import: `import`, `from x import`, import_module(), __import__().
-_IMPORT_LINE = re.compile(rb"import")
+# Lines that may hold an import (`import`, `from x import`, import_module(), __import__()),
+# and `raise`, which says whether a handler around an import survives its failure.
+_IMPORT_LINE = re.compile(rb"import|raise")
 # `from importlib import import_module as load`: `load("x")` holds no such word. Read it whole.
 _RENAMED_IMPORT_MODULE = re.compile(rb"import_module\s+as\b")
 

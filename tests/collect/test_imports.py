@@ -89,6 +89,21 @@ def test_guarded_by_each_handler_form(collect) -> None:
                 import by_finally_only
             finally:
                 pass
+            try:
+                import reraised
+            except ImportError as error:
+                message = "install reraised"
+                raise RuntimeError(message) from error
+            try:
+                import reraised_when_strict
+            except ImportError:
+                if STRICT:
+                    raise
+            try:
+                import defines_a_raiser
+            except ImportError:
+                def fail():
+                    raise RuntimeError("later, if ever")
             """
         }
     )
@@ -103,6 +118,9 @@ def test_guarded_by_each_handler_form(collect) -> None:
         ("by_star", True),
         ("by_key_error", False),
         ("by_finally_only", False),
+        ("reraised", False),  # the handler raises: the service still fails at this import
+        ("reraised_when_strict", False),  # it may raise: not counted on to survive
+        ("defines_a_raiser", True),  # the raise is in a function the handler only defines
     ]
 
 
