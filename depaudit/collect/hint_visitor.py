@@ -11,6 +11,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from depaudit.collect.handlers import handler_escapes
 from depaudit.collect.hint_calls import BARE_EXCEPT, LIBRARY_CALLS, NativeHint, absence_caught, may_report
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
 
@@ -156,9 +157,7 @@ def _handled(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> tuple[str, .
     """The exception names a handler catches (their last dotted part), BARE_EXCEPT for `except:`.
     Nothing when the handler does not survive the failure: it raises, or it `continue`s to the next
     candidate of a loop (whose end then usually raises)."""
-    escapes = _Escapes()
-    handler.body.visit(escapes)
-    if escapes.found:
+    if handler_escapes(handler, continues=True):
         return ()
     if handler.type is None:
         return (BARE_EXCEPT,)
@@ -169,30 +168,6 @@ def _handled(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> tuple[str, .
         if name:
             names.append(name.rsplit(".", 1)[-1])
     return tuple(names)
-
-
-class _Escapes(cst.CSTVisitor):
-    """Whether a handler's body raises or continues a loop (not counting nested scopes)."""
-
-    def __init__(self) -> None:
-        self.found = False
-
-    def visit_Raise(self, node: cst.Raise) -> bool:
-        self.found = True
-        return False
-
-    def visit_Continue(self, node: cst.Continue) -> bool:
-        self.found = True
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
 
 
 _OTHER_PLATFORMS = ("darwin", "win32", "windows", "cygwin", "msys", "macos", "freebsd")

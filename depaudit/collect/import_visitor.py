@@ -12,6 +12,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from depaudit.collect.handlers import handler_escapes
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
 from depaudit.collect.model import FoundImport, resolve_relative
 
@@ -216,9 +217,7 @@ def _literal(node: cst.BaseExpression | None) -> str | None:
 
 
 def _handler_guards(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
-    raises = _Raises()
-    handler.body.visit(raises)
-    if raises.found:
+    if handler_escapes(handler, continues=False):
         return False  # `except ImportError: raise RuntimeError("install x")`: the failure goes on
     if handler.type is None:
         return True  # a bare `except:`
@@ -229,23 +228,6 @@ def _handler_guards(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
         if name and name.rsplit(".", 1)[-1] in _GUARDING_EXCEPTIONS:
             return True
     return False
-
-
-class _Raises(cst.CSTVisitor):
-    """Whether a handler's body raises (not counting the functions and classes it defines)."""
-
-    def __init__(self) -> None:
-        self.found = False
-
-    def visit_Raise(self, node: cst.Raise) -> bool:
-        self.found = True
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
 
 
 def _is_type_checking(test: cst.BaseExpression) -> bool:

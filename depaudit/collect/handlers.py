@@ -1,0 +1,36 @@
+"""Whether an `except` handler survives the failure it catches, read with libcst."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+
+def handler_escapes(handler: cst.ExceptHandler | cst.ExceptStarHandler, *, continues: bool) -> bool:
+    """Whether the handler's body raises (or, with `continues`, continues a loop to its next
+    candidate), not counting the functions, classes and lambdas it only defines."""
+    escapes = _Escapes(continues)
+    handler.body.visit(escapes)
+    return escapes.found
+
+
+class _Escapes(cst.CSTVisitor):
+    def __init__(self, continues: bool) -> None:
+        self.continues = continues
+        self.found = False
+
+    def visit_Raise(self, node: cst.Raise) -> bool:
+        self.found = True
+        return False
+
+    def visit_Continue(self, node: cst.Continue) -> bool:
+        self.found = self.found or self.continues
+        return False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
