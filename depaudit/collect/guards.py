@@ -8,6 +8,7 @@ of the graph is what the evidence names.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -36,9 +37,9 @@ def guarded_only(roots: Iterable[str], edges: Sequence[LocalEdge]) -> dict[str, 
     starts |= nodes - _reach(starts, following, through_guards=True)
     free = _reach(starts, following, through_guards=False)
     behind: dict[str, GuardedImport] = {}
-    todo = [(edge.target, edge.where) for source in sorted(free) for edge in following.get(source, ()) if edge.guarded]
+    todo = deque((edge.target, edge.where) for source in sorted(free) for edge in following.get(source, ()) if edge.guarded)
     while todo:
-        target, where = todo.pop(0)
+        target, where = todo.popleft()
         if target in free or target in behind:
             continue
         behind[target] = where

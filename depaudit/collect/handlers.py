@@ -1,8 +1,20 @@
-"""Whether an `except` handler survives the failure it catches, read with libcst."""
+"""What an `except` handler catches, and whether it survives that failure, read with libcst."""
 
 from __future__ import annotations
 
 import libcst as cst
+from libcst.helpers import get_full_name_for_node
+
+from depaudit.collect.hint_calls import BARE_EXCEPT
+
+
+def caught_names(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> tuple[str, ...]:
+    """The exception names a handler catches (their last dotted part); BARE_EXCEPT for `except:`."""
+    if handler.type is None:
+        return (BARE_EXCEPT,)
+    types = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
+    names = (get_full_name_for_node(item.value if isinstance(item, cst.BaseElement) else item) for item in types)
+    return tuple(name.rsplit(".", 1)[-1] for name in names if name)
 
 
 def handler_escapes(handler: cst.ExceptHandler | cst.ExceptStarHandler, *, continues: bool) -> bool:

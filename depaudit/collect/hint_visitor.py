@@ -11,8 +11,8 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from depaudit.collect.handlers import handler_escapes
-from depaudit.collect.hint_calls import BARE_EXCEPT, LIBRARY_CALLS, NativeHint, absence_caught, may_report
+from depaudit.collect.handlers import caught_names, handler_escapes
+from depaudit.collect.hint_calls import LIBRARY_CALLS, NativeHint, absence_caught, may_report
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
 
 
@@ -154,20 +154,9 @@ class _PositionedHintVisitor(_HintVisitor):
 
 
 def _handled(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> tuple[str, ...]:
-    """The exception names a handler catches (their last dotted part), BARE_EXCEPT for `except:`.
-    Nothing when the handler does not survive the failure: it raises, or it `continue`s to the next
-    candidate of a loop (whose end then usually raises)."""
-    if handler_escapes(handler, continues=True):
-        return ()
-    if handler.type is None:
-        return (BARE_EXCEPT,)
-    types = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
-    names = []
-    for item in types:
-        name = get_full_name_for_node(item.value if isinstance(item, cst.BaseElement) else item)
-        if name:
-            names.append(name.rsplit(".", 1)[-1])
-    return tuple(names)
+    """What a handler catches; nothing when it does not survive the failure: it raises, or it
+    `continue`s to the next candidate of a loop (whose end then usually raises)."""
+    return () if handler_escapes(handler, continues=True) else caught_names(handler)
 
 
 _OTHER_PLATFORMS = ("darwin", "win32", "windows", "cygwin", "msys", "macos", "freebsd")

@@ -12,7 +12,7 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from depaudit.collect.handlers import handler_escapes
+from depaudit.collect.handlers import BARE_EXCEPT, caught_names, handler_escapes
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
 from depaudit.collect.model import FoundImport, resolve_relative
 
@@ -219,15 +219,8 @@ def _literal(node: cst.BaseExpression | None) -> str | None:
 def _handler_guards(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
     if handler_escapes(handler, continues=False):
         return False  # `except ImportError: raise RuntimeError("install x")`: the failure goes on
-    if handler.type is None:
-        return True  # a bare `except:`
-    types = handler.type.elements if isinstance(handler.type, cst.Tuple) else [handler.type]
-    for item in types:
-        node = item.value if isinstance(item, cst.BaseElement) else item
-        name = get_full_name_for_node(node)
-        if name and name.rsplit(".", 1)[-1] in _GUARDING_EXCEPTIONS:
-            return True
-    return False
+    caught = caught_names(handler)
+    return BARE_EXCEPT in caught or not _GUARDING_EXCEPTIONS.isdisjoint(caught)
 
 
 def _is_type_checking(test: cst.BaseExpression) -> bool:

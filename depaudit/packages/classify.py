@@ -60,19 +60,18 @@ def package_for_soname(
     The index lists files, so it answers exactly; without one, the rules' package for the soname
     (`libgomp.so.1`) is the answer, the package whose real file that name is by Debian's naming
     (a different minor version there would still fail: only the index can tell)."""
-    rule = rules.sonames.get(soname)
-    package = expand_cuda(rule.package, cuda_version) if rule is not None else None
+    package = _rule_package(rules, soname, cuda_version)
     if package is not None:
         return package
     if index is not None:
         entry = index.sonames.get(soname)
         return entry.package if entry is not None else None
-    for form in soname_forms(soname)[1:]:
-        rule = rules.sonames.get(form)
-        package = expand_cuda(rule.package, cuda_version) if rule is not None else None
-        if package is not None:
-            return package
-    return None
+    return next(filter(None, (_rule_package(rules, form, cuda_version) for form in soname_forms(soname)[1:])), None)
+
+
+def _rule_package(rules: DistroRules, soname: str, cuda_version: str | None) -> str | None:
+    rule = rules.sonames.get(soname)
+    return expand_cuda(rule.package, cuda_version) if rule is not None else None
 
 
 def soname_forms(name: str) -> list[str]:
