@@ -40,6 +40,7 @@ class NeedStatus(str, Enum):
     DRIVER = "driver"  # mounted by the NVIDIA container runtime: never apt-install it
     BASE_IMAGE = "base-image"  # the base image (or its profile) has it
     LIBC = "libc"  # glibc's own
+    LOADED = "loaded"  # already in the process: an earlier import loaded an object of that name
     OTHER_WHEEL = "other-wheel"  # another installed distribution ships it
     BUNDLED = "bundled"  # the same distribution (or service folder) ships it
 
@@ -73,6 +74,7 @@ class StepKind(str, Enum):
     OBJECT = "object"  # an ELF object on the loader's way to the need
     NEED = "need"  # the soname or program needed
     FOUND = "found"  # the file it resolved to
+    LOADED = "loaded"  # the earlier import whose extension modules loaded it first
     PACKAGE = "package"  # the apt package that provides it on the target distro
     INSTALLED_BY = "installed-by"  # the family Dockerfile that installs that package
 

@@ -158,6 +158,7 @@ def _service_report(
         natives=walks,
         hints=hints,
         python_rules=knowledge.python_rules,
+        first_imports=environment.reach.first_imports.of,
         own_hints=own_hints,
         own_elf=own_elf,
     )

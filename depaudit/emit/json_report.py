@@ -13,7 +13,7 @@ from depaudit.packages.model import Need, ServiceReport
 from depaudit.python.model import ResolvedImport
 from depaudit.report import ScanReport
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def report_to_json(report: ScanReport) -> dict[str, Any]:

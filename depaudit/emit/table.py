@@ -17,7 +17,7 @@ from depaudit.packages.model import Need, ServiceReport
 from depaudit.report import ScanReport
 
 # Statuses that need no action are counted, not listed, so the table stays readable.
-_QUIET_STATUSES = (NeedStatus.BUNDLED, NeedStatus.LIBC, NeedStatus.BASE_IMAGE, NeedStatus.INSTALLED)
+_QUIET_STATUSES = (NeedStatus.BUNDLED, NeedStatus.LIBC, NeedStatus.BASE_IMAGE, NeedStatus.INSTALLED, NeedStatus.LOADED)
 _STATUS_STYLE = {
     NeedStatus.MISSING: "bold red",
     NeedStatus.UNMAPPED: "bold magenta",

@@ -58,7 +58,11 @@ def strongest_needs(needs: Iterable[Need]) -> tuple[Need, ...]:
     dependent's is one library."""
     best: dict[tuple[str, str | None, str | None], Need] = {}
     for need in needs:
-        key = (need.name, need.found_at, None) if need.found_at else (need.name, need.status.value, need.package)
+        # An object already loaded is another answer than the walk that loads it: both stay.
+        if need.found_at and need.status is not NeedStatus.LOADED:
+            key: tuple[str, str | None, str | None] = (need.name, need.found_at, None)
+        else:
+            key = (need.name, need.status.value, need.package)
         current = best.get(key)
         if current is None or _rank(need) < _rank(current):
             best[key] = need

@@ -22,6 +22,7 @@ from depaudit.packages.classify import (
     soname_for_library,
 )
 from depaudit.packages.index import PackageIndex
+from depaudit.packages.loaded import EarlierLoad
 from depaudit.packages.model import Need
 from depaudit.packages.profiles import BaseProfile
 from depaudit.packages.rules import DistroRules
@@ -36,9 +37,19 @@ class PackageResolver:
     cuda_version: str | None = None  # the image's CUDA_VERSION: names NVIDIA's CUDA packages
     ld_library_path: tuple[str, ...] = field(default=())
 
-    def native_need(self, need: NativeNeed, tier: Tier, prefix: tuple[EvidenceStep, ...]) -> Need:
-        """A DT_NEEDED (or dlopen) the native stage resolved, or could not, as a package answer."""
+    def native_need(
+        self, need: NativeNeed, tier: Tier, prefix: tuple[EvidenceStep, ...], earlier: EarlierLoad | None = None
+    ) -> Need:
+        """A DT_NEEDED (or dlopen) the native stage resolved, or could not, as a package answer.
+        `earlier`: an object of that name an earlier import has loaded into the process."""
         chain = [*prefix, *(_object(path) for path in need.chain), _need_step(need.soname)]
+        if earlier is not None:
+            answer = self._soname_answer(need.soname)
+            if answer.status.fails:
+                # glibc takes the loaded object before it searches: the image need not have it.
+                # The package that would provide it stays named, so that no plan prunes it.
+                chain.append(earlier.step)
+                return Need(NeedKind.SONAME, need.soname, NeedStatus.LOADED, answer.package, tier, tuple(chain), earlier.found_at, earlier.rule)
         if need.status in (LibraryStatus.SYSTEM, LibraryStatus.IMAGE):
             if need.status is LibraryStatus.IMAGE and self.image is not None and need.found_at:
                 answer = classify_image_file(self.rules, need.soname, self.image.owner_of(need.found_at))

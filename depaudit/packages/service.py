@@ -3,16 +3,18 @@ package answers, one per library or program."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from depaudit.evidence import EvidenceStep, NeedKind, StepKind, Tier, service_step
 from depaudit.findings import Finding
 from depaudit.native.hints import FileHint, runs_at_import
-from depaudit.native.model import NativeReport
+from depaudit.native.model import LibraryStatus, NativeReport
+from depaudit.packages.loaded import ProcessOrder
 from depaudit.packages.model import Need, strongest_needs
 from depaudit.packages.python_rules import PackageRule
 from depaudit.packages.resolver import PackageResolver
+from depaudit.python.first_imports import FirstImport
 from depaudit.python.model import Distribution
 from depaudit.python.reach import Reached, ServiceReach
 
@@ -26,6 +28,7 @@ def service_needs(
     natives: Mapping[str, NativeReport],  # per reached distribution key
     hints: Mapping[str, Sequence[FileHint]],  # per reached distribution key
     python_rules: Mapping[str, PackageRule],
+    first_imports: Callable[[str], Mapping[str, FirstImport]] | None = None,  # per distribution key
     own_hints: Sequence[FileHint] = (),  # in the service's own code
     own_elf: NativeReport | None = None,  # ELF files shipped in the service's folder
 ) -> tuple[tuple[Need, ...], list[Finding]]:
@@ -33,11 +36,14 @@ def service_needs(
     start = (service_step(name),)
     needs: list[Need] = []
     findings: list[Finding] = []
+    order = ProcessOrder(reach, natives, distributions, first_imports or (lambda _key: {}))
     for item in reach.reached:
         native = natives[item.key]
         findings.extend(native.findings)
         for need in native.needs:
-            needs.append(resolver.native_need(need, item.tier.weakest(need.tier), (*start, *item.chain)))
+            # Found nowhere: but an earlier import may have loaded an object of that name.
+            earlier = order.earlier(item.key, need.soname) if need.status is LibraryStatus.SYSTEM else None
+            needs.append(resolver.native_need(need, item.tier.weakest(need.tier), (*start, *item.chain), earlier))
         rule = python_rules.get(item.key)
         dist = distributions[item.key]
         if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):

@@ -45,6 +45,10 @@ def plan_families(
             for need in service.needs:
                 if need.status is NeedStatus.MISSING and need.package and need.tier is not Tier.HINT:
                     _strongest(needed, need.package, need.tier, _because(service.name, need))
+                elif need.status is NeedStatus.LOADED and need.package and need.tier is not Tier.HINT:
+                    # An earlier import loads it first, so nothing adds the package; but where the
+                    # family installs it, the image may still load it from there: never unused.
+                    _strongest(needed, need.package, Tier.OPTIONAL, _because(service.name, need))
         wanted = {p: e for s in own for p, e in _required(s).items()}
 
         chosen = set(own_packages) | set(from_ancestors)

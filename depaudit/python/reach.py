@@ -15,6 +15,7 @@ from depaudit.evidence import EvidenceStep, StepKind, Tier, import_step
 from depaudit.findings import Finding, FindingKind
 from depaudit.python.closure import requires_closure
 from depaudit.python.environment import PythonEnvironment
+from depaudit.python.first_imports import FirstImports
 from depaudit.python.model import RequirementEdge, ResolvedImport, TargetPython
 
 
@@ -57,6 +58,7 @@ class Reach:
     def __init__(self, env: PythonEnvironment, target: TargetPython) -> None:
         self.env = env
         self.target = target
+        self.first_imports = FirstImports(env)  # what each distribution imports before itself
         self._closures: dict[frozenset[str], dict[str, tuple[RequirementEdge, ...]]] = {}
 
     def of(self, records: Iterable[ImportRecord]) -> ServiceReach:
