@@ -49,7 +49,10 @@ class PackageResolver:
                 # glibc takes the loaded object before it searches: the image need not have it.
                 # The package that would provide it stays named, so that no plan prunes it.
                 chain.append(earlier.step)
-                return Need(NeedKind.SONAME, need.soname, NeedStatus.LOADED, answer.package, tier, tuple(chain), earlier.found_at, earlier.rule)
+                return Need(
+                    NeedKind.SONAME, need.soname, NeedStatus.LOADED, answer.package, tier, tuple(chain),
+                    earlier.found_at, earlier.rule,
+                )
         if need.status in (LibraryStatus.SYSTEM, LibraryStatus.IMAGE):
             if need.status is LibraryStatus.IMAGE and self.image is not None and need.found_at:
                 answer = classify_image_file(self.rules, need.soname, self.image.owner_of(need.found_at))
