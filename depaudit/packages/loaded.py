@@ -52,6 +52,7 @@ class ProcessOrder:
         self.items = {item.key: item for item in reach.reached}
         self.distributions = distributions
         self.first_imports = first_imports
+        self._first: dict[str, dict[str, FirstImport]] = {}
         # soname → (owner key, file): loaded whenever the owner is imported (a required walk from
         # one of its extension modules), so it is in the process if the owner is.
         self.loaded: dict[str, list[tuple[str, str]]] = {}
@@ -66,9 +67,10 @@ class ProcessOrder:
             if owner == key:
                 continue  # its own extension modules load in an order the code does not say
             label = f"{self.distributions[owner].label} has loaded {found_at} first"
-            first = self.first_imports(key).get(owner)
+            first = self._imported_first(key).get(owner)
             if first is not None:
-                step = EvidenceStep(StepKind.LOADED, f"{first.statement}: {label}", first.file, first.line, owner)
+                through = "" if owner in self.first_imports(key) else f", which imports {self.distributions[owner].name} first"
+                step = EvidenceStep(StepKind.LOADED, f"{first.statement}{through}: {label}", first.file, first.line, owner)
                 return EarlierLoad(found_at, owner, step, False)
             before = self._service_imports_first(owner, key)
             if before is not None:
@@ -76,6 +78,21 @@ class ProcessOrder:
                 step = EvidenceStep(StepKind.LOADED, f"{before.label}: {label}{note}", before.file, before.line, owner)
                 return EarlierLoad(found_at, owner, step, True)
         return None
+
+    def _imported_first(self, key: str) -> dict[str, FirstImport]:
+        """Every distribution in the process before `key`'s own modules run, with the import of
+        `key`'s `__init__` that brings it: what that import's `__init__` imports first, too."""
+        if key in self._first:
+            return self._first[key]
+        found = self._first[key] = dict(self.first_imports(key))
+        queue = list(found)
+        while queue:
+            current = queue.pop(0)
+            for further in self.first_imports(current):
+                if further != key and further not in found:
+                    found[further] = found[current]
+                    queue.append(further)
+        return found
 
     def _service_imports_first(self, owner: str, key: str) -> EvidenceStep | None:
         """The service's unguarded import that reaches `owner`, on an earlier line of the same

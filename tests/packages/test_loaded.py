@@ -37,6 +37,9 @@ def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_so(sp / f"plugin/_ext{EXT}", needed=[c10])
     plugin_init = "from plugin import _ext\nimport core\n"
     make_dist(sp, "plugin", "1.0", files={"plugin/__init__.py": plugin_init}, existing=[f"plugin/_ext{EXT}"], requires=["core"])
+    build_so(sp / f"app/_C{EXT}", needed=[c10])  # core arrives through vision's __init__
+    make_dist(sp, "app", "1.0", files={"app/__init__.py": "import vision\nfrom app import _C\n"},
+              existing=[f"app/_C{EXT}"], requires=["vision"])
     return sp
 
 
@@ -62,6 +65,16 @@ def test_a_library_the_dependency_loaded_first_is_loaded(tmp_path: Path, site_pa
         "libc10.so",
         "vision/__init__.py:3 import core: core 2.0 has loaded core/lib/libc10.so first",
     ]
+    assert failing is False
+
+
+def test_what_the_first_import_imports_first_is_loaded_too(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _scan(tmp_path, site_packages, "import app\n")
+    c10 = needs["libc10.so"]
+    assert (c10.status.value, c10.rule) == ("loaded", "already loaded by core")
+    assert str(c10.chain[-1]) == (
+        "app/__init__.py:1 import vision, which imports core first: core 2.0 has loaded core/lib/libc10.so first"
+    )
     assert failing is False
 
 
