@@ -11,6 +11,7 @@ known to be imported before the second's extension modules load: the second's pa
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -85,9 +86,9 @@ class ProcessOrder:
         if key in self._first:
             return self._first[key]
         found = self._first[key] = dict(self.first_imports(key))
-        queue = list(found)
+        queue = deque(found)
         while queue:
-            current = queue.pop(0)
+            current = queue.popleft()
             for further in self.first_imports(current):
                 if further != key and further not in found:
                     found[further] = found[current]

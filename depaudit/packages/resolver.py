@@ -43,22 +43,19 @@ class PackageResolver:
         """A DT_NEEDED (or dlopen) the native stage resolved, or could not, as a package answer.
         `earlier`: an object of that name an earlier import has loaded into the process."""
         chain = [*prefix, *(_object(path) for path in need.chain), _need_step(need.soname)]
-        if earlier is not None:
-            answer = self._soname_answer(need.soname)
-            if answer.status.fails:
-                # glibc takes the loaded object before it searches: the image need not have it.
-                # The package that would provide it stays named, so that no plan prunes it.
-                chain.append(earlier.step)
-                return Need(
-                    NeedKind.SONAME, need.soname, NeedStatus.LOADED, answer.package, tier, tuple(chain),
-                    earlier.found_at, earlier.rule,
-                )
         if need.status in (LibraryStatus.SYSTEM, LibraryStatus.IMAGE):
             if need.status is LibraryStatus.IMAGE and self.image is not None and need.found_at:
                 answer = classify_image_file(self.rules, need.soname, self.image.owner_of(need.found_at))
                 chain.append(_found(need.found_at))
             else:
                 answer = self._soname_answer(need.soname)
+            if earlier is not None and answer.status.fails:
+                # glibc takes the loaded object before it searches: the image need not have it.
+                # The package that would provide it stays named, so that no plan prunes it.
+                return Need(
+                    NeedKind.SONAME, need.soname, NeedStatus.LOADED, answer.package, tier, (*chain, earlier.step),
+                    earlier.found_at, earlier.rule,
+                )
             status, package = answer.status, answer.package
             if package is not None:
                 chain.append(self._package_step(package))

@@ -28,7 +28,7 @@ def service_needs(
     natives: Mapping[str, NativeReport],  # per reached distribution key
     hints: Mapping[str, Sequence[FileHint]],  # per reached distribution key
     python_rules: Mapping[str, PackageRule],
-    first_imports: Callable[[str], Mapping[str, FirstImport]] | None = None,  # per distribution key
+    first_imports: Callable[[str], Mapping[str, FirstImport]],  # per distribution key
     own_hints: Sequence[FileHint] = (),  # in the service's own code
     own_elf: NativeReport | None = None,  # ELF files shipped in the service's folder
 ) -> tuple[tuple[Need, ...], list[Finding]]:
@@ -36,7 +36,7 @@ def service_needs(
     start = (service_step(name),)
     needs: list[Need] = []
     findings: list[Finding] = []
-    order = ProcessOrder(reach, natives, distributions, first_imports or (lambda _key: {}))
+    order = ProcessOrder(reach, natives, distributions, first_imports)
     for item in reach.reached:
         native = natives[item.key]
         findings.extend(native.findings)

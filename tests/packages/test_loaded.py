@@ -68,36 +68,42 @@ def test_a_library_the_dependency_loaded_first_is_loaded(tmp_path: Path, site_pa
     assert failing is False
 
 
-def test_what_the_first_import_imports_first_is_loaded_too(tmp_path: Path, site_packages: Path) -> None:
-    failing, needs = _scan(tmp_path, site_packages, "import app\n")
+@pytest.mark.parametrize(
+    ("source", "rule", "last_step"),
+    [
+        (  # app/__init__ imports vision, whose __init__ imports core first
+            "import app\n",
+            "already loaded by core",
+            "app/__init__.py:1 import vision, which imports core first: core 2.0 has loaded core/lib/libc10.so first",
+        ),
+        (  # plugin loads its extension before it imports core: only the service's order saves it
+            "import core\nimport plugin\n",
+            "already loaded by core (the service's import order)",
+            "svc/main.py:1 import core: core 2.0 has loaded core/lib/libc10.so first; "
+            "only because the service imports it before plugin",
+        ),
+    ],
+)
+def test_a_library_loaded_before_the_need_is_loaded(
+    tmp_path: Path, site_packages: Path, source: str, rule: str, last_step: str
+) -> None:
+    failing, needs = _scan(tmp_path, site_packages, source)
     c10 = needs["libc10.so"]
-    assert (c10.status.value, c10.rule) == ("loaded", "already loaded by core")
-    assert str(c10.chain[-1]) == (
-        "app/__init__.py:1 import vision, which imports core first: core 2.0 has loaded core/lib/libc10.so first"
-    )
+    assert (c10.status.value, c10.rule) == ("loaded", rule)
+    assert str(c10.chain[-1]) == last_step
     assert failing is False
 
 
-def test_an_extension_loaded_before_its_dependency_is_imported_still_fails(tmp_path: Path, site_packages: Path) -> None:
-    failing, needs = _scan(tmp_path, site_packages, "import plugin\n")
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import plugin\n",  # plugin's __init__ loads its extension before it imports core
+        "import plugin\nimport core\n",  # and the service imports core too late
+    ],
+)
+def test_an_extension_loaded_before_its_library_still_fails(tmp_path: Path, site_packages: Path, source: str) -> None:
+    failing, needs = _scan(tmp_path, site_packages, source)
     assert (needs["libc10.so"].status.value, needs["libc10.so"].tier.value) == ("unmapped", "required")
-    assert failing is True
-
-
-def test_the_services_own_import_order_is_said(tmp_path: Path, site_packages: Path) -> None:
-    failing, needs = _scan(tmp_path, site_packages, "import core\nimport plugin\n")
-    c10 = needs["libc10.so"]
-    assert (c10.status.value, c10.rule) == ("loaded", "already loaded by core (the service's import order)")
-    assert str(c10.chain[-1]) == (
-        "svc/main.py:1 import core: core 2.0 has loaded core/lib/libc10.so first; "
-        "only because the service imports it before plugin"
-    )
-    assert failing is False
-
-
-def test_the_other_order_fails(tmp_path: Path, site_packages: Path) -> None:
-    failing, needs = _scan(tmp_path, site_packages, "import plugin\nimport core\n")
-    assert needs["libc10.so"].status.value == "unmapped"
     assert failing is True
 
 
