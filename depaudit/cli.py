@@ -142,6 +142,11 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hoist", action="store_true", help="move a package several families need into their nearest common parent family"
     )
+    parser.add_argument(
+        "--module-reach",
+        action="store_true",
+        help="follow the wheels' own imports: only the extension modules the services' imports run count as required (slower)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -182,6 +187,7 @@ def _run(args: argparse.Namespace) -> ScanReport:
         config=_config_file(args.config, bool(args.paths)),
         use_cache=not args.no_cache,
         processes=args.jobs,
+        module_reach=args.module_reach,
     )
     return run_scan(options)
 

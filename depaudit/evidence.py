@@ -69,6 +69,7 @@ class StepKind(str, Enum):
     IMPORT = "import"  # an import statement in the service's code
     DISTRIBUTION = "distribution"  # the installed distribution an import reaches
     REQUIRES = "requires"  # a distribution reached through a parent's Requires-Dist
+    MODULE = "module"  # a module of a wheel that nothing the service runs imports
     CALL = "call"  # a call that loads a library or starts a program (ctypes, subprocess, ...)
     RULE = "rule"  # a curated rule of rules/ that says a distribution needs it
     OBJECT = "object"  # an ELF object on the loader's way to the need

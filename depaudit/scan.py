@@ -33,6 +33,7 @@ from depaudit.parallel import Workers
 from depaudit.plan.fleet import plan_fleet
 from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
 from depaudit.python.model import TargetPython
+from depaudit.python.modules import ModuleGraph, service_starts
 from depaudit.python.reach import Reach, ServiceReach
 from depaudit.python.requirements import RequirementFiles, check_declarations
 from depaudit.report import ScanReport
@@ -48,6 +49,7 @@ class _Environment:
     target: TargetPython
     reach: Reach
     natives: WheelNatives
+    modules: ModuleGraph | None  # with --module-reach only
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def run_scan(options: ScanOptions) -> ScanReport:
             if key not in environments:
                 env = load_environment(base.site_packages)
                 target = infer_target(base.site_packages)
-                environments[key] = _Environment(env, target, Reach(env, target), WheelNatives(env, store, base.image))
+                modules = ModuleGraph(env, cache, workers) if options.module_reach else None
+                environments[key] = _Environment(env, target, Reach(env, target), WheelNatives(env, store, base.image), modules)
             environment = environments[key]
             imports = collect_imports(service, cache, workers, finder, memo)
             reached.append((service, base, environment, imports, environment.reach.of(imports.imports)))
@@ -159,6 +162,7 @@ def _service_report(
         hints=hints,
         python_rules=knowledge.python_rules,
         first_imports=environment.reach.first_imports.of,
+        modules=environment.modules.reach(service_starts(reach.imports)) if environment.modules else None,
         own_hints=own_hints,
         own_elf=own_elf,
     )

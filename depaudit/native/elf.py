@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from depaudit.findings import FindingKind
+from depaudit.python.module_names import extension_stem
 from depaudit.native.headers import PT_DYNAMIC, PT_LOAD, SEGMENT_NAMES, ElfHeaders, Segment, Truncated, read_headers
 from depaudit.native.model import ElfInfo
 from depaudit.reading import open_regular
@@ -24,7 +25,6 @@ from depaudit.reading import open_regular
 Extra = TypeVar("Extra")
 ELF_MAGIC = b"\x7fELF"
 _LINKER_SCRIPT = re.compile(rb"^\s*(/\*|INPUT\s*\(|GROUP\s*\(|OUTPUT_FORMAT\s*\()")
-_ABI_TAG = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
 _SHARED_OBJECT_NAME = re.compile(r"\.so($|\.)")
 _DT_NULL, _DT_NEEDED, _DT_STRTAB, _DT_STRSZ, _DT_SONAME, _DT_RPATH, _DT_RUNPATH = 0, 1, 5, 10, 14, 15, 29
 _STRING_TAGS = frozenset({_DT_SONAME, _DT_RPATH, _DT_RUNPATH})
@@ -68,13 +68,7 @@ def looks_like_shared_object(name: str) -> bool:
 
 def is_extension_module(name: str) -> bool:
     """A file CPython can import: `mod.cpython-311-x86_64-linux-gnu.so`, `mod.abi3.so`, `_mod.so`."""
-    name = name.rsplit("/", 1)[-1]
-    if not name.endswith(".so"):
-        return False
-    stem = name.split(".", 1)[0]
-    if not stem.isidentifier():
-        return False
-    return bool(_ABI_TAG.search(name)) or (name == f"{stem}.so" and not stem.startswith("lib"))
+    return extension_stem(name) is not None
 
 
 def read_elf(path: Path) -> ElfInfo:

@@ -73,9 +73,11 @@ class _Walk:
         self.ld_library_path = tuple(ld_library_path)
         self.image = image
         self.store = store
-        self.needs: dict[tuple[str, LibraryStatus], NativeNeed] = {}
+        # One record per root object too: which extension modules a service really imports is
+        # decided later, per service, so each root's own evidence must survive.
+        self.needs: dict[tuple[str, LibraryStatus, str], NativeNeed] = {}
         # Who finds a library only through load order; the best evidence alone would hide it.
-        self.load_order: dict[tuple[str, LibraryStatus], str] = {}
+        self.load_order: dict[tuple[str, LibraryStatus, str], str] = {}
 
     # Places -----------------------------------------------------------------------------
     def in_environment(self, path: str | Path) -> bool:
@@ -270,7 +272,7 @@ class _Walk:
                 provider if status is LibraryStatus.OTHER_WHEEL else None,
                 rule,
             )
-        key = (soname, need.status)
+        key = (soname, need.status, shown_chain[0])
         if rule == LOAD_ORDER:
             self.load_order.setdefault(key, shown_chain[-1])
         current = self.needs.get(key)
@@ -279,7 +281,7 @@ class _Walk:
 
     def results(self) -> list[NativeNeed]:
         needs = []
-        for key, need in sorted(self.needs.items(), key=lambda item: (item[0][0], item[0][1].value)):
+        for key, need in sorted(self.needs.items(), key=lambda item: (item[0][0], item[0][1].value, item[0][2])):
             requester = self.load_order.get(key)
             if requester is not None and need.rule != LOAD_ORDER:
                 note = f"{requester} finds it only because it was loaded first (load order)"

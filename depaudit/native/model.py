@@ -44,5 +44,16 @@ class NativeNeed:
 @dataclass(frozen=True)
 class NativeReport:
     owner: str  # distribution key, or the service name for ELF files in a service folder
-    needs: tuple[NativeNeed, ...]  # one per (soname, status), best evidence kept; sorted
+    needs: tuple[NativeNeed, ...]  # one per (soname, status, root object: chain[0]), best evidence kept; sorted
     findings: tuple[Finding, ...]
+
+    def strongest(self) -> dict[tuple[str, LibraryStatus], NativeNeed]:
+        """One need per (soname, status), whichever root object it comes from: the strongest,
+        then shortest, evidence."""
+        best: dict[tuple[str, LibraryStatus], NativeNeed] = {}
+        for need in self.needs:
+            key = (need.soname, need.status)
+            current = best.get(key)
+            if current is None or (need.tier.rank, len(need.chain), need.chain) < (current.tier.rank, len(current.chain), current.chain):
+                best[key] = need
+        return best

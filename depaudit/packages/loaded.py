@@ -12,11 +12,11 @@ known to be imported before the second's extension modules load: the second's pa
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from depaudit.evidence import EvidenceStep, StepKind, Tier
-from depaudit.native.model import LibraryStatus, NativeReport
+from depaudit.native.model import LibraryStatus, NativeNeed
 from depaudit.python.first_imports import FirstImport
 from depaudit.python.model import Distribution
 from depaudit.python.reach import Reached, ServiceReach
@@ -46,7 +46,7 @@ class ProcessOrder:
     def __init__(
         self,
         reach: ServiceReach,
-        natives: Mapping[str, NativeReport],
+        walks: Mapping[str, Iterable[tuple[NativeNeed, Tier]]],  # per distribution key: its walk records, as sure once it is imported
         distributions: Mapping[str, Distribution],
         first_imports: Callable[[str], Mapping[str, FirstImport]],
     ) -> None:
@@ -55,11 +55,11 @@ class ProcessOrder:
         self.first_imports = first_imports
         self._first: dict[str, dict[str, FirstImport]] = {}
         # soname → (owner key, file): loaded whenever the owner is imported (a required walk from
-        # one of its extension modules), so it is in the process if the owner is.
+        # one of its extension modules the service surely imports), so it is in the process if the owner is.
         self.loaded: dict[str, list[tuple[str, str]]] = {}
-        for key in sorted(natives):
-            for need in natives[key].needs:
-                if need.status in _LOADS and need.tier is Tier.REQUIRED and need.found_at is not None:
+        for key in sorted(walks):
+            for need, tier in walks[key]:
+                if need.status in _LOADS and tier is Tier.REQUIRED and need.found_at is not None:
                     self.loaded.setdefault(need.soname, []).append((key, need.found_at))
 
     def earlier(self, key: str, soname: str) -> EarlierLoad | None:

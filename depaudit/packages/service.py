@@ -9,13 +9,14 @@ from dataclasses import replace
 from depaudit.evidence import EvidenceStep, NeedKind, StepKind, Tier, service_step
 from depaudit.findings import Finding
 from depaudit.native.hints import FileHint, runs_at_import
-from depaudit.native.model import LibraryStatus, NativeReport
+from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
 from depaudit.packages.loaded import ProcessOrder
 from depaudit.packages.model import Need, strongest_needs
 from depaudit.packages.python_rules import PackageRule
 from depaudit.packages.resolver import PackageResolver
 from depaudit.python.first_imports import FirstImport
 from depaudit.python.model import Distribution
+from depaudit.python.modules import ModuleReach
 from depaudit.python.reach import Reached, ServiceReach
 
 
@@ -29,6 +30,7 @@ def service_needs(
     hints: Mapping[str, Sequence[FileHint]],  # per reached distribution key
     python_rules: Mapping[str, PackageRule],
     first_imports: Callable[[str], Mapping[str, FirstImport]],  # per distribution key
+    modules: ModuleReach | None = None,  # which of the wheels' modules the service's imports run
     own_hints: Sequence[FileHint] = (),  # in the service's own code
     own_elf: NativeReport | None = None,  # ELF files shipped in the service's folder
 ) -> tuple[tuple[Need, ...], list[Finding]]:
@@ -36,14 +38,14 @@ def service_needs(
     start = (service_step(name),)
     needs: list[Need] = []
     findings: list[Finding] = []
-    order = ProcessOrder(reach, natives, distributions, first_imports)
+    walked = {item.key: _native_needs(item, natives[item.key], modules) for item in reach.reached}
+    order = ProcessOrder(reach, {key: [(need, tier) for need, tier, _ in found] for key, found in walked.items()}, distributions, first_imports)
     for item in reach.reached:
-        native = natives[item.key]
-        findings.extend(native.findings)
-        for need in native.needs:
+        findings.extend(natives[item.key].findings)
+        for need, tier, steps in walked[item.key]:
             # Found nowhere: but an earlier import may have loaded an object of that name.
             earlier = order.earlier(item.key, need.soname) if need.status is LibraryStatus.SYSTEM else None
-            needs.append(resolver.native_need(need, item.tier.weakest(need.tier), (*start, *item.chain), earlier))
+            needs.append(resolver.native_need(need, item.tier.weakest(tier), (*start, *item.chain, *steps), earlier))
         rule = python_rules.get(item.key)
         dist = distributions[item.key]
         if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):
@@ -56,6 +58,24 @@ def service_needs(
         findings.extend(own_elf.findings)
         needs.extend(resolver.native_need(need, need.tier, start) for need in own_elf.needs)
     return strongest_needs(needs), findings
+
+
+def _native_needs(
+    item: Reached, native: NativeReport, modules: ModuleReach | None
+) -> list[tuple[NativeNeed, Tier, tuple[EvidenceStep, ...]]]:
+    """Each walk record of a reached distribution with its tier once the distribution is
+    imported: an extension module's records are as sure as module reach says that module is
+    imported, with the module steps to it."""
+    found = []
+    # Without module reach one record per library does: the walk's strongest, whichever root.
+    records = native.needs if modules is not None else tuple(native.strongest().values())
+    for need in records:
+        tier, steps = need.tier, ()
+        module = modules.extension_tier(item.key, need.chain[0]) if modules is not None and need.chain else None
+        if module is not None:
+            tier, steps = tier.weakest(module[0]), module[1]
+        found.append((need, tier, steps))
+    return found
 
 
 def _caught(hint: FileHint, tier: Tier) -> Tier:

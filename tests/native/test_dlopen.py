@@ -24,7 +24,7 @@ def test_note_dlopen_and_probed_sonames(tmp_path: Path) -> None:
         owner_of=lambda _p: "pkg",
         search_roots=[tmp_path],
     )
-    needs = {n.soname: n for n in report.needs}
+    needs = {soname: n for (soname, _), n in report.strongest().items()}
     assert needs["libbar.so.2"] == NativeNeed(
         "libbar.so.2", LibraryStatus.SYSTEM, Tier.REQUIRED, ("pkg/_media.cpython-311-x86_64-linux-gnu.so",),
         None, None, ".note.dlopen (required)",

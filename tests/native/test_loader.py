@@ -27,7 +27,7 @@ def _report(scene) -> NativeReport:
 
 
 def _needs(scene) -> dict[tuple[str, LibraryStatus], NativeNeed]:
-    return {(n.soname, n.status): n for n in _report(scene).needs}
+    return _report(scene).strongest()
 
 
 def test_origin_rpath_finds_the_wheels_own_libs_folder(loader_scene) -> None:
@@ -56,7 +56,7 @@ def test_origin_rpath_into_another_wheel_is_other_wheel_with_its_provider(loader
 
 def test_a_library_the_environment_lacks_is_a_system_need_with_its_chain(loader_scene) -> None:
     # Also needed by the dlopen-ed plugin with a shorter chain: the required evidence wins.
-    assert [n for n in _report(loader_scene).needs if n.soname == "libsystemonly.so.1"] == [
+    assert [n for n in _report(loader_scene).strongest().values() if n.soname == "libsystemonly.so.1"] == [
         NativeNeed(
             "libsystemonly.so.1",
             SYSTEM,
@@ -195,7 +195,7 @@ def test_bad_files_are_findings_and_the_rest_is_still_reported(loader_scene) -> 
             "not an ELF file: a GNU ld linker script, which the dynamic loader cannot load",
         ),
     )
-    assert [(n.soname, n.status.value, n.tier.value) for n in report.needs] == [
+    assert [(n.soname, n.status.value, n.tier.value) for n in report.strongest().values()] == [
         ("libbundled-abc123.so.1", "bundled", "required"),
         ("libc.so.6", "system", "required"),
         ("libcyca.so.1", "bundled", "required"),

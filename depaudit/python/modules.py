@@ -1,0 +1,329 @@
+"""Module-level reach inside the installed wheels: from the modules a service imports, the
+modules Python's import system would run, across distributions, and how surely.
+
+Importing `a.b.c` runs `a/__init__`, `a/b/__init__` and `a/b/c`; each runs its own imports. An
+import at module level, outside any guard, is as sure as the module holding it; one inside a try
+that survives its failure, or inside a function (run only if something calls it), is optional.
+The sources are read with the fast import reader (`module_imports`), never run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from depaudit.cache import MISSING, ResultCache, stat_key
+from depaudit.evidence import EvidenceStep, StepKind, Tier
+from depaudit.parallel import Workers
+from depaudit.python.environment import PythonEnvironment
+from depaudit.python.module_imports import FileImports, ImportContext, ModuleImport, module_imports
+from depaudit.python.model import ResolvedImport
+from depaudit.python.module_names import module_name
+from depaudit.reading import read_regular
+
+
+@dataclass(frozen=True)
+class ModuleFile:
+    key: str  # the distribution whose RECORD lists it
+    relative: str  # posix, relative to its site-packages
+    extension: bool
+    path: str  # absolute
+
+
+@dataclass(frozen=True)
+class Start:
+    """A module the service's own code imports."""
+
+    module: str
+    names: tuple[str, ...]  # `from module import names`: each may be a submodule
+    tier: Tier
+
+
+@dataclass(frozen=True)
+class ReachedModule:
+    tier: Tier
+    parent: str | None  # the module whose import reached it; None: the service's own import
+    imported: ModuleImport | None  # that import, in the parent's file
+
+
+@dataclass(frozen=True)
+class ModuleReach:
+    """What one service's imports run inside the wheels."""
+
+    modules: dict[str, ReachedModule]  # dotted name → how strongly, and from where
+    computed: dict[str, tuple[str, int]]  # distribution key → a computed import in a reached module (file, line)
+    index: dict[str, ModuleFile]
+    with_extensions: frozenset[str]  # keys of the distributions of which some extension module is reached
+
+    def extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
+        """How surely the extension module at `relative` (a file of distribution `key`) is
+        imported, with the module steps to it; None when module reach says nothing about it."""
+        found = module_name(relative)
+        if found is None or not found[1]:
+            return None  # not an extension module: only the loader reaches it
+        reached = self.modules.get(found[0])
+        if reached is not None:
+            return reached.tier, self.steps(found[0])
+        if key not in self.with_extensions:
+            # Reach saw none of this distribution's extension modules imported: they are loaded some
+            # way an import statement does not show (cv2's loader, torch.ops.load_library), so
+            # module reach cannot tell them apart.
+            return None
+        where = self.computed.get(key)
+        if where is not None:
+            reason = f"no module the service reaches imports {found[0]}; reach is undecided: a computed import at {where[0]}:{where[1]}"
+        else:
+            reason = f"no module the service reaches imports {found[0]}: not reached"
+        return Tier.OPTIONAL, (EvidenceStep(StepKind.MODULE, reason, name=found[0]),)
+
+    def steps(self, module: str) -> tuple[EvidenceStep, ...]:
+        """The imports inside the wheels from the service's import to `module`."""
+        steps: list[EvidenceStep] = []
+        seen: set[str] = set()
+        current: str | None = module
+        while current is not None and current not in seen:
+            seen.add(current)
+            reached = self.modules[current]
+            if reached.parent is not None and reached.imported is not None:
+                steps.append(_step(self.index[reached.parent].relative, reached.imported))
+            current = reached.parent
+        return tuple(reversed(steps))
+
+
+class ModuleGraph:
+    """The modules of one Python environment and the imports in their sources, read once per scan."""
+
+    def __init__(self, env: PythonEnvironment, cache: ResultCache | None = None, workers: Workers | None = None) -> None:
+        self.env = env
+        self.cache = cache if cache is not None else ResultCache(None)
+        self.workers = workers if workers is not None else Workers(1)
+        self._index: dict[str, ModuleFile] | None = None
+        self._imports: dict[str, FileImports] = {}
+        self._edges: dict[str, list[tuple[str, bool, ModuleImport]]] = {}
+        self._walks: dict[frozenset[Start], ModuleReach] = {}
+        self._closures: dict[str, _Walk | None] = {}
+
+    @property
+    def index(self) -> dict[str, ModuleFile]:
+        if self._index is None:
+            index: dict[str, ModuleFile] = {}
+            for key, dist in self.env.distributions.items():
+                for relative in dist.files:
+                    found = module_name(relative)
+                    if found is not None and found[0] not in index:
+                        index[found[0]] = ModuleFile(key, relative, found[1], f"{dist.site_packages}/{relative}")
+            self._index = index
+        return self._index
+
+    def reach(self, starts: Iterable[Start]) -> ModuleReach:
+        """What the starts run; services that import the same modules share one walk."""
+        key = frozenset(starts)
+        if key not in self._walks:
+            walk = _Walk(self, None)
+            walk.run(sorted(key, key=lambda s: (s.tier.rank, s.module, s.names)))
+            index = self.index
+            with_extensions = frozenset(index[n].key for n in walk.modules if n in index and index[n].extension)
+            self._walks[key] = ModuleReach(walk.modules, walk.computed, index, with_extensions)
+        return self._walks[key]
+
+    def closure(self, top: str) -> _Walk | None:
+        """What importing the top-level module `top` runs, walked once per scan: every service's
+        walk takes it whole rather than walking torch's thousands of modules again. None while
+        it is being walked (a cycle among top-level packages): that walk goes on by itself."""
+        if top not in self._closures:
+            self._closures[top] = None
+            walk = _Walk(self, top)
+            walk.run([Start(top, (), Tier.REQUIRED)])
+            self._closures[top] = walk
+        return self._closures[top]
+
+    def edges(self, module: str, found: ModuleFile) -> list[tuple[str, bool, ModuleImport]]:
+        """(module it imports, surely at import, the import) of one module's file: resolved once
+        per scan, as every service walks the same wheels."""
+        if module not in self._edges:
+            self._edges[module] = [
+                (target, imported.context is ImportContext.MODULE, imported)
+                for imported in self.imports(found).imports
+                for target in _targets(_absolute(module, found.relative, imported), imported.names, self.index)
+            ]
+        return self._edges[module]
+
+    def imports(self, found: ModuleFile) -> FileImports:
+        if found.path not in self._imports:
+            self._prefetch_paths([found.path])
+        return self._imports[found.path]
+
+    def prefetch(self, names: Iterable[str]) -> None:
+        index, read = self.index, self._imports
+        paths = []
+        for name in names:
+            for module in _with_parents(name):
+                found = index.get(module)
+                if found is not None and not found.extension and found.path not in read:
+                    paths.append(found.path)
+        if paths:
+            self._prefetch_paths(paths)
+
+    def _prefetch_paths(self, paths: Iterable[str]) -> None:
+        """Read the imports of the files not read yet: from the cache by stat (an installed file
+        seen before is not read again), else in one parallel batch."""
+        todo: list[tuple[str, str | None]] = []
+        for path in dict.fromkeys(paths):
+            if path in self._imports:
+                continue
+            key = stat_key(Path(path))
+            cached = self.cache.get(_KIND, key)
+            if cached is not MISSING:
+                self._imports[path] = _from_row(cached)
+            else:
+                self._imports[path] = _UNREAD  # queued once
+                todo.append((path, key))
+        for (path, key), read in zip(todo, self.workers.map(_read_imports, [path for path, _ in todo], crashed=_unread)):
+            self._imports[path] = read
+            self.cache.put(_KIND, key, _to_row(read))
+
+
+_UNREAD = FileImports((), ())
+
+
+def _read_imports(path: str) -> FileImports:
+    """Runs in a worker process: one file's imports (none for a file that cannot be read)."""
+    try:
+        return module_imports(read_regular(Path(path)))
+    except (OSError, ValueError):
+        return _UNREAD
+
+
+def _unread(_path: str) -> FileImports:
+    return _UNREAD  # the reader killed its worker on this file: passed over like an unreadable one
+
+
+class _Walk:
+    """One breadth-first walk: required paths first, so a module keeps its strongest one."""
+
+    def __init__(self, graph: ModuleGraph, own: str | None) -> None:
+        self.graph = graph
+        self.own = own  # the top-level module this walk is the closure of: walked, not taken whole
+        self.modules: dict[str, ReachedModule] = {}
+        self.computed: dict[str, tuple[str, int]] = {}
+        self.queues: dict[Tier, deque[tuple[str, ReachedModule]]] = {Tier.REQUIRED: deque(), Tier.OPTIONAL: deque()}
+
+    def run(self, starts: Iterable[Start]) -> None:
+        index = self.graph.index
+        for start in starts:
+            tier = Tier.REQUIRED if start.tier is Tier.REQUIRED else Tier.OPTIONAL
+            for name in _targets(start.module, start.names, index):
+                self.queues[tier].append((name, ReachedModule(tier, None, None)))
+        for tier in (Tier.REQUIRED, Tier.OPTIONAL):
+            queue = self.queues[tier]
+            while queue:
+                # One round per depth: its files are read in one parallel batch first.
+                self.graph.prefetch([name for name, how in queue if not self._known(name, how.tier)])
+                for _ in range(len(queue)):
+                    name, how = queue.popleft()
+                    self.visit(name, how)
+
+    def _known(self, module: str, tier: Tier) -> bool:
+        known = self.modules.get(module)
+        return known is not None and known.tier.rank <= tier.rank
+
+    def visit(self, name: str, how: ReachedModule) -> None:
+        """Run module `name` (its packages first) and queue what it imports."""
+        if self._known(name, how.tier):
+            return  # most queued imports name a module some other import ran first
+        index = self.graph.index
+        for module in _with_parents(name):
+            if self._known(module, how.tier):
+                continue
+            self.modules[module] = how
+            if "." not in module and module != self.own and module in index:
+                closure = self.graph.closure(module)
+                if closure is not None:
+                    self._take(module, closure, how.tier)
+                    continue
+            found = index.get(module)
+            if found is None or found.extension:
+                continue
+            lines = self.graph.imports(found).computed
+            if lines and found.key not in self.computed:
+                self.computed[found.key] = (found.relative, lines[0])
+            for target, sure, imported in self.graph.edges(module, found):
+                tier = how.tier if sure else Tier.OPTIONAL
+                if not self._known(target, tier):
+                    self.queues[tier].append((target, ReachedModule(tier, module, imported)))
+
+    def _take(self, top: str, closure: _Walk, tier: Tier) -> None:
+        """What importing `top` runs, at most as sure as `top` itself is here."""
+        for module, how in closure.modules.items():
+            if module != top:
+                weaker = how if how.tier.rank >= tier.rank else ReachedModule(tier, how.parent, how.imported)
+                if not self._known(module, weaker.tier):
+                    self.modules[module] = weaker
+        for key, where in closure.computed.items():
+            self.computed.setdefault(key, where)
+
+
+_KIND = "module-imports"  # stat key of an installed .py file → its imports
+
+
+def _to_row(read: FileImports) -> list[Any]:
+    rows = [[i.line, i.module, i.level, list(i.names), i.context.value, i.dynamic] for i in read.imports]
+    return [rows, list(read.computed)]
+
+
+def _from_row(row: list[Any]) -> FileImports:
+    rows, computed = row
+    imports = tuple(
+        ModuleImport(line, module, level, tuple(names), ImportContext(context), dynamic)
+        for line, module, level, names, context, dynamic in rows
+    )
+    return FileImports(imports, tuple(computed))
+
+
+def service_starts(imports: Iterable[ResolvedImport]) -> list[Start]:
+    """The modules a service's third-party imports run: all of its own code counts as run, so
+    only a guard weakens them."""
+    return [
+        Start(item.record.module, item.record.names, Tier.OPTIONAL if item.record.guarded else Tier.REQUIRED)
+        for item in imports
+        if not item.record.type_checking
+    ]
+
+
+def _with_parents(module: str) -> list[str]:
+    """`a.b.c` runs `a`, then `a.b`, then `a.b.c`."""
+    parts = module.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
+
+
+def _absolute(module: str, relative: str, imported: ModuleImport) -> str:
+    """The absolute name an import in `module` (a file at `relative`) names."""
+    if imported.level == 0:
+        return imported.module
+    package = module if relative.endswith("/__init__.py") else module.rpartition(".")[0]
+    parts = package.split(".") if package else []
+    base = parts[: len(parts) - (imported.level - 1)] if imported.level > 1 else parts
+    return ".".join([*base, imported.module] if imported.module else base)
+
+
+def _targets(module: str, names: tuple[str, ...], index: dict[str, ModuleFile]) -> list[str]:
+    """The module, and each name of `from module import name` that is a submodule."""
+    targets = [module] if module else []
+    targets.extend(f"{module}.{name}" for name in names if name != "*" and f"{module}.{name}" in index)
+    return targets
+
+
+def _step(relative: str, imported: ModuleImport) -> EvidenceStep:
+    dots = "." * imported.level
+    if imported.names:
+        statement = f"from {dots}{imported.module} import {', '.join(imported.names)}"
+    else:
+        statement = f"import {dots}{imported.module}"
+    if imported.context is ImportContext.GUARDED:
+        statement += ", inside a try that survives its failure"
+    elif imported.context is ImportContext.LAZY:
+        statement += ", inside a function not known to be called"
+    return EvidenceStep(StepKind.IMPORT, statement, relative, imported.line, imported.module)

@@ -1,0 +1,108 @@
+"""Module-level reach inside wheels, on gcc-built layouts of PyQt5, numba and opencv.
+
+- `qtlike` ships one extension module per Qt module, as PyQt5 does: `from qtlike import QtGui`
+  imports QtGui only, so what QtDBus links is not needed.
+- `numlike` imports its TBB thread pool only inside a function, in a try with an OpenMP
+  fallback, as numba does: libtbb is optional.
+- `cvlike` loads its one extension module through importlib after changing sys.path, as cv2 does:
+  no import statement shows it, so module reach says nothing and it stays required.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from depaudit.packages.model import Need
+from depaudit.scan import ScanOptions, run_scan
+from helpers import build_so, have_gcc, make_dist
+
+EXT = ".abi3.so"
+
+
+@pytest.fixture(scope="module")
+def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not have_gcc():
+        pytest.skip("gcc is not installed: cannot build ELF fixtures")
+    root = tmp_path_factory.mktemp("modules")
+    sp, stubs = root / "site-packages", root / "stubs"
+    gl, dbus, tbb, gomp = (
+        build_so(stubs / name, soname=name) for name in ("libGL.so.1", "libdbus-1.so.3", "libtbb.so.12", "libgomp.so.1")
+    )
+    for module, needed in (("QtCore", []), ("QtGui", [gl]), ("QtDBus", [dbus])):
+        build_so(sp / f"qtlike/{module}{EXT}", needed=needed)
+    make_dist(sp, "qtlike", files={"qtlike/__init__.py": '"""Qt."""\n'},
+              existing=[f"qtlike/{m}{EXT}" for m in ("QtCore", "QtGui", "QtDBus")])
+
+    for module, needed in (("_helper", []), ("tbbpool", [tbb]), ("omppool", [gomp])):
+        build_so(sp / f"numlike/{module}{EXT}", needed=needed)
+    parallel = (
+        "def launch():\n"
+        "    try:\n"
+        "        from numlike import tbbpool as pool\n"
+        "    except ImportError:\n"
+        "        from numlike import omppool as pool\n"
+        "    return pool\n"
+    )
+    make_dist(sp, "numlike", files={
+        "numlike/__init__.py": "from numlike import _helper\nfrom numlike.parallel import launch\n",
+        "numlike/parallel.py": parallel,
+    }, existing=[f"numlike/{m}{EXT}" for m in ("_helper", "tbbpool", "omppool")])
+
+    build_so(sp / f"cvlike/cvlike{EXT}", needed=[gl])
+    loader = "import importlib, os, sys\nsys.path.insert(0, os.path.dirname(__file__))\nnative = importlib.import_module('cvlike')\n"
+    make_dist(sp, "cvlike", files={"cvlike/__init__.py": loader}, existing=[f"cvlike/cvlike{EXT}"])
+    return sp
+
+
+def _needs(tmp_path: Path, site_packages: Path, source: str) -> tuple[bool, dict[str, Need]]:
+    service = tmp_path / "svc"
+    service.mkdir()
+    (service / "main.py").write_text(source)
+    report = run_scan(ScanOptions((service,), (site_packages,), "debian-12", use_cache=False, module_reach=True))
+    return report.failing, {n.name: n for n in report.services[0].needs}
+
+
+def test_only_the_imported_extension_modules_count(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "from qtlike import QtGui\n")
+    assert (needs["libGL.so.1"].status.value, needs["libGL.so.1"].tier.value) == ("missing", "required")
+    dbus = needs["libdbus-1.so.3"]
+    assert (dbus.status.value, dbus.tier.value, dbus.package) == ("missing", "optional", "libdbus-1-3")
+    assert [str(step) for step in dbus.chain] == [
+        "svc",
+        "svc/main.py:1 import qtlike",
+        "qtlike 1.0",
+        "no module the service reaches imports qtlike.QtDBus: not reached",
+        f"qtlike/QtDBus{EXT}",
+        "libdbus-1.so.3",
+        "libdbus-1-3 (debian-12)",
+    ]
+    assert failing is True  # libGL, which QtGui links, is missing
+
+
+def test_an_extension_imported_in_a_function_behind_a_fallback_is_optional(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "import numlike\n")
+    tbb = needs["libtbb.so.12"]
+    assert (tbb.status.value, tbb.tier.value, tbb.package) == ("missing", "optional", "libtbb12")
+    assert [str(step) for step in tbb.chain[3:6]] == [
+        "numlike/__init__.py:2 from numlike.parallel import launch",
+        "numlike/parallel.py:3 from numlike import tbbpool, inside a function not known to be called",
+        f"numlike/tbbpool{EXT}",
+    ]
+    assert needs["libgomp.so.1"].tier.value == "optional"
+    assert failing is False
+
+
+def test_extension_modules_no_import_statement_shows_stay_as_they_were(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "import cvlike\n")
+    gl = needs["libGL.so.1"]
+    assert (gl.status.value, gl.tier.value) == ("missing", "required")
+    assert [str(step) for step in gl.chain[1:4]] == ["svc/main.py:1 import cvlike", "cvlike 1.0", f"cvlike/cvlike{EXT}"]
+    assert failing is True
+
+
+def test_a_guarded_import_of_the_service_keeps_its_extension_optional(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "try:\n    from qtlike import QtGui\nexcept ImportError:\n    QtGui = None\n")
+    assert needs["libGL.so.1"].tier.value == "optional"
+    assert failing is False
