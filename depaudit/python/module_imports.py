@@ -70,7 +70,8 @@ _CATCHES = re.compile(r"except\s*\*?\s*$|.*\b(?:ImportError|ModuleNotFoundError|
 _STATEMENT = re.compile(r"[^\n;\\(#]*(?:\\\n[^\n;\\(#]*)*(?:\((?:[^)#]|#[^\n]*)*\))?")
 _COMMENT = re.compile(r"#[^\n]*")
 _FROM = re.compile(r"from\s*([.\s]*)(.*?)\s*\bimport\b(.*)", re.S)
-# A first argument made only of (implicitly concatenated) str literals: read by literal_eval.
+# A first argument made only of str literals: plain, else (escapes, concatenated) by literal_eval.
+_PLAIN_LITERAL = re.compile(r"\s*[rRuU]?(['\"])([^'\"\\\n]*)\1\s*[,)]")
 _LITERAL = re.compile(r"\s*((?:[rRuU]?(?:" + _STRINGS[1:] + r")\s*)+)[,)]")
 
 _Context = tuple[bool, bool, bool]  # (never runs: under `if TYPE_CHECKING`, lazy, guarded)
@@ -109,6 +110,7 @@ class _Reader:
         self.code, self.strings = _blank_long_strings(text)  # same offsets as text
         self.bodies: dict[int, _Context] = {}  # line start → context of the body of its header
         self.scans: dict[int, tuple[int, int]] = {}  # indent → (from, found) of its latest scan
+        self.depths = (0, 0, 0, 0)  # forward bracket count: (from, up to, depth there, last depth-0 line)
 
     def read(self) -> FileImports:
         code = self.code
@@ -117,7 +119,7 @@ class _Reader:
             items = sorted(items + rare, key=re.Match.start)
         imports: list[ModuleImport] = []
         computed: list[int] = []
-        line = counted = last = 0  # last: where the statement of the item before starts
+        line = counted = last = clear = 0  # last: where the item before's statement starts; clear: no string there
         for match in items:
             pos = match.start()
             start = pos + 1 if match.re is _LINE_IMPORT else code.rfind("\n", 0, pos) + 1
@@ -125,12 +127,14 @@ class _Reader:
             counted = start
             indent = _INDENT.match(code, start).end() - start
             if match.re is _LINE_IMPORT:
-                if code[start - 2] == "\\" and _covering(code, code.rfind("\n", 0, start - 1) + 1, start - 2) < 0:
+                if code[start - 2] == "\\" and _covering(code, code.rfind("\n", 0, start - 1) + 1, start - 2) == start - 2:
                     continue  # continues the line above: `from x \` then `import y`
                 context = self._within(start, indent)
                 last = start
-            elif _covering(code, start, pos) >= 0 or (match.re is _CALL and (pos := _call_start(code, pos)) < 0):
-                continue  # in a comment or a one-line string; or a method, a longer name, a def
+            elif clear > pos or (clear := _covering(code, max(start, clear), pos)) > pos:
+                continue  # in a comment or a one-line string (the one the item before was in?)
+            elif match.re is _CALL and (pos := _call_start(code, pos)) < 0:
+                continue  # a method, a longer name, a def
             else:
                 start = last = self._statement_start(start, indent, pos, last)
                 if (body := self._body(start)) and _header_colon(code, start) <= pos:
@@ -144,8 +148,7 @@ class _Reader:
             if match.re is not _CALL:
                 for module, level, names in _parse(_STATEMENT.match(code, match.start(1)).group()):
                     imports.append(ModuleImport(line, module, level, names, kind))
-            elif literal := _LITERAL.match(self.text, match.end()):
-                module = ast.literal_eval(f"({literal.group(1)})")
+            elif (module := _literal(self.text, match.end())) is not None:
                 bare = module.lstrip(".")
                 imports.append(ModuleImport(line, bare, len(module) - len(bare), (), kind, True))
             else:
@@ -155,34 +158,38 @@ class _Reader:
     def _statement_start(self, start: int, indent: int, pos: int, known: int) -> int:
         """The first line of the statement holding `pos` (a `;`, a colon, a call), whose physical
         line at `start` may continue it: `b): import c` ending `def f(a,`, `x = f(` then `g())`.
-        From a line known to start at bracket depth 0 (the nearest header above, or the statement
-        of the item before: never a rescan of a long body), the last line starting at depth 0,
+        Brackets are counted on from a line at depth 0 (the nearest header above, or the statement
+        of the item before), resuming the count of the item before: a long body or one statement
+        of many calls (a registry) is counted once. The answer: the last line starting at depth 0,
         neither after a backslash nor in a string."""
         code, anchor = self.code, 0
         while indent > 0 and (start := self._nearest(start, indent)) >= 0:
             if self._body(start) is not None:
                 anchor = start
                 break
-        depth, anchor = 0, max(anchor, known)
-        for part in _HEADER_PART.finditer(code, anchor, pos):
+        anchor = max(anchor, known)
+        origin, scanned, depth, last = self.depths
+        if not origin <= anchor <= scanned <= pos:
+            origin = scanned = last = anchor
+            depth = 0
+        for part in _HEADER_PART.finditer(code, scanned, pos):
             char = part.group()[0]
             if char in "([{)]}":
                 depth += 1 if char in "([{" else -1
             elif char == "\n" and depth <= 0 and code[part.start() - 1] != "\\" and not self._in_string(part.start()):
-                anchor = part.end()
-        return anchor
+                last = part.end()
+        self.depths = (origin, pos, depth, last)
+        return max(anchor, last)
 
     def _nearest(self, pos: int, indent: int) -> int:
         """The start of the last line before `pos` (not blank, not a comment) indented less than
         `indent`, or -1. A scan for the same indent from further on stops where the one before
         started, and falls back to what it found: imports along a long body scan it once."""
         since, before = self.scans.get(indent, (0, -1))
-        if since > pos:
-            since, before = 0, -1
+        if since > pos:  # a header above, on the way up from a later line: leave the memo be
+            return found.end() if (found := _shallower(indent).match(self.code, 0, pos)) else -1
         found = _shallower(indent).match(self.code, max(since - 1, 0), pos)
-        start = found.end() if found else before
-        if pos >= since:
-            self.scans[indent] = (pos, start)
+        self.scans[indent] = (pos, start := found.end() if found else before)
         return start
 
     def _in_string(self, pos: int) -> bool:
@@ -263,18 +270,19 @@ def _blank_long_strings(text: str) -> tuple[str, list[tuple[int, int]]]:
     found with str.find (fast); each is checked by reading its line up to it (in a comment?)."""
     pieces: list[str] = []
     spans: list[tuple[int, int]] = []
-    done = 0
+    done = clear = 0  # the end of the last string blanked; of what is known to be no string
     double, single = text.find('"""'), text.find("'''")
     while double >= 0 or single >= 0:
         opening = double if single < 0 or 0 <= double < single else single
-        end = _covering(text, max(text.rfind("\n", 0, opening) + 1, done), opening)
-        if end < 0:
+        end = _covering(text, max(text.rfind("\n", 0, opening) + 1, clear), opening)
+        if end == opening:
             token = _TOKEN.match(text, opening)
             if token is None or token.end() - opening < 6:
                 raise ValueError("a triple-quoted string never closes")
             pieces += [text[done:opening], "\n".join(" " * len(part) for part in token.group().split("\n"))]
             done = end = token.end()
             spans.append((opening, end))
+        clear = end
         if 0 <= double < end:
             double = text.find('"""', end)
         if 0 <= single < end:
@@ -284,13 +292,14 @@ def _blank_long_strings(text: str) -> tuple[str, list[tuple[int, int]]]:
 
 
 def _covering(text: str, scan: int, pos: int) -> int:
-    """The end of the comment or string opening in text[scan:pos] that covers `pos`, else -1."""
+    """The end of the comment or string opening in text[scan:pos] that covers `pos`, else `pos`:
+    either way, where a later scan on the same line may start (a long line is read once)."""
     while (opening := _OPENING.search(text, scan, pos)) is not None:
         token = _TOKEN.match(text, opening.start())
         if token is None or token.end() > pos:
             return pos + 1 if token is None else token.end()
         scan = token.end()
-    return -1
+    return pos
 
 
 def _header_colon(code: str, pos: int) -> int:
@@ -310,6 +319,14 @@ def _header_colon(code: str, pos: int) -> int:
         elif char == "\n" and depth == 0 and code[part.start() - 1] != "\\":
             return -1
     return -1
+
+
+def _literal(text: str, pos: int) -> str | None:
+    """The first argument of the call whose `(` ends at `pos`, if made only of str literals."""
+    if plain := _PLAIN_LITERAL.match(text, pos):
+        return plain.group(2)
+    literal = _LITERAL.match(text, pos)
+    return None if literal is None else ast.literal_eval(f"({literal.group(1)})")
 
 
 def _call_start(code: str, pos: int) -> int:

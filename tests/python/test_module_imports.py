@@ -109,7 +109,7 @@ def test_comments_and_one_line_strings_are_no_imports() -> None:
         "# import nope\n"
         "    # from nope import x\n"
         "x = 1  # then; import nope\n"
-        "y = 'a; import nope'\n"
+        "y = 'a; import nope; from nope import x: import nope'\n"
         'z = "b: import nope"  # note: from nope import x\n'
         "w = \"'''\"  # a triple quote in a string opens nothing\n"
         "import a\n"
