@@ -16,6 +16,7 @@ import ast
 import bisect
 import functools
 import re
+import warnings
 from dataclasses import dataclass
 from enum import Enum
 
@@ -401,7 +402,10 @@ def _from_ast(text: str) -> FileImports:
                 visit(child, inner)
 
     try:
-        visit(ast.parse(text), ImportContext.MODULE)
+        with warnings.catch_warnings():  # a wheel's invalid escapes are not ours to report
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text)
+        visit(tree, ImportContext.MODULE)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return FileImports((), ())
     found.sort(key=lambda item: item[:2])
