@@ -27,6 +27,9 @@ import depaudit
 from depaudit.reading import read_regular
 
 MISSING: Any = object()  # what `get` returns for a key it does not hold
+# Stat key of an installed file → its content key: the hint and import readers share it, so a
+# file one of them has read is found by the other without reading it.
+INSTALLED_DIGEST = "digest"
 # The results file's bound: ~25 environments the size of a CUDA torch site-packages and a
 # 2,000-file monorepo (2.5 MB each); past it, a run keeps only the entries it used.
 MAX_BYTES = 64 << 20
@@ -37,7 +40,7 @@ def content_key(data: bytes, *extra: str) -> str:
     return "|".join((hashlib.blake2b(data, digest_size=16).hexdigest(), *extra))
 
 
-def stat_key(path: Path, *extra: str) -> str | None:
+def stat_key(path: Path | str, *extra: str) -> str | None:
     """None when the file cannot be examined: nothing is cached for it."""
     try:
         status = os.stat(path)

@@ -10,6 +10,12 @@ from pathlib import Path
 def shown_path(path: Path, root: Path, *, resolve: bool = False) -> str:
     """`path` relative to `root` in posix form; the path itself when it lies outside.
     `resolve`: compare real paths (a root named through a symlink, `..` in a config path)."""
+    if not resolve:
+        # The common case by string (asked per import edge per service): a Path's string is
+        # already normalised, so a prefix ending at a separator is what relative_to checks.
+        text, prefix = str(path), str(root)
+        if os.sep == "/" and prefix not in ("", ".", "/") and text.startswith(prefix + "/"):
+            return text[len(prefix) + 1 :]
     try:
         if resolve:
             return path.resolve().relative_to(root.resolve()).as_posix()

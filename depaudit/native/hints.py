@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from depaudit.cache import MISSING, ResultCache, content_key, stat_key
+from depaudit.cache import INSTALLED_DIGEST, MISSING, ResultCache, content_key, stat_key
 from depaudit.collect.hint_calls import NativeHint
 from depaudit.collect.hints import file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
+from depaudit.python.module_imports import CACHE_KIND as IMPORTS_KIND
+from depaudit.python.module_imports import FileImports, imports_to_row, module_imports
 from depaudit.paths import RealPaths, shown_path
 from depaudit.reading import read_regular
 
@@ -97,7 +99,7 @@ def folder_hints(
 
 
 _KIND = "hints"  # content key → the file's hints
-_DIGEST = "digest"  # stat key of an installed file → its content key
+_DIGEST = INSTALLED_DIGEST
 
 
 def _hints(
@@ -173,10 +175,13 @@ def _start_hints(
     pending = (workers or Workers(1)).start(_hints_of, [item for item, _, _ in todo], crashed=_no_hints)
 
     def collect() -> dict[Path, list[NativeHint]]:
-        for ((path, _), key, stat), (digest, hints) in zip(todo, pending()):
+        for ((path, _), key, stat), (digest, hints, imports) in zip(todo, pending()):
             if path not in results:
                 results[path] = hints
                 cache.put(_KIND, key or digest, [_row(hint) for hint in hints])
+                if imports is not None:
+                    # Read here in passing, for module reach (python/modules.py), which comes next.
+                    cache.put(IMPORTS_KIND, digest, imports_to_row(imports))
                 if stat is not None and digest is not None:
                     cache.put(_DIGEST, stat, digest)
         return results
@@ -184,26 +189,30 @@ def _start_hints(
     return collect
 
 
-def _hints_of(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHint]]:
-    """Runs in a worker process: one file's content key and hints; no hints for an unreadable or
-    unparsable file (the import stage reports those of a service; a wheel's are not the user's
-    to fix), and no key either for a wheel's file that is a symbolic link out of its
-    site-packages (never opened)."""
+_Read = tuple[str | None, list[NativeHint], FileImports | None]
+
+
+def _hints_of(item: tuple[Path, str | None]) -> _Read:
+    """Runs in a worker process: one file's content key and hints, and an installed file's
+    imports; no hints for an unreadable or unparsable file (the import stage reports those of a
+    service; a wheel's are not the user's to fix), and no key either for a wheel's file that is a
+    symbolic link out of its site-packages (never opened)."""
     path, root = item
     try:
         if root is not None and not os.path.realpath(path).startswith(root + os.sep):
-            return None, []
+            return None, [], None
         source = read_regular(path)
     except (OSError, ValueError):
-        return None, []
+        return None, [], None
+    imports = module_imports(source) if root is not None else None  # ~3% of the parse below
     try:
-        return content_key(source), file_hints(source)
+        return content_key(source), file_hints(source), imports
     except Exception:  # libcst's syntax, decoding and recursion errors alike
-        return content_key(source), []
+        return content_key(source), [], imports
 
 
-def _no_hints(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHint]]:
-    return None, []  # the parser killed its worker on this file: passed over like any unparsable one
+def _no_hints(item: tuple[Path, str | None]) -> _Read:
+    return None, [], None  # the parser killed its worker on this file: passed over like any unparsable one
 
 
 def _row(hint: NativeHint) -> list[object]:

@@ -66,16 +66,22 @@ def _native_needs(
     """Each walk record of a reached distribution with its tier once the distribution is
     imported: an extension module's records are as sure as module reach says that module is
     imported, with the module steps to it."""
-    found = []
     # Without module reach one record per library does: the walk's strongest, whichever root.
-    records = native.needs if modules is not None else tuple(native.strongest().values())
-    for need in records:
+    if modules is None:
+        return [(need, need.tier, ()) for need in native.strongest().values()]
+    # With it, each root is as sure as its module; then again only the strongest record of each
+    # library goes on (the resolver answers each one, and only the strongest answer is kept).
+    best: dict[tuple[str, LibraryStatus, str | None], tuple[tuple[object, ...], NativeNeed, Tier, tuple[EvidenceStep, ...]]] = {}
+    for need in native.needs:
         tier, steps = need.tier, ()
-        module = modules.extension_tier(item.key, need.chain[0]) if modules is not None and need.chain else None
+        module = modules.extension_tier(item.key, need.chain[0]) if need.chain else None
         if module is not None:
             tier, steps = tier.weakest(module[0]), module[1]
-        found.append((need, tier, steps))
-    return found
+        rank = (tier.rank, len(steps) + len(need.chain), tuple(map(str, steps)), need.chain)
+        key = (need.soname, need.status, need.found_at)
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, need, tier, steps)
+    return [(need, tier, steps) for _, need, tier, steps in best.values()]
 
 
 def _caught(hint: FileHint, tier: Tier) -> Tier:

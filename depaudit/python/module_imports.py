@@ -19,6 +19,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 
 class ImportContext(str, Enum):
@@ -90,6 +91,28 @@ def module_imports(source: bytes) -> FileImports:
         return _Reader("\n" + text).read()  # "\n": every line, the first too, follows a newline
     except Exception:  # odd input must never break a scan: ast decides then
         return _from_ast(original)
+
+
+CACHE_KIND = "module-imports"  # content key of a file → its imports
+
+
+def imports_to_row(read: FileImports) -> list[Any]:
+    """A cache row: JSON-able lists."""
+    return [[import_to_row(i) for i in read.imports], list(read.computed)]
+
+
+def imports_from_row(row: list[Any]) -> FileImports:
+    rows, computed = row
+    return FileImports(tuple(import_from_row(i) for i in rows), tuple(computed))
+
+
+def import_to_row(i: ModuleImport) -> list[Any]:
+    return [i.line, i.module, i.level, list(i.names), i.context.value, i.dynamic]
+
+
+def import_from_row(row: list[Any]) -> ModuleImport:
+    line, module, level, names, context, dynamic = row
+    return ModuleImport(line, module, level, tuple(names), ImportContext(context), dynamic)
 
 
 @functools.cache

@@ -9,17 +9,29 @@ The sources are read with the fast import reader (`module_imports`), never run.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from depaudit.cache import MISSING, ResultCache, stat_key
+from depaudit.cache import INSTALLED_DIGEST, MISSING, ResultCache, content_key, stat_key
 from depaudit.evidence import EvidenceStep, StepKind, Tier
 from depaudit.parallel import Workers
 from depaudit.python.environment import PythonEnvironment
-from depaudit.python.module_imports import FileImports, ImportContext, ModuleImport, module_imports
+from depaudit.python.module_imports import (
+    CACHE_KIND,
+    FileImports,
+    ImportContext,
+    ModuleImport,
+    import_from_row,
+    import_to_row,
+    imports_from_row,
+    imports_to_row,
+    module_imports,
+)
 from depaudit.python.model import ResolvedImport
 from depaudit.python.module_names import module_name
 from depaudit.reading import read_regular
@@ -57,10 +69,17 @@ class ModuleReach:
     computed: dict[str, tuple[str, int]]  # distribution key → a computed import in a reached module (file, line)
     index: dict[str, ModuleFile]
     with_extensions: frozenset[str]  # keys of the distributions of which some extension module is reached
+    _answers: dict[tuple[str, str], tuple[Tier, tuple[EvidenceStep, ...]] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
         """How surely the extension module at `relative` (a file of distribution `key`) is
-        imported, with the module steps to it; None when module reach says nothing about it."""
+        imported, with the module steps to it; None when module reach says nothing about it.
+        Asked once per walk record: many roots share one answer."""
+        if (key, relative) not in self._answers:
+            self._answers[key, relative] = self._extension_tier(key, relative)
+        return self._answers[key, relative]
+
+    def _extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
         found = module_name(relative)
         if found is None or not found[1]:
             return None  # not an extension module: only the loader reaches it
@@ -105,6 +124,9 @@ class ModuleGraph:
         self._edges: dict[str, list[tuple[str, bool, ModuleImport]]] = {}
         self._walks: dict[frozenset[Start], ModuleReach] = {}
         self._closures: dict[str, _Walk | None] = {}
+        self._roots: dict[str, str] = {}
+        self._fingerprint: str | None = None
+        self.stats: dict[str, str | None] = {}  # path → stat key, of each source read
 
     @property
     def index(self) -> dict[str, ModuleFile]:
@@ -134,11 +156,44 @@ class ModuleGraph:
         walk takes it whole rather than walking torch's thousands of modules again. None while
         it is being walked (a cycle among top-level packages): that walk goes on by itself."""
         if top not in self._closures:
+            kept = self._kept_closure(top)
+            if kept is not None:
+                self._closures[top] = kept
+                return kept
             self._closures[top] = None
             walk = _Walk(self, top)
             walk.run([Start(top, (), Tier.REQUIRED)])
             self._closures[top] = walk
+            self.cache.put(_CLOSURE, self._closure_key(top), _closure_row(walk))
         return self._closures[top]
+
+    def _closure_key(self, top: str) -> str:
+        """The module index is part of the key: a module added or removed anywhere in the
+        environment can change where `from pkg import name` leads."""
+        if self._fingerprint is None:
+            digest = hashlib.blake2b(digest_size=16)
+            for name, found in sorted(self.index.items()):
+                digest.update(f"{name}\0{found.path}\0{found.extension:d}\n".encode())
+            self._fingerprint = digest.hexdigest()
+        return f"{top}|{self._fingerprint}"
+
+    def _kept_closure(self, top: str) -> _Walk | None:
+        """A closure an earlier run walked, if no file it read has changed since: a warm run
+        then stats torch's files instead of looking each one up."""
+        row = self.cache.get(_CLOSURE, self._closure_key(top))
+        if row is MISSING:
+            return None
+        files, modules, computed = row
+        if any(self._stat(path) != stat for path, stat in files):
+            return None
+        walk = _Walk(self, top)
+        walk.files = {path: stat for path, stat in files}
+        walk.modules = {
+            name: ReachedModule(Tier(tier), parent, None if imported is None else import_from_row(imported))
+            for name, tier, parent, imported in modules
+        }
+        walk.computed = {key: (file, line) for key, file, line in computed}
+        return walk
 
     def edges(self, module: str, found: ModuleFile) -> list[tuple[str, bool, ModuleImport]]:
         """(module it imports, surely at import, the import) of one module's file: resolved once
@@ -153,52 +208,76 @@ class ModuleGraph:
 
     def imports(self, found: ModuleFile) -> FileImports:
         if found.path not in self._imports:
-            self._prefetch_paths([found.path])
+            self._prefetch_files([found])
         return self._imports[found.path]
 
     def prefetch(self, names: Iterable[str]) -> None:
         index, read = self.index, self._imports
-        paths = []
+        files = []
         for name in names:
             for module in _with_parents(name):
                 found = index.get(module)
                 if found is not None and not found.extension and found.path not in read:
-                    paths.append(found.path)
-        if paths:
-            self._prefetch_paths(paths)
+                    files.append(found)
+        if files:
+            self._prefetch_files(files)
 
-    def _prefetch_paths(self, paths: Iterable[str]) -> None:
-        """Read the imports of the files not read yet: from the cache by stat (an installed file
-        seen before is not read again), else in one parallel batch."""
-        todo: list[tuple[str, str | None]] = []
-        for path in dict.fromkeys(paths):
+    def _prefetch_files(self, files: Iterable[ModuleFile]) -> None:
+        """Read the imports of the files not read yet: from the cache through the file's stat and
+        content key (the hint pass reads a reached wheel's files and keeps their imports too), else
+        in one parallel batch."""
+        todo: list[tuple[ModuleFile, str | None]] = []
+        for found in files:
+            path = found.path
             if path in self._imports:
                 continue
-            key = stat_key(Path(path))
-            cached = self.cache.get(_KIND, key)
+            stat = self._stat(path)
+            digest = self.cache.get(INSTALLED_DIGEST, stat)
+            cached = self.cache.get(CACHE_KIND, digest) if digest is not MISSING else MISSING
             if cached is not MISSING:
-                self._imports[path] = _from_row(cached)
+                self._imports[path] = imports_from_row(cached)
             else:
                 self._imports[path] = _UNREAD  # queued once
-                todo.append((path, key))
-        for (path, key), read in zip(todo, self.workers.map(_read_imports, [path for path, _ in todo], crashed=_unread)):
-            self._imports[path] = read
-            self.cache.put(_KIND, key, _to_row(read))
+                todo.append((found, stat))
+        items = [(found.path, self._root(found.key)) for found, _ in todo]
+        for (found, stat), (digest, read) in zip(todo, self.workers.map(_read_imports, items, crashed=_unread)):
+            self._imports[found.path] = read
+            if digest is not None:
+                self.cache.put(INSTALLED_DIGEST, stat, digest)
+                self.cache.put(CACHE_KIND, digest, imports_to_row(read))
+
+    def _stat(self, path: str) -> str | None:
+        """A file's stat key, taken once per scan: torch's closure and its cycle partners' list
+        the same thousands of files."""
+        if path not in self.stats:
+            self.stats[path] = stat_key(path)
+        return self.stats[path]
+
+    def _root(self, key: str) -> str:
+        """The real site-packages folder the files of distribution `key` must lie in."""
+        if key not in self._roots:
+            self._roots[key] = os.path.realpath(self.env.distributions[key].site_packages)
+        return self._roots[key]
 
 
 _UNREAD = FileImports((), ())
 
 
-def _read_imports(path: str) -> FileImports:
-    """Runs in a worker process: one file's imports (none for a file that cannot be read)."""
+def _read_imports(item: tuple[str, str]) -> tuple[str | None, FileImports]:
+    """Runs in a worker process: one file's content key and imports (none for a file that cannot
+    be read, or that links out of its site-packages)."""
+    path, root = item
     try:
-        return module_imports(read_regular(Path(path)))
+        if root and not os.path.realpath(path).startswith(root + os.sep):
+            return None, _UNREAD
+        source = read_regular(Path(path))
     except (OSError, ValueError):
-        return _UNREAD
+        return None, _UNREAD
+    return content_key(source), module_imports(source)
 
 
-def _unread(_path: str) -> FileImports:
-    return _UNREAD  # the reader killed its worker on this file: passed over like an unreadable one
+def _unread(_item: tuple[str, str]) -> tuple[str | None, FileImports]:
+    return None, _UNREAD  # the reader killed its worker on this file: passed over like an unreadable one
 
 
 class _Walk:
@@ -209,6 +288,7 @@ class _Walk:
         self.own = own  # the top-level module this walk is the closure of: walked, not taken whole
         self.modules: dict[str, ReachedModule] = {}
         self.computed: dict[str, tuple[str, int]] = {}
+        self.files: dict[str, str | None] = {}  # the sources read, with their stat keys
         self.queues: dict[Tier, deque[tuple[str, ReachedModule]]] = {Tier.REQUIRED: deque(), Tier.OPTIONAL: deque()}
 
     def run(self, starts: Iterable[Start]) -> None:
@@ -248,6 +328,7 @@ class _Walk:
             if found is None or found.extension:
                 continue
             lines = self.graph.imports(found).computed
+            self.files[found.path] = self.graph.stats.get(found.path)
             if lines and found.key not in self.computed:
                 self.computed[found.key] = (found.relative, lines[0])
             for target, sure, imported in self.graph.edges(module, found):
@@ -264,23 +345,19 @@ class _Walk:
                     self.modules[module] = weaker
         for key, where in closure.computed.items():
             self.computed.setdefault(key, where)
+        self.files.update(closure.files)
 
 
-_KIND = "module-imports"  # stat key of an installed .py file → its imports
+_CLOSURE = "module-closure"  # top-level module and module index → what importing it runs
 
 
-def _to_row(read: FileImports) -> list[Any]:
-    rows = [[i.line, i.module, i.level, list(i.names), i.context.value, i.dynamic] for i in read.imports]
-    return [rows, list(read.computed)]
-
-
-def _from_row(row: list[Any]) -> FileImports:
-    rows, computed = row
-    imports = tuple(
-        ModuleImport(line, module, level, tuple(names), ImportContext(context), dynamic)
-        for line, module, level, names, context, dynamic in rows
-    )
-    return FileImports(imports, tuple(computed))
+def _closure_row(walk: _Walk) -> list[Any]:
+    modules = [
+        [name, how.tier.value, how.parent, None if how.imported is None else import_to_row(how.imported)]
+        for name, how in walk.modules.items()
+    ]
+    computed = [[key, file, line] for key, (file, line) in walk.computed.items()]
+    return [[[path, stat] for path, stat in walk.files.items()], modules, computed]
 
 
 def service_starts(imports: Iterable[ResolvedImport]) -> list[Start]:
