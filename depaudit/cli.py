@@ -143,9 +143,11 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
         "--hoist", action="store_true", help="move a package several families need into their nearest common parent family"
     )
     parser.add_argument(
-        "--module-reach",
-        action="store_true",
-        help="follow the wheels' own imports: only the extension modules the services' imports run count as required (slower)",
+        "--no-module-reach",
+        dest="module_reach",
+        action="store_false",
+        help="do not follow the wheels' own imports: every extension module and top-level hint of a "
+        "reached wheel counts as surely as the wheel (coarser)",
     )
 
 

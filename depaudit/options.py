@@ -30,6 +30,6 @@ class ScanOptions:
     config: Path | None = None  # depaudit.toml or a pyproject.toml with [tool.depaudit]
     use_cache: bool = True  # per-file results kept in cache_dir between runs
     processes: int | None = None  # worker processes (None: the cores this process may use)
-    # Which of a wheel's extension modules the service's imports really run (issue 17). Off by
-    # default until it costs no more than the scan it refines: it reads every reached module.
-    module_reach: bool = False
+    # Follow the wheels' own imports: which of a wheel's modules the service's imports really
+    # run decides how surely its extension modules and its Python code's hints are needed.
+    module_reach: bool = True

@@ -34,7 +34,7 @@ from depaudit.plan.fleet import plan_fleet
 from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
 from depaudit.python.model import TargetPython
 from depaudit.python.modules import ModuleGraph, service_starts
-from depaudit.python.reach import Reach, ServiceReach
+from depaudit.python.reach import Reach, ServiceReach, with_module_imports
 from depaudit.python.requirements import RequirementFiles, check_declarations
 from depaudit.report import ScanReport
 
@@ -49,7 +49,7 @@ class _Environment:
     target: TargetPython
     reach: Reach
     natives: WheelNatives
-    modules: ModuleGraph | None  # with --module-reach only
+    modules: ModuleGraph | None  # None under --no-module-reach
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,10 @@ def _service_report(
 ) -> ServiceReport:
     """Stages three and four of one service, and its requirements checked against its reach."""
     natives = environment.natives
+    modules = environment.modules.reach(service_starts(reach.imports)) if environment.modules else None
+    if modules is not None:
+        # Distributions only the wheels' own imports lead to: read now, on their own (few).
+        reach = with_module_imports(reach, modules, environment.env)
     walks = {item.key: natives.walk(item.key, base.ld_library_path) for item in reach.reached}
     hints = {item.key: natives.hints(item.key) for item in reach.reached}
     own_hints = folder_hints(imports.files, service.display_root, store.cache, store.workers)
@@ -162,7 +166,7 @@ def _service_report(
         hints=hints,
         python_rules=knowledge.python_rules,
         first_imports=environment.reach.first_imports.of,
-        modules=environment.modules.reach(service_starts(reach.imports)) if environment.modules else None,
+        modules=modules,
         own_hints=own_hints,
         own_elf=own_elf,
     )

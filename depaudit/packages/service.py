@@ -39,18 +39,20 @@ def service_needs(
     needs: list[Need] = []
     findings: list[Finding] = []
     walked = {item.key: _native_needs(item, natives[item.key], modules) for item in reach.reached}
-    order = ProcessOrder(reach, {key: [(need, tier) for need, tier, _ in found] for key, found in walked.items()}, distributions, first_imports)
+    python = {item.key: _PythonReach(item, distributions[item.key], modules) for item in reach.reached}
+    loads = {key: [(need, python[key].once_imported(need.tier, tier)) for need, tier, _ in found] for key, found in walked.items()}
+    order = ProcessOrder(reach, loads, distributions, first_imports)
     for item in reach.reached:
         findings.extend(natives[item.key].findings)
         for need, tier, steps in walked[item.key]:
             # Found nowhere: but an earlier import may have loaded an object of that name.
             earlier = order.earlier(item.key, need.soname) if need.status is LibraryStatus.SYSTEM else None
-            needs.append(resolver.native_need(need, item.tier.weakest(tier), (*start, *item.chain, *steps), earlier))
+            needs.append(resolver.native_need(need, item.tier.weakest(tier), (*start, *_joined(item.chain, steps)), earlier))
         rule = python_rules.get(item.key)
         dist = distributions[item.key]
         if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):
             rule = None
-        needs.extend(_distribution_hint_needs(item, hints[item.key], rule, resolver, start))
+        needs.extend(_distribution_hint_needs(item, hints[item.key], rule, resolver, start, python[item.key]))
     for hint in own_hints:
         # The service's own code: whatever it loads or runs, it needs, unless it catches the failure.
         needs.extend(resolver.hint_needs(hint, _caught(hint, Tier.REQUIRED), start))
@@ -77,11 +79,18 @@ def _native_needs(
         module = modules.extension_tier(item.key, need.chain[0]) if need.chain else None
         if module is not None:
             tier, steps = tier.weakest(module[0]), module[1]
-        rank = (tier.rank, len(steps) + len(need.chain), tuple(map(str, steps)), need.chain)
+        # Ties go to the record surest within its own walk: what loads whenever the wheel is imported.
+        rank = (tier.rank, need.tier.rank, len(steps) + len(need.chain), tuple(map(str, steps)), need.chain)
         key = (need.soname, need.status, need.found_at)
         if key not in best or rank < best[key][0]:
             best[key] = (rank, need, tier, steps)
     return [(need, tier, steps) for _, need, tier, steps in best.values()]
+
+
+def _joined(chain: tuple[EvidenceStep, ...], steps: tuple[EvidenceStep, ...]) -> tuple[EvidenceStep, ...]:
+    """A distribution's chain, then the module steps it does not already hold (a distribution
+    reached by an undeclared import has them in its chain)."""
+    return (*chain, *(step for step in steps if step not in chain))
 
 
 def _caught(hint: FileHint, tier: Tier) -> Tier:
@@ -90,31 +99,88 @@ def _caught(hint: FileHint, tier: Tier) -> Tier:
     return tier.weakest(Tier.OPTIONAL) if hint.hint.guarded else tier
 
 
+class _PythonReach:
+    """How surely the service runs a reached distribution's Python code: per module with module
+    reach, else once per distribution (its top-level code runs at import, the rest may not)."""
+
+    def __init__(self, item: Reached, dist: Distribution, modules: ModuleReach | None) -> None:
+        self.item = item
+        self.modules = modules
+        self.imported: tuple[Tier, tuple[EvidenceStep, ...]] | None = None
+        self.unimported = False  # module reach runs none of its modules
+        if modules is not None:
+            found = modules.distribution_tier(item.key, dist.files)
+            if found is None:
+                self.unimported = True
+                # Declared by a Requires-Dist on the way, but no module the service reaches
+                # imports it: loaded some way no import statement shows, if at all.
+                step = EvidenceStep(StepKind.MODULE, f"no module the service reaches imports {dist.label}")
+                found = (item.tier.weakest(Tier.OPTIONAL), (step,))
+            self.imported = found
+
+    @property
+    def tier(self) -> Tier:
+        """How surely some of its code runs: what a rule about the whole distribution holds to."""
+        return self.item.tier if self.imported is None else self.imported[0]
+
+    @property
+    def steps(self) -> tuple[EvidenceStep, ...]:
+        return () if self.imported is None else self.imported[1]
+
+    def once_imported(self, walked: Tier, tier: Tier) -> Tier:
+        """How sure a walk record is once the distribution is imported at all. `walked`: as the
+        walk found it; `tier`: as sure as its module is in this service, the distribution's own
+        tier counted in. A module as sure as the distribution is loaded whenever it is."""
+        if self.imported is None or self.unimported or tier.rank > self.imported[0].rank:
+            return tier
+        return walked
+
+    def of(self, hint: FileHint) -> tuple[Tier, tuple[EvidenceStep, ...]]:
+        """How surely the code at a hint runs, with the module steps to its file."""
+        if self.modules is None:
+            return (self.item.tier if runs_at_import(hint) else Tier.HINT), ()  # HINT: only if that feature runs
+        reached = self.modules.file_tier(hint.file)
+        if reached is None:
+            if self.unimported:
+                # Nothing of the distribution is imported: the old per-distribution reading, at most optional.
+                return (self.tier if runs_at_import(hint) else Tier.HINT), self.steps
+            return Tier.HINT, ()  # its module is not reached: only if something loads it some other way
+        if hint.hint.lazy or (_probes(hint) and not runs_at_import(hint)):
+            return Tier.HINT, reached[1]
+        return reached[0], reached[1]
+
+
+def _probes(hint: FileHint) -> bool:
+    """`shutil.which` below a package's top level asks whether a program is there and adapts
+    (PIL.ImageShow registers the viewers it finds): weak evidence, as it always was."""
+    return hint.hint.call.rsplit(".", 1)[-1] == "which"
+
+
 def _distribution_hint_needs(
     item: Reached,
     hints: Sequence[FileHint],
     rule: PackageRule | None,
     resolver: PackageResolver,
     start: tuple[EvidenceStep, ...],
+    python: _PythonReach,
 ) -> list[Need]:
     """What a reached distribution's Python code loads or runs, corrected by its curated rule."""
-    prefix = (*start, *item.chain)
     needs: list[Need] = []
     found: set[tuple[NeedKind, str]] = set()
     for hint in hints:
-        tier = _caught(hint, item.tier if runs_at_import(hint) else Tier.HINT)  # HINT: only if that feature runs
-        for need in resolver.hint_needs(hint, tier, prefix):
+        tier, steps = python.of(hint)
+        for need in resolver.hint_needs(hint, _caught(hint, tier), (*start, *_joined(item.chain, steps))):
             key = (need.kind, need.name)
             if rule is not None and key in rule.ignore:
                 continue
             if rule is not None and key in rule.needs:
                 # The rule confirms it is really needed, as strongly as the rule says, unless
                 # the code itself survives its absence.
-                need = replace(need, tier=_caught(hint, item.tier.weakest(rule.tier)))
+                need = replace(need, tier=_caught(hint, python.tier.weakest(rule.tier)))
             found.add(key)
             needs.append(need)
     for kind, need_name in rule.needs if rule is not None else ():
         if (kind, need_name) not in found:
             evidence = EvidenceStep(StepKind.RULE, f"rules/python/packages.toml [{item.key}]: {rule.source}")
-            needs.append(resolver.named_need(kind, need_name, item.tier.weakest(rule.tier), (*prefix, evidence)))
+            needs.append(resolver.named_need(kind, need_name, python.tier.weakest(rule.tier), (*start, *_joined(item.chain, python.steps), evidence)))
     return needs

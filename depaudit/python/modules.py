@@ -69,6 +69,7 @@ class ModuleReach:
     computed: dict[str, tuple[str, int]]  # distribution key → a computed import in a reached module (file, line)
     index: dict[str, ModuleFile]
     with_extensions: frozenset[str]  # keys of the distributions of which some extension module is reached
+    by_distribution: dict[str, str]  # distribution key → its strongest reached module
     _answers: dict[tuple[str, str], tuple[Tier, tuple[EvidenceStep, ...]] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
@@ -78,6 +79,26 @@ class ModuleReach:
         if (key, relative) not in self._answers:
             self._answers[key, relative] = self._extension_tier(key, relative)
         return self._answers[key, relative]
+
+    def file_tier(self, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
+        """How surely the module whose source is `relative` runs, with the steps to it; None when
+        no reached module is that file."""
+        found = module_name(relative)
+        if found is None or found[0] not in self.modules:
+            return None
+        return self.modules[found[0]].tier, self.steps(found[0])
+
+    def distribution_tier(self, key: str, files: Iterable[str] = ()) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
+        """How surely some module of distribution `key` runs (its strongest reached module), with
+        the steps to it; None when none does. `files`: the distribution's RECORD, searched when
+        the index names another distribution for its modules (two wheels shipping `cv2`)."""
+        name = self.by_distribution.get(key)
+        if name is None:
+            names = sorted(n for n in (module_name(r) for r in files) if n is not None and n[0] in self.modules)
+            if not names:
+                return None
+            name = min((self.modules[n].tier.rank, n) for n, _ in names)[1]
+        return self.modules[name].tier, self.steps(name)
 
     def _extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
         found = module_name(relative)
@@ -97,6 +118,18 @@ class ModuleReach:
         else:
             reason = f"no module the service reaches imports {found[0]}: not reached"
         return Tier.OPTIONAL, (EvidenceStep(StepKind.MODULE, reason, name=found[0]),)
+
+    def root(self, module: str) -> str:
+        """The module the service's own import reached first on the way to `module`."""
+        seen: set[str] = set()
+        current = module
+        while current not in seen:
+            seen.add(current)
+            parent = self.modules[current].parent
+            if parent is None:
+                break
+            current = parent
+        return current
 
     def steps(self, module: str) -> tuple[EvidenceStep, ...]:
         """The imports inside the wheels from the service's import to `module`."""
@@ -148,7 +181,13 @@ class ModuleGraph:
             walk.run(sorted(key, key=lambda s: (s.tier.rank, s.module, s.names)))
             index = self.index
             with_extensions = frozenset(index[n].key for n in walk.modules if n in index and index[n].extension)
-            self._walks[key] = ModuleReach(walk.modules, walk.computed, index, with_extensions)
+            best: dict[str, tuple[int, str]] = {}
+            for name, how in walk.modules.items():
+                found = index.get(name)
+                if found is not None and (found.key not in best or (how.tier.rank, name) < best[found.key]):
+                    best[found.key] = (how.tier.rank, name)
+            by_distribution = {dist: name for dist, (_, name) in best.items()}
+            self._walks[key] = ModuleReach(walk.modules, walk.computed, index, with_extensions, by_distribution)
         return self._walks[key]
 
     def closure(self, top: str) -> _Walk | None:

@@ -8,7 +8,7 @@ the chain of evidence that put it there: the import line, then the distributions
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from depaudit.collect.model import GuardedImport, ImportRecord, ImportScope
 from depaudit.evidence import EvidenceStep, StepKind, Tier, import_step
@@ -17,6 +17,7 @@ from depaudit.python.closure import requires_closure
 from depaudit.python.environment import PythonEnvironment
 from depaudit.python.first_imports import FirstImports
 from depaudit.python.model import RequirementEdge, ResolvedImport, TargetPython
+from depaudit.python.modules import ModuleReach
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,33 @@ class Reach:
     def _step(self, kind: StepKind, key: str, note: str = "") -> EvidenceStep:
         dist = self.env.distributions[key]
         return EvidenceStep(kind, f"{dist.label}{note}", name=dist.name)
+
+
+def with_module_imports(reach: ServiceReach, modules: ModuleReach, env: PythonEnvironment) -> ServiceReach:
+    """`reach` with the distributions the wheels' own imports run that no Requires-Dist on the
+    way declares: an import is an edge whether or not its wheel's metadata says so."""
+    known = {item.key for item in reach.reached}
+    extra = []
+    for key, name in sorted(modules.by_distribution.items()):
+        dist = env.distributions.get(key)
+        if key in known or dist is None:
+            continue
+        step = EvidenceStep(StepKind.DISTRIBUTION, f"{dist.label} (imported; no Requires-Dist declares it)", name=dist.name)
+        extra.append(Reached(key, modules.modules[name].tier, (*_service_import(reach, modules, name), *modules.steps(name), step)))
+    if not extra:
+        return reach
+    return replace(reach, reached=tuple(sorted((*reach.reached, *extra), key=lambda item: item.key)))
+
+
+def _service_import(reach: ServiceReach, modules: ModuleReach, module: str) -> tuple[EvidenceStep, ...]:
+    """The service's own import that module reach started from on its way to `module`."""
+    root = modules.root(module)
+    top = root.split(".")[0]
+    for item in reach.imports:
+        record = item.record
+        if record.module == root or record.module.split(".")[0] == top:
+            return (import_step(record.file, record.line, record.module),)
+    return ()
 
 
 def _guard_step(via: GuardedImport) -> EvidenceStep:

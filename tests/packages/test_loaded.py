@@ -61,6 +61,7 @@ def test_a_library_the_dependency_loaded_first_is_loaded(tmp_path: Path, site_pa
         "svc",
         "svc/main.py:1 import vision",
         "vision 1.0",
+        "vision/__init__.py:5 from . import _C",
         f"vision/_C{EXT}",
         "libc10.so",
         "vision/__init__.py:3 import core: core 2.0 has loaded core/lib/libc10.so first",

@@ -6,6 +6,9 @@
   fallback, as numba does: libtbb is optional.
 - `cvlike` loads its one extension module through importlib after changing sys.path, as cv2 does:
   no import statement shows it, so module reach says nothing and it stays required.
+- `mplike` declares `sdlike` in Requires-Dist, as mediapipe declares sounddevice, but imports it
+  only in its audio module, inside a try: sdlike's `find_library('portaudio')` is optional.
+- `pluglike` imports `sdlike` at module level without declaring it: the import is the edge.
 """
 
 from __future__ import annotations
@@ -50,17 +53,31 @@ def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "numlike/parallel.py": parallel,
     }, existing=[f"numlike/{m}{EXT}" for m in ("_helper", "tbbpool", "omppool")])
 
+    portaudio = (
+        "import ctypes.util\n"
+        "_lib = ctypes.util.find_library('portaudio')\n"
+        "if _lib is None:\n"
+        "    raise OSError('PortAudio library not found')\n"
+    )
+    make_dist(sp, "sdlike", files={"sdlike.py": portaudio})
+    make_dist(sp, "mplike", requires=["sdlike"], files={
+        "mplike/__init__.py": "from mplike import tasks\n",
+        "mplike/tasks.py": "VERSION = 1\n",
+        "mplike/audio.py": "try:\n    import sdlike\nexcept ImportError:\n    sdlike = None\n",
+    })
+    make_dist(sp, "pluglike", files={"pluglike/__init__.py": "import sdlike\n"})
+
     build_so(sp / f"cvlike/cvlike{EXT}", needed=[gl])
     loader = "import importlib, os, sys\nsys.path.insert(0, os.path.dirname(__file__))\nnative = importlib.import_module('cvlike')\n"
     make_dist(sp, "cvlike", files={"cvlike/__init__.py": loader}, existing=[f"cvlike/cvlike{EXT}"])
     return sp
 
 
-def _needs(tmp_path: Path, site_packages: Path, source: str) -> tuple[bool, dict[str, Need]]:
+def _needs(tmp_path: Path, site_packages: Path, source: str, module_reach: bool = True) -> tuple[bool, dict[str, Need]]:
     service = tmp_path / "svc"
     service.mkdir()
     (service / "main.py").write_text(source)
-    report = run_scan(ScanOptions((service,), (site_packages,), "debian-12", use_cache=False, module_reach=True))
+    report = run_scan(ScanOptions((service,), (site_packages,), "debian-12", use_cache=False, module_reach=module_reach))
     return report.failing, {n.name: n for n in report.services[0].needs}
 
 
@@ -106,3 +123,47 @@ def test_a_guarded_import_of_the_service_keeps_its_extension_optional(tmp_path: 
     failing, needs = _needs(tmp_path, site_packages, "try:\n    from qtlike import QtGui\nexcept ImportError:\n    QtGui = None\n")
     assert needs["libGL.so.1"].tier.value == "optional"
     assert failing is False
+
+
+def test_a_declared_dependency_no_reached_module_imports_is_optional(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "import mplike\n")
+    portaudio = needs["libportaudio.so.2"]
+    assert (portaudio.status.value, portaudio.tier.value, portaudio.package) == ("missing", "optional", "libportaudio2")
+    assert [str(step) for step in portaudio.chain[1:6]] == [
+        "svc/main.py:1 import mplike",
+        "mplike 1.0",
+        "sdlike 1.0 (Requires-Dist: sdlike)",
+        "no module the service reaches imports sdlike 1.0",
+        "sdlike.py:2 ctypes.util.find_library('portaudio')",
+    ]
+    assert failing is False
+
+
+def test_without_module_reach_the_declared_dependency_is_required(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "import mplike\n", module_reach=False)
+    assert needs["libportaudio.so.2"].tier.value == "required"
+    assert failing is True
+
+
+def test_a_guarded_import_inside_the_wheel_keeps_its_hints_optional(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "import mplike.audio\n")
+    portaudio = needs["libportaudio.so.2"]
+    assert portaudio.tier.value == "optional"
+    assert [str(step) for step in portaudio.chain[3:5]] == [
+        "sdlike 1.0 (Requires-Dist: sdlike)",
+        "mplike/audio.py:2 import sdlike, inside a try that survives its failure",
+    ]
+    assert failing is False
+
+
+def test_an_undeclared_import_of_an_installed_distribution_is_an_edge(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "import pluglike\n")
+    portaudio = needs["libportaudio.so.2"]
+    assert (portaudio.status.value, portaudio.tier.value) == ("missing", "required")
+    assert [str(step) for step in portaudio.chain[1:5]] == [
+        "svc/main.py:1 import pluglike",
+        "pluglike/__init__.py:1 import sdlike",
+        "sdlike 1.0 (imported; no Requires-Dist declares it)",
+        "sdlike.py:2 ctypes.util.find_library('portaudio')",
+    ]
+    assert failing is True
