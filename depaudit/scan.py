@@ -8,6 +8,7 @@ apt diff per family, and the final verdict on each need). No rendering happens h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from depaudit.cache import ResultCache
@@ -80,7 +81,8 @@ def run_scan(options: ScanOptions) -> ScanReport:
             if key not in environments:
                 env = load_environment(base.site_packages)
                 target = infer_target(base.site_packages)
-                modules = ModuleGraph(env, cache, workers) if options.module_reach else None
+                # Read in this process, while the workers read ELF files (natives.read below).
+                modules = ModuleGraph(env, cache) if options.module_reach else None
                 environments[key] = _Environment(env, target, Reach(env, target), WheelNatives(env, store, base.image), modules)
             environment = environments[key]
             imports = collect_imports(service, cache, workers, finder, memo)
@@ -90,7 +92,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
             for _, base, owner, _, reach in reached:
                 if owner is environment:
                     wanted.setdefault(base.ld_library_path, set()).update(item.key for item in reach.reached)
-            environment.natives.read(wanted)
+            environment.natives.read(wanted, partial(_module_reach, environment, [r for _, _, o, _, r in reached if o is environment]))
         reports = [
             _service_report(service, base, environment, imports, reach, knowledge, requirements, store)
             for service, base, environment, imports, reach in reached
@@ -119,6 +121,13 @@ def run_scan(options: ScanOptions) -> ScanReport:
         base_image=labels.pop() if len(labels) == 1 else None,
         families=plan.families,
     )
+
+
+def _module_reach(environment: _Environment, reaches: list[ServiceReach]) -> None:
+    """Walk every service's modules once (the graph keeps each walk for its service's report)."""
+    if environment.modules is not None:
+        for reach in reaches:
+            environment.modules.reach(service_starts(reach.imports))
 
 
 def _check_inputs(options: ScanOptions) -> None:

@@ -13,8 +13,6 @@ from depaudit.collect.hint_calls import NativeHint
 from depaudit.collect.hints import file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
-from depaudit.python.module_imports import CACHE_KIND as IMPORTS_KIND
-from depaudit.python.module_imports import FileImports, imports_to_row, module_imports
 from depaudit.paths import RealPaths, shown_path
 from depaudit.reading import read_regular
 
@@ -175,13 +173,10 @@ def _start_hints(
     pending = (workers or Workers(1)).start(_hints_of, [item for item, _, _ in todo], crashed=_no_hints)
 
     def collect() -> dict[Path, list[NativeHint]]:
-        for ((path, _), key, stat), (digest, hints, imports) in zip(todo, pending()):
+        for ((path, _), key, stat), (digest, hints) in zip(todo, pending()):
             if path not in results:
                 results[path] = hints
                 cache.put(_KIND, key or digest, [_row(hint) for hint in hints])
-                if imports is not None:
-                    # Read here in passing, for module reach (python/modules.py), which comes next.
-                    cache.put(IMPORTS_KIND, digest, imports_to_row(imports))
                 if stat is not None and digest is not None:
                     cache.put(_DIGEST, stat, digest)
         return results
@@ -189,30 +184,26 @@ def _start_hints(
     return collect
 
 
-_Read = tuple[str | None, list[NativeHint], FileImports | None]
-
-
-def _hints_of(item: tuple[Path, str | None]) -> _Read:
-    """Runs in a worker process: one file's content key and hints, and an installed file's
-    imports; no hints for an unreadable or unparsable file (the import stage reports those of a
-    service; a wheel's are not the user's to fix), and no key either for a wheel's file that is a
-    symbolic link out of its site-packages (never opened)."""
+def _hints_of(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHint]]:
+    """Runs in a worker process: one file's content key and hints; no hints for an unreadable or
+    unparsable file (the import stage reports those of a service; a wheel's are not the user's
+    to fix), and no key either for a wheel's file that is a symbolic link out of its
+    site-packages (never opened)."""
     path, root = item
     try:
         if root is not None and not os.path.realpath(path).startswith(root + os.sep):
-            return None, [], None
+            return None, []
         source = read_regular(path)
     except (OSError, ValueError):
-        return None, [], None
-    imports = module_imports(source) if root is not None else None  # ~3% of the parse below
+        return None, []
     try:
-        return content_key(source), file_hints(source), imports
+        return content_key(source), file_hints(source)
     except Exception:  # libcst's syntax, decoding and recursion errors alike
-        return content_key(source), [], imports
+        return content_key(source), []
 
 
-def _no_hints(item: tuple[Path, str | None]) -> _Read:
-    return None, [], None  # the parser killed its worker on this file: passed over like any unparsable one
+def _no_hints(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHint]]:
+    return None, []  # the parser killed its worker on this file: passed over like any unparsable one
 
 
 def _row(hint: NativeHint) -> list[object]:

@@ -3,7 +3,7 @@ each distribution's ELF walk (per LD_LIBRARY_PATH) and the native hints in its P
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from depaudit.image.model import BaseImage
 from depaudit.native.hints import FileHint, distributions_hints, start_distributions_hints
@@ -24,10 +24,11 @@ class WheelNatives:
         self._walks: dict[tuple[str, tuple[str, ...]], NativeReport] = {}
         self._hints: dict[str, list[FileHint]] = {}
 
-    def read(self, wanted: Mapping[tuple[str, ...], Iterable[str]]) -> None:
+    def read(self, wanted: Mapping[tuple[str, ...], Iterable[str]], meanwhile: Callable[[], object] | None = None) -> None:
         """Read every wanted wheel's ELF files (per LD_LIBRARY_PATH), then its hint files, each in
         one parallel batch (per distribution, the batches are too small to keep the workers busy);
-        the ELF walks run here while the workers read the hint files."""
+        the ELF walks run here while the workers read the hint files. `meanwhile` runs here
+        while the workers read the ELF files, before any walk needs them."""
         wanted = {path: set(keys) for path, keys in wanted.items()}
         started = [
             (ld_library_path, start_environment(
@@ -43,6 +44,8 @@ class WheelNatives:
         hints = start_distributions_hints(
             [self.env.distributions[key] for key in keys], self.store.cache, self.store.workers
         )
+        if meanwhile is not None:
+            meanwhile()
         for ld_library_path, walk in started:
             self._walks.update(((key, ld_library_path), report) for key, report in walk().items())
         self._hints.update(zip(keys, hints()))

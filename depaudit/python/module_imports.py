@@ -289,6 +289,12 @@ class _Reader:
         return False
 
 
+# Every ASCII character but the newline, as a space: what a blanked string is made of. Other
+# characters stay (no keyword, bracket or quote is made of them), and str.translate keeps
+# positions: ~3x faster than building the blank line by line.
+_BLANK = {code: " " for code in range(128) if code != 10}
+
+
 def _blank_long_strings(text: str) -> tuple[str, list[tuple[int, int]]]:
     """`text` with each triple-quoted string blanked, newlines kept, and their spans. Openings are
     found with str.find (fast); each is checked by reading its line up to it (in a comment?)."""
@@ -303,7 +309,7 @@ def _blank_long_strings(text: str) -> tuple[str, list[tuple[int, int]]]:
             token = _TOKEN.match(text, opening)
             if token is None or token.end() - opening < 6:
                 raise ValueError("a triple-quoted string never closes")
-            pieces += [text[done:opening], "\n".join(" " * len(part) for part in token.group().split("\n"))]
+            pieces += [text[done:opening], token.group().translate(_BLANK)]
             done = end = token.end()
             spans.append((opening, end))
         clear = end

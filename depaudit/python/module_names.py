@@ -26,6 +26,8 @@ def module_name(relative: str) -> tuple[str, bool] | None:
     """(dotted module name, is an extension module) of a posix path relative to site-packages:
     `a/b/__init__.py` is `a.b`, `a/c.py` is `a.c`, `a/_d.abi3.so` is `a._d`. None for other files
     and for folders that are no identifiers (`a.libs/`, `a-1.0.dist-info/`)."""
+    if not relative.endswith((".py", ".so")):
+        return None  # most of a wheel's files (headers, data, .pyi): asked of every file it ships
     folder, _, name = relative.rpartition("/")
     parts = folder.split("/") if folder else []
     if not all(part.isidentifier() for part in parts):

@@ -3,7 +3,8 @@ modules Python's import system would run, across distributions, and how surely.
 
 Importing `a.b.c` runs `a/__init__`, `a/b/__init__` and `a/b/c`; each runs its own imports. An
 import at module level, outside any guard, is as sure as the module holding it; one inside a try
-that survives its failure, or inside a function (run only if something calls it), is optional.
+that survives its failure is optional. One inside a function runs only if something calls it:
+the module it names is optional, and what that module imports is not followed (no call is).
 The sources are read with the fast import reader (`module_imports`), never run.
 """
 
@@ -34,6 +35,7 @@ from depaudit.python.module_imports import (
 )
 from depaudit.python.model import ResolvedImport
 from depaudit.python.module_names import module_name
+from depaudit.paths import RealPaths
 from depaudit.reading import read_regular
 
 
@@ -68,6 +70,7 @@ class ModuleReach:
     modules: dict[str, ReachedModule]  # dotted name → how strongly, and from where
     computed: dict[str, tuple[str, int]]  # distribution key → a computed import in a reached module (file, line)
     index: dict[str, ModuleFile]
+    lazy: dict[str, ReachedModule]  # modules only imported inside functions of reached modules: not walked
     with_extensions: frozenset[str]  # keys of the distributions of which some extension module is reached
     by_distribution: dict[str, str]  # distribution key → its strongest reached module
     _answers: dict[tuple[str, str], tuple[Tier, tuple[EvidenceStep, ...]] | None] = field(default_factory=dict, compare=False, repr=False)
@@ -107,6 +110,9 @@ class ModuleReach:
         reached = self.modules.get(found[0])
         if reached is not None:
             return reached.tier, self.steps(found[0])
+        lazily = self.lazy.get(found[0])
+        if lazily is not None and lazily.parent in self.modules and lazily.imported is not None:
+            return Tier.OPTIONAL, (*self.steps(lazily.parent), _step(self.index[lazily.parent].relative, lazily.imported))
         if key not in self.with_extensions:
             # Reach saw none of this distribution's extension modules imported: they are loaded some
             # way an import statement does not show (cv2's loader, torch.ops.load_library), so
@@ -158,6 +164,7 @@ class ModuleGraph:
         self._walks: dict[frozenset[Start], ModuleReach] = {}
         self._closures: dict[str, _Walk | None] = {}
         self._roots: dict[str, str] = {}
+        self._real = RealPaths()
         self._fingerprint: str | None = None
         self.stats: dict[str, str | None] = {}  # path → stat key, of each source read
 
@@ -187,7 +194,8 @@ class ModuleGraph:
                 if found is not None and (found.key not in best or (how.tier.rank, name) < best[found.key]):
                     best[found.key] = (how.tier.rank, name)
             by_distribution = {dist: name for dist, (_, name) in best.items()}
-            self._walks[key] = ModuleReach(walk.modules, walk.computed, index, with_extensions, by_distribution)
+            lazy = {name: how for name, how in walk.lazy.items() if name not in walk.modules}
+            self._walks[key] = ModuleReach(walk.modules, walk.computed, index, lazy, with_extensions, by_distribution)
         return self._walks[key]
 
     def closure(self, top: str) -> _Walk | None:
@@ -222,7 +230,7 @@ class ModuleGraph:
         row = self.cache.get(_CLOSURE, self._closure_key(top))
         if row is MISSING:
             return None
-        files, modules, computed = row
+        files, modules, computed, lazy = row
         if any(self._stat(path) != stat for path, stat in files):
             return None
         walk = _Walk(self, top)
@@ -232,6 +240,10 @@ class ModuleGraph:
             for name, tier, parent, imported in modules
         }
         walk.computed = {key: (file, line) for key, file, line in computed}
+        walk.lazy = {
+            name: ReachedModule(Tier.OPTIONAL, parent, None if imported is None else import_from_row(imported))
+            for name, parent, imported in lazy
+        }
         return walk
 
     def edges(self, module: str, found: ModuleFile) -> list[tuple[str, bool, ModuleImport]]:
@@ -263,8 +275,8 @@ class ModuleGraph:
 
     def _prefetch_files(self, files: Iterable[ModuleFile]) -> None:
         """Read the imports of the files not read yet: from the cache through the file's stat and
-        content key (the hint pass reads a reached wheel's files and keeps their imports too), else
-        in one parallel batch."""
+        content key (the stat → content table is the hint pass's too), else in one parallel batch.
+        Only the modules a walk reaches are read: about half of a CUDA torch environment's."""
         todo: list[tuple[ModuleFile, str | None]] = []
         for found in files:
             path = found.path
@@ -278,8 +290,11 @@ class ModuleGraph:
             else:
                 self._imports[path] = _UNREAD  # queued once
                 todo.append((found, stat))
-        items = [(found.path, self._root(found.key)) for found, _ in todo]
-        for (found, stat), (digest, read) in zip(todo, self.workers.map(_read_imports, items, crashed=_unread)):
+        # A file linking out of its site-packages is never opened.
+        inside = [found.path for found, _ in todo if self._real(found.path).startswith(self._root(found.key) + os.sep)]
+        results = dict(zip(inside, self.workers.map(_read_imports, inside, crashed=_unread)))
+        for found, stat in todo:
+            digest, read = results.get(found.path, (None, _UNREAD))
             self._imports[found.path] = read
             if digest is not None:
                 self.cache.put(INSTALLED_DIGEST, stat, digest)
@@ -302,20 +317,16 @@ class ModuleGraph:
 _UNREAD = FileImports((), ())
 
 
-def _read_imports(item: tuple[str, str]) -> tuple[str | None, FileImports]:
-    """Runs in a worker process: one file's content key and imports (none for a file that cannot
-    be read, or that links out of its site-packages)."""
-    path, root = item
+def _read_imports(path: str) -> tuple[str | None, FileImports]:
+    """One file's content key and imports (none for a file that cannot be read)."""
     try:
-        if root and not os.path.realpath(path).startswith(root + os.sep):
-            return None, _UNREAD
         source = read_regular(Path(path))
     except (OSError, ValueError):
         return None, _UNREAD
     return content_key(source), module_imports(source)
 
 
-def _unread(_item: tuple[str, str]) -> tuple[str | None, FileImports]:
+def _unread(_path: str) -> tuple[str | None, FileImports]:
     return None, _UNREAD  # the reader killed its worker on this file: passed over like an unreadable one
 
 
@@ -328,6 +339,9 @@ class _Walk:
         self.modules: dict[str, ReachedModule] = {}
         self.computed: dict[str, tuple[str, int]] = {}
         self.files: dict[str, str | None] = {}  # the sources read, with their stat keys
+        # Imported only inside a function: runs only if something calls it, which is not followed
+        # (half of what a CUDA torch environment's modules lead to lies behind such imports).
+        self.lazy: dict[str, ReachedModule] = {}
         self.queues: dict[Tier, deque[tuple[str, ReachedModule]]] = {Tier.REQUIRED: deque(), Tier.OPTIONAL: deque()}
 
     def run(self, starts: Iterable[Start]) -> None:
@@ -371,6 +385,9 @@ class _Walk:
             if lines and found.key not in self.computed:
                 self.computed[found.key] = (found.relative, lines[0])
             for target, sure, imported in self.graph.edges(module, found):
+                if imported.context is ImportContext.LAZY:
+                    self.lazy.setdefault(target, ReachedModule(Tier.OPTIONAL, module, imported))
+                    continue
                 tier = how.tier if sure else Tier.OPTIONAL
                 if not self._known(target, tier):
                     self.queues[tier].append((target, ReachedModule(tier, module, imported)))
@@ -384,6 +401,8 @@ class _Walk:
                     self.modules[module] = weaker
         for key, where in closure.computed.items():
             self.computed.setdefault(key, where)
+        for module, how in closure.lazy.items():
+            self.lazy.setdefault(module, how)
         self.files.update(closure.files)
 
 
@@ -396,7 +415,8 @@ def _closure_row(walk: _Walk) -> list[Any]:
         for name, how in walk.modules.items()
     ]
     computed = [[key, file, line] for key, (file, line) in walk.computed.items()]
-    return [[[path, stat] for path, stat in walk.files.items()], modules, computed]
+    lazy = [[name, how.parent, None if how.imported is None else import_to_row(how.imported)] for name, how in walk.lazy.items()]
+    return [[[path, stat] for path, stat in walk.files.items()], modules, computed, lazy]
 
 
 def service_starts(imports: Iterable[ResolvedImport]) -> list[Start]:
