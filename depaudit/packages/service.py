@@ -16,6 +16,7 @@ from depaudit.packages.python_rules import PackageRule
 from depaudit.packages.resolver import PackageResolver
 from depaudit.python.first_imports import FirstImport
 from depaudit.python.model import Distribution
+from depaudit.python.module_names import module_name
 from depaudit.python.modules import ModuleReach
 from depaudit.python.reach import Reached, ServiceReach
 
@@ -38,8 +39,8 @@ def service_needs(
     start = (service_step(name),)
     needs: list[Need] = []
     findings: list[Finding] = []
-    walked = {item.key: _native_needs(item, natives[item.key], modules) for item in reach.reached}
-    python = {item.key: _PythonReach(item, distributions[item.key], modules) for item in reach.reached}
+    python = {item.key: _PythonReach(item, distributions[item.key], modules, item.key in reach.roots) for item in reach.reached}
+    walked = {item.key: _native_needs(natives[item.key], modules, python[item.key]) for item in reach.reached}
     loads = {key: [(need, python[key].once_imported(need.tier, tier)) for need, tier, _ in found] for key, found in walked.items()}
     order = ProcessOrder(reach, loads, distributions, first_imports)
     for item in reach.reached:
@@ -63,11 +64,12 @@ def service_needs(
 
 
 def _native_needs(
-    item: Reached, native: NativeReport, modules: ModuleReach | None
+    native: NativeReport, modules: ModuleReach | None, python: _PythonReach
 ) -> list[tuple[NativeNeed, Tier, tuple[EvidenceStep, ...]]]:
     """Each walk record of a reached distribution with its tier once the distribution is
     imported: an extension module's records are as sure as module reach says that module is
-    imported, with the module steps to it."""
+    imported, with the module steps to it. Of a distribution no reached module imports (numba
+    under librosa's lazy_loader), every extension module is optional at most."""
     # Without module reach one record per library does: the walk's strongest, whichever root.
     if modules is None:
         return [(need, need.tier, ()) for need in native.strongest().values()]
@@ -76,7 +78,9 @@ def _native_needs(
     best: dict[tuple[str, LibraryStatus, str | None], tuple[tuple[object, ...], NativeNeed, Tier, tuple[EvidenceStep, ...]]] = {}
     for need in native.needs:
         tier, steps = need.tier, ()
-        module = modules.extension_tier(item.key, need.chain[0]) if need.chain else None
+        module = modules.extension_tier(python.item.key, need.chain[0]) if need.chain else None
+        if module is None and python.unimported and need.chain and _is_extension(need.chain[0]):
+            module = (Tier.OPTIONAL, python.steps)
         if module is not None:
             tier, steps = tier.weakest(module[0]), module[1]
         # Ties go to the record surest within its own walk: what loads whenever the wheel is imported.
@@ -85,6 +89,11 @@ def _native_needs(
         if key not in best or rank < best[key][0]:
             best[key] = (rank, need, tier, steps)
     return [(need, tier, steps) for _, need, tier, steps in best.values()]
+
+
+def _is_extension(relative: str) -> bool:
+    found = module_name(relative)
+    return found is not None and found[1]
 
 
 def _joined(chain: tuple[EvidenceStep, ...], steps: tuple[EvidenceStep, ...]) -> tuple[EvidenceStep, ...]:
@@ -103,13 +112,15 @@ class _PythonReach:
     """How surely the service runs a reached distribution's Python code: per module with module
     reach, else once per distribution (its top-level code runs at import, the rest may not)."""
 
-    def __init__(self, item: Reached, dist: Distribution, modules: ModuleReach | None) -> None:
+    def __init__(self, item: Reached, dist: Distribution, modules: ModuleReach | None, direct: bool) -> None:
         self.item = item
         self.modules = modules
         self.imported: tuple[Tier, tuple[EvidenceStep, ...]] | None = None
         self.unimported = False  # module reach runs none of its modules
         if modules is not None:
             found = modules.distribution_tier(item.key, dist.files)
+            if found is None and direct:
+                found = (item.tier, ())  # the service imports it itself (a namespace package: no module file)
             if found is None:
                 self.unimported = True
                 # Declared by a Requires-Dist on the way, but no module the service reaches

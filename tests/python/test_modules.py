@@ -9,6 +9,8 @@
 - `mplike` declares `sdlike` in Requires-Dist, as mediapipe declares sounddevice, but imports it
   only in its audio module, inside a try: sdlike's `find_library('portaudio')` is optional.
 - `pluglike` imports `sdlike` at module level without declaring it: the import is the edge.
+- `stublike` imports its submodules on attribute access, as librosa's lazy_loader does: no
+  reached module imports numlike, so even its module-level extension is optional.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "mplike/audio.py": "try:\n    import sdlike\nexcept ImportError:\n    sdlike = None\n",
     })
     make_dist(sp, "pluglike", files={"pluglike/__init__.py": "import sdlike\n"})
+    stub = "import importlib\n\ndef __getattr__(name):\n    return importlib.import_module(f'{__name__}.{name}')\n"
+    make_dist(sp, "stublike", requires=["numlike"], files={"stublike/__init__.py": stub, "stublike/beat.py": "import numlike\n"})
 
     build_so(sp / f"cvlike/cvlike{EXT}", needed=[gl])
     loader = "import importlib, os, sys\nsys.path.insert(0, os.path.dirname(__file__))\nnative = importlib.import_module('cvlike')\n"
@@ -167,3 +171,20 @@ def test_an_undeclared_import_of_an_installed_distribution_is_an_edge(tmp_path: 
         "sdlike.py:2 ctypes.util.find_library('portaudio')",
     ]
     assert failing is True
+
+
+def test_the_extension_modules_of_a_distribution_no_reached_module_imports_are_optional(
+    tmp_path: Path, site_packages: Path
+) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "import stublike\n")
+    tbb = needs["libtbb.so.12"]
+    assert (tbb.status.value, tbb.tier.value) == ("missing", "optional")
+    assert [str(step) for step in tbb.chain[3:6]] == [
+        "numlike 1.0 (Requires-Dist: numlike)",
+        "no module the service reaches imports numlike 1.0",
+        f"numlike/tbbpool{EXT}",
+    ]
+    assert failing is False
+    (tmp_path / "coarse").mkdir()
+    failing, needs = _needs(tmp_path / "coarse", site_packages, "import stublike\n", module_reach=False)
+    assert needs["libtbb.so.12"].tier.value == "required"
