@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -188,3 +190,15 @@ def test_the_extension_modules_of_a_distribution_no_reached_module_imports_are_o
     (tmp_path / "coarse").mkdir()
     failing, needs = _needs(tmp_path / "coarse", site_packages, "import stublike\n", module_reach=False)
     assert needs["libtbb.so.12"].tier.value == "required"
+
+
+def test_the_command_line_turns_module_reach_off(tmp_path: Path, site_packages: Path) -> None:
+    service = tmp_path / "svc"
+    service.mkdir()
+    (service / "main.py").write_text("import stublike\n")
+    base = [sys.executable, "-m", "depaudit", "scan", str(service), "--site-packages", str(site_packages),
+            "--distro", "debian-12", "--no-cache"]
+    assert subprocess.run(base, capture_output=True, text=True).returncode == 0
+    coarse = subprocess.run([*base, "--no-module-reach"], capture_output=True, text=True)
+    assert coarse.returncode == 1
+    assert coarse.stdout.endswith("1 service(s) need what the image lacks: libgomp1, libtbb12.\n")
