@@ -17,15 +17,18 @@ class DistributionCode:
         self.item = item
         self.modules = modules
         self.imported: tuple[Tier, tuple[EvidenceStep, ...]] | None = None
-        self.unimported = False  # module reach runs none of its modules
+        self.unimported = False  # module reach walks none of its modules
         if modules is not None:
             found = modules.distribution_tier(item.key, dist.files)
             if found is None and direct:
                 found = (item.tier, ())  # the service imports it itself (a namespace package: no module file)
             if found is None:
                 self.unimported = True
-                # Declared by a Requires-Dist on the way, but no module the service reaches
-                # imports it: loaded some way no import statement shows, if at all.
+                # Imported only inside a function of a reached module (torchaudio's load imports
+                # torchcodec), or not at all: declared by a Requires-Dist on the way, loaded some
+                # way no import statement shows, if at all.
+                found = modules.lazy_tier(item.key)
+            if found is None:
                 step = EvidenceStep(StepKind.MODULE, f"no module the service reaches imports {dist.label}")
                 found = (item.tier.weakest(Tier.OPTIONAL), (step,))
             self.imported = found
@@ -54,7 +57,7 @@ class DistributionCode:
         reached = self.modules.file_tier(hint.file)
         if reached is None:
             if self.unimported:
-                # Nothing of the distribution is imported: the old per-distribution reading, at most optional.
+                # Nothing of it is walked: the old per-distribution reading, at most optional.
                 return (self.tier if runs_at_import(hint) else Tier.HINT), self.steps
             return Tier.HINT, ()  # its module is not reached: only if something loads it some other way
         if hint.hint.lazy or (_probes(hint) and not runs_at_import(hint)):

@@ -73,6 +73,7 @@ class ModuleReach:
     lazy: dict[str, ReachedModule]  # modules only imported inside functions of reached modules: not walked
     with_extensions: frozenset[str]  # keys of the distributions of which some extension module is reached
     by_distribution: dict[str, str]  # distribution key → its strongest reached module
+    lazily: dict[str, str]  # distribution key (none of whose modules is reached) → a module of it imported inside a function
     _answers: dict[tuple[str, str], tuple[Tier, tuple[EvidenceStep, ...]] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
@@ -102,6 +103,16 @@ class ModuleReach:
                 return None
             name = min((self.modules[n].tier.rank, n) for n, _ in names)[1]
         return self.modules[name].tier, self.steps(name)
+
+    def lazy_tier(self, key: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
+        """Optional, with the steps to the import inside a function of a reached module that
+        names a module of distribution `key`; None when none does."""
+        name = self.lazily.get(key)
+        if name is None:
+            return None
+        how = self.lazy[name]
+        assert how.parent is not None and how.imported is not None
+        return Tier.OPTIONAL, (*self.steps(how.parent), _step(self.index[how.parent].relative, how.imported))
 
     def _extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
         found = module_name(relative)
@@ -194,8 +205,13 @@ class ModuleGraph:
                 if found is not None and (found.key not in best or (how.tier.rank, name) < best[found.key]):
                     best[found.key] = (how.tier.rank, name)
             by_distribution = {dist: name for dist, (_, name) in best.items()}
-            lazy = {name: how for name, how in walk.lazy.items() if name not in walk.modules}
-            self._walks[key] = ModuleReach(walk.modules, walk.computed, index, lazy, with_extensions, by_distribution)
+            lazy = {name: how for name, how in walk.lazy.items() if name not in walk.modules and how.parent in walk.modules}
+            lazily: dict[str, str] = {}
+            for name in sorted(lazy):
+                owner = next((index[m] for m in reversed(_with_parents(name)) if m in index), None)
+                if owner is not None and owner.key not in by_distribution:
+                    lazily.setdefault(owner.key, name)
+            self._walks[key] = ModuleReach(walk.modules, walk.computed, index, lazy, with_extensions, by_distribution, lazily)
         return self._walks[key]
 
     def closure(self, top: str) -> _Walk | None:

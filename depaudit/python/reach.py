@@ -129,6 +129,14 @@ def with_module_imports(reach: ServiceReach, modules: ModuleReach, env: PythonEn
             continue
         step = EvidenceStep(StepKind.DISTRIBUTION, f"{dist.label} (imported; no Requires-Dist declares it)", name=dist.name)
         extra.append(Reached(key, modules.modules[name].tier, (*_service_import(reach, modules, name), *modules.steps(name), step)))
+    for key, name in sorted(modules.lazily.items()):
+        dist, lazily = env.distributions.get(key), modules.lazy_tier(key)
+        if key in known or dist is None or lazily is None:
+            continue
+        parent = modules.lazy[name].parent
+        assert parent is not None
+        step = EvidenceStep(StepKind.DISTRIBUTION, f"{dist.label} (imported; no Requires-Dist declares it)", name=dist.name)
+        extra.append(Reached(key, lazily[0], (*_service_import(reach, modules, parent), *lazily[1], step)))
     if not extra:
         return reach
     return replace(reach, reached=tuple(sorted((*reach.reached, *extra), key=lambda item: item.key)))

@@ -9,6 +9,7 @@
 - `mplike` declares `sdlike` in Requires-Dist, as mediapipe declares sounddevice, but imports it
   only in its audio module, inside a try: sdlike's `find_library('portaudio')` is optional.
 - `pluglike` imports `sdlike` at module level without declaring it: the import is the edge.
+- `calllike` imports `sdlike` (undeclared) only inside a function: sdlike is optional.
 - `stublike` imports its submodules on attribute access, as librosa's lazy_loader does: no
   reached module imports numlike, so even its module-level extension is optional.
 """
@@ -70,6 +71,7 @@ def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "mplike/audio.py": "try:\n    import sdlike\nexcept ImportError:\n    sdlike = None\n",
     })
     make_dist(sp, "pluglike", files={"pluglike/__init__.py": "import sdlike\n"})
+    make_dist(sp, "calllike", files={"calllike/__init__.py": "def record():\n    import sdlike\n    return sdlike\n"})
     stub = "import importlib\n\ndef __getattr__(name):\n    return importlib.import_module(f'{__name__}.{name}')\n"
     make_dist(sp, "stublike", requires=["numlike"], files={"stublike/__init__.py": stub, "stublike/beat.py": "import numlike\n"})
 
@@ -202,3 +204,16 @@ def test_the_command_line_turns_module_reach_off(tmp_path: Path, site_packages: 
     coarse = subprocess.run([*base, "--no-module-reach"], capture_output=True, text=True)
     assert coarse.returncode == 1
     assert coarse.stdout.endswith("1 service(s) need what the image lacks: libgomp1, libtbb12.\n")
+
+
+def test_an_undeclared_import_inside_a_function_makes_its_distribution_optional(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "import calllike\n")
+    portaudio = needs["libportaudio.so.2"]
+    assert (portaudio.status.value, portaudio.tier.value) == ("missing", "optional")
+    assert [str(step) for step in portaudio.chain[1:5]] == [
+        "svc/main.py:1 import calllike",
+        "calllike/__init__.py:2 import sdlike, inside a function not known to be called",
+        "sdlike 1.0 (imported; no Requires-Dist declares it)",
+        "sdlike.py:2 ctypes.util.find_library('portaudio')",
+    ]
+    assert failing is False
