@@ -13,7 +13,7 @@ from depaudit.packages.model import Need, ServiceReport
 from depaudit.python.model import ResolvedImport
 from depaudit.report import ScanReport
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"  # 1.3: tiers at the grain of modules (module reach), chains with module steps
 
 
 def report_to_json(report: ScanReport) -> dict[str, Any]:
