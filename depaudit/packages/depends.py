@@ -17,20 +17,35 @@ def depends_of(package: str, rules: DistroRules, index: PackageIndex | None = No
 
 
 def pulled_in(chosen: Iterable[str], rules: DistroRules, index: PackageIndex | None = None) -> dict[str, str]:
-    """Every package installed as a dependency of `chosen`, with the chosen package that pulls it in.
+    """Every package installed as a dependency of `chosen`, with the chosen package that pulls it
+    in: the nearest one (fewest Depends steps), the first by name among as near ones.
 
-    A package both chosen and pulled in by another chosen one is reported too: it is redundant.
+    A chosen package that another chosen one pulls in is reported too: it is redundant. Of
+    chosen packages that pull each other in (libc6 and libgcc-s1 do), the first by name is not:
+    something must stay for the others to be pulled in.
     """
     roots = sorted(set(chosen))
-    via: dict[str, str] = {}
+    depths = {root: _depths(root, rules, index) for root in roots}
+    best: dict[str, tuple[int, str]] = {}
     for root in roots:
-        queue = deque(depends_of(root, rules, index))
-        seen = {root}
-        while queue:
-            package = queue.popleft()
-            if package in seen:
+        for package, depth in depths[root].items():
+            if package == root:
                 continue
-            seen.add(package)
-            via.setdefault(package, root)
-            queue.extend(depends_of(package, rules, index))
-    return via
+            if package in depths and package < root and root in depths[package]:
+                continue  # a cycle of chosen packages: the first by name stays
+            if package not in best or (depth, root) < best[package]:
+                best[package] = (depth, root)
+    return {package: root for package, (_, root) in best.items()}
+
+
+def _depths(root: str, rules: DistroRules, index: PackageIndex | None) -> dict[str, int]:
+    """Each package in `root`'s Depends closure, with the fewest steps to it."""
+    depths: dict[str, int] = {}
+    queue = deque((package, 1) for package in depends_of(root, rules, index))
+    while queue:
+        package, depth = queue.popleft()
+        if package in depths:
+            continue
+        depths[package] = depth
+        queue.extend((further, depth + 1) for further in depends_of(package, rules, index))
+    return depths

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 from dataclasses import replace
 
 from depaudit.dockerfile.parse import AptInstall, AptPackage
@@ -32,28 +33,23 @@ def plan_families(
 ) -> list[FamilyPlan]:
     lists = {name: _apt_lists(family) for name, family in families.items()}
     installs = {name: [package for install in found for package in install.packages] for name, found in lists.items()}
+    needs = {name: _needed([s for s in services if name in s.families]) for name in families}  # its services and its children's
+    # What each family's plan keeps of what it installs: only these pull other packages in, so
+    # no package is called redundant because of one the same plan removes.
+    kept = {name: {p.name for p in installs[name] if p.name in needs[name] or _runtime(p.name, rules)} for name in families}
     plans = []
     for name, family in sorted(families.items()):
         ancestors = _ancestors(name, families)
-        under = [s for s in services if name in s.families]  # its services and its children's
         own = [s for s in services if s.families and s.families[0] == name]
         from_ancestors = {p.name: a for a in ancestors for p in installs[a]}
         own_packages = [p.name for p in installs[name]]
-
-        needed: dict[str, tuple[Tier, str]] = {}  # package → strongest evidence, services under it
-        for service in under:
-            for need in service.needs:
-                if need.status is NeedStatus.MISSING and need.package and need.tier is not Tier.HINT:
-                    _strongest(needed, need.package, need.tier, _because(service.name, need))
-                elif need.status is NeedStatus.LOADED and need.package and need.tier is not Tier.HINT:
-                    # An earlier import loads it first, so nothing adds the package; but where the
-                    # family installs it, the image may still load it from there: never unused.
-                    _strongest(needed, need.package, Tier.OPTIONAL, _because(service.name, need))
+        needed = needs[name]
         wanted = {p: e for s in own for p, e in _required(s).items()}
 
         chosen = set(own_packages) | set(from_ancestors)
         add_candidates = {p: e for p, e in wanted.items() if p not in chosen}
-        pulls = pulled_in(set(own_packages) | set(add_candidates) | set(from_ancestors), rules, index)
+        kept_above = {p for a in ancestors for p in kept[a]}
+        pulls = pulled_in(kept[name] | set(add_candidates) | kept_above, rules, index)
         add = [
             PlanItem(package, Tier.REQUIRED, because)
             for package, because in sorted(add_candidates.items())
@@ -138,11 +134,33 @@ def _classify_own(
         return "redundant", PlanItem(name, tier, f"installed anyway as a dependency of {pulls[name]}", package.line)
     if name.endswith("-dev") or name in _BUILD_TOOLS:
         return "build_only", PlanItem(name, tier, "a build-time package in a runtime image", package.line)
-    if name not in needed and name not in rules.python_runtime:
+    if name not in needed and not _runtime(name, rules):
         return "unused", PlanItem(
             name, Tier.OPTIONAL, f"no service built on {family} needs it: no import, library or program leads to it", package.line
         )
     return None
+
+
+def _needed(services: Sequence[ServiceReport]) -> dict[str, tuple[Tier, str]]:
+    """Package → its strongest evidence, over the services built on a family."""
+    needed: dict[str, tuple[Tier, str]] = {}
+    for service in services:
+        for need in service.needs:
+            if need.status is NeedStatus.MISSING and need.package and need.tier is not Tier.HINT:
+                _strongest(needed, need.package, need.tier, _because(service.name, need))
+            elif need.status is NeedStatus.LOADED and need.package and need.tier is not Tier.HINT:
+                # An earlier import loads it first, so nothing adds the package; but where the
+                # family installs it, the image may still load it from there: never unused.
+                _strongest(needed, need.package, Tier.OPTIONAL, _because(service.name, need))
+    return needed
+
+
+def _runtime(package: str, rules: DistroRules) -> bool:
+    """The Python interpreter's own packages, in every spelling of its version (python3.11,
+    libpython3.11-minimal): never unused. A -dev package is a build package, never runtime."""
+    if package.endswith("-dev"):
+        return False
+    return package in rules.python_runtime or any(fnmatchcase(package, pattern) for pattern in rules.python_runtime if "*" in pattern)
 
 
 def _required(service: ServiceReport) -> dict[str, str]:

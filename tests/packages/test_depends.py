@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from depaudit.packages.depends import depends_of, pulled_in
 from depaudit.packages.rules import load_rules
 
@@ -30,3 +32,16 @@ def test_libportaudio2_pulls_in_the_alsa_library_on_ubuntu() -> None:
         via = pulled_in(["libportaudio2", alsa], rules)
         assert via[alsa] == "libportaudio2", distro
         assert via["libasound2-data"] in (alsa, "libportaudio2")  # through the ALSA library's own Depends
+
+
+def test_the_nearest_chosen_package_is_named() -> None:
+    rules = replace(load_rules("debian-12"), depends={"aa": ("ab",), "ab": ("x",), "zz": ("x",)})
+    assert pulled_in(["aa", "zz"], rules) == {"ab": "aa", "x": "zz"}  # zz pulls x in one step, aa in two
+
+
+def test_of_chosen_packages_that_pull_each_other_in_one_stays() -> None:
+    rules = load_rules("debian-12")
+    assert rules.depends["libc6"] == ("libgcc-s1",) and "libc6" in rules.depends["libgcc-s1"]
+    via = pulled_in(["libc6", "libgcc-s1"], rules)
+    assert via["libgcc-s1"] == "libc6"
+    assert "libc6" not in via  # were both redundant, a prune would remove both

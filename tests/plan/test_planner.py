@@ -16,12 +16,14 @@ pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: ca
 DOCKERFILES = {
     "docker/base/Dockerfile": "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\nRUN apt-get update && apt-get install -y --no-install-recommends \\\n    python3 \\\n    libgomp1\n",
     "docker/family-a/Dockerfile": "FROM base\nRUN apt-get install -y \\\n    libgomp1 \\\n    libx11-dev \\\n    libsm6\n",
-    "docker/family-c/Dockerfile": "FROM base\nRUN apt-get install -y curl\n",
+    "docker/family-c/Dockerfile": "FROM base\nRUN apt-get install -y curl python3.11 libpython3.11-stdlib python3.11-dev\n",
+    "docker/family-ff/Dockerfile": "FROM base\nRUN apt-get install -y libgl1 libsm6 ffmpeg\n",
     "docker/family-headless/Dockerfile": "FROM base\nRUN apt-get update && apt-get install -y libgl1 libsm6 libxext6 libxrender1 && rm -rf /var/lib/apt/lists/*\n",
 }
 SERVICES = {
     "svc-a": ("family-a", "import visionlib\n"),
     "svc-c": ("family-c", "import visionlib\n"),
+    "svc-ff": ("family-ff", "import visionlib\n"),
     "svc-headless": ("family-headless", "import json\n"),
 }
 
@@ -86,3 +88,17 @@ def test_hoist_moves_a_package_several_families_need_to_their_parent(tmp_path: P
     plans = _plans(tmp_path, hoist=True)
     assert plans["base"].add == (PlanItem("libgl1", Tier.REQUIRED, "hoisted: family-a, family-c all need it"),)
     assert plans["family-a"].add == plans["family-c"].add == ()
+
+
+def test_a_package_is_never_redundant_because_of_one_the_plan_removes(plans: dict) -> None:
+    # ffmpeg pulls libgl1 in (through libavdevice58), but nothing needs ffmpeg: the plan removes it,
+    # so libgl1, which visionlib needs, stays; before, --prune removed both.
+    family = plans["family-ff"]
+    assert family.redundant == family.add == ()
+    assert [(i.package, i.line) for i in family.unused] == [("libsm6", 2), ("ffmpeg", 2)]
+
+
+def test_every_spelling_of_the_interpreter_is_runtime_and_its_dev_package_build_only(plans: dict) -> None:
+    family = plans["family-c"]
+    assert [(i.package, i.line) for i in family.build_only] == [("python3.11-dev", 2)]
+    assert [i.package for i in family.unused] == ["curl"]  # python3.11 and libpython3.11-stdlib stay
