@@ -7,8 +7,10 @@ from fnmatch import fnmatchcase
 from dataclasses import replace
 
 from depaudit.dockerfile.parse import AptInstall, AptPackage
+from depaudit.dockerfile.programs import programs_run
 from depaudit.evidence import NeedKind, NeedStatus, Tier
 from depaudit.fleet.layout import FamilySpec
+from depaudit.packages.classify import package_for_program
 from depaudit.packages.depends import pulled_in
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.rules import DistroRules
@@ -36,7 +38,12 @@ def plan_families(
     needs = {name: _needed([s for s in services if name in s.families]) for name in families}  # its services and its children's
     # What each family's plan keeps of what it installs: only these pull other packages in, so
     # no package is called redundant because of one the same plan removes.
-    kept = {name: {p.name for p in installs[name] if p.name in needs[name] or _runtime(p.name, rules)} for name in families}
+    runs = _programs(families, lists)
+    kept = {
+        name: {p.name for p in installs[name] if p.name in needs[name] or _runtime(p.name, rules)}
+        | _run_by_images(name, families, runs, {p.name for p in installs[name]}, rules, index)
+        for name in families
+    }
     plans = []
     for name, family in sorted(families.items()):
         ancestors = _ancestors(name, families)
@@ -61,7 +68,7 @@ def plan_families(
         for package in installs[name]:
             if package.name not in seen:
                 seen.add(package.name)
-                verdict = _classify_own(package, name, from_ancestors, pulls, needed, rules)
+                verdict = _classify_own(package, name, from_ancestors, pulls, needed, kept[name])
                 if verdict is not None:
                     groups[verdict[0]].append(verdict[1])
         plans.append(
@@ -124,7 +131,7 @@ def _classify_own(
     from_ancestors: Mapping[str, str],
     pulls: Mapping[str, str],
     needed: Mapping[str, tuple[Tier, str]],
-    rules: DistroRules,
+    kept: set[str],
 ) -> tuple[str, PlanItem] | None:
     name = package.name
     tier = needed[name][0] if name in needed else Tier.OPTIONAL
@@ -134,11 +141,44 @@ def _classify_own(
         return "redundant", PlanItem(name, tier, f"installed anyway as a dependency of {pulls[name]}", package.line)
     if name.endswith("-dev") or name in _BUILD_TOOLS:
         return "build_only", PlanItem(name, tier, "a build-time package in a runtime image", package.line)
-    if name not in needed and not _runtime(name, rules):
+    if name not in kept:  # no service needs it; not the runtime; no program the image runs
         return "unused", PlanItem(
             name, Tier.OPTIONAL, f"no service built on {family} needs it: no import, library or program leads to it", package.line
         )
     return None
+
+
+def _programs(families: Mapping[str, FamilySpec], lists: Mapping[str, list[AptInstall]]) -> dict[str, dict[str, int]]:
+    """What each family's Dockerfile runs itself (its last stage; RUN lines after its first install)."""
+    runs = {}
+    for name, family in families.items():
+        instructions = list(family.source.instructions)
+        starts = [i for i, instruction in enumerate(instructions) if instruction.keyword == "FROM"]
+        after = lists[name][0].instruction.line if lists[name] else 0
+        runs[name] = programs_run(instructions[starts[-1] if starts else 0 :], after)
+    return runs
+
+
+def _run_by_images(
+    name: str,
+    families: Mapping[str, FamilySpec],
+    runs: Mapping[str, Mapping[str, int]],
+    installed: set[str],
+    rules: DistroRules,
+    index: PackageIndex | None,
+) -> set[str]:
+    """The family's installed packages whose programs its image, or one built on it, runs itself
+    (tini as the ENTRYPOINT, curl in a HEALTHCHECK): the program's package, else the package of
+    the same name."""
+    kept = set()
+    for family in families:
+        if family != name and name not in _ancestors(family, families):
+            continue
+        for program in runs[family]:
+            package = package_for_program(rules, program, index) or program
+            if package in installed:
+                kept.add(package)
+    return kept
 
 
 def _needed(services: Sequence[ServiceReport]) -> dict[str, tuple[Tier, str]]:

@@ -18,12 +18,17 @@ DOCKERFILES = {
     "docker/family-a/Dockerfile": "FROM base\nRUN apt-get install -y \\\n    libgomp1 \\\n    libx11-dev \\\n    libsm6\n",
     "docker/family-c/Dockerfile": "FROM base\nRUN apt-get install -y curl python3.11 libpython3.11-stdlib python3.11-dev\n",
     "docker/family-ff/Dockerfile": "FROM base\nRUN apt-get install -y libgl1 libsm6 ffmpeg\n",
+    "docker/family-run/Dockerfile": (
+        "FROM base\nRUN apt-get install -y tini curl wget git\nRUN pip install 'lib @ git+https://example.org/lib.git'\n"
+        'ENTRYPOINT ["/usr/bin/tini", "--"]\nHEALTHCHECK --interval=30s CMD curl -f http://localhost/ || exit 1\n'
+    ),
     "docker/family-headless/Dockerfile": "FROM base\nRUN apt-get update && apt-get install -y libgl1 libsm6 libxext6 libxrender1 && rm -rf /var/lib/apt/lists/*\n",
 }
 SERVICES = {
     "svc-a": ("family-a", "import visionlib\n"),
     "svc-c": ("family-c", "import visionlib\n"),
     "svc-ff": ("family-ff", "import visionlib\n"),
+    "svc-run": ("family-run", "import json\n"),
     "svc-headless": ("family-headless", "import json\n"),
 }
 
@@ -102,3 +107,8 @@ def test_every_spelling_of_the_interpreter_is_runtime_and_its_dev_package_build_
     family = plans["family-c"]
     assert [(i.package, i.line) for i in family.build_only] == [("python3.11-dev", 2)]
     assert [i.package for i in family.unused] == ["curl"]  # python3.11 and libpython3.11-stdlib stay
+
+
+def test_what_the_image_runs_itself_is_kept(plans: dict) -> None:
+    # tini is the ENTRYPOINT, curl the HEALTHCHECK's program, git what pip clones a git+ URL with.
+    assert [(i.package, i.line) for i in plans["family-run"].unused] == [("wget", 2)]
