@@ -89,6 +89,14 @@ def _needs(tmp_path: Path, site_packages: Path, source: str, module_reach: bool 
     return report.failing, {n.name: n for n in report.services[0].needs}
 
 
+def _verdict(need: Need) -> tuple[str, str, str | None]:
+    return need.status.value, need.tier.value, need.package
+
+
+def _steps(need: Need, start: int, end: int) -> list[str]:
+    return [str(step) for step in need.chain[start:end]]
+
+
 def test_only_the_imported_extension_modules_count(tmp_path: Path, site_packages: Path) -> None:
     failing, needs = _needs(tmp_path, site_packages, "from qtlike import QtGui\n")
     assert (needs["libGL.so.1"].status.value, needs["libGL.so.1"].tier.value) == ("missing", "required")
@@ -135,9 +143,8 @@ def test_a_guarded_import_of_the_service_keeps_its_extension_optional(tmp_path: 
 
 def test_a_declared_dependency_no_reached_module_imports_is_optional(tmp_path: Path, site_packages: Path) -> None:
     failing, needs = _needs(tmp_path, site_packages, "import mplike\n")
-    portaudio = needs["libportaudio.so.2"]
-    assert (portaudio.status.value, portaudio.tier.value, portaudio.package) == ("missing", "optional", "libportaudio2")
-    assert [str(step) for step in portaudio.chain[1:6]] == [
+    assert _verdict(needs["libportaudio.so.2"]) == ("missing", "optional", "libportaudio2")
+    assert _steps(needs["libportaudio.so.2"], 1, 6) == [
         "svc/main.py:1 import mplike",
         "mplike 1.0",
         "sdlike 1.0 (Requires-Dist: sdlike)",
@@ -164,17 +171,26 @@ def test_a_guarded_import_inside_the_wheel_keeps_its_hints_optional(tmp_path: Pa
     assert failing is False
 
 
-def test_an_undeclared_import_of_an_installed_distribution_is_an_edge(tmp_path: Path, site_packages: Path) -> None:
-    failing, needs = _needs(tmp_path, site_packages, "import pluglike\n")
+@pytest.mark.parametrize(
+    ("host", "statement", "tier"),
+    [
+        ("pluglike", "pluglike/__init__.py:1 import sdlike", "required"),
+        ("calllike", "calllike/__init__.py:2 import sdlike, inside a function not known to be called", "optional"),
+    ],
+)
+def test_an_undeclared_import_of_an_installed_distribution_is_an_edge(
+    tmp_path: Path, site_packages: Path, host: str, statement: str, tier: str
+) -> None:
+    failing, needs = _needs(tmp_path, site_packages, f"import {host}\n")
     portaudio = needs["libportaudio.so.2"]
-    assert (portaudio.status.value, portaudio.tier.value) == ("missing", "required")
+    assert (portaudio.status.value, portaudio.tier.value) == ("missing", tier)
     assert [str(step) for step in portaudio.chain[1:5]] == [
-        "svc/main.py:1 import pluglike",
-        "pluglike/__init__.py:1 import sdlike",
+        f"svc/main.py:1 import {host}",
+        statement,
         "sdlike 1.0 (imported; no Requires-Dist declares it)",
         "sdlike.py:2 ctypes.util.find_library('portaudio')",
     ]
-    assert failing is True
+    assert failing is (tier == "required")
 
 
 def test_the_extension_modules_of_a_distribution_no_reached_module_imports_are_optional(
@@ -205,15 +221,3 @@ def test_the_command_line_turns_module_reach_off(tmp_path: Path, site_packages: 
     assert coarse.returncode == 1
     assert coarse.stdout.endswith("1 service(s) need what the image lacks: libgomp1, libtbb12.\n")
 
-
-def test_an_undeclared_import_inside_a_function_makes_its_distribution_optional(tmp_path: Path, site_packages: Path) -> None:
-    failing, needs = _needs(tmp_path, site_packages, "import calllike\n")
-    portaudio = needs["libportaudio.so.2"]
-    assert (portaudio.status.value, portaudio.tier.value) == ("missing", "optional")
-    assert [str(step) for step in portaudio.chain[1:5]] == [
-        "svc/main.py:1 import calllike",
-        "calllike/__init__.py:2 import sdlike, inside a function not known to be called",
-        "sdlike 1.0 (imported; no Requires-Dist declares it)",
-        "sdlike.py:2 ctypes.util.find_library('portaudio')",
-    ]
-    assert failing is False
