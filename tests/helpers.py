@@ -193,6 +193,13 @@ def have_gcc() -> bool:
     return shutil.which("gcc") is not None
 
 
+def elf_folder(factory: pytest.TempPathFactory, name: str) -> Path:
+    """A fresh folder for a fixture that builds shared objects; the fixture is skipped without gcc."""
+    if not have_gcc():
+        pytest.skip("gcc is not installed: cannot build ELF fixtures")
+    return factory.mktemp(name)
+
+
 def build_so(
     out: Path,
     *,

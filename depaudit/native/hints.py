@@ -97,7 +97,6 @@ def folder_hints(
 
 
 _KIND = "hints"  # content key → the file's hints
-_DIGEST = INSTALLED_DIGEST
 
 
 def _hints(
@@ -127,7 +126,7 @@ def _installed_digests(
     probes, hits = 0, 0
     real = RealPaths()
     for (path, root), stat in zip(files, stats):
-        digest = cache.get(_DIGEST, stat)
+        digest = cache.get(INSTALLED_DIGEST, stat)
         if digest is MISSING:
             digest = None
             if stat is not None and (hits or probes < _PROBES):
@@ -135,7 +134,7 @@ def _installed_digests(
                 digest = _read_digest(path, root, real)
                 if digest is not None and cache.get(_KIND, digest) is not MISSING:
                     hits += 1
-                    cache.put(_DIGEST, stat, digest)
+                    cache.put(INSTALLED_DIGEST, stat, digest)
         digests.append(digest)
     return digests
 
@@ -178,7 +177,7 @@ def _start_hints(
                 results[path] = hints
                 cache.put(_KIND, key or digest, [_row(hint) for hint in hints])
                 if stat is not None and digest is not None:
-                    cache.put(_DIGEST, stat, digest)
+                    cache.put(INSTALLED_DIGEST, stat, digest)
         return results
 
     return collect

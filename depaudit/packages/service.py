@@ -9,6 +9,7 @@ from dataclasses import replace
 from depaudit.evidence import EvidenceStep, NeedKind, StepKind, Tier, service_step
 from depaudit.findings import Finding
 from depaudit.native.hints import FileHint
+from depaudit.native.elf import is_extension_module
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
 from depaudit.packages.code_reach import DistributionCode
 from depaudit.packages.loaded import ProcessOrder
@@ -17,7 +18,6 @@ from depaudit.packages.python_rules import PackageRule
 from depaudit.packages.resolver import PackageResolver
 from depaudit.python.first_imports import FirstImport
 from depaudit.python.model import Distribution
-from depaudit.python.module_names import module_name
 from depaudit.python.modules import ModuleReach
 from depaudit.python.reach import Reached, ServiceReach
 
@@ -80,7 +80,7 @@ def _native_needs(
     for need in native.needs:
         tier, steps = need.tier, ()
         module = modules.extension_tier(python.item.key, need.chain[0]) if need.chain else None
-        if module is None and python.unimported and need.chain and _is_extension(need.chain[0]):
+        if module is None and python.unimported and need.chain and is_extension_module(need.chain[0]):
             module = (Tier.OPTIONAL, python.steps)
         if module is not None:
             tier, steps = tier.weakest(module[0]), module[1]
@@ -90,11 +90,6 @@ def _native_needs(
         if key not in best or rank < best[key][0]:
             best[key] = (rank, need, tier, steps)
     return [(need, tier, steps) for _, need, tier, steps in best.values()]
-
-
-def _is_extension(relative: str) -> bool:
-    found = module_name(relative)
-    return found is not None and found[1]
 
 
 def _joined(chain: tuple[EvidenceStep, ...], steps: tuple[EvidenceStep, ...]) -> tuple[EvidenceStep, ...]:

@@ -20,7 +20,6 @@ from typing import Any
 
 from depaudit.cache import INSTALLED_DIGEST, MISSING, ResultCache, content_key, stat_key
 from depaudit.evidence import EvidenceStep, StepKind, Tier
-from depaudit.parallel import Workers
 from depaudit.python.environment import PythonEnvironment
 from depaudit.python.module_imports import (
     CACHE_KIND,
@@ -165,10 +164,9 @@ class ModuleReach:
 class ModuleGraph:
     """The modules of one Python environment and the imports in their sources, read once per scan."""
 
-    def __init__(self, env: PythonEnvironment, cache: ResultCache | None = None, workers: Workers | None = None) -> None:
+    def __init__(self, env: PythonEnvironment, cache: ResultCache | None = None) -> None:
         self.env = env
         self.cache = cache if cache is not None else ResultCache(None)
-        self.workers = workers if workers is not None else Workers(1)
         self._index: dict[str, ModuleFile] | None = None
         self._imports: dict[str, FileImports] = {}
         self._edges: dict[str, list[tuple[str, bool, ModuleImport]]] = {}
@@ -274,47 +272,24 @@ class ModuleGraph:
         return self._edges[module]
 
     def imports(self, found: ModuleFile) -> FileImports:
-        if found.path not in self._imports:
-            self._prefetch_files([found])
-        return self._imports[found.path]
-
-    def prefetch(self, names: Iterable[str]) -> None:
-        index, read = self.index, self._imports
-        files = []
-        for name in names:
-            for module in _with_parents(name):
-                found = index.get(module)
-                if found is not None and not found.extension and found.path not in read:
-                    files.append(found)
-        if files:
-            self._prefetch_files(files)
-
-    def _prefetch_files(self, files: Iterable[ModuleFile]) -> None:
-        """Read the imports of the files not read yet: from the cache through the file's stat and
-        content key (the stat → content table is the hint pass's too), else in one parallel batch.
-        Only the modules a walk reaches are read: about half of a CUDA torch environment's."""
-        todo: list[tuple[ModuleFile, str | None]] = []
-        for found in files:
-            path = found.path
-            if path in self._imports:
-                continue
+        """One module file's imports: from the cache through the file's stat and content key (the
+        stat → content table is the hint pass's too), else read here, once per scan. Only the
+        modules a walk reaches are read: about half of a CUDA torch environment's."""
+        path = found.path
+        if path not in self._imports:
             stat = self._stat(path)
             digest = self.cache.get(INSTALLED_DIGEST, stat)
             cached = self.cache.get(CACHE_KIND, digest) if digest is not MISSING else MISSING
             if cached is not MISSING:
                 self._imports[path] = imports_from_row(cached)
+            elif not self._real(path).startswith(self._root(found.key) + os.sep):
+                self._imports[path] = _UNREAD  # links out of its site-packages: never opened
             else:
-                self._imports[path] = _UNREAD  # queued once
-                todo.append((found, stat))
-        # A file linking out of its site-packages is never opened.
-        inside = [found.path for found, _ in todo if self._real(found.path).startswith(self._root(found.key) + os.sep)]
-        results = dict(zip(inside, self.workers.map(_read_imports, inside, crashed=_unread)))
-        for found, stat in todo:
-            digest, read = results.get(found.path, (None, _UNREAD))
-            self._imports[found.path] = read
-            if digest is not None:
-                self.cache.put(INSTALLED_DIGEST, stat, digest)
-                self.cache.put(CACHE_KIND, digest, imports_to_row(read))
+                digest, self._imports[path] = _read_imports(path)
+                if digest is not None:
+                    self.cache.put(INSTALLED_DIGEST, stat, digest)
+                    self.cache.put(CACHE_KIND, digest, imports_to_row(self._imports[path]))
+        return self._imports[path]
 
     def _stat(self, path: str) -> str | None:
         """A file's stat key, taken once per scan: torch's closure and its cycle partners' list
@@ -342,10 +317,6 @@ def _read_imports(path: str) -> tuple[str | None, FileImports]:
     return content_key(source), module_imports(source)
 
 
-def _unread(_path: str) -> tuple[str | None, FileImports]:
-    return None, _UNREAD  # the reader killed its worker on this file: passed over like an unreadable one
-
-
 class _Walk:
     """One breadth-first walk: required paths first, so a module keeps its strongest one."""
 
@@ -369,11 +340,8 @@ class _Walk:
         for tier in (Tier.REQUIRED, Tier.OPTIONAL):
             queue = self.queues[tier]
             while queue:
-                # One round per depth: its files are read in one parallel batch first.
-                self.graph.prefetch([name for name, how in queue if not self._known(name, how.tier)])
-                for _ in range(len(queue)):
-                    name, how = queue.popleft()
-                    self.visit(name, how)
+                name, how = queue.popleft()
+                self.visit(name, how)
 
     def _known(self, module: str, tier: Tier) -> bool:
         known = self.modules.get(module)

@@ -16,7 +16,7 @@ from elftools.elf.elffile import ELFFile
 
 from depaudit.packages.model import ServiceReport
 from depaudit.report import ScanReport
-from helpers import OpenedFiles, build_so, have_gcc
+from helpers import OpenedFiles, build_so, elf_folder
 from helpers import opened_files as helpers_opened_files
 
 EXT = ".cpython-311-x86_64-linux-gnu.so"
@@ -145,9 +145,7 @@ def _gcc_m32(root: Path, needed_soname: str) -> bytes | None:
 
 @pytest.fixture(scope="session")
 def elf_parts(tmp_path_factory: pytest.TempPathFactory) -> ElfParts:
-    if not have_gcc():
-        pytest.skip("gcc is not installed: cannot build ELF fixtures")
-    root = tmp_path_factory.mktemp("hostile-elf")
+    root = elf_folder(tmp_path_factory, "hostile-elf")
     stubs = root / "stubs"
     good_need = build_so(stubs / GOOD_NEED, soname=GOOD_NEED)
     good = build_so(root / f"_good{EXT}", needed=[good_need])

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from depaudit.python.environment import PythonEnvironment, load_environment
-from helpers import build_elf32_so, build_so, have_gcc, make_dist
+from helpers import build_elf32_so, build_so, elf_folder, make_dist
 
 EXT = ".cpython-311-x86_64-linux-gnu.so"
 
@@ -36,9 +36,7 @@ def _ext(sp: Path, scenario: str, **kwargs: Any) -> str:
 
 @pytest.fixture(scope="session")
 def loader_scene(tmp_path_factory: pytest.TempPathFactory) -> LoaderScene:
-    if not have_gcc():
-        pytest.skip("gcc is not installed: cannot build ELF fixtures")
-    root = tmp_path_factory.mktemp("loader")
+    root = elf_folder(tmp_path_factory, "loader")
     stubs, sp = root / "build", root / "site-packages"
     built: list[str] = []
 

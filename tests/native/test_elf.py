@@ -13,7 +13,7 @@ from elftools.elf.elffile import ELFFile
 from depaudit.findings import FindingKind
 from depaudit.native.elf import ElfError, has_elf_magic, is_extension_module, read_elf
 from depaudit.native.model import ElfInfo
-from helpers import build_elf32_so, build_so, have_gcc
+from helpers import build_elf32_so, build_so, elf_folder, have_gcc
 
 needs_gcc = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
 
@@ -21,9 +21,7 @@ needs_gcc = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: can
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder of gcc-built objects, each named after what it shows."""
-    if not have_gcc():
-        pytest.skip("gcc is not installed: cannot build ELF fixtures")
-    root = tmp_path_factory.mktemp("elf")
+    root = elf_folder(tmp_path_factory, "elf")
     dep = build_so(root / "libdep.so.2", soname="libdep.so.2")
     other = build_so(root / "libother.so.3", soname="libother.so.3")
     build_so(root / "librpath.so.1", soname="librpath.so.1", needed=[dep, other], rpath="$ORIGIN/../a::/opt/b:")

@@ -10,14 +10,12 @@ import pytest
 from depaudit.native.distribution import analyse_folder
 from depaudit.evidence import Tier
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
-from helpers import build_so, have_gcc
+from helpers import build_so, elf_folder
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not have_gcc():
-        pytest.skip("gcc is not installed: cannot build ELF fixtures")
-    root = tmp_path_factory.mktemp("service")
+    root = elf_folder(tmp_path_factory, "service")
     stubs, folder = root / "stubs", root / "services" / "detector"
     gl = build_so(stubs / "libGL.so.1", soname="libGL.so.1")
     escape = build_so(stubs / "libescape.so.1", soname="libescape.so.1")

@@ -16,7 +16,7 @@ from depaudit.packages.model import Need
 from depaudit.python.environment import load_environment
 from depaudit.python.first_imports import FirstImport, FirstImports
 from depaudit.scan import ScanOptions, run_scan
-from helpers import build_so, have_gcc, make_dist
+from helpers import build_so, elf_folder, make_dist
 
 EXT = ".cpython-311-x86_64-linux-gnu.so"
 CUDA_BASE = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
@@ -24,9 +24,7 @@ CUDA_BASE = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
 
 @pytest.fixture(scope="module")
 def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not have_gcc():
-        pytest.skip("gcc is not installed: cannot build ELF fixtures")
-    sp = tmp_path_factory.mktemp("loaded") / "site-packages"
+    sp = elf_folder(tmp_path_factory, "loaded") / "site-packages"
     c10 = build_so(sp / "core/lib/libc10.so", soname="libc10.so")
     build_so(sp / f"core/_C{EXT}", needed=[c10], rpath="$ORIGIN/lib")
     make_dist(sp, "core", "2.0", files={"core/__init__.py": "from core._C import *\n"},
@@ -131,9 +129,7 @@ def test_first_imports_stop_at_the_packages_own_import(tmp_path: Path) -> None:
 def test_a_package_the_loaded_library_would_come_from_is_never_unused(tmp_path: Path, tmp_path_factory) -> None:
     """The loaded object wins over the image's; but the image may still load the family's copy
     if the order ever changes: the package stays, and nothing adds it."""
-    if not have_gcc():
-        pytest.skip("gcc is not installed: cannot build ELF fixtures")
-    sp = tmp_path_factory.mktemp("gomp") / "site-packages"
+    sp = elf_folder(tmp_path_factory, "gomp") / "site-packages"
     gomp = build_so(sp / "core/lib/libgomp.so.1", soname="libgomp.so.1")
     build_so(sp / f"core/_C{EXT}", needed=[gomp], rpath="$ORIGIN/lib")
     make_dist(sp, "core", files={"core/__init__.py": ""}, existing=["core/lib/libgomp.so.1", f"core/_C{EXT}"])

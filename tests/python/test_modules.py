@@ -24,16 +24,14 @@ import pytest
 
 from depaudit.packages.model import Need
 from depaudit.scan import ScanOptions, run_scan
-from helpers import build_so, have_gcc, make_dist
+from helpers import build_so, elf_folder, make_dist
 
 EXT = ".abi3.so"
 
 
 @pytest.fixture(scope="module")
 def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not have_gcc():
-        pytest.skip("gcc is not installed: cannot build ELF fixtures")
-    root = tmp_path_factory.mktemp("modules")
+    root = elf_folder(tmp_path_factory, "modules")
     sp, stubs = root / "site-packages", root / "stubs"
     gl, dbus, tbb, gomp = (
         build_so(stubs / name, soname=name) for name in ("libGL.so.1", "libdbus-1.so.3", "libtbb.so.12", "libgomp.so.1")
