@@ -31,7 +31,8 @@ from depaudit.packages.rules import DistroRules
 from depaudit.packages.service import service_needs
 from depaudit.packages.index import PackageIndex
 from depaudit.parallel import Workers
-from depaudit.plan.fleet import plan_fleet
+from depaudit.plan.fleet import plan_fleet, prune_findings
+from depaudit.plan.model import BaseProvides
 from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
 from depaudit.python.model import TargetPython
 from depaudit.python.modules import ModuleGraph, service_starts
@@ -109,7 +110,9 @@ def run_scan(options: ScanOptions) -> ScanReport:
     for family in fleet.families.values():
         findings.extend(family.source.findings())
     cpu = frozenset(name for name in fleet.families if not bases.is_gpu(name))
-    plan = plan_fleet(fleet.families, reports, rules, knowledge.index, hoist=options.hoist, cpu_families=cpu)
+    provided = {name: BaseProvides(*bases.provided(name, rules)) for name in fleet.families}
+    plan = plan_fleet(fleet.families, reports, rules, knowledge.index, hoist=options.hoist, cpu_families=cpu, provided=provided)
+    findings.extend(prune_findings(plan.families))
     first = next(iter(environments.values()))
     labels = {base.label for _, base in services}
     return ScanReport(

@@ -48,7 +48,12 @@ def split_lines(text: str) -> list[str]:
 
 
 def _patchable(text: str) -> list[AptInstall]:
-    return [i for i in apt_installs(text) if not i.in_heredoc and not i.instruction.heredoc]
+    return _editable(apt_installs(text))
+
+
+def _editable(installs: list[AptInstall]) -> list[AptInstall]:
+    """The installs an edit may touch: not in a heredoc, and with every word of the list known."""
+    return [i for i in installs if not i.in_heredoc and not i.instruction.heredoc and not i.unknown]
 
 
 def patch_dockerfile(text: str, add: Sequence[str], remove: Sequence[str] = ()) -> str:
@@ -66,22 +71,24 @@ def _candidates(text: str, add: Sequence[str], remove: Sequence[str]) -> Iterato
     lines = split_lines(text)
     eol = _line_end(lines)
     every = apt_installs(text)
-    installs = [i for i in every if not i.in_heredoc and not i.instruction.heredoc]
+    installs = _editable(every)
+    runs = 0  # instructions added (a RUN dropped counts -1)
     if remove and installs:
-        lines = _remove(lines, installs, set(remove), escape_of(text))
+        lines, dropped = _remove(lines, installs, set(remove), escape_of(text))
+        runs -= dropped
         text = "".join(lines)
         every = apt_installs(text)
-        installs = [i for i in every if not i.in_heredoc and not i.instruction.heredoc]
+        installs = _editable(every)
     # A package a heredoc installs is installed: never add it again.
     wanted = [p for p in dict.fromkeys(add) if not any(p == q.name for i in every for q in i.packages)]
     if not wanted:
-        yield "".join(lines), 0
+        yield "".join(lines), runs
         return
     if installs:
         merged = "".join(_insert(list(lines), installs[0], wanted, eol, text))
         if merged != text:  # else nothing could be merged: no reason to touch the RUN for hygiene either
-            yield _make_hygienic(merged, eol), 0
-    yield "".join(_new_run(lines, text, wanted, eol)), 1
+            yield _make_hygienic(merged, eol), runs
+    yield "".join(_new_run(lines, text, wanted, eol)), runs + 1
 
 
 def _line_end(lines: list[str]) -> str:
@@ -267,15 +274,22 @@ def _more_after_command(
     return end_line == number and body[end_column + 1 :].strip() not in ("", escape)
 
 
-def _remove(lines: list[str], installs: list[AptInstall], remove: set[str], escape: str) -> list[str]:
+def _remove(lines: list[str], installs: list[AptInstall], remove: set[str], escape: str) -> tuple[list[str], int]:
+    """The lines without the packages in `remove`, and how many RUNs went whole: a list the removal
+    would empty goes with its RUN when the RUN does nothing but apt's own housekeeping, else it
+    stays (prune_leaves() says so)."""
     drop: set[int] = set()
+    dropped_runs = 0
     for install in installs:
-        keep = [p for p in install.packages if p.name not in remove]
+        keep = [p for p in install.packages if p.name not in remove or p.variable]
         if not keep:
-            continue  # emptying a list would break the RUN: leave it for a person
+            if _only_apt(install, installs):
+                drop.update(number - 1 for number in install.instruction.lines)
+                dropped_runs += 1
+            continue
         for package in install.packages:
-            if package.name not in remove:
-                continue
+            if package.name not in remove or package.variable:
+                continue  # a package a variable names: its line holds the variable, not the name
             text = lines[package.line - 1]
             body = text.rstrip("\r\n")
             ending = text[len(body) :]
@@ -288,7 +302,50 @@ def _remove(lines: list[str], installs: list[AptInstall], remove: set[str], esca
     for index in sorted(drop):
         if not lines[index].rstrip().endswith(escape):
             _end_continuation(lines, index, drop, escape)  # the dropped line ended the RUN: so does the one above
-    return [line for index, line in enumerate(lines) if index not in drop]
+    return [line for index, line in enumerate(lines) if index not in drop], dropped_runs
+
+
+# The commands a RUN around an apt-get install may hold and still have no other purpose.
+_APT_HOUSEKEEPING = re.compile(
+    r"(?:sudo\s+)?(?:DEBIAN_FRONTEND=\S+\s+)?apt(?:-get)?\s+(?:-\S+\s+)*(?:update|clean|autoclean|autoremove)(?:\s+-\S+)*"
+    r"|rm\s+-\w+\s+/var/lib/apt/lists/?\*?|set\s+-\w+|true|:"
+)
+
+
+def _only_apt(install: AptInstall, installs: list[AptInstall]) -> bool:
+    """Whether the install's RUN does nothing but this install and apt's housekeeping: then a
+    list pruned empty takes the whole RUN with it."""
+    instruction = install.instruction
+    if sum(i.instruction is instruction for i in installs) != 1:
+        return False
+    arguments = instruction.arguments
+    before, after = arguments[: install.start], arguments[install.end :]
+    before = re.sub(r"^(?:--\S+\s+)*", "", before)
+    commands = re.split(r"\s*(?:&&|;)\s*", re.sub(r"[(){}]", " ", f"{before} {after}").strip())
+    return all(not command or _APT_HOUSEKEEPING.fullmatch(command) for command in commands)
+
+
+def prune_leaves(text: str, remove: Sequence[str]) -> list[tuple[int, str]]:
+    """(line, message) for each package `remove` names that the patch cannot take out, and why."""
+    leaves: list[tuple[int, str]] = []
+    wanted = set(remove)
+    every = apt_installs(text)
+    editable = _editable(every)
+    for install in every:
+        names = [p for p in install.packages if p.name in wanted]
+        if not names:
+            continue
+        if install not in editable:
+            continue  # a heredoc's, or a list with words it cannot read: its problem says it is never edited
+        if all(p.name in wanted and not p.variable for p in install.packages) and not _only_apt(install, editable):
+            why = "taking them out would empty this apt-get install, and its RUN does more than install: remove the command by hand"
+        else:
+            for package in names:
+                if package.variable:
+                    leaves.append((package.line, f"--prune leaves {package.name}: ${package.variable} names it; take it out of that variable's value by hand"))
+            continue
+        leaves.append((install.line, f"--prune leaves {' '.join(p.name for p in names)}: {why}"))
+    return leaves
 
 
 def _end_continuation(lines: list[str], index: int, drop: set[int], escape: str) -> None:

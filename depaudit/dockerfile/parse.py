@@ -40,7 +40,8 @@ class Instruction:
 @dataclass(frozen=True)
 class AptPackage:
     name: str  # without a version pin
-    line: int  # where the token stands
+    line: int  # where the token stands (for one from a variable: where the `$VAR` stands)
+    variable: str = ""  # the ARG / ENV variable whose value named it: read, never edited
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class AptInstall:
     verb_end: int = 0
     end: int = 0
     missing: tuple[str, ...] = ()  # apt hygiene it lacks, a subset of HYGIENE's keys, in its order
+    unknown: tuple[str, ...] = ()  # words naming packages that cannot be known (`$PKGS` with no value)
 
 
 @dataclass
@@ -108,13 +110,22 @@ def instructions(text: str) -> list[Instruction]:
         keyword, _, arguments = joined.partition(" ")
         result.append(Instruction(keyword.upper(), arguments.strip(), start, number))
         pending = []
-        heredocs = [(m.group(3), m.group(1) == "-") for m in HEREDOC.finditer(arguments)]
+        opens = HEREDOC.finditer(arguments) if takes_heredocs(keyword, arguments) else ()
+        heredocs = [(m.group(3), m.group(1) == "-") for m in opens]
         body = []
     if pending:  # a continuation at the end of the file
         joined = " ".join(part.strip() for part in pending)
         keyword, _, arguments = joined.partition(" ")
         result.append(Instruction(keyword.upper(), arguments.strip(), start, len(raw)))
     return result
+
+
+def takes_heredocs(keyword: str, arguments: str) -> bool:
+    """BuildKit reads heredocs in the shell form of RUN, COPY and ADD only: `<<EOF` inside an
+    exec-form JSON array (`CMD ["sh", "-c", "cat <<EOF"]`) is a string, not a heredoc."""
+    if keyword.upper() not in ("RUN", "COPY", "ADD"):
+        return False
+    return not re.sub(r"^(?:--\S+\s+)*", "", arguments.strip()).startswith("[")
 
 
 # apt options whose value is the next word: `-o APT::Install-Recommends=false install ...`
@@ -182,11 +193,32 @@ class _Words:
     where the command's last word ends."""
 
     flags: list[str] = field(default_factory=list)
-    names: list[tuple[str, int]] = field(default_factory=list)
+    names: list[tuple[str, int, str]] = field(default_factory=list)  # (name, offset, the variable it came from)
     end: int = 0
+    unknown: list[str] = field(default_factory=list)
 
 
-def _command_words(match: re.Match[str]) -> _Words:
+# A word that is one variable: `$PKGS`, `${PKGS}`, `"${PKGS:-a b}"`.
+_ONE_VARIABLE = re.compile(r'"?\$(?:(\w+)|\{(\w+)(?::?-([^}]*))?\})"?')
+
+
+def _expanded(word: str, variables: Mapping[str, str]) -> tuple[str, list[str]] | None:
+    """(variable, the words of its value) for a word that is one variable whose value is known;
+    None for any other word the shell computes."""
+    found = _ONE_VARIABLE.fullmatch(word)
+    if found is None:
+        return None
+    name = found.group(1) or found.group(2)
+    value = variables.get(name) or found.group(3)
+    if value is None:
+        return None
+    try:
+        return name, shlex.split(value)
+    except ValueError:
+        return None
+
+
+def _command_words(match: re.Match[str], variables: Mapping[str, str]) -> _Words:
     words = [  # (word, offset in source): the options before `install`, then what follows it
         (word.group(), match.start(group) + word.start())
         for group in ("options", "rest")
@@ -200,16 +232,30 @@ def _command_words(match: re.Match[str]) -> _Words:
         if word.startswith("#") and not depth and not quoted:
             break  # a shell comment: the rest of the line is not the command's
         substituted = depth > 0 or quoted or "(" in word or "`" in word
+        if (depth > 0 or quoted) and result.unknown:
+            result.unknown[-1] += f" {word}"  # the rest of a substitution the list holds
+        elif "$(" in word or "`" in word:
+            result.unknown.append(word)  # `$(cat packages.txt)`: a list the shell computes
         depth += word.count("(") - word.count(")")
         quoted ^= word.count("`") % 2 == 1
         if depth < 0:
             # `(apt-get install -y curl)`: the subshell ends here, and the command with it.
             word = word[: word.index(")")]
             if word and not word.startswith(("-", "$")):
-                result.names.append((word.split("=", 1)[0], offset))
+                result.names.append((word.split("=", 1)[0], offset, ""))
             result.end = max(result.end, offset + len(word)) if word else result.end
             break
-        if substituted or word.startswith("$") or word == "\\":
+        if not substituted and "$" in word and not word.startswith("-"):
+            expanded = _expanded(word, variables)
+            if expanded is None:
+                result.unknown.append(word)  # a word the shell computes: no package name we can read
+            else:
+                for value in expanded[1]:
+                    if value.startswith("-"):
+                        result.flags.append(value)
+                    else:
+                        result.names.append((value.split("=", 1)[0], offset, expanded[0]))
+        elif substituted or word == "\\":
             pass  # a word the shell computes: no package name we can read
         elif word in _APT_VALUE_OPTIONS and index + 1 < len(words):
             result.flags.append(f"{word} {words[index + 1][0]}")  # the option and its value stay one flag
@@ -218,7 +264,7 @@ def _command_words(match: re.Match[str]) -> _Words:
         elif word.startswith("-"):
             result.flags.append(word)
         else:
-            result.names.append((word.split("=", 1)[0], offset))
+            result.names.append((word.split("=", 1)[0], offset, ""))
         result.end = max(result.end, offset + len(word))
         index += 1
     return result
@@ -246,13 +292,23 @@ class _Shell:
         return cls(first_end(_APT_UPDATE), first_end(_CONF_ASSUME_YES), first_end(_CONF_NO_RECOMMENDS), last)
 
 
-def apt_installs(text: str) -> list[AptInstall]:
-    """Every `apt-get install` list of the last stage's RUN instructions (the image's own)."""
+def apt_installs(
+    text: str, inherited: Mapping[str, str] | None = None, build_args: Mapping[str, str] | None = None
+) -> list[AptInstall]:
+    """Every `apt-get install` list of the last stage's RUN instructions (the image's own). A
+    `$VAR` in a list is read from the variables the RUN sees: ARG defaults (or `build_args`),
+    ENV, and the environment `inherited` from the image it is built FROM."""
     found: list[AptInstall] = []
     raw_lines = text.replace("\r\n", "\n").split("\n")
     escape = _escape_of(raw_lines)
     configured = _Configured()  # by the stage's RUNs so far
-    for instruction in _last_stage(instructions(text)):
+    parsed = instructions(text)
+    last = _last_stage(parsed)
+    scope = _Scope(inherited, build_args)
+    for instruction in parsed[: len(parsed) - len(last)]:
+        scope.read(instruction)
+    for instruction in last:
+        scope.read(instruction)
         if instruction.keyword != "RUN" or instruction.arguments.lstrip().startswith("["):
             continue  # exec-form RUN: not a shell command line
         columns = _columns(instruction, raw_lines, escape)
@@ -262,19 +318,21 @@ def apt_installs(text: str) -> list[AptInstall]:
         for source, in_heredoc in ((instruction.arguments, False), (instruction.heredoc.replace("\\\n", " "), True)):
             shell = _Shell.of(source)
             for match in _APT_INSTALL.finditer(source.replace("\n", ";")):
-                words = _command_words(match)
+                words = _command_words(match, scope.variables)
                 if columns is not None and not in_heredoc:
-                    packages = tuple(AptPackage(name, columns[offset][0]) for name, offset in words.names)
+                    packages = tuple(AptPackage(name, columns[offset][0], via) for name, offset, via in words.names)
                     line = columns[match.start("command")][0]
                 else:
-                    packages = tuple(AptPackage(name, lines_of.line(name)) for name, _ in words.names)
+                    packages = tuple(
+                        AptPackage(name, lines_of.line(f"${via}" if via else name), via) for name, _, via in words.names
+                    )
                     line = instruction.line
                 start = match.start("command")
                 missing = _missing(tuple(words.flags), configured, shell, source, start, words.end, mounted)
                 found.append(
                     AptInstall(
                         instruction, packages, tuple(words.flags), in_heredoc, line=line, start=start,
-                        verb_end=match.end("command"), end=words.end, missing=missing,
+                        verb_end=match.end("command"), end=words.end, missing=missing, unknown=tuple(words.unknown),
                     )
                 )
         configured.read(instruction.arguments)
@@ -461,33 +519,47 @@ def read_image(text: str, inherited: Mapping[str, str] | None = None) -> Dockerf
 def image_of(parsed: Iterable[Instruction], inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:
     """read_image() of instructions already parsed: a Dockerfile read once is not parsed again for
     each image built on it."""
-    global_args: dict[str, str] = {}
-    stages: dict[str, DockerfileImage] = {}
-    current: DockerfileImage | None = None
-    variables: dict[str, str] = {}
+    scope = _Scope(inherited)
     for instruction in parsed:
+        scope.read(instruction)
+    return scope.current
+
+
+class _Scope:
+    """The variables a Dockerfile's instructions see, read in order: ARG defaults (a build-arg
+    wins over one), each stage's ENV on top of the image it starts from."""
+
+    def __init__(self, inherited: Mapping[str, str] | None = None, build_args: Mapping[str, str] | None = None) -> None:
+        self.inherited = dict(inherited or {})
+        self.build_args = dict(build_args or {})
+        self.global_args: dict[str, str] = {}
+        self.stages: dict[str, DockerfileImage] = {}
+        self.current: DockerfileImage | None = None
+        self.variables: dict[str, str] = {}
+
+    def read(self, instruction: Instruction) -> None:
         if instruction.keyword == "FROM":
-            words = substitute(instruction.arguments, global_args).split()
+            words = substitute(instruction.arguments, self.global_args).split()
             words = [w for w in words if not w.startswith("--")]  # --platform=...
             reference = words[0] if words else ""
-            parent = stages.get(reference.lower())
-            current = DockerfileImage(
-                parent.base if parent else reference, dict(parent.env) if parent else dict(inherited or {})
+            parent = self.stages.get(reference.lower())
+            self.current = DockerfileImage(
+                parent.base if parent else reference, dict(parent.env) if parent else dict(self.inherited)
             )
             if len(words) >= 3 and words[1].lower() == "as":
-                stages[words[2].lower()] = current
-            variables = {**global_args, **current.env}
+                self.stages[words[2].lower()] = self.current
+            self.variables = {**self.global_args, **self.current.env}
         elif instruction.keyword == "ARG":
-            for name, value in _pairs(instruction.arguments, variables, allow_bare=True):
-                if current is None:
-                    global_args[name] = value
+            for name, value in _pairs(instruction.arguments, self.variables, allow_bare=True):
+                value = self.build_args.get(name, value)
+                if self.current is None:
+                    self.global_args[name] = value
                 # A bare `ARG X` in a stage brings the global default back into scope.
-                variables[name] = value or global_args.get(name, "")
-        elif instruction.keyword == "ENV" and current is not None:
-            for name, value in _pairs(instruction.arguments, variables, allow_bare=False):
-                current.env[name] = value
-                variables[name] = value
-    return current
+                self.variables[name] = value or self.global_args.get(name, "")
+        elif instruction.keyword == "ENV" and self.current is not None:
+            for name, value in _pairs(instruction.arguments, self.variables, allow_bare=False):
+                self.current.env[name] = value
+                self.variables[name] = value
 
 
 def _pairs(arguments: str, variables: dict[str, str], *, allow_bare: bool) -> list[tuple[str, str]]:

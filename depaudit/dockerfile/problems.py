@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from depaudit.dockerfile.edit import patch_blocker
-from depaudit.dockerfile.parse import HEREDOC, HYGIENE, KEYWORDS, apt_installs, instructions
+from depaudit.dockerfile.parse import HEREDOC, HYGIENE, KEYWORDS, apt_installs, instructions, takes_heredocs
 
 
 def dockerfile_problems(text: str) -> list[tuple[int, str]]:
@@ -26,6 +26,8 @@ def dockerfile_problems(text: str) -> list[tuple[int, str]]:
     if last is not None and last.end_line == len(raw) and not last.heredoc and _ends_continued(raw, escape):
         problems.append((last.line, "the file ends inside a continued instruction (a trailing backslash)"))
     for instruction in parsed:
+        if not takes_heredocs(instruction.keyword, instruction.arguments):
+            continue
         for marker in HEREDOC.finditer(instruction.arguments):
             word, strip_tabs = marker.group(3), marker.group(1) == "-"
             after = raw[instruction.line :]
@@ -38,6 +40,12 @@ def dockerfile_problems(text: str) -> list[tuple[int, str]]:
             )
         else:
             problems.extend((install.line, HYGIENE[gap]) for gap in install.missing)
+        if install.unknown:
+            words = " ".join(install.unknown)
+            problems.append(
+                (install.line, f"apt-get install {words}: the packages these name cannot be known here (a variable with"
+                 " no default or build-arg, or a command's output); depaudit reads none from them and will not patch this install")
+            )
     for instruction in parsed:
         if instruction.keyword == "RUN" and instruction.arguments.lstrip().startswith("[") and "apt" in instruction.arguments:
             problems.append((instruction.line, "apt in an exec-form RUN: depaudit will not read or patch it"))

@@ -106,6 +106,18 @@ class Bases:
         reference = chain.image if chain else None
         return reference is None or "cuda" in reference.lower()
 
+    def provided(self, family: str, rules: DistroRules) -> tuple[str, frozenset[str]]:
+        """What the family's base image installs already, and how to name that image: the
+        image's dpkg database when it is given, else its profile, else the distro's base packages."""
+        chain = self.fleet.chain(Placement(None, family))
+        image, profile = self._base(chain, self.fleet.lineage(family))
+        if image is not None:
+            return str(image.label), frozenset(image.dpkg.installed)
+        if profile is not None:
+            return profile.image, profile.packages | rules.present
+        reference = chain.image if chain is not None and chain.image else f"a {rules.distro} image"
+        return reference, rules.present
+
     def _base(self, chain: BaseChain | None, lineage: Sequence[FamilySpec]) -> tuple[BaseImage | None, BaseProfile | None]:
         if self.given is not None or self.fixed is not None:
             return self.given, self.fixed

@@ -37,6 +37,7 @@ class FamilyConfig:
     base_image: str | None = None  # a profile reference, or a rootfs folder / image tar (absolute)
     env: Mapping[str, str] = field(default_factory=dict)
     gpu: bool | None = None  # None: a CUDA base image makes it a GPU family
+    keep: tuple[str, ...] = ()  # packages (names or globs) the plan never calls unused or redundant
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class FleetConfig:
 
 
 _TOP_KEYS = ("distro", "paths", "family-dockerfiles", "site-packages", "base-image", "env", "families", "services")
-_FAMILY_KEYS = ("dockerfile", "parent", "site-packages", "base-image", "env", "gpu")
+_FAMILY_KEYS = ("dockerfile", "parent", "site-packages", "base-image", "env", "gpu", "keep")
 _SERVICE_KEYS = ("path", "entry", "source-roots", "family", "dockerfile", "requirements")
 
 
@@ -149,6 +150,7 @@ def _family(name: str, data: dict[str, Any], root: Path) -> FamilyConfig:
         base_image=_base_image(_string(data, "base-image", where), root),
         env=_env(data, where),
         gpu=gpu,
+        keep=tuple(_strings(data, "keep", where) or ()),
     )
 
 

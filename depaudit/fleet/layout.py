@@ -30,6 +30,7 @@ class FamilySpec:
     base_image: str | None = None  # a profile reference, or an absolute rootfs / image path
     env: Mapping[str, str] = field(default_factory=dict)
     gpu: bool | None = None
+    keep: tuple[str, ...] = ()  # the config's: packages the plan leaves alone
 
     @property
     def dockerfile(self) -> Path:
@@ -215,6 +216,7 @@ def _add_family(
             base_image=own.base_image if own else None,
             env=own.env if own else {},
             gpu=own.gpu if own else None,
+            keep=own.keep if own else (),
         )
         name = families[name].parent
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from depaudit.dockerfile.edit import prune_leaves
+from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.layout import FamilySpec
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.model import ServiceReport
 from depaudit.packages.rules import DistroRules
-from depaudit.plan.model import FleetPlan
+from depaudit.plan.model import BaseProvides, FamilyPlan, FleetPlan
 from depaudit.plan.planner import plan_families
 from depaudit.plan.verdicts import installed_by_families
 
@@ -21,8 +23,20 @@ def plan_fleet(
     *,
     hoist: bool = False,
     cpu_families: frozenset[str] = frozenset(),
+    provided: Mapping[str, BaseProvides] | None = None,
 ) -> FleetPlan:
     """Families are planned from what the services need as the packages stage answered it; only
     then does a need the family already installs become `installed`."""
-    plans = tuple(plan_families(families, services, rules, index, hoist=hoist, cpu_families=cpu_families))
+    plans = tuple(plan_families(families, services, rules, index, hoist=hoist, cpu_families=cpu_families, provided=provided))
     return FleetPlan(plans, tuple(installed_by_families(service, plans, rules, index) for service in services))
+
+
+def prune_findings(plans: Sequence[FamilyPlan]) -> list[Finding]:
+    """What `--prune` would leave in place of what the plan removes, and why: it never skips silently."""
+    found = []
+    for plan in plans:
+        source = plan.source
+        remove = [item.package for item in (*plan.unused, *plan.redundant)]
+        if source is not None and source.text is not None and remove:
+            found += [Finding(FindingKind.DOCKERFILE, plan.dockerfile, line, message) for line, message in prune_leaves(source.text, remove)]
+    return found

@@ -9,6 +9,14 @@ from depaudit.evidence import Tier
 from depaudit.packages.model import ServiceReport
 
 
+@dataclass(frozen=True)
+class BaseProvides:
+    """What a family's base image installs already: no Dockerfile line needs to."""
+
+    image: str  # how reports name it
+    packages: frozenset[str]
+
+
 @dataclass(frozen=True, order=True)
 class PlanItem:
     package: str

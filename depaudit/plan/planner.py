@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from dataclasses import replace
 
@@ -14,7 +14,7 @@ from depaudit.packages.classify import package_for_program
 from depaudit.packages.depends import pulled_in
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.rules import DistroRules
-from depaudit.plan.model import FamilyPlan, PlanItem
+from depaudit.plan.model import BaseProvides, FamilyPlan, PlanItem
 from depaudit.packages.model import Need, ServiceReport
 
 # Packages that build software: they have no place in a runtime image.
@@ -32,7 +32,9 @@ def plan_families(
     *,
     hoist: bool = False,
     cpu_families: frozenset[str] = frozenset(),
+    provided: Mapping[str, BaseProvides] | None = None,
 ) -> list[FamilyPlan]:
+    """`provided`: per family, what its base image installs already (none known: nothing)."""
     lists = {name: _apt_lists(family) for name, family in families.items()}
     installs = {name: [package for install in found for package in install.packages] for name, found in lists.items()}
     needs = {name: _needed([s for s in services if name in s.families]) for name in families}  # its services and its children's
@@ -42,6 +44,7 @@ def plan_families(
     kept = {
         name: {p.name for p in installs[name] if p.name in needs[name] or _runtime(p.name, rules)}
         | _run_by_images(name, families, runs, {p.name for p in installs[name]}, rules, index)
+        | _configured_keep(families[name], installs[name])
         for name in families
     }
     plans = []
@@ -68,7 +71,9 @@ def plan_families(
         for package in installs[name]:
             if package.name not in seen:
                 seen.add(package.name)
-                verdict = _classify_own(package, name, from_ancestors, pulls, needed, kept[name])
+                verdict = _classify_own(
+                    package, name, from_ancestors, (provided or {}).get(name), pulls, needed, kept[name], family.keep
+                )
                 if verdict is not None:
                     groups[verdict[0]].append(verdict[1])
         plans.append(
@@ -129,14 +134,20 @@ def _classify_own(
     package: AptPackage,
     family: str,
     from_ancestors: Mapping[str, str],
+    provided: BaseProvides | None,
     pulls: Mapping[str, str],
     needed: Mapping[str, tuple[Tier, str]],
     kept: set[str],
+    keep: tuple[str, ...],
 ) -> tuple[str, PlanItem] | None:
     name = package.name
     tier = needed[name][0] if name in needed else Tier.OPTIONAL
+    if _matches(name, keep):
+        return None  # the config says so: no verdict on it
     if name in from_ancestors:
         return "redundant", PlanItem(name, tier, f"already installed by the parent family {from_ancestors[name]}", package.line)
+    if provided is not None and name in provided.packages:
+        return "redundant", PlanItem(name, tier, f"the base image {provided.image} provides it", package.line)
     if name in pulls and pulls[name] != name:
         return "redundant", PlanItem(name, tier, f"installed anyway as a dependency of {pulls[name]}", package.line)
     if name.endswith("-dev") or name in _BUILD_TOOLS:
@@ -198,9 +209,16 @@ def _needed(services: Sequence[ServiceReport]) -> dict[str, tuple[Tier, str]]:
 def _runtime(package: str, rules: DistroRules) -> bool:
     """The Python interpreter's own packages, in every spelling of its version (python3.11,
     libpython3.11-minimal): never unused. A -dev package is a build package, never runtime."""
-    if package.endswith("-dev"):
-        return False
-    return package in rules.python_runtime or any(fnmatchcase(package, pattern) for pattern in rules.python_runtime if "*" in pattern)
+    return not package.endswith("-dev") and _matches(package, rules.python_runtime)
+
+
+def _configured_keep(family: FamilySpec, installs: Sequence[AptPackage]) -> set[str]:
+    """The family's packages its config's `keep` names (a name or a glob)."""
+    return {p.name for p in installs if _matches(p.name, family.keep)}
+
+
+def _matches(package: str, patterns: Iterable[str]) -> bool:
+    return any(package == pattern or ("*" in pattern and fnmatchcase(package, pattern)) for pattern in patterns)
 
 
 def _required(service: ServiceReport) -> dict[str, str]:

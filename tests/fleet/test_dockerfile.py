@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from depaudit.dockerfile.parse import instructions, read_image
+from depaudit.dockerfile.parse import apt_installs, instructions, read_image
+from depaudit.dockerfile.problems import dockerfile_problems
 from depaudit.fleet.families import base_chain, chain_env, family_name, index_family_dockerfiles
 
 
@@ -126,3 +127,18 @@ def test_problems_name_their_line_and_heredoc_lists_are_read_not_patched() -> No
         (1, "no FROM instruction: not a Dockerfile depaudit can follow"),
         (1, "the file ends inside a continued instruction (a trailing backslash)"),
     ]
+
+
+def test_heredoc_markers_in_exec_form_are_strings() -> None:
+    # BuildKit opens a heredoc in the shell form of RUN, COPY and ADD only.
+    text = (
+        'FROM a\nCMD ["python", "-c", "print(1) <<\'PY\'"]\nRUN ["sh", "-c", "cat <<EOF"]\n'
+        "RUN --mount=type=cache,target=/root/.cache apt-get update && apt-get install -y curl\nENV X=1\n"
+    )
+    assert [(i.keyword, i.line, i.heredoc) for i in instructions(text)] == [
+        ("FROM", 1, ""), ("CMD", 2, ""), ("RUN", 3, ""), ("RUN", 4, ""), ("ENV", 5, "")
+    ]
+    assert [[p.name for p in a.packages] for a in apt_installs(text)] == [["curl"]]
+    assert not any("heredoc" in message for _, message in dockerfile_problems(text))
+    shell = "FROM a\nRUN --network=none <<EOF\necho hi\nEOF\nCOPY <<EOF /x\ny\nEOF\n"
+    assert [(i.keyword, i.heredoc) for i in instructions(shell)] == [("FROM", ""), ("RUN", "echo hi\n"), ("COPY", "y\n")]

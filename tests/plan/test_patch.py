@@ -8,7 +8,9 @@ import subprocess
 from pathlib import Path
 
 from depaudit.atomic import write_atomic
-from depaudit.dockerfile.edit import patch_dockerfile
+from depaudit.dockerfile.edit import patch_dockerfile, prune_leaves
+from depaudit.dockerfile.parse import apt_installs
+from depaudit.dockerfile.problems import dockerfile_problems
 from depaudit.emit.patch import unified_diff
 
 COLUMN = (
@@ -57,11 +59,44 @@ def test_without_an_apt_run_a_hygienic_one_is_added_after_the_last_run() -> None
     )
 
 
-def test_prune_removes_lines_and_tokens_but_never_empties_a_list() -> None:
+def test_prune_removes_lines_and_tokens_and_a_list_it_empties_with_its_apt_only_run() -> None:
     assert patch_dockerfile(COLUMN, [], ["libsm6"]) == COLUMN.replace("        libsm6 \\\r\n", "")
-    inline = "FROM base\nRUN apt-get install -y libgl1 libsm6\n"
-    assert patch_dockerfile(inline, [], ["libsm6"]) == "FROM base\nRUN apt-get install -y libgl1\n"
-    assert patch_dockerfile(inline, [], ["libgl1", "libsm6"]) == inline
+    inline = "FROM base\nRUN apt-get install -y libgl1 libsm6\nCMD [\"python3\"]\n"
+    assert patch_dockerfile(inline, [], ["libsm6"]) == inline.replace(" libsm6", "")
+    assert patch_dockerfile(inline, [], ["libgl1", "libsm6"]) == 'FROM base\nCMD ["python3"]\n'
+    everything = ["libgl1", "libsm6", "libxext6"]
+    assert patch_dockerfile(COLUMN, [], everything) == "FROM base\r\n# vision libraries\r\n"
+    assert prune_leaves(COLUMN, everything) == []
+    # A RUN that does more than install keeps its emptied install, and a finding says so.
+    mixed = "FROM base\nRUN apt-get update && apt-get install -y git && git clone https://example.org/x /x\n"
+    assert patch_dockerfile(mixed, [], ["git"]) == mixed
+    assert prune_leaves(mixed, ["git"]) == [
+        (2, "--prune leaves git: taking them out would empty this apt-get install, and its RUN does more than install:"
+            " remove the command by hand")
+    ]
+
+
+def test_a_package_list_from_a_variable_is_read_and_never_added_twice() -> None:
+    text = 'FROM base\nARG PKGS="libgl1 libsm6 ffmpeg"\nRUN apt-get update && apt-get install -y $PKGS && rm -rf /var/lib/apt/lists/*\n'
+    assert [(p.name, p.line, p.variable) for i in apt_installs(text) for p in i.packages] == [
+        ("libgl1", 3, "PKGS"), ("libsm6", 3, "PKGS"), ("ffmpeg", 3, "PKGS")
+    ]
+    assert [p.name for i in apt_installs(text, build_args={"PKGS": "curl"}) for p in i.packages] == ["curl"]
+    assert patch_dockerfile(text, ["libgl1", "libglib2.0-0"], ["ffmpeg"]) == text.replace("$PKGS", "$PKGS libglib2.0-0")
+    assert prune_leaves(text, ["ffmpeg"]) == [(3, "--prune leaves ffmpeg: $PKGS names it; take it out of that variable's value by hand")]
+
+
+def test_a_list_that_cannot_be_known_is_a_finding_and_never_patched() -> None:
+    text = "FROM base\nRUN apt-get update && apt-get install -y $EXTRA curl $(cat /tmp/more) && rm -rf /var/lib/apt/lists/*\n"
+    (install,) = apt_installs(text)
+    assert ([p.name for p in install.packages], install.unknown) == (["curl"], ("$EXTRA", "$(cat /tmp/more)"))
+    assert (2, (
+        "apt-get install $EXTRA $(cat /tmp/more): the packages these name cannot be known here (a variable with no default or"
+        " build-arg, or a command's output); depaudit reads none from them and will not patch this install"
+    )) in dockerfile_problems(text)
+    patched = patch_dockerfile(text, ["libgl1"], ["curl"])
+    assert patched.startswith(text) and "libgl1" in patched[len(text):]  # a RUN of its own; the list stays
+    assert prune_leaves(text, ["curl"]) == []  # the problem above already says this install is never edited
 
 
 def test_heredoc_and_exec_form_runs_are_not_edited() -> None:

@@ -22,6 +22,11 @@ DOCKERFILES = {
         "FROM base\nRUN apt-get install -y tini curl wget git\nRUN pip install 'lib @ git+https://example.org/lib.git'\n"
         'ENTRYPOINT ["/usr/bin/tini", "--"]\nHEALTHCHECK --interval=30s CMD curl -f http://localhost/ || exit 1\n'
     ),
+    "docker/family-entry/Dockerfile": (
+        "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\nRUN apt-get update && apt-get install -y --no-install-recommends \\\n"
+        "    python3.11 python3.11-dev python3-pip tini curl wget git ca-certificates\n"
+        'ENTRYPOINT ["/usr/bin/tini", "--"]\nHEALTHCHECK CMD curl -f http://localhost:8080/health || exit 1\n'
+    ),
     "docker/family-headless/Dockerfile": "FROM base\nRUN apt-get update && apt-get install -y libgl1 libsm6 libxext6 libxrender1 && rm -rf /var/lib/apt/lists/*\n",
 }
 SERVICES = {
@@ -30,10 +35,11 @@ SERVICES = {
     "svc-ff": ("family-ff", "import visionlib\n"),
     "svc-run": ("family-run", "import json\n"),
     "svc-headless": ("family-headless", "import json\n"),
+    "svc-entry": ("family-entry", "import json\n"),
 }
 
 
-def _plans(root: Path, *, hoist: bool = False) -> dict:
+def _plans(root: Path, *, hoist: bool = False, config: str | None = None) -> dict:
     site_packages = build_vision_env(root / "env")
     for path, text in DOCKERFILES.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +48,10 @@ def _plans(root: Path, *, hoist: bool = False) -> dict:
         (root / "services" / name).mkdir(parents=True)
         (root / "services" / name / "main.py").write_text(source)
         (root / "services" / name / "Dockerfile").write_text(f"FROM {family}\n")
-    report = run_scan(ScanOptions((root / "services",), (site_packages,), hoist=hoist))
+    if config is not None:
+        (root / "depaudit.toml").write_text(config)
+    options = ScanOptions((root / "services",), (site_packages,), hoist=hoist, config=root / "depaudit.toml" if config else None)
+    report = run_scan(options)
     return {family.name: family for family in report.families}
 
 
@@ -112,3 +121,22 @@ def test_every_spelling_of_the_interpreter_is_runtime_and_its_dev_package_build_
 def test_what_the_image_runs_itself_is_kept(plans: dict) -> None:
     # tini is the ENTRYPOINT, curl the HEALTHCHECK's program, git what pip clones a git+ URL with.
     assert [(i.package, i.line) for i in plans["family-run"].unused] == [("wget", 2)]
+
+
+def test_a_base_dockerfile_keeps_its_interpreter_entrypoint_and_health_check(plans: dict) -> None:
+    family = plans["family-entry"]
+    assert family.parent is None and family.add == ()
+    assert [i.package for i in family.build_only] == ["python3.11-dev"]
+    assert family.redundant == (
+        PlanItem("ca-certificates", Tier.OPTIONAL, "the base image nvidia/cuda:12.1.1-runtime-ubuntu22.04 provides it", 3),
+    )
+    assert [(i.package, i.line) for i in family.unused] == [("wget", 3), ("git", 3)]
+    # python3.11, python3-pip (runtime), tini (ENTRYPOINT) and curl (HEALTHCHECK) stay.
+    assert family.packages_after == ("python3.11", "python3-pip", "tini", "curl")
+
+
+def test_the_configs_keep_leaves_a_package_alone(tmp_path: Path) -> None:
+    config = '[families.family-run]\nkeep = ["wget"]\n[families.family-headless]\nkeep = ["libx*"]\n'
+    plans = _plans(tmp_path, config=config)
+    assert plans["family-run"].unused == ()
+    assert [i.package for i in plans["family-headless"].unused] == ["libgl1", "libsm6"]
