@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 
 from depaudit.dockerfile.parse import (
     AptInstall,
+    BuildContext,
     Instruction,
     apt_installs,
     escape_of,
@@ -47,8 +48,8 @@ def split_lines(text: str) -> list[str]:
     return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
 
 
-def _patchable(text: str) -> list[AptInstall]:
-    return _editable(apt_installs(text))
+def _patchable(text: str, context: BuildContext | None) -> list[AptInstall]:
+    return _editable(apt_installs(text, context))
 
 
 def _editable(installs: list[AptInstall]) -> list[AptInstall]:
@@ -56,28 +57,30 @@ def _editable(installs: list[AptInstall]) -> list[AptInstall]:
     return [i for i in installs if not i.in_heredoc and not i.instruction.heredoc and not i.unknown]
 
 
-def patch_dockerfile(text: str, add: Sequence[str], remove: Sequence[str] = ()) -> str:
+def patch_dockerfile(text: str, add: Sequence[str], remove: Sequence[str] = (), context: BuildContext | None = None) -> str:
     """The Dockerfile with `add` installed by its last stage (and `remove` dropped), or the text
     unchanged when no edit reads back as intended. Packages go into the stage's first apt-get
     install; when that edit does not read back right, into a RUN of their own."""
-    for candidate, runs_added in _candidates(text, add, remove):
-        if candidate == text or _as_intended(text, candidate, add, remove, runs_added):
+    for candidate, runs_added in _candidates(text, add, remove, context):
+        if candidate == text or _as_intended(text, candidate, add, remove, runs_added, context):
             return candidate
     return text
 
 
-def _candidates(text: str, add: Sequence[str], remove: Sequence[str]) -> Iterator[tuple[str, int]]:
+def _candidates(
+    text: str, add: Sequence[str], remove: Sequence[str], context: BuildContext | None
+) -> Iterator[tuple[str, int]]:
     """Patched texts to try in turn, each with the number of instructions it means to add."""
     lines = split_lines(text)
     eol = _line_end(lines)
-    every = apt_installs(text)
+    every = apt_installs(text, context)
     installs = _editable(every)
     runs = 0  # instructions added (a RUN dropped counts -1)
     if remove and installs:
         lines, dropped = _remove(lines, installs, set(remove), escape_of(text))
         runs -= dropped
         text = "".join(lines)
-        every = apt_installs(text)
+        every = apt_installs(text, context)
         installs = _editable(every)
     # A package a heredoc installs is installed: never add it again.
     wanted = [p for p in dict.fromkeys(add) if not any(p == q.name for i in every for q in i.packages)]
@@ -87,7 +90,7 @@ def _candidates(text: str, add: Sequence[str], remove: Sequence[str]) -> Iterato
     if installs:
         merged = "".join(_insert(list(lines), installs[0], wanted, eol, text))
         if merged != text:  # else nothing could be merged: no reason to touch the RUN for hygiene either
-            yield _make_hygienic(merged, eol), runs
+            yield _make_hygienic(merged, eol, context), runs
     yield "".join(_new_run(lines, text, wanted, eol)), runs + 1
 
 
@@ -97,7 +100,9 @@ def _line_end(lines: list[str]) -> str:
     return "\r\n" if crlf > sum(line.endswith("\n") for line in lines) - crlf else "\n"
 
 
-def _as_intended(old: str, new: str, add: Sequence[str], remove: Sequence[str], runs_added: int) -> bool:
+def _as_intended(
+    old: str, new: str, add: Sequence[str], remove: Sequence[str], runs_added: int, context: BuildContext | None
+) -> bool:
     """The patched file, read back: every instruction but the edited RUNs as it was, as many RUNs
     more as were meant (a new RUN swallowed by a continuation above it is none), the added
     packages in RUNs we may patch, and no other package come or gone."""
@@ -106,10 +111,10 @@ def _as_intended(old: str, new: str, add: Sequence[str], remove: Sequence[str], 
         return False
     if len(after) - len(before) != runs_added:
         return False
-    old_names, new_names = _package_names(old, patchable=False), _package_names(new, patchable=False)
+    old_names, new_names = _package_names(old, context, patchable=False), _package_names(new, context, patchable=False)
     wanted = set(add) - old_names
     return (
-        wanted <= _package_names(new, patchable=True)
+        wanted <= _package_names(new, context, patchable=True)
         and new_names - wanted <= old_names
         and old_names - set(remove) <= new_names
     )
@@ -122,8 +127,8 @@ def _shape(instruction: Instruction) -> tuple[str, ...]:
     return (instruction.keyword, instruction.arguments, instruction.heredoc)
 
 
-def _package_names(text: str, *, patchable: bool) -> set[str]:
-    installs = _patchable(text) if patchable else apt_installs(text)
+def _package_names(text: str, context: BuildContext | None, *, patchable: bool) -> set[str]:
+    installs = _patchable(text, context) if patchable else apt_installs(text, context)
     return {package.name for install in installs for package in install.packages}
 
 
@@ -133,11 +138,11 @@ def _package_names(text: str, *, patchable: bool) -> set[str]:
 _PROBES = ("0-depaudit-probe", "zz-depaudit-probe")
 
 
-def patch_blocker(text: str) -> tuple[int, str] | None:
+def patch_blocker(text: str, context: BuildContext | None = None) -> tuple[int, str] | None:
     """(line, message) when depaudit could not add a package to this Dockerfile; None when it can."""
-    if all(patch_dockerfile(text, [probe]) != text for probe in _PROBES):
+    if all(patch_dockerfile(text, [probe], context=context) != text for probe in _PROBES):
         return None
-    installs = _patchable(text)
+    installs = _patchable(text, context)
     parsed = instructions(text)
     line = installs[0].line if installs else (parsed[-1].line if parsed else 1)
     where = "the apt-get install here" if installs else "a new RUN after this instruction"
@@ -151,9 +156,9 @@ def patch_blocker(text: str) -> tuple[int, str] | None:
 _LISTS_CLEANUP = "rm -rf /var/lib/apt/lists/*"
 
 
-def _make_hygienic(text: str, eol: str) -> str:
+def _make_hygienic(text: str, eol: str, context: BuildContext | None) -> str:
     """The RUN we just merged packages into, with the hygiene it lacks (see the module docstring)."""
-    installs = _patchable(text)
+    installs = _patchable(text, context)
     columns = install_columns(installs[0], text) if installs else None
     if not installs or not columns:
         return text
@@ -325,11 +330,11 @@ def _only_apt(install: AptInstall, installs: list[AptInstall]) -> bool:
     return all(not command or _APT_HOUSEKEEPING.fullmatch(command) for command in commands)
 
 
-def prune_leaves(text: str, remove: Sequence[str]) -> list[tuple[int, str]]:
+def prune_leaves(text: str, remove: Sequence[str], context: BuildContext | None = None) -> list[tuple[int, str]]:
     """(line, message) for each package `remove` names that the patch cannot take out, and why."""
     leaves: list[tuple[int, str]] = []
     wanted = set(remove)
-    every = apt_installs(text)
+    every = apt_installs(text, context)
     editable = _editable(every)
     for install in every:
         names = [p for p in install.packages if p.name in wanted]

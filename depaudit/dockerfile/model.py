@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from depaudit.dockerfile import parse
-from depaudit.dockerfile.parse import AptInstall, DockerfileImage, Instruction
+from depaudit.dockerfile.parse import AptInstall, BuildContext, DockerfileImage, Instruction
 from depaudit.dockerfile.problems import dockerfile_problems
 from depaudit.findings import Finding, FindingKind
 from depaudit.reading import read_regular
@@ -35,6 +35,8 @@ class Dockerfile:
     display: str  # posix, as reports show it
     text: str | None  # None: it could not be read
     error: str | None = None  # why it could not be read (the strerror)
+    # The variables it takes from outside: its apt lists may name packages through them.
+    context: BuildContext = field(default_factory=BuildContext, compare=False, repr=False)
     # Parsed once, when the value is made; an unreadable file has none.
     instructions: tuple[Instruction, ...] = field(init=False, compare=False, repr=False)
     apt_installs: tuple[AptInstall, ...] = field(init=False, compare=False, repr=False)
@@ -43,7 +45,7 @@ class Dockerfile:
         parsed = "" if self.text is None else _as_parsed(self.text)  # "": no instruction, no install
         # Derived from the fields: set past the frozen __setattr__, as the dataclasses docs do.
         object.__setattr__(self, "instructions", tuple(parse.instructions(parsed)))
-        object.__setattr__(self, "apt_installs", tuple(parse.apt_installs(parsed)))
+        object.__setattr__(self, "apt_installs", tuple(parse.apt_installs(parsed, self.context)))
 
     # Only family Dockerfiles are checked (a service's is read for its FROM alone), and the check
     # is the costliest reading (it tries two patches): computed on first use, then kept.
@@ -53,7 +55,7 @@ class Dockerfile:
     def problems(self) -> tuple[tuple[int, str], ...]:
         """(line, message) for what a person should fix, or what depaudit reads but will not
         patch; none for a file that could not be read (that is reported on its own)."""
-        return () if self.text is None else tuple(dockerfile_problems(_as_parsed(self.text)))
+        return () if self.text is None else tuple(dockerfile_problems(_as_parsed(self.text), self.context))
 
     def findings(self) -> list[Finding]:
         """Its problems as report findings, or why it could not be read."""
@@ -64,7 +66,7 @@ class Dockerfile:
     def image(self, inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:
         """Its final stage's base and environment (`inherited`: the environment of the image it
         is built FROM); None when it could not be read or has no FROM."""
-        return parse.image_of(self.instructions, inherited)
+        return parse.image_of(self.instructions, inherited, self.context.build_args)
 
 
 def _as_parsed(text: str) -> str:

@@ -66,6 +66,8 @@ class AptInstall:
 class DockerfileImage:
     base: str  # the final stage's FROM, substituted; a stage name is followed to its base
     env: dict[str, str] = field(default_factory=dict)  # ENV of the final stage, including stages it builds on
+    unresolved: str = ""  # the FROM's image word, when a variable in it has no value: no base is known
+    line: int = 0  # where that FROM stands
 
 
 HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
@@ -292,19 +294,26 @@ class _Shell:
         return cls(first_end(_APT_UPDATE), first_end(_CONF_ASSUME_YES), first_end(_CONF_NO_RECOMMENDS), last)
 
 
-def apt_installs(
-    text: str, inherited: Mapping[str, str] | None = None, build_args: Mapping[str, str] | None = None
-) -> list[AptInstall]:
+@dataclass(frozen=True)
+class BuildContext:
+    """What a Dockerfile's variables take from outside it: the environment of the image it is
+    built FROM, and the build-args of its build."""
+
+    inherited: Mapping[str, str] = field(default_factory=dict)
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+
+def apt_installs(text: str, context: BuildContext | None = None) -> list[AptInstall]:
     """Every `apt-get install` list of the last stage's RUN instructions (the image's own). A
-    `$VAR` in a list is read from the variables the RUN sees: ARG defaults (or `build_args`),
-    ENV, and the environment `inherited` from the image it is built FROM."""
+    `$VAR` in a list is read from the variables the RUN sees: ARG defaults (a build-arg wins),
+    ENV, and the environment of the image it is built FROM."""
     found: list[AptInstall] = []
     raw_lines = text.replace("\r\n", "\n").split("\n")
     escape = _escape_of(raw_lines)
     configured = _Configured()  # by the stage's RUNs so far
     parsed = instructions(text)
     last = _last_stage(parsed)
-    scope = _Scope(inherited, build_args)
+    scope = _Scope(context.inherited, context.build_args) if context is not None else _Scope()
     for instruction in parsed[: len(parsed) - len(last)]:
         scope.read(instruction)
     for instruction in last:
@@ -516,10 +525,12 @@ def read_image(text: str, inherited: Mapping[str, str] | None = None) -> Dockerf
     return image_of(instructions(text), inherited)
 
 
-def image_of(parsed: Iterable[Instruction], inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:
+def image_of(
+    parsed: Iterable[Instruction], inherited: Mapping[str, str] | None = None, build_args: Mapping[str, str] | None = None
+) -> DockerfileImage | None:
     """read_image() of instructions already parsed: a Dockerfile read once is not parsed again for
-    each image built on it."""
-    scope = _Scope(inherited)
+    each image built on it. A build-arg wins over an ARG default, in FROM as in RUN."""
+    scope = _Scope(inherited, build_args)
     for instruction in parsed:
         scope.read(instruction)
     return scope.current
@@ -539,12 +550,18 @@ class _Scope:
 
     def read(self, instruction: Instruction) -> None:
         if instruction.keyword == "FROM":
-            words = substitute(instruction.arguments, self.global_args).split()
-            words = [w for w in words if not w.startswith("--")]  # --platform=...
+            raw = [w for w in instruction.arguments.split() if not w.startswith("--")]  # --platform=...
+            words = [w for w in substitute(instruction.arguments, self.global_args).split() if not w.startswith("--")]
             reference = words[0] if words else ""
             parent = self.stages.get(reference.lower())
+            unknown = bool(raw) and any(
+                not self.global_args.get(m.group(1) or m.group(3)) and m.group(2) is None for m in _VARIABLE.finditer(raw[0])
+            )
             self.current = DockerfileImage(
-                parent.base if parent else reference, dict(parent.env) if parent else dict(self.inherited)
+                parent.base if parent else ("" if unknown else reference),
+                dict(parent.env) if parent else dict(self.inherited),
+                unresolved=raw[0] if unknown and parent is None else "",
+                line=instruction.line,
             )
             if len(words) >= 3 and words[1].lower() == "as":
                 self.stages[words[2].lower()] = self.current

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 
 from depaudit.dockerfile.edit import patch_blocker
-from depaudit.dockerfile.parse import HEREDOC, HYGIENE, KEYWORDS, apt_installs, instructions, takes_heredocs
+from depaudit.dockerfile.parse import BuildContext, HEREDOC, HYGIENE, KEYWORDS, apt_installs, instructions, takes_heredocs
 
 
-def dockerfile_problems(text: str) -> list[tuple[int, str]]:
+def dockerfile_problems(text: str, context: BuildContext | None = None) -> list[tuple[int, str]]:
     """(line, message) for what a person should fix, or what depaudit reads but will not patch."""
     problems = []
     parsed = instructions(text)
@@ -33,7 +33,7 @@ def dockerfile_problems(text: str) -> list[tuple[int, str]]:
             after = raw[instruction.line :]
             if not any((line.lstrip("\t") if strip_tabs else line) == word for line in after):
                 problems.append((instruction.line, f"heredoc <<{word} never ends"))
-    for install in apt_installs(text):
+    for install in apt_installs(text, context):
         if install.in_heredoc:
             problems.append(
                 (install.instruction.line, "apt-get install inside a heredoc: depaudit reads it but will not patch it")
@@ -51,7 +51,7 @@ def dockerfile_problems(text: str) -> list[tuple[int, str]]:
             problems.append((instruction.line, "apt in an exec-form RUN: depaudit will not read or patch it"))
     # A file no patch can be made to: unless a problem above already says why (no FROM, an endless heredoc).
     if not any(message.startswith(_UNFOLLOWABLE) for _, message in problems):
-        blocker = patch_blocker(text)
+        blocker = patch_blocker(text, context)
         if blocker is not None:
             problems.append(blocker)
     return problems

@@ -40,7 +40,7 @@ def family_patches(families: Sequence[FamilyPlan], *, prune: bool) -> list[tuple
             continue
         remove = [item.package for item in (*family.unused, *family.redundant)] if prune else []
         # surrogateescape text: undecodable bytes come back out exactly as they went in
-        new = patch_dockerfile(source.text, [item.package for item in family.add], remove)
+        new = patch_dockerfile(source.text, [item.package for item in family.add], remove, source.context)
         if new != source.text:
             changes.append((family, source, source.text, new))
     return changes

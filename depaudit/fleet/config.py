@@ -38,6 +38,7 @@ class FamilyConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     gpu: bool | None = None  # None: a CUDA base image makes it a GPU family
     keep: tuple[str, ...] = ()  # packages (names or globs) the plan never calls unused or redundant
+    build_args: Mapping[str, str] = field(default_factory=dict)  # `docker build --build-arg`s of its image
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,13 @@ class FleetConfig:
     site_packages: tuple[Path, ...] = ()
     base_image: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    build_args: Mapping[str, str] = field(default_factory=dict)  # of every family's build
     families: Mapping[str, FamilyConfig] = field(default_factory=dict)
     services: Mapping[str, ServiceConfig] = field(default_factory=dict)
 
 
-_TOP_KEYS = ("distro", "paths", "family-dockerfiles", "site-packages", "base-image", "env", "families", "services")
-_FAMILY_KEYS = ("dockerfile", "parent", "site-packages", "base-image", "env", "gpu", "keep")
+_TOP_KEYS = ("distro", "paths", "family-dockerfiles", "site-packages", "base-image", "env", "build-args", "families", "services")
+_FAMILY_KEYS = ("dockerfile", "parent", "site-packages", "base-image", "env", "gpu", "keep", "build-args")
 _SERVICE_KEYS = ("path", "entry", "source-roots", "family", "dockerfile", "requirements")
 
 
@@ -131,6 +133,7 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
         site_packages=tuple(root / p for p in _paths(data, "site-packages", "top level") or ()),
         base_image=_base_image(_string(data, "base-image", "top level"), root),
         env=_env(data, "top level"),
+        build_args=_env(data, "top level", "build-args"),
         families=families,
         services=services,
     )
@@ -151,6 +154,7 @@ def _family(name: str, data: dict[str, Any], root: Path) -> FamilyConfig:
         env=_env(data, where),
         gpu=gpu,
         keep=tuple(_strings(data, "keep", where) or ()),
+        build_args=_env(data, where, "build-args"),
     )
 
 
@@ -250,9 +254,10 @@ def _strings(data: Mapping[str, Any], key: str, where: str) -> list[str] | None:
     return value
 
 
-def _env(data: Mapping[str, Any], where: str) -> dict[str, str]:
-    value = _table(data.get("env", {}), f"{where} env", None)
-    for key, item in value.items():
+def _env(data: Mapping[str, Any], where: str, key: str = "env") -> dict[str, str]:
+    """A table of strings: `env`, `build-args`."""
+    value = _table(data.get(key, {}), f"{where} {key}", None)
+    for name, item in value.items():
         if not isinstance(item, str):
-            raise ConfigError(f"{where} env.{toml_key(key)}: expected a string, got {item!r}")
+            raise ConfigError(f"{where} {key}.{toml_key(name)}: expected a string, got {item!r}")
     return dict(value)

@@ -22,13 +22,19 @@ class BaseChain:
 
 
 def index_family_dockerfiles(root: Path, patterns: Sequence[str] = DEFAULT_FAMILY_GLOBS) -> dict[str, Path]:
-    """Family name → Dockerfile, for each file below root whose relative path matches a glob.
+    """Family name → Dockerfile: of two files that claim one name, the first in walk order."""
+    return {name: paths[0] for name, paths in family_dockerfile_claims(root, patterns).items()}
+
+
+def family_dockerfile_claims(root: Path, patterns: Sequence[str] = DEFAULT_FAMILY_GLOBS) -> dict[str, list[Path]]:
+    """Family name → every Dockerfile below root that claims it (a relative path matching a glob),
+    in walk order.
 
     The name is the suffix of `Dockerfile.<name>` (or the stem of `<name>.Dockerfile`), else the
     folder holding the file. Hidden folders, caches and virtual environments are not walked.
     """
     matcher = re.compile("|".join(f"(?:{_glob_regex(pattern).pattern})" for pattern in patterns) or "(?!)")
-    found: dict[str, Path] = {}
+    found: dict[str, list[Path]] = {}
     top = os.fspath(root)
     # String work per folder and one regex per file: this walks the whole monorepo every scan.
     for folder, dirs, files in os.walk(top):
@@ -41,7 +47,7 @@ def index_family_dockerfiles(root: Path, patterns: Sequence[str] = DEFAULT_FAMIL
             path = Path(folder, name)
             family = _family_of(path, root)
             if family:
-                found.setdefault(family, path)
+                found.setdefault(family, []).append(path)
     return found
 
 

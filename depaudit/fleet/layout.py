@@ -7,6 +7,7 @@ Dockerfiles are found by name below the folder that holds the services.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,9 +15,10 @@ from pathlib import Path
 from depaudit.collect.model import Service
 from depaudit.collect.services import discover_services, entry_service, folder_service
 from depaudit.dockerfile.model import Dockerfile, Dockerfiles
-from depaudit.findings import Finding
+from depaudit.dockerfile.parse import BuildContext
+from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.config import ConfigError, FleetConfig, load_config, one_line, toml_key
-from depaudit.fleet.families import BaseChain, family_name, index_family_dockerfiles
+from depaudit.fleet.families import BaseChain, family_dockerfile_claims, family_name
 from depaudit.options import InputError, ScanOptions
 from depaudit.paths import shown_path
 
@@ -94,11 +96,11 @@ def fleet_from_paths(paths: Sequence[Path]) -> Fleet:
         found, problems = discover_services(path.resolve())
         services.extend(found)
         findings.extend(problems)
-    indexes: dict[Path, dict[str, Path]] = {}
+    indexes: dict[Path, dict[str, list[Path]]] = {}
     for service in services:
         root = _family_root(service)
         if root not in indexes:
-            indexes[root] = index_family_dockerfiles(root)
+            indexes[root] = family_dockerfile_claims(root)
     return _assemble(services, {}, indexes, None, findings)
 
 
@@ -147,12 +149,12 @@ def fleet_from_config(config: FleetConfig, paths: Sequence[Path] = ()) -> Fleet:
             services[name] = service
             findings.extend(problems)
         configured[name] = spec.family
-    index = index_family_dockerfiles(config.root, config.family_globs)
+    index = family_dockerfile_claims(config.root, config.family_globs)
     for name, family in config.families.items():
         if family.dockerfile is not None:
             if not family.dockerfile.is_file():
                 raise ConfigError(f"[families.{toml_key(name)}] dockerfile: no such file: {one_line(family.dockerfile)}")
-            index[name] = family.dockerfile
+            index[name] = [family.dockerfile]  # the config decides: no other file claims it
         elif name not in index:
             globs = ", ".join(config.family_globs)
             raise ConfigError(f"[families.{toml_key(name)}]: no dockerfile given, and none of {one_line(globs)} finds one named {toml_key(name)}")
@@ -169,14 +171,16 @@ def fleet_from_config(config: FleetConfig, paths: Sequence[Path] = ()) -> Fleet:
 def _assemble(
     services: Sequence[Service],
     configured_family: Mapping[str, str | None],
-    indexes: Mapping[Path, Mapping[str, Path]],
+    indexes: Mapping[Path, Mapping[str, list[Path]]],
     config: FleetConfig | None,
     findings: list[Finding],
 ) -> Fleet:
-    index: dict[str, tuple[Path, Path]] = {}  # family → (Dockerfile, the fleet folder it is shown from)
+    claims: dict[str, dict[str, tuple[Path, Path]]] = {}  # family → real path → (Dockerfile, the fleet folder it is shown from)
     for root, found in indexes.items():
-        for name, path in found.items():
-            index.setdefault(name, (path, root))
+        for name, paths in found.items():
+            for path in paths:
+                claims.setdefault(name, {}).setdefault(os.path.realpath(path), (path, root))
+    index = {name: next(iter(found.values())) for name, found in claims.items()}
     dockerfiles = Dockerfiles()  # every Dockerfile of the scan is read here, once, and handed on
     placements: list[Placement] = []
     families: dict[str, FamilySpec] = {}
@@ -192,7 +196,62 @@ def _assemble(
         _add_family(name, index, config, families, dockerfiles)
     # Every parent is a family of the fleet, so the plan never meets one it does not know.
     families = {name: replace(spec, parent=spec.parent if spec.parent in families else None) for name, spec in families.items()}
+    families = _in_context(families)
+    findings += _shadowed(families, claims) + _unresolved(families, config)
     return Fleet(tuple(services), tuple(placements), families, tuple(findings), config)
+
+
+def _shadowed(families: Mapping[str, FamilySpec], claims: Mapping[str, Mapping[str, tuple[Path, Path]]]) -> list[Finding]:
+    """A family of the fleet that two Dockerfiles claim: the first is read, the others are named."""
+    found = []
+    for name in sorted(families):
+        for path, root in list(claims.get(name, {}).values())[1:]:
+            found.append(Finding(
+                FindingKind.DOCKERFILE, shown_path(path, root, resolve=True), None,
+                f"this Dockerfile and {families[name].display} both claim the family {name}: depaudit reads"
+                f" {families[name].display} and not this one; name the one you mean in the config"
+                f" ([families.{toml_key(name)}] dockerfile)",
+            ))
+    return found
+
+
+def _unresolved(families: Mapping[str, FamilySpec], config: FleetConfig | None) -> list[Finding]:
+    """A family whose FROM names no image (a variable with no value), and no parent family."""
+    found = []
+    for name, spec in sorted(families.items()):
+        image = spec.source.image()
+        if spec.parent is not None or image is None or not image.unresolved:
+            continue
+        base = spec.base_image or (config.base_image if config else None)
+        against = f"audited against {base}, the config's base-image" if base else (
+            "audited against the distro's base packages only; give it a value with the config's build-args, or set base-image"
+        )
+        found.append(Finding(
+            FindingKind.DOCKERFILE, spec.display, image.line,
+            f"FROM {image.unresolved}: no ARG default or build-arg gives it a value, so the base image is unknown;"
+            f" the services built on {name} are {against}",
+        ))
+    return found
+
+
+def _in_context(families: Mapping[str, FamilySpec]) -> dict[str, FamilySpec]:
+    """Each family's Dockerfile read with the ENV of the family images it is built on (its
+    build-args it was read with)."""
+    result = {}
+    for name, spec in families.items():
+        lineage: list[FamilySpec] = []
+        parent = spec.parent
+        while parent is not None and parent in families and families[parent] not in lineage:
+            lineage.append(families[parent])
+            parent = families[parent].parent
+        inherited: dict[str, str] = {}
+        for ancestor in reversed(lineage):
+            image = ancestor.source.image(inherited)
+            inherited = image.env if image is not None else inherited
+        if inherited:
+            spec = replace(spec, source=replace(spec.source, context=BuildContext(inherited, spec.source.context.build_args)))
+        result[name] = spec
+    return result
 
 
 def _add_family(
@@ -207,6 +266,9 @@ def _add_family(
         path, root = index[name]
         dockerfile = dockerfiles.read(path, shown_path(path, root, resolve=True))
         own = config.families.get(name) if config else None
+        build_args = {**(config.build_args if config else {}), **(own.build_args if own else {})}
+        if build_args:  # FROM as well as the apt lists may name them
+            dockerfile = replace(dockerfile, context=BuildContext({}, build_args))
         parent = own.parent if own is not None and own.parent is not None else _from_family(dockerfile, index)
         families[name] = FamilySpec(
             name=name,

@@ -58,7 +58,7 @@ def test_a_file_that_cannot_be_read_has_its_reason_and_nothing_parsed(tmp_path: 
 
 def test_problems_are_found_on_first_use_only_and_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(model, "dockerfile_problems", lambda text: calls.append(text) or dockerfile_problems(text))
+    monkeypatch.setattr(model, "dockerfile_problems", lambda text, context: calls.append(text) or dockerfile_problems(text, context))
     dockerfile = Dockerfile(Path("Dockerfile"), "Dockerfile", "FROM base\nFROB x\n")
     assert calls == []  # a service's Dockerfile, read for its FROM, is never checked
     assert dockerfile.problems == ((2, "unknown instruction 'FROB'"),)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from depaudit.atomic import write_atomic
 from depaudit.dockerfile.edit import patch_dockerfile, prune_leaves
-from depaudit.dockerfile.parse import apt_installs
+from depaudit.dockerfile.parse import BuildContext, apt_installs
 from depaudit.dockerfile.problems import dockerfile_problems
 from depaudit.emit.patch import unified_diff
 
@@ -81,7 +81,7 @@ def test_a_package_list_from_a_variable_is_read_and_never_added_twice() -> None:
     assert [(p.name, p.line, p.variable) for i in apt_installs(text) for p in i.packages] == [
         ("libgl1", 3, "PKGS"), ("libsm6", 3, "PKGS"), ("ffmpeg", 3, "PKGS")
     ]
-    assert [p.name for i in apt_installs(text, build_args={"PKGS": "curl"}) for p in i.packages] == ["curl"]
+    assert [p.name for i in apt_installs(text, BuildContext(build_args={"PKGS": "curl"})) for p in i.packages] == ["curl"]
     assert patch_dockerfile(text, ["libgl1", "libglib2.0-0"], ["ffmpeg"]) == text.replace("$PKGS", "$PKGS libglib2.0-0")
     assert prune_leaves(text, ["ffmpeg"]) == [(3, "--prune leaves ffmpeg: $PKGS names it; take it out of that variable's value by hand")]
 

@@ -39,7 +39,8 @@ SERVICES = {
 }
 
 
-def _plans(root: Path, *, hoist: bool = False, config: str | None = None) -> dict:
+def _write_fleet(root: Path) -> Path:
+    """The fleet's files below root; its site-packages."""
     site_packages = build_vision_env(root / "env")
     for path, text in DOCKERFILES.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +49,11 @@ def _plans(root: Path, *, hoist: bool = False, config: str | None = None) -> dic
         (root / "services" / name).mkdir(parents=True)
         (root / "services" / name / "main.py").write_text(source)
         (root / "services" / name / "Dockerfile").write_text(f"FROM {family}\n")
+    return site_packages
+
+
+def _plans(root: Path, *, hoist: bool = False, config: str | None = None) -> dict:
+    site_packages = _write_fleet(root)
     if config is not None:
         (root / "depaudit.toml").write_text(config)
     options = ScanOptions((root / "services",), (site_packages,), hoist=hoist, config=root / "depaudit.toml" if config else None)
@@ -140,3 +146,28 @@ def test_the_configs_keep_leaves_a_package_alone(tmp_path: Path) -> None:
     plans = _plans(tmp_path, config=config)
     assert plans["family-run"].unused == ()
     assert [i.package for i in plans["family-headless"].unused] == ["libgl1", "libsm6"]
+
+
+def test_write_prune_then_a_rescan_has_nothing_missing_and_nothing_to_change(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    site_packages = _write_fleet(tmp_path)
+
+    def scan(*extra: str) -> dict:
+        command = [sys.executable, "-m", "depaudit", "scan", "services", "--site-packages", str(site_packages), "--no-cache"]
+        result = subprocess.run([*command, "--format", "json", *extra], cwd=tmp_path, capture_output=True, text=True,
+                                env={**os.environ, "NO_COLOR": "1"})
+        assert result.returncode in (0, 1), result.stderr
+        return json.loads(result.stdout)
+
+    scan("--write", "--prune", "--output-dir", str(tmp_path / "out"))
+    assert "libgl1 [platform:dpkg]" in (tmp_path / "out/bindep/family-ff.txt").read_text().splitlines()
+    assert "RUN apt-get install -y libgl1\n" in (tmp_path / "docker/family-ff/Dockerfile").read_text()
+    again = scan()
+    assert [(s["name"], n["name"]) for s in again["services"] for n in s["needs"] if n["status"] == "missing"] == []
+    assert {f["name"]: [f[k] for k in ("add", "unused", "redundant")] for f in again["families"]} == {
+        f["name"]: [[], [], []] for f in again["families"]
+    }
