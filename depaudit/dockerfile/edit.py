@@ -70,28 +70,30 @@ def patch_dockerfile(text: str, add: Sequence[str], remove: Sequence[str] = (), 
 def _candidates(
     text: str, add: Sequence[str], remove: Sequence[str], context: BuildContext | None
 ) -> Iterator[tuple[str, int]]:
-    """Patched texts to try in turn, each with the number of instructions it means to add."""
+    """Patched texts to try in turn, each with the number of instructions it means to add (a RUN
+    pruned away counts -1). Packages are added first, then removed: a list that gains ours is
+    never one the removal empties."""
     lines = split_lines(text)
     eol = _line_end(lines)
     every = apt_installs(text, context)
     installs = _editable(every)
-    runs = 0  # instructions added (a RUN dropped counts -1)
-    if remove and installs:
-        lines, dropped = _remove(lines, installs, set(remove), escape_of(text))
-        runs -= dropped
-        text = "".join(lines)
-        every = apt_installs(text, context)
-        installs = _editable(every)
     # A package a heredoc installs is installed: never add it again.
     wanted = [p for p in dict.fromkeys(add) if not any(p == q.name for i in every for q in i.packages)]
+    added: list[tuple[str, int]] = []
     if not wanted:
-        yield "".join(lines), runs
-        return
-    if installs:
-        merged = "".join(_insert(list(lines), installs[0], wanted, eol, text))
-        if merged != text:  # else nothing could be merged: no reason to touch the RUN for hygiene either
-            yield _make_hygienic(merged, eol, context), runs
-    yield "".join(_new_run(lines, text, wanted, eol)), runs + 1
+        added.append((text, 0))
+    else:
+        if installs:
+            merged = "".join(_insert(list(lines), installs[0], wanted, eol, text))
+            if merged != text:  # else nothing could be merged: no reason to touch the RUN for hygiene either
+                added.append((_make_hygienic(merged, eol, context), 0))
+        added.append(("".join(_new_run(lines, text, wanted, eol)), 1))
+    for candidate, runs in added:
+        pruned = _editable(apt_installs(candidate, context)) if remove else []
+        if pruned:
+            kept_lines, dropped = _remove(split_lines(candidate), pruned, set(remove), escape_of(candidate))
+            candidate, runs = "".join(kept_lines), runs - dropped
+        yield candidate, runs
 
 
 def _line_end(lines: list[str]) -> str:
@@ -330,26 +332,29 @@ def _only_apt(install: AptInstall, installs: list[AptInstall]) -> bool:
     return all(not command or _APT_HOUSEKEEPING.fullmatch(command) for command in commands)
 
 
-def prune_leaves(text: str, remove: Sequence[str], context: BuildContext | None = None) -> list[tuple[int, str]]:
-    """(line, message) for each package `remove` names that the patch cannot take out, and why."""
+def prune_leaves(
+    text: str, remove: Sequence[str], add: Sequence[str] = (), context: BuildContext | None = None
+) -> list[tuple[int, str]]:
+    """(line, message) for each package `remove` names that the patch adding `add` and removing
+    `remove` leaves in place, and why."""
+    patched = patch_dockerfile(text, add, remove, context)
+    left = {p.name for i in apt_installs(patched, context) for p in i.packages} & set(remove)
+    if not left or patched == text and patch_blocker(text, context) is not None:
+        return []  # nothing left; or no edit at all, which its own finding explains
     leaves: list[tuple[int, str]] = []
-    wanted = set(remove)
     every = apt_installs(text, context)
     editable = _editable(every)
-    for install in every:
-        names = [p for p in install.packages if p.name in wanted]
-        if not names:
-            continue
-        if install not in editable:
-            continue  # a heredoc's, or a list with words it cannot read: its problem says it is never edited
-        if all(p.name in wanted and not p.variable for p in install.packages) and not _only_apt(install, editable):
-            why = "taking them out would empty this apt-get install, and its RUN does more than install: remove the command by hand"
-        else:
-            for package in names:
-                if package.variable:
-                    leaves.append((package.line, f"--prune leaves {package.name}: ${package.variable} names it; take it out of that variable's value by hand"))
-            continue
-        leaves.append((install.line, f"--prune leaves {' '.join(p.name for p in names)}: {why}"))
+    for install in editable:  # a heredoc's, or a list with words it cannot read: its problem says it is never edited
+        names = [p for p in install.packages if p.name in left]
+        for package in (p for p in names if p.variable):
+            leaves.append((package.line, f"--prune leaves {package.name}: ${package.variable} names it; take it out of that variable's value by hand"))
+        plain = [p.name for p in names if not p.variable]
+        if plain:
+            why = (
+                "taking them out would empty this apt-get install, and its RUN does more than install: remove the command by hand"
+                if not _only_apt(install, editable) else "the edit did not read back as intended"
+            )
+            leaves.append((install.line, f"--prune leaves {' '.join(plain)}: {why}"))
     return leaves
 
 

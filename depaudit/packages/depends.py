@@ -25,7 +25,7 @@ def pulled_in(chosen: Iterable[str], rules: DistroRules, index: PackageIndex | N
     something must stay for the others to be pulled in.
     """
     roots = sorted(set(chosen))
-    depths = {root: _depths(root, rules, index) for root in roots}
+    depths = {root: depths_from(root, rules, index) for root in roots}
     best: dict[str, tuple[int, str]] = {}
     for root in roots:
         for package, depth in depths[root].items():
@@ -38,7 +38,7 @@ def pulled_in(chosen: Iterable[str], rules: DistroRules, index: PackageIndex | N
     return {package: root for package, (_, root) in best.items()}
 
 
-def _depths(root: str, rules: DistroRules, index: PackageIndex | None) -> dict[str, int]:
+def depths_from(root: str, rules: DistroRules, index: PackageIndex | None = None) -> dict[str, int]:
     """Each package in `root`'s Depends closure, with the fewest steps to it."""
     depths: dict[str, int] = {}
     queue = deque((package, 1) for package in depends_of(root, rules, index))

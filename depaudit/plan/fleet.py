@@ -38,5 +38,7 @@ def prune_findings(plans: Sequence[FamilyPlan]) -> list[Finding]:
         source = plan.source
         remove = [item.package for item in (*plan.unused, *plan.redundant)]
         if source is not None and source.text is not None and remove:
-            found += [Finding(FindingKind.DOCKERFILE, plan.dockerfile, line, message) for line, message in prune_leaves(source.text, remove, source.context)]
+            add = [item.package for item in plan.add]
+            leaves = prune_leaves(source.text, remove, add, source.context)
+            found += [Finding(FindingKind.DOCKERFILE, plan.dockerfile, line, message) for line, message in leaves]
     return found

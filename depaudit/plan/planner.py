@@ -11,7 +11,7 @@ from depaudit.dockerfile.programs import programs_run
 from depaudit.evidence import NeedKind, NeedStatus, Tier
 from depaudit.fleet.layout import FamilySpec
 from depaudit.packages.classify import package_for_program
-from depaudit.packages.depends import pulled_in
+from depaudit.packages.depends import depths_from, pulled_in
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.rules import DistroRules
 from depaudit.plan.model import BaseProvides, FamilyPlan, PlanItem
@@ -47,24 +47,40 @@ def plan_families(
         | _configured_keep(families[name], installs[name])
         for name in families
     }
+    # What each family's own services need and the plan adds where it is missing.
+    wanted_by = {name: set(_wanted([s for s in services if s.families and s.families[0] == name])) for name in families}
+    # A listed package the base image provides is dropped from the list: it pulls nothing in for the plan.
+    base = {name: (provided or {})[name].packages if name in (provided or {}) else frozenset() for name in families}
+    for name in families:
+        kept[name] -= base[name]
+    for name in _top_down(families):
+        above = {p for a in _ancestors(name, families) for p in (*kept[a], *wanted_by[a])}
+        optional = _optional([s for s in services if name in s.families])
+        kept[name] |= _providers(
+            installs[name], kept[name] | wanted_by[name], above, optional, rules, index, (provided or {}).get(name)
+        )
     plans = []
-    for name, family in sorted(families.items()):
+    added: dict[str, set[str]] = {}  # what each family's plan adds: parents are planned first
+    for name in _top_down(families):
+        family = families[name]
         ancestors = _ancestors(name, families)
         own = [s for s in services if s.families and s.families[0] == name]
         from_ancestors = {p.name: a for a in ancestors for p in installs[a]}
         own_packages = [p.name for p in installs[name]]
         needed = needs[name]
-        wanted = {p: e for s in own for p, e in _required(s).items()}
+        wanted = _wanted(own)
 
         chosen = set(own_packages) | set(from_ancestors)
-        add_candidates = {p: e for p, e in wanted.items() if p not in chosen}
-        kept_above = {p for a in ancestors for p in kept[a]}
+        kept_above = {p for a in ancestors for p in (*kept[a], *added[a])}
+        added_above = {p: a for a in reversed(ancestors) for p in added[a]}  # the nearest ancestor wins
+        add_candidates = {p: e for p, e in wanted.items() if p not in chosen and p not in kept_above}
         pulls = pulled_in(kept[name] | set(add_candidates) | kept_above, rules, index)
         add = [
             PlanItem(package, Tier.REQUIRED, because)
             for package, because in sorted(add_candidates.items())
             if package not in pulls
         ]
+        added[name] = {item.package for item in add}
 
         groups: dict[str, list[PlanItem]] = {"redundant": [], "build_only": [], "unused": []}
         seen: set[str] = set()
@@ -72,7 +88,7 @@ def plan_families(
             if package.name not in seen:
                 seen.add(package.name)
                 verdict = _classify_own(
-                    package, name, from_ancestors, (provided or {}).get(name), pulls, needed, kept[name], family.keep
+                    package, name, from_ancestors, added_above, (provided or {}).get(name), pulls, needed, kept[name], family.keep
                 )
                 if verdict is not None:
                     groups[verdict[0]].append(verdict[1])
@@ -92,6 +108,7 @@ def plan_families(
                 source=family.source,
             )
         )
+    plans.sort(key=lambda plan: plan.name)
     return _hoisted(plans, families, cpu_families) if hoist else plans
 
 
@@ -134,6 +151,7 @@ def _classify_own(
     package: AptPackage,
     family: str,
     from_ancestors: Mapping[str, str],
+    added_above: Mapping[str, str],
     provided: BaseProvides | None,
     pulls: Mapping[str, str],
     needed: Mapping[str, tuple[Tier, str]],
@@ -146,6 +164,8 @@ def _classify_own(
         return None  # the config says so: no verdict on it
     if name in from_ancestors:
         return "redundant", PlanItem(name, tier, f"already installed by the parent family {from_ancestors[name]}", package.line)
+    if name in added_above:
+        return "redundant", PlanItem(name, tier, f"this plan adds it to the parent family {added_above[name]}", package.line)
     if provided is not None and name in provided.packages:
         return "redundant", PlanItem(name, tier, f"the base image {provided.image} provides it", package.line)
     if name in pulls and pulls[name] != name:
@@ -212,6 +232,37 @@ def _runtime(package: str, rules: DistroRules) -> bool:
     return not package.endswith("-dev") and _matches(package, rules.python_runtime)
 
 
+def _providers(
+    installs: Sequence[AptPackage],
+    kept: set[str],
+    above: set[str],
+    optional: set[str],
+    rules: DistroRules,
+    index: PackageIndex | None,
+    provided: BaseProvides | None,
+) -> set[str]:
+    """Listed packages that are the only way a needed package gets into the image: an optional
+    need is never added, so the package that pulls it in stays (the nearest, the first by name)."""
+    base = provided.packages if provided is not None else frozenset()
+    have = kept | above | base | set(pulled_in(kept | above, rules, index))
+    closures = {p.name: depths_from(p.name, rules, index) for p in installs if p.name not in kept and p.name not in base}
+    chosen: set[str] = set()
+    for package in sorted(optional):
+        if package in have:
+            continue
+        providers = sorted((closures[p][package], p) for p in closures if package in closures[p])
+        if providers:
+            provider = providers[0][1]
+            chosen.add(provider)
+            have |= {provider, *closures[provider]}
+    return chosen
+
+
+def _top_down(families: Mapping[str, FamilySpec]) -> list[str]:
+    """Families with every parent before its children."""
+    return sorted(families, key=lambda name: (len(_ancestors(name, families)), name))
+
+
 def _configured_keep(family: FamilySpec, installs: Sequence[AptPackage]) -> set[str]:
     """The family's packages its config's `keep` names (a name or a glob)."""
     return {p.name for p in installs if _matches(p.name, family.keep)}
@@ -219,6 +270,24 @@ def _configured_keep(family: FamilySpec, installs: Sequence[AptPackage]) -> set[
 
 def _matches(package: str, patterns: Iterable[str]) -> bool:
     return any(package == pattern or ("*" in pattern and fnmatchcase(package, pattern)) for pattern in patterns)
+
+
+def _optional(services: Sequence[ServiceReport]) -> set[str]:
+    """The packages the services need that no plan adds: optional needs, and what an earlier load
+    already gives (a required need is added to the family the service runs in)."""
+    return {
+        need.package
+        for service in services
+        for need in service.needs
+        if need.package and need.tier is not Tier.HINT and (
+            need.status is NeedStatus.LOADED or need.status is NeedStatus.MISSING and need.tier is Tier.OPTIONAL
+        )
+    }
+
+
+def _wanted(services: Sequence[ServiceReport]) -> dict[str, str]:
+    """Package → why: the required needs the services lack."""
+    return {package: because for service in services for package, because in _required(service).items()}
 
 
 def _required(service: ServiceReport) -> dict[str, str]:
