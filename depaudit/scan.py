@@ -29,6 +29,7 @@ from depaudit.packages.python_rules import PackageRule, load_python_rules
 from depaudit.packages.resolver import PackageResolver
 from depaudit.packages.rules import DistroRules
 from depaudit.packages.service import service_needs
+from depaudit.packages.sizes import load_sizes
 from depaudit.packages.index import PackageIndex
 from depaudit.parallel import Workers
 from depaudit.plan.fleet import plan_fleet, prune_findings
@@ -111,7 +112,12 @@ def run_scan(options: ScanOptions) -> ScanReport:
         findings.extend(family.source.findings())
     cpu = frozenset(name for name in fleet.families if not bases.is_gpu(name))
     provided = {name: BaseProvides(*bases.provided(name, rules)) for name in fleet.families}
-    plan = plan_fleet(fleet.families, reports, rules, knowledge.index, hoist=options.hoist, cpu_families=cpu, provided=provided)
+    sizes = load_sizes(rules.distro)
+    if knowledge.index is not None and knowledge.index.sizes is not None:
+        sizes = knowledge.index.sizes.merged(sizes)  # the index's own snapshot first
+    plan = plan_fleet(
+        fleet.families, reports, rules, knowledge.index, hoist=options.hoist, cpu_families=cpu, provided=provided, sizes=sizes
+    )
     findings.extend(prune_findings(plan.families))
     first = next(iter(environments.values()))
     labels = {base.label for _, base in services}

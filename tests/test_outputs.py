@@ -28,7 +28,7 @@ def test_markdown_renders_as_tables(fleet_site_packages: Path) -> None:
     html = markdown.markdown(_scan(fleet_site_packages, "--format", "markdown").stdout, extensions=["tables"])
     assert html.count("<table>") == 3  # the family plan; face-recognition and vision-agent needs
     assert "<h3>face-recognition on <code>nvidia/cuda:12.1.1-runtime-ubuntu22.04</code></h3>" in html
-    assert re.search(r"<td><code>family-vision-cu121</code></td>\s*<td><code>docker/family-vision-cu121/Dockerfile</code></td>\s*<td><code>libglib2.0-0</code></td>", html)
+    assert re.search(r"<td><code>family-vision-cu121</code></td>\s*<td><code>docker/family-vision-cu121/Dockerfile</code></td>\s*<td><code>libglib2.0-0</code> \(\+[0-9.]+ MB\)</td>", html)
     assert "<strong>1 required package(s) missing:</strong> <code>libglib2.0-0</code>" in html
 
 

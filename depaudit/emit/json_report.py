@@ -13,7 +13,7 @@ from depaudit.packages.model import Need, ServiceReport
 from depaudit.python.model import ResolvedImport
 from depaudit.report import ScanReport
 
-SCHEMA_VERSION = "1.3"  # 1.3: tiers at the grain of modules (module reach), chains with module steps
+SCHEMA_VERSION = "1.4"  # 1.4: the KiB each plan line adds or frees, and each family image's totals
 
 
 def report_to_json(report: ScanReport) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def load_schema() -> dict[str, Any]:
 
 def _family(family: FamilyPlan) -> dict[str, Any]:
     def items(entries: tuple[PlanItem, ...]) -> list[dict[str, Any]]:
-        return [{"package": i.package, "tier": i.tier.value, "because": i.because, "line": i.line} for i in entries]
+        return [{"package": i.package, "tier": i.tier.value, "because": i.because, "line": i.line, "kib": i.kib} for i in entries]
 
     return {
         "name": family.name,
@@ -55,6 +55,8 @@ def _family(family: FamilyPlan) -> dict[str, Any]:
         "unused": items(family.unused),
         "redundant": items(family.redundant),
         "build_only": items(family.build_only),
+        "adds_kib": family.adds_kib,
+        "frees_kib": family.frees_kib,
     }
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 from depaudit.evidence import Tier
 from depaudit.findings import Finding
 from depaudit.packages.model import Need
+from depaudit.packages.sizes import megabytes
 from depaudit.plan.model import FamilyPlan
 from depaudit.report import ScanReport
 
@@ -58,16 +59,22 @@ def render_markdown(report: ScanReport) -> str:
         verdict = f"**{len(failing)} required package(s) missing:** {', '.join(_code(p) for p in failing)}"
     else:
         verdict = "**Nothing required is missing.**"
+    out += [*_megabytes(report.families)]
     out += [
         f"{verdict} — {len(report.services)} service(s), distro {_code(report.distro)}, Python {_text(report.python_version)}.",
         "",
     ]
     if report.families:
-        out += ["## Family Dockerfiles", "", "| family | Dockerfile | add | unused | redundant | build-only |", "|---|---|---|---|---|---|"]
+        out += [
+            "## Family Dockerfiles", "",
+            "| family | Dockerfile | add | unused | redundant | build-only | image size |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for family in report.families:
             out.append(
                 f"| {_code(family.name, in_table=True)} | {_code(family.dockerfile, in_table=True)} | {_packages(family, 'add')} "
-                f"| {_packages(family, 'unused')} | {_packages(family, 'redundant')} | {_packages(family, 'build_only')} |"
+                f"| {_packages(family, 'unused')} | {_packages(family, 'redundant')} | {_packages(family, 'build_only')} "
+                f"| {_image_size(family)} |"
             )
         out.append("")
     out += ["## Services", ""]
@@ -120,4 +127,38 @@ def _findings(findings: tuple[Finding, ...], scope: str) -> list[str]:
 
 def _packages(family: FamilyPlan, kind: str) -> str:
     items = getattr(family, kind)
-    return ", ".join(_code(i.package, in_table=True) for i in items) if items else "—"
+    return ", ".join(_code(i.package, in_table=True) + _size(i.kib, kind) for i in items) if items else "—"
+
+
+def _size(kib: int | None, kind: str) -> str:
+    if kib is None or kind == "build_only":
+        return ""
+    if kib == 0:
+        return " (0 MB)"
+    return f" ({'+' if kind == 'add' else '−'}{megabytes(kib)})"
+
+
+def _image_size(family: FamilyPlan) -> str:
+    if family.adds_kib is None or family.frees_kib is None:
+        return "—"
+    return f"+{megabytes(family.adds_kib)} / −{megabytes(family.frees_kib)}"
+
+
+def _megabytes(families: tuple[FamilyPlan, ...]) -> list[str]:
+    """The lead of a pull request's summary: what pruning frees and what the additions cost, for
+    the family image they change most (a child image also holds its parent's change)."""
+    sized = [f for f in families if f.adds_kib is not None and f.frees_kib is not None]
+    freeing = max(sized, key=lambda f: (f.frees_kib or 0, f.name), default=None)
+    adding = max(sized, key=lambda f: (f.adds_kib or 0, f.name), default=None)
+    parts = []
+    if freeing is not None and freeing.frees_kib:
+        shrink = sum(1 for f in sized if f.frees_kib)
+        parts.append(
+            f"**Pruning frees up to {megabytes(freeing.frees_kib)}** an image ({_code(freeing.name)}); "
+            f"{shrink} of {len(sized)} family image(s) shrink."
+        )
+    if adding is not None and adding.adds_kib:
+        parts.append(f"The additions cost up to {megabytes(adding.adds_kib)} ({_code(adding.name)}).")
+    return [" ".join(parts) + " (Installed-Size, with `--write --prune`.)", ""] if parts else []
+
+

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from depaudit.packages.sizes import PackageSizes, read_sizes
+
 FORMAT_VERSION = 1
 _LOADER_DIRS = frozenset(
     ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib", "usr/lib", "lib64", "usr/lib64")
@@ -40,6 +42,7 @@ class PackageIndex:
     sonames: Mapping[str, IndexEntry] = field(repr=False)
     executables: Mapping[str, IndexEntry] = field(repr=False)
     depends: Mapping[str, tuple[str, ...]] = field(repr=False)  # package → runtime Depends
+    sizes: PackageSizes | None = field(default=None, repr=False)  # from the Packages file, when one was given
 
     def to_json(self) -> dict[str, object]:
         def table(entries: Mapping[str, IndexEntry]) -> dict[str, list[str]]:
@@ -52,6 +55,7 @@ class PackageIndex:
             "sonames": table(self.sonames),
             "executables": table(self.executables),
             "depends": {p: list(d) for p, d in sorted(self.depends.items())},
+            **({"sizes": self.sizes.to_json()} if self.sizes is not None else {}),
         }
 
     @classmethod
@@ -71,6 +75,7 @@ class PackageIndex:
             sonames=table(data["sonames"]),
             executables=table(data["executables"]),
             depends={p: tuple(d) for p, d in depends.items()},
+            sizes=PackageSizes.from_json(data["sizes"]) if isinstance(data.get("sizes"), dict) else None,  # type: ignore[arg-type]
         )
 
 
@@ -127,17 +132,20 @@ def parse_depends(value: str) -> tuple[str, ...]:
 def build_index(distro: str, contents: Path, packages: Path | None = None) -> PackageIndex:
     transitional: set[str] = set()
     depends: dict[str, tuple[str, ...]] = {}
+    sizes = None
     if packages is not None:
         with open_maybe_compressed(packages) as stream:
-            for fields in read_control(stream):
-                name = fields.get("Package")
-                if not name:
-                    continue
-                description = fields.get("Description", "").lower()
-                if "transitional" in description.split("\n", 1)[0] or fields.get("Section", "").endswith("oldlibs"):
-                    transitional.add(name)
-                runtime = ", ".join(v for v in (fields.get("Pre-Depends"), fields.get("Depends")) if v)
-                depends.setdefault(name, parse_depends(runtime))
+            paragraphs = list(read_control(stream))
+        sizes = read_sizes(paragraphs)
+        for fields in paragraphs:
+            name = fields.get("Package")
+            if not name:
+                continue
+            description = fields.get("Description", "").lower()
+            if "transitional" in description.split("\n", 1)[0] or fields.get("Section", "").endswith("oldlibs"):
+                transitional.add(name)
+            runtime = ", ".join(v for v in (fields.get("Pre-Depends"), fields.get("Depends")) if v)
+            depends.setdefault(name, parse_depends(runtime))
 
     # Ranked: ld.so's own folders, runtime over -dev/-dbg, real over transitional, the package
     # Debian's naming policy expects (libsystemd0 over libelogind0 for libsystemd.so.0), name.
@@ -168,7 +176,7 @@ def build_index(distro: str, contents: Path, packages: Path | None = None) -> Pa
         return chosen
 
     source = contents.name + (f" + {packages.name}" if packages else "")
-    return PackageIndex(distro, source, choose(sonames), choose(executables), depends)
+    return PackageIndex(distro, source, choose(sonames), choose(executables), depends, sizes)
 
 
 def policy_package_name(soname: str) -> str | None:

@@ -12,6 +12,8 @@ from depaudit.packages.model import ServiceReport
 from depaudit.packages.rules import DistroRules
 from depaudit.plan.model import BaseProvides, FamilyPlan, FleetPlan
 from depaudit.plan.planner import plan_families
+from depaudit.plan.sizes import with_sizes
+from depaudit.packages.sizes import PackageSizes
 from depaudit.plan.verdicts import installed_by_families
 
 
@@ -24,10 +26,13 @@ def plan_fleet(
     hoist: bool = False,
     cpu_families: frozenset[str] = frozenset(),
     provided: Mapping[str, BaseProvides] | None = None,
+    sizes: PackageSizes | None = None,
 ) -> FleetPlan:
     """Families are planned from what the services need as the packages stage answered it; only
     then does a need the family already installs become `installed`."""
-    plans = tuple(plan_families(families, services, rules, index, hoist=hoist, cpu_families=cpu_families, provided=provided))
+    plans = plan_families(families, services, rules, index, hoist=hoist, cpu_families=cpu_families, provided=provided)
+    base = {name: found.packages for name, found in (provided or {}).items()}
+    plans = tuple(with_sizes(plans, sizes, base))
     return FleetPlan(plans, tuple(installed_by_families(service, plans, rules, index) for service in services))
 
 

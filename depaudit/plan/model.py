@@ -23,6 +23,9 @@ class PlanItem:
     tier: Tier
     because: str  # one sentence of evidence a user can act on
     line: int | None = None  # where the family's Dockerfile names it (for unused/redundant/build-only)
+    # What it adds to the image (add) or frees (unused, redundant): it and the Depends only it
+    # brings, in KiB of Installed-Size; None where the distro's Packages data does not know it.
+    kib: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,10 @@ class FamilyPlan:
     redundant: tuple[PlanItem, ...]
     build_only: tuple[PlanItem, ...]
     apt_line: int | None = None  # the line of the RUN an addition goes into (None: a new RUN)
+    # The family image once the plan is applied with --prune, against as it is: KiB of
+    # Installed-Size it gains and frees (None: no Packages data for the distro).
+    adds_kib: int | None = None
+    frees_kib: int | None = None
     source: Dockerfile | None = field(default=None, compare=False, repr=False)  # its Dockerfile as the scan read it
 
     @property

@@ -61,11 +61,13 @@ def plan_families(
         )
     plans = []
     added: dict[str, set[str]] = {}  # what each family's plan adds: parents are planned first
+    dropped: dict[str, set[str]] = {}  # what each family's plan calls unused
     for name in _top_down(families):
         family = families[name]
         ancestors = _ancestors(name, families)
         own = [s for s in services if s.families and s.families[0] == name]
-        from_ancestors = {p.name: a for a in ancestors for p in installs[a]}
+        # What a parent family installs and its plan keeps: a package its plan drops is no reason here.
+        from_ancestors = {p.name: a for a in reversed(ancestors) for p in installs[a] if p.name not in dropped[a]}
         own_packages = [p.name for p in installs[name]]
         needed = needs[name]
         wanted = _wanted(own)
@@ -92,6 +94,7 @@ def plan_families(
                 )
                 if verdict is not None:
                     groups[verdict[0]].append(verdict[1])
+        dropped[name] = {item.package for item in groups["unused"]}
         plans.append(
             FamilyPlan(
                 name=name,

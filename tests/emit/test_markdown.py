@@ -121,7 +121,7 @@ def test_family_table_escapes_its_cells() -> None:
         build_only=(PlanItem("g++", Tier.OPTIONAL, "builds", 3),),
     )
     assert _rows(_html(_report(families=(family,))))[0] == [
-        "<code>family_asr</code>", "<code>docker/family_asr/Dockerfile</code>", "<code>libstdc++6</code>", "—", "—", "<code>g++</code>"
+        "<code>family_asr</code>", "<code>docker/family_asr/Dockerfile</code>", "<code>libstdc++6</code>", "—", "—", "<code>g++</code>", "—"
     ]
 
 

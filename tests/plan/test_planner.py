@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: ca
 
 DOCKERFILES = {
     "docker/base/Dockerfile": "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\nRUN apt-get update && apt-get install -y --no-install-recommends \\\n    python3 \\\n    libgomp1\n",
-    "docker/family-a/Dockerfile": "FROM base\nRUN apt-get install -y \\\n    libgomp1 \\\n    libx11-dev \\\n    libsm6\n",
+    "docker/family-a/Dockerfile": "FROM base\nRUN apt-get install -y \\\n    libgomp1 \\\n    libx11-dev \\\n    libsm6 \\\n    python3\n",
     "docker/family-c/Dockerfile": "FROM base\nRUN apt-get install -y curl python3.11 libpython3.11-stdlib python3.11-dev\n",
     "docker/family-ff/Dockerfile": "FROM base\nRUN apt-get install -y libgl1 libsm6 ffmpeg\n",
     "docker/family-run/Dockerfile": (
@@ -83,10 +83,11 @@ def test_what_the_base_image_provides_is_never_added(plans: dict) -> None:
 def test_a_parents_package_is_redundant_and_dev_packages_are_build_only(plans: dict) -> None:
     family = plans["family-a"]
     assert family.parent == "base"
-    assert family.redundant == (PlanItem("libgomp1", Tier.OPTIONAL, "already installed by the parent family base", 3),)
+    assert family.redundant == (PlanItem("python3", Tier.OPTIONAL, "already installed by the parent family base", 6),)
     assert family.build_only == (PlanItem("libx11-dev", Tier.OPTIONAL, "a build-time package in a runtime image", 4),)
     # libsm6: only the plugin of visionlib-like wheels would use X11 session libraries; here nothing does.
-    assert [(i.package, i.line) for i in family.unused] == [("libsm6", 5)]
+    # libgomp1: base installs it too, but nothing needs it, so base's plan drops it: no reason to call it redundant.
+    assert [(i.package, i.line) for i in family.unused] == [("libgomp1", 3), ("libsm6", 5)]
 
 
 def test_a_family_whose_services_need_no_gl_gets_every_gl_package_as_unused(plans: dict) -> None:
@@ -171,3 +172,15 @@ def test_write_prune_then_a_rescan_has_nothing_missing_and_nothing_to_change(tmp
     assert {f["name"]: [f[k] for k in ("add", "unused", "redundant")] for f in again["families"]} == {
         f["name"]: [[], [], []] for f in again["families"]
     }
+
+
+def test_every_line_carries_the_megabytes_it_adds_or_frees(plans: dict) -> None:
+    # From rules/sizes/ubuntu-22.04.json.gz (jammy's Installed-Size): ffmpeg brings 200 MB of
+    # libraries that nothing kept needs; a redundant line frees nothing, its package stays.
+    family = plans["family-ff"]
+    assert [(i.package, i.kib) for i in family.unused] == [("libsm6", 482), ("ffmpeg", 205504)]
+    assert (family.adds_kib, family.frees_kib) == (0, 205675)  # what the two share is freed once
+    added = plans["family-a"].add[0]
+    assert (added.package, added.kib, plans["family-a"].adds_kib) == ("libgl1", 190370, 190370)
+    assert [(i.package, i.kib) for i in plans["family-a"].redundant] == [("python3", 0)]
+    assert [(i.package, i.kib) for i in plans["family-entry"].redundant] == [("ca-certificates", 0)]
