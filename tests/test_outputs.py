@@ -40,11 +40,13 @@ def test_sarif_results_sit_on_dockerfile_lines(fleet_site_packages: Path) -> Non
         for r in sarif["runs"][0]["results"]
     ]
     assert results == [
+        ("DEP003", "docker/base-gpu-cu121/Dockerfile", 5),  # python3: python3-pip depends on it
         ("DEP003", "docker/family-torch-cu121/Dockerfile", 6),  # libsndfile1 (redundant) on its own line
         ("DEP003", "docker/family-torch-cu121/Dockerfile", 7),
         ("DEP003", "docker/family-torch-cu121/Dockerfile", 8),
         ("DEP001", "docker/family-vision-cu121/Dockerfile", 3),  # libglib2.0-0 on the apt RUN line
         ("DEP002", "docker/family-vision-cu121/Dockerfile", 6),  # libxrender1 (unused)
+        ("DEP003", "docker/family-vision-cu121/Dockerfile", 7),  # libxext6: libgl1 brings it
     ]
 
 

@@ -7,16 +7,35 @@ from collections.abc import Iterable
 
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.rules import DistroRules
+from depaudit.packages.sizes import PackageSizes
 
 
-def depends_of(package: str, rules: DistroRules, index: PackageIndex | None = None) -> tuple[str, ...]:
-    """Curated Depends first; the index (the distro's own, built from its Packages) for the rest."""
+def depends_of(
+    package: str,
+    rules: DistroRules,
+    index: PackageIndex | None = None,
+    sizes: PackageSizes | None = None,
+    present: frozenset[str] = frozenset(),
+    *,
+    maybe: bool = False,
+) -> tuple[str, ...]:
+    """Curated Depends first; then what the Packages data's Depends surely install (a group of
+    alternatives counts only where the image has one of them); the index's first alternatives
+    for the rest."""
     if package in rules.depends:
         return rules.depends[package]
+    if sizes is not None and package in sizes.depends:
+        return sizes.possible(package) if maybe else sizes.resolved(package, present)
     return index.depends.get(package, ()) if index is not None else ()
 
 
-def pulled_in(chosen: Iterable[str], rules: DistroRules, index: PackageIndex | None = None) -> dict[str, str]:
+def pulled_in(
+    chosen: Iterable[str],
+    rules: DistroRules,
+    index: PackageIndex | None = None,
+    sizes: PackageSizes | None = None,
+    present: Iterable[str] = (),
+) -> dict[str, str]:
     """Every package installed as a dependency of `chosen`, with the chosen package that pulls it
     in: the nearest one (fewest Depends steps), the first by name among as near ones.
 
@@ -25,7 +44,8 @@ def pulled_in(chosen: Iterable[str], rules: DistroRules, index: PackageIndex | N
     something must stay for the others to be pulled in.
     """
     roots = sorted(set(chosen))
-    depths = {root: depths_from(root, rules, index) for root in roots}
+    fixed = frozenset(present)
+    depths = {root: depths_from(root, rules, index, sizes, fixed) for root in roots}
     best: dict[str, tuple[int, str]] = {}
     for root in roots:
         for package, depth in depths[root].items():
@@ -38,14 +58,23 @@ def pulled_in(chosen: Iterable[str], rules: DistroRules, index: PackageIndex | N
     return {package: root for package, (_, root) in best.items()}
 
 
-def depths_from(root: str, rules: DistroRules, index: PackageIndex | None = None) -> dict[str, int]:
-    """Each package in `root`'s Depends closure, with the fewest steps to it."""
+def depths_from(
+    root: str,
+    rules: DistroRules,
+    index: PackageIndex | None = None,
+    sizes: PackageSizes | None = None,
+    present: frozenset[str] = frozenset(),
+    *,
+    maybe: bool = False,
+) -> dict[str, int]:
+    """Each package in `root`'s Depends closure, with the fewest steps to it (`maybe`: every
+    package it may bring, any alternative of a group)."""
     depths: dict[str, int] = {}
-    queue = deque((package, 1) for package in depends_of(root, rules, index))
+    queue = deque((package, 1) for package in depends_of(root, rules, index, sizes, present, maybe=maybe))
     while queue:
         package, depth = queue.popleft()
         if package in depths:
             continue
         depths[package] = depth
-        queue.extend((further, depth + 1) for further in depends_of(package, rules, index))
+        queue.extend((further, depth + 1) for further in depends_of(package, rules, index, sizes, present, maybe=maybe))
     return depths

@@ -54,7 +54,9 @@ class PackageSizes:
         have = set(present)
         provided = {virtual for package in have for virtual in self._virtuals(package)}
         chosen: set[str] = set()
-        queue = deque(p for p in dict.fromkeys(packages) if p not in have)
+        # A virtual name asked for is met by a provider that is there, else apt installs one.
+        asked = [p for p in dict.fromkeys(packages) if p not in have and p not in provided]
+        queue = deque(self._pick((p,)) or p for p in asked)
         while queue:
             package = queue.popleft()
             if package in chosen or package in have:
@@ -68,6 +70,33 @@ class PackageSizes:
                 if pick is not None and pick not in chosen:
                     queue.append(pick)
         return chosen
+
+    def resolved(self, package: str, present: frozenset[str] = frozenset()) -> tuple[str, ...]:
+        """What the package's Depends surely install: for each group, the member `present` has
+        (an image's own package), else its one choice (a single real package, or a virtual one
+        with a single provider). A group of alternatives names no one package apt surely picks:
+        which one depends on what else the image has and the order apt meets them in."""
+        picks = []
+        for group in self.depends.get(package, ()):
+            members = [p for name in group for p in ((name,) if name in self.installed else self.provides.get(name, ()))]
+            there = next((p for p in members if p in present), None)
+            if there is not None:
+                picks.append(there)
+            elif len(set(members)) == 1:
+                picks.append(members[0])
+        return tuple(picks)
+
+    def possible(self, package: str) -> tuple[str, ...]:
+        """Whatever the package's Depends may install: every alternative, every provider."""
+        found = []
+        for group in self.depends.get(package, ()):
+            for name in group:
+                found += [name] if name in self.installed else self.provides.get(name, ())
+        return tuple(dict.fromkeys(found))
+
+    def providers(self, virtual: str) -> tuple[str, ...]:
+        """Who provides a virtual package (none for a real one)."""
+        return () if virtual in self.installed else self.provides.get(virtual, ())
 
     def closure(self, packages: Iterable[str]) -> set[str]:
         """The packages and everything they pull in on an empty system."""
@@ -97,8 +126,8 @@ class PackageSizes:
         return {p: tuple(v) for p, v in reverse.items()}
 
     def restricted(self, packages: Iterable[str]) -> PackageSizes:
-        """Only what resolving these packages can reach: every alternative and provider of their
-        Depends, followed to the end."""
+        """Only what resolving these packages can reach (every alternative and provider of their
+        Depends, followed to the end), and every virtual name those provide."""
         reached: set[str] = set()
         queue = deque(packages)
         while queue:
@@ -114,7 +143,7 @@ class PackageSizes:
             {p: self.installed[p] for p in sorted(reached) if p in self.installed},
             {p: self.depends[p] for p in sorted(reached) if p in self.depends},
             {v: tuple(p for p in found if p in reached) for v, found in sorted(self.provides.items())
-             if v in reached and any(p in reached for p in found)},
+             if any(p in reached for p in found)},  # every name a reached package provides: a list may use it
         )
 
     def to_json(self) -> dict[str, object]:

@@ -30,10 +30,12 @@ def plan_fleet(
 ) -> FleetPlan:
     """Families are planned from what the services need as the packages stage answered it; only
     then does a need the family already installs become `installed`."""
-    plans = plan_families(families, services, rules, index, hoist=hoist, cpu_families=cpu_families, provided=provided)
+    plans = plan_families(
+        families, services, rules, index, hoist=hoist, cpu_families=cpu_families, provided=provided, sizes=sizes
+    )
     base = {name: found.packages for name, found in (provided or {}).items()}
     plans = tuple(with_sizes(plans, sizes, base))
-    return FleetPlan(plans, tuple(installed_by_families(service, plans, rules, index) for service in services))
+    return FleetPlan(plans, tuple(installed_by_families(service, plans, rules, index, sizes) for service in services))
 
 
 def prune_findings(plans: Sequence[FamilyPlan]) -> list[Finding]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from depaudit.dockerfile.parse import AptInstall, AptPackage
 from depaudit.dockerfile.programs import programs_run
@@ -14,6 +14,7 @@ from depaudit.packages.classify import package_for_program
 from depaudit.packages.depends import depths_from, pulled_in
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.rules import DistroRules
+from depaudit.packages.sizes import PackageSizes
 from depaudit.plan.model import BaseProvides, FamilyPlan, PlanItem
 from depaudit.packages.model import Need, ServiceReport
 
@@ -33,6 +34,7 @@ def plan_families(
     hoist: bool = False,
     cpu_families: frozenset[str] = frozenset(),
     provided: Mapping[str, BaseProvides] | None = None,
+    sizes: PackageSizes | None = None,
 ) -> list[FamilyPlan]:
     """`provided`: per family, what its base image installs already (none known: nothing)."""
     lists = {name: _apt_lists(family) for name, family in families.items()}
@@ -57,7 +59,7 @@ def plan_families(
         above = {p for a in _ancestors(name, families) for p in (*kept[a], *wanted_by[a])}
         optional = _optional([s for s in services if name in s.families])
         kept[name] |= _providers(
-            installs[name], kept[name] | wanted_by[name], above, optional, rules, index, (provided or {}).get(name)
+            installs[name], kept[name] | wanted_by[name], above, optional, rules, index, sizes, (provided or {}).get(name)
         )
     plans = []
     added: dict[str, set[str]] = {}  # what each family's plan adds: parents are planned first
@@ -76,7 +78,8 @@ def plan_families(
         kept_above = {p for a in ancestors for p in (*kept[a], *added[a])}
         added_above = {p: a for a in reversed(ancestors) for p in added[a]}  # the nearest ancestor wins
         add_candidates = {p: e for p, e in wanted.items() if p not in chosen and p not in kept_above}
-        pulls = pulled_in(kept[name] | set(add_candidates) | kept_above, rules, index)
+        pulls = pulled_in(kept[name] | set(add_candidates) | kept_above, rules, index, sizes, base[name])
+        virtual = _virtual(installs[name], kept[name] | set(pulls) | kept_above | base[name], sizes)
         add = [
             PlanItem(package, Tier.REQUIRED, because)
             for package, because in sorted(add_candidates.items())
@@ -89,9 +92,8 @@ def plan_families(
         for package in installs[name]:
             if package.name not in seen:
                 seen.add(package.name)
-                verdict = _classify_own(
-                    package, name, from_ancestors, added_above, (provided or {}).get(name), pulls, needed, kept[name], family.keep
-                )
+                elsewhere = _Elsewhere(from_ancestors, added_above, (provided or {}).get(name), pulls, virtual)
+                verdict = _classify_own(package, name, elsewhere, needed, kept[name], family.keep)
                 if verdict is not None:
                     groups[verdict[0]].append(verdict[1])
         dropped[name] = {item.package for item in groups["unused"]}
@@ -150,29 +152,43 @@ def _feeds_cpu(ancestor: str, families: Mapping[str, FamilySpec], cpu: frozenset
     return any(name in cpu and (name == ancestor or ancestor in _ancestors(name, families)) for name in families)
 
 
+@dataclass(frozen=True)
+class _Elsewhere:
+    """What else puts a family's listed packages into its image, as the plan leaves it."""
+
+    parents: Mapping[str, str]  # package → the parent family that installs it and keeps it
+    parents_add: Mapping[str, str]  # package → the parent family this plan adds it to
+    base: BaseProvides | None  # what the base image has
+    pulls: Mapping[str, str]  # package → the kept package whose Depends bring it in
+    virtual: Mapping[str, str]  # virtual package → the kept package that provides it
+
+
 def _classify_own(
     package: AptPackage,
     family: str,
-    from_ancestors: Mapping[str, str],
-    added_above: Mapping[str, str],
-    provided: BaseProvides | None,
-    pulls: Mapping[str, str],
+    elsewhere: _Elsewhere,
     needed: Mapping[str, tuple[Tier, str]],
     kept: set[str],
     keep: tuple[str, ...],
 ) -> tuple[str, PlanItem] | None:
     name = package.name
     tier = needed[name][0] if name in needed else Tier.OPTIONAL
+
+    def redundant(because: str) -> tuple[str, PlanItem]:
+        return "redundant", PlanItem(name, tier, because, package.line)
+
     if _matches(name, keep):
         return None  # the config says so: no verdict on it
-    if name in from_ancestors:
-        return "redundant", PlanItem(name, tier, f"already installed by the parent family {from_ancestors[name]}", package.line)
-    if name in added_above:
-        return "redundant", PlanItem(name, tier, f"this plan adds it to the parent family {added_above[name]}", package.line)
-    if provided is not None and name in provided.packages:
-        return "redundant", PlanItem(name, tier, f"the base image {provided.image} provides it", package.line)
-    if name in pulls and pulls[name] != name:
-        return "redundant", PlanItem(name, tier, f"installed anyway as a dependency of {pulls[name]}", package.line)
+    if name in elsewhere.parents:
+        return redundant(f"already installed by the parent family {elsewhere.parents[name]}")
+    if name in elsewhere.parents_add:
+        return redundant(f"this plan adds it to the parent family {elsewhere.parents_add[name]}")
+    if elsewhere.base is not None and name in elsewhere.base.packages:
+        return redundant(f"the base image {elsewhere.base.image} provides it")
+    if name in elsewhere.pulls and elsewhere.pulls[name] != name:
+        return redundant(f"installed anyway as a dependency of {elsewhere.pulls[name]}")
+    if name in elsewhere.virtual:
+        return redundant(f"a virtual package that {elsewhere.virtual[name]} provides, and it stays")
     if name.endswith("-dev") or name in _BUILD_TOOLS:
         return "build_only", PlanItem(name, tier, "a build-time package in a runtime image", package.line)
     if name not in kept:  # no service needs it; not the runtime; no program the image runs
@@ -242,13 +258,18 @@ def _providers(
     optional: set[str],
     rules: DistroRules,
     index: PackageIndex | None,
+    sizes: PackageSizes | None,
     provided: BaseProvides | None,
 ) -> set[str]:
     """Listed packages that are the only way a needed package gets into the image: an optional
     need is never added, so the package that pulls it in stays (the nearest, the first by name)."""
     base = provided.packages if provided is not None else frozenset()
-    have = kept | above | base | set(pulled_in(kept | above, rules, index))
-    closures = {p.name: depths_from(p.name, rules, index) for p in installs if p.name not in kept and p.name not in base}
+    have = kept | above | base | set(pulled_in(kept | above, rules, index, sizes, base))
+    closures = {
+        # Every package it may bring: keeping one that only might is the safe mistake.
+        p.name: depths_from(p.name, rules, index, sizes, frozenset(base), maybe=True)
+        for p in installs if p.name not in kept and p.name not in base
+    }
     chosen: set[str] = set()
     for package in sorted(optional):
         if package in have:
@@ -257,8 +278,19 @@ def _providers(
         if providers:
             provider = providers[0][1]
             chosen.add(provider)
-            have |= {provider, *closures[provider]}
+            have |= {provider, *depths_from(provider, rules, index, sizes, frozenset(base))}  # what it surely brings
     return chosen
+
+
+def _virtual(installs: Sequence[AptPackage], present: set[str], sizes: PackageSizes | None) -> dict[str, str]:
+    """Listed virtual packages (libasound2 on noble) that a package the image keeps provides."""
+    found = {}
+    for package in installs:
+        providers = sizes.providers(package.name) if sizes is not None else ()
+        provider = next((p for p in providers if p in present), None)
+        if provider is not None:
+            found[package.name] = provider
+    return found
 
 
 def _top_down(families: Mapping[str, FamilySpec]) -> list[str]:

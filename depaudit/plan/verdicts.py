@@ -11,11 +11,16 @@ from depaudit.packages.depends import pulled_in
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.model import ServiceReport, strongest_needs
 from depaudit.packages.rules import DistroRules
+from depaudit.packages.sizes import PackageSizes
 from depaudit.plan.model import FamilyPlan
 
 
 def installed_by_families(
-    service: ServiceReport, plans: Sequence[FamilyPlan], rules: DistroRules, index: PackageIndex | None
+    service: ServiceReport,
+    plans: Sequence[FamilyPlan],
+    rules: DistroRules,
+    index: PackageIndex | None,
+    sizes: PackageSizes | None = None,
 ) -> ServiceReport:
     """A package a family Dockerfile on the service's FROM chain installs, or one such a package
     depends on, is not missing from the image the service runs in: only what the plan would
@@ -25,7 +30,7 @@ def installed_by_families(
     for family in service.families:  # nearest first
         for package in installs.get(family, ()):
             by.setdefault(package, family)
-    for package, root in pulled_in(list(by), rules, index).items():
+    for package, root in pulled_in(list(by), rules, index, sizes).items():
         by.setdefault(package, f"{by[root]} (a dependency of {root})")
     needs = tuple(
         replace(

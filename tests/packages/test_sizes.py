@@ -72,6 +72,13 @@ def test_what_is_there_already_meets_a_dependency_and_is_not_added() -> None:
     assert sizes.added(["app", "libc6"], ["app"]) == {"libc6"}  # what it asks for is added, not what app depends on
 
 
+def test_a_virtual_package_asked_for_is_its_first_provider_unless_one_is_there() -> None:
+    sizes = _sizes()
+    assert sizes.added(["mail-transport-agent"], []) == {"postfix"}
+    assert sizes.added(["mail-transport-agent"], ["exim4"]) == set()
+    assert sizes.providers("mail-transport-agent") == ("postfix", "exim4") and sizes.providers("postfix") == ()
+
+
 def test_megabytes_as_people_read_them() -> None:
     assert [megabytes(k) for k in (0, 200, 9000, 215_821)] == ["0 MB", "0.2 MB", "9.2 MB", "221 MB"]
 

@@ -12,20 +12,21 @@ from depaudit.evidence import NeedKind, NeedStatus, Tier
 from depaudit.fleet.layout import FamilySpec
 from depaudit.packages.model import Need, ServiceReport
 from depaudit.packages.rules import load_rules
+from depaudit.packages.sizes import load_sizes
 from depaudit.plan.model import FamilyPlan, PlanItem
 from depaudit.plan.planner import plan_families
 
 CUDA = "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\n"
 
 
-def _plan(packages: str, needs: list[tuple[str, Tier]]) -> FamilyPlan:
+def _plan(packages: str, needs: list[tuple[str, Tier]], distro: str = "ubuntu-22.04") -> FamilyPlan:
     text = CUDA + f"RUN apt-get update && apt-get install -y --no-install-recommends {packages} && rm -rf /var/lib/apt/lists/*\n"
     family = FamilySpec("family-audio", Dockerfile(Path("Dockerfile"), "Dockerfile", text), None)
     service = ServiceReport(
         "tts", (), tuple(Need(NeedKind.SONAME, f"{p}.so", NeedStatus.MISSING, p, tier, ()) for p, tier in needs), (),
         None, ("family-audio",),
     )
-    (plan,) = plan_families({"family-audio": family}, [service], load_rules("ubuntu-22.04"))
+    (plan,) = plan_families({"family-audio": family}, [service], load_rules(distro), sizes=load_sizes(distro))
     return plan
 
 
@@ -45,3 +46,12 @@ def test_the_only_package_that_brings_an_optional_need_in_stays() -> None:
     plan = _plan("ffmpeg curl", [("libavcodec58", Tier.REQUIRED)])
     assert [i.package for i in plan.add] == ["libavcodec58"]
     assert [i.package for i in plan.unused] == ["ffmpeg", "curl"]
+
+
+def test_a_listed_virtual_package_is_redundant_when_its_provider_stays() -> None:
+    # On noble, libasound2 is a name libasound2t64 provides (the 64-bit time_t transition).
+    plan = _plan("libasound2 libportaudio2", [("libportaudio2", Tier.REQUIRED)], "ubuntu-24.04")
+    assert plan.redundant == (
+        PlanItem("libasound2", Tier.OPTIONAL, "a virtual package that libasound2t64 provides, and it stays", 2),
+    )
+    assert plan.unused == plan.add == ()

@@ -19,31 +19,48 @@ from depaudit.dockerfile.model import Dockerfile
 from depaudit.emit.bindep import render_bindep
 from depaudit.evidence import NeedKind, NeedStatus, Tier
 from depaudit.fleet.layout import FamilySpec
-from depaudit.packages.depends import pulled_in
 from depaudit.packages.model import Need, ServiceReport
 from depaudit.packages.rules import DistroRules
+from depaudit.packages.sizes import PackageSizes
 from depaudit.plan.model import BaseProvides, FamilyPlan
 from depaudit.plan.planner import plan_families
-from depaudit.plan.verdicts import installed_by_families
 
 NAMES = [f"lib{letter}1" for letter in "abcdefghijk"] + ["python3"]
 EXAMPLES = int(os.environ.get("DEPAUDIT_PROPERTY_EXAMPLES", "200"))
 
 
+VIRTUALS = ["virt-mta", "virt-audio"]
+Fleet = tuple[DistroRules, PackageSizes, dict[str, FamilySpec], list[ServiceReport], frozenset[str]]
+
+
 @st.composite
-def fleets(draw: st.DrawFn) -> tuple[DistroRules, dict[str, FamilySpec], list[ServiceReport], frozenset[str]]:
-    depends = {name: tuple(draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=3))) for name in NAMES}
-    depends = {name: tuple(d for d in found if d != name) for name, found in depends.items()}
+def fleets(draw: st.DrawFn) -> Fleet:
+    """Depends as the curated rules give them (one name a dependency), or as a Packages file does
+    (groups of alternatives, virtual packages and their providers): the planner reads the first
+    from `rules`, the second from the Packages data."""
+    archive = draw(st.booleans())
+    names = NAMES + VIRTUALS if archive else NAMES
+    groups = {
+        name: tuple(
+            tuple(dict.fromkeys(g for g in group if g != name))
+            for group in draw(st.lists(st.lists(st.sampled_from(names), min_size=1, max_size=2 if archive else 1), max_size=3))
+        )
+        for name in NAMES
+    }
+    groups = {name: tuple(g for g in found if g) for name, found in groups.items()}
+    provides = {v: tuple(draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=2, unique=True))) for v in VIRTUALS} if archive else {}
+    sizes = PackageSizes({name: draw(st.integers(1, 5000)) for name in NAMES}, groups, provides)
+    depends = {} if archive else {name: tuple(g[0] for g in found) for name, found in groups.items()}
     base = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=3))
     # dpkg keeps an image whole: what it has, it has the Depends of.
-    present = frozenset(base) | frozenset(pulled_in(base, _rules(depends, frozenset())))
+    present = frozenset(base) | frozenset(sizes.closure(base))
     rules = _rules(depends, present)
     count = draw(st.integers(1, 3))
     families: dict[str, FamilySpec] = {}
     for number in range(count):
         name = f"family-{number}"
         parent = None if number == 0 else draw(st.sampled_from(sorted(families)))
-        packages = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=6))
+        packages = draw(st.lists(st.sampled_from(names), unique=True, max_size=6))
         text = f"FROM {parent or 'nvidia/cuda:12.1.1-runtime-ubuntu22.04'}\n" + draw(_install(packages))
         families[name] = FamilySpec(name, Dockerfile(Path(name), name, text), parent)
     services = []
@@ -59,7 +76,7 @@ def fleets(draw: st.DrawFn) -> tuple[DistroRules, dict[str, FamilySpec], list[Se
             for package, tier in wanted
         )
         services.append(ServiceReport(f"svc-{number}", (), needs, (), None, tuple(chain)))
-    return rules, families, services, present
+    return rules, sizes, families, services, present
 
 
 def _rules(depends: dict[str, tuple[str, ...]], present: frozenset[str]) -> DistroRules:
@@ -103,26 +120,42 @@ def _applied(families: dict[str, FamilySpec], plans: list[FamilyPlan]) -> dict[s
     return result
 
 
-def _missing(services: list[ServiceReport], plans: list[FamilyPlan], rules: DistroRules) -> set[tuple[str, str, Tier]]:
+def _image(family: str, families: dict[str, FamilySpec], sizes: PackageSizes, present: frozenset[str]) -> set[str]:
+    """What apt installs for a family image: its base, then each Dockerfile's lists top down."""
+    chain = [family, *_ancestors(family, families)]
+    image = set(present)
+    for name in reversed(chain):
+        listed = [p.name for install in families[name].source.apt_installs for p in install.packages]
+        image |= sizes.added(listed, image)
+    return image
+
+
+def _unmet(services: list[ServiceReport], families: dict[str, FamilySpec], sizes: PackageSizes, present: frozenset[str]) -> set[tuple[str, str, Tier]]:
+    """The needs apt's result for each service's family image does not meet."""
     return {
         (service.name, need.name, need.tier)
         for service in services
-        for need in installed_by_families(service, plans, rules, None).needs
-        if need.status is NeedStatus.MISSING
+        for need in service.needs
+        if need.package not in _image(service.families[0], families, sizes, present)
     }
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(fleets())
-def test_applying_the_plan_with_prune_leaves_nothing_missing_and_nothing_to_change(fleet) -> None:  # type: ignore[no-untyped-def]
-    rules, families, services, present = fleet
+def test_applying_the_plan_with_prune_leaves_nothing_missing_and_nothing_to_change(fleet: Fleet) -> None:
+    rules, sizes, families, services, present = fleet
     provided = {name: BaseProvides("the base", present) for name in families}
-    plans = plan_families(families, services, rules, None, provided=provided)
+    plans = plan_families(families, services, rules, None, provided=provided, sizes=sizes)
     applied = _applied(families, plans)
-    again = plan_families(applied, services, rules, None, provided=provided)
+    again = plan_families(applied, services, rules, None, provided=provided, sizes=sizes)
 
-    # No need the audit found satisfied before is missing after, and no required one is missing at all.
-    before, after = _missing(services, plans, rules), _missing(services, again, rules)
+    # Judged by apt's own resolution of the images: no need surely met before (whatever apt picks
+    # of a group of alternatives) is unmet after, and every required need is met. A need met only
+    # through apt's pick among alternatives is not promised: a package the plan adds may meet the
+    # group instead (see the closing note of issue 18).
+    sure = PackageSizes(sizes.installed, {p: tuple(g for g in found if len(g) == 1 and g[0] in sizes.installed)
+                                          for p, found in sizes.depends.items()}, {})
+    before, after = _unmet(services, families, sure, present), _unmet(services, applied, sizes, present)
     assert after <= before
     assert not [m for m in after if m[2] is Tier.REQUIRED]
     for plan in again:
@@ -130,8 +163,8 @@ def test_applying_the_plan_with_prune_leaves_nothing_missing_and_nothing_to_chan
         left = {p.name for i in what.apt_installs for p in i.packages}
         # Nothing left to change, but what --prune had to leave (a list emptied in a RUN that does more).
         assert plan.add == ()
-        assert {i.package for i in (*plan.unused, *plan.redundant)} <= left
         leftovers = {i.package for i in (*plan.unused, *plan.redundant)}
+        assert leftovers <= left
         # Each is one --prune said it leaves, and why.
         original = families[plan.name].source
         before_plan = next(p for p in plans if p.name == plan.name)
@@ -141,11 +174,6 @@ def test_applying_the_plan_with_prune_leaves_nothing_missing_and_nothing_to_chan
         # The bindep export is the Dockerfile's list, once the leftovers are gone.
         bindep = {line.split()[0] for line in render_bindep(plan).splitlines()[1:]}
         assert bindep == left - leftovers
-    # No package the plan calls unused is one the kept packages pull in (it would be redundant).
-    for plan in plans:
-        chain = [plan.name, *_ancestors(plan.name, families)]
-        kept = {p for name in chain for p in next(q for q in plans if q.name == name).packages_after}
-        assert not {item.package for item in plan.unused} & set(pulled_in(kept, rules))
 
 
 def _ancestors(name: str, families: dict[str, FamilySpec]) -> list[str]:
