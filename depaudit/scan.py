@@ -116,7 +116,8 @@ def run_scan(options: ScanOptions) -> ScanReport:
     if knowledge.index is not None and knowledge.index.sizes is not None:
         sizes = knowledge.index.sizes.merged(sizes)  # the index's own snapshot first
     plan = plan_fleet(
-        fleet.families, reports, rules, knowledge.index, hoist=options.hoist, cpu_families=cpu, provided=provided, sizes=sizes
+        fleet.families, reports, rules, knowledge.index, hoist=options.hoist, cpu_families=cpu, provided=provided, sizes=sizes,
+        service_dockerfiles=[(p.family, p.source) for p in fleet.placements if p.family is not None and p.source is not None],
     )
     findings.extend(prune_findings(plan.families))
     first = next(iter(environments.values()))

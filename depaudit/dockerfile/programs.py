@@ -23,6 +23,7 @@ _BUILTINS = frozenset(
      "case", "esac", "true", "false", "test", "[", "[[", "]", "]]", "source", ".", "exit", "return", "trap",
      "shift", "read", "eval", "umask", "ulimit", "wait", "{", "}", "(", ")", "!", "function", "local"}
 )
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh"})
 _PIP_GIT = re.compile(r"\bgit\+(?:https?|ssh|git|file)://")
 
 
@@ -57,7 +58,10 @@ def _command(arguments: str) -> list[str]:
         except ValueError:
             form = None
         if isinstance(form, list) and form and all(isinstance(word, str) for word in form):
-            return [_base(form[0])] if form[0] else []
+            found = [_base(form[0])] if form[0] else []
+            if found and found[0] in _SHELLS and "-c" in form[1:-1]:
+                found += _command(form[form.index("-c", 1) + 1])  # ["sh", "-c", "curl -f … || exit 1"]
+            return found
     programs = []
     for segment in _SEPARATORS.split(text.replace("\\\n", " ")):
         try:

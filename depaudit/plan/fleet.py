@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from depaudit.dockerfile.edit import prune_leaves
+from depaudit.dockerfile.model import Dockerfile
 from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.layout import FamilySpec
 from depaudit.packages.index import PackageIndex
@@ -27,11 +28,13 @@ def plan_fleet(
     cpu_families: frozenset[str] = frozenset(),
     provided: Mapping[str, BaseProvides] | None = None,
     sizes: PackageSizes | None = None,
+    service_dockerfiles: Sequence[tuple[str, Dockerfile]] = (),
 ) -> FleetPlan:
     """Families are planned from what the services need as the packages stage answered it; only
     then does a need the family already installs become `installed`."""
     plans = plan_families(
-        families, services, rules, index, hoist=hoist, cpu_families=cpu_families, provided=provided, sizes=sizes
+        families, services, rules, index, hoist=hoist, cpu_families=cpu_families, provided=provided, sizes=sizes,
+        service_dockerfiles=service_dockerfiles,
     )
     base = {name: found.packages for name, found in (provided or {}).items()}
     plans = tuple(with_sizes(plans, sizes, base))

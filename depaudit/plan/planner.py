@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from dataclasses import dataclass, replace
 
-from depaudit.dockerfile.parse import AptInstall, AptPackage
+from depaudit.dockerfile.model import Dockerfile
+from depaudit.dockerfile.parse import AptInstall, AptPackage, Instruction
 from depaudit.dockerfile.programs import programs_run
 from depaudit.evidence import NeedKind, NeedStatus, Tier
 from depaudit.fleet.layout import FamilySpec
@@ -35,6 +36,7 @@ def plan_families(
     cpu_families: frozenset[str] = frozenset(),
     provided: Mapping[str, BaseProvides] | None = None,
     sizes: PackageSizes | None = None,
+    service_dockerfiles: Sequence[tuple[str, Dockerfile]] = (),
 ) -> list[FamilyPlan]:
     """`provided`: per family, what its base image installs already (none known: nothing)."""
     lists = {name: _apt_lists(family) for name, family in families.items()}
@@ -42,7 +44,7 @@ def plan_families(
     needs = {name: _needed([s for s in services if name in s.families]) for name in families}  # its services and its children's
     # What each family's plan keeps of what it installs: only these pull other packages in, so
     # no package is called redundant because of one the same plan removes.
-    runs = _programs(families, lists)
+    runs = _programs(families, lists, service_dockerfiles)
     kept = {
         name: {p.name for p in installs[name] if p.name in needs[name] or _runtime(p.name, rules)}
         | _run_by_images(name, families, runs, {p.name for p in installs[name]}, rules, index)
@@ -198,15 +200,26 @@ def _classify_own(
     return None
 
 
-def _programs(families: Mapping[str, FamilySpec], lists: Mapping[str, list[AptInstall]]) -> dict[str, dict[str, int]]:
-    """What each family's Dockerfile runs itself (its last stage; RUN lines after its first install)."""
+def _programs(
+    families: Mapping[str, FamilySpec], lists: Mapping[str, list[AptInstall]], services: Sequence[tuple[str, Dockerfile]]
+) -> dict[str, dict[str, int]]:
+    """What each family's image runs itself: its Dockerfile's last stage (RUN lines after its
+    first install), and the Dockerfiles of the services built on it (every RUN line)."""
     runs = {}
     for name, family in families.items():
-        instructions = list(family.source.instructions)
-        starts = [i for i, instruction in enumerate(instructions) if instruction.keyword == "FROM"]
         after = lists[name][0].instruction.line if lists[name] else 0
-        runs[name] = programs_run(instructions[starts[-1] if starts else 0 :], after)
+        runs[name] = programs_run(_last_stage(family.source), after)
+    for family_name, dockerfile in services:
+        if family_name in runs:
+            for program, line in programs_run(_last_stage(dockerfile)).items():
+                runs[family_name].setdefault(program, line)
     return runs
+
+
+def _last_stage(dockerfile: Dockerfile) -> list[Instruction]:
+    instructions = list(dockerfile.instructions)
+    starts = [i for i, instruction in enumerate(instructions) if instruction.keyword == "FROM"]
+    return instructions[starts[-1] if starts else 0 :]
 
 
 def _run_by_images(
@@ -262,23 +275,23 @@ def _providers(
     provided: BaseProvides | None,
 ) -> set[str]:
     """Listed packages that are the only way a needed package gets into the image: an optional
-    need is never added, so the package that pulls it in stays (the nearest, the first by name)."""
-    base = provided.packages if provided is not None else frozenset()
+    need is never added, so the package that brings it stays (one that surely does before one
+    that may, through a group of alternatives; then the nearest, the first by name)."""
+    base = frozenset(provided.packages if provided is not None else ())
     have = kept | above | base | set(pulled_in(kept | above, rules, index, sizes, base))
-    closures = {
-        # Every package it may bring: keeping one that only might is the safe mistake.
-        p.name: depths_from(p.name, rules, index, sizes, frozenset(base), maybe=True)
-        for p in installs if p.name not in kept and p.name not in base
-    }
+    candidates = [p.name for p in installs if p.name not in kept and p.name not in base]
+    surely = {name: depths_from(name, rules, index, sizes, base) for name in candidates}
+    # Every package it may bring: keeping one that only might is the safe mistake.
+    maybe = {name: depths_from(name, rules, index, sizes, base, maybe=True) for name in candidates}
     chosen: set[str] = set()
     for package in sorted(optional):
         if package in have:
             continue
-        providers = sorted((closures[p][package], p) for p in closures if package in closures[p])
+        providers = sorted((package not in surely[p], maybe[p][package], p) for p in candidates if package in maybe[p])
         if providers:
-            provider = providers[0][1]
+            provider = providers[0][2]
             chosen.add(provider)
-            have |= {provider, *depths_from(provider, rules, index, sizes, frozenset(base))}  # what it surely brings
+            have |= {provider, *surely[provider]}
     return chosen
 
 

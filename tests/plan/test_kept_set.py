@@ -55,3 +55,18 @@ def test_a_listed_virtual_package_is_redundant_when_its_provider_stays() -> None
         PlanItem("libasound2", Tier.OPTIONAL, "a virtual package that libasound2t64 provides, and it stays", 2),
     )
     assert plan.unused == plan.add == ()
+
+
+def test_what_a_services_own_dockerfile_runs_keeps_its_package_in_the_family() -> None:
+    text = CUDA + "RUN apt-get update && apt-get install -y --no-install-recommends curl wget git && rm -rf /var/lib/apt/lists/*\n"
+    family = FamilySpec("family-web", Dockerfile(Path("Dockerfile"), "Dockerfile", text), None)
+    own = Dockerfile(
+        Path("svc/Dockerfile"), "svc/Dockerfile",
+        'FROM family-web\nRUN git clone https://example.org/models /models\nHEALTHCHECK CMD ["sh", "-c", "curl -f localhost || exit 1"]\n',
+    )
+    service = ServiceReport("svc", (), (), (), None, ("family-web",))
+    rules = load_rules("ubuntu-22.04")
+    (alone,) = plan_families({"family-web": family}, [service], rules)
+    assert [i.package for i in alone.unused] == ["curl", "wget", "git"]
+    (plan,) = plan_families({"family-web": family}, [service], rules, service_dockerfiles=[("family-web", own)])
+    assert [i.package for i in plan.unused] == ["wget"]
