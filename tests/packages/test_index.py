@@ -42,6 +42,7 @@ Description: Portable audio I/O - shared library
  that goes on.
 
 Package: ffmpeg
+Installed-Size: 2215
 Pre-Depends: dpkg (>= 1.17)
 Depends: libavcodec59 (= 7:5.1.6-0+deb12u1), libc6:any
 """
@@ -69,6 +70,9 @@ def test_provider_choice_and_depends(tmp_path: Path) -> None:
         "libportaudio2": ("libasound2", "libc6", "libjack-jackd2-0"),
         "ffmpeg": ("dpkg", "libavcodec59", "libc6"),
     }
+    # The sizes and Depends groups for the plan's megabytes, alternatives kept.
+    assert index.sizes is not None and index.sizes.installed["ffmpeg"] == 2215
+    assert index.sizes.depends["libportaudio2"][2] == ("libjack-jackd2-0", "libjack-0.125")
 
 
 def test_storage_round_trip_and_other_versions(tmp_path: Path) -> None:
