@@ -14,7 +14,7 @@ from collections import Counter
 from depaudit.evidence import Tier
 from depaudit.findings import Finding
 from depaudit.packages.model import Need
-from depaudit.packages.sizes import megabytes
+from depaudit.packages.sizes import change_size, megabytes
 from depaudit.plan.model import FamilyPlan
 from depaudit.report import ScanReport
 
@@ -131,11 +131,8 @@ def _packages(family: FamilyPlan, kind: str) -> str:
 
 
 def _size(kib: int | None, kind: str) -> str:
-    if kib is None or kind == "build_only":
-        return ""
-    if kib == 0:
-        return " (0 MB)"
-    return f" ({'+' if kind == 'add' else '−'}{megabytes(kib)})"
+    shown = change_size(kib, kind)
+    return f" ({shown})" if shown else ""
 
 
 def _image_size(family: FamilyPlan) -> str:

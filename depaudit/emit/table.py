@@ -12,7 +12,7 @@ from rich.text import Text
 from depaudit.emit.grid import Cell, grid, wrap_title
 from depaudit.evidence import NeedStatus, Tier
 from depaudit.findings import Finding
-from depaudit.packages.sizes import megabytes
+from depaudit.packages.sizes import change_size, megabytes
 from depaudit.plan.model import FamilyPlan
 from depaudit.packages.model import Need, ServiceReport
 from depaudit.report import ScanReport
@@ -107,19 +107,11 @@ def _render_family(family: FamilyPlan, out: _Out, width: int) -> None:
     cells = [
         [
             Cell(kind, "bold green" if kind == "add" else "yellow"), Cell(item.package), Cell(str(item.line or "-")),
-            Cell(_signed(item.kib, kind)), Cell(item.because),
+            Cell(change_size(item.kib, kind) or "-"), Cell(item.because),
         ]
         for kind, item in rows
     ]
     out.table(title, ("change", "package", "line", "size", "because"), cells, width)
-
-
-def _signed(kib: int | None, kind: str) -> str:
-    if kib is None or kind == "build_only":
-        return "-"
-    if kib == 0:
-        return "0 MB"
-    return f"{'+' if kind == 'add' else '−'}{megabytes(kib)}"
 
 
 def _evidence(need: Need) -> str:

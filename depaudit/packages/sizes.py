@@ -212,6 +212,16 @@ def load_sizes(distro: str, directory: Path | None = None) -> PackageSizes:
         return PackageSizes()
 
 
+def change_size(kib: int | None, change: str) -> str | None:
+    """How a plan line's figure reads: `+4.2 MB` added, `−0.1 MB` freed, `0 MB`; None without one
+    (a package the data does not know, a build-only line)."""
+    if kib is None or change == "build_only":
+        return None
+    if kib == 0:
+        return "0 MB"
+    return f"{'+' if change == 'add' else '−'}{megabytes(kib)}"
+
+
 def megabytes(kib: int) -> str:
     """As people read image sizes: `221 MB`, `3.4 MB`, `0.2 MB`; nothing is `0 MB`."""
     if kib == 0:
