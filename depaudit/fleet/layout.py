@@ -192,6 +192,9 @@ def _assemble(
             family = _from_family(dockerfile, index)
         placements.append(Placement(dockerfile, family))
         _add_family(family, index, config, families, dockerfiles)
+        if family is None and dockerfile is not None:
+            shown = shown_path(dockerfile.path, service.display_root, resolve=True)
+            findings += _unresolved_from(dockerfile, shown, f"the service {service.name} is", config)
     for name in config.families if config else ():
         _add_family(name, index, config, families, dockerfiles)
     # Every parent is a family of the fleet, so the plan never meets one it does not know.
@@ -219,19 +222,26 @@ def _unresolved(families: Mapping[str, FamilySpec], config: FleetConfig | None) 
     """A family whose FROM names no image (a variable with no value), and no parent family."""
     found = []
     for name, spec in sorted(families.items()):
-        image = spec.source.image()
-        if spec.parent is not None or image is None or not image.unresolved:
-            continue
-        base = spec.base_image or (config.base_image if config else None)
-        against = f"audited against {base}, the config's base-image" if base else (
-            "audited against the distro's base packages only; give it a value with the config's build-args, or set base-image"
-        )
-        found.append(Finding(
-            FindingKind.DOCKERFILE, spec.display, image.line,
-            f"FROM {image.unresolved}: no ARG default or build-arg gives it a value, so the base image is unknown;"
-            f" the services built on {name} are {against}",
-        ))
+        if spec.parent is None:
+            found += _unresolved_from(spec.source, spec.display, f"the services built on {name} are", config, spec.base_image)
     return found
+
+
+def _unresolved_from(
+    dockerfile: Dockerfile, shown: str, who: str, config: FleetConfig | None, own_base: str | None = None
+) -> list[Finding]:
+    """A finding when the Dockerfile's FROM names no image: what `who` ("the service x is") is audited against then."""
+    image = dockerfile.image()
+    if image is None or not image.unresolved:
+        return []
+    base = own_base or (config.base_image if config else None)
+    against = f"audited against {base}, the config's base-image" if base else (
+        "audited against the distro's base packages only; give it a value with the config's build-args, or set base-image"
+    )
+    return [Finding(
+        FindingKind.DOCKERFILE, shown, image.line,
+        f"FROM {image.unresolved}: no ARG default or build-arg gives it a value, so the base image is unknown; {who} {against}",
+    )]
 
 
 def _in_context(families: Mapping[str, FamilySpec]) -> dict[str, FamilySpec]:

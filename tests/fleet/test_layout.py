@@ -114,3 +114,17 @@ def test_the_config_decides_which_dockerfile_a_family_is_and_its_build_args_reso
     fleet = fleet_from_config(load_config(tmp_path / "depaudit.toml"))
     assert fleet.findings == ()
     assert fleet.chain(fleet.placements[0]).image == "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
+
+
+def test_a_service_whose_own_from_resolves_to_nothing_is_a_finding(tmp_path: Path) -> None:
+    from depaudit.findings import Finding, FindingKind
+
+    _write(tmp_path / "services/tts/main.py", "import numpy\n")
+    _write(tmp_path / "services/tts/Dockerfile", "ARG BASE\nFROM $BASE\n")
+    fleet = fleet_from_paths([tmp_path / "services"])
+    assert fleet.placements[0].family is None
+    assert fleet.findings == (Finding(
+        FindingKind.DOCKERFILE, "tts/Dockerfile", 2,
+        "FROM $BASE: no ARG default or build-arg gives it a value, so the base image is unknown; the service tts is audited"
+        " against the distro's base packages only; give it a value with the config's build-args, or set base-image",
+    ),)
