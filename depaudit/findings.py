@@ -23,6 +23,7 @@ class FindingKind(str, Enum):
     BAD_IMAGE = "bad_image"  # image metadata we could not read (dpkg database, manifest, a layer)
     UNSAFE_MEMBER = "unsafe_member"  # a layer member that would land outside the image root
     DOCKERFILE = "dockerfile"  # a Dockerfile problem, or a part depaudit reads but will not patch
+    REACH_LIMIT = "reach_limit"  # calls into library functions were followed no further: a depth or budget was hit
 
 
 @dataclass(frozen=True, order=True)

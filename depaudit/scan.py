@@ -15,7 +15,7 @@ from depaudit.cache import ResultCache
 from depaudit.collect.imports import ImportMemo, collect_imports
 from depaudit.collect.local import LocalFinder
 from depaudit.collect.model import Service, ServiceImports
-from depaudit.findings import Finding
+from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.bases import Bases, ServiceBase, distro_rules
 from depaudit.fleet.layout import load_fleet
 from depaudit.native.distribution import analyse_folder
@@ -36,6 +36,7 @@ from depaudit.plan.fleet import plan_fleet, prune_findings
 from depaudit.plan.model import BaseProvides
 from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
 from depaudit.python.model import TargetPython
+from depaudit.python.calls import service_calls
 from depaudit.python.modules import ModuleGraph, service_starts
 from depaudit.python.reach import Reach, ServiceReach, with_module_imports
 from depaudit.python.requirements import RequirementFiles, check_declarations
@@ -94,7 +95,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
             for _, base, owner, _, reach in reached:
                 if owner is environment:
                     wanted.setdefault(base.ld_library_path, set()).update(item.key for item in reach.reached)
-            environment.natives.read(wanted, partial(_module_reach, environment, [r for _, _, o, _, r in reached if o is environment]))
+            environment.natives.read(wanted, partial(_module_reach, environment, [(i, r) for _, _, o, i, r in reached if o is environment]))
         reports = [
             _service_report(service, base, environment, imports, reach, knowledge, requirements, store)
             for service, base, environment, imports, reach in reached
@@ -133,11 +134,11 @@ def run_scan(options: ScanOptions) -> ScanReport:
     )
 
 
-def _module_reach(environment: _Environment, reaches: list[ServiceReach]) -> None:
+def _module_reach(environment: _Environment, reaches: list[tuple[ServiceImports, ServiceReach]]) -> None:
     """Walk every service's modules once (the graph keeps each walk for its service's report)."""
     if environment.modules is not None:
-        for reach in reaches:
-            environment.modules.reach(service_starts(reach.imports))
+        for imports, reach in reaches:
+            environment.modules.reach(service_starts(reach.imports), service_calls(imports.calls, reach.imports))
 
 
 def _check_inputs(options: ScanOptions) -> None:
@@ -163,7 +164,9 @@ def _service_report(
 ) -> ServiceReport:
     """Stages three and four of one service, and its requirements checked against its reach."""
     natives = environment.natives
-    modules = environment.modules.reach(service_starts(reach.imports)) if environment.modules else None
+    modules = None
+    if environment.modules is not None:
+        modules = environment.modules.reach(service_starts(reach.imports), service_calls(imports.calls, reach.imports))
     if modules is not None:
         # Distributions only the wheels' own imports lead to: read now, on their own (few).
         reach = with_module_imports(reach, modules, environment.env)
@@ -191,6 +194,8 @@ def _service_report(
     )
     declared, declared_findings = requirements.read(service.requirement_files, service.display_root, environment.target)
     findings += [*imports.findings, *reach.findings, *declared_findings]
+    if modules is not None:
+        findings += [Finding(FindingKind.REACH_LIMIT, limit.relative, limit.line, limit.reason) for limit in modules.calls.limits]
     findings += check_declarations(
         declared,
         reach.first_import,

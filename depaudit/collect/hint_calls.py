@@ -49,6 +49,15 @@ _ABSENCE_RAISES = {
 # The handlers that catch each failure: the class, its aliases and bases, and a bare `except:`.
 _CATCHING_OS_ERROR = frozenset({"OSError", "EnvironmentError", "IOError", "Exception", "BaseException"})
 _CATCHING = {"OSError": _CATCHING_OS_ERROR, "FileNotFoundError": _CATCHING_OS_ERROR | {"FileNotFoundError"}}
+# What a failed call into a library raises when what it needs is absent: a missing module
+# (ImportError), library (OSError, ImportError) or program (FileNotFoundError, CalledProcessError).
+# A try catching one of these survives the call.
+CALL_FAILURES = frozenset(
+    {
+        "ImportError", "ModuleNotFoundError", "OSError", "EnvironmentError", "IOError", "FileNotFoundError",
+        "PermissionError", "CalledProcessError", "SubprocessError", "Exception", "BaseException",
+    }
+)  # fmt: skip
 BARE_EXCEPT = "*"  # what a bare `except:` catches (here, not in handlers.py: this module loads no libcst)
 
 

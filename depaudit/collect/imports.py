@@ -16,7 +16,17 @@ from typing import Any
 
 from depaudit.collect.fallback import fallback_imports
 from depaudit.collect.guards import LocalEdge, guarded_only
-from depaudit.collect.model import FoundImport, GuardedImport, ImportRecord, ImportScope, Service, ServiceImports, resolve_relative
+from depaudit.collect.model import (
+    CallRecord,
+    FoundCall,
+    FoundImport,
+    GuardedImport,
+    ImportRecord,
+    ImportScope,
+    Service,
+    ServiceImports,
+    resolve_relative,
+)
 from depaudit.cache import MISSING, ResultCache
 from depaudit.collect.units import TooDeep, import_units, syntax_error
 from depaudit.collect.local import EXTENSION, LocalFile, LocalFinder
@@ -38,13 +48,16 @@ _IMPORT_LINE = re.compile(rb"import|raise")
 _RENAMED_IMPORT_MODULE = re.compile(rb"import_module\s+as\b")
 
 
-def _parse(source: bytes, package: str) -> list[FoundImport]:
+_Found = tuple[list[FoundImport], list[FoundCall]]
+
+
+def _parse(source: bytes, package: str) -> _Found:
     from depaudit.collect.import_visitor import parse_imports  # libcst: loaded only when a file is parsed
 
     return parse_imports(source, package)
 
 
-def _parse_cut(source: bytes, package: str) -> list[FoundImport]:
+def _parse_cut(source: bytes, package: str) -> _Found:
     """libcst on the import statements and the blocks around them only (see units.py); the
     whole file where the cut cannot stand for it. Raises TooDeep before libcst sees a file
     Python's own parser gives up on."""
@@ -53,7 +66,11 @@ def _parse_cut(source: bytes, package: str) -> list[FoundImport]:
         unit = None
     if unit is not None:
         try:
-            return [replace(item, line=unit.original(item.line)) for item in _parse(unit.source, package)]
+            found, calls = _parse(unit.source, package)
+            return (
+                [replace(item, line=unit.original(item.line)) for item in found],
+                [replace(call, line=unit.original(call.line)) for call in calls],
+            )
         except Exception:
             pass  # a cut libcst rejects (a body on its header's line): the whole file decides
     return _parse(source, package)
@@ -116,6 +133,20 @@ def _scope(item: FoundImport, local: frozenset[str]) -> ImportScope:
     if top in _STDLIB:
         return ImportScope.STDLIB
     return ImportScope.LOCAL if top in local else ImportScope.THIRD_PARTY
+
+
+def _calls(parsed: _Parsed, shown: str, local: frozenset[str]) -> list[CallRecord]:
+    """The file's calls into third-party names."""
+    return [
+        CallRecord(shown, call.line, call.target, call.guarded)
+        for call in parsed.calls
+        if _scope(FoundImport(call.line, call.target, (), False), local) is ImportScope.THIRD_PARTY
+    ]
+
+
+def _calls_behind_guards(calls: dict[str, list[CallRecord]], behind: dict[str, GuardedImport]) -> tuple[CallRecord, ...]:
+    """Every file's calls; those of a file that runs only behind a guarded local import are guarded."""
+    return tuple(sorted({replace(c, guarded=True) if key in behind else c for key, found in calls.items() for c in found}))
 
 
 def _records(found: Iterable[FoundImport], shown: str, local: frozenset[str], fallback: bool) -> list[ImportRecord]:
@@ -192,6 +223,7 @@ def collect_imports(
     at_root = modules.get(service.root, frozenset())
     finder = finder or LocalFinder()
     records: dict[str, list[ImportRecord]] = {}
+    calls: dict[str, list[CallRecord]] = {}
     edges: list[LocalEdge] = []
     findings: list[Finding] = []
     files = [(path, _package_of(path, service.root)) for path in service.files]
@@ -199,6 +231,7 @@ def collect_imports(
         # A script's own folder is sys.path[0]: its siblings are importable by bare name.
         local = at_root | modules.get(path.parent, frozenset())
         records[str(path)] = _outcome(path, parsed, service.display_root, local, findings)
+        calls[str(path)] = _calls(parsed, shown_path(path, service.display_root), local)
         sys_path = tuple(dict.fromkeys((path.parent, service.root)))
         shown = shown_path(path, service.display_root)
         for item, target in memo.local_targets(path, package, parsed, local, sys_path, finder):
@@ -207,13 +240,15 @@ def collect_imports(
     # Any file may be run on its own; one that another file imports runs through that import.
     imported = {edge.target for edge in edges}
     roots = [key for key in records if key not in imported]
+    behind = guarded_only(roots, edges)
     # At most one finding per file, so Finding's ordering never has to compare a None line.
     return ServiceImports(
         service,
-        tuple(sorted(_behind_guards(records, edges, roots), key=_RECORD_ORDER)),
+        tuple(sorted(_behind_guards(records, behind), key=_RECORD_ORDER)),
         tuple(sorted(findings)),
         service.files,
         service.elf_files,
+        _calls_behind_guards(calls, behind),
     )
 
 
@@ -226,6 +261,7 @@ def _collect_entry(
     sys_path = service.sys_path
     local = frozenset().union(*(finder.top_level_names(folder) for folder in sys_path))
     records: dict[str, list[ImportRecord]] = {}  # file key → its imports
+    calls: dict[str, list[CallRecord]] = {}
     edges: list[LocalEdge] = []
     findings: list[Finding] = []
     extensions: set[Path] = set()
@@ -236,6 +272,7 @@ def _collect_entry(
         for (path, package), parsed in zip(level, _parse_files(level, cache, workers, memo)):
             found, problems = memo.outcome(path, package, parsed, service.display_root, local)
             records[str(path)] = found
+            calls[str(path)] = _calls(parsed, shown_path(path, service.display_root), local)
             findings.extend(problems)
             for item, target in memo.local_targets(path, package, parsed, local, sys_path, finder):
                 if target.extension:
@@ -247,12 +284,14 @@ def _collect_entry(
                     following.append((target.path, target.package))
         level = following
     files = tuple(sorted(seen.values(), key=_PARTS))  # Path's own order, each key built once
+    behind = guarded_only([str(service.entry)], edges)
     return ServiceImports(
         service,
-        tuple(sorted(_behind_guards(records, edges, [str(service.entry)]), key=_RECORD_ORDER)),
+        tuple(sorted(_behind_guards(records, behind), key=_RECORD_ORDER)),
         tuple(sorted(findings)),
         files,
         tuple(sorted(extensions, key=_PARTS)),
+        _calls_behind_guards(calls, behind),
     )
 
 
@@ -260,10 +299,9 @@ def _edge(source: str, target: str, item: FoundImport, shown: str) -> LocalEdge:
     return LocalEdge(source, target, item.guarded, GuardedImport(shown, item.line, item.module, item.names))
 
 
-def _behind_guards(records: dict[str, list[ImportRecord]], edges: list[LocalEdge], roots: list[str]) -> list[ImportRecord]:
+def _behind_guards(records: dict[str, list[ImportRecord]], behind: dict[str, GuardedImport]) -> list[ImportRecord]:
     """Every file's imports; those of a file that runs only behind a guarded local import are
     guarded too, and name that import."""
-    behind = guarded_only(roots, edges)
     out: list[ImportRecord] = []
     for key, found in records.items():
         via = behind.get(key)
@@ -280,6 +318,7 @@ class _Parsed:
 
     found: tuple[FoundImport, ...] = ()
     fallback: bool = False  # libcst failed: `found` comes from the line-level fallback
+    calls: tuple[FoundCall, ...] = ()  # calls of names its imports bind (none from the fallback)
     error: tuple[int | None, str] | None = None  # libcst's complaint: (line, message)
     unreadable: str | None = None  # the file could not be read: why
 
@@ -325,7 +364,8 @@ def _parse_source(item: tuple[bytes, str]) -> _Parsed:
     """Runs in a worker process."""
     source, package = item
     try:
-        return _Parsed(tuple(_parse_cut(source, package)))
+        found, calls = _parse_cut(source, package)
+        return _Parsed(tuple(found), calls=tuple(calls))
     except Exception as error:  # libcst raises syntax, decoding, encoding and recursion errors
         return _Parsed(tuple(_fallback(source, package)), fallback=True, error=_parse_error(error, source))
 
@@ -350,10 +390,12 @@ def _outcome(
 
 def _to_row(parsed: _Parsed) -> list[Any]:
     found = [[f.line, f.module, list(f.names), f.relative, f.guarded, f.lazy, f.dynamic, f.type_checking] for f in parsed.found]
-    return [found, parsed.fallback, list(parsed.error) if parsed.error else None, parsed.unreadable]
+    calls = [[c.line, c.target, c.guarded] for c in parsed.calls]
+    return [found, parsed.fallback, list(parsed.error) if parsed.error else None, parsed.unreadable, calls]
 
 
 def _from_row(row: list[Any]) -> _Parsed:
-    found, fallback, error, unreadable = row
+    found, fallback, error, unreadable, calls = row
     items = tuple(FoundImport(line, module, tuple(names), *flags) for line, module, names, *flags in found)
-    return _Parsed(items, fallback, (error[0], error[1]) if error else None, unreadable)
+    called = tuple(FoundCall(line, target, guarded) for line, target, guarded in calls)
+    return _Parsed(items, fallback, called, (error[0], error[1]) if error else None, unreadable)

@@ -70,6 +70,17 @@ class ImportRecord:
         return self.module.split(".", 1)[0]
 
 
+@dataclass(frozen=True, order=True)
+class CallRecord:
+    """A call the service's code makes of a name a third-party import binds: `torchaudio.load(x)`
+    after `import torchaudio`, `AudioSegment.from_file(x)` after `from pydub import AudioSegment`."""
+
+    file: str  # posix path relative to Service.display_root
+    line: int
+    target: str  # absolute dotted: "torchaudio.load", "pydub.AudioSegment.from_file"
+    guarded: bool  # inside a try whose handler survives the call's failure, or a file only a guarded import runs
+
+
 @dataclass(frozen=True)
 class ServiceImports:
     service: Service
@@ -77,6 +88,7 @@ class ServiceImports:
     findings: tuple[Finding, ...]  # sorted
     files: tuple[Path, ...] = ()  # the source files read: an entry service's local closure
     elf_files: tuple[Path, ...] = ()  # local extension modules an entry service imports
+    calls: tuple[CallRecord, ...] = ()  # sorted
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,15 @@ class FoundImport:
     lazy: bool = False
     dynamic: bool = False
     type_checking: bool = False
+
+
+@dataclass(frozen=True)
+class FoundCall:
+    """A call as the visitor sees it, its callee named through the file's imports."""
+
+    line: int
+    target: str  # absolute dotted
+    guarded: bool = False
 
 
 def resolve_relative(name: str, level: int, package: str) -> str:

@@ -54,10 +54,35 @@ def import_units(source: bytes, prefilter: re.Pattern[bytes]) -> Unit | None:
 
     None when `ast` cannot parse the file: libcst then reads it whole and reports it.
     """
-    unit = _unit(source, prefilter, statements=True)
-    if unit is None and not prefilter.search(source):
+    starts = [match.start() for match in prefilter.finditer(source)]
+    if not starts:
         return Unit(b"", ()) if _parses(source) else None
-    return unit
+    tree = _tree(source)
+    if tree is None:
+        return None
+    hits = sorted({*_line_numbers(source, starts), *_imported_call_lines(tree)})
+    return _cut_unit(source, tree, hits, statements=True)
+
+
+def _imported_call_lines(tree: ast.Module) -> list[int]:
+    """The lines of calls whose callee's first name a non-relative import binds: the import
+    visitor names them (`torchaudio.load(...)`), and the call edges into wheels start there."""
+    nodes = list(ast.walk(tree))
+    bound: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            bound.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            bound.update(alias.asname or alias.name for alias in node.names)
+    if not bound:
+        return []
+    lines = set()
+    for node in nodes:
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+            name = dotted_name(node.func)
+            if name is not None and name.partition(".")[0] in bound:
+                lines.add(node.lineno)
+    return sorted(lines)
 
 
 def _unit(source: bytes, prefilter: re.Pattern[bytes], *, statements: bool) -> Unit | None:

@@ -55,6 +55,9 @@ class DistributionCode:
         if self.modules is None:
             return (self.item.tier if runs_at_import(hint) else Tier.HINT), ()  # HINT: only if that feature runs
         reached = self.modules.file_tier(hint.file)
+        if hint.hint.lazy and (called := self.modules.calls.function_tier(hint.file, hint.hint.line)) is not None:
+            # In a function body one of the service's calls runs: as sure as that call.
+            return called.tier if reached is None else called.tier.weakest(reached[0]), called.steps
         if reached is None:
             if self.unimported:
                 # Nothing of it is walked: the old per-distribution reading, at most optional.

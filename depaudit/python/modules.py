@@ -20,6 +20,7 @@ from typing import Any
 
 from depaudit.cache import INSTALLED_DIGEST, MISSING, ResultCache, content_key, stat_key
 from depaudit.evidence import EvidenceStep, StepKind, Tier
+from depaudit.python.calls import CallGraph, CallReach, CallStart
 from depaudit.python.environment import PythonEnvironment
 from depaudit.python.module_imports import (
     CACHE_KIND,
@@ -53,6 +54,7 @@ class Start:
     module: str
     names: tuple[str, ...]  # `from module import names`: each may be a submodule
     tier: Tier
+    via: tuple[EvidenceStep, ...] = ()  # the calls to the library function whose body imports it
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ReachedModule:
     tier: Tier
     parent: str | None  # the module whose import reached it; None: the service's own import
     imported: ModuleImport | None  # that import, in the parent's file
+    via: tuple[EvidenceStep, ...] = ()  # parent None: the calls whose function body imports it
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class ModuleReach:
     with_extensions: frozenset[str]  # keys of the distributions of which some extension module is reached
     by_distribution: dict[str, str]  # distribution key → its strongest reached module
     lazily: dict[str, str]  # distribution key (none of whose modules is reached) → a module of it imported inside a function
+    calls: CallReach = field(default_factory=CallReach)  # the library functions the service's calls run
     _answers: dict[tuple[str, str], tuple[Tier, tuple[EvidenceStep, ...]] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
@@ -157,6 +161,8 @@ class ModuleReach:
             reached = self.modules[current]
             if reached.parent is not None and reached.imported is not None:
                 steps.append(_step(self.index[reached.parent].relative, reached.imported))
+            elif reached.parent is None:
+                steps.extend(reversed(reached.via))
             current = reached.parent
         return tuple(reversed(steps))
 
@@ -170,7 +176,8 @@ class ModuleGraph:
         self._index: dict[str, ModuleFile] | None = None
         self._imports: dict[str, FileImports] = {}
         self._edges: dict[str, list[tuple[str, bool, ModuleImport]]] = {}
-        self._walks: dict[frozenset[Start], ModuleReach] = {}
+        self._walks: dict[tuple[frozenset[Start], frozenset[CallStart]], ModuleReach] = {}
+        self.calls = CallGraph(self)
         self._closures: dict[str, _Walk | None] = {}
         self._roots: dict[str, str] = {}
         self._real = RealPaths()
@@ -189,12 +196,15 @@ class ModuleGraph:
             self._index = index
         return self._index
 
-    def reach(self, starts: Iterable[Start]) -> ModuleReach:
-        """What the starts run; services that import the same modules share one walk."""
-        key = frozenset(starts)
+    def reach(self, starts: Iterable[Start], calls: Iterable[CallStart] = ()) -> ModuleReach:
+        """What the starts run, and the library functions the calls run; services that import
+        the same modules and make the same calls share one walk."""
+        key = (frozenset(starts), frozenset(calls))
         if key not in self._walks:
+            called = self.calls.reach(key[1])
+            started = [*key[0], *(Start(i.module, i.names, i.tier, i.via) for i in called.imports)]
             walk = _Walk(self, None)
-            walk.run(sorted(key, key=lambda s: (s.tier.rank, s.module, s.names)))
+            walk.run(sorted(started, key=lambda s: (s.tier.rank, s.module, s.names, len(s.via))))
             index = self.index
             with_extensions = frozenset(index[n].key for n in walk.modules if n in index and index[n].extension)
             best: dict[str, tuple[int, str]] = {}
@@ -209,7 +219,7 @@ class ModuleGraph:
                 owner = next((index[m] for m in reversed(_with_parents(name)) if m in index), None)
                 if owner is not None and owner.key not in by_distribution:
                     lazily.setdefault(owner.key, name)
-            self._walks[key] = ModuleReach(walk.modules, walk.computed, index, lazy, with_extensions, by_distribution, lazily)
+            self._walks[key] = ModuleReach(walk.modules, walk.computed, index, lazy, with_extensions, by_distribution, lazily, called)
         return self._walks[key]
 
     def closure(self, top: str) -> _Walk | None:
@@ -259,6 +269,27 @@ class ModuleGraph:
             for name, parent, imported in lazy
         }
         return walk
+
+    def module_file(self, module: str) -> tuple[str, bool] | None:
+        """Where module `module` is (relative to its site-packages) and whether it is an extension."""
+        found = self.index.get(module)
+        return None if found is None else (found.relative, found.extension)
+
+    def source(self, module: str) -> bytes | None:
+        """The source of module `module`; None for one that cannot be read or links out of its
+        site-packages (never opened)."""
+        found = self.index.get(module)
+        if found is None or not self._real(found.path).startswith(self._root(found.key) + os.sep):
+            return None
+        try:
+            return read_regular(Path(found.path))
+        except (OSError, ValueError):
+            return None
+
+    def absolute(self, module: str, imported: ModuleImport) -> str:
+        """The absolute name an import in module `module` names."""
+        found = self.index.get(module)
+        return _absolute(module, found.relative if found else "", imported)
 
     def edges(self, module: str, found: ModuleFile) -> list[tuple[str, bool, ModuleImport]]:
         """(module it imports, surely at import, the import) of one module's file: resolved once
@@ -336,7 +367,7 @@ class _Walk:
         for start in starts:
             tier = Tier.REQUIRED if start.tier is Tier.REQUIRED else Tier.OPTIONAL
             for name in _targets(start.module, start.names, index):
-                self.queues[tier].append((name, ReachedModule(tier, None, None)))
+                self.queues[tier].append((name, ReachedModule(tier, None, None, start.via)))
         for tier in (Tier.REQUIRED, Tier.OPTIONAL):
             queue = self.queues[tier]
             while queue:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import io
@@ -175,6 +176,9 @@ def test_hostile_members_are_rejected_and_nothing_outside_is_opened(built: dict[
             info, payload = _file(name, data)
             tar.addfile(info, io.BytesIO(payload))
 
+    # Earlier tests' unpacked images are removed when collected (shutil.rmtree opens each folder by
+    # a relative name): collected now, not while this scan is watched.
+    gc.collect()
     with opened_files().watching() as opened:
         report = run_scan(ScanOptions((built["service"],), (built["sp"],), "ubuntu-22.04", image=hostile))
     unsafe = sorted(f.path.split(": ", 1)[1] for f in report.findings if f.kind is FindingKind.UNSAFE_MEMBER)

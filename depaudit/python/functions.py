@@ -1,0 +1,192 @@
+"""The functions of one third-party module and what their bodies do when called, read with `ast`.
+
+Module reach knows what importing a module runs; an import or a call inside a function runs only
+when something calls it. This reads, per module, the names it binds at module level (its `def`s,
+classes, imports and plain aliases: how `torchaudio.load` leads to `_backend.utils.load`) and,
+per function and method, the imports and calls of its body with the try that guards each. Only
+files on a call path are read: few, so `ast` (exact, and never run) is fast enough.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass
+
+from depaudit.collect.hint_calls import CALL_FAILURES
+from depaudit.python.module_imports import ImportContext, ModuleImport
+
+_IMPORT_FAILURES = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+
+
+@dataclass(frozen=True)
+class Call:
+    line: int
+    name: str  # the callee, dotted as written: "load_with_torchcodec", "decoders.AudioDecoder", "self.open"
+    guarded: bool  # inside a try of its function that survives the call's failure
+
+
+@dataclass(frozen=True)
+class FunctionBody:
+    name: str  # "load", or "Class.method"
+    line: int  # of the `def`
+    end: int  # last line of the body
+    imports: tuple[ModuleImport, ...]  # MODULE: runs when called; GUARDED; LAZY: in a nested def
+    calls: tuple[Call, ...]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a module-level name is."""
+
+    kind: str  # "def", "class", "import" (of a module), "from" (a name of a module), "alias"
+    target: str  # def/class: the qualified name; import: the module; from/alias: the dotted name
+    imported: ModuleImport | None = None  # for "import" and "from": the statement (for relative ones)
+
+
+@dataclass(frozen=True)
+class ModuleDefs:
+    bindings: dict[str, Binding]
+    functions: dict[str, FunctionBody]  # "f", "Class.method"
+
+
+EMPTY = ModuleDefs({}, {})
+
+
+def module_defs(source: bytes) -> ModuleDefs:
+    """A module's bindings and function bodies; nothing for a file `ast` cannot read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return EMPTY
+    bindings: dict[str, Binding] = {}
+    functions: dict[str, FunctionBody] = {}
+    for statement in _module_level(tree.body):
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bindings[statement.name] = Binding("def", statement.name)
+            functions[statement.name] = _body(statement.name, statement)
+        elif isinstance(statement, ast.ClassDef):
+            bindings[statement.name] = Binding("class", statement.name)
+            for inner in statement.body:
+                if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    name = f"{statement.name}.{inner.name}"
+                    functions[name] = _body(name, inner)
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            for bound, binding in import_bindings(statement, ImportContext.MODULE):
+                bindings.setdefault(bound, binding)  # a fallback branch's import does not replace the first
+        elif isinstance(statement, ast.Assign) and (dotted := _dotted(statement.value)) is not None:
+            for target in statement.targets:
+                if isinstance(target, ast.Name):
+                    bindings.setdefault(target.id, Binding("alias", dotted))
+    return ModuleDefs(bindings, functions)
+
+
+def import_bindings(statement: ast.Import | ast.ImportFrom, context: ImportContext) -> list[tuple[str, Binding]]:
+    """The names an import statement binds, and to what."""
+    found: list[tuple[str, Binding]] = []
+    if isinstance(statement, ast.Import):
+        for alias in statement.names:
+            imported = ModuleImport(statement.lineno, alias.name, 0, (), context)
+            if alias.asname:
+                found.append((alias.asname, Binding("import", alias.name, imported)))
+            else:
+                top = alias.name.split(".")[0]
+                found.append((top, Binding("import", top, ModuleImport(statement.lineno, top, 0, (), context))))
+        return found
+    for alias in statement.names:
+        if alias.name == "*":
+            continue
+        imported = ModuleImport(statement.lineno, statement.module or "", statement.level, (alias.name,), context)
+        found.append((alias.asname or alias.name, Binding("from", alias.name, imported)))
+    return found
+
+
+def _module_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements that run at import, through if/try blocks (not under TYPE_CHECKING)."""
+    found: list[ast.stmt] = []
+    for statement in body:
+        if isinstance(statement, ast.If):
+            if not _is_type_checking(statement.test):
+                found += _module_level(statement.body)
+            found += _module_level(statement.orelse)
+        elif isinstance(statement, (ast.Try, ast.TryStar)):
+            found += _module_level(statement.body)
+            for handler in statement.handlers:
+                found += _module_level(handler.body)
+            found += _module_level(statement.orelse) + _module_level(statement.finalbody)
+        else:
+            found.append(statement)
+    return found
+
+
+def _body(name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionBody:
+    imports: list[ModuleImport] = []
+    calls: list[Call] = []
+
+    def visit(child: ast.AST, import_guard: bool, call_guard: bool, nested: bool) -> None:
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            for part in ast.iter_child_nodes(child):
+                visit(part, import_guard, call_guard, True)
+            return
+        if isinstance(child, (ast.Try, ast.TryStar)):
+            survives = [h for h in child.handlers if not any(isinstance(s, ast.Raise) for s in h.body)]
+            guards_import = any(_catches(h.type, _IMPORT_FAILURES) for h in survives)
+            guards_call = any(_catches(h.type, CALL_FAILURES) for h in survives)
+            for part in child.body:
+                visit(part, import_guard or guards_import, call_guard or guards_call, nested)
+            for part in [*child.handlers, *child.orelse, *child.finalbody]:
+                visit(part, True, True, nested)  # runs only on the way the try went: a fallback
+            return
+        if isinstance(child, ast.If) and _is_type_checking(child.test):
+            for part in child.orelse:
+                visit(part, import_guard, call_guard, nested)
+            return
+        context = ImportContext.LAZY if nested else ImportContext.GUARDED if import_guard else ImportContext.MODULE
+        if isinstance(child, ast.Import):
+            imports.extend(ModuleImport(child.lineno, alias.name, 0, (), context) for alias in child.names)
+        elif isinstance(child, ast.ImportFrom):
+            names = tuple(alias.name for alias in child.names)
+            imports.append(ModuleImport(child.lineno, child.module or "", child.level, names, context))
+        elif isinstance(child, ast.Call) and not nested:
+            callee = _dotted(child.func)
+            if callee in ("importlib.import_module", "import_module", "__import__"):
+                first = child.args[0] if child.args else None
+                if isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.strip("."):
+                    bare = first.value.lstrip(".")
+                    imports.append(ModuleImport(child.lineno, bare, len(first.value) - len(bare), (), context, True))
+            elif callee is not None:
+                calls.append(Call(child.lineno, callee, call_guard))
+        for part in ast.iter_child_nodes(child):
+            visit(part, import_guard, call_guard, nested)
+
+    for statement in node.body:
+        visit(statement, False, False, False)
+    end = getattr(node, "end_lineno", None) or node.lineno
+    return FunctionBody(name, node.lineno, end, tuple(imports), tuple(calls))
+
+
+def _dotted(node: ast.expr) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _catches(kind: ast.expr | None, names: frozenset[str]) -> bool:
+    if kind is None:
+        return True  # a bare except
+    if isinstance(kind, ast.Tuple):
+        return any(_catches(element, names) for element in kind.elts)
+    dotted = _dotted(kind)
+    return dotted is not None and dotted.rsplit(".", 1)[-1] in names
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    dotted = _dotted(test)
+    return dotted is not None and dotted.rsplit(".", 1)[-1] == "TYPE_CHECKING"
