@@ -13,26 +13,24 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from depaudit.collect.handlers import BARE_EXCEPT, caught_names, handler_escapes
-from depaudit.collect.hint_calls import CALL_FAILURES
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
-from depaudit.collect.model import FoundCall, FoundImport, resolve_relative
+from depaudit.collect.model import FoundImport, resolve_relative
 
 # Handlers that swallow a failed import: the code after them runs without the module.
 _GUARDING_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
 
-def parse_imports(source: bytes, package: str) -> tuple[list[FoundImport], list[FoundCall]]:
-    """The file's imports, and its calls of names a non-relative import binds."""
+def parse_imports(source: bytes, package: str) -> list[FoundImport]:
     # Bytes, not text: libcst then honours the coding cookie and a UTF-8 BOM.
     module = cst.parse_module(source)
     visitor = _ImportVisitor(package)
     module.visit(visitor)
     found = lines(source, visitor.counter)
     if found is not None:
-        return [replace(item, line=found[item.line]) for item in visitor.found], visitor.calls(found)
+        return [replace(item, line=found[item.line]) for item in visitor.found]
     positioned = _PositionedImportVisitor(package)
     MetadataWrapper(module, unsafe_skip_copy=True).visit(positioned)
-    return positioned.found, positioned.calls(None)
+    return positioned.found
 
 
 def parse_error(error: Exception) -> tuple[int | None, str]:
@@ -59,20 +57,6 @@ class _ImportVisitor(CallVisitor):
         # Names that call importlib.import_module: `importlib.import_module`, `il.import_module`
         # after `import importlib as il`, `load` after `from importlib import import_module as load`.
         self._import_module_names: set[str] = {"importlib.import_module"}
-        self._call_guards = 0  # enclosing try bodies whose handlers survive a failed call
-        self._bound: dict[str, str] = {}  # name → the absolute dotted name a non-relative import binds it to
-        self._called: list[tuple[int, str, bool]] = []  # (line or ordinal, callee as written, guarded)
-
-    def calls(self, numbers: dict[int, int] | None) -> list[FoundCall]:
-        """The calls whose callee's first name an import binds (wherever in the file), named
-        through it; `numbers`: the line of each ordinal, when lines are counted that way."""
-        found = []
-        for line, callee, guarded in self._called:
-            head, _, rest = callee.partition(".")
-            if head in self._bound:
-                target = f"{self._bound[head]}.{rest}" if rest else self._bound[head]
-                found.append(FoundCall(numbers[line] if numbers is not None else line, target, guarded))
-        return found
 
     def _add(self, node: cst.CSTNode, module: str, names: tuple[str, ...], relative: bool, dynamic: bool) -> None:
         self.found.append(
@@ -104,12 +88,9 @@ class _ImportVisitor(CallVisitor):
     def _visit_try(self, node: cst.Try | cst.TryStar) -> bool:
         # Only the body is protected by the handlers; handlers, else and finally are not.
         guarding = any(_handler_guards(handler) for handler in node.handlers)
-        survives = any(_handler_survives_call(handler) for handler in node.handlers)
         self._guards += guarding
-        self._call_guards += survives
         node.body.visit(self)
         self._guards -= guarding
-        self._call_guards -= survives
         for part in (*node.handlers, node.orelse, node.finalbody):
             if part is not None:
                 part.visit(self)
@@ -157,10 +138,6 @@ class _ImportVisitor(CallVisitor):
                 continue
             if name == "importlib" and alias.asname is not None:
                 self._import_module_names.add(f"{_bound_name(alias)}.import_module")
-            if alias.asname is not None:
-                self._bound.setdefault(_bound_name(alias), name)
-            else:
-                self._bound.setdefault(name.split(".")[0], name.split(".")[0])
             self._add(node, name, (), relative=False, dynamic=False)
         return False
 
@@ -175,10 +152,6 @@ class _ImportVisitor(CallVisitor):
                     if get_full_name_for_node(alias.name) == "import_module":
                         self._import_module_names.add(_bound_name(alias))
         level = len(node.relative)
-        if not level and module and not isinstance(node.names, cst.ImportStar):
-            for alias in node.names:
-                if name := get_full_name_for_node(alias.name):
-                    self._bound.setdefault(_bound_name(alias), f"{module}.{name}")
         if level:
             self._add(node, resolve_relative(module or "", level, self.package), names, relative=True, dynamic=False)
         else:
@@ -188,8 +161,6 @@ class _ImportVisitor(CallVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         self.counter.meet()
         function = get_full_name_for_node(node.func)
-        if function is not None and isinstance(node.func, (cst.Name, cst.Attribute)):
-            self._called.append((self._line(node), function, self._call_guards > 0))
         if function == "__import__":
             anchor: str | None = None  # a relative __import__ needs globals and a level: not resolved
         elif function in self._import_module_names:
@@ -250,15 +221,6 @@ def _handler_guards(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
         return False  # `except ImportError: raise RuntimeError("install x")`: the failure goes on
     caught = caught_names(handler)
     return BARE_EXCEPT in caught or not _GUARDING_EXCEPTIONS.isdisjoint(caught)
-
-
-def _handler_survives_call(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> bool:
-    """Whether the handler catches what a failed call into a library raises (a missing module,
-    library or program) and goes on."""
-    if handler_escapes(handler, continues=False):
-        return False
-    caught = caught_names(handler)
-    return BARE_EXCEPT in caught or not CALL_FAILURES.isdisjoint(caught)
 
 
 def _is_type_checking(test: cst.BaseExpression) -> bool:

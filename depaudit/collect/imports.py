@@ -28,7 +28,8 @@ from depaudit.collect.model import (
     resolve_relative,
 )
 from depaudit.cache import MISSING, ResultCache
-from depaudit.collect.units import TooDeep, import_units, syntax_error
+from depaudit.collect.call_sites import call_sites
+from depaudit.collect.units import TooDeep, import_units, syntax_error, tree_of
 from depaudit.collect.local import EXTENSION, LocalFile, LocalFinder
 from depaudit.findings import Finding, FindingKind
 from depaudit.parallel import Workers
@@ -48,32 +49,31 @@ _IMPORT_LINE = re.compile(rb"import|raise")
 _RENAMED_IMPORT_MODULE = re.compile(rb"import_module\s+as\b")
 
 
-_Found = tuple[list[FoundImport], list[FoundCall]]
-
-
-def _parse(source: bytes, package: str) -> _Found:
+def _parse(source: bytes, package: str) -> list[FoundImport]:
     from depaudit.collect.import_visitor import parse_imports  # libcst: loaded only when a file is parsed
 
     return parse_imports(source, package)
 
 
-def _parse_cut(source: bytes, package: str) -> _Found:
+def _parse_cut(source: bytes, package: str) -> list[FoundImport]:
     """libcst on the import statements and the blocks around them only (see units.py); the
     whole file where the cut cannot stand for it. Raises TooDeep before libcst sees a file
     Python's own parser gives up on."""
-    unit = import_units(source, _IMPORT_LINE)
-    if _RENAMED_IMPORT_MODULE.search(source):
-        unit = None
+    return _read(source, package)[0]
+
+
+def _read(source: bytes, package: str) -> tuple[list[FoundImport], list[FoundCall]]:
+    """The file's imports (`_parse_cut`) and its calls of imported names, from the `ast` tree
+    the cut is made from (none where `ast` cannot parse the file)."""
+    tree = tree_of(source)
+    calls = call_sites(tree, source) if tree is not None else []
+    unit = None if _RENAMED_IMPORT_MODULE.search(source) else import_units(source, _IMPORT_LINE, tree)
     if unit is not None:
         try:
-            found, calls = _parse(unit.source, package)
-            return (
-                [replace(item, line=unit.original(item.line)) for item in found],
-                [replace(call, line=unit.original(call.line)) for call in calls],
-            )
+            return [replace(item, line=unit.original(item.line)) for item in _parse(unit.source, package)], calls
         except Exception:
             pass  # a cut libcst rejects (a body on its header's line): the whole file decides
-    return _parse(source, package)
+    return _parse(source, package), calls
 
 
 def _fallback(source: bytes, package: str) -> list[FoundImport]:
@@ -137,11 +137,8 @@ def _scope(item: FoundImport, local: frozenset[str]) -> ImportScope:
 
 def _calls(parsed: _Parsed, shown: str, local: frozenset[str]) -> list[CallRecord]:
     """The file's calls into third-party names."""
-    return [
-        CallRecord(shown, call.line, call.target, call.guarded)
-        for call in parsed.calls
-        if _scope(FoundImport(call.line, call.target, (), False), local) is ImportScope.THIRD_PARTY
-    ]
+    # The stdlib's are left out where they are read (call_sites): only local ones are left to drop.
+    return [CallRecord(shown, call.line, call.target, call.guarded) for call in parsed.calls if call.target.split(".", 1)[0] not in local]
 
 
 def _calls_behind_guards(calls: dict[str, list[CallRecord]], behind: dict[str, GuardedImport]) -> tuple[CallRecord, ...]:
@@ -364,7 +361,7 @@ def _parse_source(item: tuple[bytes, str]) -> _Parsed:
     """Runs in a worker process."""
     source, package = item
     try:
-        found, calls = _parse_cut(source, package)
+        found, calls = _read(source, package)
         return _Parsed(tuple(found), calls=tuple(calls))
     except Exception as error:  # libcst raises syntax, decoding, encoding and recursion errors
         return _Parsed(tuple(_fallback(source, package)), fallback=True, error=_parse_error(error, source))

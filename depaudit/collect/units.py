@@ -47,42 +47,23 @@ def hint_units(source: bytes, prefilter: re.Pattern[bytes], may_report: Callable
     return _cut_unit(source, tree, _call_lines(tree, may_report), statements=False)
 
 
-def import_units(source: bytes, prefilter: re.Pattern[bytes]) -> Unit | None:
+def import_units(source: bytes, prefilter: re.Pattern[bytes], tree: ast.Module | None | bool = False) -> Unit | None:
     """`source` cut down to the statements on a line the prefilter matches (the import lines)
     and the compound statements around them — `try`/`except` headers, `if TYPE_CHECKING:`, the
-    `def` lines — which decide whether an import is guarded, lazy or never run.
+    `def` lines — which decide whether an import is guarded, lazy or never run. `tree`: the
+    file's `ast` tree (or None) where the caller has it already (`tree_of`).
 
     None when `ast` cannot parse the file: libcst then reads it whole and reports it.
     """
+    if tree is False:
+        tree = tree_of(source)
+    assert not isinstance(tree, bool)
     starts = [match.start() for match in prefilter.finditer(source)]
-    if not starts:
-        return Unit(b"", ()) if _parses(source) else None
-    tree = _tree(source)
     if tree is None:
         return None
-    hits = sorted({*_line_numbers(source, starts), *_imported_call_lines(tree)})
-    return _cut_unit(source, tree, hits, statements=True)
-
-
-def _imported_call_lines(tree: ast.Module) -> list[int]:
-    """The lines of calls whose callee's first name a non-relative import binds: the import
-    visitor names them (`torchaudio.load(...)`), and the call edges into wheels start there."""
-    nodes = list(ast.walk(tree))
-    bound: set[str] = set()
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            bound.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and not node.level:
-            bound.update(alias.asname or alias.name for alias in node.names)
-    if not bound:
-        return []
-    lines = set()
-    for node in nodes:
-        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
-            name = dotted_name(node.func)
-            if name is not None and name.partition(".")[0] in bound:
-                lines.add(node.lineno)
-    return sorted(lines)
+    if not starts:
+        return Unit(b"", ())
+    return _cut_unit(source, tree, _line_numbers(source, starts), statements=True)
 
 
 def _unit(source: bytes, prefilter: re.Pattern[bytes], *, statements: bool) -> Unit | None:
@@ -93,6 +74,12 @@ def _unit(source: bytes, prefilter: re.Pattern[bytes], *, statements: bool) -> U
     if tree is None:
         return None
     return _cut_unit(source, tree, _line_numbers(source, starts), statements)
+
+
+def tree_of(source: bytes) -> ast.Module | None:
+    """The file's `ast` tree: None when `ast` cannot parse it (libcst, which knows newer
+    syntax, then decides); raises TooDeep when it gave up on the nesting."""
+    return _tree(source)
 
 
 def _cut_unit(source: bytes, tree: ast.Module, hits: list[int], statements: bool) -> Unit:
@@ -226,10 +213,6 @@ def _tree_or_raise(source: bytes) -> ast.Module:
         if _TOO_DEEP.search(error.msg or ""):
             raise TooDeep(error.msg, error.lineno or None) from None
         raise
-
-
-def _parses(source: bytes) -> bool:
-    return _tree(source) is not None
 
 
 _Blank = tuple[int, int, "int | None"]  # first line, last line, indentation of a `pass` put there

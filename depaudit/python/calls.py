@@ -19,7 +19,17 @@ from typing import Protocol
 
 from depaudit.collect.model import CallRecord
 from depaudit.evidence import EvidenceStep, StepKind, Tier
-from depaudit.python.functions import EMPTY, Binding, FunctionBody, ModuleDefs, module_defs
+from depaudit.cache import MISSING, ResultCache
+from depaudit.python.functions import (
+    Binding,
+    FunctionBody,
+    ModuleDefs,
+    body_from_row,
+    body_to_row,
+    bindings_from_row,
+    defs_to_row,
+    module_defs,
+)
 from depaudit.python.model import ResolvedImport
 from depaudit.python.module_imports import ImportContext, ModuleImport
 
@@ -102,22 +112,62 @@ class Sources(Protocol):
 
     def absolute(self, module: str, imported: ModuleImport) -> str: ...
 
+    def digest(self, module: str) -> str | None: ...  # the content key of its file, where known
+
+
+_DEFS = "module-defs"  # content key of a module → what it binds, and the functions it defines
+_BODY = "function-body"  # content key and function name → its body's imports and calls
+
+
+@dataclass
+class _Module:
+    bindings: dict[str, Binding]
+    names: frozenset[str]  # its functions and methods: "f", "Class.method"
+    digest: str | None
+    parsed: ModuleDefs | None = None  # its `ast`, read only where a body is not in the cache
+
 
 class CallGraph:
-    """Function bodies of one environment's modules, read once per scan, and the walks from calls."""
+    """Function bodies of one environment's modules, read once per scan (and kept in the cache by
+    content: a warm run parses none), and the walks from calls."""
 
-    def __init__(self, sources: Sources) -> None:
+    def __init__(self, sources: Sources, cache: ResultCache | None = None) -> None:
         self.sources = sources
-        self._defs: dict[str, ModuleDefs] = {}
+        self.cache = cache if cache is not None else ResultCache(None)
+        self._defs: dict[str, _Module] = {}
         self._walks: dict[frozenset[CallStart], CallReach] = {}
-        self.read = 0  # function-bearing modules read: the budget counts bodies walked
+        self._callees: dict[str, tuple[str, str] | None] = {}
 
-    def defs(self, module: str) -> ModuleDefs:
+    def defs(self, module: str) -> _Module:
         if module not in self._defs:
             found = self.sources.module_file(module)
-            source = None if found is None or found[1] else self.sources.source(module)
-            self._defs[module] = EMPTY if source is None else module_defs(source)
+            if found is None or found[1]:
+                self._defs[module] = _Module({}, frozenset(), None)
+                return self._defs[module]
+            digest = self.sources.digest(module)
+            row = self.cache.get(_DEFS, digest)
+            if row is not MISSING:
+                self._defs[module] = _Module(*bindings_from_row(row), digest)
+            else:
+                parsed = module_defs(self.sources.source(module) or b"")
+                self._defs[module] = _Module(parsed.bindings, frozenset(parsed.nodes), digest, parsed)
+                self.cache.put(_DEFS, digest, defs_to_row(parsed))
         return self._defs[module]
+
+    def body(self, module: str, name: str) -> FunctionBody | None:
+        known = self.defs(module)
+        if name not in known.names:
+            return None
+        key = None if known.digest is None else f"{known.digest}|{name}"
+        row = self.cache.get(_BODY, key)
+        if row is not MISSING:
+            return body_from_row(row)
+        if known.parsed is None:
+            known.parsed = module_defs(self.sources.source(module) or b"")
+        body = known.parsed.function(name)
+        if body is not None:
+            self.cache.put(_BODY, key, body_to_row(body))
+        return body
 
     def reach(self, starts: Iterable[CallStart]) -> CallReach:
         key = frozenset(starts)
@@ -149,6 +199,14 @@ class CallGraph:
             return self.in_module(submodule, parts, hops + 1)
         return self.resolve(base, ".".join([binding.target, *parts]), None, hops + 1)
 
+    def callee(self, target: str) -> tuple[str, str] | None:
+        """The function an absolute dotted name (`torchaudio.load`) names; once per scan: the
+        services of a monorepo make the same calls."""
+        if target not in self._callees:
+            top, _, rest = target.partition(".")
+            self._callees[target] = self.in_module(top, rest.split(".")) if rest else None
+        return self._callees[target]
+
     def in_module(self, module: str, parts: list[str], hops: int = 0) -> tuple[str, str] | None:
         """The function `module.parts…` names: the module's own bindings first, then its submodules."""
         if not parts or self.sources.module_file(module) is None:
@@ -158,9 +216,8 @@ class CallGraph:
         return self.in_module(f"{module}.{parts[0]}", parts[1:], hops + 1)
 
     def _method(self, module: str, cls: str, parts: list[str]) -> tuple[str, str] | None:
-        functions = self.defs(module).functions
         name = f"{cls}.{parts[0] if parts else '__init__'}"
-        return (module, name) if len(parts) <= 1 and name in functions else None
+        return (module, name) if len(parts) <= 1 and name in self.defs(module).names else None
 
 
 class _CallWalk:
@@ -174,8 +231,7 @@ class _CallWalk:
 
     def run(self, starts: list[CallStart]) -> CallReach:
         for start in starts:
-            top, _, rest = start.target.partition(".")
-            found = self.graph.in_module(top, rest.split(".")) if rest else None
+            found = self.graph.callee(start.target)
             if found is not None:
                 step = EvidenceStep(StepKind.CALL, f"calls {start.target}", start.file, start.line, start.target)
                 self.queues[start.tier].append((*found, start.tier, (step,), 1))
@@ -189,7 +245,7 @@ class _CallWalk:
         known = self.reach.functions.get((module, name))
         if known is not None and known.tier.rank <= tier.rank:
             return
-        body = self.graph.defs(module).functions.get(name)
+        body = self.graph.body(module, name)
         located = self.graph.sources.module_file(module)
         if body is None or located is None:
             return
@@ -222,7 +278,7 @@ class _CallWalk:
         head, _, rest = dotted.partition(".")
         if head in ("self", "cls") and cls and rest and "." not in rest:
             name = f"{cls}.{rest}"
-            return (module, name) if name in self.graph.defs(module).functions else None
+            return (module, name) if name in self.graph.defs(module).names else None
         return self.graph.resolve(module, dotted, local)
 
     def _local_bindings(self, body: FunctionBody) -> dict[str, Binding]:

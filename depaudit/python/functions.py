@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import ast
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from depaudit.collect.hint_calls import CALL_FAILURES
-from depaudit.python.module_imports import ImportContext, ModuleImport
+from depaudit.python.module_imports import ImportContext, ModuleImport, import_from_row, import_to_row
 
 _IMPORT_FAILURES = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
@@ -44,13 +45,25 @@ class Binding:
     imported: ModuleImport | None = None  # for "import" and "from": the statement (for relative ones)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ModuleDefs:
     bindings: dict[str, Binding]
-    functions: dict[str, FunctionBody]  # "f", "Class.method"
+    nodes: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]  # "f", "Class.method"
+    _bodies: dict[str, FunctionBody] = field(default_factory=dict, repr=False)
+
+    def function(self, name: str) -> FunctionBody | None:
+        """The body of function or method `name`, read on first use: a call path touches a few
+        of a module's functions (torch/__init__.py holds hundreds)."""
+        if name not in self._bodies:
+            node = self.nodes.get(name)
+            if node is None:
+                return None
+            self._bodies[name] = _body(name, node)
+        return self._bodies[name]
 
 
-EMPTY = ModuleDefs({}, {})
+def _empty() -> ModuleDefs:
+    return ModuleDefs({}, {})
 
 
 def module_defs(source: bytes) -> ModuleDefs:
@@ -60,19 +73,19 @@ def module_defs(source: bytes) -> ModuleDefs:
             warnings.simplefilter("ignore")
             tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return EMPTY
+        return _empty()
     bindings: dict[str, Binding] = {}
-    functions: dict[str, FunctionBody] = {}
+    functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
     for statement in _module_level(tree.body):
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             bindings[statement.name] = Binding("def", statement.name)
-            functions[statement.name] = _body(statement.name, statement)
+            functions[statement.name] = statement
         elif isinstance(statement, ast.ClassDef):
             bindings[statement.name] = Binding("class", statement.name)
             for inner in statement.body:
                 if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     name = f"{statement.name}.{inner.name}"
-                    functions[name] = _body(name, inner)
+                    functions[name] = inner
         elif isinstance(statement, (ast.Import, ast.ImportFrom)):
             for bound, binding in import_bindings(statement, ImportContext.MODULE):
                 bindings.setdefault(bound, binding)  # a fallback branch's import does not replace the first
@@ -190,3 +203,27 @@ def _catches(kind: ast.expr | None, names: frozenset[str]) -> bool:
 def _is_type_checking(test: ast.expr) -> bool:
     dotted = _dotted(test)
     return dotted is not None and dotted.rsplit(".", 1)[-1] == "TYPE_CHECKING"
+
+
+def defs_to_row(defs: ModuleDefs) -> list[Any]:
+    """A cache row of what a module binds and which functions it defines (bodies apart)."""
+    bindings = [[name, b.kind, b.target, None if b.imported is None else import_to_row(b.imported)] for name, b in defs.bindings.items()]
+    return [bindings, sorted(defs.nodes)]
+
+
+def bindings_from_row(row: list[Any]) -> tuple[dict[str, Binding], frozenset[str]]:
+    bindings, names = row
+    found = {
+        name: Binding(kind, target, None if imported is None else import_from_row(imported))
+        for name, kind, target, imported in bindings
+    }
+    return found, frozenset(names)
+
+
+def body_to_row(body: FunctionBody) -> list[Any]:
+    return [body.name, body.line, body.end, [import_to_row(i) for i in body.imports], [[c.line, c.name, c.guarded] for c in body.calls]]
+
+
+def body_from_row(row: list[Any]) -> FunctionBody:
+    name, line, end, imports, calls = row
+    return FunctionBody(name, line, end, tuple(import_from_row(i) for i in imports), tuple(Call(*c) for c in calls))

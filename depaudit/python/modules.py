@@ -177,7 +177,7 @@ class ModuleGraph:
         self._imports: dict[str, FileImports] = {}
         self._edges: dict[str, list[tuple[str, bool, ModuleImport]]] = {}
         self._walks: dict[tuple[frozenset[Start], frozenset[CallStart]], ModuleReach] = {}
-        self.calls = CallGraph(self)
+        self.calls = CallGraph(self, self.cache)
         self._closures: dict[str, _Walk | None] = {}
         self._roots: dict[str, str] = {}
         self._real = RealPaths()
@@ -285,6 +285,23 @@ class ModuleGraph:
             return read_regular(Path(found.path))
         except (OSError, ValueError):
             return None
+
+    def digest(self, module: str) -> str | None:
+        """The content key of module `module`'s file: through its stat (the table the import
+        reader and the hint pass share), else read and hashed here."""
+        found = self.index.get(module)
+        if found is None:
+            return None
+        stat = self._stat(found.path)
+        digest = self.cache.get(INSTALLED_DIGEST, stat)
+        if digest is not MISSING:
+            return str(digest)
+        source = self.source(module)
+        if source is None:
+            return None
+        digest = content_key(source)
+        self.cache.put(INSTALLED_DIGEST, stat, digest)
+        return digest
 
     def absolute(self, module: str, imported: ModuleImport) -> str:
         """The absolute name an import in module `module` names."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from textwrap import dedent
 
+from depaudit.cache import ResultCache, content_key
 from depaudit.evidence import Tier
 from depaudit.python import calls
 from depaudit.python.calls import CallGraph, CallStart
@@ -17,6 +18,7 @@ class _Tree:
 
     def __init__(self, sources: dict[str, str]) -> None:
         self.sources = {name: dedent(text).encode() for name, text in sources.items()}
+        self.read: list[str] = []
 
     def _package(self, module: str) -> bool:
         return any(other.startswith(module + ".") for other in self.sources)
@@ -28,7 +30,11 @@ class _Tree:
         return (f"{path}/__init__.py" if self._package(module) else f"{path}.py"), False
 
     def source(self, module: str) -> bytes | None:
+        self.read.append(module)
         return self.sources.get(module)
+
+    def digest(self, module: str) -> str | None:
+        return content_key(self.sources[module]) if module in self.sources else None
 
     def absolute(self, module: str, imported: ModuleImport) -> str:
         if imported.level == 0:
@@ -83,11 +89,13 @@ def _imports(reach: calls.CallReach) -> list[tuple[str, str]]:
 
 def test_module_defs_reads_bindings_and_the_imports_and_calls_of_each_body() -> None:
     defs = module_defs(dedent(TREE["lib._impl"]).encode())
-    assert sorted(defs.functions) == ["Reader.__init__", "Reader._start", "Reader.probe", "_decode", "load"]
-    decode = defs.functions["_decode"]
+    assert sorted(defs.nodes) == ["Reader.__init__", "Reader._start", "Reader.probe", "_decode", "load"]
+    decode = defs.function("_decode")
+    assert decode is not None
     assert [(i.module, i.context) for i in decode.imports] == [("codec", ImportContext.MODULE), ("fancy", ImportContext.GUARDED)]
     assert [(c.name, c.guarded) for c in decode.calls] == [("RuntimeError", True), ("codec.open", False)]
-    start = defs.functions["Reader._start"]
+    start = defs.function("Reader._start")
+    assert start is not None
     assert [(i.module, i.context) for i in start.imports] == [("never_called", ImportContext.LAZY)]
     assert [c.name for c in start.calls] == ["subprocess.run"]
     lib = module_defs(TREE["lib"].encode())
@@ -144,3 +152,13 @@ def test_the_walk_stops_at_its_depth_and_says_where() -> None:
     [limit] = reach.limits
     assert (limit.relative, limit.line) == ("chain.py", 3 * (calls.MAX_DEPTH - 1) + 1)
     assert f"followed {calls.MAX_DEPTH} deep" in limit.reason
+
+
+def test_a_second_walk_on_the_same_cache_reads_no_source(tmp_path) -> None:
+    cache = ResultCache(tmp_path)
+    first = CallGraph(_Tree(TREE), cache).reach([CallStart("lib.load", Tier.REQUIRED, "svc/main.py", 3)])
+    cache.save()
+    tree = _Tree(TREE)
+    again = CallGraph(tree, ResultCache(tmp_path)).reach([CallStart("lib.load", Tier.REQUIRED, "svc/main.py", 3)])
+    assert tree.read == []
+    assert (again.functions, again.imports) == (first.functions, first.imports)

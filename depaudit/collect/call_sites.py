@@ -1,0 +1,169 @@
+"""The calls a service's file makes of names its imports bind, read from the `ast` tree the
+import cut already builds (libcst would have to parse every statement that holds a call: on a
+monorepo's shared packages, most of them).
+
+`torchaudio.load(p)` after `import torchaudio`, `read(p)` after `from torchaudio import load as
+read`: each is named through the import (`torchaudio.load`) and says whether a try around it
+survives its failure. Which of them reach a wheel is decided later, once the file's local
+modules are known.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import functools
+import re
+import sys
+from collections.abc import Iterator
+
+from depaudit.collect.hint_calls import CALL_FAILURES
+from depaudit.collect.model import FoundCall
+from depaudit.collect.units import dotted_name
+
+_STDLIB = frozenset(sys.stdlib_module_names)
+_NAME_OR_DOT = re.compile(rb"[\w.]")
+_COMPOUND = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
+    ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match,
+)  # fmt: skip
+_NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def call_sites(tree: ast.Module, source: bytes) -> list[FoundCall]:
+    """The file's calls of names a non-relative import binds (the stdlib's left out: no wheel
+    holds it). Only statements on a line that names such a name are walked: a file's statements
+    are few beside its expression nodes."""
+    bound = {name: target for name, target in _bindings(tree).items() if target.split(".")[0] not in _STDLIB}
+    if not bound:
+        return []
+    offsets = sorted(
+        match.start()
+        for name in bound
+        for match in _use(name).finditer(source)
+        if match.start() == 0 or not _NAME_OR_DOT.match(source, match.start() - 1)
+    )
+    if not offsets:
+        return []
+    numbers, line, counted = [], 1, 0
+    for offset in offsets:
+        line += source.count(b"\n", counted, offset)
+        counted = offset
+        numbers.append(line)
+    lines = set(numbers)
+    ordered = sorted(lines)
+    found: list[FoundCall] = []
+
+    def calls_in(node: ast.AST, guarded: bool) -> None:
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Call) and isinstance(inner.func, (ast.Name, ast.Attribute)) and inner.lineno in lines:
+                head, _, rest = (dotted_name(inner.func) or "").partition(".")
+                if head in bound:
+                    found.append(FoundCall(inner.lineno, f"{bound[head]}.{rest}" if rest else bound[head], guarded))
+
+    def visit(body: list[ast.stmt], guarded: bool) -> None:
+        for statement in body:
+            first = bisect.bisect_left(ordered, statement.lineno)
+            if first == len(ordered) or ordered[first] > (statement.end_lineno or statement.lineno):
+                continue  # names no bound name
+            if isinstance(statement, (ast.Try, ast.TryStar)):
+                survives = any(_survives(handler) for handler in statement.handlers)
+                visit(statement.body, guarded or survives)
+                for handler in statement.handlers:
+                    visit(handler.body, guarded)
+                visit(statement.orelse, guarded)
+                visit(statement.finalbody, guarded)
+                continue
+            blocks = _blocks(statement)
+            if not blocks:
+                calls_in(statement, guarded)
+                continue
+            for part in _header(statement):
+                calls_in(part, guarded)  # decorators, tests, iterables, with items
+            for block in blocks:
+                visit(block, guarded)
+
+    visit(tree.body, False)
+    return sorted(found, key=lambda call: (call.line, call.target))
+
+
+def _blocks(statement: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement lists nested in a compound statement (a try's handlers apart)."""
+    if not isinstance(statement, _COMPOUND):
+        return []
+    blocks = [getattr(statement, name, None) for name in ("body", "orelse", "finalbody")]
+    blocks += [case.body for case in getattr(statement, "cases", ())]
+    return [block for block in blocks if block]
+
+
+@functools.lru_cache(maxsize=4096)
+def _use(name: str) -> re.Pattern[bytes]:
+    """Where a name is called or its attribute taken: `np.zeros(`, `load (`. It starts with the
+    name, a literal: the engine then jumps between its occurrences (a lookbehind first would
+    make it test every offset); the character before is checked apart."""
+    return re.compile(re.escape(name.encode()) + rb"\s*[.(]")
+
+
+def _header(statement: ast.stmt) -> list[ast.AST]:
+    """The expressions of a compound statement outside its blocks."""
+    parts: list[ast.AST] = [*getattr(statement, "decorator_list", ()), *getattr(statement, "bases", ())]
+    parts += [*getattr(statement, "keywords", ()), *getattr(statement, "items", ())]
+    for name in ("test", "iter", "target", "subject", "args", "returns"):
+        value = getattr(statement, name, None)
+        if isinstance(value, ast.AST):
+            parts.append(value)
+    return parts
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    for statement in body:
+        yield statement
+        for block in _blocks(statement):
+            yield from _statements(block)
+        for handler in getattr(statement, "handlers", ()):
+            yield from _statements(handler.body)
+
+
+def _bindings(tree: ast.Module) -> dict[str, str]:
+    """Name → the absolute dotted name a non-relative import binds it to, wherever the import is
+    (the first binding of a name wins). Imports are statements: expressions are not walked."""
+    bound: dict[str, str] = {}
+    for node in _statements(tree.body):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    bound.setdefault(alias.asname, alias.name)
+                else:
+                    top = alias.name.split(".")[0]
+                    bound.setdefault(top, top)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            for alias in node.names:
+                if alias.name != "*":
+                    bound.setdefault(alias.asname or alias.name, f"{node.module}.{alias.name}")
+    return bound
+
+
+def _survives(handler: ast.ExceptHandler) -> bool:
+    """Whether the handler catches what a failed call into a library raises and goes on (no
+    `raise` at its own level: functions it only defines do not count)."""
+    if _raises(handler.body):
+        return False
+    return handler.type is None or _catches(handler.type)
+
+
+def _catches(kind: ast.expr) -> bool:
+    if isinstance(kind, ast.Tuple):
+        return any(_catches(element) for element in kind.elts)
+    name = dotted_name(kind)
+    return name is not None and name.rsplit(".", 1)[-1] in CALL_FAILURES
+
+
+def _raises(body: list[ast.stmt]) -> bool:
+    pending: list[ast.AST] = list(body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Raise):
+            return True
+        if not isinstance(node, _NESTED):
+            pending.extend(ast.iter_child_nodes(node))
+    return False
