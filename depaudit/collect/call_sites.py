@@ -34,9 +34,11 @@ def call_sites(tree: ast.Module, source: bytes) -> list[FoundCall]:
     """The file's calls of names a non-relative import binds (the stdlib's left out: no wheel
     holds it). Only statements on a line that names such a name are walked: a file's statements
     are few beside its expression nodes."""
-    bound = {name: target for name, target in _bindings(tree).items() if target.split(".")[0] not in _STDLIB}
+    imported, made = _bindings(tree)
+    bound = {name: target for name, target in imported.items() if target.split(".")[0] not in _STDLIB}
     if not bound:
         return []
+    bound.update(_instances(made, bound))
     offsets = sorted(
         match.start()
         for name in bound
@@ -124,12 +126,34 @@ def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _statements(handler.body)
 
 
-def _bindings(tree: ast.Module) -> dict[str, str]:
+def _instances(made: list[tuple[str, str]], bound: dict[str, str]) -> dict[str, str]:
+    """Names bound to what a call of an imported name returns (`seg = AudioSegment.from_file(p)`,
+    `reader = initlike.Reader(p)`): `seg.export()` then names `pydub.AudioSegment.export`, which
+    the call walk finds when the callee is a class (a method) and drops otherwise. A name is taken
+    where the file first binds it so; an import of the same name wins."""
+    found: dict[str, str] = {}
+    for name, callee in made:
+        head, _, rest = callee.partition(".")
+        if head in bound and name not in bound:
+            target = f"{bound[head]}.{rest}" if rest else bound[head]
+            # A classmethod constructor returns an instance of its class: `Cls.from_file(p)`.
+            found.setdefault(name, target.rsplit(".", 1)[0] if rest and rest[:1].islower() and head[:1].isupper() else target)
+    return found
+
+
+def _bindings(tree: ast.Module) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """Name → the absolute dotted name a non-relative import binds it to, wherever the import is
-    (the first binding of a name wins). Imports are statements: expressions are not walked."""
+    (the first binding of a name wins); and (name, callee) of each `name = callee(...)`. Both
+    are statements: expressions are not walked."""
     bound: dict[str, str] = {}
+    made: list[tuple[str, str]] = []
     for node in _statements(tree.body):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Assign):
+            if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.Call):
+                func = node.value.func
+                if isinstance(func, (ast.Name, ast.Attribute)) and (callee := dotted_name(func)) is not None:
+                    made.append((node.targets[0].id, callee))
+        elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
                     bound.setdefault(alias.asname, alias.name)
@@ -140,7 +164,7 @@ def _bindings(tree: ast.Module) -> dict[str, str]:
             for alias in node.names:
                 if alias.name != "*":
                     bound.setdefault(alias.asname or alias.name, f"{node.module}.{alias.name}")
-    return bound
+    return bound, made
 
 
 def _survives(handler: ast.ExceptHandler) -> bool:

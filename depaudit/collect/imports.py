@@ -171,6 +171,7 @@ class ImportMemo:
     def __init__(self) -> None:
         self.parsed: dict[str, _Parsed] = {}  # cache key → the file's imports
         self.outcomes: dict[tuple[Path, str, Path, frozenset[str]], tuple[list[ImportRecord], list[Finding]]] = {}
+        self.called: dict[tuple[Path, str, Path, frozenset[str]], list[CallRecord]] = {}
         # (file, package, sys.path) → each local import with a file it runs
         self.targets: dict[tuple[str, str, tuple[str, ...]], list[tuple[FoundImport, LocalFile]]] = {}
 
@@ -182,6 +183,13 @@ class ImportMemo:
             findings: list[Finding] = []
             self.outcomes[key] = (_outcome(path, parsed, display_root, local, findings), findings)
         return self.outcomes[key]
+
+    def calls(self, path: Path, package: str, parsed: _Parsed, display_root: Path, local: frozenset[str]) -> list[CallRecord]:
+        """The file's calls into third-party names: once per scan, not once per service."""
+        key = (path, package, display_root, local)
+        if key not in self.called:
+            self.called[key] = _calls(parsed, shown_path(path, display_root), local)
+        return self.called[key]
 
     def local_targets(
         self, path: Path, package: str, parsed: _Parsed, local: frozenset[str], sys_path: Sequence[Path], finder: LocalFinder
@@ -269,7 +277,7 @@ def _collect_entry(
         for (path, package), parsed in zip(level, _parse_files(level, cache, workers, memo)):
             found, problems = memo.outcome(path, package, parsed, service.display_root, local)
             records[str(path)] = found
-            calls[str(path)] = _calls(parsed, shown_path(path, service.display_root), local)
+            calls[str(path)] = memo.calls(path, package, parsed, service.display_root, local)
             findings.extend(problems)
             for item, target in memo.local_targets(path, package, parsed, local, sys_path, finder):
                 if target.extension:

@@ -137,6 +137,7 @@ def _module_level(body: list[ast.stmt]) -> list[ast.stmt]:
 def _body(name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionBody:
     imports: list[ModuleImport] = []
     calls: list[Call] = []
+    made: dict[str, str] = {}  # local name → the callee whose result it holds: `d = AudioDecoder(p)`
 
     def visit(child: ast.AST, import_guard: bool, call_guard: bool, nested: bool) -> None:
         if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
@@ -157,6 +158,9 @@ def _body(name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionBo
                 visit(part, import_guard, call_guard, nested)
             return
         context = ImportContext.LAZY if nested else ImportContext.GUARDED if import_guard else ImportContext.MODULE
+        if isinstance(child, ast.Assign) and not nested and len(child.targets) == 1 and isinstance(child.targets[0], ast.Name):
+            if isinstance(child.value, ast.Call) and (made_by := _dotted(child.value.func)) is not None:
+                made.setdefault(child.targets[0].id, made_by)
         if isinstance(child, ast.Import):
             imports.extend(ModuleImport(child.lineno, alias.name, 0, (), context) for alias in child.names)
         elif isinstance(child, ast.ImportFrom):
@@ -170,6 +174,9 @@ def _body(name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionBo
                     bare = first.value.lstrip(".")
                     imports.append(ModuleImport(child.lineno, bare, len(first.value) - len(bare), (), context, True))
             elif callee is not None:
+                head, _, rest = callee.partition(".")
+                if rest and head in made:  # a method of an object made here: `d.decode()` → `AudioDecoder.decode`
+                    callee = f"{made[head]}.{rest}"
                 calls.append(Call(child.lineno, callee, call_guard))
         for part in ast.iter_child_nodes(child):
             visit(part, import_guard, call_guard, nested)

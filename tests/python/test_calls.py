@@ -55,6 +55,14 @@ def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "    @classmethod\n"
         "    def from_file(cls, path):\n"
         "        return subprocess.check_output(['ffprobe', path])\n"
+        "\n"
+        "    def export(self, path):\n"
+        "        return subprocess.check_call(['ffmpeg', '-i', path])\n"
+        "\n"
+        "\n"
+        "def convert(path):\n"
+        "    segment = Segment()\n"
+        "    return segment.export(path)\n"
     )
     make_dist(sp, "seglike", files={"seglike/__init__.py": "from .segment import Segment\n", "seglike/segment.py": segment})
     reader = (
@@ -154,3 +162,25 @@ def test_instantiating_a_class_runs_its_init_and_the_methods_it_calls(tmp_path: 
     sndfile = needs["libsndfile.so.1"]
     assert _verdict(sndfile) == ("missing", "required", "libsndfile1")
     assert "initlike/reader.py:6 calls initlike.reader.Reader._open" in [str(step) for step in sndfile.chain]
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        ("from seglike import Segment\n\nseg = Segment.from_file('x.mp3')\nseg.export('y.mp3')\n", 4),
+        ("import seglike\n\n\ndef run(path):\n    seg = seglike.Segment()\n    seg.export(path)\n", 6),
+    ],
+)
+def test_a_method_of_an_object_the_service_made_is_followed(tmp_path: Path, site_packages: Path, source: str, line: int) -> None:
+    failing, needs = _needs(tmp_path, site_packages, source)
+    ffmpeg = needs["ffmpeg"]
+    assert _verdict(ffmpeg) == ("missing", "required", "ffmpeg")
+    assert f"svc/main.py:{line} calls seglike.Segment.export" in [str(step) for step in ffmpeg.chain]
+    assert failing is True
+
+
+def test_a_method_of_an_object_a_library_function_made_is_followed(tmp_path: Path, site_packages: Path) -> None:
+    failing, needs = _needs(tmp_path, site_packages, "import seglike.segment\n\nseglike.segment.convert('x.mp3')\n")
+    ffmpeg = needs["ffmpeg"]
+    assert _verdict(ffmpeg) == ("missing", "required", "ffmpeg")
+    assert "seglike/segment.py:15 calls seglike.segment.Segment.export" in [str(step) for step in ffmpeg.chain]
