@@ -172,14 +172,17 @@ def _survives(handler: ast.ExceptHandler) -> bool:
     `raise` at its own level: functions it only defines do not count)."""
     if _raises(handler.body):
         return False
-    return handler.type is None or _catches(handler.type)
+    return catches(handler.type, CALL_FAILURES)
 
 
-def _catches(kind: ast.expr) -> bool:
+def catches(kind: ast.expr | None, names: frozenset[str]) -> bool:
+    """Whether an `except` clause of type `kind` (None: a bare one) catches one of `names`."""
+    if kind is None:
+        return True
     if isinstance(kind, ast.Tuple):
-        return any(_catches(element) for element in kind.elts)
+        return any(catches(element, names) for element in kind.elts)
     name = dotted_name(kind)
-    return name is not None and name.rsplit(".", 1)[-1] in CALL_FAILURES
+    return name is not None and name.rsplit(".", 1)[-1] in names
 
 
 def _raises(body: list[ast.stmt]) -> bool:

@@ -29,7 +29,7 @@ from depaudit.collect.model import (
 )
 from depaudit.cache import MISSING, ResultCache
 from depaudit.collect.call_sites import call_sites
-from depaudit.collect.units import TooDeep, import_units, syntax_error, tree_of
+from depaudit.collect.units import TooDeep, import_cut, syntax_error, tree_of
 from depaudit.collect.local import EXTENSION, LocalFile, LocalFinder
 from depaudit.findings import Finding, FindingKind
 from depaudit.parallel import Workers
@@ -67,7 +67,7 @@ def _read(source: bytes, package: str) -> tuple[list[FoundImport], list[FoundCal
     the cut is made from (none where `ast` cannot parse the file)."""
     tree = tree_of(source)
     calls = call_sites(tree, source) if tree is not None else []
-    unit = None if _RENAMED_IMPORT_MODULE.search(source) else import_units(source, _IMPORT_LINE, tree)
+    unit = None if _RENAMED_IMPORT_MODULE.search(source) else import_cut(source, _IMPORT_LINE, tree)
     if unit is not None:
         try:
             return [replace(item, line=unit.original(item.line)) for item in _parse(unit.source, package)], calls

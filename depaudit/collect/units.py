@@ -47,33 +47,24 @@ def hint_units(source: bytes, prefilter: re.Pattern[bytes], may_report: Callable
     return _cut_unit(source, tree, _call_lines(tree, may_report), statements=False)
 
 
-def import_units(source: bytes, prefilter: re.Pattern[bytes], tree: ast.Module | None | bool = False) -> Unit | None:
+def import_units(source: bytes, prefilter: re.Pattern[bytes]) -> Unit | None:
     """`source` cut down to the statements on a line the prefilter matches (the import lines)
     and the compound statements around them — `try`/`except` headers, `if TYPE_CHECKING:`, the
-    `def` lines — which decide whether an import is guarded, lazy or never run. `tree`: the
-    file's `ast` tree (or None) where the caller has it already (`tree_of`).
+    `def` lines — which decide whether an import is guarded, lazy or never run.
 
     None when `ast` cannot parse the file: libcst then reads it whole and reports it.
     """
-    if tree is False:
-        tree = tree_of(source)
-    assert not isinstance(tree, bool)
-    starts = [match.start() for match in prefilter.finditer(source)]
+    return import_cut(source, prefilter, tree_of(source))
+
+
+def import_cut(source: bytes, prefilter: re.Pattern[bytes], tree: ast.Module | None) -> Unit | None:
+    """`import_units` on the file's `ast` tree (`tree_of`), where the caller has it already."""
     if tree is None:
         return None
+    starts = [match.start() for match in prefilter.finditer(source)]
     if not starts:
         return Unit(b"", ())
     return _cut_unit(source, tree, _line_numbers(source, starts), statements=True)
-
-
-def _unit(source: bytes, prefilter: re.Pattern[bytes], *, statements: bool) -> Unit | None:
-    starts = [match.start() for match in prefilter.finditer(source)]
-    if not starts:
-        return None
-    tree = _tree(source)
-    if tree is None:
-        return None
-    return _cut_unit(source, tree, _line_numbers(source, starts), statements)
 
 
 def tree_of(source: bytes) -> ast.Module | None:

@@ -31,7 +31,7 @@ from depaudit.python.functions import (
     module_defs,
 )
 from depaudit.python.model import ResolvedImport
-from depaudit.python.module_imports import ImportContext, ModuleImport
+from depaudit.python.module_imports import ImportContext, ModuleImport, import_statement
 
 # How far calls are followed, and how many function bodies one scan reads at most: both are
 # reported when hit (as the reach's `limits`), and nothing past them is guessed.
@@ -301,11 +301,7 @@ class _CallWalk:
 
 
 def _import_step(relative: str, imported: ModuleImport) -> EvidenceStep:
-    dots = "." * imported.level
-    statement = f"from {dots}{imported.module} import {', '.join(imported.names)}" if imported.names else f"import {dots}{imported.module}"
-    if imported.context is ImportContext.GUARDED:
-        statement += ", inside a try that survives its failure"
-    return EvidenceStep(StepKind.IMPORT, statement, relative, imported.line, imported.module)
+    return EvidenceStep(StepKind.IMPORT, import_statement(imported), relative, imported.line, imported.module)
 
 
 def service_calls(calls: Iterable[CallRecord], imports: Iterable[ResolvedImport]) -> list[CallStart]:

@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from depaudit.collect.call_sites import catches
 from depaudit.collect.hint_calls import CALL_FAILURES
 from depaudit.python.module_imports import ImportContext, ModuleImport, import_from_row, import_to_row
 
@@ -146,8 +147,8 @@ def _body(name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionBo
             return
         if isinstance(child, (ast.Try, ast.TryStar)):
             survives = [h for h in child.handlers if not any(isinstance(s, ast.Raise) for s in h.body)]
-            guards_import = any(_catches(h.type, _IMPORT_FAILURES) for h in survives)
-            guards_call = any(_catches(h.type, CALL_FAILURES) for h in survives)
+            guards_import = any(catches(h.type, _IMPORT_FAILURES) for h in survives)
+            guards_call = any(catches(h.type, CALL_FAILURES) for h in survives)
             for part in child.body:
                 visit(part, import_guard or guards_import, call_guard or guards_call, nested)
             for part in [*child.handlers, *child.orelse, *child.finalbody]:
@@ -196,15 +197,6 @@ def _dotted(node: ast.expr) -> str | None:
         return None
     parts.append(node.id)
     return ".".join(reversed(parts))
-
-
-def _catches(kind: ast.expr | None, names: frozenset[str]) -> bool:
-    if kind is None:
-        return True  # a bare except
-    if isinstance(kind, ast.Tuple):
-        return any(_catches(element, names) for element in kind.elts)
-    dotted = _dotted(kind)
-    return dotted is not None and dotted.rsplit(".", 1)[-1] in names
 
 
 def _is_type_checking(test: ast.expr) -> bool:

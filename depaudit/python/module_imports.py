@@ -96,6 +96,20 @@ def module_imports(source: bytes) -> FileImports:
 CACHE_KIND = "module-imports"  # content key of a file → its imports
 
 
+def import_statement(imported: ModuleImport) -> str:
+    """The import as evidence prints it, with the context that weakens it."""
+    dots = "." * imported.level
+    if imported.names:
+        statement = f"from {dots}{imported.module} import {', '.join(imported.names)}"
+    else:
+        statement = f"import {dots}{imported.module}"
+    if imported.context is ImportContext.GUARDED:
+        statement += ", inside a try that survives its failure"
+    elif imported.context is ImportContext.LAZY:
+        statement += ", inside a function not known to be called"
+    return statement
+
+
 def imports_to_row(read: FileImports) -> list[Any]:
     """A cache row: JSON-able lists."""
     return [[import_to_row(i) for i in read.imports], list(read.computed)]

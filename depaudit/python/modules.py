@@ -29,6 +29,7 @@ from depaudit.python.module_imports import (
     ModuleImport,
     import_from_row,
     import_to_row,
+    import_statement,
     imports_from_row,
     imports_to_row,
     module_imports,
@@ -485,13 +486,4 @@ def _targets(module: str, names: tuple[str, ...], index: dict[str, ModuleFile]) 
 
 
 def _step(relative: str, imported: ModuleImport) -> EvidenceStep:
-    dots = "." * imported.level
-    if imported.names:
-        statement = f"from {dots}{imported.module} import {', '.join(imported.names)}"
-    else:
-        statement = f"import {dots}{imported.module}"
-    if imported.context is ImportContext.GUARDED:
-        statement += ", inside a try that survives its failure"
-    elif imported.context is ImportContext.LAZY:
-        statement += ", inside a function not known to be called"
-    return EvidenceStep(StepKind.IMPORT, statement, relative, imported.line, imported.module)
+    return EvidenceStep(StepKind.IMPORT, import_statement(imported), relative, imported.line, imported.module)
