@@ -10,10 +10,11 @@ from dataclasses import dataclass
 # The call patterns themselves, not just the words, so that an `import subprocess` alone or a
 # docstring does not send a file to the parser.
 PREFILTER = re.compile(
-    rb"(?:find_library|LoadLibrary|CDLL|PyDLL|dlopen|which|check_output|check_call|Popen|getoutput"
+    rb"(?:find_library|LoadLibrary|load_library|CDLL|PyDLL|dlopen|which|check_output|check_call|Popen|getoutput"
     rb"|subprocess\.(?:run|call)|os\.(?:system|popen|exec\w*))\s*\("
 )
-LIBRARY_CALLS = ("CDLL", "PyDLL", "LoadLibrary", "find_library", "dlopen")
+# `load_library`: torch.ops.load_library, a dlopen of a path (often one the package ships).
+LIBRARY_CALLS = ("CDLL", "PyDLL", "LoadLibrary", "find_library", "dlopen", "load_library")
 _PROGRAM_CALLS = ("run", "call", "check_call", "check_output", "Popen", "system", "popen", "which", "getoutput", "getstatusoutput")
 _EXEC = re.compile(r"^exec[lv]p?e?$")
 _SUBPROCESS_CALLS = ("run", "call", "check_call", "check_output", "Popen")
@@ -38,6 +39,14 @@ class NativeHint:
     call: str  # the call as written, e.g. "find_library" or "subprocess.run"
     lazy: bool  # inside a function: runs when called, not at import
     guarded: bool = False  # inside a try whose handlers catch the failure its absence raises
+    # Non-zero: the hint is inside a loop that tries its candidates in turn and raises when none
+    # loads (`for v in (9, 8, 7): try: load(f"libx{v}") ... except: ...` then `raise`). Hints of
+    # one file with the same `loop` are one attempt per candidate: one of the attempts must work.
+    loop: int = 0
+    # The candidates are paths a helper builds (`load(_extension_path("libx7"))`,
+    # `CDLL(os.path.join(here, "libx.so"))`): a file the distribution ships, not a name the
+    # loader searches for.
+    by_path: bool = False
 
 
 # What a call raises when the library or program it names is absent, by the call's last name;

@@ -5,6 +5,7 @@ Kept apart from hints.py so that a run whose results all come from the cache nev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import libcst as cst
@@ -25,6 +26,11 @@ class _HintVisitor(CallVisitor):
         self._sequences: set[str] = set()  # names bound to a literal list/tuple (an argv, or candidates)
         self._loops: list[dict[str, tuple[str, ...]]] = [{}]  # loop variables over literal sequences
         self._locals: list[dict[str, tuple[str, ...]]] = []
+        # Names bound to a path a helper builds from literals (`p = _extension_path(name)`): read
+        # only where a library is loaded, never as a program.
+        self._paths: list[dict[str, tuple[str, ...]]] = [{}]
+        self._must_load: dict[int, int] = {}  # id of a `for` that raises when no candidate loads → its number
+        self._attempts: list[int] = []  # the numbers of the must-load loops around the current node
         self._functions = 0
         self._aliases: dict[str, str] = {}  # `from ctypes.util import find_library as _find_library`
         self._caught: list[frozenset[str]] = []  # what the handlers of each enclosing try body catch
@@ -64,7 +70,10 @@ class _HintVisitor(CallVisitor):
         return self._visit_try(node)
 
     def _visit_try(self, node: cst.Try | cst.TryStar) -> bool:
-        self._caught.append(frozenset(name for handler in node.handlers for name in _handled(handler)))
+        # In a loop that raises once every candidate failed, a handler only moves on to the next
+        # candidate: it survives nothing.
+        attempt = bool(self._attempts) and self._attempts[-1] > 0
+        self._caught.append(frozenset() if attempt else frozenset(name for handler in node.handlers for name in _handled(handler)))
         node.body.visit(self)
         self._caught.pop()
         for part in (*node.handlers, node.orelse, node.finalbody):
@@ -76,33 +85,63 @@ class _HintVisitor(CallVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._functions += 1
         self._locals.append({})
+        self._paths.append({})
         # A function runs when called, not where it is defined: a try around the `def` guards nothing in it.
         self._outer_caught.append(self._caught)
         self._caught = []
+        self._attempts.append(0)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._functions -= 1
         self._locals.pop()
+        self._paths.pop()
         self._caught = self._outer_caught.pop()
+        self._attempts.pop()
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._find_must_load(node.body)
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._find_must_load(node.body)
+
+    def _find_must_load(self, body: Sequence[cst.BaseStatement]) -> None:
+        for position, statement in enumerate(body):
+            if isinstance(statement, cst.For) and _raises_after(statement, body[position + 1 :]):
+                self._must_load[id(statement)] = len(self._must_load) + 1
 
     def visit_Assign(self, node: cst.Assign) -> None:
         values = _strings(node.value, self._lookup)
-        if values is None:
-            return
+        if values is None and isinstance(node.value, (cst.Tuple, cst.List)):
+            values = _numbers(node.value)  # `VERSIONS = (9, 8, 7)`: what a loop may walk
+        paths = _helper_path(node.value, self._lookup, self._aliases) if values is None else None
         for target in node.targets:
-            if isinstance(target.target, cst.Name):
-                scope = self._locals[-1] if self._locals else self._constants
-                scope[target.target.value] = values
-                if isinstance(node.value, (cst.List, cst.Tuple)):
-                    self._sequences.add(target.target.value)
+            if not isinstance(target.target, cst.Name):
+                continue
+            name = target.target.value
+            scope = self._locals[-1] if self._locals else self._constants
+            if values is None:
+                scope.pop(name, None)  # rebound to what cannot be known: the old value no longer holds
+            if paths is None:
+                self._paths[-1].pop(name, None)
+            else:
+                self._paths[-1][name] = paths
+            if values is None:
+                continue
+            scope[name] = values
+            if isinstance(node.value, (cst.List, cst.Tuple)) and _strings(node.value, self._lookup) is not None:
+                self._sequences.add(name)
 
     def visit_For(self, node: cst.For) -> None:
         values = _strings(node.iter, self._lookup)
+        if values is None and isinstance(node.iter, (cst.Tuple, cst.List)):
+            values = _numbers(node.iter)
         frame = {node.target.value: values} if values is not None and isinstance(node.target, cst.Name) else {}
         self._loops.append(frame)
+        self._attempts.append(self._must_load.get(id(node), 0))
 
     def leave_For(self, original_node: cst.For) -> None:
         self._loops.pop()
+        self._attempts.pop()
 
     def _is_loop_variable(self, name: str) -> bool:
         return any(name in frame for frame in self._loops)
@@ -127,6 +166,12 @@ class _HintVisitor(CallVisitor):
             names = _strings(first, self._lookup)
             if names:
                 self._add(node, "library", names, full)
+                return
+            paths = _helper_path(first, self._lookup, self._aliases)
+            if paths is None and isinstance(first, cst.Name):
+                paths = next((frame[first.value] for frame in reversed(self._paths) if first.value in frame), None)
+            if paths:
+                self._add(node, "library", paths, full, by_path=True)
             return
         if isinstance(first, cst.Name) and first.value in self._sequences and not self._is_loop_variable(first.value):
             bound = self._lookup(first.value)
@@ -136,9 +181,10 @@ class _HintVisitor(CallVisitor):
         if programs:
             self._add(node, "program", programs, full)
 
-    def _add(self, node: cst.CSTNode, kind: str, names: tuple[str, ...], call: str) -> None:
+    def _add(self, node: cst.CSTNode, kind: str, names: tuple[str, ...], call: str, by_path: bool = False) -> None:
         guarded = any(absence_caught(call, caught) for caught in self._caught)
-        self.hints.append(NativeHint(self._line(node), kind, names, call, self._functions > 0, guarded))
+        loop = self._attempts[-1] if self._attempts else 0
+        self.hints.append(NativeHint(self._line(node), kind, names, call, self._functions > 0, guarded, loop, by_path))
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.counter.report(node)  # an ordinal until `scan_hints` puts the line in its place
@@ -163,7 +209,10 @@ _OTHER_PLATFORMS = ("darwin", "win32", "windows", "cygwin", "msys", "macos", "fr
 
 
 def _other_platform(test: cst.BaseExpression) -> bool:
-    """A comparison of a platform value with == (or `in`) against another OS's name."""
+    """A comparison of a platform value with == (or `in`) against another OS's name, or an `and`
+    holding one."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _other_platform(test.left) or _other_platform(test.right)
     if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
         return False
     operator = test.comparisons[0].operator
@@ -177,11 +226,55 @@ def _other_platform(test: cst.BaseExpression) -> bool:
     return bool(values) and all(v.lower() in _OTHER_PLATFORMS or v == "nt" for v in values)
 
 
+def _raises_after(loop: cst.For, rest: Sequence[cst.BaseStatement]) -> bool:
+    """Whether the code raises once the loop ends without leaving early: its `else:` raises, or
+    a `raise` follows it in the same block before any `return` (conditional code passed over)."""
+    if loop.orelse is not None and any(_simple_raise(statement) for statement in loop.orelse.body.body):
+        return True
+    for statement in rest:
+        if isinstance(statement, cst.SimpleStatementLine):
+            if any(isinstance(small, cst.Return) for small in statement.body):
+                return False
+            if _simple_raise(statement):
+                return True
+    return False
+
+
+def _simple_raise(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and any(isinstance(small, cst.Raise) for small in statement.body)
+
+
+def _numbers(node: cst.Tuple | cst.List) -> tuple[str, ...] | None:
+    """A literal tuple/list of integers, as the text a loop over it formats into names."""
+    values = []
+    for element in node.elements:
+        if not isinstance(element.value, cst.Integer):
+            return None
+        values.append(str(element.value.evaluated_value))
+    return tuple(values) or None
+
+
+def _helper_path(node: cst.BaseExpression, lookup, aliases: dict[str, str]) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]
+    """The name a call builds a path from: `_extension_path("libx7")`,
+    `os.path.join(os.path.dirname(__file__), "libx.so")` — its last positional argument, when
+    that is known text."""
+    if not isinstance(node, cst.Call) or not node.args:
+        return None
+    full = get_full_name_for_node(node.func) or ""
+    if may_report(aliases.get(full, full)):
+        return None  # `find_library("x")` is a hint of its own, not a path
+    positional = [argument for argument in node.args if argument.keyword is None and argument.star == ""]
+    return _strings(positional[-1].value, lookup) if positional else None
+
+
 def _strings(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]
-    """A literal string, a literal tuple/list of strings, or a name bound to one."""
+    """A literal string, a literal tuple/list of strings, or a name bound to one; also text built
+    from those (an f-string, `+`, `%`, `.format`), once per value of the one name that varies."""
     if isinstance(node, cst.SimpleString):
         value = node.evaluated_value
         return (value,) if isinstance(value, str) else None
+    if isinstance(node, (cst.FormattedString, cst.BinaryOperation, cst.Call)):
+        return _built(node, lookup)
     if isinstance(node, (cst.Tuple, cst.List)):
         values = []
         for element in node.elements:
@@ -195,6 +288,68 @@ def _strings(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # typ
     if isinstance(node, cst.Name):
         return lookup(node.value)
     return None
+
+
+def _built(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]
+    """Text an expression builds from literals and names bound to them; None when any part is
+    unknown, or when two parts vary (which pairs go together is not known)."""
+    parts: list[tuple[str, ...]] = []
+    if isinstance(node, cst.FormattedString):
+        for part in node.parts:
+            if isinstance(part, cst.FormattedStringText):
+                parts.append((part.value,))
+            elif isinstance(part, cst.FormattedStringExpression) and part.conversion is None and part.format_spec is None:
+                value = _value(part.expression, lookup)
+                if value is None:
+                    return None
+                parts.append(value)
+            else:
+                return None
+        return _joined(parts, "".join)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        left, right = _strings(node.left, lookup), _strings(node.right, lookup)
+        return None if left is None or right is None else _joined([left, right], "".join)
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
+        template, value = _strings(node.left, lookup), _value(node.right, lookup)
+        if template is None or value is None or len(template) != 1:
+            return None
+        return _formatted(lambda v: template[0] % v, value)
+    if (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == "format"
+        and len(node.args) == 1
+        and node.args[0].keyword is None
+        and node.args[0].star == ""
+    ):
+        template, value = _strings(node.func.value, lookup), _value(node.args[0].value, lookup)
+        if template is None or value is None or len(template) != 1:
+            return None
+        return _formatted(lambda v: template[0].format(v), value)
+    return None
+
+
+def _value(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]
+    if isinstance(node, cst.Integer):
+        return (str(node.evaluated_value),)
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return None  # `"%s" % (a, b)`: not one value
+    return _strings(node, lookup)
+
+
+def _joined(parts: list[tuple[str, ...]], join) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]
+    varying = [part for part in parts if len(part) > 1]
+    if len(varying) > 1:
+        return None
+    count = len(varying[0]) if varying else 1
+    return tuple(join(part[index] if len(part) > 1 else part[0] for part in parts) for index in range(count))
+
+
+def _formatted(apply, values: tuple[str, ...]) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]
+    try:
+        return tuple(apply(int(value) if value.isdigit() else value) for value in values)
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None
 
 
 def _program_names(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]

@@ -213,7 +213,8 @@ _Span = tuple[int, int, int]  # line, first and end byte of a one-line statement
 def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements: bool, spans: list[_Span]) -> None:
     """Blank what of `body` holds no hit: every statement (`statements` true), or (`statements`
     false) all but what the hint visitor reads besides the calls it reports: names bound to
-    literals, `from x import y as z`, and the compound statements around them. Compound
+    literals or to text or paths built from them, `from x import y as z`, `raise`, `continue`
+    and `return`, and the compound statements around them. Compound
     statements and definitions that hold a hit, and compound statements that may hold such a
     binding, are looked into."""
     dropped: list[_Blank] = []
@@ -244,7 +245,7 @@ def _binds(node: ast.stmt) -> bool:
     string, a list or tuple of them, or another name; an import alias; the blocks of a compound
     statement (which may hold either); `raise` and `continue`, which say whether a handler
     survives the failure it catches."""
-    if isinstance(node, (ast.Raise, ast.Continue)):
+    if isinstance(node, (ast.Raise, ast.Continue, ast.Return)):
         return True
     if isinstance(node, ast.ImportFrom):
         return any(alias.asname is not None for alias in node.names)
@@ -254,12 +255,18 @@ def _binds(node: ast.stmt) -> bool:
         return False
     value = node.value
     if isinstance(value, (ast.List, ast.Tuple)):
-        return all(_is_text(element) for element in value.elts)
-    return _is_text(value) or isinstance(value, ast.Name)
+        return all(_is_text(element) or _is_number(element) for element in value.elts)
+    if isinstance(value, ast.Call):  # a path a helper builds, or `"...".format(v)`
+        return any(_is_text(a) or isinstance(a, (ast.Name, ast.JoinedStr)) for a in value.args)
+    return _is_text(value) or isinstance(value, (ast.Name, ast.JoinedStr, ast.BinOp))
 
 
 def _is_text(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _is_number(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is int
 
 
 def _shares_a_line(body: list[ast.stmt], position: int) -> bool:

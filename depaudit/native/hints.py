@@ -206,12 +206,12 @@ def _no_hints(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHin
 
 
 def _row(hint: NativeHint) -> list[object]:
-    return [hint.line, hint.kind, list(hint.candidates), hint.call, hint.lazy, hint.guarded]
+    return [hint.line, hint.kind, list(hint.candidates), hint.call, hint.lazy, hint.guarded, hint.loop, hint.by_path]
 
 
 def _hint(row: list[Any]) -> NativeHint:
-    line, kind, candidates, call, lazy, guarded = row
-    return NativeHint(line, kind, tuple(candidates), call, lazy, guarded)
+    line, kind, candidates, call, lazy, guarded, loop, by_path = row
+    return NativeHint(line, kind, tuple(candidates), call, lazy, guarded, loop, by_path)
 
 
 def _content_key(path: Path, cache: ResultCache) -> str | None:

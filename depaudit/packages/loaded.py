@@ -62,15 +62,20 @@ class ProcessOrder:
                 if need.status in _LOADS and tier is Tier.REQUIRED and need.found_at is not None:
                     self.loaded.setdefault(need.soname, []).append((key, need.found_at))
 
-    def earlier(self, key: str, soname: str) -> EarlierLoad | None:
-        """The load that satisfies distribution `key`'s need of `soname` before any search, if one is known."""
+    def earlier(self, key: str, soname: str, imported: Mapping[str, FirstImport] | None = None) -> EarlierLoad | None:
+        """The load that satisfies distribution `key`'s need of `soname` before any search, if one
+        is known. `imported`: distributions known to be imported before this load besides those
+        `key`'s `__init__` imports first (a load in a function runs after its module's imports)."""
         for owner, found_at in self.loaded.get(soname, ()):
             if owner == key:
                 continue  # its own extension modules load in an order the code does not say
             label = f"{self.distributions[owner].label} has loaded {found_at} first"
             first = self._imported_first(key).get(owner)
+            if first is None and imported:
+                first = self._through(imported).get(owner)
             if first is not None:
-                through = "" if owner in self.first_imports(key) else f", which imports {self.distributions[owner].name} first"
+                direct = owner in self.first_imports(key) or (imported is not None and owner in imported)
+                through = "" if direct else f", which imports {self.distributions[owner].name} first"
                 step = EvidenceStep(StepKind.LOADED, f"{first.statement}{through}: {label}", first.file, first.line, owner)
                 return EarlierLoad(found_at, owner, step, False)
             before = self._service_imports_first(owner, key)
@@ -79,6 +84,18 @@ class ProcessOrder:
                 step = EvidenceStep(StepKind.LOADED, f"{before.label}: {label}{note}", before.file, before.line, owner)
                 return EarlierLoad(found_at, owner, step, True)
         return None
+
+    def _through(self, before: Mapping[str, FirstImport]) -> dict[str, FirstImport]:
+        """The distributions `before` names, and what each of their `__init__`s imports first."""
+        found = dict(before)
+        queue = deque(found)
+        while queue:
+            current = queue.popleft()
+            for further in self.first_imports(current):
+                if further not in found:
+                    found[further] = found[current]
+                    queue.append(further)
+        return found
 
     def _imported_first(self, key: str) -> dict[str, FirstImport]:
         """Every distribution in the process before `key`'s own modules run, with the import of

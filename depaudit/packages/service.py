@@ -11,6 +11,7 @@ from depaudit.findings import Finding
 from depaudit.native.hints import FileHint
 from depaudit.native.elf import is_extension_module
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
+from depaudit.packages.attempts import Attempts, attempt_needs, group_attempts
 from depaudit.packages.code_reach import DistributionCode
 from depaudit.packages.loaded import ProcessOrder
 from depaudit.packages.model import Need, strongest_needs
@@ -18,6 +19,7 @@ from depaudit.packages.python_rules import PackageRule
 from depaudit.packages.resolver import PackageResolver
 from depaudit.python.first_imports import FirstImport
 from depaudit.python.model import Distribution
+from depaudit.python.module_names import module_name
 from depaudit.python.modules import ModuleReach
 from depaudit.python.reach import Reached, ServiceReach
 
@@ -54,10 +56,15 @@ def service_needs(
         dist = distributions[item.key]
         if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):
             rule = None
-        needs.extend(_distribution_hint_needs(item, hints[item.key], rule, resolver, start, python[item.key]))
+        attempts, rest = group_attempts(hints[item.key], dist.files)
+        needs.extend(_distribution_hint_needs(item, rest, rule, resolver, start, python[item.key]))
+        for group in attempts:
+            needs.extend(_attempt_needs(item, group, natives[item.key], resolver, order, python[item.key], start))
     for hint in own_hints:
-        # The service's own code: whatever it loads or runs, it needs, unless it catches the failure.
-        needs.extend(resolver.hint_needs(hint, _caught(hint, Tier.REQUIRED), start))
+        # The service's own code: whatever it loads or runs, it needs, unless it catches the
+        # failure. A path it builds names its own files, whose ELF needs are walked below.
+        if not hint.hint.by_path:
+            needs.extend(resolver.hint_needs(hint, _caught(hint, Tier.REQUIRED), start))
     if own_elf is not None:
         findings.extend(own_elf.findings)
         needs.extend(resolver.native_need(need, need.tier, start) for need in own_elf.needs)
@@ -102,6 +109,42 @@ def _caught(hint: FileHint, tier: Tier) -> Tier:
     """A load or start whose failure the code catches (`except OSError:` around `CDLL`,
     `except FileNotFoundError:` around `subprocess.run`) is survived: optional at most."""
     return tier.weakest(Tier.OPTIONAL) if hint.hint.guarded else tier
+
+
+def _attempt_needs(
+    item: Reached,
+    group: Attempts,
+    native: NativeReport,
+    resolver: PackageResolver,
+    order: ProcessOrder,
+    python: DistributionCode,
+    start: tuple[EvidenceStep, ...],
+) -> list[Need]:
+    """What the shipped files a distribution's code loads by path need, as surely as that load."""
+    hint = group.hints[0]
+    tier, steps = python.of(hint)
+    tier = _caught(hint, tier)
+    # A load in a function runs after its module's own imports: what they load is in the process.
+    imported = _imported_by(hint.file, python.modules, item.key)
+
+    def resolve(record: NativeNeed, prefix: tuple[EvidenceStep, ...]) -> Need:
+        earlier = order.earlier(item.key, record.soname, imported) if record.status is LibraryStatus.SYSTEM else None
+        return resolver.native_need(record, tier, prefix, earlier)
+
+    return attempt_needs(group, native.needs, resolve, (*start, *_joined(item.chain, steps)))
+
+
+def _imported_by(file: str, modules: ModuleReach | None, key: str) -> dict[str, FirstImport]:
+    """The other distributions the module at `file` imports at module level, outside any guard."""
+    found = module_name(file)
+    if modules is None or found is None:
+        return {}
+    imported: dict[str, FirstImport] = {}
+    for target, line in modules.imports_of(found[0]):
+        owner = modules.index.get(target)
+        if owner is not None and owner.key != key and owner.key not in imported:
+            imported[owner.key] = FirstImport(file, line, target)
+    return imported
 
 
 def _distribution_hint_needs(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,9 @@ class ModuleReach:
     by_distribution: dict[str, str]  # distribution key → its strongest reached module
     lazily: dict[str, str]  # distribution key (none of whose modules is reached) → a module of it imported inside a function
     calls: CallReach = field(default_factory=CallReach)  # the library functions the service's calls run
+    # module → (module it imports at module level, outside any guard, line): what has run before
+    # any function of it can be called.
+    imports_of: Callable[[str], list[tuple[str, int]]] = field(default=lambda module: [], compare=False, repr=False)
     _answers: dict[tuple[str, str], tuple[Tier, tuple[EvidenceStep, ...]] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
@@ -220,7 +223,9 @@ class ModuleGraph:
                 owner = next((index[m] for m in reversed(_with_parents(name)) if m in index), None)
                 if owner is not None and owner.key not in by_distribution:
                     lazily.setdefault(owner.key, name)
-            self._walks[key] = ModuleReach(walk.modules, walk.computed, index, lazy, with_extensions, by_distribution, lazily, called)
+            self._walks[key] = ModuleReach(
+                walk.modules, walk.computed, index, lazy, with_extensions, by_distribution, lazily, called, self.sure_imports
+            )
         return self._walks[key]
 
     def closure(self, top: str) -> _Walk | None:
@@ -319,6 +324,13 @@ class ModuleGraph:
                 for target in _targets(_absolute(module, found.relative, imported), imported.names, self.index)
             ]
         return self._edges[module]
+
+    def sure_imports(self, module: str) -> list[tuple[str, int]]:
+        """(module, line) of what `module` imports at module level outside any guard."""
+        found = self.index.get(module)
+        if found is None or found.extension:
+            return []
+        return [(target, imported.line) for target, sure, imported in self.edges(module, found) if sure]
 
     def imports(self, found: ModuleFile) -> FileImports:
         """One module file's imports: from the cache through the file's stat and content key (the

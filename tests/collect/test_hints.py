@@ -98,6 +98,8 @@ def test_other_platforms_are_passed_over() -> None:
         if sys.platform in ("win32", "cygwin"):
             import winreg
             subprocess.run(["where.exe"])
+        if sys.platform == "darwin" and platform.machine() == "arm64":
+            ctypes.CDLL("/opt/homebrew/lib/libsndfile.dylib")
         """
     ) == [(7, "library", ("libportaudio.so.2",), "ctypes.CDLL", False)]
 
@@ -171,4 +173,72 @@ def test_a_try_that_survives_the_failure_guards_the_call() -> None:
         (35, "x", False),  # find_library returns None: there is no failure to catch
         (40, "libbaz.so.2", False),  # a try around a `def` guards nothing in its body
         (46, "libqux.so.1", False),  # a handler is not protected by its own try
+    ]
+
+
+def _attempts(source: str) -> list[tuple[int, tuple[str, ...], bool, int, bool]]:
+    data = textwrap.dedent(source).encode()
+    whole = scan_hints(data)
+    assert file_hints(data) == whole
+    return [(h.line, h.candidates, h.guarded, h.loop, h.by_path) for h in whole]
+
+
+def test_builds_tried_in_turn_are_one_attempt_per_candidate() -> None:
+    # torchcodec's shape: names built from a loop over numbers, paths a helper finds, a handler
+    # that records the error, and a raise once every build failed.
+    assert _attempts(
+        """\
+        import ctypes, os, torch
+
+        VERSIONS = (9, 8, 7)
+
+        def load_core():
+            errors = []
+            for major in VERSIONS:
+                core = f"libcore{major}"
+                try:
+                    path = _extension_path(core)
+                    torch.ops.load_library(path)
+                    ctypes.CDLL(_extension_path("libops%d" % major))
+                    return major
+                except Exception as error:
+                    errors.append(error)
+            message = "none"
+            raise RuntimeError(message)
+
+        def quiet():
+            for name in ("libx.so.2", "libx.so.1"):
+                try:
+                    return ctypes.CDLL(name)
+                except OSError:
+                    pass
+            return None
+
+        def heic():
+            torch.ops.load_library(os.path.join(os.path.dirname(__file__), "lib" + "heic.so"))
+
+        def unknown(where):
+            ctypes.CDLL(_extension_path(where))
+        """
+    ) == [
+        (11, ("libcore9", "libcore8", "libcore7"), False, 1, True),
+        (12, ("libops9", "libops8", "libops7"), False, 1, True),
+        (22, ("libx.so.2", "libx.so.1"), True, 0, False),  # no raise after the loop: a guard
+        (28, ("libheic.so",), False, 0, True),
+    ]
+    # line 31: a path from a parameter yields nothing
+
+
+def test_text_built_from_constants_names_a_program() -> None:
+    assert _hints(
+        """\
+        import subprocess
+        TOOL = "ffmpeg"
+        subprocess.run(f"{TOOL} -version", shell=True)
+        subprocess.run("{} -i x".format(TOOL), shell=True)
+        subprocess.run(f"{unknown} -i x", shell=True)
+        """
+    ) == [
+        (3, "program", ("ffmpeg",), "subprocess.run", False),
+        (4, "program", ("ffmpeg",), "subprocess.run", False),
     ]
