@@ -165,7 +165,9 @@ class _HintVisitor(CallVisitor):
         if full.rsplit(".", 1)[-1] in LIBRARY_CALLS:
             names = _strings(first, self._lookup)
             if names:
-                self._add(node, "library", names, full)
+                # numpy's load_library(name, folder) and torch.ops.load_library(path) open a file
+                # by path, never by a search of the loader's folders.
+                self._add(node, "library", names, full, by_path=full.rsplit(".", 1)[-1] == "load_library")
                 return
             paths = _helper_path(first, self._lookup, self._aliases)
             if paths is None and isinstance(first, cst.Name):
@@ -184,6 +186,7 @@ class _HintVisitor(CallVisitor):
     def _add(self, node: cst.CSTNode, kind: str, names: tuple[str, ...], call: str, by_path: bool = False) -> None:
         guarded = any(absence_caught(call, caught) for caught in self._caught)
         loop = self._attempts[-1] if self._attempts else 0
+        names = tuple(dict.fromkeys(names))  # `run(f"which {m}")` over four managers: one program
         self.hints.append(NativeHint(self._line(node), kind, names, call, self._functions > 0, guarded, loop, by_path))
 
     def _line(self, node: cst.CSTNode) -> int:

@@ -210,7 +210,9 @@ _Blank = tuple[int, int, "int | None"]  # first line, last line, indentation of 
 _Span = tuple[int, int, int]  # line, first and end byte of a one-line statement that becomes `pass`
 
 
-def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements: bool, spans: list[_Span]) -> None:
+def _cut(
+    body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements: bool, spans: list[_Span], near: bool = False
+) -> None:
     """Blank what of `body` holds no hit: every statement (`statements` true), or (`statements`
     false) all but what the hint visitor reads besides the calls it reports: names bound to
     literals or to text or paths built from them, `from x import y as z`, `raise`, `continue`
@@ -222,7 +224,7 @@ def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
         inside = [line for line in hits if first <= line <= last]
-        if not inside and (statements or isinstance(node, _DEFINITIONS) or not _binds(node)):
+        if not inside and (statements or isinstance(node, _DEFINITIONS) or not _binds(node, near)):
             if not _shares_a_line(body, position):
                 dropped.append((first, last, None))
             elif statements and first == last:
@@ -233,20 +235,23 @@ def _cut(body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements:
             spans.append((first, node.col_offset, node.end_col_offset or node.col_offset))
         else:
             for block in _blocks(node):
-                _cut(block, inside, blank, statements, spans)
+                _cut(block, inside, blank, statements, spans, bool(inside))
     if dropped and len(dropped) == len(body):
         first, last, _ = dropped[0]
         dropped[0] = (first, last, body[0].col_offset)
     blank.extend(dropped)
 
 
-def _binds(node: ast.stmt) -> bool:
+def _binds(node: ast.stmt, near: bool) -> bool:
     """What the hint visitor may need from a statement with no hit: a name bound to a literal
-    string, a list or tuple of them, or another name; an import alias; the blocks of a compound
-    statement (which may hold either); `raise` and `continue`, which say whether a handler
-    survives the failure it catches."""
-    if isinstance(node, (ast.Raise, ast.Continue, ast.Return)):
+    string, a list or tuple of them, text built from them, or another name; an import alias; the
+    blocks of a compound statement (which may hold either); `raise` and `continue`, which say
+    whether a handler survives the failure it catches. `near`: the statement is in a block that
+    holds a hit, where a path a helper builds and a `return` matter too."""
+    if isinstance(node, (ast.Raise, ast.Continue)):
         return True
+    if isinstance(node, ast.Return):
+        return near  # whether a loop of loads gives up quietly: only beside such a loop
     if isinstance(node, ast.ImportFrom):
         return any(alias.asname is not None for alias in node.names)
     if _blocks(node):
@@ -256,8 +261,8 @@ def _binds(node: ast.stmt) -> bool:
     value = node.value
     if isinstance(value, (ast.List, ast.Tuple)):
         return all(_is_text(element) or _is_number(element) for element in value.elts)
-    if isinstance(value, ast.Call):  # a path a helper builds, or `"...".format(v)`
-        return any(_is_text(a) or isinstance(a, (ast.Name, ast.JoinedStr)) for a in value.args)
+    if isinstance(value, ast.Call):  # a path a helper builds, or `"...".format(v)`: beside a hit only
+        return near and bool(value.args) and (_is_text(value.args[-1]) or isinstance(value.args[-1], (ast.Name, ast.JoinedStr)))
     return _is_text(value) or isinstance(value, (ast.Name, ast.JoinedStr, ast.BinOp))
 
 

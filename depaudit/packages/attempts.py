@@ -31,10 +31,11 @@ class Attempts:
         return self.hints[0].hint.loop != 0
 
 
-def group_attempts(hints: Sequence[FileHint], files: Sequence[str]) -> tuple[list[Attempts], list[FileHint]]:
-    """The loads by path among `hints`, matched to `files` (a distribution's, relative to its
-    site-packages) and grouped by loop; and the other hints, untouched."""
-    shared = [f for f in files if _shared_object(posixpath.basename(f))]
+def group_attempts(hints: Sequence[FileHint], shared: Sequence[str]) -> tuple[list[Attempts], list[FileHint]]:
+    """The loads by path among `hints`, matched to `shared` (a distribution's shared objects,
+    relative to its site-packages) and grouped by loop; and the other hints, untouched."""
+    if not any(hint.hint.by_path for hint in hints):
+        return [], list(hints)
     groups: dict[tuple[str, int], list[FileHint]] = {}
     rest: list[FileHint] = []
     for hint in hints:

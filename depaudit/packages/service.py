@@ -56,7 +56,7 @@ def service_needs(
         dist = distributions[item.key]
         if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):
             rule = None
-        attempts, rest = group_attempts(hints[item.key], dist.files)
+        attempts, rest = group_attempts(hints[item.key], dist.shared_objects)
         needs.extend(_distribution_hint_needs(item, rest, rule, resolver, start, python[item.key]))
         for group in attempts:
             needs.extend(_attempt_needs(item, group, natives[item.key], resolver, order, python[item.key], start))

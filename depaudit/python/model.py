@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from depaudit.collect.model import ImportRecord
@@ -53,6 +54,12 @@ class Distribution:
     @property
     def label(self) -> str:
         return f"{self.name} {self.version}"
+
+    @cached_property
+    def shared_objects(self) -> tuple[str, ...]:
+        """Its files named as shared objects (`x.so`, `x.so.1`): what a load by path may open.
+        Worked out once: torch lists ~15,000 files and every service asks."""
+        return tuple(f for f in self.files if f.endswith(".so") or ".so." in f[f.rfind("/") + 1 :])
 
 
 @dataclass(frozen=True)
