@@ -30,12 +30,13 @@ _COMPOUND = (
 _NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
-def call_sites(tree: ast.Module, source: bytes) -> list[FoundCall]:
+def call_sites(tree: ast.Module, source: bytes, own: str = "") -> list[FoundCall]:
     """The file's calls of names a non-relative import binds (the stdlib's left out: no wheel
-    holds it). Only statements on a line that names such a name are walked: a file's statements
-    are few beside its expression nodes."""
+    holds it; and `own`, the top-level package the file is in, which is the service's own).
+    Only statements on a line that names such a name are walked: a file's statements are few
+    beside its expression nodes."""
     imported, made = _bindings(tree)
-    bound = {name: target for name, target in imported.items() if target.split(".")[0] not in _STDLIB}
+    bound = {name: target for name, target in imported.items() if (top := target.split(".")[0]) not in _STDLIB and top != own}
     if not bound:
         return []
     bound.update(_instances(made, bound))

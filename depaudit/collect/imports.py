@@ -42,9 +42,9 @@ _RECORD_ORDER = attrgetter(*(f.name for f in fields(ImportRecord) if f.compare))
 _PARTS = attrgetter("parts")  # a sort key giving Path's own order
 
 
-# Lines that may hold an import (`import`, `from x import`, import_module(), __import__()),
-# and `raise`, which says whether a handler around an import survives its failure.
-_IMPORT_LINE = re.compile(rb"import|raise")
+# Lines that may hold an import (`import`, `from x import`, import_module(), __import__()). The
+# cut adds the `raise`s in the handlers around them, which say whether a failed import is survived.
+_IMPORT_LINE = re.compile(rb"import")
 # `from importlib import import_module as load`: `load("x")` holds no such word. Read it whole.
 _RENAMED_IMPORT_MODULE = re.compile(rb"import_module\s+as\b")
 
@@ -66,7 +66,7 @@ def _read(source: bytes, package: str) -> tuple[list[FoundImport], list[FoundCal
     """The file's imports (`_parse_cut`) and its calls of imported names, from the `ast` tree
     the cut is made from (none where `ast` cannot parse the file)."""
     tree = tree_of(source)
-    calls = call_sites(tree, source) if tree is not None else []
+    calls = call_sites(tree, source, package.split(".", 1)[0]) if tree is not None else []
     unit = None if _RENAMED_IMPORT_MODULE.search(source) else import_cut(source, _IMPORT_LINE, tree)
     if unit is not None:
         try:

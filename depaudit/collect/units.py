@@ -17,6 +17,7 @@ import tokenize
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 _BOM = b"\xef\xbb\xbf"
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -32,7 +33,11 @@ class Unit:
         return self.lines[line - 1]
 
 
-def hint_units(source: bytes, prefilter: re.Pattern[bytes], may_report: Callable[[str], bool]) -> Unit | None:
+class Prefilter(Protocol):
+    def search(self, source: bytes) -> object: ...  # truthy where the source may hold a hit
+
+
+def hint_units(source: bytes, prefilter: Prefilter, may_report: Callable[[str], bool]) -> Unit | None:
     """`source` cut down to the calls whose name (after `from x import y as z` aliases)
     `may_report` accepts, the functions around them and the statements that bind names.
 
@@ -64,7 +69,37 @@ def import_cut(source: bytes, prefilter: re.Pattern[bytes], tree: ast.Module | N
     starts = [match.start() for match in prefilter.finditer(source)]
     if not starts:
         return Unit(b"", ())
-    return _cut_unit(source, tree, _line_numbers(source, starts), statements=True)
+    hits = _line_numbers(source, starts)
+    return _cut_unit(source, tree, sorted({*hits, *_handler_raises(tree.body, hits)}), statements=True)
+
+
+def _handler_raises(body: list[ast.stmt], hits: list[int]) -> list[int]:
+    """Lines of the `raise` statements in the handlers of each try whose body holds a hit: they
+    say whether the handler survives a failed import. Other raises say nothing of imports."""
+    found: list[int] = []
+    for node in body:
+        if not any(node.lineno <= line <= (node.end_lineno or node.lineno) for line in hits):
+            continue
+        if isinstance(node, (ast.Try, ast.TryStar)) and node.body:
+            first, last = node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno
+            if any(first <= line <= last for line in hits):
+                for handler in node.handlers:
+                    found.extend(_raises(handler.body))
+        for block in _blocks(node):
+            found.extend(_handler_raises(block, hits))
+    return found
+
+
+def _raises(body: list[ast.stmt]) -> list[int]:
+    """Lines of the `raise` statements in `body` and its blocks (not in what it only defines)."""
+    found: list[int] = []
+    for node in body:
+        if isinstance(node, ast.Raise):
+            found.append(node.lineno)
+        elif not isinstance(node, _DEFINITIONS):
+            for block in _blocks(node):
+                found.extend(_raises(block))
+    return found
 
 
 def tree_of(source: bytes) -> ast.Module | None:
@@ -233,6 +268,13 @@ def _cut(
             # `import x; DATA = [...]`: the import line holds the data too; libcst reads ~100 KB/s
             # of such literals, so the statement beside the import becomes `pass`.
             spans.append((first, node.col_offset, node.end_col_offset or node.col_offset))
+        elif statements and inside and not _blocks(node) and not isinstance(node, (*_IMPORTS, ast.Raise)) and not _imports_by_call(node):
+            # A simple statement whose "import" is a word in its text (pygments' lexers: a table of
+            # keywords, 130 KB in one assignment): nothing the import reader looks for.
+            if not _shares_a_line(body, position):
+                dropped.append((first, last, None))
+            elif first == last:
+                spans.append((first, node.col_offset, node.end_col_offset or node.col_offset))
         else:
             for block in _blocks(node):
                 _cut(block, inside, blank, statements, spans, bool(inside))
@@ -240,6 +282,15 @@ def _cut(
         first, last, _ = dropped[0]
         dropped[0] = (first, last, body[0].col_offset)
     blank.extend(dropped)
+
+
+def _imports_by_call(node: ast.stmt) -> bool:
+    """Whether a statement calls something named `import_module` or `__import__` (under any
+    alias: a renamed one is read whole before any cut)."""
+    return any(
+        isinstance(child, ast.Call) and (dotted_name(child.func) or "").rsplit(".", 1)[-1] in ("import_module", "__import__")
+        for child in ast.walk(node)
+    )
 
 
 def _binds(node: ast.stmt, near: bool) -> bool:

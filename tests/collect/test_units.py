@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.collect.hint_calls import PREFILTER, may_report
+from depaudit.collect.hint_calls import PATTERN, PREFILTER, may_report
 from depaudit.collect.hints import file_hints, scan_hints
 from depaudit.collect.units import hint_units
 from depaudit.native.hints import is_test_file
@@ -147,6 +147,7 @@ def test_every_file_of_a_real_site_packages_gives_the_same_hints(fleet_site_pack
         if is_test_file(path.relative_to(fleet_site_packages).as_posix()):
             continue  # never scanned for hints
         data = path.read_bytes()
+        assert bool(PREFILTER.search(data)) == bool(PATTERN.search(data)), path
         if not PREFILTER.search(data):
             continue
         try:
@@ -274,3 +275,55 @@ def test_every_file_of_a_real_site_packages_gives_the_same_imports(fleet_site_pa
         assert _parse_cut(data, "pkg.sub") == whole, path
         compared += 1
     assert compared > 45  # 68 on Python 3.11, 53 on 3.12, 49 on 3.13
+
+
+def test_a_statement_whose_import_is_only_a_word_in_its_text_is_dropped() -> None:
+    """pygments' keyword tables: one assignment of ~130 KB whose strings say "import". And a
+    `raise` outside the handlers of a try around an import."""
+    from depaudit.collect.imports import _IMPORT_LINE, _parse, _parse_cut
+    from depaudit.collect.units import import_units
+
+    table = ",\n".join(f"    'import{n}'" for n in range(200))
+    source = (
+        "import re\n"
+        f"KEYWORDS = (\n{table},\n)\n"
+        "loader = importlib.import_module(\n    'yaml'  # import\n)\n"
+        "def check():\n"
+        "    message = 'cannot import that'\n"
+        "    raise ImportError(message)\n"
+        "try:\n"
+        "    import cv2\n"
+        "except ImportError:\n"
+        "    if strict:\n"
+        "        raise\n"
+    ).encode()
+    unit = import_units(source, _IMPORT_LINE)
+    assert unit is not None
+    # The raise in `check` says nothing of an import; the one in the handler does.
+    assert [line for line in unit.source.decode().split("\n") if line.strip()] == [
+        "import re",
+        "loader = importlib.import_module(",
+        "    'yaml'  # import",
+        ")",
+        "def check():",  # its first line says "import" in a string: the def stays, the rest goes
+        "    pass",
+        "try:",
+        "    import cv2",
+        "except ImportError:",
+        "    if strict:",
+        "        raise",
+    ]
+    assert _parse_cut(source, "app") == _parse(source, "app")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"which (", b"x.which\t\n(", b"os.execvpe  (", b"os.exec(", b"os.execute", b"subprocess.call\n(",
+        b"subprocess.caller(", b"xPopen(", b"Popen", b"Popen.x(", b"# which library? CDLL docs", b"CDLL",
+        b"check_output)", b"load_library (", b"os.popen(", b"os.system\r(", b"", b"(", b"dlopen\v(",
+        "os.exec_\u00e9(".encode(), b"find_libraryfind_library(",
+    ],
+)
+def test_the_prefilter_finds_what_its_pattern_does(text: bytes) -> None:
+    assert bool(PREFILTER.search(text)) == bool(PATTERN.search(text))
