@@ -19,7 +19,7 @@ class DistributionCode:
         self.imported: tuple[Tier, tuple[EvidenceStep, ...]] | None = None
         self.unimported = False  # module reach walks none of its modules
         if modules is not None:
-            found = modules.distribution_tier(item.key, dist.files)
+            found = modules.distribution_tier(item.key, dist.modules)
             if found is None and direct:
                 found = (item.tier, ())  # the service imports it itself (a namespace package: no module file)
             if found is None:

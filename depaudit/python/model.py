@@ -8,6 +8,7 @@ from pathlib import Path
 
 from depaudit.collect.model import ImportRecord
 from depaudit.findings import Finding
+from depaudit.python.module_names import module_name
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,12 @@ class Distribution:
     @property
     def label(self) -> str:
         return f"{self.name} {self.version}"
+
+    @cached_property
+    def modules(self) -> tuple[str, ...]:
+        """The dotted names of the modules its files are (extension modules too), worked out once
+        per scan: module reach asks for every service."""
+        return tuple(found[0] for found in map(module_name, self.files) if found is not None)
 
     @cached_property
     def shared_objects(self) -> tuple[str, ...]:

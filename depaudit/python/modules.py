@@ -99,16 +99,18 @@ class ModuleReach:
             return None
         return self.modules[found[0]].tier, self.steps(found[0])
 
-    def distribution_tier(self, key: str, files: Iterable[str] = ()) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
+    def distribution_tier(self, key: str, modules: Iterable[str] = ()) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
         """How surely some module of distribution `key` runs (its strongest reached module), with
-        the steps to it; None when none does. `files`: the distribution's RECORD, searched when
-        the index names another distribution for its modules (two wheels shipping `cv2`)."""
+        the steps to it; None when none does. `modules`: the distribution's own modules (from its
+        RECORD), searched when the index names another distribution for them (two wheels
+        shipping `cv2`)."""
         name = self.by_distribution.get(key)
         if name is None:
-            names = sorted(n for n in (module_name(r) for r in files) if n is not None and n[0] in self.modules)
+            reached = self.modules
+            names = [n for n in modules if n in reached]
             if not names:
                 return None
-            name = min((self.modules[n].tier.rank, n) for n, _ in names)[1]
+            name = min((reached[n].tier.rank, n) for n in names)[1]
         return self.modules[name].tier, self.steps(name)
 
     def lazy_tier(self, key: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
