@@ -57,10 +57,14 @@ class Distribution:
         return f"{self.name} {self.version}"
 
     @cached_property
-    def modules(self) -> tuple[str, ...]:
-        """The dotted names of the modules its files are (extension modules too), worked out once
-        per scan: module reach asks for every service."""
-        return tuple(found[0] for found in map(module_name, self.files) if found is not None)
+    def module_files(self) -> tuple[tuple[str, str, bool], ...]:
+        """(file, dotted module name, is an extension module) of each of its files that is a
+        module, worked out once per scan: the module index and every service's reach ask."""
+        return tuple((relative, found[0], found[1]) for relative in self.files if (found := module_name(relative)) is not None)
+
+    @cached_property
+    def modules(self) -> frozenset[str]:
+        return frozenset(name for _, name, _ in self.module_files)
 
     @cached_property
     def shared_objects(self) -> tuple[str, ...]:

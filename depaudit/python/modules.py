@@ -195,10 +195,9 @@ class ModuleGraph:
         if self._index is None:
             index: dict[str, ModuleFile] = {}
             for key, dist in self.env.distributions.items():
-                for relative in dist.files:
-                    found = module_name(relative)
-                    if found is not None and found[0] not in index:
-                        index[found[0]] = ModuleFile(key, relative, found[1], f"{dist.site_packages}/{relative}")
+                for relative, name, extension in dist.module_files:
+                    if name not in index:
+                        index[name] = ModuleFile(key, relative, extension, f"{dist.site_packages}/{relative}")
             self._index = index
         return self._index
 
