@@ -86,7 +86,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
                 target = infer_target(base.site_packages)
                 # Read in this process, while the workers read ELF files (natives.read below).
                 modules = ModuleGraph(env, cache) if options.module_reach else None
-                environments[key] = _Environment(env, target, Reach(env, target), WheelNatives(env, store, base.image), modules)
+                environments[key] = _Environment(env, target, Reach(env, target, cache), WheelNatives(env, store, base.image), modules)
             environment = environments[key]
             imports = collect_imports(service, cache, workers, finder, memo)
             reached.append((service, base, environment, imports, environment.reach.of(imports.imports)))

@@ -279,11 +279,12 @@ def _collect_entry(
             records[str(path)] = found
             calls[str(path)] = memo.calls(path, package, parsed, service.display_root, local)
             findings.extend(problems)
+            shown = shown_path(path, service.display_root)
             for item, target in memo.local_targets(path, package, parsed, local, sys_path, finder):
                 if target.extension:
                     extensions.add(target.path)
                     continue
-                edges.append(_edge(str(path), str(target.path), item, shown_path(path, service.display_root)))
+                edges.append(_edge(str(path), str(target.path), item, shown))
                 if str(target.path) not in seen:
                     seen[str(target.path)] = target.path
                     following.append((target.path, target.package))

@@ -83,7 +83,7 @@ def _native_needs(
         return [(need, need.tier, ()) for need in native.strongest().values()]
     # With it, each root is as sure as its module; then again only the strongest record of each
     # library goes on (the resolver answers each one, and only the strongest answer is kept).
-    best: dict[tuple[str, LibraryStatus, str | None], tuple[tuple[object, ...], NativeNeed, Tier, tuple[EvidenceStep, ...]]] = {}
+    best: dict[tuple[str, LibraryStatus, str | None], tuple[tuple[int, int, int], NativeNeed, Tier, tuple[EvidenceStep, ...]]] = {}
     for need in native.needs:
         tier, steps = need.tier, ()
         module = modules.extension_tier(python.item.key, need.chain[0]) if need.chain else None
@@ -92,11 +92,17 @@ def _native_needs(
         if module is not None:
             tier, steps = tier.weakest(module[0]), module[1]
         # Ties go to the record surest within its own walk: what loads whenever the wheel is imported.
-        rank = (tier.rank, need.tier.rank, len(steps) + len(need.chain), tuple(map(str, steps)), need.chain)
+        rank = (tier.rank, need.tier.rank, len(steps) + len(need.chain))
         key = (need.soname, need.status, need.found_at)
-        if key not in best or rank < best[key][0]:
+        known = best.get(key)
+        if known is None or rank < known[0] or (rank == known[0] and _text(steps, need) < _text(known[3], known[1])):
             best[key] = (rank, need, tier, steps)
     return [(need, tier, steps) for _, need, tier, steps in best.values()]
+
+
+def _text(steps: tuple[EvidenceStep, ...], need: NativeNeed) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The last tie-break between two walk records: their evidence as text (rarely needed)."""
+    return tuple(map(str, steps)), need.chain
 
 
 def _joined(chain: tuple[EvidenceStep, ...], steps: tuple[EvidenceStep, ...]) -> tuple[EvidenceStep, ...]:

@@ -13,6 +13,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from depaudit.cache import MISSING, ResultCache, content_key
 from depaudit.python.environment import PythonEnvironment
 from depaudit.python.model import Distribution
 from depaudit.reading import read_regular
@@ -41,8 +42,9 @@ class FirstImports:
     """Per distribution key: the distributions it imports first, each with the import. Read once
     per scan and environment."""
 
-    def __init__(self, env: PythonEnvironment) -> None:
+    def __init__(self, env: PythonEnvironment, cache: ResultCache | None = None) -> None:
         self.env = env
+        self.cache = cache if cache is not None else ResultCache(None)
         self._memo: dict[str, dict[str, FirstImport]] = {}
 
     def of(self, key: str) -> dict[str, FirstImport]:
@@ -58,21 +60,38 @@ class FirstImports:
             relative = f"{top}/__init__.py"
             if relative not in files:
                 continue
-            for line, module in _leading_imports(dist, relative):
+            for line, module in self._leading(dist, relative):
                 for provider in self.env.providers(module):
                     if provider.key != dist.key:
                         found.setdefault(provider.key, FirstImport(relative, line, module))
         return found
 
 
-def _leading_imports(dist: Distribution, relative: str) -> Iterator[tuple[int, str]]:
+    def _leading(self, dist: Distribution, relative: str) -> list[tuple[int, str]]:
+        """`_leading_imports`, kept in the results cache by the file's content."""
+        try:
+            source = read_regular(dist.site_packages / relative)
+        except (OSError, ValueError):
+            return []
+        key = f"{content_key(source)}|{' '.join(sorted(dist.top_level))}"
+        row = self.cache.get(_KIND, key)
+        if row is not MISSING:
+            return [(line, module) for line, module in row]
+        found = list(_leading_imports(source, relative, set(dist.top_level)))
+        self.cache.put(_KIND, key, [[line, module] for line, module in found])
+        return found
+
+
+_KIND = "first-imports"  # an __init__'s content and its package's top-level names → its leading imports
+
+
+def _leading_imports(source: bytes, relative: str, own: set[str]) -> Iterator[tuple[int, str]]:
     """(line, module) of the absolute imports at the top of a package `__init__`, up to its
     first import of the package's own modules."""
     try:
-        tree = ast.parse(read_regular(dist.site_packages / relative), relative)
-    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = ast.parse(source, relative)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return
-    own = set(dist.top_level)
     for statement in tree.body:
         if isinstance(statement, _NESTED):
             if any(_imports_own(node, own) for node in ast.walk(statement)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from depaudit.cache import ResultCache
 from depaudit.collect.model import GuardedImport, ImportRecord, ImportScope
 from depaudit.evidence import EvidenceStep, StepKind, Tier, import_step
 from depaudit.findings import Finding, FindingKind
@@ -56,10 +57,10 @@ class Reach:
     """Imports → distributions in one Python environment; closures are shared by the services
     that import the same distributions."""
 
-    def __init__(self, env: PythonEnvironment, target: TargetPython) -> None:
+    def __init__(self, env: PythonEnvironment, target: TargetPython, cache: ResultCache | None = None) -> None:
         self.env = env
         self.target = target
-        self.first_imports = FirstImports(env)  # what each distribution imports before itself
+        self.first_imports = FirstImports(env, cache)  # what each distribution imports before itself
         self._closures: dict[frozenset[str], dict[str, tuple[RequirementEdge, ...]]] = {}
 
     def of(self, records: Iterable[ImportRecord]) -> ServiceReach:
