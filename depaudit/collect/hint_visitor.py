@@ -30,6 +30,11 @@ class _HintVisitor(CallVisitor):
         # only where a library is loaded, never as a program.
         self._paths: list[dict[str, tuple[str, ...]]] = [{}]
         self._must_load: dict[int, int] = {}  # id of a `for` that raises when no candidate loads → its number
+        # Argument lists built in steps (`cmd = []`, `cmd += (TOOL, x)`, `cmd.append(y)`): per scope,
+        # name → the programs that may be its first item, whether it may still be empty, and the
+        # block it was bound in (an addition in a nested block may not run).
+        self._argv: list[dict[str, tuple[tuple[str, ...], bool, int]]] = [{}]
+        self._block: list[int] = [0]
         self._attempts: list[int] = []  # the numbers of the must-load loops around the current node
         self._functions = 0
         self._aliases: dict[str, str] = {}  # `from ctypes.util import find_library as _find_library`
@@ -86,6 +91,7 @@ class _HintVisitor(CallVisitor):
         self._functions += 1
         self._locals.append({})
         self._paths.append({})
+        self._argv.append({})
         # A function runs when called, not where it is defined: a try around the `def` guards nothing in it.
         self._outer_caught.append(self._caught)
         self._caught = []
@@ -95,6 +101,7 @@ class _HintVisitor(CallVisitor):
         self._functions -= 1
         self._locals.pop()
         self._paths.pop()
+        self._argv.pop()
         self._caught = self._outer_caught.pop()
         self._attempts.pop()
 
@@ -103,6 +110,66 @@ class _HintVisitor(CallVisitor):
 
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         self._find_must_load(node.body)
+        self._block.append(id(node))
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock) -> None:
+        self._block.pop()
+
+    # Argument lists built in steps ------------------------------------------------------
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.target, cst.Name) and isinstance(node.operator, cst.AddAssign):
+            self._extend(node.target.value, node.value)
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        call = node.value
+        if (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and isinstance(call.func.value, cst.Name)
+            and call.func.attr.value in ("append", "extend")
+            and len(call.args) == 1
+        ):
+            value = call.args[0].value
+            if call.func.attr.value == "append":
+                value = cst.List([cst.Element(value)])
+            self._extend(call.func.value.value, value)
+
+    def _bind_argv(self, name: str, value: cst.BaseExpression) -> None:
+        scope = self._argv[-1]
+        scope.pop(name, None)
+        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add):
+            value = value.left  # `[TOOL, "-x"] + rest`
+        if not isinstance(value, (cst.List, cst.Tuple)):
+            return
+        if not value.elements:
+            scope[name] = ((), True, self._block[-1])
+            return
+        head = self._head(value)
+        if head is not None:
+            scope[name] = ((head,), False, self._block[-1])
+
+    def _extend(self, name: str, value: cst.BaseExpression) -> None:
+        scope = self._argv[-1]
+        known = scope.get(name)
+        if known is None or not known[1] or not isinstance(value, (cst.List, cst.Tuple)) or not value.elements:
+            return
+        heads, _, block = known
+        certain = block == self._block[-1]  # not in a nested block: it surely runs
+        head = self._head(value)
+        if head is None:
+            if certain:
+                del scope[name]  # the first item is something we cannot know
+            return
+        # A head added for sure is started for sure, after a wrapper a branch may put before it
+        # (pytesseract's `nice -n N` prefix): it alone stands for the list.
+        scope[name] = ((head,) if certain else tuple(dict.fromkeys((*heads, head))), not certain, block)
+
+    def _head(self, value: cst.List | cst.Tuple) -> str | None:
+        first = value.elements[0]
+        if isinstance(first, cst.StarredElement):
+            return None
+        found = _strings(first.value, self._lookup)
+        return _program(found[0]) if found and len(found) == 1 and found[0].strip() else None
 
     def _find_must_load(self, body: Sequence[cst.BaseStatement]) -> None:
         for position, statement in enumerate(body):
@@ -110,6 +177,9 @@ class _HintVisitor(CallVisitor):
                 self._must_load[id(statement)] = len(self._must_load) + 1
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target.target, cst.Name):
+                self._bind_argv(target.target.value, node.value)
         values = _strings(node.value, self._lookup)
         if values is None and isinstance(node.value, (cst.Tuple, cst.List)):
             values = _numbers(node.value)  # `VERSIONS = (9, 8, 7)`: what a loop may walk
@@ -174,6 +244,10 @@ class _HintVisitor(CallVisitor):
                 paths = next((frame[first.value] for frame in reversed(self._paths) if first.value in frame), None)
             if paths:
                 self._add(node, "library", paths, full, by_path=True)
+            return
+        argv = self._argv[-1].get(first.value) if isinstance(first, cst.Name) else None
+        if argv is not None and argv[0] and full.rsplit(".", 1)[-1] != "which":
+            self._add(node, "program", argv[0], full)
             return
         if isinstance(first, cst.Name) and first.value in self._sequences and not self._is_loop_variable(first.value):
             bound = self._lookup(first.value)

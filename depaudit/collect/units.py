@@ -277,7 +277,7 @@ def _cut(
                 spans.append((first, node.col_offset, node.end_col_offset or node.col_offset))
         else:
             for block in _blocks(node):
-                _cut(block, inside, blank, statements, spans, bool(inside))
+                _cut(block, inside, blank, statements, spans, near or bool(inside))
     if dropped and len(dropped) == len(body):
         first, last, _ = dropped[0]
         dropped[0] = (first, last, body[0].col_offset)
@@ -307,6 +307,8 @@ def _binds(node: ast.stmt, near: bool) -> bool:
         return any(alias.asname is not None for alias in node.names)
     if _blocks(node):
         return True
+    if near and _builds_argv(node):
+        return True
     if not isinstance(node, ast.Assign):
         return False
     value = node.value
@@ -315,6 +317,20 @@ def _binds(node: ast.stmt, near: bool) -> bool:
     if isinstance(value, ast.Call):  # a path a helper builds, or `"...".format(v)`: beside a hit only
         return near and bool(value.args) and (_is_text(value.args[-1]) or isinstance(value.args[-1], (ast.Name, ast.JoinedStr)))
     return _is_text(value) or isinstance(value, (ast.Name, ast.JoinedStr, ast.BinOp))
+
+
+def _builds_argv(node: ast.stmt) -> bool:
+    """`cmd = [TOOL, x]`, `cmd = []`, `cmd += (TOOL, x)`, `cmd.append(x)`, `cmd.extend(xs)`: an
+    argument list built in steps, whose first item names the program."""
+    if isinstance(node, ast.AugAssign):
+        return isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name)
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        func = node.value.func
+        return isinstance(func, ast.Attribute) and func.attr in ("append", "extend") and isinstance(func.value, ast.Name)
+    if isinstance(node, ast.Assign):
+        value = node.value.left if isinstance(node.value, ast.BinOp) else node.value
+        return isinstance(value, (ast.List, ast.Tuple))
+    return False
 
 
 def _is_text(node: ast.expr) -> bool:

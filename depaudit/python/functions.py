@@ -168,6 +168,8 @@ def _body(name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionBo
             names = tuple(alias.name for alias in child.names)
             imports.append(ModuleImport(child.lineno, child.module or "", child.level, names, context))
         elif isinstance(child, ast.Call) and not nested:
+            for line, name in _dispatched(child):
+                calls.append(Call(line, name, call_guard))
             callee = _dotted(child.func)
             if callee in ("importlib.import_module", "import_module", "__import__"):
                 first = child.args[0] if child.args else None
@@ -186,6 +188,22 @@ def _body(name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionBo
         visit(statement, False, False, False)
     end = getattr(node, "end_lineno", None) or node.lineno
     return FunctionBody(name, node.lineno, end, tuple(imports), tuple(calls))
+
+
+def _dispatched(call: ast.Call) -> list[tuple[int, str]]:
+    """`{A: lambda: f(x), B: lambda: f(y)}[key]()`: one of the lambdas runs, so what every one of
+    them calls runs (pytesseract's image_to_string picks its output type so). (line, callee) of
+    those calls, as the first lambda makes them."""
+    table = call.func.value if isinstance(call.func, ast.Subscript) else None
+    if not isinstance(table, ast.Dict) or not table.values or not all(isinstance(v, ast.Lambda) for v in table.values):
+        return []
+    made = [
+        {name: node.lineno for node in ast.walk(value.body) if isinstance(node, ast.Call) and (name := _dotted(node.func))}
+        for value in table.values
+        if isinstance(value, ast.Lambda)
+    ]
+    common = set(made[0]).intersection(*made[1:])
+    return sorted((made[0][name], name) for name in common)
 
 
 def _dotted(node: ast.expr) -> str | None:

@@ -242,3 +242,45 @@ def test_text_built_from_constants_names_a_program() -> None:
         (3, "program", ("ffmpeg",), "subprocess.run", False),
         (4, "program", ("ffmpeg",), "subprocess.run", False),
     ]
+
+
+def test_an_argument_list_built_in_steps_names_its_program() -> None:
+    assert _hints(
+        """\
+        import subprocess
+        tesseract_cmd = 'tesseract'
+        FFMPEG = "ffmpeg"
+
+        def run_tesseract(nice=0):
+            cmd_args = []
+            if nice != 0:
+                cmd_args += ('nice', '-n', str(nice))
+            cmd_args += (tesseract_cmd, "in", "out")
+            cmd_args.append("txt")
+            return subprocess.Popen(cmd_args)
+
+        def convert(path):
+            cmd = [FFMPEG, "-i", path] + ["-f", "wav"]
+            cmd.extend(["-y"])
+            subprocess.run(cmd, check=True)
+
+        def maybe(flag):
+            cmd = []
+            if flag:
+                cmd.append("sox")
+            subprocess.run(cmd)
+
+        def unknown(binary, tool):
+            cmd = [binary, "-x"]
+            subprocess.run(cmd)
+            other = []
+            other.append(tool)
+            subprocess.run(other)
+        """
+    ) == [
+        # The wrapper a branch may put first (`nice`) is not the program: tesseract always runs.
+        (11, "program", ("tesseract",), "subprocess.Popen", True),
+        (16, "program", ("ffmpeg",), "subprocess.run", True),
+        (22, "program", ("sox",), "subprocess.run", True),  # only ever added in a branch: still named
+    ]
+    # lines 26 and 29: a first item from a parameter yields nothing

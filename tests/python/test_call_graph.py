@@ -162,3 +162,29 @@ def test_a_second_walk_on_the_same_cache_reads_no_source(tmp_path) -> None:
     again = CallGraph(tree, ResultCache(tmp_path)).reach([CallStart("lib.load", Tier.REQUIRED, "svc/main.py", 3)])
     assert tree.read == []
     assert (again.functions, again.imports) == (first.functions, first.imports)
+
+
+def test_a_dispatch_table_of_lambdas_runs_what_every_lambda_calls() -> None:
+    # pytesseract's image_to_string: `{A: lambda: run(...), B: lambda: {"t": run(...)}}[kind]()`.
+    defs = module_defs(
+        dedent(
+            """\
+            def image_to_string(image, kind):
+                args = [image]
+                return {
+                    "bytes": lambda: run(*(args + [True])),
+                    "dict": lambda: {"text": run(*args), "extra": extra()},
+                    "string": lambda: run(*args),
+                }[kind]()
+
+            def callback(items):
+                return sorted(items, key=lambda item: heavy(item))
+            """
+        ).encode()
+    )
+    table = defs.function("image_to_string")
+    assert table is not None
+    assert [(c.line, c.name, c.guarded) for c in table.calls] == [(4, "run", False)]  # extra(): one lambda only
+    sort = defs.function("callback")
+    assert sort is not None
+    assert [c.name for c in sort.calls] == ["sorted"]  # a lambda that is only passed on: not known to run
