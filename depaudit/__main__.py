@@ -1,3 +1,3 @@
-from depaudit.cli import main
+from depaudit.cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())
