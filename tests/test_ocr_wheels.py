@@ -53,12 +53,12 @@ def test_a_call_of_image_to_string_needs_tesseract_with_or_without_the_rule(
         ]
 
 
-def test_without_the_rule_an_import_alone_leaves_tesseract_a_hint(
+def test_without_the_rule_an_import_alone_leaves_tesseract_optional(
     tmp_path: Path, ocr_sp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Why the rule stays: a service that imports pytesseract and calls it some way the call walk
-    does not follow (an object passed in) would lose tesseract-ocr to --prune without it."""
+    does not follow (an object passed in) would pass with tesseract-ocr missing without it."""
     monkeypatch.setattr(scan, "load_python_rules", lambda: {k: v for k, v in load_python_rules().items() if k != "pytesseract"})
     failing, needs = _needs(tmp_path, ocr_sp, "import pytesseract\n")
-    assert needs["tesseract"].tier.value == "hint"
+    assert needs["tesseract"].tier.value == "optional"  # kept from --prune, not failing the scan
     assert failing is False

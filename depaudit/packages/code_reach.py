@@ -63,9 +63,17 @@ class DistributionCode:
                 # Nothing of it is walked: the old per-distribution reading, at most optional.
                 return (self.tier if runs_at_import(hint) else Tier.HINT), self.steps
             return Tier.HINT, ()  # its module is not reached: only if something loads it some other way
-        if hint.hint.lazy or (_probes(hint) and not runs_at_import(hint)):
+        if _probes(hint) and not runs_at_import(hint):
             return Tier.HINT, reached[1]
+        if hint.hint.lazy:
+            # In a function of a reached module that no followed call runs: it may be called some
+            # way the call walk does not see (a callback, an object passed in), so what it loads or
+            # starts is kept, as an import there is: optional, never required.
+            return Tier.OPTIONAL, (*reached[1], _NOT_KNOWN_CALLED)
         return reached[0], reached[1]
+
+
+_NOT_KNOWN_CALLED = EvidenceStep(StepKind.MODULE, "inside a function not known to be called")
 
 
 def _probes(hint: FileHint) -> bool:

@@ -153,7 +153,9 @@ def test_a_class_method_re_exported_runs_its_program(tmp_path: Path, site_packag
     assert failing is True
     (tmp_path / "import-only").mkdir()
     failing, needs = _needs(tmp_path / "import-only", site_packages, "from seglike import Segment\n")
-    assert needs["ffprobe"].tier.value == "hint"
+    # Its function is not known to be called: kept, so that no --prune drops ffmpeg, but optional.
+    assert needs["ffprobe"].tier.value == "optional"
+    assert "inside a function not known to be called" in [str(step) for step in needs["ffprobe"].chain]
     assert failing is False
 
 
