@@ -13,6 +13,7 @@ from dataclasses import dataclass
 PATTERN = re.compile(
     rb"(?:find_library|LoadLibrary|load_library|CDLL|PyDLL|dlopen|which|check_output|check_call|Popen|getoutput"
     rb"|subprocess\.(?:run|call)|os\.(?:system|popen|exec\w*))\s*\("
+    rb"|from subprocess import"  # then `run(cmd)` / `call(cmd)` by their bare names (whisper's audio.py)
 )
 _CALLED = (
     b"find_library", b"LoadLibrary", b"load_library", b"CDLL", b"PyDLL", b"dlopen", b"which", b"check_output",
@@ -28,6 +29,8 @@ class Prefilter:
 
     @staticmethod
     def search(source: bytes) -> bool | None:
+        if b"from subprocess import" in source:
+            return True
         for word in _CALLED:
             if _called(source, word, skip_word=False):
                 return True

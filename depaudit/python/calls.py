@@ -185,9 +185,13 @@ class CallGraph:
             return None
         parts = rest.split(".") if rest else []
         if binding.kind == "def":
-            return (module, binding.target) if not parts else None
+            if not parts:
+                return (module, binding.target)
+            # A method of what the function returns, where its annotation names a class.
+            returned = self.defs(module).bindings.get(f"{binding.target}()")
+            return None if returned is None else self.resolve(module, ".".join([returned.target, *parts]), None, hops + 1)
         if binding.kind == "class":
-            return self._method(module, binding.target, parts)
+            return self._method(module, binding.target, parts, hops)
         if binding.kind == "alias":
             return self.resolve(module, ".".join([binding.target, *parts]), None, hops + 1)
         assert binding.imported is not None
@@ -215,9 +219,14 @@ class CallGraph:
             return self.resolve(module, ".".join(parts), None, hops + 1)
         return self.in_module(f"{module}.{parts[0]}", parts[1:], hops + 1)
 
-    def _method(self, module: str, cls: str, parts: list[str]) -> tuple[str, str] | None:
+    def _method(self, module: str, cls: str, parts: list[str], hops: int) -> tuple[str, str] | None:
         name = f"{cls}.{parts[0] if parts else '__init__'}"
-        return (module, name) if len(parts) <= 1 and name in self.defs(module).names else None
+        if len(parts) <= 1 and name in self.defs(module).names:
+            return (module, name)
+        alias = self.defs(module).bindings.get(name) if parts else None
+        if alias is not None and alias.kind == "alias":  # `transcribe = transcribe_function` in the class
+            return self.resolve(module, ".".join([alias.target, *parts[1:]]), None, hops + 1)
+        return None
 
 
 class _CallWalk:

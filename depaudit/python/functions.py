@@ -41,8 +41,9 @@ class FunctionBody:
 class Binding:
     """What a module-level name is."""
 
-    kind: str  # "def", "class", "import" (of a module), "from" (a name of a module), "alias"
-    target: str  # def/class: the qualified name; import: the module; from/alias: the dotted name
+    kind: str  # "def", "class", "import" (of a module), "from" (a name of a module), "alias",
+    # "returns" (keyed "f()": the class a function's return annotation names)
+    target: str  # def/class: the qualified name; import: the module; from/alias/returns: the dotted name
     imported: ModuleImport | None = None  # for "import" and "from": the statement (for relative ones)
 
 
@@ -81,12 +82,22 @@ def module_defs(source: bytes) -> ModuleDefs:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             bindings[statement.name] = Binding("def", statement.name)
             functions[statement.name] = statement
+            returned = _annotation(statement.returns)
+            if returned is not None:
+                # `def load_model(...) -> Whisper`: what a call of it returns, for the methods
+                # later called on the result (`model.transcribe(...)`).
+                bindings[f"{statement.name}()"] = Binding("returns", returned)
         elif isinstance(statement, ast.ClassDef):
             bindings[statement.name] = Binding("class", statement.name)
             for inner in statement.body:
                 if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     name = f"{statement.name}.{inner.name}"
                     functions[name] = inner
+                elif isinstance(inner, ast.Assign) and (dotted := _dotted(inner.value)) is not None:
+                    # `transcribe = transcribe_function` in a class body: a method defined elsewhere.
+                    for target in inner.targets:
+                        if isinstance(target, ast.Name):
+                            bindings.setdefault(f"{statement.name}.{target.id}", Binding("alias", dotted))
         elif isinstance(statement, (ast.Import, ast.ImportFrom)):
             for bound, binding in import_bindings(statement, ImportContext.MODULE):
                 bindings.setdefault(bound, binding)  # a fallback branch's import does not replace the first
@@ -204,6 +215,13 @@ def _dispatched(call: ast.Call) -> list[tuple[int, str]]:
     ]
     common = set(made[0]).intersection(*made[1:])
     return sorted((made[0][name], name) for name in common)
+
+
+def _annotation(node: ast.expr | None) -> str | None:
+    """A return annotation that names one class: `Whisper`, `model.Whisper`, `"Whisper"`."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.replace(".", "").isidentifier():
+        return node.value
+    return _dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
 
 
 def _dotted(node: ast.expr) -> str | None:

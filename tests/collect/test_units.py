@@ -322,7 +322,7 @@ def test_a_statement_whose_import_is_only_a_word_in_its_text_is_dropped() -> Non
         b"which (", b"x.which\t\n(", b"os.execvpe  (", b"os.exec(", b"os.execute", b"subprocess.call\n(",
         b"subprocess.caller(", b"xPopen(", b"Popen", b"Popen.x(", b"# which library? CDLL docs", b"CDLL",
         b"check_output)", b"load_library (", b"os.popen(", b"os.system\r(", b"", b"(", b"dlopen\v(",
-        "os.exec_\u00e9(".encode(), b"find_libraryfind_library(",
+        "os.exec_\u00e9(".encode(), b"find_libraryfind_library(", b"from subprocess import run", b"from subprocess  import",
     ],
 )
 def test_the_prefilter_finds_what_its_pattern_does(text: bytes) -> None:

@@ -77,6 +77,22 @@ def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "        return ctypes.CDLL('libsndfile.so.1')\n"
     )
     make_dist(sp, "initlike", files={"initlike/__init__.py": "from initlike.reader import Reader\n", "initlike/reader.py": reader})
+    # Shaped like openai-whisper: load_model() is annotated to return Whisper, whose transcribe is
+    # a function of another module bound in the class body, which runs ffmpeg through an argv.
+    make_dist(sp, "whisperlike", files={
+        "whisperlike/__init__.py": "from .model import Whisper\n\n\ndef load_model(name) -> Whisper:\n    return Whisper()\n",
+        "whisperlike/model.py": "from .transcribe import transcribe as transcribe_function\n\n\nclass Whisper:\n    transcribe = transcribe_function\n",
+        "whisperlike/transcribe.py": (
+            "from .audio import load_audio\n\n\ndef transcribe(model, audio):\n"
+            "    if isinstance(audio, str):\n        audio = load_audio(audio)\n    return audio\n"
+        ),
+        "whisperlike/audio.py": (
+            "from subprocess import CalledProcessError, run\n\n\ndef load_audio(file):\n"
+            "    cmd = ['ffmpeg', '-nostdin', '-i', file]\n    try:\n"
+            "        return run(cmd, capture_output=True, check=True).stdout\n"
+            "    except CalledProcessError as error:\n        raise RuntimeError(str(error)) from error\n"
+        ),
+    })
     return sp
 
 
@@ -186,3 +202,21 @@ def test_a_method_of_an_object_a_library_function_made_is_followed(tmp_path: Pat
     ffmpeg = needs["ffmpeg"]
     assert _verdict(ffmpeg) == ("missing", "required", "ffmpeg")
     assert "seglike/segment.py:15 calls seglike.segment.Segment.export" in [str(step) for step in ffmpeg.chain]
+
+
+def test_a_method_of_what_an_annotated_factory_returns_is_followed(tmp_path: Path, site_packages: Path) -> None:
+    source = "import whisperlike\n\nmodel = whisperlike.load_model('base')\nprint(model.transcribe('a.mp3'))\n"
+    failing, needs = _needs(tmp_path, site_packages, source)
+    ffmpeg = needs["ffmpeg"]
+    assert _verdict(ffmpeg) == ("missing", "required", "ffmpeg")
+    assert [str(step) for step in ffmpeg.chain[3:7]] == [
+        "svc/main.py:4 calls whisperlike.load_model.transcribe",
+        "whisperlike/transcribe.py:6 calls whisperlike.audio.load_audio",
+        "whisperlike/audio.py:7 run('ffmpeg')",
+        "ffmpeg",
+    ]
+    assert failing is True
+    (tmp_path / "import-only").mkdir()
+    failing, needs = _needs(tmp_path / "import-only", site_packages, "import whisperlike\n")
+    assert needs["ffmpeg"].tier.value == "optional"
+    assert failing is False
