@@ -107,14 +107,22 @@ def test_static_detection_and_rules_side_by_side(audio_sp: Path) -> None:
             [("soname", "libsndfile.so.1")],
         ),
         # pydub's own which() probes avconv first: the rule names ffmpeg and silences the rest.
+        # The argvs are headed by what get_encoder_name() and get_prober_name() return.
         "pydub": (
             [
+                ("pydub/audio_segment.py:616", "()get_encoder_name", "lazy"),
+                ("pydub/audio_segment.py:766", "()get_encoder_name", "lazy"),
+                ("pydub/audio_segment.py:963", "()get_encoder_name", "lazy"),
                 ("pydub/utils.py:164", "avconv", "lazy"),
                 ("pydub/utils.py:166", "ffmpeg", "lazy"),
                 ("pydub/utils.py:178", "avplay", "lazy"),
                 ("pydub/utils.py:180", "ffplay", "lazy"),
                 ("pydub/utils.py:192", "avprobe", "lazy"),
                 ("pydub/utils.py:194", "ffprobe", "lazy"),
+                ("pydub/utils.py:274", "()get_prober_name", "lazy"),
+                ("pydub/utils.py:334", "()get_prober_name", "lazy"),
+                ("pydub/utils.py:339", "()get_prober_name", "lazy"),
+                ("pydub/utils.py:385", "()get_encoder_name", "lazy"),
             ],
             [("program", "ffmpeg")],
             [("program", "avconv"), ("program", "avplay"), ("program", "avprobe"), ("program", "ffplay"), ("program", "ffprobe")],
@@ -126,3 +134,29 @@ def test_static_detection_and_rules_side_by_side(audio_sp: Path) -> None:
             [("soname", "libespeak.so.1")],
         ),
     }
+
+
+@pytest.mark.parametrize("rules", ["with", "without"])
+def test_pydub_from_file_needs_ffmpeg_with_or_without_its_rule(
+    tmp_path: Path, audio_sp: Path, monkeypatch: pytest.MonkeyPatch, rules: str
+) -> None:
+    """`AudioSegment.from_file` runs `[cls.converter, …]`, where `converter = get_encoder_name()`
+    returns "avconv" or "ffmpeg", and `[prober, …]`, `prober = get_prober_name()`: read from the
+    code, the distro's packaged one of each is needed; the which() probes stay hints."""
+    from depaudit import scan
+
+    if rules == "without":
+        monkeypatch.setattr(scan, "load_python_rules", lambda: {k: v for k, v in load_python_rules().items() if k != "pydub"})
+    report = _scan(tmp_path, audio_sp, "from pydub import AudioSegment\n\nAudioSegment.from_file('a.mp3')\n")
+    assert _apt(report)[:1] == [("program", "ffmpeg", "ffmpeg", "missing", "required")]
+    required = sorted((n.name, n.package) for n in report.needs if n.tier.value == "required" and n.kind.value == "program")
+    if rules == "with":
+        assert required == [("ffmpeg", "ffmpeg")]
+        return
+    assert required == [("ffmpeg", "ffmpeg"), ("ffprobe", "ffmpeg")]  # one package, as the rule says
+    ffmpeg = next(n for n in report.needs if n.name == "ffmpeg")
+    assert str(ffmpeg.chain[-3]) == (
+        "pydub/audio_segment.py:766 subprocess.Popen(get_encoder_name()): it returns 'avconv', 'ffmpeg';"
+        " 'ffmpeg' is the first the distro packages"
+    )
+    assert {n.name: n.tier.value for n in report.needs if n.name in ("avconv", "avprobe")} == {"avconv": "hint", "avprobe": "hint"}

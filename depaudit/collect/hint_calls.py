@@ -71,6 +71,11 @@ def may_report(full: str) -> bool:
     return last in _PROGRAM_CALLS or _EXEC.match(last) is not None
 
 
+# A program candidate that is what a call returns: RESULT_OF + the callee as the file names it
+# (`()get_encoder_name`). The packages stage reads the callee's literal returns; never a program.
+RESULT_OF = "()"
+
+
 @dataclass(frozen=True, order=True)
 class NativeHint:
     line: int

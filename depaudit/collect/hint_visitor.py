@@ -13,7 +13,7 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from depaudit.collect.handlers import caught_names, handler_escapes
-from depaudit.collect.hint_calls import LIBRARY_CALLS, NativeHint, absence_caught, may_report
+from depaudit.collect.hint_calls import LIBRARY_CALLS, RESULT_OF, NativeHint, absence_caught, may_report
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
 
 
@@ -35,6 +35,12 @@ class _HintVisitor(CallVisitor):
         # block it was bound in (an addition in a nested block may not run).
         self._argv: list[dict[str, tuple[tuple[str, ...], bool, int]]] = [{}]
         self._block: list[int] = [0]
+        # Names bound to what a call returns (`prober = get_prober_name()`), per scope, and the
+        # class attributes so bound (`converter = get_encoder_name()` in a class body): an argv
+        # headed by one names the callee's returns, which the packages stage reads.
+        self._results: list[dict[str, str]] = [{}]
+        self._classes: list[dict[str, str]] = []
+        self._class_body: list[bool] = [False]
         self._attempts: list[int] = []  # the numbers of the must-load loops around the current node
         self._functions = 0
         self._aliases: dict[str, str] = {}  # `from ctypes.util import find_library as _find_library`
@@ -87,11 +93,21 @@ class _HintVisitor(CallVisitor):
         return False
 
     # Scopes -------------------------------------------------------------------------
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._classes.append({})
+        self._class_body.append(True)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._classes.pop()
+        self._class_body.pop()
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._functions += 1
         self._locals.append({})
         self._paths.append({})
         self._argv.append({})
+        self._results.append({})
+        self._class_body.append(False)
         # A function runs when called, not where it is defined: a try around the `def` guards nothing in it.
         self._outer_caught.append(self._caught)
         self._caught = []
@@ -102,6 +118,8 @@ class _HintVisitor(CallVisitor):
         self._locals.pop()
         self._paths.pop()
         self._argv.pop()
+        self._results.pop()
+        self._class_body.pop()
         self._caught = self._outer_caught.pop()
         self._attempts.pop()
 
@@ -169,7 +187,20 @@ class _HintVisitor(CallVisitor):
         if isinstance(first, cst.StarredElement):
             return None
         found = _strings(first.value, self._lookup)
-        return _program(found[0]) if found and len(found) == 1 and found[0].strip() else None
+        if found and len(found) == 1 and found[0].strip():
+            return _program(found[0])
+        item = first.value
+        if isinstance(item, cst.Name) and item.value in self._results[-1]:
+            return RESULT_OF + self._results[-1][item.value]
+        if (
+            isinstance(item, cst.Attribute)
+            and isinstance(item.value, cst.Name)
+            and item.value.value in ("self", "cls")
+            and self._classes
+            and item.attr.value in self._classes[-1]
+        ):
+            return RESULT_OF + self._classes[-1][item.attr.value]
+        return None
 
     def _find_must_load(self, body: Sequence[cst.BaseStatement]) -> None:
         for position, statement in enumerate(body):
@@ -177,9 +208,16 @@ class _HintVisitor(CallVisitor):
                 self._must_load[id(statement)] = len(self._must_load) + 1
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        callee = _callee(node.value)
         for target in node.targets:
             if isinstance(target.target, cst.Name):
-                self._bind_argv(target.target.value, node.value)
+                name = target.target.value
+                self._bind_argv(name, node.value)
+                scope = self._classes[-1] if self._class_body[-1] and self._classes else self._results[-1]
+                if callee is None:
+                    scope.pop(name, None)
+                else:
+                    scope[name] = callee
         values = _strings(node.value, self._lookup)
         if values is None and isinstance(node.value, (cst.Tuple, cst.List)):
             values = _numbers(node.value)  # `VERSIONS = (9, 8, 7)`: what a loop may walk
@@ -301,6 +339,13 @@ def _other_platform(test: cst.BaseExpression) -> bool:
     literal = test.comparisons[0].comparator
     values = _strings(literal, lambda _name: None) or ()
     return bool(values) and all(v.lower() in _OTHER_PLATFORMS or v == "nt" for v in values)
+
+
+def _callee(node: cst.BaseExpression) -> str | None:
+    """The dotted name a call's result comes from: `get_encoder_name()` → "get_encoder_name"."""
+    if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
+        return get_full_name_for_node(node.func)
+    return None
 
 
 def _raises_after(loop: cst.For, rest: Sequence[cst.BaseStatement]) -> bool:

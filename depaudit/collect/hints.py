@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from depaudit.collect.hint_calls import PREFILTER, NativeHint, may_report
+from depaudit.collect.hint_calls import PREFILTER, RESULT_OF, NativeHint, may_report
 from depaudit.collect.units import hint_units
 
 
@@ -41,7 +41,8 @@ def linux_candidates(hint: NativeHint) -> tuple[str, ...]:
     return tuple(
         name
         for name in hint.candidates
-        if not name.lower().endswith((".dll", ".dylib", ".exe"))
+        if not name.startswith(RESULT_OF)  # what a call returns: read by the packages stage, or nothing
+        and not name.lower().endswith((".dll", ".dylib", ".exe"))
         and "\\" not in name
         and ("/" not in name or name.startswith("/"))
     )

@@ -314,8 +314,10 @@ def _binds(node: ast.stmt, near: bool) -> bool:
     value = node.value
     if isinstance(value, (ast.List, ast.Tuple)):
         return all(_is_text(element) or _is_number(element) for element in value.elts)
-    if isinstance(value, ast.Call):  # a path a helper builds, or `"...".format(v)`: beside a hit only
-        return near and bool(value.args) and (_is_text(value.args[-1]) or isinstance(value.args[-1], (ast.Name, ast.JoinedStr)))
+    if isinstance(value, ast.Call):
+        # Beside a hit only: a path a helper builds, `"...".format(v)`, or a name bound to what a
+        # call returns (`prober = get_prober_name()`), which may head an argv.
+        return near
     return _is_text(value) or isinstance(value, (ast.Name, ast.JoinedStr, ast.BinOp))
 
 

@@ -56,7 +56,10 @@ class DistributionCode:
             return (self.item.tier if runs_at_import(hint) else Tier.HINT), ()  # HINT: only if that feature runs
         reached = self.modules.file_tier(hint.file)
         if hint.hint.lazy and (called := self.modules.calls.function_tier(hint.file, hint.hint.line)) is not None:
-            # In a function body one of the service's calls runs: as sure as that call.
+            # In a function body one of the service's calls runs: as sure as that call. A which()
+            # there only asks (pydub's get_encoder_name tries avconv, then ffmpeg): a hint.
+            if _probes(hint):
+                return Tier.HINT, called.steps
             return called.tier if reached is None else called.tier.weakest(reached[0]), called.steps
         if reached is None:
             if self.unimported:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from depaudit.collect.hint_calls import RESULT_OF
 from depaudit.evidence import EvidenceStep, NeedKind, StepKind, Tier, service_step
 from depaudit.findings import Finding
 from depaudit.native.hints import FileHint
@@ -153,6 +154,42 @@ def _imported_by(file: str, modules: ModuleReach | None, key: str) -> dict[str, 
     return imported
 
 
+def _with_rule(chain: tuple[EvidenceStep, ...], key: str, rule: PackageRule) -> tuple[EvidenceStep, ...]:
+    """The chain with the rule that makes the need surer, just before the need itself."""
+    step = EvidenceStep(StepKind.RULE, f"rules/python/packages.toml [{key}]: {rule.source}")
+    at = next((i for i, s in enumerate(chain) if s.kind is StepKind.NEED), len(chain))
+    return (*chain[:at], step, *chain[at:])
+
+
+def _returned_program(
+    hint: FileHint, tier: Tier, prefix: tuple[EvidenceStep, ...], resolver: PackageResolver, modules: ModuleReach | None
+) -> list[Need]:
+    """A program named by what a call returns (pydub's `[cls.converter, …]`, `converter =
+    get_encoder_name()`, which returns "avconv" or "ffmpeg"): one of those texts runs, so the one
+    the image has, else the first the distro packages, is needed. Nothing when the returns are
+    not all literal texts: never a guess."""
+    found = module_name(hint.file)
+    if modules is None or found is None:
+        return []
+    needs: list[Need] = []
+    for candidate in hint.hint.candidates:
+        if not candidate.startswith(RESULT_OF):
+            continue
+        callee = candidate[len(RESULT_OF) :]
+        programs = [p for p in modules.returns_of(found[0], callee) if p.strip()]
+        if not programs:
+            continue
+        shown = ", ".join(repr(p) for p in programs)
+        options = [resolver.named_need(NeedKind.PROGRAM, p.split()[0], tier, prefix) for p in programs]
+        rank = [0 if not n.status.fails else 1 if n.package else 2 for n in options]
+        chosen = min(range(len(options)), key=lambda i: (rank[i], i))
+        why = ("the first this image has", "the first the distro packages", "the first, and none is packaged")[rank[chosen]]
+        label = f"{hint.hint.call}({callee}()): it returns {shown}; {programs[chosen]!r} is {why}"
+        step = EvidenceStep(StepKind.CALL, label, hint.file, hint.hint.line)
+        needs.append(resolver.named_need(NeedKind.PROGRAM, programs[chosen].split()[0], tier, (*prefix, step)))
+    return needs
+
+
 def _distribution_hint_needs(
     item: Reached,
     hints: Sequence[FileHint],
@@ -166,14 +203,22 @@ def _distribution_hint_needs(
     found: set[tuple[NeedKind, str]] = set()
     for hint in hints:
         tier, steps = python.of(hint)
-        for need in resolver.hint_needs(hint, _caught(hint, tier), (*start, *_joined(item.chain, steps))):
+        prefix = (*start, *_joined(item.chain, steps))
+        if any(c.startswith(RESULT_OF) for c in hint.hint.candidates):
+            made = _returned_program(hint, _caught(hint, tier), prefix, resolver, python.modules)
+        else:
+            made = resolver.hint_needs(hint, _caught(hint, tier), prefix)
+        for need in made:
             key = (need.kind, need.name)
             if rule is not None and key in rule.ignore:
                 continue
             if rule is not None and key in rule.needs:
-                # The rule confirms it is really needed, as strongly as the rule says, unless
-                # the code itself survives its absence.
-                need = replace(need, tier=_caught(hint, python.tier.weakest(rule.tier)))
+                # The rule confirms it is really needed, as strongly as the rule says (no more:
+                # it caps the code's tier too), unless the code itself survives its absence;
+                # where that makes it surer, the chain says so.
+                ruled = _caught(hint, python.tier.weakest(rule.tier))
+                chain = _with_rule(need.chain, item.key, rule) if ruled.rank < need.tier.rank else need.chain
+                need = replace(need, tier=ruled, chain=chain)
             found.add(key)
             needs.append(need)
     for kind, need_name in rule.needs if rule is not None else ():

@@ -35,6 +35,9 @@ class FunctionBody:
     end: int  # last line of the body
     imports: tuple[ModuleImport, ...]  # MODULE: runs when called; GUARDED; LAZY: in a nested def
     calls: tuple[Call, ...]
+    # What it returns, when every `return` gives a literal text: pydub's get_encoder_name gives
+    # "avconv" or "ffmpeg". Empty otherwise.
+    returns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,24 @@ def _body(name: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionBo
     for statement in node.body:
         visit(statement, False, False, False)
     end = getattr(node, "end_lineno", None) or node.lineno
-    return FunctionBody(name, node.lineno, end, tuple(imports), tuple(calls))
+    return FunctionBody(name, node.lineno, end, tuple(imports), tuple(calls), _literal_returns(node))
+
+
+def _literal_returns(node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, ...]:
+    """The texts the function returns, in order, when each of its `return`s gives one."""
+    found: list[str] = []
+    pending: list[ast.AST] = list(node.body)
+    while pending:
+        child = pending.pop(0)
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(child, ast.Return):
+            if not (isinstance(child.value, ast.Constant) and isinstance(child.value.value, str)):
+                return ()
+            found.append(child.value.value)
+            continue
+        pending.extend(ast.iter_child_nodes(child))
+    return tuple(dict.fromkeys(found))
 
 
 def _dispatched(call: ast.Call) -> list[tuple[int, str]]:
@@ -256,9 +276,10 @@ def bindings_from_row(row: list[Any]) -> tuple[dict[str, Binding], frozenset[str
 
 
 def body_to_row(body: FunctionBody) -> list[Any]:
-    return [body.name, body.line, body.end, [import_to_row(i) for i in body.imports], [[c.line, c.name, c.guarded] for c in body.calls]]
+    calls = [[c.line, c.name, c.guarded] for c in body.calls]
+    return [body.name, body.line, body.end, [import_to_row(i) for i in body.imports], calls, list(body.returns)]
 
 
 def body_from_row(row: list[Any]) -> FunctionBody:
-    name, line, end, imports, calls = row
-    return FunctionBody(name, line, end, tuple(import_from_row(i) for i in imports), tuple(Call(*c) for c in calls))
+    name, line, end, imports, calls, returns = row
+    return FunctionBody(name, line, end, tuple(import_from_row(i) for i in imports), tuple(Call(*c) for c in calls), tuple(returns))

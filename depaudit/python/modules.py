@@ -81,6 +81,8 @@ class ModuleReach:
     # module → (module it imports at module level, outside any guard, line): what has run before
     # any function of it can be called.
     imports_of: Callable[[str], list[tuple[str, int]]] = field(default=lambda module: [], compare=False, repr=False)
+    # (module, dotted callee as written there) → the texts that function returns; () when unknown.
+    returns_of: Callable[[str, str], tuple[str, ...]] = field(default=lambda module, dotted: (), compare=False, repr=False)
     _answers: dict[tuple[str, str], tuple[Tier, tuple[EvidenceStep, ...]] | None] = field(default_factory=dict, compare=False, repr=False)
 
     def extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
@@ -225,7 +227,8 @@ class ModuleGraph:
                 if owner is not None and owner.key not in by_distribution:
                     lazily.setdefault(owner.key, name)
             self._walks[key] = ModuleReach(
-                walk.modules, walk.computed, index, lazy, with_extensions, by_distribution, lazily, called, self.sure_imports
+                walk.modules, walk.computed, index, lazy, with_extensions, by_distribution, lazily, called, self.sure_imports,
+                self.returns_of,
             )
         return self._walks[key]
 
@@ -325,6 +328,13 @@ class ModuleGraph:
                 for target in _targets(_absolute(module, found.relative, imported), imported.names, self.index)
             ]
         return self._edges[module]
+
+    def returns_of(self, module: str, dotted: str) -> tuple[str, ...]:
+        """The texts the function that `dotted`, called in `module`, runs returns (pydub's
+        `get_encoder_name()`); () when it is not found or returns anything else."""
+        found = self.calls.resolve(module, dotted)
+        body = None if found is None else self.calls.body(*found)
+        return () if body is None else body.returns
 
     def sure_imports(self, module: str) -> list[tuple[str, int]]:
         """(module, line) of what `module` imports at module level outside any guard."""
