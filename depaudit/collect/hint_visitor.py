@@ -13,7 +13,7 @@ from libcst.helpers import get_full_name_for_node
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from depaudit.collect.handlers import caught_names, handler_escapes
-from depaudit.collect.hint_calls import LIBRARY_CALLS, RESULT_OF, NativeHint, absence_caught, may_report
+from depaudit.collect.hint_calls import BARE_EXCEPT, CALL_FAILURES, LIBRARY_CALLS, RESULT_OF, NativeHint, absence_caught, may_report
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
 
 
@@ -41,6 +41,12 @@ class _HintVisitor(CallVisitor):
         self._results: list[dict[str, str]] = [{}]
         self._classes: list[dict[str, str]] = []
         self._class_body: list[bool] = [False]
+        # A module-level function whose body holds a hint, called at module level
+        # (`if not load_library(): raise ...`): its hints run at import. Per hint, the function
+        # it is in; per function name, whether every module-level call of it is guarded.
+        self._owner: str | None = None
+        self._owners: list[str | None] = []
+        self._called_at_import: dict[str, bool] = {}
         self._attempts: list[int] = []  # the numbers of the must-load loops around the current node
         self._functions = 0
         self._aliases: dict[str, str] = {}  # `from ctypes.util import find_library as _find_library`
@@ -102,6 +108,8 @@ class _HintVisitor(CallVisitor):
         self._class_body.pop()
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if self._functions == 0 and not self._classes:
+            self._owner = node.name.value
         self._functions += 1
         self._locals.append({})
         self._paths.append({})
@@ -115,6 +123,8 @@ class _HintVisitor(CallVisitor):
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._functions -= 1
+        if self._functions == 0:
+            self._owner = None
         self._locals.pop()
         self._paths.pop()
         self._argv.pop()
@@ -265,6 +275,10 @@ class _HintVisitor(CallVisitor):
     # Calls --------------------------------------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
         self.counter.meet()
+        if self._functions == 0 and isinstance(node.func, cst.Name):
+            guarded = any(BARE_EXCEPT in caught or not caught.isdisjoint(CALL_FAILURES) for caught in self._caught)
+            name = node.func.value
+            self._called_at_import[name] = self._called_at_import.get(name, True) and guarded
         full = get_full_name_for_node(node.func) or ""
         full = self._aliases.get(full, full)
         if not node.args or not may_report(full):
@@ -300,6 +314,16 @@ class _HintVisitor(CallVisitor):
         loop = self._attempts[-1] if self._attempts else 0
         names = tuple(dict.fromkeys(names))  # `run(f"which {m}")` over four managers: one program
         self.hints.append(NativeHint(self._line(node), kind, names, call, self._functions > 0, guarded, loop, by_path))
+        self._owners.append(self._owner)
+
+    def at_import(self) -> list[NativeHint]:
+        """The hints, those in a function the module calls at import made as sure as that call."""
+        found = []
+        for hint, owner in zip(self.hints, self._owners):
+            if owner is not None and owner in self._called_at_import and hint.lazy:
+                hint = replace(hint, lazy=False, guarded=hint.guarded or self._called_at_import[owner])
+            found.append(hint)
+        return found
 
     def _line(self, node: cst.CSTNode) -> int:
         return self.counter.report(node)  # an ordinal until `scan_hints` puts the line in its place
@@ -498,7 +522,7 @@ def scan(source: bytes) -> list[NativeHint]:
     module.visit(visitor)
     found = lines(source, visitor.counter)
     if found is not None:
-        return sorted(replace(hint, line=found[hint.line]) for hint in visitor.hints)
+        return sorted(replace(hint, line=found[hint.line]) for hint in visitor.at_import())
     positioned = _PositionedHintVisitor()
     MetadataWrapper(module, unsafe_skip_copy=True).visit(positioned)
-    return sorted(positioned.hints)
+    return sorted(positioned.at_import())

@@ -147,6 +147,20 @@ def _call_lines(tree: ast.Module, may_report: Callable[[str], bool]) -> list[int
             name = dotted_name(node.func)
             if name is not None and may_report(aliases.get(name, name)):
                 lines.add(node.lineno)
+    # A module-level call of a function that holds a hit (`if not load_library(): raise`): it
+    # says the hit runs at import.
+    holders = {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and any(node.lineno <= line <= (node.end_lineno or node.lineno) for line in lines)
+    }
+    if holders:
+        for statement in tree.body:
+            if not isinstance(statement, _DEFINITIONS):
+                for node in ast.walk(statement):
+                    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in holders:
+                        lines.add(node.lineno)
     return sorted(lines)
 
 

@@ -284,3 +284,48 @@ def test_an_argument_list_built_in_steps_names_its_program() -> None:
         (22, "program", ("sox",), "subprocess.run", True),  # only ever added in a branch: still named
     ]
     # lines 26 and 29: a first item from a parameter yields nothing
+
+
+def test_a_function_the_module_calls_at_import_runs_its_hints_at_import() -> None:
+    # pyttsx3's _espeak.py: `if not load_library(): raise RuntimeError(...)` at module level.
+    assert _attempts(
+        """\
+        import ctypes, subprocess
+
+        def load_library():
+            for path in ("libespeak-ng.so.1", "libespeak.so.1"):
+                try:
+                    return ctypes.cdll.LoadLibrary(path)
+                except OSError:
+                    continue
+            return None
+
+        def probe():
+            return subprocess.run(["nvidia-smi"])
+
+        def later():
+            return subprocess.run(["sox"])
+
+        if not load_library():
+            raise RuntimeError("no espeak")
+        try:
+            probe()
+        except OSError:
+            pass
+        """
+    ) == [
+        (6, ("libespeak-ng.so.1", "libespeak.so.1"), False, 0, False),
+        (12, ("nvidia-smi",), True, 0, False),  # its call at import is inside a try that survives
+        (15, ("sox",), False, 0, False),
+    ]
+    lazy = {h.line: h.lazy for h in scan_hints(textwrap.dedent(
+        """\
+        import subprocess
+        def run_it():
+            subprocess.run(["sox"])
+        def later():
+            subprocess.run(["ffmpeg"])
+        run_it()
+        """
+    ).encode())}
+    assert lazy == {3: False, 5: True}
