@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import depaudit
 from depaudit.options import InputError
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="depaudit",
         description="Which apt packages must each image install so that every service runs?",
     )
+    parser.add_argument("--version", action="version", version=f"depaudit {depaudit.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scan = commands.add_parser("scan", help="audit services against a Python environment and a base image")
     _scan_arguments(scan)
@@ -101,7 +103,8 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=[],
         metavar="DIR",
-        help="the image's Python environment (repeatable; default: the image's own, else this interpreter's)",
+        help="the image's Python environment: a site-packages folder or a venv root (repeatable; default: the "
+        "image's own, else this interpreter's)",
     )
     parser.add_argument(
         "--distro",
@@ -156,7 +159,16 @@ def run() -> int:
     process ends. What the scan built is frozen out of the interpreter's final collection, which
     would otherwise walk it all (~70 ms of a warm monorepo scan); callers of `main` in a live
     process (tests) keep their memory collectable."""
-    code = main()
+    code = EXIT_FINDINGS  # the report was cut short: the verdict never reached the reader
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `depaudit why … | head`: the reader has gone, and what it read is all it wanted. No
+        # traceback; stdout goes to /dev/null so that the interpreter's last flush is quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return code
     gc.freeze()
     return code
 

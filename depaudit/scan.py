@@ -14,7 +14,7 @@ from pathlib import Path
 from depaudit.cache import ResultCache
 from depaudit.collect.imports import ImportMemo, collect_imports
 from depaudit.collect.local import LocalFinder
-from depaudit.collect.model import Service, ServiceImports
+from depaudit.collect.model import ImportScope, Service, ServiceImports
 from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.bases import Bases, ServiceBase, distro_rules
 from depaudit.fleet.layout import load_fleet
@@ -90,6 +90,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
             environment = environments[key]
             imports = collect_imports(service, cache, workers, finder, memo)
             reached.append((service, base, environment, imports, environment.reach.of(imports.imports)))
+        _refuse_empty_environments(reached)
         for environment in environments.values():
             wanted: dict[tuple[str, ...], set[str]] = {}
             for _, base, owner, _, reach in reached:
@@ -132,6 +133,25 @@ def run_scan(options: ScanOptions) -> ScanReport:
         base_image=labels.pop() if len(labels) == 1 else None,
         families=plan.families,
     )
+
+
+def _refuse_empty_environments(
+    reached: list[tuple[Service, ServiceBase, _Environment, ServiceImports, ServiceReach]],
+) -> None:
+    """An environment with no installed distribution, audited for a service that imports
+    third-party modules, audits nothing and would pass every gate: an input error, naming the
+    folders read, never a silent green."""
+    for service, base, environment, imports, _ in reached:
+        if environment.env.distributions:
+            continue
+        third = next((r for r in imports.imports if r.scope is ImportScope.THIRD_PARTY and not r.type_checking), None)
+        if third is not None:
+            shown = ", ".join(str(path) for path in base.site_packages) or "(none)"
+            raise InputError(
+                f"no installed distribution in {shown}, yet {service.name} imports {third.top_level} "
+                f"({third.file}:{third.line}): give --site-packages the environment the services run in "
+                "(a site-packages folder or a venv root)"
+            )
 
 
 def _module_reach(environment: _Environment, reaches: list[tuple[ServiceImports, ServiceReach]]) -> None:

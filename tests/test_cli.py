@@ -111,3 +111,48 @@ def test_schema_enums_match_the_code() -> None:
     definitions = load_schema()["$defs"]
     assert definitions["finding"]["properties"]["kind"]["enum"] == [k.value for k in FindingKind]
     assert definitions["need"]["properties"]["status"]["enum"] == [s.value for s in NeedStatus]
+
+
+def test_a_venv_root_is_read_as_its_site_packages(tmp_path: Path, vision_sp: Path) -> None:
+    venv = tmp_path / "venv"
+    (venv / "lib" / "python3.11").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.11.7\n")
+    (venv / "lib" / "python3.11" / "site-packages").symlink_to(vision_sp, target_is_directory=True)
+    service = _service(tmp_path, "import visionlib\n")
+    by_root = _depaudit("scan", str(service), "--site-packages", str(venv), "--format", "json")
+    by_folder = _depaudit("scan", str(service), "--site-packages", str(vision_sp), "--format", "json")
+    assert (by_root.returncode, by_folder.returncode) == (1, 1), by_root.stderr
+    assert json.loads(by_root.stdout)["services"] == json.loads(by_folder.stdout)["services"]
+    assert json.loads(by_root.stdout)["distribution_count"] == 3
+
+
+def test_an_empty_environment_for_a_service_with_third_party_imports_is_exit_2(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    service = _service(tmp_path, "import json\nimport cv2\n")
+    result = _depaudit("scan", str(service), "--site-packages", str(empty))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"depaudit: error: no installed distribution in {empty.resolve()}, yet svc imports cv2 (svc/main.py:2): give "
+        "--site-packages the environment the services run in (a site-packages folder or a venv root)"
+    )
+    (tmp_path / "other").mkdir()
+    stdlib_only = _service(tmp_path / "other", "import json\n")
+    assert _depaudit("scan", str(stdlib_only), "--site-packages", str(empty)).returncode == 0
+
+
+def test_version_and_a_reader_that_goes_away(tmp_path: Path, vision_sp: Path) -> None:
+    import depaudit
+
+    assert _depaudit("--version").stdout == f"depaudit {depaudit.__version__}\n"
+    # `depaudit why … | head`: the reader closes the pipe before the chains are written.
+    service = _service(tmp_path, "import visionlib\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "depaudit", "why", "libGL.so.1", str(service), "--site-packages", str(vision_sp)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    error = process.stderr.read().decode()
+    assert (process.wait(), error) == (1, "")  # the output was cut: 1, and no traceback

@@ -20,7 +20,7 @@ from depaudit.native.reads import read_by_the_scan
 from depaudit.options import DEFAULT_DISTRO, InputError, ScanOptions
 from depaudit.packages.profiles import BaseProfile, load_profile
 from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
-from depaudit.python.environment import default_site_packages
+from depaudit.python.environment import default_site_packages, environment_folders
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,7 @@ class Bases:
         for path in chosen:
             if not path.is_dir():
                 raise InputError(f"site-packages: not a folder: {path}")
+        chosen = tuple(folder for path in chosen for folder in environment_folders(path))  # a venv root too
         if not chosen and image is not None:
             chosen = tuple(filter(None, (self._image_environment(image, path) for path in image.site_packages)))
         return tuple(p.resolve() for p in chosen) or default_site_packages()
