@@ -14,7 +14,10 @@ class FindingKind(str, Enum):
     NOT_ELF = "not_elf"  # named like a shared object but not ELF (e.g. a linker script)
     BAD_ELF = "bad_elf"  # ELF magic, but the headers or dynamic segment are corrupt
     BAD_METADATA = "bad_metadata"  # a dist-info folder we could not read fully
-    UNRESOLVED_IMPORT = "unresolved_import"  # no installed distribution provides it
+    UNRESOLVED_IMPORT = "unresolved_import"  # no installed distribution provides it (guarded, or in a function)
+    # An unguarded module-level import that no installed distribution and no local module
+    # provides: the service dies at start-up, so it fails the default gate like a missing library.
+    MISSING_MODULE = "missing_module"
     UNDECLARED_IMPORT = "undeclared_import"  # imported distribution not in requirements
     UNUSED_REQUIREMENT = "unused_requirement"  # declared, never imported nor needed
     NOT_INSTALLED = "not_installed"  # declared, absent from the environment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from depaudit.findings import Finding
+from depaudit.findings import Finding, FindingKind
 from depaudit.packages.model import ServiceReport
 from depaudit.plan.model import FamilyPlan
 
@@ -21,4 +21,14 @@ class ScanReport:
 
     @property
     def failing(self) -> bool:
-        return any(need.fails for service in self.services for need in service.needs)
+        return any(need.fails for service in self.services for need in service.needs) or bool(self.missing_modules)
+
+    @property
+    def missing_modules(self) -> tuple[tuple[str, Finding], ...]:
+        """(service, finding) of each import nothing provides, at start-up and unguarded."""
+        return tuple(
+            (service.name, finding)
+            for service in self.services
+            for finding in service.findings
+            if finding.kind is FindingKind.MISSING_MODULE
+        )

@@ -156,3 +156,32 @@ def test_version_and_a_reader_that_goes_away(tmp_path: Path, vision_sp: Path) ->
     process.stdout.close()
     error = process.stderr.read().decode()
     assert (process.wait(), error) == (1, "")  # the output was cut: 1, and no traceback
+
+
+@pytest.mark.parametrize(
+    ("source", "code", "kind"),
+    [
+        ("import cv2\n", 1, "missing_module"),  # the service dies at start-up: the gate fails
+        ("try:\n    import cv2\nexcept ImportError:\n    cv2 = None\n", 0, "unresolved_import"),
+        ("def frames():\n    import cv2\n    return cv2\n", 0, "unresolved_import"),  # only when called
+    ],
+)
+def test_an_import_nothing_provides_fails_the_gate_only_at_start_up(
+    tmp_path: Path, vision_sp: Path, source: str, code: int, kind: str
+) -> None:
+    service = _service(tmp_path, source)
+    result = _depaudit("scan", str(service), "--site-packages", str(vision_sp), "--format", "json")
+    assert result.returncode == code, result.stderr
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, load_schema())
+    assert [(f["kind"], f["line"]) for f in report["services"][0]["findings"]] == [(kind, 2 if "def" in source or "try" in source else 1)]
+    assert report["failing"] is (code == 1)
+    table = _depaudit("scan", str(service), "--site-packages", str(vision_sp))
+    assert ("1 service(s) import what no installed distribution provides (svc/main.py:1)." in table.stdout) is (code == 1)
+
+
+def test_markdown_names_an_import_nothing_provides(tmp_path: Path, vision_sp: Path) -> None:
+    service = _service(tmp_path, "import cv2\n")
+    result = _depaudit("scan", str(service), "--site-packages", str(vision_sp), "--format", "markdown")
+    assert result.returncode == 1
+    assert "**Imports no installed distribution provides:** `svc/main.py:1`" in result.stdout

@@ -285,7 +285,7 @@ def test_the_command_line_environment_wins_over_the_config(tmp_path: Path) -> No
     report = run_scan(ScanOptions((), site_packages=(tmp_path / "envs/audio/site-packages",), config=path))
     face = next(s for s in report.services if s.name == "FaceRecognition")
     assert [(i.record.module, i.distribution) for i in face.imports] == [("visionlib", None)]
-    assert [(f.kind, f.path, f.line) for f in face.findings] == [(FindingKind.UNRESOLVED_IMPORT, "shared/vision.py", 2)]
+    assert [(f.kind, f.path, f.line) for f in face.findings] == [(FindingKind.MISSING_MODULE, "shared/vision.py", 2)]
 
 
 def test_services_sharing_a_requirements_file_have_it_read_once_and_each_gets_its_findings(

@@ -13,7 +13,7 @@ from depaudit.packages.model import Need, ServiceReport
 from depaudit.python.model import ResolvedImport
 from depaudit.report import ScanReport
 
-SCHEMA_VERSION = "1.5"  # 1.5: `calls …` evidence steps (library functions a service's calls run), reach_limit findings
+SCHEMA_VERSION = "1.6"  # 1.6: missing_module findings (an unguarded start-up import nothing provides: failing)
 
 
 def report_to_json(report: ScanReport) -> dict[str, Any]:

@@ -57,8 +57,13 @@ def render_markdown(report: ScanReport) -> str:
     failing = sorted({n.package or n.name for s in report.services for n in s.needs if n.fails})
     if failing:
         verdict = f"**{len(failing)} required package(s) missing:** {', '.join(_code(p) for p in failing)}"
-    else:
+    elif not report.missing_modules:
         verdict = "**Nothing required is missing.**"
+    else:
+        verdict = ""
+    if report.missing_modules:
+        where = ", ".join(_code(f"{f.path}:{f.line}") for _, f in report.missing_modules)
+        verdict = f"{verdict} **Imports no installed distribution provides:** {where}".strip()
     out += [*_megabytes(report.families)]
     out += [
         f"{verdict} — {len(report.services)} service(s), distro {_code(report.distro)}, Python {_text(report.python_version)}.",

@@ -134,11 +134,24 @@ def _findings_table(title: str, findings: tuple[Finding, ...], out: _Out, width:
 
 def _summary(report: ScanReport) -> tuple[str, str]:
     failing = [(s.name, n) for s in report.services for n in s.needs if n.fails]
+    modules = _missing_modules(report)
     if not failing:
+        if modules:
+            return modules, "bold red"
         return "No required library or program is missing from the image.", "green"
     packages = sorted({n.package or n.name for _, n in failing})
     services = sorted({name for name, _ in failing})
-    return f"{len(services)} service(s) need what the image lacks: {', '.join(packages)}.", "bold red"
+    text = f"{len(services)} service(s) need what the image lacks: {', '.join(packages)}."
+    return (f"{text} {modules}" if modules else text), "bold red"
+
+
+def _missing_modules(report: ScanReport) -> str:
+    """What the services import at start-up and nothing provides: each one kills its service."""
+    if not report.missing_modules:
+        return ""
+    services = sorted({name for name, _ in report.missing_modules})
+    where = ", ".join(f"{f.path}:{f.line}" for _, f in report.missing_modules)
+    return f"{len(services)} service(s) import what no installed distribution provides ({where})."
 
 
 def render_plain_text(report: ScanReport, width: int = 120) -> str:

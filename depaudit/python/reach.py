@@ -171,9 +171,15 @@ def _unresolved(record: ImportRecord) -> Finding:
             f"imports {record.module} inside a try/except, and no installed distribution "
             "provides it: the guarded fallback runs (not an error)"
         )
+    elif record.lazy:
+        message = (
+            f"imports {record.module} inside a function, and no installed distribution provides it: "
+            "the service fails when that function runs; install the distribution that provides it"
+        )
     else:
         message = (
             f"imports {record.module}, which no installed distribution provides: "
             "the service fails at this import; install the distribution that provides it"
         )
+        return Finding(FindingKind.MISSING_MODULE, record.file, record.line, message)
     return Finding(FindingKind.UNRESOLVED_IMPORT, record.file, record.line, message)
