@@ -37,11 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument(
         "--output-dir",
-        nargs="?",
-        const=Path("reports"),
         type=Path,
         metavar="DIR",
-        help="also write every format there, with bindep/ and patches/ per family (default DIR: reports)",
+        # A required value: `--output-dir services` once took the services folder for the output.
+        help="also write every format to DIR (e.g. reports), with bindep/ and patches/ per family",
     )
     scan.add_argument(
         "--fail-on",

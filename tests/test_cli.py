@@ -185,3 +185,10 @@ def test_markdown_names_an_import_nothing_provides(tmp_path: Path, vision_sp: Pa
     result = _depaudit("scan", str(service), "--site-packages", str(vision_sp), "--format", "markdown")
     assert result.returncode == 1
     assert "**Imports no installed distribution provides:** `svc/main.py:1`" in result.stdout
+
+
+def test_output_dir_needs_its_folder(tmp_path: Path) -> None:
+    service = _service(tmp_path, "import json\n")
+    result = _depaudit("scan", str(service), "--output-dir")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == "depaudit scan: error: argument --output-dir: expected one argument"
