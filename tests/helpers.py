@@ -541,3 +541,18 @@ def opened_files() -> OpenedFiles:
     if not _OPENED_FILES:
         _OPENED_FILES.append(OpenedFiles())
     return _OPENED_FILES[0]
+
+
+def scan_source(folder: Path, site_packages: Path, source: str, distro: str = "debian-12", **options: object):  # type: ignore[no-untyped-def]
+    """A real scan of one service `folder/svc` whose main.py is `source`: its report."""
+    from depaudit.scan import ScanOptions, run_scan
+
+    service = folder / "svc"
+    service.mkdir(parents=True)
+    (service / "main.py").write_text(source)
+    return run_scan(ScanOptions((service,), (site_packages,), distro, use_cache=False, **options))  # type: ignore[arg-type]
+
+
+def verdict(need) -> tuple[str, str, str | None]:  # type: ignore[no-untyped-def]
+    """A need's status, tier and package, as the tests compare them."""
+    return need.status.value, need.tier.value, need.package

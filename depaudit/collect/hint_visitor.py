@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
@@ -219,16 +220,8 @@ class _HintVisitor(CallVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         callee = _callee(node.value)
-        for target in node.targets:
-            if isinstance(target.target, cst.Name):
-                name = target.target.value
-                self._bind_argv(name, node.value)
-                scope = self._classes[-1] if self._class_body[-1] and self._classes else self._results[-1]
-                if callee is None:
-                    scope.pop(name, None)
-                else:
-                    scope[name] = callee
-        values = _strings(node.value, self._lookup)
+        texts = _strings(node.value, self._lookup)
+        values = texts
         if values is None and isinstance(node.value, (cst.Tuple, cst.List)):
             values = _numbers(node.value)  # `VERSIONS = (9, 8, 7)`: what a loop may walk
         paths = _helper_path(node.value, self._lookup, self._aliases) if values is None else None
@@ -236,17 +229,13 @@ class _HintVisitor(CallVisitor):
             if not isinstance(target.target, cst.Name):
                 continue
             name = target.target.value
-            scope = self._locals[-1] if self._locals else self._constants
-            if values is None:
-                scope.pop(name, None)  # rebound to what cannot be known: the old value no longer holds
-            if paths is None:
-                self._paths[-1].pop(name, None)
-            else:
-                self._paths[-1][name] = paths
-            if values is None:
-                continue
-            scope[name] = values
-            if isinstance(node.value, (cst.List, cst.Tuple)) and _strings(node.value, self._lookup) is not None:
+            self._bind_argv(name, node.value)
+            # Each binding a name may hold is set, or forgotten: a rebinding to what cannot be
+            # known means the old value no longer holds.
+            _bind(self._classes[-1] if self._class_body[-1] and self._classes else self._results[-1], name, callee)
+            _bind(self._paths[-1], name, paths)
+            _bind(self._locals[-1] if self._locals else self._constants, name, values)
+            if texts is not None and isinstance(node.value, (cst.List, cst.Tuple)):
                 self._sequences.add(name)
 
     def visit_For(self, node: cst.For) -> None:
@@ -365,6 +354,13 @@ def _other_platform(test: cst.BaseExpression) -> bool:
     return bool(values) and all(v.lower() in _OTHER_PLATFORMS or v == "nt" for v in values)
 
 
+def _bind(scope: dict[str, Any], name: str, value: object | None) -> None:
+    if value is None:
+        scope.pop(name, None)
+    else:
+        scope[name] = value
+
+
 def _callee(node: cst.BaseExpression) -> str | None:
     """The dotted name a call's result comes from: `get_encoder_name()` → "get_encoder_name"."""
     if isinstance(node, cst.Call) and isinstance(node.func, (cst.Name, cst.Attribute)):
@@ -451,10 +447,10 @@ def _built(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # type:
                 parts.append(value)
             else:
                 return None
-        return _joined(parts, "".join)
+        return _joined(parts)
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
         left, right = _strings(node.left, lookup), _strings(node.right, lookup)
-        return None if left is None or right is None else _joined([left, right], "".join)
+        return None if left is None or right is None else _joined([left, right])
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
         template, value = _strings(node.left, lookup), _value(node.right, lookup)
         if template is None or value is None or len(template) != 1:
@@ -483,12 +479,12 @@ def _value(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # type:
     return _strings(node, lookup)
 
 
-def _joined(parts: list[tuple[str, ...]], join) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]
+def _joined(parts: list[tuple[str, ...]]) -> tuple[str, ...] | None:
     varying = [part for part in parts if len(part) > 1]
     if len(varying) > 1:
         return None
     count = len(varying[0]) if varying else 1
-    return tuple(join(part[index] if len(part) > 1 else part[0] for part in parts) for index in range(count))
+    return tuple("".join(part[index] if len(part) > 1 else part[0] for part in parts) for index in range(count))
 
 
 def _formatted(apply, values: tuple[str, ...]) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]

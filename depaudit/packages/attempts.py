@@ -74,14 +74,21 @@ def attempt_needs(
             continue
         loaded = {posixpath.basename(f) for f in files}  # a later load of the pass finds these by name
         mine = [r for r in records if any(f in r.chain for f in files) and r.soname not in loaded]
-        fails = [n for n in (resolve(record, prefix) for record in mine) if n.status.fails]
-        rank = 0 if not fails else 1 if all(n.status is NeedStatus.MISSING and n.package for n in fails) else 2
-        answered.append((rank, position, mine))
+        answered.append((alternative_rank([resolve(record, prefix) for record in mine]), position, mine))
     if not answered:
         return []
     rank, position, mine = min(answered, key=lambda a: (a[0], a[1]))
     step = _step(attempts, position, _WHY[rank])
     return [resolve(record, (*prefix, step)) for record in mine]
+
+
+def alternative_rank(needs: Sequence[Need]) -> int:
+    """How good one of several alternatives is for this image, the lowest first: 0 when the image
+    already meets all its needs, 1 when every one it lacks has a package, else 2."""
+    fails = [need for need in needs if need.status.fails]
+    if not fails:
+        return 0
+    return 1 if all(need.status is NeedStatus.MISSING and need.package for need in fails) else 2
 
 
 _WHY = (

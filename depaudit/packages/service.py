@@ -12,7 +12,7 @@ from depaudit.findings import Finding
 from depaudit.native.hints import FileHint
 from depaudit.native.elf import is_extension_module
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
-from depaudit.packages.attempts import Attempts, attempt_needs, group_attempts
+from depaudit.packages.attempts import Attempts, alternative_rank, attempt_needs, group_attempts
 from depaudit.packages.code_reach import DistributionCode
 from depaudit.packages.loaded import ProcessOrder
 from depaudit.packages.model import Need, strongest_needs
@@ -181,7 +181,7 @@ def _returned_program(
             continue
         shown = ", ".join(repr(p) for p in programs)
         options = [resolver.named_need(NeedKind.PROGRAM, p.split()[0], tier, prefix) for p in programs]
-        rank = [0 if not n.status.fails else 1 if n.package else 2 for n in options]
+        rank = [alternative_rank([option]) for option in options]
         chosen = min(range(len(options)), key=lambda i: (rank[i], i))
         why = ("the first this image has", "the first the distro packages", "the first, and none is packaged")[rank[chosen]]
         label = f"{hint.hint.call}({callee}()): it returns {shown}; {programs[chosen]!r} is {why}"

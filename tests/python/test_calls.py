@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from depaudit.packages.model import Need
-from depaudit.scan import ScanOptions, run_scan
-from helpers import build_so, elf_folder, make_dist
+from helpers import build_so, elf_folder, make_dist, scan_source, verdict
 
 EXT = ".abi3.so"
 
@@ -97,15 +96,11 @@ def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _needs(tmp_path: Path, site_packages: Path, source: str) -> tuple[bool, dict[str, Need]]:
-    service = tmp_path / "svc"
-    service.mkdir()
-    (service / "main.py").write_text(source)
-    report = run_scan(ScanOptions((service,), (site_packages,), "debian-12", use_cache=False))
+    report = scan_source(tmp_path, site_packages, source)
     return report.failing, {n.name: n for n in report.services[0].needs}
 
 
-def _verdict(need: Need) -> tuple[str, str, str | None]:
-    return need.status.value, need.tier.value, need.package
+_verdict = verdict
 
 
 @pytest.mark.parametrize(

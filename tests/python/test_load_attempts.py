@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from depaudit.packages.model import Need
-from depaudit.scan import ScanOptions, run_scan
-from helpers import build_so, elf_folder, make_dist
+from helpers import build_so, elf_folder, make_dist, scan_source, verdict
 
 EXT = ".abi3.so"
 
@@ -101,16 +100,12 @@ def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _scan(tmp_path: Path, site_packages: Path, source: str, distro: str = "debian-12") -> tuple[bool, dict[str, Need]]:
     """Whether the scan fails, and each need by name (of one name: the surest, then the one to act on)."""
-    service = tmp_path / "svc"
-    service.mkdir(parents=True)
-    (service / "main.py").write_text(source)
-    report = run_scan(ScanOptions((service,), (site_packages,), distro, use_cache=False))
+    report = scan_source(tmp_path, site_packages, source, distro)
     needs = sorted(report.services[0].needs, key=lambda n: (n.tier.rank, n.status.rank))
     return report.failing, {n.name: n for n in reversed(needs)}
 
 
-def _verdict(need: Need) -> tuple[str, str, str | None]:
-    return need.status.value, need.tier.value, need.package
+_verdict = verdict
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,7 @@ from pathlib import Path
 import pytest
 
 from depaudit.packages.model import Need
-from depaudit.scan import ScanOptions, run_scan
-from helpers import build_so, elf_folder, make_dist
+from helpers import build_so, elf_folder, make_dist, scan_source, verdict
 
 EXT = ".abi3.so"
 
@@ -80,15 +79,11 @@ def site_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _needs(tmp_path: Path, site_packages: Path, source: str, module_reach: bool = True) -> tuple[bool, dict[str, Need]]:
-    service = tmp_path / "svc"
-    service.mkdir()
-    (service / "main.py").write_text(source)
-    report = run_scan(ScanOptions((service,), (site_packages,), "debian-12", use_cache=False, module_reach=module_reach))
+    report = scan_source(tmp_path, site_packages, source, module_reach=module_reach)
     return report.failing, {n.name: n for n in report.services[0].needs}
 
 
-def _verdict(need: Need) -> tuple[str, str, str | None]:
-    return need.status.value, need.tier.value, need.package
+_verdict = verdict
 
 
 def _steps(need: Need, start: int, end: int) -> list[str]:
