@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import depaudit
-from depaudit.options import InputError
+from depaudit.options import FAIL_ON, FORMATS, InputError
 
 if TYPE_CHECKING:
     from depaudit.dockerfile.model import Dockerfile
@@ -29,11 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scan = commands.add_parser("scan", help="audit services against a Python environment and a base image")
     _scan_arguments(scan)
+    # Options the config can set too default to None here: a flag given wins over the config.
     scan.add_argument(
         "--format",
-        choices=("table", "json", "markdown", "sarif", "bindep", "patch"),
-        default="table",
-        help="report format (patch: the Dockerfile diff; bindep: each family's bindep.txt)",
+        choices=FORMATS,
+        help="report format (default: table; patch: the Dockerfile diff; bindep: each family's bindep.txt)",
     )
     scan.add_argument(
         "--output-dir",
@@ -44,12 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument(
         "--fail-on",
-        choices=("missing", "unused", "never"),
-        default="missing",
+        choices=FAIL_ON,
         help="exit 1 on a missing required package (default), also on unused/redundant/build-only ones, or never",
     )
-    scan.add_argument("--write", action="store_true", help="apply the Dockerfile changes, atomically")
-    scan.add_argument("--prune", action="store_true", help="also remove unused and redundant packages")
+    scan.add_argument("--write", action="store_true", default=None, help="apply the Dockerfile changes, atomically")
+    scan.add_argument("--prune", action="store_true", default=None, help="also remove unused and redundant packages")
     scan.add_argument("--output", type=Path, metavar="FILE", help="write the report to FILE instead of stdout")
 
     why = commands.add_parser("why", help="every chain of evidence that leads to a package, library, program or import")
@@ -96,14 +95,21 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
         help="the fleet config: depaudit.toml, or a pyproject.toml with [tool.depaudit] "
         "(default: either one in the current folder)",
     )
-    parser.add_argument(
+    environment = parser.add_mutually_exclusive_group()
+    environment.add_argument(
         "--site-packages",
         action="append",
         type=Path,
         default=[],
         metavar="DIR",
         help="the image's Python environment: a site-packages folder or a venv root (repeatable; default: the "
-        "image's own, else this interpreter's)",
+        "config's, the image's own, else $VIRTUAL_ENV, ./.venv, then the interpreter running depaudit)",
+    )
+    environment.add_argument(
+        "--python",
+        type=Path,
+        metavar="PATH",
+        help="the image's Python environment given by its interpreter (a venv's bin/python): read, never run",
     )
     parser.add_argument(
         "--distro",
@@ -137,17 +143,18 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir", type=Path, metavar="DIR", help="where indexes and per-file results are kept (default: the user cache)"
     )
-    parser.add_argument("--no-cache", action="store_true", help="neither read nor write per-file results")
+    parser.add_argument("--no-cache", action="store_true", default=None, help="neither read nor write per-file results")
     parser.add_argument(
         "--jobs", "-j", type=int, metavar="N", help="worker processes for parsing and ELF reading (default: the usable cores)"
     )
     parser.add_argument(
-        "--hoist", action="store_true", help="move a package several families need into their nearest common parent family"
+        "--hoist", action="store_true", default=None, help="move a package several families need into their nearest common parent family"
     )
     parser.add_argument(
         "--no-module-reach",
         dest="module_reach",
         action="store_false",
+        default=None,
         help="do not follow the wheels' own imports: every extension module and top-level hint of a "
         "reached wheel counts as surely as the wheel (coarser)",
     )
@@ -189,6 +196,8 @@ def _run(args: argparse.Namespace) -> ScanReport:
     from depaudit.options import ScanOptions
     from depaudit.scan import run_scan
 
+    config = _config_file(args.config, bool(args.paths))
+    _apply_config_settings(args, config)
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs takes a number of processes, 1 or more, not {args.jobs}")
     env = {}
@@ -206,25 +215,46 @@ def _run(args: argparse.Namespace) -> ScanReport:
         base_image=args.base_image,
         env=env,
         cache_dir=args.cache_dir,
-        hoist=args.hoist,
-        config=_config_file(args.config, bool(args.paths)),
+        hoist=bool(args.hoist),
+        config=config,
         use_cache=not args.no_cache,
         processes=args.jobs,
-        module_reach=args.module_reach,
+        module_reach=args.module_reach is not False,
+        python=args.python,
     )
     return run_scan(options)
 
 
 def _config_file(given: Path | None, have_paths: bool) -> Path | None:
-    from depaudit.fleet.config import find_config
+    from depaudit.fleet.config import ConfigError, find_config
     if given is not None:
         if not given.is_file():
             raise InputError(f"no such config file: {given}")
         return given
-    found = find_config(Path.cwd())
+    try:
+        found = find_config(Path.cwd())
+    except ConfigError as error:
+        raise InputError(str(error)) from error
     if found is None and not have_paths:
         raise InputError("no PATH given and no depaudit.toml (or [tool.depaudit] in pyproject.toml) here")
     return found
+
+
+def _apply_config_settings(args: argparse.Namespace, config: Path | None) -> None:
+    """The config's settings for the options the command line left unset, then the defaults."""
+    settings: dict[str, object] = {}
+    if config is not None:
+        from depaudit.fleet.config import ConfigError, load_config
+        try:
+            settings = load_config(config).settings.given()
+        except ConfigError as error:
+            raise InputError(str(error)) from error
+    if "cache" in settings:
+        settings["no_cache"] = not settings.pop("cache")
+    defaults = {"format": "table", "fail_on": "missing", "write": False, "prune": False}
+    for name in (*settings, *defaults):
+        if hasattr(args, name) and getattr(args, name) is None:
+            setattr(args, name, settings.get(name, defaults.get(name)))
 
 
 def _scan(args: argparse.Namespace) -> int:

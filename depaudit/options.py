@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DISTRO = "ubuntu-22.04"  # nvidia/cuda:12.x images
+FORMATS = ("table", "json", "markdown", "sarif", "bindep", "patch")
+FAIL_ON = ("missing", "unused", "never")
 
 
 class InputError(Exception):
@@ -19,7 +21,7 @@ class InputError(Exception):
 @dataclass(frozen=True)
 class ScanOptions:
     paths: tuple[Path, ...]
-    site_packages: tuple[Path, ...] = ()  # empty: the image's own, else this interpreter's
+    site_packages: tuple[Path, ...] = ()  # empty: the config's, the image's own, else the default environment
     distro: str | None = None  # None: the image's /etc/os-release, else DEFAULT_DISTRO
     rootfs: Path | None = None  # an unpacked base image
     image: Path | None = None  # a docker save tarball or an OCI layout (folder or tar)
@@ -33,3 +35,4 @@ class ScanOptions:
     # Follow the wheels' own imports: which of a wheel's modules the service's imports really
     # run decides how surely its extension modules and its Python code's hints are needed.
     module_reach: bool = True
+    python: Path | None = None  # an interpreter whose environment is audited (read, never run)

@@ -35,6 +35,7 @@ from depaudit.parallel import Workers
 from depaudit.plan.fleet import plan_fleet, prune_findings
 from depaudit.plan.model import BaseProvides
 from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
+from depaudit.python.locate import only_the_tool
 from depaudit.python.model import TargetPython
 from depaudit.python.calls import service_calls
 from depaudit.python.modules import ModuleGraph, service_starts
@@ -91,6 +92,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
             imports = collect_imports(service, cache, workers, finder, memo)
             reached.append((service, base, environment, imports, environment.reach.of(imports.imports)))
         _refuse_empty_environments(reached)
+        _refuse_the_tools_own(reached)
         for environment in environments.values():
             wanted: dict[tuple[str, ...], set[str]] = {}
             for _, base, owner, _, reach in reached:
@@ -132,6 +134,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
         findings=tuple(sorted(set(findings))),
         base_image=labels.pop() if len(labels) == 1 else None,
         families=plan.families,
+        environments=tuple(dict.fromkeys(base.environment for _, base in services)),
     )
 
 
@@ -151,6 +154,22 @@ def _refuse_empty_environments(
                 f"no installed distribution in {shown}, yet {service.name} imports {third.top_level} "
                 f"({third.file}:{third.line}): give --site-packages the environment the services run in "
                 "(a site-packages folder or a venv root)"
+            )
+
+
+def _refuse_the_tools_own(
+    reached: list[tuple[Service, ServiceBase, _Environment, ServiceImports, ServiceReach]],
+) -> None:
+    """Nothing named an environment and depaudit's own holds nothing but depaudit (pipx, `uv
+    tool`): auditing it would report the services' every import as missing. An input error that
+    says how to name the right one."""
+    for _, base, environment, _, _ in reached:
+        if base.environment.fallback and only_the_tool(environment.env.distributions):
+            shown = ", ".join(str(path) for path in base.site_packages)
+            raise InputError(
+                f"no Python environment named, and the one depaudit runs from ({shown}) holds only depaudit: "
+                "give --site-packages (a site-packages folder or a venv root) or --python (the services' "
+                "interpreter), activate the services' venv, or run where their ./.venv is"
             )
 
 

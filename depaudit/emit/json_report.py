@@ -13,7 +13,7 @@ from depaudit.packages.model import Need, ServiceReport
 from depaudit.python.model import ResolvedImport
 from depaudit.report import ScanReport
 
-SCHEMA_VERSION = "1.6"  # 1.6: missing_module findings (an unguarded start-up import nothing provides: failing)
+SCHEMA_VERSION = "1.7"  # 1.7: environments (which were audited, and why); 1.6: missing_module findings
 
 
 def report_to_json(report: ScanReport) -> dict[str, Any]:
@@ -24,6 +24,9 @@ def report_to_json(report: ScanReport) -> dict[str, Any]:
         "base_image": report.base_image,
         "python_version": report.python_version,
         "distribution_count": report.distribution_count,
+        "environments": [
+            {"site_packages": [str(path) for path in choice.folders], "source": choice.source} for choice in report.environments
+        ],
         "failing": report.failing,
         "services": [_service(service) for service in report.services],
         "families": [_family(family) for family in report.families],

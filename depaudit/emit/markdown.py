@@ -69,6 +69,9 @@ def render_markdown(report: ScanReport) -> str:
         f"{verdict} — {len(report.services)} service(s), distro {_code(report.distro)}, Python {_text(report.python_version)}.",
         "",
     ]
+    for choice in report.environments:
+        folders = ", ".join(_code(str(path)) for path in choice.folders)
+        out += [f"Python environment: {folders} ({_text(choice.source)}).", ""]
     if report.families:
         out += [
             "## Family Dockerfiles", "",

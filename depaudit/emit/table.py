@@ -35,6 +35,8 @@ def render_table(report: ScanReport, console: Console) -> None:
         f"depaudit scan: {len(report.services)} service(s), distro {report.distro}, "
         f"Python {report.python_version}, {report.distribution_count} installed distributions"
     )
+    for line in environment_lines(report):
+        out.line(line)
     for service in report.services:
         out.line()
         _render_service(service, out, width)
@@ -47,6 +49,14 @@ def render_table(report: ScanReport, console: Console) -> None:
     out.line()
     text, style = _summary(report)
     out.line(text, style)
+
+
+def environment_lines(report: ScanReport) -> list[str]:
+    """Which Python environment was audited, and why that one: a gate must say what it read."""
+    return [
+        f"Python environment: {', '.join(str(path) for path in choice.folders)} ({choice.source})"
+        for choice in report.environments
+    ]
 
 
 class _Out:

@@ -7,8 +7,9 @@ FROM chain's external image)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from depaudit.collect.model import Service
@@ -20,7 +21,7 @@ from depaudit.native.reads import read_by_the_scan
 from depaudit.options import DEFAULT_DISTRO, InputError, ScanOptions
 from depaudit.packages.profiles import BaseProfile, load_profile
 from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
-from depaudit.python.environment import default_site_packages, environment_folders
+from depaudit.python.locate import EnvironmentChoice, default_environment, environment_folders, interpreter_folders
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,11 @@ class ServiceBase:
     cuda_version: str | None = None  # CUDA_VERSION of the image: names NVIDIA's CUDA packages
     chain: BaseChain | None = None  # the Dockerfiles it is built from
     image: BaseImage | None = None  # the base image read as files, when one is given
-    site_packages: tuple[Path, ...] = ()  # the Python environment of its image
+    environment: EnvironmentChoice = field(default_factory=lambda: EnvironmentChoice((), ""))  # of its image
+
+    @property
+    def site_packages(self) -> tuple[Path, ...]:
+        return self.environment.folders
 
 
 class Bases:
@@ -52,6 +57,7 @@ class Bases:
         self.fixed = _profile(options.base_image)  # --base-image
         self._profiles: dict[str, BaseProfile | None] = {}  # reference → profile, read once
         self._environments: dict[tuple[int, str], Path | None] = {}  # (image, its path) → copied out
+        self._default: EnvironmentChoice | None = None
         self.explicit = distro_rules(options.distro, self.given) if options.distro else None  # a usage error first
 
     def of(self, service: Service, placement: Placement) -> ServiceBase:
@@ -76,7 +82,7 @@ class Bases:
             cuda_version=environment.get("CUDA_VERSION"),
             chain=chain,
             image=image,
-            site_packages=self._site_packages(lineage, image),
+            environment=self._environment(lineage, image),
         )
 
     def rules(self) -> DistroRules:
@@ -145,19 +151,29 @@ class Bases:
             self._profiles[reference] = _profile(reference)
         return None, self._profiles[reference]
 
-    def _site_packages(self, lineage: Sequence[FamilySpec], image: BaseImage | None) -> tuple[Path, ...]:
-        chosen: tuple[Path, ...] = self.options.site_packages
-        if not chosen:
-            chosen = next((f.site_packages for f in lineage if f.site_packages), ())
-        if not chosen and self.config is not None:
-            chosen = self.config.site_packages
-        for path in chosen:
-            if not path.is_dir():
-                raise InputError(f"site-packages: not a folder: {path}")
-        chosen = tuple(folder for path in chosen for folder in environment_folders(path))  # a venv root too
-        if not chosen and image is not None:
-            chosen = tuple(filter(None, (self._image_environment(image, path) for path in image.site_packages)))
-        return tuple(p.resolve() for p in chosen) or default_site_packages()
+    def _environment(self, lineage: Sequence[FamilySpec], image: BaseImage | None) -> EnvironmentChoice:
+        """The command line's, a family's, the config's, the image's own; else the default
+        ($VIRTUAL_ENV, ./.venv, depaudit's own interpreter)."""
+        options = self.options
+        if options.site_packages:
+            return _named(options.site_packages, None, "--site-packages")
+        if options.python is not None:
+            return _named((), options.python, "--python")
+        for family in lineage:
+            if family.site_packages or family.python:
+                return _named(family.site_packages, family.python, f"family {family.name} in {self._config_name()}")
+        if self.config is not None and (self.config.site_packages or self.config.python):
+            return _named(self.config.site_packages, self.config.python, self._config_name())
+        if image is not None:
+            own = tuple(filter(None, (self._image_environment(image, path) for path in image.site_packages)))
+            if own:
+                return EnvironmentChoice(tuple(p.resolve() for p in own), f"the site-packages of {image.label}")
+        if self._default is None:
+            self._default = default_environment(Path.cwd(), os.environ)
+        return self._default
+
+    def _config_name(self) -> str:
+        return self.config.path.name if self.config is not None else "the config"
 
     def _image_environment(self, image: BaseImage, path: str) -> Path | None:
         """A site-packages of the image, readable here (copied out of a layered image once)."""
@@ -165,6 +181,18 @@ class Bases:
         if key not in self._environments:
             self._environments[key] = image.fs.python_environment(path, read_by_the_scan)
         return self._environments[key]
+
+
+def _named(site_packages: Sequence[Path], python: Path | None, source: str) -> EnvironmentChoice:
+    """Folders (a site-packages or a venv root each) or an interpreter, as named by `source`."""
+    for path in site_packages:
+        if not path.is_dir():
+            raise InputError(f"site-packages: not a folder: {path} (from {source})")
+    if python is not None:
+        folders = interpreter_folders(python)
+    else:
+        folders = tuple(folder for path in site_packages for folder in environment_folders(path))
+    return EnvironmentChoice(tuple(p.resolve() for p in folders), source)
 
 
 def distro_rules(distro: str | None, image: BaseImage | None) -> DistroRules:

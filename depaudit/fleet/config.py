@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from depaudit.fleet.settings import SETTING_KEYS, RunSettings, SettingError, read_settings
 
 CONFIG_NAMES = ("depaudit.toml", "pyproject.toml")
 # Where family Dockerfiles are looked for when the config names no glob: `docker/<family>/Dockerfile`
@@ -34,6 +35,7 @@ class FamilyConfig:
     dockerfile: Path | None  # None: found by the family-dockerfiles glob
     parent: str | None = None  # another family; None: the Dockerfile's FROM decides
     site_packages: tuple[Path, ...] = ()
+    python: Path | None = None  # an interpreter whose environment its image has (read, never run)
     base_image: str | None = None  # a profile reference, or a rootfs folder / image tar (absolute)
     env: Mapping[str, str] = field(default_factory=dict)
     gpu: bool | None = None  # None: a CUDA base image makes it a GPU family
@@ -60,29 +62,33 @@ class FleetConfig:
     paths: tuple[Path, ...] = ()  # folders of services found by convention
     family_globs: tuple[str, ...] = DEFAULT_FAMILY_GLOBS
     site_packages: tuple[Path, ...] = ()
+    python: Path | None = None
     base_image: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     build_args: Mapping[str, str] = field(default_factory=dict)  # of every family's build
     families: Mapping[str, FamilyConfig] = field(default_factory=dict)
     services: Mapping[str, ServiceConfig] = field(default_factory=dict)
+    settings: RunSettings = field(default_factory=RunSettings)  # the command line's options it sets
 
 
-_TOP_KEYS = ("distro", "paths", "family-dockerfiles", "site-packages", "base-image", "env", "build-args", "families", "services")
-_FAMILY_KEYS = ("dockerfile", "parent", "site-packages", "base-image", "env", "gpu", "keep", "build-args")
+_TOP_KEYS = (
+    "distro", "paths", "family-dockerfiles", "site-packages", "python", "base-image", "env", "build-args", "families",
+    "services", *SETTING_KEYS,
+)
+_FAMILY_KEYS = ("dockerfile", "parent", "site-packages", "python", "base-image", "env", "gpu", "keep", "build-args")
 _SERVICE_KEYS = ("path", "entry", "source-roots", "family", "dockerfile", "requirements")
 
 
 def find_config(folder: Path) -> Path | None:
-    """`depaudit.toml` in `folder`, else a `pyproject.toml` there with a `[tool.depaudit]` table."""
+    """`depaudit.toml` in `folder`, else a `pyproject.toml` there with a `[tool.depaudit]`
+    table. A pyproject.toml that cannot be read as TOML is a `ConfigError` naming its line: it
+    may hold our table, and a gate that silently drops its settings would audit something else."""
     candidate = folder / "depaudit.toml"
     if candidate.is_file():
         return candidate
     pyproject = folder / "pyproject.toml"
     if pyproject.is_file():
-        try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            return None  # not ours to judge: only an explicit --config makes it an error
+        data, _ = _read_toml(pyproject)
         if isinstance(data.get("tool"), dict) and "depaudit" in data["tool"]:
             return pyproject
     return None
@@ -90,22 +96,47 @@ def find_config(folder: Path) -> Path | None:
 
 def load_config(path: Path) -> FleetConfig:
     path = path.resolve()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from error
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path} is not UTF-8 text: {error.reason}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from error
-    where = path.name
+    data, text = _read_toml(path)
+    where = "top level"
     if path.name == "pyproject.toml":
         tool = data.get("tool")
         table = tool.get("depaudit") if isinstance(tool, dict) else None
         if table is None:
             raise ConfigError(f"{path} has no [tool.depaudit] table")
         data, where = table, "[tool.depaudit]"
-    return _fleet(path, _table(data, where, _TOP_KEYS))
+    try:
+        return _fleet(path, _table(data, where, _TOP_KEYS))
+    except ConfigError as error:
+        line = _line_of(text, str(error))
+        raise ConfigError(f"{one_line(path)}{f', line {line}' if line else ''}: {error}") from error
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text), text
+    except OSError as error:
+        raise ConfigError(f"cannot read {one_line(path)}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{one_line(path)} is not UTF-8 text: {error.reason}") from error
+    except tomllib.TOMLDecodeError as error:
+        # tomllib says where as "(at line 3, column 5)": the file and line lead the message.
+        found = re.search(r"\(at line (\d+), column \d+\)", str(error))
+        at = f", line {found.group(1)}" if found else ""
+        raise ConfigError(f"{one_line(path)}{at}: not valid TOML: {error}") from error
+
+
+def _line_of(text: str, message: str) -> int | None:
+    """The line of the key an error names (`… unknown key 'x'`, `where key: …`), found by
+    its assignment; None where it cannot be placed."""
+    named = re.search(r"unknown key '([^']+)'", message) or re.match(r"(?:top level|\[[^\]]*\]) ([\w.-]+?)(?:\.[^.:\s]+)?:", message)
+    if named is None:
+        return None
+    key = re.escape(named.group(1))
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(rf"\s*(?:{key}|\"{key}\"|'{key}')\s*=", line):
+            return number
+    return None
 
 
 def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
@@ -124,6 +155,10 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
     # A service's `family` may also name a family found by the Dockerfile glob: the fleet
     # layout checks it once those are known.
     globs = _strings(data, "family-dockerfiles", "top level")
+    try:
+        settings = read_settings(data, "top level", root)
+    except SettingError as error:
+        raise ConfigError(str(error)) from error
     return FleetConfig(
         path=path,
         root=root,
@@ -131,11 +166,13 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
         paths=tuple(root / p for p in _paths(data, "paths", "top level") or ()),
         family_globs=tuple(globs) if globs is not None else DEFAULT_FAMILY_GLOBS,
         site_packages=tuple(root / p for p in _paths(data, "site-packages", "top level") or ()),
+        python=_optional_path(data, "python", "top level", root),
         base_image=_base_image(_string(data, "base-image", "top level"), root),
         env=_env(data, "top level"),
         build_args=_env(data, "top level", "build-args"),
         families=families,
         services=services,
+        settings=settings,
     )
 
 
@@ -150,6 +187,7 @@ def _family(name: str, data: dict[str, Any], root: Path) -> FamilyConfig:
         dockerfile=root / dockerfile if dockerfile is not None else None,
         parent=_string(data, "parent", where),
         site_packages=tuple(root / p for p in _paths(data, "site-packages", where) or ()),
+        python=_optional_path(data, "python", where, root),
         base_image=_base_image(_string(data, "base-image", where), root),
         env=_env(data, where),
         gpu=gpu,
@@ -212,6 +250,11 @@ def _path(data: Mapping[str, Any], key: str, where: str) -> str | None:
     if value is not None and not _usable_path(value):
         raise ConfigError(f"{where} {key}: {value[:80]!r} cannot name a file (a NUL byte, or a name too long)")
     return value
+
+
+def _optional_path(data: Mapping[str, Any], key: str, where: str, root: Path) -> Path | None:
+    value = _path(data, key, where)
+    return root / value if value is not None else None
 
 
 def _paths(data: Mapping[str, Any], key: str, where: str) -> list[str] | None:

@@ -29,6 +29,7 @@ class FamilySpec:
     source: Dockerfile  # the family's Dockerfile as the scan read it; shown relative to the fleet's folder
     parent: str | None
     site_packages: tuple[Path, ...] = ()
+    python: Path | None = None  # an interpreter whose environment its image has
     base_image: str | None = None  # a profile reference, or an absolute rootfs / image path
     env: Mapping[str, str] = field(default_factory=dict)
     gpu: bool | None = None
@@ -285,6 +286,7 @@ def _add_family(
             source=dockerfile,
             parent=parent if parent != name else None,
             site_packages=own.site_packages if own else (),
+            python=own.python if own else None,
             base_image=own.base_image if own else None,
             env=own.env if own else {},
             gpu=own.gpu if own else None,

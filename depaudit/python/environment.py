@@ -424,27 +424,3 @@ def _package_of(folder: str, names: set[str]) -> str | None:
     for end in range(1, len(parts) + 1):
         names.add(".".join(parts[:end]))
     return folder.replace("/", ".")
-
-
-def environment_folders(path: Path) -> tuple[Path, ...]:
-    """The site-packages folders `path` stands for: a venv root (`pyvenv.cfg`, or a
-    `lib/python3.X/site-packages` inside) gives its own; any other folder is itself."""
-    if (path / "pyvenv.cfg").is_file() or not any(path.glob("*.dist-info")) and not any(path.glob("*.egg-info")):
-        inside = sorted(path.glob("lib/python3*/site-packages")) + sorted(path.glob("lib64/python3*/site-packages"))
-        found = list(dict.fromkeys(folder.resolve() for folder in inside if folder.is_dir()))
-        if found:
-            return tuple(found)
-    return (path,)
-
-
-def default_site_packages() -> tuple[Path, ...]:
-    """The site-packages of the interpreter running depaudit (purelib, then platlib)."""
-    import sysconfig
-
-    paths = sysconfig.get_paths()
-    unique: list[Path] = []
-    for name in ("purelib", "platlib"):
-        path = Path(paths[name])
-        if path not in unique:
-            unique.append(path)
-    return tuple(unique)

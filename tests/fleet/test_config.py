@@ -86,7 +86,7 @@ def test_find_config_prefers_depaudit_toml_and_ignores_a_pyproject_without_the_t
     ("text", "message"),
     [
         ("distro = 3\n", "top level distro: expected a non-empty string, got 3"),
-        ("colour = 'red'\n", "depaudit.toml: unknown key 'colour' (known: distro, paths, family-dockerfiles,"),
+        ("colour = 'red'\n", "depaudit.toml, line 1: top level: unknown key 'colour' (known: distro, paths, family-dockerfiles,"),
         ("[families.a]\ndockerfile = 'x'\nparents = 'b'\n", "[families.a]: unknown key 'parents'"),
         ("[families.a]\nparent = 'a'\n", "[families.a] parent: a family cannot be its own parent"),
         ("[families.a]\ngpu = 'yes'\n", "[families.a] gpu: expected true or false, got 'yes'"),
@@ -96,7 +96,7 @@ def test_find_config_prefers_depaudit_toml_and_ignores_a_pyproject_without_the_t
         ("[services.s]\nentry = 'a.py'\nsource-roots = [1]\n", "[services.s] source-roots: expected a list of non-empty strings"),
         ("services = ['a']\n", "[services]: expected a table, got list"),
         ("env = { A = 1 }\n", "top level env.A: expected a string, got 1"),
-        ("distro = \n", "is not valid TOML"),
+        ("distro = \n", "depaudit.toml, line 1: not valid TOML: Invalid value (at line 1, column 10)"),
     ],
 )
 def test_mistakes_are_errors_that_name_the_key(tmp_path: Path, text: str, message: str) -> None:
