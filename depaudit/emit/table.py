@@ -49,6 +49,12 @@ def render_table(report: ScanReport, console: Console) -> None:
     out.line(text, style)
 
 
+def render_verdict(report: ScanReport, console: Console) -> None:
+    """The table's last line alone: what `depaudit scan -q` prints."""
+    text, style = _summary(report)
+    _Out(console).line(text, style)
+
+
 class _Out:
     """Lines for the console: plain, or coloured where a style is given."""
 
