@@ -16,6 +16,7 @@ from depaudit.options import FAIL_ON, FORMATS, InputError
 if TYPE_CHECKING:
     from depaudit.dockerfile.model import Dockerfile
     from depaudit.report import ScanReport
+    from depaudit.terminal import StderrProgress
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -158,6 +159,25 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not follow the wheels' own imports: every extension module and top-level hint of a "
         "reached wheel counts as surely as the wheel (coarser)",
     )
+    _output_arguments(parser)
+
+
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
+    """How much the command says besides its report, and in what colours."""
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument(
+        "-q", "--quiet", action="store_true", default=None,
+        help="print only the verdict (a machine format is printed whole); stderr carries only errors",
+    )
+    talk.add_argument(
+        "-v", "--verbose", action="store_true", default=None, help="on stderr, each stage as it finishes: its counts and wall time"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", default=None, help="no status line on stderr (shown on a terminal when a scan runs past 1 s)"
+    )
+    parser.add_argument(
+        "--no-color", action="store_true", default=None, help="no colour or style, on stdout or stderr (as NO_COLOR=1; FORCE_COLOR=1 forces them)"
+    )
 
 
 def run() -> int:
@@ -222,7 +242,28 @@ def _run(args: argparse.Namespace) -> ScanReport:
         module_reach=args.module_reach is not False,
         python=args.python,
     )
-    return run_scan(options)
+    progress = _progress(args)
+    if progress is None:
+        return run_scan(options)
+    with progress:  # the status line is gone before anything else is written, error or report
+        return run_scan(options, progress)
+
+
+def _progress(args: argparse.Namespace) -> StderrProgress | None:
+    """What the scan reports to stderr: None when nothing is to be shown (then it counts nothing)."""
+    from depaudit.terminal import StderrProgress, make_console, progress_delay, wants_status_line
+
+    live = not (args.quiet or args.no_progress) and wants_status_line(os.environ)
+    if not (live or args.verbose):
+        return None
+    console = make_console(_colour(args), stderr=True)
+    return StderrProgress(console, verbose=args.verbose, live=live, delay=progress_delay(os.environ))
+
+
+def _colour(args: argparse.Namespace) -> bool | None:
+    from depaudit.terminal import colour_choice
+
+    return colour_choice(args.no_color, os.environ)
 
 
 def _config_file(given: Path | None, have_paths: bool) -> Path | None:
@@ -249,9 +290,16 @@ def _apply_config_settings(args: argparse.Namespace, config: Path | None) -> Non
             settings = load_config(config).settings.given()
         except ConfigError as error:
             raise InputError(str(error)) from error
-    if "cache" in settings:
-        settings["no_cache"] = not settings.pop("cache")
-    defaults = {"format": "table", "fail_on": "missing", "write": False, "prune": False}
+    for key, flag in (("cache", "no_cache"), ("progress", "no_progress"), ("color", "no_color")):
+        if key in settings:
+            settings[flag] = not settings.pop(key)
+    if args.quiet or args.verbose:  # one of the two given: the config's other is not wanted with it
+        settings.pop("quiet", None)
+        settings.pop("verbose", None)
+    defaults = {
+        "format": "table", "fail_on": "missing", "write": False, "prune": False, "quiet": False, "verbose": False,
+        "no_progress": False, "no_color": False,
+    }
     for name in (*settings, *defaults):
         if hasattr(args, name) and getattr(args, name) is None:
             setattr(args, name, settings.get(name, defaults.get(name)))
@@ -260,8 +308,16 @@ def _apply_config_settings(args: argparse.Namespace, config: Path | None) -> Non
 def _scan(args: argparse.Namespace) -> int:
     report = _run(args)
     if args.write:
-        report = _write_patches(report, prune=args.prune)
-    text = _render(report, args.format, to_file=args.output is not None, prune=args.prune)
+        report = _write_patches(report, prune=args.prune, quiet=args.quiet)
+    to_file = args.output is not None
+    if args.quiet and args.format == "table" and not to_file:
+        from depaudit.emit.table import render_verdict
+        from depaudit.terminal import make_console
+
+        render_verdict(report, make_console(_colour(args)))
+        text = ""
+    else:
+        text = _render(report, args.format, to_file=to_file, prune=args.prune, colour=_colour(args))
     if args.output is not None:
         try:
             args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -300,7 +356,7 @@ def _write_output_dir(report: ScanReport, folder: Path, *, prune: bool) -> None:
         raise InputError(f"cannot write to {folder}: {error.strerror}") from error
 
 
-def _write_patches(report: ScanReport, *, prune: bool) -> ScanReport:
+def _write_patches(report: ScanReport, *, prune: bool, quiet: bool) -> ScanReport:
     """Write each family's patched Dockerfile. Returns the report holding the Dockerfiles as
     written: a patch rendered after the write shows what is left to change, not what was done,
     as it did when the files were read again."""
@@ -315,7 +371,8 @@ def _write_patches(report: ScanReport, *, prune: bool) -> ScanReport:
             write_atomic(path, new)
         except OSError as error:
             raise InputError(f"cannot write {path}: {error.strerror}") from error
-        print(f"depaudit: patched {path} (family {family.name})", file=sys.stderr)
+        if not quiet:
+            print(f"depaudit: patched {path} (family {family.name})", file=sys.stderr)
         written[family.name] = replace(dockerfile, text=new)
     families = tuple(replace(f, source=written[f.name]) if f.name in written else f for f in report.families)
     return replace(report, families=families)
@@ -390,7 +447,7 @@ def _render_patches(report: ScanReport, *, prune: bool, only: str | None = None)
     )
 
 
-def _render(report: ScanReport, fmt: str, *, to_file: bool, prune: bool = False) -> str:
+def _render(report: ScanReport, fmt: str, *, to_file: bool, prune: bool = False, colour: bool | None = None) -> str:
     if fmt == "patch":
         return _render_patches(report, prune=prune)
     if fmt == "markdown":
@@ -413,11 +470,8 @@ def _render(report: ScanReport, fmt: str, *, to_file: bool, prune: bool = False)
 
     if to_file:
         return render_plain_text(report)
-    from rich.console import Console
+    from depaudit.terminal import make_console
 
-    # On a terminal rich colours the table; piped or with NO_COLOR it prints plain text.
-    console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 120  # rich's 80-column default for pipes folds every chain
-    render_table(report, console)
+    # On a terminal rich colours the table; piped, or with --no-color / NO_COLOR, it prints plain text.
+    render_table(report, make_console(colour))
     return ""

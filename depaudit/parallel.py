@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
+
+    from depaudit.progress import ScanProgress
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,19 +28,33 @@ def available_cores() -> int:
 
 class Workers:
     """A process pool made on first use. Results come back in the order of the items, so a
-    run with N processes gives exactly what a run with one gives."""
+    run with N processes gives exactly what a run with one gives.
 
-    def __init__(self, processes: int | None = None) -> None:
+    With a `progress` observer, a batch given a `unit` is counted as its results arrive in this
+    process (the workers themselves never report); without one, nothing is counted."""
+
+    def __init__(self, processes: int | None = None, progress: ScanProgress | None = None) -> None:
         self.processes = max(1, processes if processes is not None else available_cores())
         self._pool: Executor | None = None
+        self._progress = progress
 
     def map(
-        self, function: Callable[[T], R], items: Sequence[T], crashed: Callable[[T], R] | None = None
+        self,
+        function: Callable[[T], R],
+        items: Sequence[T],
+        crashed: Callable[[T], R] | None = None,
+        *,
+        unit: str | None = None,
     ) -> list[R]:
-        return self.start(function, items, crashed)()
+        return self.start(function, items, crashed, unit=unit)()
 
     def start(
-        self, function: Callable[[T], R], items: Sequence[T], crashed: Callable[[T], R] | None = None
+        self,
+        function: Callable[[T], R],
+        items: Sequence[T],
+        crashed: Callable[[T], R] | None = None,
+        *,
+        unit: str | None = None,
     ) -> Callable[[], list[R]]:
         """`map`, returning at once: call the result to wait for the list. The pool takes the
         batches in the order they were started, so this process can walk one batch's results
@@ -46,8 +63,15 @@ class Workers:
         A worker that dies (a native parser's segfault on a hostile file) breaks the pool; the
         batch is then run again one item at a time in a fresh pool, and each item that kills
         its worker gets `crashed(item)` instead of a result, so one file never ends the scan."""
+        count: Callable[[], None] | None = None
+        if self._progress is not None and unit is not None:
+            self._progress.count(unit, 0, expected=len(items))
+            count = partial(self._progress.count, unit)
         if self.processes == 1 or len(items) < _MIN_ITEMS:
-            results = [function(item) for item in items]
+            if count is None:
+                results = [function(item) for item in items]
+            else:
+                results = [_counted(function(item), count) for item in items]
             return lambda: results
         chunk = max(1, len(items) // (self.processes * 8))
         pending = self._executor().map(function, items, chunksize=chunk)  # every chunk is submitted now
@@ -58,7 +82,10 @@ class Workers:
                 from concurrent.futures.process import BrokenProcessPool
 
                 try:
-                    done.append(list(pending))
+                    if count is None:
+                        done.append(list(pending))
+                    else:  # each result as it arrives: a batch of 3,000 files is no silent wait
+                        done.append([_counted(result, count) for result in pending])
                 except BrokenProcessPool:
                     if crashed is None:
                         raise
@@ -109,3 +136,8 @@ class Workers:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _counted(result: R, count: Callable[[], None]) -> R:
+    count()
+    return result

@@ -34,6 +34,7 @@ from depaudit.packages.index import PackageIndex
 from depaudit.parallel import Workers
 from depaudit.plan.fleet import plan_fleet, prune_findings
 from depaudit.plan.model import BaseProvides
+from depaudit.progress import NoProgress, ScanProgress
 from depaudit.python.environment import PythonEnvironment, infer_target, load_environment
 from depaudit.python.locate import only_the_tool
 from depaudit.python.model import TargetPython
@@ -66,7 +67,11 @@ class _Knowledge:
     python_rules: dict[str, PackageRule]
 
 
-def run_scan(options: ScanOptions) -> ScanReport:
+def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> ScanReport:
+    """The report of the scan `options` ask for; each stage is told to `progress` as it runs."""
+    # None leaves the workers' per-result counting out entirely: a scan nobody watches pays nothing.
+    told = progress or NoProgress()
+    told.stage("fleet")
     _check_inputs(options)
     fleet = load_fleet(options)
     bases = Bases(options, fleet)
@@ -77,10 +82,15 @@ def run_scan(options: ScanOptions) -> ScanReport:
     environments: dict[tuple[tuple[Path, ...], int], _Environment] = {}
     requirements = RequirementFiles()
     finder, memo = LocalFinder(), ImportMemo()
-    with Workers(options.processes) as workers:
+    told.done("fleet", f"{len(services)} services, {len(fleet.families)} families")
+    with Workers(options.processes, progress) as workers:
         store = ElfStore(cache, workers)
         reached = []  # (service, base, environment, imports, reach): every import read before any wheel
+        told.stage("collect")
+        told.count("services", 0, expected=len(services))
+        told.count("files read", 0)
         for service, base in services:
+            told.stage("python")
             key = (base.site_packages, id(base.image))
             if key not in environments:
                 env = load_environment(base.site_packages)
@@ -89,21 +99,37 @@ def run_scan(options: ScanOptions) -> ScanReport:
                 modules = ModuleGraph(env, cache) if options.module_reach else None
                 environments[key] = _Environment(env, target, Reach(env, target, cache), WheelNatives(env, store, base.image), modules)
             environment = environments[key]
+            told.stage("collect")
             imports = collect_imports(service, cache, workers, finder, memo)
+            told.count("services")
+            told.count("files read", len(imports.files))
+            told.stage("python")
             reached.append((service, base, environment, imports, environment.reach.of(imports.imports)))
+        told.done("collect")
+        distributions = len({(id(environment), item.key) for _, _, environment, _, reach in reached for item in reach.reached})
+        told.done("python", f"{len(environments)} environment(s), {distributions} distributions reached")
         _refuse_empty_environments(reached)
         _refuse_the_tools_own(reached)
+        # The module walk (python's) runs in here while the workers read ELF files: it is native's time.
+        told.stage("native")
+        walked = 0
         for environment in environments.values():
             wanted: dict[tuple[str, ...], set[str]] = {}
             for _, base, owner, _, reach in reached:
                 if owner is environment:
                     wanted.setdefault(base.ld_library_path, set()).update(item.key for item in reach.reached)
+            walked += sum(len(keys) for keys in wanted.values())
             environment.natives.read(wanted, partial(_module_reach, environment, [(i, r) for _, _, o, i, r in reached if o is environment]))
-        reports = [
-            _service_report(service, base, environment, imports, reach, knowledge, requirements, store)
-            for service, base, environment, imports, reach in reached
-        ]
+        told.done("native", f"{walked} distribution walks")
+        told.stage("packages")
+        told.count("services", 0, expected=len(reached))
+        reports = []
+        for service, base, environment, imports, reach in reached:
+            reports.append(_service_report(service, base, environment, imports, reach, knowledge, requirements, store))
+            told.count("services")
+        told.done("packages", f"{sum(len(report.needs) for report in reports)} needs")
     cache.save()
+    told.stage("plan")
 
     findings: list[Finding] = list(fleet.findings)
     for environment in environments.values():
@@ -124,6 +150,7 @@ def run_scan(options: ScanOptions) -> ScanReport:
         service_dockerfiles=[(p.family, p.source) for p in fleet.placements if p.family is not None and p.source is not None],
     )
     findings.extend(prune_findings(plan.families))
+    told.done("plan", f"{len(plan.families)} families, {sum(len(family.add) for family in plan.families)} package(s) to add")
     first = next(iter(environments.values()))
     labels = {base.label for _, base in services}
     return ScanReport(

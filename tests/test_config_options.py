@@ -4,6 +4,7 @@ cannot be read is exit 2 naming the file and the line."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,11 +16,10 @@ from depaudit.fleet.settings import SETTING_KEYS
 from helpers import EXAMPLE_FLEET
 
 
-def depaudit(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "depaudit", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+def depaudit(cwd: Path, *args: str, colour: bool = False) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    environ["FORCE_COLOR" if colour else "NO_COLOR"] = "1"
+    return subprocess.run([sys.executable, "-m", "depaudit", *args], cwd=cwd, capture_output=True, text=True, env=environ)
 
 
 def fleet_copy(folder: Path, settings: str = "") -> Path:
@@ -38,7 +38,7 @@ def outcome(folder: Path, result: subprocess.CompletedProcess[str]) -> tuple[int
         for p in sorted(folder.rglob("*")) if p.is_file()
     }
     files.pop("depaudit.toml")
-    stderr = result.stderr.replace(str(folder), "<fleet>")
+    stderr = re.sub(r"\(\d+\.\d+ s\)", "(… s)", result.stderr.replace(str(folder), "<fleet>"))  # -v's timings
     return result.returncode, result.stdout.replace(str(folder), "<fleet>"), stderr, files
 
 
@@ -57,7 +57,12 @@ CASES = [
     ('cache-dir = "cache"\n', ["--cache-dir", "cache"]),
     ('cache-dir = "cache"\ncache = false\n', ["--cache-dir", "cache", "--no-cache"]),
     ('module-reach = false\nformat = "json"\n', ["--no-module-reach", "--format", "json"]),
+    ("quiet = true\n", ["-q"]),
+    ("verbose = true\ncache = false\n", ["-v", "--no-cache"]),  # counts files parsed: both runs parse them all
+    ("color = false\n", ["--no-color"]),  # run with FORCE_COLOR=1: the flag and the key both win over it
+    ("progress = false\n", ["--no-progress"]),  # piped: no status line either way (tests/test_cli_output.py: a pty)
 ]
+SAME_HERE = (["--jobs", "1"], ["--fail-on", "unused"], ["--no-progress"])  # change nothing this test can see
 
 
 @pytest.mark.network
@@ -68,13 +73,14 @@ def test_each_setting_changes_the_run_as_its_flag_does(
     by_flag = fleet_copy(tmp_path / "flag")
     by_config = fleet_copy(tmp_path / "config", settings)
     common = ["scan", "--site-packages", str(fleet_site_packages)]
-    flagged = outcome(by_flag, depaudit(by_flag, *common, *flags))
-    configured = outcome(by_config, depaudit(by_config, *common))
+    colour = flags == ["--no-color"]
+    flagged = outcome(by_flag, depaudit(by_flag, *common, *flags, colour=colour))
+    configured = outcome(by_config, depaudit(by_config, *common, colour=colour))
     assert configured == flagged
-    if flags not in (["--jobs", "1"], ["--fail-on", "unused"]):  # these two change nothing here: the fleet fails already
+    if flags not in SAME_HERE:  # the fleet fails already; one process or two give one report
         plain = fleet_copy(tmp_path / "plain")
         baseline = ["--cache-dir", "cache"] if "--no-cache" in flags else []
-        assert flagged != outcome(plain, depaudit(plain, *common, *baseline))
+        assert flagged != outcome(plain, depaudit(plain, *common, *baseline, colour=colour))
 
 
 def test_every_setting_is_in_the_cases() -> None:
@@ -83,10 +89,12 @@ def test_every_setting_is_in_the_cases() -> None:
 
 @pytest.mark.network
 def test_a_flag_given_wins_over_the_config(tmp_path: Path, fleet_site_packages: Path) -> None:
-    fleet = fleet_copy(tmp_path / "fleet", 'format = "json"\nfail-on = "never"\n')
-    result = depaudit(fleet, "scan", "--site-packages", str(fleet_site_packages), "--format", "patch", "--fail-on", "missing")
+    fleet = fleet_copy(tmp_path / "fleet", 'format = "json"\nfail-on = "never"\nquiet = true\n')
+    given = ["scan", "--site-packages", str(fleet_site_packages), "--format", "patch", "--fail-on", "missing"]
+    result = depaudit(fleet, *given, "-v")
     assert result.returncode == 1
     assert result.stdout.startswith("--- a/docker/family-vision-cu121/Dockerfile\n")
+    assert "depaudit: plan:" in result.stderr  # -v given: the config's quiet does not come with it
 
 
 @pytest.mark.parametrize(

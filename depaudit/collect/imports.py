@@ -354,7 +354,9 @@ def _parse_files(
             results.append(_Parsed(unreadable=f"cannot read: {error.strerror or error}"))
     if todo:
         _load_parser()
-    parsed = workers.map(_parse_source, [(source, package) for _, source, package, _ in todo], crashed=_crashed)
+    parsed = workers.map(
+        _parse_source, [(source, package) for _, source, package, _ in todo], crashed=_crashed, unit="files parsed"
+    )
     for (position, _, _, key), result in zip(todo, parsed):
         results[position] = memo.parsed[key] = result
         cache.put(_KIND, key, _to_row(result))

@@ -59,6 +59,12 @@ def environment_lines(report: ScanReport) -> list[str]:
     ]
 
 
+def render_verdict(report: ScanReport, console: Console) -> None:
+    """The table's last line alone: what `depaudit scan -q` prints."""
+    text, style = _summary(report)
+    _Out(console).line(text, style)
+
+
 class _Out:
     """Lines for the console: plain, or coloured where a style is given."""
 

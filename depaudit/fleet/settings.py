@@ -25,6 +25,10 @@ SETTING_KEYS: dict[str, tuple[str, str, str]] = {
     "cache-dir": ("cache_dir", "--cache-dir", "path"),
     "cache": ("cache", "--no-cache (cache = false)", "bool"),
     "module-reach": ("module_reach", "--no-module-reach (module-reach = false)", "bool"),
+    "quiet": ("quiet", "-q", "bool"),
+    "verbose": ("verbose", "-v", "bool"),
+    "progress": ("progress", "--no-progress (progress = false)", "bool"),
+    "color": ("color", "--no-color (color = false)", "bool"),
 }
 _CHOICES = {"format": FORMATS, "fail-on": FAIL_ON}
 
@@ -48,6 +52,10 @@ class RunSettings:
     cache_dir: Path | None = None
     cache: bool | None = None
     module_reach: bool | None = None
+    quiet: bool | None = None
+    verbose: bool | None = None
+    progress: bool | None = None
+    color: bool | None = None
 
     def given(self) -> dict[str, Any]:
         """The fields the config sets."""
@@ -60,6 +68,8 @@ def read_settings(data: Mapping[str, Any], where: str, root: Path) -> RunSetting
     for key, (name, _flag, kind) in SETTING_KEYS.items():
         if key in data:
             values[name] = _value(data[key], kind, key, where, root)
+    if values.get("quiet") and values.get("verbose"):
+        raise SettingError(f"{where} quiet, verbose: choose one")
     return RunSettings(**values)
 
 

@@ -169,7 +169,9 @@ def _start_hints(
             results[path] = [_hint(row) for row in cached]
     if todo:
         import depaudit.collect.hint_visitor  # noqa: F401  # libcst, before the pool forks: one import for all
-    pending = (workers or Workers(1)).start(_hints_of, [item for item, _, _ in todo], crashed=_no_hints)
+    pending = (workers or Workers(1)).start(
+        _hints_of, [item for item, _, _ in todo], crashed=_no_hints, unit="files searched for hints"
+    )
 
     def collect() -> dict[Path, list[NativeHint]]:
         for ((path, _), key, stat), (digest, hints) in zip(todo, pending()):

@@ -91,7 +91,9 @@ class ElfStore:
             else:
                 self._elf[real] = _elf_from_row(real, cached)
         given = {self.realpath(path): path for path in paths}
-        pending = self.workers.start(_read, [(real, is_extension_module(given[real].name)) for real in todo], crashed=_crashed)
+        pending = self.workers.start(
+            _read, [(real, is_extension_module(given[real].name)) for real in todo], crashed=_crashed, unit="ELF objects read"
+        )
 
         def finish() -> None:
             for (real, key), (result, evidence) in zip(todo.items(), pending()):
