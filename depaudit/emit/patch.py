@@ -48,8 +48,7 @@ def family_patches(families: Sequence[FamilyPlan], *, prune: bool) -> list[tuple
 
 
 def diff_path(path: Path, root: Path | None = None) -> str:
-    """Relative to the repository root (depaudit.paths.source_root): `git apply` anywhere in the
-    repository takes the patch, and its paths are the SARIF report's URIs. A file outside it
-    keeps its own path."""
+    """Relative to the repository root (depaudit.paths.source_root): `git apply` there takes the
+    patch, and its paths are the SARIF report's URIs. A file outside it keeps its own path."""
     shown = root_relative(path, root or source_root())
     return path.as_posix() if shown is None else shown
