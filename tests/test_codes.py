@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.codes import CODES, DEFAULT_GATE, PLAN_CODES, UNUSED_GATE, finding_code, need_code
+from depaudit.codes import CODES, DEFAULT_GATE, PLAN_CODES, UNUSED_GATE, finding_code, gate, need_code
 from depaudit.evidence import NeedKind, NeedStatus, Tier, service_step
-from depaudit.findings import FindingKind
-from depaudit.packages.model import Need
+from depaudit.findings import Finding, FindingKind
+from depaudit.packages.model import Need, ServiceReport
 from depaudit.paths import source_root
+from depaudit.report import ScanReport
+from helpers import REPO
 
 
 def _need(status: NeedStatus, tier: Tier) -> Need:
@@ -66,3 +68,27 @@ def test_the_source_root_is_the_nearest_folder_holding_git(tmp_path: Path) -> No
     (tmp_path / "repo" / ".git").write_text("gitdir: /elsewhere\n")  # a worktree's .git is a file
     assert source_root(tmp_path / "repo" / "services" / "svc") == (tmp_path / "repo").resolve()
     assert source_root(tmp_path / "repo") == (tmp_path / "repo").resolve()
+
+
+@pytest.mark.parametrize("status", list(NeedStatus))
+@pytest.mark.parametrize("tier", list(Tier))
+def test_a_need_fails_the_default_gate_exactly_when_its_code_is_in_it(status: NeedStatus, tier: Tier) -> None:
+    report = ScanReport("ubuntu-22.04", "3.11", 1, (ServiceReport("svc", (), (_need(status, tier),), ()),), ())
+    assert report.failing is (need_code(_need(status, tier)) in DEFAULT_GATE)
+
+
+@pytest.mark.parametrize("kind", list(FindingKind))
+def test_a_finding_fails_the_default_gate_exactly_when_its_code_is_in_it(kind: FindingKind) -> None:
+    finding = Finding(kind, "svc/main.py", 1, "a message")
+    report = ScanReport("ubuntu-22.04", "3.11", 1, (ServiceReport("svc", (), (), (finding,)),), ())
+    assert report.failing is (finding_code(kind) in DEFAULT_GATE)
+
+
+def test_the_readme_table_is_the_code_table() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("\n## Finding codes\n") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = re.findall(r"^\| `(DA\d+)` \| `([^`]+)` \| (.+?) \| (.+?) \|$", section, re.M)
+    assert rows == [(c.id, c.name, c.summary, gate(c.id)) for c in CODES.values()]
+    assert section.count("\n| ") == len(CODES) + 1  # the header, then one row a code: nothing else
+    assert text.index("\n## Finding codes\n") < text.index("\n## Development\n")
