@@ -58,5 +58,5 @@ def root_relative(path: Path, root: Path) -> str | None:
     """`path` relative to `root` in posix form, real paths compared; None when it lies outside."""
     try:
         return path.resolve().relative_to(root).as_posix()
-    except (ValueError, RuntimeError):  # RuntimeError: a symlink loop
+    except (ValueError, RuntimeError, OSError):  # RuntimeError or OSError: a symlink loop, by Python version
         return None
