@@ -40,3 +40,23 @@ class RealPaths:
         if real is None:
             real = self._folders[folder] = os.path.realpath(folder)
         return os.path.join(real, name)
+
+
+def source_root(start: Path | None = None) -> Path:
+    """The repository root: the nearest folder at or above `start` (the current directory) that
+    holds `.git` (a folder, or a file in a worktree or a submodule), else `start` itself. Found
+    without running git. SARIF locations and the Dockerfile patch are both relative to it, so a
+    code-scanning alert and `git apply` name a file by the same path."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return here
+
+
+def root_relative(path: Path, root: Path) -> str | None:
+    """`path` relative to `root` in posix form, real paths compared; None when it lies outside."""
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except (ValueError, RuntimeError, OSError):  # RuntimeError or OSError: a symlink loop, by Python version
+        return None

@@ -276,5 +276,6 @@ def _service_report(
         findings=tuple(sorted(set(findings))),
         base_image=base.label,
         families=base.families,
+        display_root=service.display_root,
     )
 

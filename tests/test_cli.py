@@ -39,10 +39,11 @@ def test_missing_required_library_exits_1_with_valid_json(tmp_path: Path, vision
     report = json.loads(result.stdout)
     jsonschema.validate(report, load_schema())
     assert report["failing"] is True
-    assert [(n["name"], n["status"], n["package"], n["tier"]) for n in report["services"][0]["needs"][:2]] == [
-        ("libGL.so.1", "missing", "libgl1", "required"),
-        ("libX11.so.6", "missing", "libx11-6", "optional"),
+    assert [(n["name"], n["status"], n["code"], n["package"], n["tier"]) for n in report["services"][0]["needs"][:2]] == [
+        ("libGL.so.1", "missing", "DA201", "libgl1", "required"),
+        ("libX11.so.6", "missing", "DA203", "libx11-6", "optional"),
     ]
+    assert {n["code"] for n in report["services"][0]["needs"] if n["status"] not in ("missing", "unmapped")} <= {None}
 
 
 def test_only_optional_needs_exit_0(tmp_path: Path, vision_sp: Path) -> None:
@@ -95,7 +96,7 @@ def test_rootfs_gives_the_distro_the_owners_and_the_search_evidence(tmp_path: Pa
     # The image has no glibc at all: with a real image, nothing is assumed present.
     assert (needs["libc.so.6"]["status"], needs["libc.so.6"]["package"]) == ("missing", "libc6")
     assert needs["libmissing.so.1"]["status"] == "unmapped"
-    assert [f["kind"] for f in report["findings"]] == ["symlink_loop"]
+    assert [(f["kind"], f["code"]) for f in report["findings"]] == [("symlink_loop", "DA507")]
     assert result.returncode == 1
 
 
@@ -105,12 +106,18 @@ def test_bad_env_option_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_schema_enums_match_the_code() -> None:
+    from depaudit.codes import PLAN_CODES, finding_code
     from depaudit.findings import FindingKind
     from depaudit.evidence import NeedStatus
 
     definitions = load_schema()["$defs"]
     assert definitions["finding"]["properties"]["kind"]["enum"] == [k.value for k in FindingKind]
     assert definitions["need"]["properties"]["status"]["enum"] == [s.value for s in NeedStatus]
+    assert definitions["finding"]["properties"]["code"]["enum"] == sorted(finding_code(k) for k in FindingKind)
+    assert definitions["need"]["properties"]["code"]["enum"] == ["DA201", "DA202", "DA203", None]
+    assert definitions["plan_item"]["properties"]["code"]["enum"] == list(PLAN_CODES.values())
+    family = definitions["family"]["properties"]
+    assert {kind: family[kind]["items"]["properties"]["code"]["const"] for kind in PLAN_CODES} == PLAN_CODES
 
 
 def test_a_venv_root_is_read_as_its_site_packages(tmp_path: Path, vision_sp: Path) -> None:

@@ -34,7 +34,8 @@ def fleet_copy(folder: Path, settings: str = "") -> Path:
 def outcome(folder: Path, result: subprocess.CompletedProcess[str]) -> tuple[int, str, str, dict[str, bytes]]:
     """What a run did: its exit code, its output, and every file it left (Dockerfiles, reports)."""
     files = {
-        p.relative_to(folder).as_posix(): b"" if "cache" in p.parts else p.read_bytes()  # a database: its name says enough
+        # a database: its name says enough; the reports name the folder (SARIF's root)
+        p.relative_to(folder).as_posix(): b"" if "cache" in p.parts else p.read_bytes().replace(bytes(folder), b"<fleet>")
         for p in sorted(folder.rglob("*")) if p.is_file()
     }
     files.pop("depaudit.toml")

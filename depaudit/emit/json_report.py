@@ -7,13 +7,17 @@ from importlib import resources
 from typing import Any
 
 from depaudit import __version__
+from depaudit.codes import PLAN_CODES, finding_code, need_code
+from depaudit.findings import Finding
 from depaudit.plan.model import FamilyPlan, PlanItem
 from depaudit.evidence import chain_text
 from depaudit.packages.model import Need, ServiceReport
 from depaudit.python.model import ResolvedImport
 from depaudit.report import ScanReport
 
-SCHEMA_VERSION = "1.7"  # 1.7: environments (which were audited, and why); 1.6: missing_module findings
+SCHEMA_VERSION = "1.8"  # 1.8: environments (which were audited, and why), suppressed
+# 1.7: "code" (depaudit.codes) on every finding, plan item and need (null: not lacking)
+# 1.6: missing_module findings (an unguarded start-up import nothing provides: failing)
 
 
 def report_to_json(report: ScanReport) -> dict[str, Any]:
@@ -30,7 +34,7 @@ def report_to_json(report: ScanReport) -> dict[str, Any]:
         "failing": report.failing,
         "services": [_service(service) for service in report.services],
         "families": [_family(family) for family in report.families],
-        "findings": [finding.to_json() for finding in report.findings],
+        "findings": [_finding(finding) for finding in report.findings],
     }
 
 
@@ -44,8 +48,13 @@ def load_schema() -> dict[str, Any]:
 
 
 def _family(family: FamilyPlan) -> dict[str, Any]:
-    def items(entries: tuple[PlanItem, ...]) -> list[dict[str, Any]]:
-        return [{"package": i.package, "tier": i.tier.value, "because": i.because, "line": i.line, "kib": i.kib} for i in entries]
+    def items(kind: str) -> list[dict[str, Any]]:
+        entries: tuple[PlanItem, ...] = getattr(family, kind)
+        code = PLAN_CODES[kind]
+        return [
+            {"package": i.package, "code": code, "tier": i.tier.value, "because": i.because, "line": i.line, "kib": i.kib}
+            for i in entries
+        ]
 
     return {
         "name": family.name,
@@ -54,10 +63,10 @@ def _family(family: FamilyPlan) -> dict[str, Any]:
         "distro": family.distro,
         "services": list(family.services),
         "installs": list(family.installs),
-        "add": items(family.add),
-        "unused": items(family.unused),
-        "redundant": items(family.redundant),
-        "build_only": items(family.build_only),
+        "add": items("add"),
+        "unused": items("unused"),
+        "redundant": items("redundant"),
+        "build_only": items("build_only"),
         "adds_kib": family.adds_kib,
         "frees_kib": family.frees_kib,
     }
@@ -70,7 +79,7 @@ def _service(service: ServiceReport) -> dict[str, Any]:
         "families": list(service.families),
         "imports": [_import(item) for item in service.imports],
         "needs": [_need(need) for need in service.needs],
-        "findings": [finding.to_json() for finding in service.findings],
+        "findings": [_finding(finding) for finding in service.findings],
     }
 
 
@@ -94,6 +103,7 @@ def _need(need: Need) -> dict[str, Any]:
         "kind": need.kind.value,
         "name": need.name,
         "status": need.status.value,
+        "code": need_code(need),
         "package": need.package,
         "tier": need.tier.value,
         "chain": list(chain_text(need.chain)),
@@ -101,3 +111,8 @@ def _need(need: Need) -> dict[str, Any]:
         "rule": need.rule,
         "tried": list(need.tried),
     }
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    record = finding.to_json()
+    return {"kind": record.pop("kind"), "code": finding_code(finding.kind), **record}

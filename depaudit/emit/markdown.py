@@ -11,6 +11,7 @@ import html
 import re
 from collections import Counter
 
+from depaudit.codes import finding_code, need_code
 from depaudit.evidence import Tier
 from depaudit.findings import Finding
 from depaudit.packages.model import Need
@@ -75,7 +76,7 @@ def render_markdown(report: ScanReport) -> str:
     if report.families:
         out += [
             "## Family Dockerfiles", "",
-            "| family | Dockerfile | add | unused | redundant | build-only | image size |",
+            "| family | Dockerfile | add (DA301) | unused (DA302) | redundant (DA303) | build-only (DA304) | image size |",
             "|---|---|---|---|---|---|---|",
         ]
         for family in report.families:
@@ -94,10 +95,13 @@ def render_markdown(report: ScanReport) -> str:
         out.append(f"### {_text(service.name)}{base}")
         out.append("")
         if shown:
-            out += ["| need | status | tier | package | evidence |", "|---|---|---|---|---|"]
+            out += ["| code | need | status | tier | package | evidence |", "|---|---|---|---|---|---|"]
             for need in shown:
                 package = _code(need.package, in_table=True) if need.package else "—"
-                out.append(f"| {_code(need.name, in_table=True)} | {need.status.value} | {need.tier.value} | {package} | {_evidence(need)} |")
+                out.append(
+                    f"| {need_code(need)} | {_code(need.name, in_table=True)} | {need.status.value} | {need.tier.value} "
+                    f"| {package} | {_evidence(need)} |"
+                )
         else:
             out.append("Nothing the image lacks.")
         if service.findings:
@@ -129,7 +133,7 @@ def _findings(findings: tuple[Finding, ...], scope: str) -> list[str]:
     lines = [f"<details><summary>{summary}</summary>", ""]
     for finding in findings:
         where = finding.path if finding.line is None else f"{finding.path}:{finding.line}"
-        lines.append(f"- {_code(finding.kind.value)} {_text(where)} — {_message(finding.message)}")
+        lines.append(f"- {finding_code(finding.kind)} {_code(finding.kind.value)} {_text(where)} — {_message(finding.message)}")
     return [*lines, "", "</details>"]
 
 

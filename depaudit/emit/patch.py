@@ -9,6 +9,7 @@ from pathlib import Path
 
 from depaudit.dockerfile.edit import patch_dockerfile, split_lines
 from depaudit.dockerfile.model import Dockerfile
+from depaudit.paths import root_relative, source_root
 from depaudit.plan.model import FamilyPlan
 
 
@@ -46,9 +47,8 @@ def family_patches(families: Sequence[FamilyPlan], *, prune: bool) -> list[tuple
     return changes
 
 
-def diff_path(path: Path) -> str:
-    """Relative to where depaudit runs, so that `git apply` there takes the patch."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+def diff_path(path: Path, root: Path | None = None) -> str:
+    """Relative to the repository root (depaudit.paths.source_root): `git apply` there takes the
+    patch, and its paths are the SARIF report's URIs. A file outside it keeps its own path."""
+    shown = root_relative(path, root or source_root())
+    return path.as_posix() if shown is None else shown

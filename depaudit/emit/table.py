@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.text import Text
 
+from depaudit.codes import PLAN_CODES, finding_code, need_code
 from depaudit.emit.grid import Cell, grid, wrap_title
 from depaudit.evidence import NeedStatus, Tier
 from depaudit.findings import Finding
@@ -96,10 +97,13 @@ def _render_service(service: ServiceReport, out: _Out, width: int) -> None:
         title += f", on {' → '.join([*service.families, service.base_image])}"
     if shown:
         rows = [
-            [Cell(n.status.value, _STATUS_STYLE.get(n.status, "")), Cell(n.tier.value), Cell(n.name), Cell(n.package or "-"), Cell(_evidence(n))]
+            [
+                Cell(need_code(n) or "-"), Cell(n.status.value, _STATUS_STYLE.get(n.status, "")), Cell(n.tier.value),
+                Cell(n.name), Cell(n.package or "-"), Cell(_evidence(n)),
+            ]
             for n in shown
         ]
-        out.table(title, ("status", "tier", "library", "package", "evidence"), rows, width)
+        out.table(title, ("code", "status", "tier", "library", "package", "evidence"), rows, width)
     else:
         for part in wrap_title(title, width):
             out.line(part)
@@ -122,12 +126,13 @@ def _render_family(family: FamilyPlan, out: _Out, width: int) -> None:
         title += f"; the plan adds {megabytes(family.adds_kib)} and frees {megabytes(family.frees_kib)}"
     cells = [
         [
-            Cell(kind, "bold green" if kind == "add" else "yellow"), Cell(item.package), Cell(str(item.line or "-")),
+            Cell(PLAN_CODES[kind]), Cell(kind, "bold green" if kind == "add" else "yellow"), Cell(item.package),
+            Cell(str(item.line or "-")),
             Cell(change_size(item.kib, kind) or "-"), Cell(item.because),
         ]
         for kind, item in rows
     ]
-    out.table(title, ("change", "package", "line", "size", "because"), cells, width)
+    out.table(title, ("code", "change", "package", "line", "size", "because"), cells, width)
 
 
 def _evidence(need: Need) -> str:
@@ -143,9 +148,10 @@ def _evidence(need: Need) -> str:
 
 def _findings_table(title: str, findings: tuple[Finding, ...], out: _Out, width: int) -> None:
     rows = [
-        [Cell(f.kind.value), Cell(f.path if f.line is None else f"{f.path}:{f.line}"), Cell(f.message)] for f in findings
+        [Cell(finding_code(f.kind)), Cell(f.kind.value), Cell(f.path if f.line is None else f"{f.path}:{f.line}"), Cell(f.message)]
+        for f in findings
     ]
-    out.table(title, ("kind", "where", "message"), rows, width)
+    out.table(title, ("code", "kind", "where", "message"), rows, width)
 
 
 def _summary(report: ScanReport) -> tuple[str, str]:

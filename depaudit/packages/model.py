@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from depaudit.evidence import EvidenceStep, NeedKind, NeedStatus, StepKind, Tier
 from depaudit.findings import Finding
@@ -50,6 +51,9 @@ class ServiceReport:
     findings: tuple[Finding, ...]
     base_image: str | None = None  # what it was audited against: an image or a profiled reference
     families: tuple[str, ...] = ()  # family images its Dockerfile's FROM chain goes through
+    # The folder its findings' and its own evidence's paths are relative to (the scanned PATH),
+    # absolute: what SARIF needs to name those files from the repository root.
+    display_root: Path | None = None
 
 
 def strongest_needs(needs: Iterable[Need]) -> tuple[Need, ...]:

@@ -67,7 +67,7 @@ def test_angle_brackets_and_ampersands_are_text_not_html() -> None:
 def test_pipes_stay_inside_their_table_cell() -> None:
     html = _html(_report(_need("libweird|pipe.so", "weird|pkg", "lib_x/_a|b.so", tier=Tier.OPTIONAL)))
     assert _rows(html) == [
-        ["<code>libweird|pipe.so</code>", "missing", "optional", "<code>weird|pkg</code>", "asr_svc/app/__init__.py:3 import lib_x → lib_x 1.0 → lib_x/_a|b.so"]
+        ["DA203", "<code>libweird|pipe.so</code>", "missing", "optional", "<code>weird|pkg</code>", "asr_svc/app/__init__.py:3 import lib_x → lib_x 1.0 → lib_x/_a|b.so"]
     ]
 
 
@@ -83,13 +83,13 @@ def test_quoted_parts_of_a_message_are_code_without_stray_backslashes() -> None:
 
 def test_backticks_in_names_keep_their_code_span() -> None:
     html = _html(_report(_need("lib`tick`.so", "pkg``x", "lib_x/_core.so")))
-    assert _rows(html)[0][0] == "<code>lib`tick`.so</code>" and _rows(html)[0][3] == "<code>pkg``x</code>"
+    assert _rows(html)[0][:2] == ["DA201", "<code>lib`tick`.so</code>"] and _rows(html)[0][4] == "<code>pkg``x</code>"
 
 
 def test_long_evidence_folds_and_does_not_repeat_the_library_and_package() -> None:
     deep = ("torch 2.3.1", "nvidia-cudnn-cu12 8.9.2.26", "torch/lib/libtorch_cuda.so", "nvidia/cudnn/lib/libcudnn.so.8")
     html = _html(_report(_need("libz.so.1", "zlib1g", *deep), _need("libstdc++.so.6", "libstdc++6", "lib_x/_core.so")))
-    long, short = (row[4] for row in _rows(html))
+    long, short = (row[5] for row in _rows(html))
     assert long == (
         "<details><summary>asr_svc/app/__init__.py:3 import lib_x → lib_x 1.0 → … → libcudnn.so.8</summary>"
         "asr_svc/app/__init__.py:3 import lib_x → lib_x 1.0 → torch 2.3.1 → nvidia-cudnn-cu12 8.9.2.26 → "
@@ -104,7 +104,7 @@ def test_findings_not_tied_to_a_service_are_shown() -> None:
     html = _html(_report(scan_findings=scan))
     assert "<h2>Scan findings</h2>" in html
     assert "<summary>1 finding(s) not tied to one service: bad_metadata</summary>" in html
-    assert "<li><code>bad_metadata</code> foo_bar-1.0.dist-info — METADATA has no Name</li>" in html
+    assert "<li>DA505 <code>bad_metadata</code> foo_bar-1.0.dist-info — METADATA has no Name</li>" in html
 
 
 def test_finding_summaries_name_their_kinds() -> None:
