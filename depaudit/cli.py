@@ -58,12 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="build a soname/program → package index from a distro's Contents file")
     index.add_argument("--distro", required=True, help="the distro the files describe, e.g. debian-12")
-    index.add_argument("--contents", type=Path, required=True, metavar="FILE", help="Contents-<arch>, plain or gzip")
+    index.add_argument(
+        "--contents",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="Contents-<arch>: plain, gzip, xz or lz4 (zstd, bzip2), told by its bytes, not its name",
+    )
     index.add_argument(
         "--packages",
         type=Path,
         metavar="FILE",
-        help="a Packages file (plain, gzip or xz) or a dpkg status file: Depends, and transitional packages",
+        help="a Packages file (plain, gzip, xz or lz4) or a dpkg status file: Depends, and transitional packages",
     )
     index.add_argument("--cache-dir", type=Path, metavar="DIR", help="where to keep it (default: the user cache)")
 
