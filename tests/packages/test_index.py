@@ -209,3 +209,37 @@ def test_index_rejects_a_packages_file_that_names_no_package(tmp_path: Path) -> 
     )
     assert not index_path("ubuntu-22.04", cache).exists()
 
+
+def test_lookup_says_a_driver_library_is_the_drivers_even_when_the_index_names_packages(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    save_index(build_index("ubuntu-22.04", JAMMY_SLICE), cache)  # jammy's libnvidia-compute-* ship libcuda.so.1
+    found = _depaudit("lookup", "libcuda.so.1", "--cache-dir", str(cache))
+    assert (found.returncode, found.stdout, found.stderr) == (
+        0,
+        "libcuda.so.1: the NVIDIA driver's library: the NVIDIA container runtime mounts it from the host, "
+        "never apt-install it in the image  [rules (driver): ubuntu-22.04 driver pattern libcuda.so*]\n",
+        "",
+    )
+    ml = _depaudit("lookup", "libnvidia-ml.so.1", "--distro", "debian-12")
+    assert (ml.returncode, ml.stdout) == (
+        0,
+        "libnvidia-ml.so.1: the NVIDIA driver's library: the NVIDIA container runtime mounts it from the host, "
+        "never apt-install it in the image  [rules (driver): debian-12 driver pattern libnvidia-*.so*]\n",
+    )
+
+
+def test_lookup_never_prints_an_unfilled_cuda_package_template() -> None:
+    source = "rules (soname): NVIDIA CUDA repository package naming: unchecked against NVIDIA's repository"
+    unknown = _depaudit("lookup", "libcudart.so.12")
+    assert (unknown.returncode, unknown.stdout) == (
+        0,
+        "libcudart.so.12 → cuda-cudart-<X>-<Y> on ubuntu-22.04, X.Y being the image's CUDA version "
+        f"(give --cuda-version X.Y, or --base-image IMAGE, to name it exactly)  [{source}]\n",
+    )
+    given = _depaudit("lookup", "libcudart.so.12", "--cuda-version", "12.1")
+    assert (given.returncode, given.stdout) == (0, f"libcudart.so.12 → cuda-cudart-12-1 on ubuntu-22.04  [{source}]\n")
+    profiled = _depaudit("lookup", "libcudart.so.12", "--base-image", "nvidia/cuda:12.1.1-runtime-ubuntu22.04")
+    assert (profiled.returncode, profiled.stdout) == (0, given.stdout)  # its CUDA_VERSION is 12.1.1
+    assert not any("{" in run.stdout + run.stderr for run in (unknown, given, profiled))
+    wrong = _depaudit("lookup", "libcudart.so.12", "--cuda-version", "12")
+    assert (wrong.returncode, wrong.stderr) == (2, "depaudit: error: --cuda-version takes X.Y, e.g. 12.1, not '12'\n")
