@@ -58,12 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="build a soname/program → package index from a distro's Contents file")
     index.add_argument("--distro", required=True, help="the distro the files describe, e.g. debian-12")
-    index.add_argument("--contents", type=Path, required=True, metavar="FILE", help="Contents-<arch>, plain or gzip")
+    index.add_argument(
+        "--contents",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="Contents-<arch>: plain, gzip, xz or lz4 (zstd, bzip2), told by its bytes, not its name",
+    )
     index.add_argument(
         "--packages",
         type=Path,
         metavar="FILE",
-        help="a Packages file (plain, gzip or xz) or a dpkg status file: Depends, and transitional packages",
+        help="a Packages file (plain, gzip, xz or lz4) or a dpkg status file: Depends, and transitional packages",
     )
     index.add_argument("--cache-dir", type=Path, metavar="DIR", help="where to keep it (default: the user cache)")
 
@@ -72,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     lookup.add_argument("--distro", default="ubuntu-22.04", help="target distro (default: %(default)s)")
     lookup.add_argument("--cache-dir", type=Path, metavar="DIR", help="where `depaudit index` keeps its indexes")
     lookup.add_argument("--cuda-version", metavar="X.Y", help="complete NVIDIA's versioned CUDA package names")
+    lookup.add_argument(
+        "--base-image", metavar="NAME", help="take the CUDA version from this known base image's profile"
+    )
     in_image = lookup.add_mutually_exclusive_group()
     in_image.add_argument("--rootfs", type=Path, metavar="DIR", help="also ask this unpacked image's dpkg database")
     in_image.add_argument("--image", type=Path, metavar="PATH", help="also ask this image's (docker save / OCI) dpkg database")
@@ -408,14 +417,23 @@ def _index(args: argparse.Namespace) -> int:
 
 def _lookup(args: argparse.Namespace) -> int:
     from depaudit.packages.index import load_index
-    from depaudit.packages.lookup import lookup
+    from depaudit.packages.lookup import lookup, render_answer
+    from depaudit.packages.profiles import load_profile
     from depaudit.packages.rules import RulesError, load_rules
+    cuda_version = args.cuda_version
+    if cuda_version is not None and not (len(parts := cuda_version.split(".")) >= 2 and all(map(str.isdigit, parts))):
+        raise InputError(f"--cuda-version takes X.Y, e.g. 12.1, not {cuda_version!r}")
     try:
         rules = load_rules(args.distro)
+        profile = load_profile(args.base_image) if args.base_image else None
     except RulesError as error:
         raise InputError(str(error)) from error
+    if profile is not None:
+        if profile.distro != args.distro:
+            raise InputError(f"{profile.image} is a {profile.distro} image: give --distro {profile.distro}")
+        cuda_version = cuda_version or profile.env.get("CUDA_VERSION")
     answers = lookup(
-        args.name, rules, load_index(args.distro, args.cache_dir), guess=args.guess, cuda_version=args.cuda_version
+        args.name, rules, load_index(args.distro, args.cache_dir), guess=args.guess, cuda_version=cuda_version
     )
     if args.rootfs or args.image:
         from depaudit.image.model import ImageFormatError
@@ -432,9 +450,7 @@ def _lookup(args: argparse.Namespace) -> int:
     if not answers:
         print(f"{args.name}: no package known on {args.distro} (build an index: depaudit index --help)")
         return EXIT_FINDINGS
-    for answer in answers:
-        also = f" (also: {', '.join(answer.alternatives)})" if answer.alternatives else ""
-        print(f"{args.name} → {answer.package} on {args.distro}{also}  [{answer.source}]")
+    print("\n".join(render_answer(args.name, args.distro, answer) for answer in answers))
     return EXIT_OK
 
 

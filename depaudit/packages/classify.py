@@ -21,7 +21,12 @@ class PackageAnswer:
 
 
 def is_driver(rules: DistroRules, soname: str) -> bool:
-    return any(fnmatchcase(soname, pattern) for pattern in rules.driver_patterns)
+    return driver_pattern(rules, soname) is not None
+
+
+def driver_pattern(rules: DistroRules, soname: str) -> str | None:
+    """The rules' pattern that makes `soname` the NVIDIA driver's (mounted by the container runtime)."""
+    return next((pattern for pattern in rules.driver_patterns if fnmatchcase(soname, pattern)), None)
 
 
 def classify_soname(

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import lzma
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
+from depaudit.packages.compressed import UnreadableInput, text_lines
 from depaudit.packages.sizes import PackageSizes, read_sizes
 
 FORMAT_VERSION = 1
@@ -79,16 +78,6 @@ class PackageIndex:
         )
 
 
-def open_maybe_compressed(path: Path) -> IO[str]:
-    with open(path, "rb") as probe:
-        head = probe.read(6)
-    if head[:2] == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    if head[:6] == b"\xfd7zXZ\x00":
-        return lzma.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
-
-
 def contents_entries(lines: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
     """(path without leading '/', [package, ...]) per line of a Contents file."""
     for line in lines:
@@ -130,12 +119,14 @@ def parse_depends(value: str) -> tuple[str, ...]:
 
 
 def build_index(distro: str, contents: Path, packages: Path | None = None) -> PackageIndex:
+    contents_lines = text_lines(contents)  # rejects a file that is not text before the long read
     transitional: set[str] = set()
     depends: dict[str, tuple[str, ...]] = {}
     sizes = None
     if packages is not None:
-        with open_maybe_compressed(packages) as stream:
-            paragraphs = list(read_control(stream))
+        paragraphs = list(read_control(text_lines(packages)))
+        if not any(fields.get("Package") for fields in paragraphs):
+            raise UnreadableInput(f"{packages}: names no package: not a Packages or dpkg status file")
         sizes = read_sizes(paragraphs)
         for fields in paragraphs:
             name = fields.get("Package")
@@ -151,22 +142,24 @@ def build_index(distro: str, contents: Path, packages: Path | None = None) -> Pa
     # Debian's naming policy expects (libsystemd0 over libelogind0 for libsystemd.so.0), name.
     sonames: dict[str, list[tuple[tuple[int, bool, bool, bool, str], str]]] = {}
     executables: dict[str, list[tuple[tuple[int, bool, bool, bool, str], str]]] = {}
-    with open_maybe_compressed(contents) as stream:
-        for path, owners in contents_entries(stream):
-            folder, _, name = path.rpartition("/")
-            if folder in _BIN_DIRS:
-                target = executables
-                place = _BIN_DIRS.index(folder)
-            elif _SONAME.match(name) and any(part.startswith("lib") for part in folder.split("/")):
-                # Not only /usr/lib: CUDA's packages ship in /usr/local/cuda-X.Y/targets/.../lib.
-                target = sonames
-                place = 0 if folder in _LOADER_DIRS else 1  # ld.so finds these without help
-            else:
-                continue
-            policy = policy_package_name(name) if target is sonames else None
-            for package in owners:
-                rank = (place, package.endswith(_NOT_RUNTIME), package in transitional, package != policy, package)
-                target.setdefault(name, []).append((rank, package))
+    for path, owners in contents_entries(contents_lines):
+        folder, _, name = path.rpartition("/")
+        if folder in _BIN_DIRS:
+            target = executables
+            place = _BIN_DIRS.index(folder)
+        elif _SONAME.match(name) and any(part.startswith("lib") for part in folder.split("/")):
+            # Not only /usr/lib: CUDA's packages ship in /usr/local/cuda-X.Y/targets/.../lib.
+            target = sonames
+            place = 0 if folder in _LOADER_DIRS else 1  # ld.so finds these without help
+        else:
+            continue
+        policy = policy_package_name(name) if target is sonames else None
+        for package in owners:
+            rank = (place, package.endswith(_NOT_RUNTIME), package in transitional, package != policy, package)
+            target.setdefault(name, []).append((rank, package))
+    if not sonames and not executables:
+        # Every distro's Contents lists libc6's sonames and coreutils' programs: this is another file.
+        raise UnreadableInput(f"{contents}: lists no library and no program: not a Contents file")
 
     def choose(found: dict[str, list[tuple[tuple[int, bool, bool, bool, str], str]]]) -> dict[str, IndexEntry]:
         chosen = {}

@@ -5,16 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from depaudit.image.model import BaseImage
-from depaudit.packages.classify import expand_cuda
+from depaudit.packages.classify import driver_pattern, expand_cuda
 from depaudit.packages.index import PackageIndex, policy_package_name
 from depaudit.packages.rules import DistroRules
 
 
+# NVIDIA names its CUDA packages after the CUDA version (cuda-cudart-12-1). The soname's major does
+# not give it: CUDA 12 ships libcufft.so.11 and libcurand.so.10, and CUDA 11 libcusolver.so.11 too.
+CUDA_PLACEHOLDER = "<X>-<Y>"
+
+
 @dataclass(frozen=True)
 class LookupAnswer:
-    package: str
+    package: str  # "" when nothing is to be installed: the NVIDIA driver's library
     source: str  # "rules: <what it was checked against>", "index: <files>", "guessed: ..."
     alternatives: tuple[str, ...] = ()
+    driver: bool = False  # mounted from the host by the NVIDIA container runtime
+    cuda_unknown: bool = False  # `package` holds CUDA_PLACEHOLDER: the CUDA version was not given
 
 
 def lookup(
@@ -25,12 +32,21 @@ def lookup(
     guess: bool = False,
     cuda_version: str | None = None,
 ) -> list[LookupAnswer]:
+    driver = driver_pattern(rules, name)
+    if driver is not None:
+        # The scan's rule (NeedStatus.DRIVER): whatever apt package ships it (jammy's
+        # libnvidia-compute-* do), it comes from the host's driver, never from the image.
+        return [LookupAnswer("", f"rules (driver): {rules.distro} driver pattern {driver}", driver=True)]
     answers = []
     for rules_table, kind in ((rules.sonames, "soname"), (rules.executables, "program")):
         rule = rules_table.get(name)
         if rule is not None:
-            package = expand_cuda(rule.package, cuda_version) or rule.package  # shows {cuda} when unknown
-            answers.append(LookupAnswer(package, f"rules ({kind}): {rule.source}"))
+            package = expand_cuda(rule.package, cuda_version)
+            source = f"rules ({kind}): {rule.source}"
+            if package is None:
+                answers.append(LookupAnswer(rule.package.replace("{cuda}", CUDA_PLACEHOLDER), source, cuda_unknown=True))
+            else:
+                answers.append(LookupAnswer(package, source))
     if index is not None:
         for index_table, kind in ((index.sonames, "soname"), (index.executables, "program")):
             entry = index_table.get(name)
@@ -52,3 +68,17 @@ def lookup_in_image(name: str, image: BaseImage) -> list[LookupAnswer]:
     if owner is None:
         return [LookupAnswer("(no package)", f"image {image.label}: {path}, which no dpkg package owns")]
     return [LookupAnswer(owner, f"image {image.label}: dpkg database, {path}")]
+
+
+def render_answer(name: str, distro: str, answer: LookupAnswer) -> str:
+    """One line of `depaudit lookup`."""
+    if answer.driver:
+        what = (
+            "the NVIDIA driver's library: the NVIDIA container runtime mounts it from the host, "
+            "never apt-install it in the image"
+        )
+        return f"{name}: {what}  [{answer.source}]"
+    also = f" (also: {', '.join(answer.alternatives)})" if answer.alternatives else ""
+    if answer.cuda_unknown:
+        also += ", X.Y being the image's CUDA version (give --cuda-version X.Y, or --base-image IMAGE, to name it exactly)"
+    return f"{name} → {answer.package} on {distro}{also}  [{answer.source}]"

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import json
 import lzma
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import lz4.frame
+
 from depaudit.packages.index import (
     IndexEntry,
     build_index,
+    index_path,
     load_index,
     parse_depends,
     policy_package_name,
@@ -129,3 +134,112 @@ def test_index_and_lookup_commands(tmp_path: Path) -> None:
     missing = run("lookup", "libnothing.so.4", "--distro", "debian-12", "--cache-dir", str(cache))
     assert missing.returncode == 1
     assert run("index", "--distro", "debian-12", "--contents", str(tmp_path / "nope")).returncode == 2
+
+
+JAMMY_SLICE = Path(__file__).parent / "data" / "jammy-Contents-amd64.slice"  # 16 real lines of jammy's Contents
+
+
+def _depaudit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "depaudit", *args], capture_output=True, text=True)
+
+
+def _saved(cache: Path, distro: str = "ubuntu-22.04") -> dict[str, object]:
+    with gzip.open(index_path(distro, cache), "rt", encoding="utf-8") as stream:
+        return json.load(stream)
+
+
+def test_index_reads_gzip_xz_and_lz4_twins_into_identical_indexes(tmp_path: Path) -> None:
+    data = JAMMY_SLICE.read_bytes()
+    saved = {}
+    for kind, compress in (("gzip", gzip.compress), ("xz", lzma.compress), ("lz4", lz4.frame.compress)):
+        contents = tmp_path / kind / "Contents-amd64"  # one name for all: the bytes tell the format
+        contents.parent.mkdir()
+        contents.write_bytes(compress(data))
+        cache = tmp_path / kind / "cache"
+        built = _depaudit("index", "--distro", "ubuntu-22.04", "--contents", str(contents), "--cache-dir", str(cache))
+        assert (built.returncode, built.stdout, built.stderr) == (
+            0,
+            f"ubuntu-22.04: 8 sonames, 6 programs, 0 packages with Depends, from Contents-amd64 → {index_path('ubuntu-22.04', cache)}\n",
+            "",
+        )
+        saved[kind] = _saved(cache)
+    assert saved["gzip"] == saved["xz"] == saved["lz4"]
+    assert saved["lz4"]["sonames"]["libportaudio.so.2"] == ["libportaudio2"]
+    assert saved["lz4"]["executables"]["tesseract"] == ["tesseract-ocr"]
+
+
+def test_index_rejects_random_bytes_naming_the_file(tmp_path: Path) -> None:
+    contents = tmp_path / "Contents-amd64.lz4"
+    contents.write_bytes(b"\x8f\x00" + os.urandom(1 << 16))
+    shown = contents.read_bytes()[:16].hex(" ")
+    cache = tmp_path / "cache"
+    built = _depaudit("index", "--distro", "ubuntu-22.04", "--contents", str(contents), "--cache-dir", str(cache))
+    assert (built.returncode, built.stdout, built.stderr) == (
+        2,
+        "",
+        f"depaudit: error: cannot build the index: {contents}: neither text nor gzip, xz, lz4, zstd or bzip2 data"
+        f" (its first bytes: {shown})\n",
+    )
+    assert not index_path("ubuntu-22.04", cache).exists()
+
+
+def test_index_rejects_text_that_is_not_a_contents_file(tmp_path: Path) -> None:
+    contents = tmp_path / "Contents-amd64"
+    contents.write_text(PACKAGES)  # text, but a Packages file given as --contents
+    cache = tmp_path / "cache"
+    built = _depaudit("index", "--distro", "debian-12", "--contents", str(contents), "--cache-dir", str(cache))
+    assert (built.returncode, built.stderr) == (
+        2,
+        f"depaudit: error: cannot build the index: {contents}: lists no library and no program: not a Contents file\n",
+    )
+    assert not index_path("debian-12", cache).exists()
+
+
+def test_index_rejects_a_packages_file_that_names_no_package(tmp_path: Path) -> None:
+    contents, packages = tmp_path / "Contents-amd64", tmp_path / "Packages.xz"
+    contents.write_bytes(JAMMY_SLICE.read_bytes())
+    packages.write_bytes(lzma.compress(JAMMY_SLICE.read_bytes()))  # a Contents file given as Packages
+    cache = tmp_path / "cache"
+    built = _depaudit(
+        "index", "--distro", "ubuntu-22.04", "--contents", str(contents), "--packages", str(packages), "--cache-dir", str(cache)
+    )
+    assert (built.returncode, built.stderr) == (
+        2,
+        f"depaudit: error: cannot build the index: {packages}: names no package: not a Packages or dpkg status file\n",
+    )
+    assert not index_path("ubuntu-22.04", cache).exists()
+
+
+def test_lookup_says_a_driver_library_is_the_drivers_even_when_the_index_names_packages(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    save_index(build_index("ubuntu-22.04", JAMMY_SLICE), cache)  # jammy's libnvidia-compute-* ship libcuda.so.1
+    found = _depaudit("lookup", "libcuda.so.1", "--cache-dir", str(cache))
+    assert (found.returncode, found.stdout, found.stderr) == (
+        0,
+        "libcuda.so.1: the NVIDIA driver's library: the NVIDIA container runtime mounts it from the host, "
+        "never apt-install it in the image  [rules (driver): ubuntu-22.04 driver pattern libcuda.so*]\n",
+        "",
+    )
+    ml = _depaudit("lookup", "libnvidia-ml.so.1", "--distro", "debian-12")
+    assert (ml.returncode, ml.stdout) == (
+        0,
+        "libnvidia-ml.so.1: the NVIDIA driver's library: the NVIDIA container runtime mounts it from the host, "
+        "never apt-install it in the image  [rules (driver): debian-12 driver pattern libnvidia-*.so*]\n",
+    )
+
+
+def test_lookup_never_prints_an_unfilled_cuda_package_template() -> None:
+    source = "rules (soname): NVIDIA CUDA repository package naming: unchecked against NVIDIA's repository"
+    unknown = _depaudit("lookup", "libcudart.so.12")
+    assert (unknown.returncode, unknown.stdout) == (
+        0,
+        "libcudart.so.12 → cuda-cudart-<X>-<Y> on ubuntu-22.04, X.Y being the image's CUDA version "
+        f"(give --cuda-version X.Y, or --base-image IMAGE, to name it exactly)  [{source}]\n",
+    )
+    given = _depaudit("lookup", "libcudart.so.12", "--cuda-version", "12.1")
+    assert (given.returncode, given.stdout) == (0, f"libcudart.so.12 → cuda-cudart-12-1 on ubuntu-22.04  [{source}]\n")
+    profiled = _depaudit("lookup", "libcudart.so.12", "--base-image", "nvidia/cuda:12.1.1-runtime-ubuntu22.04")
+    assert (profiled.returncode, profiled.stdout) == (0, given.stdout)  # its CUDA_VERSION is 12.1.1
+    assert not any("{" in run.stdout + run.stderr for run in (unknown, given, profiled))
+    wrong = _depaudit("lookup", "libcudart.so.12", "--cuda-version", "12")
+    assert (wrong.returncode, wrong.stderr) == (2, "depaudit: error: --cuda-version takes X.Y, e.g. 12.1, not '12'\n")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.packages.index import open_maybe_compressed, read_control
+from depaudit.packages.compressed import text_lines
+from depaudit.packages.index import read_control
 from depaudit.packages.profiles import known_profiles, load_profile
 from depaudit.packages.rules import load_rules
 from depaudit.packages.sizes import PackageSizes, load_sizes, megabytes, read_sizes, sizes_dir
@@ -106,8 +107,7 @@ def _archive(distro: str) -> PackageSizes:
 
     def paragraphs():  # type: ignore[no-untyped-def]
         for path in files:
-            with open_maybe_compressed(path) as stream:
-                yield from read_control(stream)
+            yield from read_control(text_lines(path))
 
     return read_sizes(paragraphs())
 
