@@ -43,6 +43,7 @@ from depaudit.python.modules import ModuleGraph, service_starts
 from depaudit.python.reach import Reach, ServiceReach, with_module_imports
 from depaudit.python.requirements import RequirementFiles, check_declarations
 from depaudit.report import ScanReport
+from depaudit.suppress import apply_suppressions
 
 __all__ = ["InputError", "ScanOptions", "run_scan"]
 
@@ -153,7 +154,7 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
     told.done("plan", f"{len(plan.families)} families, {sum(len(family.add) for family in plan.families)} package(s) to add")
     first = next(iter(environments.values()))
     labels = {base.label for _, base in services}
-    return ScanReport(
+    report = ScanReport(
         distro=rules.distro,
         python_version=first.target.python_version,
         distribution_count=len({key for environment in environments.values() for key in environment.env.distributions}),
@@ -163,6 +164,8 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
         families=plan.families,
         environments=tuple(dict.fromkeys(base.environment for _, base in services)),
     )
+    # Last: what the fleet decided to live with leaves the verdict, listed with its reason.
+    return apply_suppressions(report, fleet.config.ignores if fleet.config is not None else ())
 
 
 def _refuse_empty_environments(

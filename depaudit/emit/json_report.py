@@ -35,6 +35,11 @@ def report_to_json(report: ScanReport) -> dict[str, Any]:
         "services": [_service(service) for service in report.services],
         "families": [_family(family) for family in report.families],
         "findings": [_finding(finding) for finding in report.findings],
+        "suppressed": [
+            {"code": item.code, "subject": item.subject, "reason": item.reason, "by": item.origin, "service": item.service,
+             "family": item.family, "path": item.path, "line": item.line}
+            for item in report.suppressed
+        ],
     }
 
 

@@ -109,6 +109,14 @@ def render_markdown(report: ScanReport) -> str:
         out.append("")
     if report.findings:
         out += ["## Scan findings", "", *_findings(report.findings, " not tied to one service"), ""]
+    if report.suppressed:
+        out += ["## Suppressed", "", "| code | result | reason | by |", "|---|---|---|---|"]
+        out += [
+            f"| {item.code} | {_text(item.subject).replace('|', '&#124;')} | {_text(item.reason).replace('|', '&#124;')} "
+            f"| {_code(item.origin, in_table=True)} |"
+            for item in report.suppressed
+        ]
+        out.append("")
     return "\n".join(out)
 
 

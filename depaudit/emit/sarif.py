@@ -41,6 +41,7 @@ def render_sarif(report: ScanReport, *, root: Path | None = None) -> str:
         *_plan_results(report.families, base),
         *(result for service in report.services for result in _service_results(service, base)),
         *_scan_finding_results(report.findings, report.families, base),
+        *_suppressed_results(report, base),
     ]
     document = {
         "$schema": _SCHEMA,
@@ -149,6 +150,25 @@ def _source_uri(display_root: Path, shown: str, root: Path) -> str | None:
     if not path.is_file():
         return None
     return root_relative(path, root)
+
+
+def _suppressed_results(report: ScanReport, root: Path) -> Iterator[dict[str, Any]]:
+    """What the fleet suppressed stays in code scanning as suppressed (dismissed there), with
+    its reason: in source for an inline comment, external for the config's entry."""
+    roots = {service.name: service.display_root for service in report.services}
+    families = {family.name: family for family in report.families}
+    for item in report.suppressed:
+        if item.family is not None and item.family in families:
+            uri = _dockerfile_uri(families[item.family], root)
+        else:
+            display_root = roots.get(item.service) if item.service is not None else None
+            uri = _source_uri(display_root, item.path, root) if display_root is not None and item.path else None
+        if uri is None:
+            continue
+        result = _result(item.code, item.subject, uri, item.line or 1)
+        inline = item.path is not None and item.origin == f"{item.path}:{item.line}"
+        result["suppressions"] = [{"kind": "inSource" if inline else "external", "justification": item.reason}]
+        yield result
 
 
 def _scan_finding_results(

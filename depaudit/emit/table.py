@@ -47,6 +47,11 @@ def render_table(report: ScanReport, console: Console) -> None:
     if report.findings:
         out.line()
         _findings_table("Scan findings", report.findings, out, width)
+    if report.suppressed:
+        out.line()
+        out.line(f"Suppressed ({len(report.suppressed)}): out of the verdict, by the fleet's decision", "bold")
+        for item in report.suppressed:
+            out.line(f"  {item.code} {item.subject} — {item.reason} [{item.origin}]", "dim")
     out.line()
     text, style = _summary(report)
     out.line(text, style)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from depaudit.codes import CODES
+from depaudit.fleet.ignores import IgnoreError, IgnoreRule, read_ignores
 from depaudit.fleet.settings import SETTING_KEYS, RunSettings, SettingError, read_settings
 
 CONFIG_NAMES = ("depaudit.toml", "pyproject.toml")
@@ -69,11 +71,12 @@ class FleetConfig:
     families: Mapping[str, FamilyConfig] = field(default_factory=dict)
     services: Mapping[str, ServiceConfig] = field(default_factory=dict)
     settings: RunSettings = field(default_factory=RunSettings)  # the command line's options it sets
+    ignores: tuple[IgnoreRule, ...] = ()  # [[ignore]]: results the fleet lives with, and why
 
 
 _TOP_KEYS = (
     "distro", "paths", "family-dockerfiles", "site-packages", "python", "base-image", "env", "build-args", "families",
-    "services", *SETTING_KEYS,
+    "services", "ignore", *SETTING_KEYS,
 )
 _FAMILY_KEYS = ("dockerfile", "parent", "site-packages", "python", "base-image", "env", "gpu", "keep", "build-args")
 _SERVICE_KEYS = ("path", "entry", "source-roots", "family", "dockerfile", "requirements")
@@ -157,7 +160,8 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
     globs = _strings(data, "family-dockerfiles", "top level")
     try:
         settings = read_settings(data, "top level", root)
-    except SettingError as error:
+        ignores = read_ignores(data.get("ignore", []), path.name, frozenset(CODES))
+    except (SettingError, IgnoreError) as error:
         raise ConfigError(str(error)) from error
     return FleetConfig(
         path=path,
@@ -173,6 +177,7 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
         families=families,
         services=services,
         settings=settings,
+        ignores=ignores,
     )
 
 
