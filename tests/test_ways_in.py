@@ -71,7 +71,7 @@ def test_actionlint_checks_the_workflow_against_the_action_it_uses(tools: Tools,
     assert text.count("uses: your-org/depaudit@main") == 1
     local = tmp_path / ".github" / "workflows" / "depaudit.yml"
     local.write_text(text.replace("uses: your-org/depaudit@main", "uses: ./"), encoding="utf-8")
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # actionlint finds ./ from the repository root
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, capture_output=True)  # actionlint resolves ./ from the repository root
     lint = [str(tools.actionlint), "-oneline", str(local)]
     assert subprocess.run(lint, capture_output=True, text=True, cwd=tmp_path).stdout == ""
 
