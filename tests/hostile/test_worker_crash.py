@@ -4,6 +4,7 @@ becomes a finding. The crash here is real (SIGSEGV); only what triggers it is in
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 from pathlib import Path
@@ -17,9 +18,17 @@ from depaudit.scan import ScanOptions, run_scan
 from helpers import make_dist
 
 
+def _segfault() -> None:
+    """Die of a real SIGSEGV, quietly: the forked worker inherits pytest's fault handler, which
+    would print a `Fatal Python error` traceback to the terminal for a crash we asked for. The
+    signal's default action still kills the worker, which is what the pool must survive."""
+    faulthandler.disable()
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
 def _square_or_die(n: int) -> int:
     if n in (3, 7):
-        os.kill(os.getpid(), signal.SIGSEGV)
+        _segfault()
     return n * n
 
 
@@ -28,8 +37,25 @@ _PARSE = imports._parse_source
 
 def _crash_on_poison(item: tuple[bytes, str]) -> object:
     if b"CRASH" in item[0]:
-        os.kill(os.getpid(), signal.SIGSEGV)
+        _segfault()
     return _PARSE(item)
+
+
+def _segfault_with_handler_on(report: str) -> None:
+    with open(report, "w") as sink:
+        faulthandler.enable(file=sink)  # as pytest enables it in the process the workers fork from
+        _segfault()
+
+
+def test_the_injected_crash_is_a_real_sigsegv_that_prints_no_fatal_error(tmp_path: Path) -> None:
+    import multiprocessing
+
+    report = tmp_path / "faulthandler.txt"
+    worker = multiprocessing.get_context("fork").Process(target=_segfault_with_handler_on, args=(str(report),))
+    worker.start()
+    worker.join(60)
+    assert worker.exitcode == -signal.SIGSEGV
+    assert report.read_text() == ""  # with the handler left on: "Fatal Python error: Segmentation fault"
 
 
 def test_the_items_that_kill_their_worker_get_the_crash_value_and_the_rest_their_results() -> None:
