@@ -13,9 +13,11 @@ from pathlib import Path
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.depaudit-(?P<pid>\d+)-[0-9a-f]{8}")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """The new file appears whole or not at all, with the old one's mode; a Dockerfile that is a
-    symlink is written where it points, the link kept.
+def write_atomic(path: Path, text: str, *, errors: str = "surrogateescape") -> None:
+    """The new file appears whole or not at all, with the old one's mode (a new file: 0644 less
+    the umask); a Dockerfile that is a symlink is written where it points, the link kept.
+    `errors`: how text that is no UTF-8 is encoded (surrogateescape gives back the bytes a name
+    was read from; a report takes backslashreplace, to stay UTF-8).
 
     The bytes go to a temporary file beside it, are synced, and the file is renamed over the old
     one. A writer that fails removes its temporary file; one that is killed (SIGKILL, power) cannot,
@@ -23,8 +25,11 @@ def write_atomic(path: Path, text: str) -> None:
     """
     target = Path(os.path.realpath(path))
     remove_stale_temporaries(target.parent)
-    data = text.encode("utf-8", errors="surrogateescape")
-    mode = target.stat().st_mode & 0o7777
+    data = text.encode("utf-8", errors=errors)
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644 & ~_umask()
     temporary = target.parent / f".{target.name}.depaudit-{os.getpid()}-{secrets.token_hex(4)}"
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -41,6 +46,12 @@ def write_atomic(path: Path, text: str) -> None:
         temporary.unlink(missing_ok=True)
         raise
     _sync_folder(target.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading it means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _sync_folder(folder: Path) -> None:

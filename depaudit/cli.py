@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from depaudit.report import ScanReport
     from depaudit.terminal import StderrProgress
 
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,8 +193,13 @@ def run() -> int:
     """The process's entry (the `depaudit` script, `python -m depaudit`): `main`, after which the
     process ends. What the scan built is frozen out of the interpreter's final collection, which
     would otherwise walk it all (~70 ms of a warm monorepo scan); callers of `main` in a live
-    process (tests) keep their memory collectable."""
+    process (tests) keep their memory collectable.
+
+    A crash is exit 3, never 1: a CI gate must not read a bug of depaudit as findings."""
     code = EXIT_FINDINGS  # the report was cut short: the verdict never reached the reader
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")  # a file named with bytes that are no UTF-8
     try:
         code = main()
         sys.stdout.flush()
@@ -204,8 +209,35 @@ def run() -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return code
+    except KeyboardInterrupt:
+        print("depaudit: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last resort: every other path returns a code
+        return _internal_error(error)
     gc.freeze()
     return code
+
+
+def _internal_error(error: Exception) -> int:
+    """One line on stderr; the traceback in a log under the cache folder (on stderr when that
+    cannot be written)."""
+    import time
+    import traceback
+
+    from depaudit.packages.index import default_cache_dir
+
+    text = "".join(traceback.format_exception(error))
+    where = default_cache_dir() / "crashes" / f"depaudit-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        where.write_text(f"depaudit {depaudit.__version__}\n{' '.join(sys.argv)}\n\n{text}", encoding="utf-8", errors="backslashreplace")
+        shown = f"the traceback is in {where}"
+    except OSError:
+        shown = "the traceback follows"
+        sys.stderr.write(text)
+    message = " ".join(str(error).split())[:300]  # one line, whatever the exception says
+    print(f"depaudit: internal error: {type(error).__name__}: {message} (a bug in depaudit, not a finding; {shown})", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -316,27 +348,34 @@ def _apply_config_settings(args: argparse.Namespace, config: Path | None) -> Non
 
 def _scan(args: argparse.Namespace) -> int:
     report = _run(args)
+    patches: list[tuple[Path, str, str]] = []  # (Dockerfile, new text, family)
     if args.write:
-        report = _write_patches(report, prune=args.prune, quiet=args.quiet)
+        # The reports show the Dockerfiles as they will be written (what is left to change)…
+        report, patches = _planned_patches(report, prune=args.prune)
     to_file = args.output is not None
     if args.quiet and args.format == "table" and not to_file:
+        text = None  # the verdict alone, printed last
+    else:
+        text = _render(report, args.format, to_file=to_file, prune=args.prune, colour=_colour(args))
+    files: dict[Path, str] = {}
+    if args.output is not None:
+        files[args.output] = text or ""
+    if args.output_dir is not None:
+        files.update({args.output_dir / name: body for name, body in _output_dir_files(report, prune=args.prune).items()})
+    # … and are written first, each whole or not at all: a run that cannot write its report
+    # patches nothing.
+    _write_files(files)
+    for path, new, family in patches:
+        _write_one(path, new, errors="surrogateescape")  # a Dockerfile: byte-identical outside our lines
+        if not args.quiet:
+            print(f"depaudit: patched {path} (family {family})", file=sys.stderr)
+    if text is None:
         from depaudit.emit.table import render_verdict
         from depaudit.terminal import make_console
 
         render_verdict(report, make_console(_colour(args)))
-        text = ""
-    else:
-        text = _render(report, args.format, to_file=to_file, prune=args.prune, colour=_colour(args))
-    if args.output is not None:
-        try:
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_text(text, encoding="utf-8")
-        except OSError as error:
-            raise InputError(f"cannot write {args.output}: {error.strerror}") from error
-    elif text:
+    elif not to_file and text:
         sys.stdout.write(text)
-    if args.output_dir is not None:
-        _write_output_dir(report, args.output_dir, prune=args.prune)
     return EXIT_FINDINGS if _fails(report, args.fail_on) else EXIT_OK
 
 
@@ -348,7 +387,7 @@ def _fails(report: ScanReport, fail_on: str) -> bool:
     return report.failing
 
 
-def _write_output_dir(report: ScanReport, folder: Path, *, prune: bool) -> None:
+def _output_dir_files(report: ScanReport, *, prune: bool) -> dict[str, str]:
     from depaudit.emit.bindep import render_bindep
     files = {f"report.{ext}": _render(report, fmt, to_file=True, prune=prune) for fmt, ext in
              (("json", "json"), ("markdown", "md"), ("sarif", "sarif"), ("table", "txt"))}
@@ -357,34 +396,42 @@ def _write_output_dir(report: ScanReport, folder: Path, *, prune: bool) -> None:
         patch = _render_patches(report, prune=prune, only=family.name)
         if patch:
             files[f"patches/{family.name}.patch"] = patch
+    return files
+
+
+def _write_files(files: dict[Path, str]) -> None:
+    """Reports: each file whole or not at all. A name that is not UTF-8 (a file named with other
+    bytes) is written as its escape, never crashes the writer."""
+    for path, text in files.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"cannot write {path}: {error.strerror}") from error
+        _write_one(path, text, errors="backslashreplace")
+
+
+def _write_one(path: Path, text: str, *, errors: str) -> None:
+    from depaudit.atomic import write_atomic
     try:
-        for name, text in files.items():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_text(text, encoding="utf-8")
+        write_atomic(path, text, errors=errors)
     except OSError as error:
-        raise InputError(f"cannot write to {folder}: {error.strerror}") from error
+        raise InputError(f"cannot write {path}: {error.strerror or error}") from error
 
 
-def _write_patches(report: ScanReport, *, prune: bool, quiet: bool) -> ScanReport:
-    """Write each family's patched Dockerfile. Returns the report holding the Dockerfiles as
-    written: a patch rendered after the write shows what is left to change, not what was done,
+def _planned_patches(report: ScanReport, *, prune: bool) -> tuple[ScanReport, list[tuple[Path, str, str]]]:
+    """Each family's patched Dockerfile, not yet written, and the report holding the Dockerfiles
+    as they will be: a patch rendered from it shows what is left to change, not what was done,
     as it did when the files were read again."""
     from dataclasses import replace
 
-    from depaudit.atomic import write_atomic
     from depaudit.emit.patch import family_patches
-    written: dict[str, Dockerfile] = {}  # family → its Dockerfile as written
+    written: dict[str, Dockerfile] = {}  # family → its Dockerfile as it will be written
+    patches = []
     for family, dockerfile, _old, new in family_patches(report.families, prune=prune):
-        path = dockerfile.path
-        try:
-            write_atomic(path, new)
-        except OSError as error:
-            raise InputError(f"cannot write {path}: {error.strerror}") from error
-        if not quiet:
-            print(f"depaudit: patched {path} (family {family.name})", file=sys.stderr)
+        patches.append((dockerfile.path, new, family.name))
         written[family.name] = replace(dockerfile, text=new)
     families = tuple(replace(f, source=written[f.name]) if f.name in written else f for f in report.families)
-    return replace(report, families=families)
+    return replace(report, families=families), patches
 
 
 def _why(args: argparse.Namespace) -> int:

@@ -89,7 +89,7 @@ def _result(code: str, message: str, uri: str, line: int) -> dict[str, Any]:
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": quote(uri, safe="/"), "uriBaseId": SRCROOT},
+                    "artifactLocation": {"uri": quote(uri, safe="/", errors="surrogateescape"), "uriBaseId": SRCROOT},
                     "region": {"startLine": max(line, 1)},
                 }
             }
