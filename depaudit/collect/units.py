@@ -11,6 +11,7 @@ kept keep their original numbers through `Unit.lines`.
 from __future__ import annotations
 
 import ast
+import bisect
 import io
 import re
 import tokenize
@@ -78,11 +79,11 @@ def _handler_raises(body: list[ast.stmt], hits: list[int]) -> list[int]:
     say whether the handler survives a failed import. Other raises say nothing of imports."""
     found: list[int] = []
     for node in body:
-        if not any(node.lineno <= line <= (node.end_lineno or node.lineno) for line in hits):
+        if not _within(hits, node.lineno, node.end_lineno or node.lineno):
             continue
         if isinstance(node, (ast.Try, ast.TryStar)) and node.body:
             first, last = node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno
-            if any(first <= line <= last for line in hits):
+            if _within(hits, first, last):
                 for handler in node.handlers:
                     found.extend(_raises(handler.body))
         for block in _blocks(node):
@@ -149,11 +150,11 @@ def _call_lines(tree: ast.Module, may_report: Callable[[str], bool]) -> list[int
                 lines.add(node.lineno)
     # A module-level call of a function that holds a hit (`if not load_library(): raise`): it
     # says the hit runs at import.
+    ordered = sorted(lines)
     holders = {
         node.name
         for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        and any(node.lineno <= line <= (node.end_lineno or node.lineno) for line in lines)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _within(ordered, node.lineno, node.end_lineno or node.lineno)
     }
     if holders:
         for statement in tree.body:
@@ -272,7 +273,7 @@ def _cut(
     for position, node in enumerate(body):
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
-        inside = [line for line in hits if first <= line <= last]
+        inside = _within(hits, first, last)
         if not inside and (statements or isinstance(node, _DEFINITIONS) or not _binds(node, near)):
             if not _shares_a_line(body, position):
                 dropped.append((first, last, None))
@@ -373,6 +374,12 @@ def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
     blocks += [handler.body for handler in getattr(node, "handlers", ())]
     blocks += [case.body for case in getattr(node, "cases", ())]
     return [block for block in blocks if isinstance(block, list) and block and isinstance(block[0], ast.stmt)]
+
+
+def _within(hits: list[int], first: int, last: int) -> list[int]:
+    """The hits (sorted) on lines first..last: by bisection, as a file of 100,000 imports asks
+    this once per statement."""
+    return hits[bisect.bisect_left(hits, first) : bisect.bisect_right(hits, last)]
 
 
 def _line_numbers(source: bytes, offsets: list[int]) -> list[int]:

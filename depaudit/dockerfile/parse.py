@@ -134,9 +134,11 @@ def takes_heredocs(keyword: str, arguments: str) -> bool:
 _APT_VALUE_OPTIONS = frozenset(
     "-o -c -t -a --option --config-file --target-release --default-release --host-architecture".split()
 )
+# An option's value never starts with `-`, and the repetition never gives back what it took
+# (possessive): `-a -a … -a installx` has one reading, not 2^n for the engine to try.
 _APT_OPTIONS = (
-    r"(?:(?:-[octa]|--(?:option|config-file|target-release|default-release|host-architecture))\s+[^\s;&|]+\s+"
-    r"|-[^\s;&|]+\s+)*"
+    r"(?:(?:-[octa]|--(?:option|config-file|target-release|default-release|host-architecture))\s+[^\s;&|-][^\s;&|]*\s+"
+    r"|-[^\s;&|]+\s+)*+"
 )
 # A command position: the start of the RUN (after its --mount/--network flags), after a shell
 # operator, at the start of a subshell or a group, or after a compound-command keyword.

@@ -157,12 +157,10 @@ class _Walk:
             if found is not None:
                 return found, directory.rule, ()
         # Where it looked, shown only when it was not found: most searches succeed.
-        tried: list[str] = []
+        tried: dict[str, None] = {}  # ordered, and linear in the folders searched (a RUNPATH may list 100,000)
         for directory in searched:
-            shown = directory.path if directory.space == _IMAGE else self.shown_folder(directory.path)
-            if shown not in tried:
-                tried.append(shown)
-        return None, None, tuple(tried)
+            tried[directory.path if directory.space == _IMAGE else self.shown_folder(directory.path)] = None
+        return None, None, capped_folders(tuple(tried))
 
     def shown_folder(self, path: str) -> str:
         if path not in self._shown_folders:
@@ -381,3 +379,13 @@ def resolve_needs(
             reached |= walk.tree(root, Tier.OPTIONAL)
 
     return NativeReport(owner, tuple(walk.results()), tuple(sorted(findings)))
+
+
+TRIED_CAP = 64  # folders a report lists for one need: enough to see the search, bounded whatever the RUNPATH
+
+
+def capped_folders(folders: tuple[str, ...]) -> tuple[str, ...]:
+    """The folders searched, the first TRIED_CAP of them and a count of the rest."""
+    if len(folders) <= TRIED_CAP:
+        return folders
+    return (*folders[:TRIED_CAP], f"… and {len(folders) - TRIED_CAP} more folders")

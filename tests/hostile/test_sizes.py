@@ -1,0 +1,31 @@
+"""Sizes an attacker picks: every reader stays linear, and what it reports stays bounded."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from depaudit.dockerfile.parse import apt_installs
+from helpers import build_vision_env, deadline, have_gcc, scan_source
+
+
+def test_sixty_apt_options_before_a_word_that_is_not_install_take_no_time(tmp_path: Path) -> None:
+    text = "FROM ubuntu:22.04\nRUN apt-get " + "-a " * 60 + "installx curl\nRUN apt-get -o Dpkg::Use-Pty=0 -t jammy install -y wget\n"
+    started = time.perf_counter()
+    with deadline(10):
+        installs = apt_installs(text)
+    assert time.perf_counter() - started < 1.0  # it never finished: the option grammar backtracked 2^60 ways
+    assert [package.name for install in installs for package in install.packages] == ["wget"]
+
+
+@pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
+def test_a_search_path_of_120000_folders_is_searched_once_and_reported_in_part(tmp_path: Path) -> None:
+    site_packages = build_vision_env(tmp_path / "env")
+    folders = ":".join(f"/nowhere/{number}" for number in range(120_000))
+    with deadline(60):
+        report = scan_source(tmp_path, site_packages, "import visionlib\n", env={"LD_LIBRARY_PATH": folders})
+    (gl,) = [need for need in report.services[0].needs if need.name == "libGL.so.1"]
+    assert gl.tried[:3] == ("visionlib.libs", "/nowhere/0", "/nowhere/1")  # its RPATH, then LD_LIBRARY_PATH
+    assert len(gl.tried) == 65 and gl.tried[-1].endswith(" more folders")
