@@ -114,10 +114,11 @@ def _open(store: _Store, path: Path) -> tuple[LayeredImage, dict[str, str]]:
     else:
         raise ImageFormatError(f"{path}: neither a docker save archive (manifest.json) nor an OCI layout (index.json)")
     openers: list[Opener] = []
+    by_name: dict[str, Opener] = {}  # a blob listed again is the same opener: read and indexed once
     for name in layer_names:
         problem = store.where(name)
         if problem is None:
-            openers.append(store.opener(name))
+            openers.append(by_name.setdefault(name, store.opener(name)))
         elif problem == "outside":
             findings.append(
                 Finding(

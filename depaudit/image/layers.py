@@ -90,6 +90,10 @@ class _LayerEnds(Exception):
     """The tar stopped before its end-of-archive marker: cut short, or garbage in place of a header."""
 
 
+# A layer read: what it adds (path → entry), removes, makes opaque, and hard-links (path, target).
+_LayerIndex = tuple[dict[str, "_Entry"], list[str], list[str], list[tuple[str, str]]]
+
+
 class LayeredImage(RootfsDir):
     """The same file interface as an unpacked rootfs, answered from the layer index."""
 
@@ -105,11 +109,36 @@ class LayeredImage(RootfsDir):
         self._sparse: set[str] = set()  # files copied out in part (python_environment)
         self._made: set[Path] = set()  # folders made on this machine
         self._children: dict[str, set[str]] = {"": set()}
+        # A blob the manifest lists again (identical empty layers do that) gives the same entries:
+        # read once, whatever the count (10,000 listings of one gzip layer took ~55 min).
+        self._indexed: dict[int, _LayerIndex] = {}
         for number, opener in enumerate(layers):
             self._index_layer(number, opener)
 
     # Building the index -----------------------------------------------------------------
     def _index_layer(self, number: int, opener: Opener) -> None:
+        read = self._indexed.get(id(opener))
+        if read is None:
+            read = self._indexed[id(opener)] = self._read_layer(number, opener)
+        added, removed, opaque, hardlinks = read
+        # Whiteouts hide what lower layers put there; this layer's own entries stay.
+        for folder in opaque:
+            for child in list(self._children.get(folder, ())):
+                self._remove(posixpath.join(folder, child) if folder else child)
+        for path in removed:
+            self._remove(path)
+        for path, entry in sorted(added.items()):
+            self._add(path, entry)
+        for path, target in hardlinks:
+            source = added.get(target) or self._entries.get(target)
+            if source is None or source.kind != "file":
+                self._unsafe(path, f"hard link to {target!r}, which this image does not hold", number)
+            else:
+                self._add(path, _Entry("file", source.layer, source.offset, source.size))
+
+    def _read_layer(self, number: int, opener: Opener) -> _LayerIndex:
+        """What the layer adds, removes, makes opaque and hard-links; its entries name `number`,
+        the first listing of the blob, whose bytes are read when a file's content is asked for."""
         added: dict[str, _Entry] = {}
         removed: list[str] = []
         opaque: list[str] = []
@@ -142,20 +171,7 @@ class LayeredImage(RootfsDir):
                 f"layer cannot be read to its end ({error}): the files after that point are not audited;"
                 " export the image again and scan it again",
             )
-        # Whiteouts hide what lower layers put there; this layer's own entries stay.
-        for folder in opaque:
-            for child in list(self._children.get(folder, ())):
-                self._remove(posixpath.join(folder, child) if folder else child)
-        for path in removed:
-            self._remove(path)
-        for path, entry in sorted(added.items()):
-            self._add(path, entry)
-        for path, target in hardlinks:
-            source = added.get(target) or self._entries.get(target)
-            if source is None or source.kind != "file":
-                self._unsafe(path, f"hard link to {target!r}, which this image does not hold", number)
-            else:
-                self._add(path, _Entry("file", source.layer, source.offset, source.size))
+        return added, removed, opaque, hardlinks
 
     def _index_member(
         self,

@@ -513,3 +513,16 @@ def test_a_rootfs_folder_never_follows_a_link_onto_this_machine(inputs: Inputs) 
     ]
     assert report.distro == "ubuntu-22.04"  # the default: the image's os-release leads nowhere inside it
     assert found(report) == FOUND
+
+
+def test_one_layer_listed_ten_thousand_times_is_read_once(inputs: Inputs) -> None:
+    """Identical layers are legal (empty `RUN true` layers share a digest); 10,000 listings of one
+    gzip layer were decompressed 10,000 times (~55 min)."""
+    once = inputs.docker_save([gzip.compress(good_layer())], name="once.tar")
+    manifest = json.dumps([{"Config": "config.json", "Layers": ["0/layer.tar"] * 10_000}]).encode()
+    many = inputs.docker_save([gzip.compress(good_layer())], name="many.tar", manifest=manifest)
+    started = time.perf_counter()
+    report = scan(inputs, image=many)
+    assert time.perf_counter() - started < 5
+    assert found(report) == found(scan(inputs, image=once))
+    assert_rest_reported(report)
