@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 from depaudit.findings import Finding, FindingKind
 from depaudit.python.environment import PythonEnvironment
 from depaudit.python.model import DeclaredRequirement, TargetPython
-from depaudit.paths import shown_path
+from depaudit.paths import project_root, shown_path, within
 from depaudit.reading import read_regular
 
 if sys.version_info >= (3, 11):
@@ -48,8 +48,16 @@ def read_requirements(
     findings: list[Finding] = []
     visited: set[Path] = set()
     pending = [_Pending(Path(f)) for f in files]
+    project = project_root(display_root)
     while pending:
         item = pending.pop(0)
+        if item.included_from is not None and not within(item.path, project):
+            # Never read, so nothing of it reaches a report: a pull request cannot publish a
+            # host file through the CI artifact by including it.
+            kind = "constraints" if item.constraints else "included"
+            message = f"{kind} file {item.path.as_posix()} lies outside the project ({project}): not read"
+            findings.append(Finding(FindingKind.UNSAFE_MEMBER, item.included_from, item.line, message))
+            continue
         shown = shown_path(item.path, display_root, resolve=True)
         if not _exists(item, shown, findings):
             continue

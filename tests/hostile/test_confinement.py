@@ -1,0 +1,34 @@
+"""What the project's own files name stays inside the project: a requirements include that
+leaves it is refused with a finding, and nothing of the file it names reaches a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_a_requirements_include_outside_the_project_is_never_read(tmp_path: Path) -> None:
+    service = tmp_path / "repo" / "services" / "svc"
+    service.mkdir(parents=True)
+    (tmp_path / "repo" / ".git").mkdir()  # the project: this repository
+    (tmp_path / "repo" / "common.txt").write_text("six\n")  # inside it: followed
+    (tmp_path / "secret.txt").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (service / "main.py").write_text("import json\n")
+    (service / "requirements.txt").write_text("-r ../../common.txt\n-r ../../../secret.txt\n-c /etc/passwd\n")
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "depaudit", "scan", str(service.parent), "--site-packages", str(tmp_path / "empty"), "--format", "json"],
+        capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "root:x" not in result.stdout
+    findings = [(f["code"], f["path"], f["line"], f["message"]) for f in json.loads(result.stdout)["services"][0]["findings"]]
+    root = (tmp_path / "repo").resolve()
+    assert findings == [
+        ("DA105", f"{service}/../../common.txt", 1, "six is declared but not installed in the scanned environment"),
+        ("DA509", "svc/requirements.txt", 2, f"included file {service}/../../../secret.txt lies outside the project ({root}): not read"),
+        ("DA509", "svc/requirements.txt", 3, f"constraints file /etc/passwd lies outside the project ({root}): not read"),
+    ]
