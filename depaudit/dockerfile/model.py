@@ -18,6 +18,7 @@ from depaudit.dockerfile import parse
 from depaudit.dockerfile.parse import AptInstall, BuildContext, DockerfileImage, Instruction
 from depaudit.dockerfile.problems import dockerfile_problems
 from depaudit.findings import Finding, FindingKind
+from depaudit.paths import project_root, within
 from depaudit.reading import read_regular
 
 
@@ -35,6 +36,7 @@ class Dockerfile:
     display: str  # posix, as reports show it
     text: str | None  # None: it could not be read
     error: str | None = None  # why it could not be read (the strerror)
+    refused: bool = False  # not read on purpose: a link out of the project
     # The variables it takes from outside: its apt lists may name packages through them.
     context: BuildContext = field(default_factory=BuildContext, compare=False, repr=False)
     # Parsed once, when the value is made; an unreadable file has none.
@@ -59,6 +61,8 @@ class Dockerfile:
 
     def findings(self) -> list[Finding]:
         """Its problems as report findings, or why it could not be read."""
+        if self.text is None and self.refused:
+            return [Finding(FindingKind.UNSAFE_MEMBER, self.display, None, f"rejected: {self.error}")]
         if self.text is None:
             return [Finding(FindingKind.UNREADABLE_FILE, self.display, None, f"cannot read: {self.error}")]
         return [Finding(FindingKind.DOCKERFILE, self.display, line, message) for line, message in self.problems]
@@ -74,9 +78,14 @@ def _as_parsed(text: str) -> str:
     return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
 
 
-def read_dockerfile(path: Path, display: str | None = None) -> Dockerfile:
-    """The Dockerfile at `path`, read now; `display` is how reports show it (default: the path)."""
+def read_dockerfile(path: Path, display: str | None = None, boundary: Path | None = None) -> Dockerfile:
+    """The Dockerfile at `path`, read now; `display` is how reports show it (default: the path).
+    `boundary`: the project it belongs to; a symbolic link out of it is refused, never read."""
     shown = path.as_posix() if display is None else display
+    if boundary is not None and path.is_symlink() and not within(path, project_root(boundary)):
+        # Read, it would be planned from; patched, --write would change a file of this machine.
+        where = os.path.realpath(path)
+        return Dockerfile(path, shown, None, f"a symbolic link to {where}, outside the project: not read, never patched", refused=True)
     try:
         data = read_regular(path)  # a FIFO named Dockerfile: never blocks
     except OSError as error:
@@ -91,12 +100,13 @@ class Dockerfiles:
     def __init__(self) -> None:
         self._by_real_path: dict[str, Dockerfile] = {}
 
-    def read(self, path: Path, display: str | None = None) -> Dockerfile:
-        """The Dockerfile at `path`, read on the first call for its file; `display` as for read_dockerfile."""
+    def read(self, path: Path, display: str | None = None, boundary: Path | None = None) -> Dockerfile:
+        """The Dockerfile at `path`, read on the first call for its file; `display` and
+        `boundary` as for read_dockerfile."""
         key = os.path.realpath(path)  # unlike Path.resolve(), never raises on a symlink loop
         known = self._by_real_path.get(key)
         if known is None:
-            known = self._by_real_path[key] = read_dockerfile(path, display)
+            known = self._by_real_path[key] = read_dockerfile(path, display, boundary)
         elif known.path != path or display not in (None, known.display):
             # The same file under another name: what was read, under the name asked for.
             known = replace(known, path=path, display=path.as_posix() if display is None else display)

@@ -116,6 +116,10 @@ def _family_root(service: Service) -> Path:
             break
         if (folder / ".git").exists():  # a folder, or a file in a worktree or a submodule
             return folder
+    if above == above.parent:
+        # `depaudit scan /app`: the folder above is the file system's root, and walking it would
+        # take any Dockerfile of the machine for a family (and --write would patch it).
+        return service.display_root
     return above
 
 
@@ -275,7 +279,8 @@ def _add_family(
     """The family and, through its parents, every family above it."""
     while name is not None and name in index and name not in families:
         path, root = index[name]
-        dockerfile = dockerfiles.read(path, shown_path(path, root, resolve=True))
+        # A family Dockerfile is what --write changes: one linked out of the project is refused.
+        dockerfile = dockerfiles.read(path, shown_path(path, root, resolve=True), boundary=root)
         own = config.families.get(name) if config else None
         build_args = {**(config.build_args if config else {}), **(own.build_args if own else {})}
         if build_args:  # FROM as well as the apt lists may name them

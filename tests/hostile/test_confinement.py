@@ -32,3 +32,27 @@ def test_a_requirements_include_outside_the_project_is_never_read(tmp_path: Path
         ("DA509", "svc/requirements.txt", 2, f"included file {service}/../../../secret.txt lies outside the project ({root}): not read"),
         ("DA509", "svc/requirements.txt", 3, f"constraints file /etc/passwd lies outside the project ({root}): not read"),
     ]
+
+
+def test_a_family_dockerfile_linked_out_of_the_project_is_neither_read_nor_written(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    (fleet / ".git").mkdir(parents=True)
+    (fleet / "services" / "svc").mkdir(parents=True)
+    (fleet / "services" / "svc" / "main.py").write_text("import json\n")
+    (fleet / "services" / "svc" / "Dockerfile").write_text("FROM family-x\n")
+    outside = tmp_path / "host-Dockerfile"
+    outside.write_text("FROM ubuntu:22.04\nRUN apt-get install -y curl wget\n")
+    (fleet / "docker" / "family-x").mkdir(parents=True)
+    (fleet / "docker" / "family-x" / "Dockerfile").symlink_to(outside)
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "depaudit", "scan", "services", "--site-packages", str(tmp_path / "empty"), "--format", "json",
+         "--write", "--prune"],
+        cwd=fleet, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert outside.read_text() == "FROM ubuntu:22.04\nRUN apt-get install -y curl wget\n"  # never written
+    assert "patched" not in result.stderr
+    assert [(f["code"], f["path"], f["message"]) for f in json.loads(result.stdout)["findings"]] == [
+        ("DA509", f"{fleet}/docker/family-x/Dockerfile", f"rejected: a symbolic link to {outside}, outside the project: not read, never patched")
+    ]
