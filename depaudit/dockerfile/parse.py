@@ -508,6 +508,9 @@ def _line_of(token: str, instruction: Instruction, raw_lines: list[str]) -> int:
     return instruction.line
 
 
+VALUE_CAP = 64 * 1024  # characters of one expanded value: `ARG A1=${A0}${A0}` doubling 1,000 times stays small
+
+
 def substitute(text: str, variables: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(3)
@@ -515,7 +518,7 @@ def substitute(text: str, variables: dict[str, str]) -> str:
         value = variables.get(name)
         return value if value else (default or "")
 
-    return _VARIABLE.sub(replace, text)
+    return _VARIABLE.sub(replace, text)[:VALUE_CAP]
 
 
 def read_image(text: str, inherited: Mapping[str, str] | None = None) -> DockerfileImage | None:

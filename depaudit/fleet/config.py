@@ -122,6 +122,8 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"cannot read {one_line(path)}: {error.strerror or error}") from error
     except UnicodeDecodeError as error:
         raise ConfigError(f"{one_line(path)} is not UTF-8 text: {error.reason}") from error
+    except RecursionError as error:
+        raise ConfigError(f"{one_line(path)}: not read: its tables or arrays nest too deep") from error
     except tomllib.TOMLDecodeError as error:
         # tomllib says where as "(at line 3, column 5)": the file and line lead the message.
         found = re.search(r"\(at line (\d+), column \d+\)", str(error))

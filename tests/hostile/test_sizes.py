@@ -29,3 +29,25 @@ def test_a_search_path_of_120000_folders_is_searched_once_and_reported_in_part(t
     (gl,) = [need for need in report.services[0].needs if need.name == "libGL.so.1"]
     assert gl.tried[:3] == ("visionlib.libs", "/nowhere/0", "/nowhere/1")  # its RPATH, then LD_LIBRARY_PATH
     assert len(gl.tried) == 65 and gl.tried[-1].endswith(" more folders")
+
+
+def test_an_arg_that_doubles_a_thousand_times_stays_small() -> None:
+    from depaudit.dockerfile.parse import VALUE_CAP, read_image
+
+    lines = ["ARG A0=x"] + [f"ARG A{n}=${{A{n - 1}}}${{A{n - 1}}}" for n in range(1, 1001)]
+    with deadline(10):
+        image = read_image("\n".join([*lines, "FROM ubuntu:22.04", "ARG A1000", "ENV BIG=${A1000}"]) + "\n")
+    assert image is not None and len(image.env["BIG"]) == VALUE_CAP
+
+
+def test_a_pyproject_nested_five_thousand_deep_is_an_input_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "pyproject.toml").write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "main.py").write_text("import json\n")
+    result = subprocess.run([sys.executable, "-m", "depaudit", "scan", "svc"], cwd=tmp_path, capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (
+        2, f"depaudit: error: {tmp_path / 'pyproject.toml'}: not read: its tables or arrays nest too deep\n"
+    )
