@@ -37,6 +37,7 @@ CODES: dict[str, Code] = _table(
     Code("DA201", "missing-library", "A required library or program the image lacks, whose apt package is known", "error"),
     Code("DA202", "unmapped-library", "A required library or program the image lacks, and no apt package is known to provide it", "error"),
     Code("DA203", "optional-library-missing", "A library or program the image lacks that only a guarded import, a fallback or a rarely used feature needs", "note"),
+    Code("DA204", "driver-capability", "A required file of the NVIDIA driver that the image's NVIDIA_DRIVER_CAPABILITIES does not ask the runtime to mount: an ENV line fixes it, never a package", "error"),
     Code("DA210", "reach-limit", "Calls into library functions were followed no further: a depth or budget was hit", "note"),
     Code("DA301", "add-package", "A package the family's services need and its Dockerfile does not install", "error"),
     Code("DA302", "unused-package", "An installed package no service built on the family needs", "warning"),
@@ -79,7 +80,7 @@ PLAN_CODES: dict[str, str] = {"add": "DA301", "unused": "DA302", "redundant": "D
 # What makes `--fail-on missing` (the default) exit 1: a required need the image lacks and an
 # unguarded start-up import nothing provides; an addition stands for such a need. `--fail-on
 # unused` also fails on what the plan would remove.
-DEFAULT_GATE: frozenset[str] = frozenset({"DA101", "DA201", "DA202", "DA301"})
+DEFAULT_GATE: frozenset[str] = frozenset({"DA101", "DA201", "DA202", "DA204", "DA301"})
 UNUSED_GATE: frozenset[str] = frozenset({"DA302", "DA303", "DA304"})
 
 
@@ -103,6 +104,8 @@ def need_code(need: _NeedLike) -> str | None:
         return None
     if need.tier is not Tier.REQUIRED:
         return "DA203"
+    if need.status is NeedStatus.CAPABILITY:
+        return "DA204"
     return "DA201" if need.status is NeedStatus.MISSING else "DA202"
 
 

@@ -36,6 +36,9 @@ class NeedStatus(str, Enum):
 
     MISSING = "missing"  # an apt package the image lacks
     UNMAPPED = "unmapped"  # the image lacks it and no package is known: never guessed
+    # The NVIDIA driver ships it, but the image's NVIDIA_DRIVER_CAPABILITIES does not ask for the
+    # capability that mounts it: an ENV line fixes it, never a package.
+    CAPABILITY = "capability"
     INSTALLED = "installed"  # a family Dockerfile on the service's FROM chain installs it
     DRIVER = "driver"  # mounted by the NVIDIA container runtime: never apt-install it
     BASE_IMAGE = "base-image"  # the base image (or its profile) has it
@@ -47,7 +50,7 @@ class NeedStatus(str, Enum):
     @property
     def fails(self) -> bool:
         """The image lacks it: a required need in this status kills the service."""
-        return self in (NeedStatus.MISSING, NeedStatus.UNMAPPED)
+        return self in (NeedStatus.MISSING, NeedStatus.UNMAPPED, NeedStatus.CAPABILITY)
 
     @property
     def rank(self) -> int:
@@ -75,6 +78,7 @@ class StepKind(str, Enum):
     OBJECT = "object"  # an ELF object on the loader's way to the need
     NEED = "need"  # the soname or program needed
     FOUND = "found"  # the file it resolved to
+    DRIVER = "driver"  # the NVIDIA driver's file: whether the image's capabilities mount it
     LOADED = "loaded"  # the earlier import whose extension modules loaded it first
     PACKAGE = "package"  # the apt package that provides it on the target distro
     INSTALLED_BY = "installed-by"  # the family Dockerfile that installs that package

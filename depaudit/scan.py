@@ -246,7 +246,8 @@ def _service_report(
     if imports.elf_files:
         own_elf = analyse_folder(service.name, imports.elf_files, service.display_root, base.ld_library_path, base.image, store)
     resolver = PackageResolver(
-        knowledge.rules, knowledge.index, base.image, base.profile, base.cuda_version, base.ld_library_path
+        knowledge.rules, knowledge.index, base.image, base.profile, base.cuda_version, base.ld_library_path,
+        base.driver_mounts,
     )
     needs, findings = service_needs(
         service.name,

@@ -114,7 +114,7 @@ def test_schema_enums_match_the_code() -> None:
     assert definitions["finding"]["properties"]["kind"]["enum"] == [k.value for k in FindingKind]
     assert definitions["need"]["properties"]["status"]["enum"] == [s.value for s in NeedStatus]
     assert definitions["finding"]["properties"]["code"]["enum"] == sorted(finding_code(k) for k in FindingKind)
-    assert definitions["need"]["properties"]["code"]["enum"] == ["DA201", "DA202", "DA203", None]
+    assert definitions["need"]["properties"]["code"]["enum"] == ["DA201", "DA202", "DA203", "DA204", None]
     assert definitions["plan_item"]["properties"]["code"]["enum"] == list(PLAN_CODES.values())
     family = definitions["family"]["properties"]
     assert {kind: family[kind]["items"]["properties"]["code"]["const"] for kind in PLAN_CODES} == PLAN_CODES

@@ -31,7 +31,7 @@ def test_every_finding_kind_has_its_own_code_in_the_table() -> None:
 
 
 def test_the_table_is_total_and_its_ids_unique_and_well_formed() -> None:
-    used = {finding_code(kind) for kind in FindingKind} | set(PLAN_CODES.values()) | {"DA201", "DA202", "DA203"}
+    used = {finding_code(kind) for kind in FindingKind} | set(PLAN_CODES.values()) | {"DA201", "DA202", "DA203", "DA204"}
     assert used == set(CODES)  # no code without a kind of result, no result without a code
     assert all(key == code.id and re.fullmatch(r"DA[1-5]\d\d", key) for key, code in CODES.items())
     names = [code.name for code in CODES.values()]
@@ -55,6 +55,8 @@ def test_plan_codes() -> None:
         (NeedStatus.UNMAPPED, Tier.HINT, "DA203"),
         (NeedStatus.INSTALLED, Tier.REQUIRED, None),
         (NeedStatus.DRIVER, Tier.REQUIRED, None),
+        (NeedStatus.CAPABILITY, Tier.REQUIRED, "DA204"),
+        (NeedStatus.CAPABILITY, Tier.OPTIONAL, "DA203"),
         (NeedStatus.BUNDLED, Tier.OPTIONAL, None),
     ],
 )

@@ -68,6 +68,8 @@ class DockerfileImage:
     env: dict[str, str] = field(default_factory=dict)  # ENV of the final stage, including stages it builds on
     unresolved: str = ""  # the FROM's image word, when a variable in it has no value: no base is known
     line: int = 0  # where that FROM stands
+    # Variable → the line of the ENV instruction that last set it in this file (its stages included)
+    env_lines: dict[str, int] = field(default_factory=dict, compare=False)
 
 
 HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
@@ -567,6 +569,7 @@ class _Scope:
                 dict(parent.env) if parent else dict(self.inherited),
                 unresolved=raw[0] if unknown and parent is None else "",
                 line=instruction.line,
+                env_lines=dict(parent.env_lines) if parent else {},
             )
             if len(words) >= 3 and words[1].lower() == "as":
                 self.stages[words[2].lower()] = self.current
@@ -581,6 +584,7 @@ class _Scope:
         elif instruction.keyword == "ENV" and self.current is not None:
             for name, value in _pairs(instruction.arguments, self.variables, allow_bare=False):
                 self.current.env[name] = value
+                self.current.env_lines[name] = instruction.line
                 self.variables[name] = value
 
 

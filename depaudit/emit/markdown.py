@@ -126,6 +126,8 @@ def _evidence(need: Need) -> str:
     The library and its package end the chain; their own columns show them already.
     """
     steps = [str(step) for step in need.path]
+    if need.fix is not None:  # no package to install: the ENV line to change is the action
+        steps.append(need.fix)
     full = " → ".join(_text(step) for step in steps)
     if len(steps) <= _FOLD_AFTER:
         return full

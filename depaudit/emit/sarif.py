@@ -139,6 +139,8 @@ def _service_results(service: ServiceReport, root: Path) -> Iterator[dict[str, A
 
 
 def _need_message(service: str, need: Need) -> str:
+    if need.fix is not None:
+        return f"{service}: the image lacks {need.name} ({need.tier.value}, {need.status.value}): {need.fix}"
     provider = f"; {need.package} provides it" if need.package else "; no apt package is known to provide it"
     return f"{service}: the image lacks {need.name} ({need.tier.value}, {need.status.value}){provider}"
 

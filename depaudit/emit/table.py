@@ -148,6 +148,8 @@ def _evidence(need: Need) -> str:
     steps = [str(step) for step in need.path]
     if len(steps) > 3:
         steps = [steps[0], steps[1], "…", steps[-1].rsplit("/", 1)[-1]]
+    if need.fix is not None:  # no package to install: the ENV line to change is the action
+        steps.append(need.fix)
     return " → ".join(steps)
 
 

@@ -19,8 +19,10 @@ from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.native.reads import read_by_the_scan
 from depaudit.options import DEFAULT_DISTRO, InputError, ScanOptions
+from depaudit.packages.driver import DriverDataError, DriverFiles, driver_path, load_driver_files
+from depaudit.packages.mounts import VARIABLE, CapabilitySource, DriverMounts, driver_mounts
 from depaudit.packages.profiles import BaseProfile, load_profile
-from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules
+from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules, rules_dir
 from depaudit.python.locate import EnvironmentChoice, default_environment, environment_folders, interpreter_folders
 
 
@@ -36,6 +38,9 @@ class ServiceBase:
     chain: BaseChain | None = None  # the Dockerfiles it is built from
     image: BaseImage | None = None  # the base image read as files, when one is given
     environment: EnvironmentChoice = field(default_factory=lambda: EnvironmentChoice((), ""))  # of its image
+    # The NVIDIA driver files its image's NVIDIA_DRIVER_CAPABILITIES mounts; None when the image's
+    # environment is not known (no base image, no profile, no input sets the variable).
+    driver_mounts: DriverMounts | None = None
 
     @property
     def site_packages(self) -> tuple[Path, ...]:
@@ -58,6 +63,7 @@ class Bases:
         self._profiles: dict[str, BaseProfile | None] = {}  # reference → profile, read once
         self._environments: dict[tuple[int, str], Path | None] = {}  # (image, its path) → copied out
         self._default: EnvironmentChoice | None = None
+        self._driver_files: DriverFiles | None = None
         self.explicit = distro_rules(options.distro, self.given) if options.distro else None  # a usage error first
 
     def of(self, service: Service, placement: Placement) -> ServiceBase:
@@ -83,7 +89,53 @@ class Bases:
             chain=chain,
             image=image,
             environment=self._environment(lineage, image),
+            driver_mounts=self._driver_mounts(environment, chain, lineage, image, profile),
         )
+
+    def _driver_mounts(
+        self,
+        environment: dict[str, str],
+        chain: BaseChain | None,
+        lineage: Sequence[FamilySpec],
+        image: BaseImage | None,
+        profile: BaseProfile | None,
+    ) -> DriverMounts | None:
+        source = self._capability_source(chain, lineage, image, profile)
+        if image is None and profile is None and VARIABLE not in environment:
+            return None  # an image we cannot see into: every driver file counts as mounted
+        if self._driver_files is None:
+            try:
+                self._driver_files = load_driver_files(driver_path(rules_dir()))
+            except DriverDataError as error:
+                raise InputError(str(error)) from error
+        return driver_mounts(environment, self._driver_files, source)
+
+    def _capability_source(
+        self, chain: BaseChain | None, lineage: Sequence[FamilySpec], image: BaseImage | None, profile: BaseProfile | None
+    ) -> CapabilitySource:
+        """Who sets NVIDIA_DRIVER_CAPABILITIES last, in the order of(): the command line, the
+        nearest family's config, the config, the nearest Dockerfile's ENV line, the base image.
+        A fix goes to the nearest family Dockerfile (the service's own when it has no family)."""
+        add_to = None
+        if chain is not None and chain.dockerfiles:
+            add_to = chain.dockerfiles[len(chain.dockerfiles) - len(chain.families) if chain.families else 0].display
+        if VARIABLE in self.options.env:
+            return CapabilitySource("--env", dockerfile=add_to)
+        for family in lineage:
+            if VARIABLE in family.env:
+                return CapabilitySource(f"family {family.name} in {self._config_name()}", dockerfile=add_to)
+        if self.config is not None and VARIABLE in self.config.env:
+            return CapabilitySource(self._config_name(), dockerfile=add_to)
+        for dockerfile in chain.dockerfiles if chain is not None else ():
+            read = dockerfile.image()
+            if read is not None and VARIABLE in read.env_lines:
+                where = f"{dockerfile.display}:{read.env_lines[VARIABLE]}"
+                return CapabilitySource(where, line=where)
+        if image is not None:
+            return CapabilitySource(f"the base image {image.label}", dockerfile=add_to)
+        if profile is not None:
+            return CapabilitySource(f"the base image {profile.image}", dockerfile=add_to)
+        return CapabilitySource("nothing", dockerfile=add_to)
 
     def rules(self) -> DistroRules:
         """The target distro's rules: the command line's, the config's, else the one distro

@@ -7,21 +7,51 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from depaudit.evidence import NeedStatus
+from depaudit.evidence import NeedKind, NeedStatus
 
 from depaudit.packages.index import PackageIndex
+from depaudit.packages.mounts import DriverMounts
 from depaudit.packages.profiles import BaseProfile
 from depaudit.packages.rules import DistroRules
 
 
 @dataclass(frozen=True)
 class PackageAnswer:
-    status: NeedStatus  # libc, driver, base-image, missing or unmapped
+    status: NeedStatus  # libc, driver, capability, base-image, missing or unmapped
     package: str | None
+    driver: DriverFile | None = None  # for the NVIDIA driver's file: its capability
 
 
-def is_driver(rules: DistroRules, soname: str) -> bool:
-    return driver_pattern(rules, soname) is not None
+@dataclass(frozen=True)
+class DriverFile:
+    """A library or program of the NVIDIA driver, mounted by the runtime for one capability."""
+
+    capability: str
+    rule: str  # what says so, for `depaudit lookup`
+
+
+def driver_file(rules: DistroRules, kind: NeedKind, name: str) -> DriverFile | None:
+    """The driver data's capability for the name; else, for a library the distro's `driver` patterns
+    match (a newer driver's libnvidia-*), the data's `unlisted` capability."""
+    files = rules.driver_files
+    listed = files.match(kind, name) if files is not None else None
+    if listed is not None:
+        entry, capability = listed
+        star = "*" if kind is NeedKind.SONAME else ""
+        return DriverFile(capability, f"driver/nvidia.toml {entry}{star} → {capability}, the NVIDIA container toolkit's list")
+    if kind is not NeedKind.SONAME:
+        return None
+    pattern = driver_pattern(rules, name)
+    if pattern is None:
+        return None
+    unlisted = files.unlisted if files is not None else "compute"
+    return DriverFile(unlisted, f"{rules.distro} driver pattern {pattern}, in no capability's list: {unlisted}")
+
+
+def driver_answer(driver: DriverFile, mounts: DriverMounts | None) -> PackageAnswer:
+    """The driver's file: mounted when the image asks for its capability (an image not known: always)."""
+    status = NeedStatus.DRIVER if mounts is None or mounts.mounts(driver.capability) else NeedStatus.CAPABILITY
+    return PackageAnswer(status, None, driver)
 
 
 def driver_pattern(rules: DistroRules, soname: str) -> str | None:
@@ -37,12 +67,14 @@ def classify_soname(
     profile: BaseProfile | None = None,
     index: PackageIndex | None = None,
     cuda_version: str | None = None,
+    mounts: DriverMounts | None = None,
 ) -> PackageAnswer:
     """A soname nothing scanned provides. Without a real image, the distro's base packages (and
     a base-image profile's) are assumed present; with one, its own files have already been
-    searched and it lacks this."""
-    if is_driver(rules, soname):
-        return PackageAnswer(NeedStatus.DRIVER, None)
+    searched and it lacks this. `mounts`: the driver files the image's capabilities mount."""
+    driver = driver_file(rules, NeedKind.SONAME, soname)
+    if driver is not None:
+        return driver_answer(driver, mounts)
     if profile is not None and soname in profile.sonames:
         return PackageAnswer(NeedStatus.BASE_IMAGE, profile.sonames[soname])
     package = package_for_soname(rules, soname, index, cuda_version)
@@ -93,10 +125,14 @@ def soname_forms(name: str) -> list[str]:
     return forms
 
 
-def classify_image_file(rules: DistroRules, soname: str, owner: str | None) -> PackageAnswer:
-    """A soname found in the base image, with the dpkg package owning that file."""
-    if is_driver(rules, soname):
-        return PackageAnswer(NeedStatus.DRIVER, None)
+def classify_image_file(
+    rules: DistroRules, soname: str, owner: str | None, mounts: DriverMounts | None = None
+) -> PackageAnswer:
+    """A soname found in the base image, with the dpkg package owning that file. A driver file
+    there (a stub, a copy) still comes from the host at run time: the runtime mounts it over."""
+    driver = driver_file(rules, NeedKind.SONAME, soname)
+    if driver is not None:
+        return driver_answer(driver, mounts)
     if owner is not None and owner == rules.libc_package:
         return PackageAnswer(NeedStatus.LIBC, owner)
     return PackageAnswer(NeedStatus.BASE_IMAGE, owner)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from depaudit.evidence import NeedKind
 from depaudit.image.model import BaseImage
-from depaudit.packages.classify import driver_pattern, expand_cuda
+from depaudit.packages.classify import driver_file, expand_cuda
 from depaudit.packages.index import PackageIndex, policy_package_name
 from depaudit.packages.rules import DistroRules
 
@@ -20,7 +21,7 @@ class LookupAnswer:
     package: str  # "" when nothing is to be installed: the NVIDIA driver's library
     source: str  # "rules: <what it was checked against>", "index: <files>", "guessed: ..."
     alternatives: tuple[str, ...] = ()
-    driver: bool = False  # mounted from the host by the NVIDIA container runtime
+    driver: str | None = None  # mounted from the host by the NVIDIA container runtime: for this capability
     cuda_unknown: bool = False  # `package` holds CUDA_PLACEHOLDER: the CUDA version was not given
 
 
@@ -32,11 +33,11 @@ def lookup(
     guess: bool = False,
     cuda_version: str | None = None,
 ) -> list[LookupAnswer]:
-    driver = driver_pattern(rules, name)
+    driver = driver_file(rules, NeedKind.SONAME, name) or driver_file(rules, NeedKind.PROGRAM, name)
     if driver is not None:
         # The scan's rule (NeedStatus.DRIVER): whatever apt package ships it (jammy's
         # libnvidia-compute-* do), it comes from the host's driver, never from the image.
-        return [LookupAnswer("", f"rules (driver): {rules.distro} driver pattern {driver}", driver=True)]
+        return [LookupAnswer("", f"rules (driver): {driver.rule}", driver=driver.capability)]
     answers = []
     for rules_table, kind in ((rules.sonames, "soname"), (rules.executables, "program")):
         rule = rules_table.get(name)
@@ -72,10 +73,11 @@ def lookup_in_image(name: str, image: BaseImage) -> list[LookupAnswer]:
 
 def render_answer(name: str, distro: str, answer: LookupAnswer) -> str:
     """One line of `depaudit lookup`."""
-    if answer.driver:
+    if answer.driver is not None:
+        thing = "library" if ".so" in name else "program"
         what = (
-            "the NVIDIA driver's library: the NVIDIA container runtime mounts it from the host, "
-            "never apt-install it in the image"
+            f"driver ({answer.driver}): the NVIDIA driver's {thing}: the NVIDIA container runtime mounts it from "
+            f"the host when NVIDIA_DRIVER_CAPABILITIES asks for {answer.driver}, never apt-install it in the image"
         )
         return f"{name}: {what}  [{answer.source}]"
     also = f" (also: {', '.join(answer.alternatives)})" if answer.alternatives else ""

@@ -29,6 +29,13 @@ class Need:
         return self.tier is Tier.REQUIRED and self.status.fails
 
     @property
+    def fix(self) -> str | None:
+        """For a driver file the image's capabilities do not mount: what to add, on which line."""
+        if self.status is not NeedStatus.CAPABILITY:
+            return None
+        return next((step.label for step in self.chain if step.kind is StepKind.DRIVER), None)
+
+    @property
     def origin(self) -> EvidenceStep | None:
         """Where the service's own evidence starts: its import, its call, or its own ELF object."""
         return next((step for step in self.chain if step.kind is not StepKind.SERVICE), None)

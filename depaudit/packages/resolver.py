@@ -18,12 +18,15 @@ from depaudit.packages.classify import (
     PackageAnswer,
     classify_image_file,
     classify_soname,
+    driver_answer,
+    driver_file,
     package_for_program,
     soname_for_library,
 )
 from depaudit.packages.index import PackageIndex
 from depaudit.packages.loaded import EarlierLoad
 from depaudit.packages.model import Need
+from depaudit.packages.mounts import DriverMounts
 from depaudit.packages.profiles import BaseProfile
 from depaudit.packages.rules import DistroRules
 
@@ -36,6 +39,8 @@ class PackageResolver:
     profile: BaseProfile | None = None  # else a profile of the base image, when one is known
     cuda_version: str | None = None  # the image's CUDA_VERSION: names NVIDIA's CUDA packages
     ld_library_path: tuple[str, ...] = field(default=())
+    # The driver files the image's NVIDIA_DRIVER_CAPABILITIES mounts; None: not known, all of them.
+    mounts: DriverMounts | None = None
 
     def native_need(
         self, need: NativeNeed, tier: Tier, prefix: tuple[EvidenceStep, ...], earlier: EarlierLoad | None = None
@@ -45,7 +50,7 @@ class PackageResolver:
         chain = [*prefix, *(_object(path) for path in need.chain), _need_step(need.soname)]
         if need.status in (LibraryStatus.SYSTEM, LibraryStatus.IMAGE):
             if need.status is LibraryStatus.IMAGE and self.image is not None and need.found_at:
-                answer = classify_image_file(self.rules, need.soname, self.image.owner_of(need.found_at))
+                answer = classify_image_file(self.rules, need.soname, self.image.owner_of(need.found_at), self.mounts)
                 chain.append(_found(need.found_at))
             else:
                 answer = self._soname_answer(need.soname)
@@ -59,12 +64,13 @@ class PackageResolver:
             status, package = answer.status, answer.package
             if package is not None:
                 chain.append(self._package_step(package))
+            chain.extend(self._driver_steps(answer))
         else:
             status, package = _SHIPPED[need.status], None
             if need.found_at is not None:
                 chain.append(_found(need.found_at))
         # Where the loader looked explains an absence; for a library the base provides it is noise.
-        tried = need.tried if status.fails else ()
+        tried = need.tried if status.fails and status is not NeedStatus.CAPABILITY else ()
         return Need(NeedKind.SONAME, need.soname, status, package, tier, tuple(chain), need.found_at, need.rule, tried)
 
     def hint_needs(self, hint: FileHint, tier: Tier, prefix: tuple[EvidenceStep, ...]) -> list[Need]:
@@ -92,7 +98,10 @@ class PackageResolver:
                 if kind is NeedKind.SONAME
                 else self.image.find_program(name)
             )
-        if found_at is not None and self.image is not None:
+        driver = driver_file(self.rules, kind, name)
+        if driver is not None:  # the runtime mounts it over whatever the image has
+            answer = driver_answer(driver, self.mounts)
+        elif found_at is not None and self.image is not None:
             answer = classify_image_file(self.rules, name, self.image.owner_of(found_at))
         elif kind is NeedKind.SONAME:
             answer = self._soname_answer(name)
@@ -103,6 +112,7 @@ class PackageResolver:
             chain.append(_found(found_at))
         if answer.package is not None:
             chain.append(self._package_step(answer.package))
+        chain.extend(self._driver_steps(answer))
         return Need(kind, name, answer.status, answer.package, tier, tuple(chain), found_at)
 
     def _soname_answer(self, soname: str) -> PackageAnswer:
@@ -113,7 +123,22 @@ class PackageResolver:
             profile=self.profile,
             index=self.index,
             cuda_version=self.cuda_version,
+            mounts=self.mounts,
         )
+
+    def _driver_steps(self, answer: PackageAnswer) -> list[EvidenceStep]:
+        """For the driver's file: whether the image's capabilities mount it, and if not, the line to change."""
+        driver = answer.driver
+        if driver is None:
+            return []
+        capability = driver.capability
+        if self.mounts is None:
+            label = f"NVIDIA driver ({capability}): the NVIDIA container runtime mounts it from the host driver"
+        elif answer.status is NeedStatus.CAPABILITY:
+            label = f"NVIDIA driver ({capability}): {self.mounts.missing(capability)}"
+        else:
+            label = f"NVIDIA driver ({capability}): {self.mounts.mounted_text(capability)}"
+        return [EvidenceStep(StepKind.DRIVER, label, name=capability)]
 
     def _program_answer(self, program: str) -> PackageAnswer:
         package = package_for_program(self.rules, program, self.index)

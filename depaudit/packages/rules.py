@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from depaudit.packages.driver import DriverDataError, DriverFiles, driver_path, load_driver_files
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,6 +53,9 @@ class DistroRules:
     executables: Mapping[str, SonameRule] = field(default_factory=dict)  # program → package
     depends: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # package → runtime Depends
     python_runtime: frozenset[str] = frozenset()  # the interpreter's packages: always used
+    # The driver's files by capability (rules/driver/, shared by every distro); None: only the
+    # `driver` patterns, each file then the `compute` capability's.
+    driver_files: DriverFiles | None = None
 
 
 def rules_dir() -> Path:
@@ -77,7 +82,13 @@ def load_rules(distro: str, directory: Path | None = None) -> DistroRules:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise RulesError(f"{path.name}: cannot read: {error}") from error
-    return _validate(path.name, distro, data)
+    rules = _validate(path.name, distro, data)
+    try:
+        # Shared by every distro: always the packaged file, whatever folder the distro's came from.
+        driver_files = load_driver_files(driver_path(rules_dir()))
+    except DriverDataError as error:
+        raise RulesError(str(error)) from error
+    return replace(rules, driver_files=driver_files)
 
 
 def _validate(name: str, distro: str, data: dict[str, Any]) -> DistroRules:

@@ -216,16 +216,29 @@ def test_lookup_says_a_driver_library_is_the_drivers_even_when_the_index_names_p
     found = _depaudit("lookup", "libcuda.so.1", "--cache-dir", str(cache))
     assert (found.returncode, found.stdout, found.stderr) == (
         0,
-        "libcuda.so.1: the NVIDIA driver's library: the NVIDIA container runtime mounts it from the host, "
-        "never apt-install it in the image  [rules (driver): ubuntu-22.04 driver pattern libcuda.so*]\n",
+        "libcuda.so.1: driver (compute): the NVIDIA driver's library: the NVIDIA container runtime mounts it from "
+        "the host when NVIDIA_DRIVER_CAPABILITIES asks for compute, never apt-install it in the image  "
+        "[rules (driver): driver/nvidia.toml libcuda.so* → compute, the NVIDIA container toolkit's list]\n",
         "",
     )
     ml = _depaudit("lookup", "libnvidia-ml.so.1", "--distro", "debian-12")
     assert (ml.returncode, ml.stdout) == (
         0,
-        "libnvidia-ml.so.1: the NVIDIA driver's library: the NVIDIA container runtime mounts it from the host, "
-        "never apt-install it in the image  [rules (driver): debian-12 driver pattern libnvidia-*.so*]\n",
+        "libnvidia-ml.so.1: driver (utility): the NVIDIA driver's library: the NVIDIA container runtime mounts it "
+        "from the host when NVIDIA_DRIVER_CAPABILITIES asks for utility, never apt-install it in the image  "
+        "[rules (driver): driver/nvidia.toml libnvidia-ml.so* → utility, the NVIDIA container toolkit's list]\n",
     )
+    smi = _depaudit("lookup", "nvidia-smi")
+    assert (smi.returncode, smi.stdout) == (
+        0,
+        "nvidia-smi: driver (utility): the NVIDIA driver's program: the NVIDIA container runtime mounts it from "
+        "the host when NVIDIA_DRIVER_CAPABILITIES asks for utility, never apt-install it in the image  "
+        "[rules (driver): driver/nvidia.toml nvidia-smi → utility, the NVIDIA container toolkit's list]\n",
+    )
+    # A newer driver's library no list names: the distro's pattern, and the data's `unlisted` capability.
+    newer = _depaudit("lookup", "libnvidia-future.so.1", "--distro", "debian-12")
+    assert newer.stdout.startswith("libnvidia-future.so.1: driver (compute): ")
+    assert newer.stdout.endswith("[rules (driver): debian-12 driver pattern libnvidia-*.so*, in no capability's list: compute]\n")
 
 
 def test_lookup_never_prints_an_unfilled_cuda_package_template() -> None:

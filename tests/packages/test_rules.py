@@ -150,8 +150,9 @@ def test_classification(distro: str) -> None:
     assert classify_soname(rules, "libGL.so.1") == PackageAnswer(NeedStatus.MISSING, "libgl1")
     assert classify_soname(rules, "libz.so.1") == PackageAnswer(NeedStatus.BASE_IMAGE, "zlib1g")
     assert classify_soname(rules, "libc.so.6") == PackageAnswer(NeedStatus.LIBC, "libc6")
-    assert classify_soname(rules, "libcuda.so.1") == PackageAnswer(NeedStatus.DRIVER, None)
-    assert classify_soname(rules, "libnvidia-ml.so.1") == PackageAnswer(NeedStatus.DRIVER, None)
+    cuda, ml = classify_soname(rules, "libcuda.so.1"), classify_soname(rules, "libnvidia-ml.so.1")
+    assert (cuda.status, cuda.package, cuda.driver and cuda.driver.capability) == (NeedStatus.DRIVER, None, "compute")
+    assert (ml.status, ml.package, ml.driver and ml.driver.capability) == (NeedStatus.DRIVER, None, "utility")
     assert classify_soname(rules, "libunknown.so.9") == PackageAnswer(NeedStatus.UNMAPPED, None)
     # A DT_NEEDED by file name: without an index, the package of the soname it stands for.
     assert classify_soname(rules, "libgomp.so.1.0.0") == PackageAnswer(NeedStatus.MISSING, "libgomp1")
