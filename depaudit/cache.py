@@ -117,6 +117,8 @@ class ResultCache:
         only a slower next run, never a failed scan."""
         if self.path is None or not self._new:
             return
+        if self.path.exists() and not self.path.is_file():
+            return  # a FIFO or a device where the cache should be: sqlite would block on it
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as connection:

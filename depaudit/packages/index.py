@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from depaudit.reading import open_regular
 from depaudit.packages.compressed import UnreadableInput, text_lines
 from depaudit.packages.sizes import PackageSizes, read_sizes
 
@@ -210,7 +211,8 @@ def load_index(distro: str, cache_dir: Path | None = None) -> PackageIndex | Non
     `distro`: another distro's index names other packages, so it is never returned here."""
     path = index_path(distro, cache_dir)
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as stream:
+        # open_regular: a FIFO or a device where the index should be would block the scan forever.
+        with open_regular(path) as raw, gzip.open(raw, "rt", encoding="utf-8") as stream:
             index = PackageIndex.from_json(json.load(stream))
     except (OSError, ValueError, KeyError, AssertionError, EOFError):
         return None  # absent, from another depaudit version, or damaged: scans use the rules only

@@ -51,3 +51,15 @@ def test_a_pyproject_nested_five_thousand_deep_is_an_input_error(tmp_path: Path)
     assert (result.returncode, result.stderr) == (
         2, f"depaudit: error: {tmp_path / 'pyproject.toml'}: not read: its tables or arrays nest too deep\n"
     )
+
+
+def test_a_fifo_where_the_index_should_be_is_no_index(tmp_path: Path) -> None:
+    import os
+
+    from depaudit.packages.index import index_path, load_index
+
+    fifo = index_path("ubuntu-22.04", tmp_path)
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    with deadline(10):  # it blocked forever
+        assert load_index("ubuntu-22.04", tmp_path) is None
