@@ -205,8 +205,40 @@ def _assemble(
     # Every parent is a family of the fleet, so the plan never meets one it does not know.
     families = {name: replace(spec, parent=spec.parent if spec.parent in families else None) for name, spec in families.items()}
     families = _in_context(families)
-    findings += _shadowed(families, claims) + _unresolved(families, config)
+    circles = _cycles(families)
+    # Cut each circle at the family its finding is on: every later stage walks parents upward
+    # and needs a top (the planner failed with a KeyError on a circle).
+    families = {name: replace(spec, parent=None) if spec.display in {f.path for f in circles} else spec for name, spec in families.items()}
+    findings += _shadowed(families, claims) + _unresolved(families, config) + circles
     return Fleet(tuple(services), tuple(placements), families, tuple(findings), config)
+
+
+def _cycles(families: Mapping[str, FamilySpec]) -> list[Finding]:
+    """Families built FROM one another in a circle (by FROM or the config's `parent`): no image
+    can be built so, and its base is unknown. One finding per circle, on its first family."""
+    findings: list[Finding] = []
+    reported: set[str] = set()
+    for start in sorted(families):
+        path: list[str] = []
+        name: str | None = start
+        while name is not None and name in families and name not in path:
+            path.append(name)
+            name = families[name].parent
+        if name is None or name not in path:
+            continue
+        circle = path[path.index(name):]
+        if reported.intersection(circle):
+            continue
+        reported.update(circle)
+        first = families[min(circle)]
+        image = first.source.image()
+        around = " → ".join([*(circle[circle.index(min(circle)):] + circle[: circle.index(min(circle))]), min(circle)])
+        findings.append(Finding(
+            FindingKind.DOCKERFILE, first.display, image.line if image is not None else None,
+            f"the families are built from one another in a circle ({around}): no image can be built so, and "
+            "their base image is unknown; fix the FROM lines or the config's `parent`",
+        ))
+    return findings
 
 
 def _shadowed(families: Mapping[str, FamilySpec], claims: Mapping[str, Mapping[str, tuple[Path, Path]]]) -> list[Finding]:

@@ -56,3 +56,25 @@ def test_a_family_dockerfile_linked_out_of_the_project_is_neither_read_nor_writt
     assert [(f["code"], f["path"], f["message"]) for f in json.loads(result.stdout)["findings"]] == [
         ("DA509", f"{fleet}/docker/family-x/Dockerfile", f"rejected: a symbolic link to {outside}, outside the project: not read, never patched")
     ]
+
+
+def test_families_built_from_one_another_in_a_circle_are_a_finding(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    (fleet / "services" / "svc").mkdir(parents=True)
+    (fleet / "services" / "svc" / "main.py").write_text("import json\n")
+    (fleet / "services" / "svc" / "Dockerfile").write_text("FROM family-a\n")
+    for name, parent in (("family-a", "family-b"), ("family-b", "family-a")):
+        (fleet / "docker" / name).mkdir(parents=True)
+        (fleet / "docker" / name / "Dockerfile").write_text(f"# {name}\nFROM {parent}\nRUN apt-get install -y curl\n")
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "depaudit", "scan", "services", "--site-packages", str(tmp_path / "empty"), "--format", "json"],
+        cwd=fleet, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    circles = [(f["code"], f["path"], f["line"], f["message"]) for f in json.loads(result.stdout)["findings"] if "circle" in f["message"]]
+    assert circles == [(
+        "DA401", "docker/family-a/Dockerfile", 2,
+        "the families are built from one another in a circle (family-a → family-b → family-a): no image can be built so,"
+        " and their base image is unknown; fix the FROM lines or the config's `parent`",
+    )]
