@@ -36,6 +36,7 @@ class PackageResolver:
     profile: BaseProfile | None = None  # else a profile of the base image, when one is known
     cuda_version: str | None = None  # the image's CUDA_VERSION: names NVIDIA's CUDA packages
     ld_library_path: tuple[str, ...] = field(default=())
+    cuda_major: str | None = None  # the CUDA major of the build whose needs these are, when data says
 
     def native_need(
         self, need: NativeNeed, tier: Tier, prefix: tuple[EvidenceStep, ...], earlier: EarlierLoad | None = None
@@ -105,6 +106,12 @@ class PackageResolver:
             chain.append(self._package_step(answer.package))
         return Need(kind, name, answer.status, answer.package, tier, tuple(chain), found_at)
 
+    def wheel_need(self, name: str, tier: Tier, prefix: tuple[EvidenceStep, ...], found_at: str, owner: str) -> Need:
+        """A library loaded by name that another installed distribution ships, as curated data
+        says it is found there (onnxruntime's preload_dlls, or an earlier import that loads it)."""
+        chain = (*prefix, _need_step(name), EvidenceStep(StepKind.FOUND, f"{found_at} (shipped by {owner})", name=found_at))
+        return Need(NeedKind.SONAME, name, NeedStatus.OTHER_WHEEL, None, tier, chain, found_at)
+
     def _soname_answer(self, soname: str) -> PackageAnswer:
         return classify_soname(
             self.rules,
@@ -113,6 +120,7 @@ class PackageResolver:
             profile=self.profile,
             index=self.index,
             cuda_version=self.cuda_version,
+            cuda_major=self.cuda_major,
         )
 
     def _program_answer(self, program: str) -> PackageAnswer:
