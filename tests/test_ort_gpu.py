@@ -101,6 +101,8 @@ def test_with_nvidia_cudnn_cu13_installed_the_wheel_provides_it(tmp_path: Path, 
         ("libcufft.so.12", "unmapped", None, None),
         ("libcudnn.so.9", "other-wheel", None, "nvidia/cudnn/lib/libcudnn.so.9"),
     ]
+    # Installed, so not offered as the way out for the TensorRT provider's link.
+    assert str(needs[0].chain[-1]) == "libcudnn9-cuda-13 (ubuntu-22.04)"
     assert [str(step) for step in needs[2].chain[-3:]] == [
         "rules/python/packages.toml [onnxruntime-gpu]: " + RULE.source,
         "libcudnn.so.9",

@@ -64,7 +64,7 @@ def service_needs(
         found.extend(_distribution_hint_needs(item, rest, rule, own, start, python[item.key], distributions))
         for group in attempts:
             found.extend(_attempt_needs(item, group, natives[item.key], own, order, python[item.key], start))
-        needs.extend(_advised(found, rule, own.rules.distro) if rule is not None and rule.wheels else found)
+        needs.extend(_advised(found, rule, own.rules.distro, distributions) if rule is not None and rule.wheels else found)
     for hint in own_hints:
         # The service's own code: whatever it loads or runs, it needs, unless it catches the
         # failure. A path it builds names its own files, whose ELF needs are walked below.
@@ -253,14 +253,15 @@ def _rule_need(
     return resolver.named_need(kind, name, tier, prefix)
 
 
-def _advised(needs: list[Need], rule: PackageRule, distro: str) -> list[Need]:
-    """Each of the distribution's needs the image lacks that the rule names a wheel for, with that
-    wheel and the cuDNN image for the build's CUDA major as the other ways to satisfy it."""
+def _advised(needs: list[Need], rule: PackageRule, distro: str, distributions: Mapping[str, Distribution]) -> list[Need]:
+    """Each of the distribution's needs the image lacks that the rule names a wheel for, when that
+    wheel is not installed: with it and the cuDNN image for the build's CUDA major as the other
+    ways to satisfy it."""
     wheels = dict(rule.wheels)
     advised = []
     for need in needs:
         wheel = wheels.get((need.kind, need.name))
-        if wheel is not None and need.status.fails:
+        if wheel is not None and wheel not in distributions and need.status.fails:
             image = f", or a cuDNN base image for CUDA {rule.cuda} ({_cudnn_image(rule.cuda, distro)})" if rule.cuda else ""
             step = EvidenceStep(StepKind.RULE, f"not installed: {wheel} (it ships {need.name}){image}", name=wheel)
             need = replace(need, chain=(*need.chain, step))
