@@ -68,6 +68,7 @@ def classify_soname(
     index: PackageIndex | None = None,
     cuda_version: str | None = None,
     mounts: DriverMounts | None = None,
+    cuda_major: str | None = None,
 ) -> PackageAnswer:
     """A soname nothing scanned provides. Without a real image, the distro's base packages (and
     a base-image profile's) are assumed present; with one, its own files have already been
@@ -77,7 +78,7 @@ def classify_soname(
         return driver_answer(driver, mounts)
     if profile is not None and soname in profile.sonames:
         return PackageAnswer(NeedStatus.BASE_IMAGE, profile.sonames[soname])
-    package = package_for_soname(rules, soname, index, cuda_version)
+    package = package_for_soname(rules, soname, index, cuda_version, cuda_major)
     if package is None:
         return PackageAnswer(NeedStatus.UNMAPPED, None)  # never guess a package name
     if package == rules.libc_package and not image_given:
@@ -89,7 +90,11 @@ def classify_soname(
 
 
 def package_for_soname(
-    rules: DistroRules, soname: str, index: PackageIndex | None, cuda_version: str | None = None
+    rules: DistroRules,
+    soname: str,
+    index: PackageIndex | None,
+    cuda_version: str | None = None,
+    cuda_major: str | None = None,
 ) -> str | None:
     """The curated rules first (checked by hand), then the index built from the distro's Contents.
 
@@ -97,18 +102,19 @@ def package_for_soname(
     The index lists files, so it answers exactly; without one, the rules' package for the soname
     (`libgomp.so.1`) is the answer, the package whose real file that name is by Debian's naming
     (a different minor version there would still fail: only the index can tell)."""
-    package = _rule_package(rules, soname, cuda_version)
+    package = _rule_package(rules, soname, cuda_version, cuda_major)
     if package is not None:
         return package
     if index is not None:
         entry = index.sonames.get(soname)
         return entry.package if entry is not None else None
-    return next(filter(None, (_rule_package(rules, form, cuda_version) for form in soname_forms(soname)[1:])), None)
+    forms = soname_forms(soname)[1:]
+    return next(filter(None, (_rule_package(rules, form, cuda_version, cuda_major) for form in forms)), None)
 
 
-def _rule_package(rules: DistroRules, soname: str, cuda_version: str | None) -> str | None:
+def _rule_package(rules: DistroRules, soname: str, cuda_version: str | None, cuda_major: str | None) -> str | None:
     rule = rules.sonames.get(soname)
-    return expand_cuda(rule.package, cuda_version) if rule is not None else None
+    return expand_cuda(rule.package, cuda_version, cuda_major) if rule is not None else None
 
 
 def soname_forms(name: str) -> list[str]:
@@ -138,11 +144,20 @@ def classify_image_file(
     return PackageAnswer(NeedStatus.BASE_IMAGE, owner)
 
 
-def expand_cuda(package: str, cuda_version: str | None) -> str | None:
-    """`cuda-cudart-{cuda}` with CUDA_VERSION 12.1.1 → `cuda-cudart-12-1`; None if the version is unknown."""
+def expand_cuda(package: str, cuda_version: str | None, cuda_major: str | None = None) -> str | None:
+    """`cuda-cudart-{cuda}` with CUDA_VERSION 12.1.1 → `cuda-cudart-12-1`; None if the version is unknown.
+
+    `{cuda_major}` (cuDNN's `libcudnn9-cuda-{cuda_major}`) is the CUDA major of the code that
+    loads it, which may differ from the image's: `cuda_major` when the needing build's is known
+    (rules/python/packages.toml `cuda`), else the image's."""
+    parts = (cuda_version or "").split(".")
+    if "{cuda_major}" in package:
+        major = cuda_major or (parts[0] if parts[0].isdigit() else None)
+        if major is None:
+            return None
+        package = package.replace("{cuda_major}", major)
     if "{cuda}" not in package:
         return package
-    parts = (cuda_version or "").split(".")
     if len(parts) < 2 or not all(p.isdigit() for p in parts[:2]):
         return None
     return package.replace("{cuda}", f"{parts[0]}-{parts[1]}")

@@ -45,7 +45,8 @@ def lookup(
             package = expand_cuda(rule.package, cuda_version)
             source = f"rules ({kind}): {rule.source}"
             if package is None:
-                answers.append(LookupAnswer(rule.package.replace("{cuda}", CUDA_PLACEHOLDER), source, cuda_unknown=True))
+                shown = rule.package.replace("{cuda}", CUDA_PLACEHOLDER).replace("{cuda_major}", "<X>")
+                answers.append(LookupAnswer(shown, source, cuda_unknown=True))
             else:
                 answers.append(LookupAnswer(package, source))
     if index is not None:

@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-_KEYS = {"source", "needs", "ignore", "when-files", "versions", "tier", "checked", "cites", "large"}
+_KEYS = {"source", "needs", "ignore", "when-files", "versions", "tier", "checked", "cites", "large", "cuda", "wheels"}
 _CITE_KEYS = {"file", "text"}
 _KINDS = {kind.value: kind for kind in NeedKind}
 _TIERS = {tier.value: tier for tier in Tier}
@@ -44,6 +44,11 @@ class PackageRule:
     cites: tuple[Citation, ...]
     large: bool = False  # that wheel is too big for CI to download: its citations were checked by hand
     tier: Tier = Tier.REQUIRED  # the strongest tier the rule gives its needs
+    # The CUDA major the build targets: it names the `{cuda_major}` packages (libcudnn9-cuda-N) of
+    # every need of the distribution, whatever CUDA the image has.
+    cuda: str | None = None
+    # need → the distribution that ships it for this build (the wheel's own extras say which).
+    wheels: tuple[tuple[tuple[NeedKind, str], str], ...] = ()
 
     def applies(self, version: str, files: frozenset[str]) -> bool:
         if any(path not in files for path in self.when_files):
@@ -94,8 +99,26 @@ def load_python_rules(path: Path | None = None) -> dict[str, PackageRule]:
             cites=_cites(path.name, name, entry.get("cites")),
             large=large,
             tier=_TIERS[tier],
+            cuda=_cuda(path.name, name, entry.get("cuda")),
+            wheels=_wheels(path.name, name, entry.get("wheels", {})),
         )
+        stray = [need for need, _ in rules[key].wheels if need not in rules[key].needs]
+        if stray:
+            raise RulesError(f"{path.name}: [{name}] wheels names {stray[0][0].value}:{stray[0][1]}, which is not among its needs")
     return rules
+
+
+def _cuda(file: str, name: str, value: object) -> str | None:
+    if value is None or (isinstance(value, str) and value.isdigit()):
+        return value
+    raise RulesError(f"{file}: [{name}] cuda must be a CUDA major such as \"13\" (got {value!r})")
+
+
+def _wheels(file: str, name: str, value: object) -> tuple[tuple[tuple[NeedKind, str], str], ...]:
+    """`wheels = { "soname:libx.so.1" = "distribution" }`: each key one of the entry's needs' form."""
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+        raise RulesError(f"{file}: [{name}] wheels must be a table of \"soname:NAME\" = \"distribution\"")
+    return tuple((_need(file, name, key), canonicalize_name(dist)) for key, dist in value.items())
 
 
 def _need(file: str, name: str, item: object) -> tuple[NeedKind, str]:

@@ -41,6 +41,7 @@ class PackageResolver:
     ld_library_path: tuple[str, ...] = field(default=())
     # The driver files the image's NVIDIA_DRIVER_CAPABILITIES mounts; None: not known, all of them.
     mounts: DriverMounts | None = None
+    cuda_major: str | None = None  # the CUDA major of the build whose needs these are, when data says
 
     def native_need(
         self, need: NativeNeed, tier: Tier, prefix: tuple[EvidenceStep, ...], earlier: EarlierLoad | None = None
@@ -115,6 +116,12 @@ class PackageResolver:
         chain.extend(self._driver_steps(answer))
         return Need(kind, name, answer.status, answer.package, tier, tuple(chain), found_at)
 
+    def wheel_need(self, name: str, tier: Tier, prefix: tuple[EvidenceStep, ...], found_at: str, owner: str) -> Need:
+        """A library loaded by name that another installed distribution ships, as curated data
+        says it is found there (onnxruntime's preload_dlls, or an earlier import that loads it)."""
+        chain = (*prefix, _need_step(name), EvidenceStep(StepKind.FOUND, f"{found_at} (shipped by {owner})", name=found_at))
+        return Need(NeedKind.SONAME, name, NeedStatus.OTHER_WHEEL, None, tier, chain, found_at)
+
     def _soname_answer(self, soname: str) -> PackageAnswer:
         return classify_soname(
             self.rules,
@@ -124,6 +131,7 @@ class PackageResolver:
             index=self.index,
             cuda_version=self.cuda_version,
             mounts=self.mounts,
+            cuda_major=self.cuda_major,
         )
 
     def _driver_steps(self, answer: PackageAnswer) -> list[EvidenceStep]:

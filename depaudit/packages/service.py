@@ -49,18 +49,22 @@ def service_needs(
     order = ProcessOrder(reach, loads, distributions, first_imports)
     for item in reach.reached:
         findings.extend(natives[item.key].findings)
-        for need, tier, steps in walked[item.key]:
-            # Found nowhere: but an earlier import may have loaded an object of that name.
-            earlier = order.earlier(item.key, need.soname) if need.status is LibraryStatus.SYSTEM else None
-            needs.append(resolver.native_need(need, item.tier.weakest(tier), (*start, *_joined(item.chain, steps)), earlier))
         rule = python_rules.get(item.key)
         dist = distributions[item.key]
         if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):
             rule = None
+        # A build for another CUDA major than the image's needs that major's cuDNN package.
+        own = replace(resolver, cuda_major=rule.cuda) if rule is not None and rule.cuda else resolver
+        found: list[Need] = []
+        for need, tier, steps in walked[item.key]:
+            # Found nowhere: but an earlier import may have loaded an object of that name.
+            earlier = order.earlier(item.key, need.soname) if need.status is LibraryStatus.SYSTEM else None
+            found.append(own.native_need(need, item.tier.weakest(tier), (*start, *_joined(item.chain, steps)), earlier))
         attempts, rest = group_attempts(hints[item.key], dist.shared_objects)
-        needs.extend(_distribution_hint_needs(item, rest, rule, resolver, start, python[item.key]))
+        found.extend(_distribution_hint_needs(item, rest, rule, own, start, python[item.key], distributions))
         for group in attempts:
-            needs.extend(_attempt_needs(item, group, natives[item.key], resolver, order, python[item.key], start))
+            found.extend(_attempt_needs(item, group, natives[item.key], own, order, python[item.key], start))
+        needs.extend(_advised(found, rule, own.rules.distro, distributions) if rule is not None and rule.wheels else found)
     for hint in own_hints:
         # The service's own code: whatever it loads or runs, it needs, unless it catches the
         # failure. A path it builds names its own files, whose ELF needs are walked below.
@@ -197,6 +201,7 @@ def _distribution_hint_needs(
     resolver: PackageResolver,
     start: tuple[EvidenceStep, ...],
     python: DistributionCode,
+    distributions: Mapping[str, Distribution],
 ) -> list[Need]:
     """What a reached distribution's Python code loads or runs, corrected by its curated rule."""
     needs: list[Need] = []
@@ -224,5 +229,46 @@ def _distribution_hint_needs(
     for kind, need_name in rule.needs if rule is not None else ():
         if (kind, need_name) not in found:
             evidence = EvidenceStep(StepKind.RULE, f"rules/python/packages.toml [{item.key}]: {rule.source}")
-            needs.append(resolver.named_need(kind, need_name, python.tier.weakest(rule.tier), (*start, *_joined(item.chain, python.steps), evidence)))
+            prefix = (*start, *_joined(item.chain, python.steps), evidence)
+            needs.append(_rule_need(rule, kind, need_name, python.tier.weakest(rule.tier), prefix, resolver, distributions))
     return needs
+
+
+def _rule_need(
+    rule: PackageRule,
+    kind: NeedKind,
+    name: str,
+    tier: Tier,
+    prefix: tuple[EvidenceStep, ...],
+    resolver: PackageResolver,
+    distributions: Mapping[str, Distribution],
+) -> Need:
+    """A need the rule adds: from the distribution the rule names for it when that one is
+    installed and ships it (by file name), else as any library loaded by name."""
+    wheel = dict(rule.wheels).get((kind, name))
+    provider = distributions.get(wheel) if wheel is not None else None
+    shipped = next((f for f in provider.shared_objects if f.rsplit("/", 1)[-1] == name), None) if provider else None
+    if provider is not None and shipped is not None:
+        return resolver.wheel_need(name, tier, prefix, shipped, provider.label)
+    return resolver.named_need(kind, name, tier, prefix)
+
+
+def _advised(needs: list[Need], rule: PackageRule, distro: str, distributions: Mapping[str, Distribution]) -> list[Need]:
+    """Each of the distribution's needs the image lacks that the rule names a wheel for, when that
+    wheel is not installed: with it and the cuDNN image for the build's CUDA major as the other
+    ways to satisfy it."""
+    wheels = dict(rule.wheels)
+    advised = []
+    for need in needs:
+        wheel = wheels.get((need.kind, need.name))
+        if wheel is not None and wheel not in distributions and need.status.fails:
+            image = f", or a cuDNN base image for CUDA {rule.cuda} ({_cudnn_image(rule.cuda, distro)})" if rule.cuda else ""
+            step = EvidenceStep(StepKind.RULE, f"not installed: {wheel} (it ships {need.name}){image}", name=wheel)
+            need = replace(need, chain=(*need.chain, step))
+        advised.append(need)
+    return advised
+
+
+def _cudnn_image(major: str, distro: str) -> str:
+    """NVIDIA's tag scheme for the cuDNN variant of its runtime images: X.Y.Z-cudnn-runtime-ubuntuAA.BB, any X.Y.Z of that major."""
+    return f"nvidia/cuda:{major}.*-cudnn-runtime-{distro.replace('-', '')}"

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from depaudit.evidence import Tier
+from depaudit.evidence import NeedKind, Tier
 from depaudit.packages.python_rules import PackageRule, load_python_rules
 from depaudit.packages.rules import RulesError
 from depaudit.scan import ScanOptions, run_scan
@@ -36,14 +36,14 @@ def test_every_entry_names_its_checked_release_and_citations() -> None:
         "audioread": ("3.1.0", 4, False, "optional"),
         "openai-whisper": ("20250625", 3, False, "required"),
         "torchaudio": ("2.11.1", 3, False, "required"),
-        "onnxruntime-gpu": ("1.31.1", 5, True, "required"),
+        "onnxruntime-gpu": ("1.31.1", 14, True, "optional"),
     }
 
 
 GOOD = 'source = "s"\nchecked = "demo==1.0"\ncites = [{ file = "demo/x.py", text = "t" }]\n'
 SHAPE = 'rules.toml: [demo] cites must be a non-empty list of { file = "path/in/the/wheel", text = "..." }'
 KEYS = "rules.toml: [demo] needs a source and only " + str(
-    sorted(["source", "needs", "ignore", "when-files", "versions", "tier", "checked", "cites", "large"])
+    sorted(["source", "needs", "ignore", "when-files", "versions", "tier", "checked", "cites", "large", "cuda", "wheels"])
 )
 CHECKED = "rules.toml: [demo] checked must be 'demo==VERSION', the release the citations were read in"
 
@@ -70,6 +70,13 @@ CHECKED = "rules.toml: [demo] checked must be 'demo==VERSION', the release the c
         (GOOD.replace("demo/x.py", "/x.py"), "rules.toml: [demo] cites: '/x.py' is not a relative path inside the wheel"),
         (GOOD + "large = 1\n", "rules.toml: [demo] large must be true or false (got 1)"),
         (GOOD + 'tier = "sometimes"\n', "rules.toml: [demo] tier must be one of ['hint', 'optional', 'required'] (got 'sometimes')"),
+        # cuda: a major; wheels: one of the entry's needs → a distribution.
+        (GOOD + 'cuda = "13.0"\n', "rules.toml: [demo] cuda must be a CUDA major such as \"13\" (got '13.0')"),
+        (GOOD + "cuda = 13\n", "rules.toml: [demo] cuda must be a CUDA major such as \"13\" (got 13)"),
+        (GOOD + 'wheels = ["x"]\n', 'rules.toml: [demo] wheels must be a table of "soname:NAME" = "distribution"'),
+        (GOOD + 'wheels = { "libx.so.1" = "w" }\n', "rules.toml: [demo] 'libx.so.1' must be 'soname:NAME' or 'program:NAME'"),
+        (GOOD + 'needs = ["soname:liby.so.1"]\nwheels = { "soname:libx.so.1" = "w" }\n',
+         "rules.toml: [demo] wheels names soname:libx.so.1, which is not among its needs"),
     ],
 )
 def test_a_malformed_entry_says_what_is_wrong(tmp_path: Path, entry: str, message: str) -> None:
@@ -82,11 +89,13 @@ def test_a_malformed_entry_says_what_is_wrong(tmp_path: Path, entry: str, messag
 
 def test_a_well_formed_entry_loads(tmp_path: Path) -> None:
     path = tmp_path / "rules.toml"
-    path.write_text('[Demo_Pkg]\n' + GOOD.replace("demo==1.0", "demo-pkg==1.0") + 'tier = "hint"\nlarge = true\n')
+    path.write_text('[Demo_Pkg]\n' + GOOD.replace("demo==1.0", "demo-pkg==1.0") + 'tier = "hint"\nlarge = true\n'
+                    'needs = ["soname:libx.so.1"]\ncuda = "13"\nwheels = { "soname:libx.so.1" = "Nvidia_X_cu13" }\n')
     (rule,) = load_python_rules(path).values()
     assert (rule.distribution, str(rule.checked), [(c.file, c.text) for c in rule.cites], rule.large, rule.tier) == (
         "demo-pkg", "1.0", [("demo/x.py", "t")], True, Tier.HINT
     )
+    assert (rule.cuda, rule.wheels) == ("13", (((NeedKind.SONAME, "libx.so.1"), "nvidia-x-cu13"),))
 
 
 def test_a_rule_tier_caps_the_needs_it_adds(tmp_path: Path) -> None:
