@@ -4,6 +4,7 @@ families with their own Python environment, and an explicit service → family m
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -181,8 +182,9 @@ def test_config_errors_are_usage_errors_naming_the_key(
 ) -> None:
     broken = tmp_path / "depaudit.toml"
     broken.write_text(CONFIG.replace('family = "family-audio"', 'family = "family-sound"'))
-    os.symlink(monorepo.parent / "agents", tmp_path / "agents")
-    os.symlink(monorepo.parent / "docker", tmp_path / "docker")
+    # Copies, not links: a config may name only its own project's files (links out are refused).
+    shutil.copytree(monorepo.parent / "agents", tmp_path / "agents", symlinks=True)
+    shutil.copytree(monorepo.parent / "docker", tmp_path / "docker", symlinks=True)
     assert main(["scan", "--config", str(broken)]) == 2
     assert capsys.readouterr().err.strip() == "depaudit: error: [services.Speaker] family: no family named 'family-sound'"
 

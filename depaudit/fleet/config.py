@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from depaudit.codes import CODES
+from depaudit.paths import project_root, within
 from depaudit.fleet.ignores import IgnoreError, IgnoreRule, read_ignores
 from depaudit.fleet.settings import SETTING_KEYS, RunSettings, SettingError, read_settings
 
@@ -108,10 +109,51 @@ def load_config(path: Path) -> FleetConfig:
             raise ConfigError(f"{path} has no [tool.depaudit] table")
         data, where = table, "[tool.depaudit]"
     try:
-        return _fleet(path, _table(data, where, _TOP_KEYS))
+        return _confined(_fleet(path, _table(data, where, _TOP_KEYS)))
     except ConfigError as error:
         line = _line_of(text, str(error))
         raise ConfigError(f"{one_line(path)}{f', line {line}' if line else ''}: {error}") from error
+
+
+def _confined(config: FleetConfig) -> FleetConfig:
+    """The config as a file of the project: what it names to read as the project's own (service
+    folders and scripts, Dockerfiles, requirements, a base image on disk) and where it has
+    reports written lie inside the project (its git repository, else the config's folder). An
+    auto-found config in a pull request could otherwise have /etc/passwd read as a service and
+    quoted in the CI artifact. The Python environment (site-packages, python) may lie anywhere:
+    it is read as metadata, never quoted. The command line's options may point anywhere."""
+    project = project_root(config.root)
+
+    def check(where: str, key: str, path: Path | str | None) -> None:
+        if path is not None and not within(Path(path), project):
+            raise ConfigError(
+                f"{where} {key}: {one_line(path)} lies outside the project ({project}): a config may name only "
+                "the project's own files; give it on the command line instead"
+            )
+
+    for folder in config.paths:
+        check("top level", "paths", folder)
+    check("top level", "base-image", _on_disk(config.base_image))
+    check("top level", "output", config.settings.output)
+    check("top level", "output-dir", config.settings.output_dir)
+    for name, family in config.families.items():
+        where = f"[families.{toml_key(name)}]"
+        check(where, "dockerfile", family.dockerfile)
+        check(where, "base-image", _on_disk(family.base_image))
+    for name, service in config.services.items():
+        where = f"[services.{toml_key(name)}]"
+        for key, value in (("path", service.path), ("entry", service.entry), ("dockerfile", service.dockerfile)):
+            check(where, key, value)
+        for root in service.source_roots:
+            check(where, "source-roots", root)
+        for file in service.requirements or ():
+            check(where, "requirements", file)
+    return config
+
+
+def _on_disk(reference: str | None) -> str | None:
+    """A base-image value that names a file or folder (made absolute when read), else None."""
+    return reference if reference is not None and Path(reference).is_absolute() else None
 
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], str]:

@@ -78,3 +78,20 @@ def test_families_built_from_one_another_in_a_circle_are_a_finding(tmp_path: Pat
         "the families are built from one another in a circle (family-a → family-b → family-a): no image can be built so,"
         " and their base image is unknown; fix the FROM lines or the config's `parent`",
     )]
+
+
+def test_an_auto_found_config_naming_host_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "services" / "svc").mkdir(parents=True)
+    (tmp_path / "services" / "svc" / "main.py").write_text("import json\n")
+    cases = {
+        '[services.x]\nentry = "/etc/passwd"\n': "[services.x] entry: /etc/passwd",
+        '[services.x]\npath = "../../etc"\n': f"[services.x] path: {tmp_path}/../../etc",
+        'base-image = "/"\n': "top level base-image: /",
+        '[families.f]\ndockerfile = "/etc/hosts"\n': "[families.f] dockerfile: /etc/hosts",
+        'output-dir = "/tmp/elsewhere"\n': "top level output-dir: /tmp/elsewhere",
+    }
+    for text, named in cases.items():
+        (tmp_path / "depaudit.toml").write_text('paths = ["services"]\n' + text)
+        result = subprocess.run([sys.executable, "-m", "depaudit", "scan"], cwd=tmp_path, capture_output=True, text=True)
+        assert (result.returncode, result.stdout) == (2, ""), text
+        assert f": {named} lies outside the project ({tmp_path}): a config may name only the project's own files" in result.stderr
