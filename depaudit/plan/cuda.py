@@ -34,6 +34,7 @@ class WheelCuda:
     major: int
     distribution: str | None  # the wheel that ships it, as its METADATA names it
     chain: tuple[str, ...]  # how the service comes to load it
+    by_soname: bool = True  # its soname says the major (else the wheel's name does)
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,14 @@ def service_cuda(
             continue
         distribution = owner(need.found_at)
         major = rules.soname_major(need.name)
+        by_soname = major is not None
         if major is None and distribution is not None:
             major = distribution_major(distribution.lower())
         if major is not None:
-            wheels.append(WheelCuda(need.name, major, distribution, chain_text(need.chain)))
+            wheels.append(WheelCuda(need.name, major, distribution, chain_text(need.chain), by_soname))
+    # One soname is one object in a process: a library some wheel's walk finds only in the base
+    # (nvidia-cufile's libcufile_rdma has no RPATH to its libcufile) is the wheel's copy once loaded.
+    from_base -= {need.name for need in report.needs if need.status in _FROM_WHEELS}
     return ServiceCuda(
         report.name, report.families, tuple(wheels), frozenset(from_base), report.base_image, cuda_version, profile
     )
@@ -115,7 +120,8 @@ def _family_findings(family: FamilySpec, services: list[ServiceCuda], rules: Cud
 def _mismatch(base: ServiceCuda, base_major: int, major: int, wheels: list[WheelCuda], rules: CudaRules) -> str:
     bringing = [wheel for wheel in wheels if wheel.major == major]
     names = sorted({f"{w.distribution or 'a wheel'} ({w.soname})" for w in bringing})
-    example = min(bringing, key=lambda w: (len(w.chain), w.chain))
+    # The soname's own major is the plainest evidence (libcudart.so.13); then the shortest chain.
+    example = min(bringing, key=lambda w: (not w.by_soname, len(w.chain), w.chain))
     return (
         f"the wheels load CUDA {major}, {_described(base)} has CUDA {base.cuda_version}: "
         f"the host driver must run CUDA {major} ({_driver(rules, major)}; CUDA {base_major} needs "

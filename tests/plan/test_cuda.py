@@ -186,3 +186,25 @@ def test_the_cuda_rules_are_validated_when_loaded(tmp_path: Path, edit, error: s
     with pytest.raises(RulesError) as raised:
         load_cuda_rules(path)
     assert str(raised.value) == f"cuda/cuda.toml: {error}"
+
+
+@needs_gcc
+def test_a_soname_loaded_from_a_wheel_is_not_the_bases_in_use(tmp_path: Path) -> None:
+    """As in nvidia-cufile: its libcufile_rdma.so.1 needs libcufile.so.0 with no RPATH, so its own
+    walk finds the base's; in the process torchlike has loaded the wheel's libcufile.so.0 first."""
+    root = tmp_path / "env"
+    sp = root / "site-packages"
+    cufile = build_so(sp / "nvidia/cu13/lib/libcufile.so.0", soname="libcufile.so.0")
+    build_so(sp / "nvidia/cu13/lib/libcufile_rdma.so.1", soname="libcufile_rdma.so.1", needed=[cufile])
+    make_dist(sp, "nvidia-cufile-cu13", existing=["nvidia/cu13/lib/libcufile.so.0", "nvidia/cu13/lib/libcufile_rdma.so.1"])
+    cudart = build_so(sp / "nvidia/cu13/lib/libcudart.so.13", soname="libcudart.so.13")
+    make_dist(sp, "nvidia-cuda-runtime-cu13", existing=["nvidia/cu13/lib/libcudart.so.13"])
+    build_so(sp / f"torchlike/_C{EXT}", needed=[cudart, cufile], rpath="$ORIGIN/../nvidia/cu13/lib")
+    make_dist(sp, "torchlike", files={"torchlike/__init__.py": "from torchlike import _C\n"}, existing=[f"torchlike/_C{EXT}"],
+              requires=["nvidia-cufile-cu13", "nvidia-cuda-runtime-cu13"])
+    report = run_scan(ScanOptions((_fleet(tmp_path / "fleet"),), (sp,)))
+    needs = sorted((n.name, n.status.value) for n in report.services[0].needs if n.name == "libcufile.so.0")
+    assert needs == [("libcufile.so.0", "base-image"), ("libcufile.so.0", "other-wheel")]
+    unused = next(f for f in report.findings if f.kind is FindingKind.UNUSED_BASE_CUDA)
+    assert "libcufile.so.0" in unused.message.split(" (")[0]
+    assert unused.message.endswith("ubuntu:22.04 would serve (with ENV NVIDIA_VISIBLE_DEVICES and NVIDIA_DRIVER_CAPABILITIES, which the container runtime reads)")
