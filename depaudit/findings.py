@@ -27,6 +27,9 @@ class FindingKind(str, Enum):
     UNSAFE_MEMBER = "unsafe_member"  # a layer member that would land outside the image root
     DOCKERFILE = "dockerfile"  # a Dockerfile problem, or a part depaudit reads but will not patch
     REACH_LIMIT = "reach_limit"  # calls into library functions were followed no further: a depth or budget was hit
+    CUDA_MAJOR_MISMATCH = "cuda_major_mismatch"  # the wheels load another CUDA major than the base image has
+    UNUSED_BASE_CUDA = "unused_base_cuda"  # CUDA libraries of the base image that no service loads
+    DUPLICATE_CUDA = "duplicate_cuda"  # base CUDA libraries the wheels ship too, and whose copies load first
 
 
 @dataclass(frozen=True, order=True)

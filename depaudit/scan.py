@@ -23,6 +23,7 @@ from depaudit.native.hints import folder_hints
 from depaudit.native.store import ElfStore
 from depaudit.native.wheels import WheelNatives
 from depaudit.options import InputError, ScanOptions
+from depaudit.packages.cuda import load_cuda_rules
 from depaudit.packages.index import default_cache_dir, load_index
 from depaudit.packages.model import ServiceReport
 from depaudit.packages.python_rules import PackageRule, load_python_rules
@@ -32,6 +33,7 @@ from depaudit.packages.service import service_needs
 from depaudit.packages.sizes import load_sizes
 from depaudit.packages.index import PackageIndex
 from depaudit.parallel import Workers
+from depaudit.plan.cuda import ServiceCuda, cuda_findings, service_cuda
 from depaudit.plan.fleet import plan_fleet, prune_findings
 from depaudit.plan.model import BaseProvides
 from depaudit.progress import NoProgress, ScanProgress
@@ -125,8 +127,12 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
         told.stage("packages")
         told.count("services", 0, expected=len(reached))
         reports = []
+        cuda_rules = load_cuda_rules()
+        cuda: list[ServiceCuda] = []
         for service, base, environment, imports, reach in reached:
             reports.append(_service_report(service, base, environment, imports, reach, knowledge, requirements, store))
+            owner = environment.env.relative_owner
+            cuda.append(service_cuda(reports[-1], owner, cuda_rules, cuda_version=base.cuda_version, profile=base.profile))
             told.count("services")
         told.done("packages", f"{sum(len(report.needs) for report in reports)} needs")
     cache.save()
@@ -151,6 +157,7 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
         service_dockerfiles=[(p.family, p.source) for p in fleet.placements if p.family is not None and p.source is not None],
     )
     findings.extend(prune_findings(plan.families))
+    findings.extend(cuda_findings(fleet.families, cuda, cuda_rules))
     told.done("plan", f"{len(plan.families)} families, {sum(len(family.add) for family in plan.families)} package(s) to add")
     first = next(iter(environments.values()))
     labels = {base.label for _, base in services}

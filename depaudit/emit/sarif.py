@@ -31,6 +31,8 @@ _SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sa
 _RULE_INDEX = {code: index for index, code in enumerate(CODES)}
 # Findings whose path is relative to site-packages, not to the scanned folder.
 _LIBRARY_KINDS = frozenset({FindingKind.REACH_LIMIT})
+# Findings about a family image as a whole: on its Dockerfile's FROM line when known, else on no file.
+_FAMILY_KINDS = frozenset({FindingKind.CUDA_MAJOR_MISMATCH, FindingKind.UNUSED_BASE_CUDA, FindingKind.DUPLICATE_CUDA})
 _VERBS = {"add": "add", "unused": "remove (unused)", "redundant": "remove (redundant)", "build_only": "remove (build-only)"}
 
 
@@ -187,3 +189,8 @@ def _scan_finding_results(
         uri = dockerfiles.get(finding.path)
         if finding.kind is FindingKind.DOCKERFILE and finding.line is not None and uri is not None:
             yield _result(finding_code(finding.kind), finding.message, uri, finding.line)
+        elif finding.kind in _FAMILY_KINDS:
+            result = _result(finding_code(finding.kind), finding.message, uri or "", finding.line or 1)
+            if uri is None or finding.line is None:
+                del result["locations"]
+            yield result

@@ -69,6 +69,20 @@ class PythonEnvironment:
             owner = self._files.get(os.path.realpath(path))
         return owner
 
+    def relative_owner(self, relative: str) -> str | None:
+        """The name (as its METADATA spells it) of the distribution whose RECORD lists `relative`,
+        a path relative to its site-packages folder: how the native stage shows a wheel's file."""
+        key = self._relative_files.get(relative)
+        return self.distributions[key].name if key is not None else None
+
+    @cached_property
+    def _relative_files(self) -> dict[str, str]:
+        files: dict[str, str] = {}
+        for key in self._order or self.distributions:
+            for relative in self.distributions[key].files:
+                files.setdefault(relative, key)
+        return files
+
     @cached_property
     def _files(self) -> dict[str, str]:
         """Every file a RECORD lists → its distribution; built when first asked (only the ELF

@@ -1,0 +1,210 @@
+"""The CUDA the wheels load against the base image's: DA220 (another major), DA221 (the base's
+unused CUDA libraries), DA222 (the base's copies of what the wheels ship and load first).
+
+Stand-ins built with gcc: NVIDIA's wheels are hundreds of MB each. The layouts are the real
+ones (checked against nvidia-cuda-runtime 13.0.96 and nvidia-cublas-cu12 12.1.3.1): CUDA 13
+wheels put their libraries in nvidia/cu13/lib, CUDA 12 wheels in nvidia/<library>/lib."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from depaudit.emit.sarif import render_sarif
+from depaudit.findings import Finding, FindingKind
+from depaudit.packages.cuda import load_cuda_rules
+from depaudit.packages.profiles import load_profile
+from depaudit.packages.rules import RulesError
+from depaudit.scan import ScanOptions, run_scan
+from helpers import build_so, have_gcc, make_dist
+
+EXT = ".cpython-311-x86_64-linux-gnu.so"
+BASE = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
+CUDA_KINDS = (FindingKind.CUDA_MAJOR_MISMATCH, FindingKind.UNUSED_BASE_CUDA, FindingKind.DUPLICATE_CUDA)
+needs_gcc = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
+
+
+def _wheels(root: Path, wheels: dict[str, tuple[str, list[str]]], rpath: str) -> Path:
+    """`torchlike`, whose extension module links every library of `wheels` (dist → (folder,
+    sonames)) through its RPATH, as torch's libtorch_cuda does; and libcuda, the driver's."""
+    sp = root / "site-packages"
+    shipped = []
+    for dist, (folder, sonames) in wheels.items():
+        for soname in sonames:
+            shipped.append(build_so(sp / folder / soname, soname=soname))
+        make_dist(sp, dist, files={}, existing=[f"{folder}/{soname}" for soname in sonames])
+    libcuda = build_so(root / "stubs/libcuda.so.1", soname="libcuda.so.1")
+    build_so(sp / f"torchlike/_C{EXT}", needed=[*shipped, libcuda], rpath=rpath)
+    make_dist(sp, "torchlike", files={"torchlike/__init__.py": "from torchlike import _C\n"}, existing=[f"torchlike/_C{EXT}"])
+    return sp
+
+
+def _fleet(root: Path) -> Path:
+    """A root family FROM the CUDA image, a family on it, and one service on that."""
+    files = {
+        "docker/base-gpu/Dockerfile": f"# the GPU base\nFROM {BASE}\n",
+        "docker/family-torch/Dockerfile": "FROM base-gpu\n",
+        "services/llm/Dockerfile": "FROM family-torch\n",
+        "services/llm/main.py": "import torchlike\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root / "services"
+
+
+def _cuda(findings: tuple[Finding, ...]) -> list[Finding]:
+    return [finding for finding in findings if finding.kind in CUDA_KINDS]
+
+
+@needs_gcc
+def test_cuda_13_wheels_on_a_cuda_12_base(tmp_path: Path) -> None:
+    sp = _wheels(
+        tmp_path / "env",
+        {
+            "nvidia-cuda-runtime-cu13": ("nvidia/cu13/lib", ["libcudart.so.13"]),
+            # cuFFT's soname is .so.12 in CUDA 13: only the wheel's name tells its major.
+            "nvidia-cufft-cu13": ("nvidia/cu13/lib", ["libcufft.so.12"]),
+        },
+        "$ORIGIN/../nvidia/cu13/lib",
+    )
+    report = run_scan(ScanOptions((_fleet(tmp_path / "fleet"),), (sp,)))
+    mismatch, unused = _cuda(report.findings)
+    assert (mismatch.kind, mismatch.path, mismatch.line) == (FindingKind.CUDA_MAJOR_MISMATCH, "docker/base-gpu/Dockerfile", 2)
+    assert mismatch.message == (
+        f"the wheels load CUDA 13, the base image {BASE} has CUDA 12.1.1: the host driver must run CUDA 13 "
+        "(Linux driver >= 580; CUDA 12 needs Linux driver >= 525.60.13); CUDA 13 comes from "
+        "nvidia-cuda-runtime-cu13 (libcudart.so.13), nvidia-cufft-cu13 (libcufft.so.12); "
+        "e.g. llm → llm/main.py:1 import torchlike → torchlike 1.0 → torchlike/__init__.py:1 from torchlike import _C → "
+        f"torchlike/_C{EXT} → libcudart.so.13 → "
+        "nvidia/cu13/lib/libcudart.so.13"
+    )
+    profile = load_profile(BASE)
+    assert (unused.kind, unused.path, unused.line) == (FindingKind.UNUSED_BASE_CUDA, "docker/base-gpu/Dockerfile", 2)
+    # Every CUDA library of the profile, none loaded: the plain distro image would serve.
+    assert unused.message == (
+        f"no service built on base-gpu loads these CUDA 12.1.1 libraries of {BASE}: "
+        f"{', '.join(sorted(profile.sonames))} (1,695,790 KiB, estimated from NVIDIA's CUDA 12.1 wheels; "
+        "no size known for libOpenCL.so.1, libcufile.so.0, libcufile_rdma.so.1, libnccl.so.2); "
+        "the wheels bring their own CUDA: ubuntu:22.04 would serve (with ENV NVIDIA_VISIBLE_DEVICES and "
+        "NVIDIA_DRIVER_CAPABILITIES, which the container runtime reads)"
+    )
+    assert not report.failing  # a warning and a note: the driver is the host's, which depaudit cannot see
+    sarif = json.loads(render_sarif(report, root=tmp_path / "fleet"))
+    located = {(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["locations"][0]["physicalLocation"]["region"]["startLine"])
+               for r in sarif["runs"][0]["results"] if r["ruleId"] in ("DA220", "DA221")}
+    assert located == {("DA220", "docker/base-gpu/Dockerfile", 2), ("DA221", "docker/base-gpu/Dockerfile", 2)}
+
+
+@needs_gcc
+def test_cuda_13_wheels_beside_the_base_cudart_suggest_the_base_variant(tmp_path: Path) -> None:
+    """A second extension loads the image's own libcudart.so.12: only the -base- variant can go."""
+    sp = _wheels(tmp_path / "env", {"nvidia-cuda-runtime-cu13": ("nvidia/cu13/lib", ["libcudart.so.13"])}, "$ORIGIN/../nvidia/cu13/lib")
+    build_so(sp / f"oldkernels/_ops{EXT}", needed=[build_so(tmp_path / "stubs/libcudart.so.12", soname="libcudart.so.12")])
+    make_dist(sp, "oldkernels", existing=[f"oldkernels/_ops{EXT}"])
+    services = _fleet(tmp_path / "fleet")
+    (services / "llm/main.py").write_text("import torchlike\nimport oldkernels\n")
+    report = run_scan(ScanOptions((services,), (sp,)))
+    mismatch, unused = _cuda(report.findings)
+    assert mismatch.kind is FindingKind.CUDA_MAJOR_MISMATCH
+    others = sorted(set(load_profile(BASE).sonames) - {"libcudart.so.12"})
+    assert unused.message == (
+        f"no service built on base-gpu loads these CUDA 12.1.1 libraries of {BASE}: {', '.join(others)} "
+        "(1,695,126 KiB, estimated from NVIDIA's CUDA 12.1 wheels; no size known for libOpenCL.so.1, "
+        "libcufile.so.0, libcufile_rdma.so.1, libnccl.so.2); only libcudart.so.12 is loaded from it: "
+        "nvidia/cuda:12.1.1-base-ubuntu22.04 would serve"
+    )
+
+
+@needs_gcc
+def test_cuda_12_wheels_on_a_cuda_12_base_duplicate_its_libraries(tmp_path: Path) -> None:
+    sp = _wheels(
+        tmp_path / "env",
+        {
+            "nvidia-cuda-runtime-cu12": ("nvidia/cuda_runtime/lib", ["libcudart.so.12"]),
+            "nvidia-cublas-cu12": ("nvidia/cublas/lib", ["libcublas.so.12", "libcublasLt.so.12"]),
+            "nvidia-cudnn-cu12": ("nvidia/cudnn/lib", ["libcudnn.so.9"]),  # not in the runtime image
+        },
+        "$ORIGIN/../nvidia/cuda_runtime/lib:$ORIGIN/../nvidia/cublas/lib:$ORIGIN/../nvidia/cudnn/lib",
+    )
+    report = run_scan(ScanOptions((_fleet(tmp_path / "fleet"),), (sp,)))
+    assert _cuda(report.findings) == [
+        Finding(
+            FindingKind.DUPLICATE_CUDA,
+            "docker/base-gpu/Dockerfile",
+            2,
+            f"the wheels ship CUDA 12 libraries that {BASE} also has, and theirs are loaded first (RPATH): "
+            "libcublas.so.12 (nvidia-cublas-cu12), libcublasLt.so.12 (nvidia-cublas-cu12), "
+            "libcudart.so.12 (nvidia-cuda-runtime-cu12); the image's copies are dead weight "
+            "(608,638 KiB, estimated from NVIDIA's CUDA 12.1 wheels)",
+        )
+    ]
+
+
+@needs_gcc
+def test_no_cuda_finding_without_a_known_cuda_version(tmp_path: Path) -> None:
+    """A family FROM an image with no CUDA_VERSION (no profile, no ENV): nothing to compare."""
+    sp = _wheels(tmp_path / "env", {"nvidia-cuda-runtime-cu13": ("nvidia/cu13/lib", ["libcudart.so.13"])}, "$ORIGIN/../nvidia/cu13/lib")
+    services = _fleet(tmp_path / "fleet")
+    (tmp_path / "fleet/docker/base-gpu/Dockerfile").write_text("FROM python:3.11-slim\n")
+    assert _cuda(run_scan(ScanOptions((services,), (sp,))).findings) == []
+    # The same image, told its CUDA_VERSION: the mismatch is back, without a profile's libraries.
+    report = run_scan(ScanOptions((services,), (sp,), env={"CUDA_VERSION": "12.4.1"}))
+    assert [(f.kind, f.message.split(":")[0]) for f in _cuda(report.findings)] == [
+        (FindingKind.CUDA_MAJOR_MISMATCH, "the wheels load CUDA 13, the base image has CUDA 12.4.1")
+    ]
+
+
+def test_the_cuda_rules_load_with_their_sources() -> None:
+    rules = load_cuda_rules()
+    assert dict(rules.drivers) == {11: "450.80.02", 12: "525.60.13", 13: "580"}
+    assert [rules.soname_major(s) for s in ("libcudart.so.13", "libcublasLt.so.12", "libnvrtc.so.11.2", "libcufft.so.11", "libcurand.so.10")] == [13, 12, 11, None, None]
+    assert rules.base_sonames(12) == {"libcudart.so.12"}
+    assert rules.kib("12.1.1", "libcublasLt.so.12") == 503018 and rules.kib("12.4.1", "libcublasLt.so.12") is None
+    assert all("docs.nvidia.com" in source for source in rules.sources[:1])
+
+
+@pytest.mark.parametrize(
+    ("edit", "error"),
+    [
+        (lambda t: t.replace('"13" = "580"', '"13" = 580'), "drivers.minimum: '13' = 580 is not CUDA major = driver version"),
+        (lambda t: t.replace('"13" = "580"', 'thirteen = "580"'), "drivers.minimum: 'thirteen' = '580' is not CUDA major = driver version"),
+        (lambda t: t.replace("major_in_soname =", "majors ="), "sonames: unknown key 'majors'"),
+        (lambda t: t.replace('"libcudart.so.12" = 664', '"libcudart.so.12" = "664"'), "sizes.'12.1': 'libcudart.so.12' must be a whole number of KiB"),
+        (lambda t: t.replace('[sizes."12.1"]\nsource = """', '[sizes."12.1"]\nnote = """'), "sizes.'12.1' has no source"),
+        (lambda t: t + "\n[extra]\nsource = 'x'\n", "unknown key 'extra'"),
+    ],
+)
+def test_the_cuda_rules_are_validated_when_loaded(tmp_path: Path, edit, error: str) -> None:
+    text = (Path(__file__).resolve().parents[2] / "rules/cuda/cuda.toml").read_text()
+    changed = edit(text)
+    assert changed != text
+    path = tmp_path / "cuda.toml"
+    path.write_text(changed)
+    with pytest.raises(RulesError) as raised:
+        load_cuda_rules(path)
+    assert str(raised.value) == f"cuda/cuda.toml: {error}"
+
+
+@needs_gcc
+def test_a_soname_loaded_from_a_wheel_is_not_the_bases_in_use(tmp_path: Path) -> None:
+    """As in nvidia-cufile: its libcufile_rdma.so.1 needs libcufile.so.0 with no RPATH, so its own
+    walk finds the base's; in the process torchlike has loaded the wheel's libcufile.so.0 first."""
+    root = tmp_path / "env"
+    sp = root / "site-packages"
+    cufile = build_so(sp / "nvidia/cu13/lib/libcufile.so.0", soname="libcufile.so.0")
+    build_so(sp / "nvidia/cu13/lib/libcufile_rdma.so.1", soname="libcufile_rdma.so.1", needed=[cufile])
+    make_dist(sp, "nvidia-cufile-cu13", existing=["nvidia/cu13/lib/libcufile.so.0", "nvidia/cu13/lib/libcufile_rdma.so.1"])
+    cudart = build_so(sp / "nvidia/cu13/lib/libcudart.so.13", soname="libcudart.so.13")
+    make_dist(sp, "nvidia-cuda-runtime-cu13", existing=["nvidia/cu13/lib/libcudart.so.13"])
+    build_so(sp / f"torchlike/_C{EXT}", needed=[cudart, cufile], rpath="$ORIGIN/../nvidia/cu13/lib")
+    make_dist(sp, "torchlike", files={"torchlike/__init__.py": "from torchlike import _C\n"}, existing=[f"torchlike/_C{EXT}"],
+              requires=["nvidia-cufile-cu13", "nvidia-cuda-runtime-cu13"])
+    report = run_scan(ScanOptions((_fleet(tmp_path / "fleet"),), (sp,)))
+    needs = sorted((n.name, n.status.value) for n in report.services[0].needs if n.name == "libcufile.so.0")
+    assert needs == [("libcufile.so.0", "base-image"), ("libcufile.so.0", "other-wheel")]
+    unused = next(f for f in report.findings if f.kind is FindingKind.UNUSED_BASE_CUDA)
+    assert "libcufile.so.0" in unused.message.split(" (")[0]
+    assert unused.message.endswith("ubuntu:22.04 would serve (with ENV NVIDIA_VISIBLE_DEVICES and NVIDIA_DRIVER_CAPABILITIES, which the container runtime reads)")
