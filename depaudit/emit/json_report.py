@@ -15,7 +15,8 @@ from depaudit.packages.model import Need, ServiceReport
 from depaudit.python.model import ResolvedImport
 from depaudit.report import ScanReport
 
-SCHEMA_VERSION = "1.8"  # 1.8: environments (which were audited, and why), suppressed
+SCHEMA_VERSION = "1.9"  # 1.9: need status capability (DA204); codes DA220–DA222 (CUDA majors)
+# 1.8: environments (which were audited, and why), suppressed
 # 1.7: "code" (depaudit.codes) on every finding, plan item and need (null: not lacking)
 # 1.6: missing_module findings (an unguarded start-up import nothing provides: failing)
 
