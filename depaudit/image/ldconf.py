@@ -11,14 +11,17 @@ class _Files(Protocol):
     def glob(self, pattern: str) -> list[str]: ...
 
 
+MAX_INCLUDE_DEPTH = 16  # real images include one level deep (ld.so.conf.d/*.conf)
+
+
 def ld_so_conf_dirs(fs: _Files, path: str = "/etc/ld.so.conf") -> list[str]:
     """Directories in file order, `include` globs expanded (sorted, as ldconfig does)."""
-    dirs: list[str] = []
+    dirs: dict[str, None] = {}  # ordered; membership in constant time
     seen_files: set[str] = set()
 
-    def read(conf: str) -> None:
-        if conf in seen_files:
-            return  # an include cycle
+    def read(conf: str, depth: int = 0) -> None:
+        if conf in seen_files or depth > MAX_INCLUDE_DEPTH:
+            return  # an include cycle, or a chain no real image has (it exhausted the stack)
         seen_files.add(conf)
         text = fs.read_text(conf)
         if text is None:
@@ -32,12 +35,12 @@ def ld_so_conf_dirs(fs: _Files, path: str = "/etc/ld.so.conf") -> list[str]:
                     if not pattern.startswith("/"):
                         pattern = posixpath.join(posixpath.dirname(conf), pattern)
                     for included in sorted(fs.glob(pattern)):
-                        read(included)
+                        read(included, depth + 1)
                 continue
             for entry in line.replace(",", " ").replace(":", " ").split():
                 directory = posixpath.normpath(entry.split("=", 1)[0])
-                if directory.startswith("/") and directory not in dirs:
-                    dirs.append(directory)
+                if directory.startswith("/"):
+                    dirs.setdefault(directory)
 
     read(path)
-    return dirs
+    return list(dirs)

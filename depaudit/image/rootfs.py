@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import posixpath
 import stat
 from collections import deque
 from collections.abc import Callable
@@ -22,6 +23,9 @@ class SymlinkLoop(Exception):
     def __init__(self, path: str) -> None:
         super().__init__(f"{path}: too many levels of symbolic links")
         self.path = path
+
+
+MAX_TEXT_BYTES = 64 << 20  # a text file of the image's metadata: os-release, dpkg status, ld.so.conf
 
 
 class RootfsDir:
@@ -124,7 +128,12 @@ class RootfsDir:
         except OSError:
             return None
         with os.fdopen(fd, "rb") as stream:
-            return stream.read().decode("utf-8", errors="replace")
+            data = stream.read(MAX_TEXT_BYTES + 1)  # a 3 GiB sparse dpkg status took 6 GB of memory
+        if len(data) > MAX_TEXT_BYTES:
+            message = f"larger than {MAX_TEXT_BYTES >> 20} MiB, which no real {posixpath.basename(path)} is: not read"
+            self.findings.append(Finding(FindingKind.BAD_IMAGE, path, None, message))
+            return None
+        return data.decode("utf-8", errors="replace")
 
     def listdir(self, path: str) -> list[str]:
         canonical = self.resolve(path)

@@ -63,3 +63,32 @@ def test_a_fifo_where_the_index_should_be_is_no_index(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with deadline(10):  # it blocked forever
         assert load_index("ubuntu-22.04", tmp_path) is None
+
+
+def test_image_metadata_past_its_cap_is_a_finding_not_a_read(tmp_path: Path) -> None:
+    from depaudit.findings import Finding, FindingKind
+    from depaudit.image.rootfs import MAX_TEXT_BYTES, RootfsDir
+
+    status = tmp_path / "var" / "lib" / "dpkg" / "status"
+    status.parent.mkdir(parents=True)
+    with status.open("wb") as sparse:
+        sparse.truncate(3 << 30)  # 3 GiB of nothing, a few KiB on disk
+    fs = RootfsDir(tmp_path)
+    with deadline(20):
+        assert fs.read_text("/var/lib/dpkg/status") is None
+    assert fs.findings == [
+        Finding(FindingKind.BAD_IMAGE, "/var/lib/dpkg/status", None, f"larger than {MAX_TEXT_BYTES >> 20} MiB, which no real status is: not read")
+    ]
+
+
+def test_an_ld_so_conf_include_chain_3000_deep_stops_without_exhausting_the_stack(tmp_path: Path) -> None:
+    from depaudit.image.ldconf import MAX_INCLUDE_DEPTH, ld_so_conf_dirs
+    from depaudit.image.rootfs import RootfsDir
+
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "ld.so.conf").write_text("/lib/0\ninclude /etc/c1.conf\n")
+    for number in range(1, 3000):
+        (etc / f"c{number}.conf").write_text(f"/lib/{number}\ninclude /etc/c{number + 1}.conf\n")
+    dirs = ld_so_conf_dirs(RootfsDir(tmp_path))
+    assert dirs == [f"/lib/{number}" for number in range(MAX_INCLUDE_DEPTH + 1)]
