@@ -187,7 +187,7 @@ def _oci(store: _Store) -> tuple[str | None, list[str]]:
     return _blob(config.get("digest")), [_blob(layer.get("digest")) for layer in layers]
 
 
-def _pick_manifest(store: _Store, index: Any, depth: int = 0) -> dict[str, Any]:
+def _pick_manifest(store: _Store, index: Any, depth: int = 0, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     manifests = index.get("manifests") if isinstance(index, dict) else None
     if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
         raise ImageFormatError(f"{store.path}: the OCI index lists no manifest descriptors")
@@ -196,17 +196,26 @@ def _pick_manifest(store: _Store, index: Any, depth: int = 0) -> dict[str, Any]:
         (m for m in manifests if _platform(m).get("architecture") in (None, "amd64")),
         manifests[0] if manifests else None,
     )
-    if chosen is None or depth > 4:
+    if chosen is None:
         raise ImageFormatError(f"{store.path}: the OCI index lists no usable manifest")
     name = _blob(chosen.get("digest"))
+    if name in seen:
+        raise ImageFormatError(f"{store.path}: the OCI index {name} lists itself (through {len(seen)} index(es)): a cycle, no image")
+    if depth > _MAX_INDEX_DEPTH:
+        raise ImageFormatError(
+            f"{store.path}: OCI indexes nested more than {_MAX_INDEX_DEPTH} deep before a manifest: not followed further"
+        )
     if not store.has(name):
         raise ImageFormatError(f"{store.path}: the OCI index names {name}, which the layout does not hold")
     document = store.json(name)
     if not isinstance(document, dict):
         raise ImageFormatError(f"{store.path}: {name} is not an OCI manifest")
     if chosen.get("mediaType") in _INDEX_TYPES or document.get("mediaType") in _INDEX_TYPES:
-        return _pick_manifest(store, document, depth + 1)
+        return _pick_manifest(store, document, depth + 1, (*seen, name))
     return document
+
+
+_MAX_INDEX_DEPTH = 4  # an index of indexes of one platform's manifest is 2: real layouts stay far below
 
 
 def _platform(descriptor: dict[str, Any]) -> dict[str, Any]:

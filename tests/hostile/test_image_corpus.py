@@ -526,3 +526,33 @@ def test_one_layer_listed_ten_thousand_times_is_read_once(inputs: Inputs) -> Non
     assert time.perf_counter() - started < 5
     assert found(report) == found(scan(inputs, image=once))
     assert_rest_reported(report)
+
+
+@pytest.mark.parametrize(
+    ("chain", "message"),
+    [
+        (["a", "a"], "the OCI index blobs/sha256/{a} lists itself (through 1 index(es)): a cycle, no image"),
+        ([str(n) for n in range(8)], "OCI indexes nested more than 4 deep before a manifest: not followed further"),
+    ],
+    ids=["cycle", "too-deep"],
+)
+def test_oci_indexes_in_a_cycle_or_too_deep_each_say_so(inputs: Inputs, chain: list[str], message: str) -> None:
+    layout = inputs.root / "oci"
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    digest = {name: hashlib.sha256(name.encode()).hexdigest() for name in chain}
+    index_type = "application/vnd.oci.image.index.v1+json"
+
+    def index_of(name: str) -> str:
+        return json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": index_type, "digest": f"sha256:{digest[name]}", "size": 1}]})
+
+    (layout / "index.json").write_text(index_of(chain[0]))
+    for name, following in zip(chain, chain[1:]):
+        (blobs / digest[name]).write_text(index_of(following))
+    result = subprocess.run(
+        [sys.executable, "-m", "depaudit", "scan", str(inputs.service), "--site-packages", str(inputs.site_packages), "--image", str(layout)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"depaudit: error: {layout}: {message.format(a=digest['a'] if 'a' in digest else '')}\n"
