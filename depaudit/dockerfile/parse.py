@@ -251,7 +251,10 @@ def _command_words(match: re.Match[str], variables: Mapping[str, str]) -> _Words
                 result.names.append((word.split("=", 1)[0], offset, ""))
             result.end = max(result.end, offset + len(word)) if word else result.end
             break
-        if not substituted and "$" in word and not word.startswith("-"):
+        pinned_name, pinned, _ = word.partition("=")
+        if not substituted and pinned and "$" in word and "$" not in pinned_name and not word.startswith("-"):
+            result.names.append((pinned_name, offset, ""))  # `pkg=${VERSION}`: only the pin is computed
+        elif not substituted and "$" in word and not word.startswith("-"):
             expanded = _expanded(word, variables)
             if expanded is None:
                 result.unknown.append(word)  # a word the shell computes: no package name we can read

@@ -142,3 +142,14 @@ def test_heredoc_markers_in_exec_form_are_strings() -> None:
     assert not any("heredoc" in message for _, message in dockerfile_problems(text))
     shell = "FROM a\nRUN --network=none <<EOF\necho hi\nEOF\nCOPY <<EOF /x\ny\nEOF\n"
     assert [(i.keyword, i.heredoc) for i in instructions(shell)] == [("FROM", ""), ("RUN", "echo hi\n"), ("COPY", "y\n")]
+
+
+def test_a_package_pinned_to_a_variable_version_is_still_named() -> None:
+    # NVIDIA's CUDA images pin this way: the name is literal, only the version is computed.
+    text = (
+        "FROM base\nARG V\nRUN apt-get update && apt-get install -y --no-install-recommends cuda-cudart-12-4=${V} "
+        "libx=$V $NAME=1 && rm -rf /var/lib/apt/lists/*\n"
+    )
+    (install,) = apt_installs(text)
+    assert [p.name for p in install.packages] == ["cuda-cudart-12-4", "libx"]
+    assert install.unknown == ("$NAME=1",)

@@ -143,5 +143,6 @@ def test_profile_packages_exist_or_come_from_nvidia(archive: tuple[DistroRules, 
     from_ubuntu = {package for package in packages if package in found.depends}
     assert from_ubuntu >= {"ca-certificates", "gnupg2"}
     # The rest is NVIDIA's repository's (unreachable here): CUDA's own naming, never Ubuntu's.
-    nvidia = re.compile(r"^(cuda-[a-z0-9-]+|lib[a-z]+-\d+-\d+|libnccl2|libcudnn\d)$")
+    # cuDNN 9 names its package for the CUDA major it is built for: libcudnn9-cuda-12.
+    nvidia = re.compile(r"^(cuda-[a-z0-9-]+|lib[a-z]+-\d+-\d+|libnccl2|libcudnn\d(-cuda-\d+)?)$")
     assert sorted(package for package in packages - from_ubuntu if not nvidia.match(package)) == []
