@@ -102,6 +102,12 @@ def with_depends(packages: list[str], env: dict[str, str], depends: dict[str, li
     return result
 
 
+def _distance(other: str, release: str) -> tuple[int, ...]:
+    """How far apart two CUDA releases are (X.Y.Z), for picking the nearest one's wheel."""
+    a, b = (tuple(int(part) for part in text.split(".")) for text in (other, release))
+    return tuple(abs(x - y) for x, y in zip(a, b))
+
+
 def _stem(project: str) -> str:
     return re.sub(r"-cu\d+$", "", project.removeprefix("nvidia-"))
 
@@ -140,12 +146,25 @@ def build(data: Path = DATA) -> list[Profile]:
             if package in packages:
                 sonames.update({soname: package for soname in sorted(set(wheel["sonames"].values()))})
                 read.append(f"{wheel['project']}=={wheel['version']}")
+        # A library the image installs whose release has no wheel (cuFile before 12.4's
+        # cuda-toolkit named one): the sonames of the same project in the nearest release of the
+        # same CUDA major, which keep their numbers within a major.
+        borrowed: list[str] = []
+        for wheel in sorted(wheels, key=lambda w: _distance(w["release"], release)):
+            if wheel["release"].split(".")[0] != release.split(".")[0]:
+                continue
+            package = fill(debs["wheel_package"][_stem(wheel["project"])], env)
+            names = set(wheel["sonames"].values())
+            if package in packages and package not in sonames.values() and not names & set(sonames):
+                sonames.update({soname: package for soname in sorted(names)})
+                borrowed.append(f"{wheel['project']}=={wheel['version']} (of {wheel['release']})")
         source = (
             f"NVIDIA's Dockerfile for {image} (gitlab.com/nvidia/container-images/cuda), as mirrored in "
             f"{layer.citation}; stored and re-read by tests/packages/data/cuda-dockerfiles/. Env and packages "
             "are the amd64 build's, its ARG/ENV expanded; packages add what debs.toml says they bring, and "
             "names from NVIDIA's repository are unchecked against it. "
             + (f"Sonames: DT_SONAME of the libraries in the PyPI wheels {', '.join(read)} (wheel-sonames.toml). " if read else "")
+            + (f"No wheel of this release for some of its libraries: sonames of {', '.join(borrowed)}. " if borrowed else "")
             + "Written by tools/cuda_profiles.py."
         )
         own_env = {key: value for key, value in env.items() if inherited.get(key) != value}

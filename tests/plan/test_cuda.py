@@ -86,7 +86,7 @@ def test_cuda_13_wheels_on_a_cuda_12_base(tmp_path: Path) -> None:
     # Every CUDA library of the profile, none loaded: the plain distro image would serve.
     assert unused.message == (
         f"no service built on base-gpu loads these CUDA 12.1.1 libraries of {BASE}: "
-        f"{', '.join(sorted(profile.sonames))} (1,695,790 KiB, estimated from NVIDIA's CUDA 12.1 wheels; "
+        f"{', '.join(sorted(profile.sonames))} (1,696,510 KiB, estimated from NVIDIA's CUDA 12.1 wheels; "
         "no size known for libOpenCL.so.1, libcufile.so.0, libcufile_rdma.so.1, libnccl.so.2); "
         "the wheels bring their own CUDA: ubuntu:22.04 would serve (with ENV NVIDIA_VISIBLE_DEVICES and "
         "NVIDIA_DRIVER_CAPABILITIES, which the container runtime reads)"
@@ -112,7 +112,7 @@ def test_cuda_13_wheels_beside_the_base_cudart_suggest_the_base_variant(tmp_path
     others = sorted(set(load_profile(BASE).sonames) - {"libcudart.so.12"})
     assert unused.message == (
         f"no service built on base-gpu loads these CUDA 12.1.1 libraries of {BASE}: {', '.join(others)} "
-        "(1,695,126 KiB, estimated from NVIDIA's CUDA 12.1 wheels; no size known for libOpenCL.so.1, "
+        "(1,695,846 KiB, estimated from NVIDIA's CUDA 12.1 wheels; no size known for libOpenCL.so.1, "
         "libcufile.so.0, libcufile_rdma.so.1, libnccl.so.2); only libcudart.so.12 is loaded from it: "
         "nvidia/cuda:12.1.1-base-ubuntu22.04 would serve"
     )
