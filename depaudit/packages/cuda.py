@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from depaudit.packages.rules import RulesError, rules_dir
+from depaudit.packages.tables import check_keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -72,14 +73,7 @@ def load_cuda_rules(path: Path | None = None) -> CudaRules:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise RulesError(f"{name}: cannot read: {error}") from error
-    for key, value in data.items():
-        if key not in _KEYS:
-            raise RulesError(f"{name}: unknown key {key!r}")
-        if not isinstance(value, _KEYS[key]):
-            raise RulesError(f"{name}: {key!r} must be a table")
-    missing = [key for key in _KEYS if key not in data]
-    if missing:
-        raise RulesError(f"{name}: missing table(s) {', '.join(missing)}")
+    check_keys(name, data, _KEYS, _KEYS, RulesError)
     drivers = _table(name, "drivers", data["drivers"], {"minimum": dict})
     sonames = _table(name, "sonames", data["sonames"], {"major_in_soname": list})
     variant = _table(name, "base_variant", data["base_variant"], {"sonames": list})

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from depaudit.evidence import NeedKind
+from depaudit.packages.tables import check_keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,15 +62,7 @@ def load_driver_files(path: Path) -> DriverFiles:
 
 
 def parse_driver_files(name: str, data: dict[str, Any]) -> DriverFiles:
-    for key, value in data.items():
-        expected = _KEYS.get(key)
-        if expected is None:
-            raise DriverDataError(f"{name}: unknown key {key!r}")
-        if not isinstance(value, expected):
-            raise DriverDataError(f"{name}: {key!r} must be a {expected.__name__}")
-    missing = sorted(set(_KEYS) - set(data))
-    if missing:
-        raise DriverDataError(f"{name}: missing key(s) {', '.join(missing)}")
+    check_keys(name, data, _KEYS, _KEYS, DriverDataError)
     if not data["source"].strip():
         raise DriverDataError(f"{name}: 'source' must say where the lists were read")
     known = set(data["capabilities"])

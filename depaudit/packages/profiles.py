@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from depaudit.packages.rules import RulesError, rules_dir
+from depaudit.packages.tables import check_keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,14 +64,7 @@ def _read(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise RulesError(f"profiles/{path.name}: cannot read: {error}") from error
-    for key, value in data.items():
-        if key not in _KEYS:
-            raise RulesError(f"profiles/{path.name}: unknown key {key!r}")
-        if not isinstance(value, _KEYS[key]):
-            raise RulesError(f"profiles/{path.name}: {key!r} must be a {_KEYS[key].__name__}")
-    missing = [key for key in _REQUIRED if key not in data]
-    if missing:
-        raise RulesError(f"profiles/{path.name}: missing key(s) {', '.join(missing)}")
+    check_keys(f"profiles/{path.name}", data, _KEYS, _REQUIRED, RulesError)
     for table in ("env", "sonames"):
         if not all(isinstance(v, str) for v in data[table].values()):
             raise RulesError(f"profiles/{path.name}: every value of {table!r} must be a string")

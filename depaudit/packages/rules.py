@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from depaudit.packages.driver import DriverDataError, DriverFiles, driver_path, load_driver_files
+from depaudit.packages.tables import check_keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -92,15 +93,7 @@ def load_rules(distro: str, directory: Path | None = None) -> DistroRules:
 
 
 def _validate(name: str, distro: str, data: dict[str, Any]) -> DistroRules:
-    for key, value in data.items():
-        expected = _TOP_LEVEL.get(key)
-        if expected is None:
-            raise RulesError(f"{name}: unknown key {key!r}")
-        if not isinstance(value, expected):
-            raise RulesError(f"{name}: {key!r} must be a {expected.__name__}")
-    missing = sorted(set(_TOP_LEVEL) - _OPTIONAL - set(data))
-    if missing:
-        raise RulesError(f"{name}: missing key(s) {', '.join(missing)}")
+    check_keys(name, data, _TOP_LEVEL, set(_TOP_LEVEL) - _OPTIONAL, RulesError)
     if data["distro"] != distro:
         raise RulesError(f"{name}: 'distro' is {data['distro']!r}, but the file is named for {distro!r}")
     for key in ("present", "driver", "python_runtime"):
