@@ -201,7 +201,9 @@ def _dynamic_tags(stream: BinaryIO, headers: ElfHeaders, dynamic: Segment) -> li
         tags.append((tag, value))
     if len(tags) > MAX_DYNAMIC_ENTRIES:
         raise _TooLarge(f"more than {MAX_DYNAMIC_ENTRIES} dynamic entries before DT_NULL, far beyond any real library")
-    return tags
+    # No DT_NULL inside the segment (one of size 0 holds none): ld.so would read on past it, and
+    # what the object needs cannot be known. It read as an object that needs nothing.
+    raise _Truncated(f"its dynamic segment ({dynamic.filesz} bytes) ends before its DT_NULL entry")
 
 
 def _string_reader(

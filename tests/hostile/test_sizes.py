@@ -92,3 +92,27 @@ def test_an_ld_so_conf_include_chain_3000_deep_stops_without_exhausting_the_stac
         (etc / f"c{number}.conf").write_text(f"/lib/{number}\ninclude /etc/c{number + 1}.conf\n")
     dirs = ld_so_conf_dirs(RootfsDir(tmp_path))
     assert dirs == [f"/lib/{number}" for number in range(MAX_INCLUDE_DEPTH + 1)]
+
+
+@pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
+def test_a_dynamic_segment_of_size_zero_is_a_finding_not_an_object_that_needs_nothing(tmp_path: Path) -> None:
+    import struct
+
+    from depaudit.findings import FindingKind
+    from depaudit.native.elf import ElfError, read_elf
+    from helpers import build_so
+
+    library = build_so(tmp_path / "libx.so.1", soname="libx.so.1", needed=[build_so(tmp_path / "liby.so.1", soname="liby.so.1")])
+    data = bytearray(library.read_bytes())
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for number in range(phnum):
+        header = phoff + number * phentsize
+        if struct.unpack_from("<I", data, header)[0] == 2:  # PT_DYNAMIC: its p_filesz at +32
+            struct.pack_into("<Q", data, header + 32, 0)
+    library.write_bytes(bytes(data))
+    with pytest.raises(ElfError) as error:
+        read_elf(library)
+    assert (error.value.kind, str(error.value)) == (
+        FindingKind.BAD_ELF, "truncated ELF file: its dynamic segment (0 bytes) ends before its DT_NULL entry"
+    )
