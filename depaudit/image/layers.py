@@ -209,6 +209,12 @@ class LayeredImage(RootfsDir):
             added[name] = _Entry("other", number)
 
     def _safe_name(self, name: str, layer: int, hardlink_of: str | None = None) -> str | None:
+        if "\0" in name:
+            # A PAX path may hold one; no file can be named so, and the OS refuses it (ValueError).
+            shown = name.replace("\0", "\\0")
+            what = f"hard link {hardlink_of!r} pointing to {shown!r}" if hardlink_of else f"member {shown!r}"
+            self._unsafe((hardlink_of or name).replace("\0", "\\0"), f"{what} holds a NUL byte, which no file name can", layer)
+            return None
         normal = posixpath.normpath(name)
         if name.startswith("/") or normal == ".." or normal.startswith("../"):
             what = f"hard link {hardlink_of!r} pointing to {name!r}" if hardlink_of else f"member {name!r}"

@@ -556,3 +556,14 @@ def test_oci_indexes_in_a_cycle_or_too_deep_each_say_so(inputs: Inputs, chain: l
     )
     assert result.returncode == 2
     assert result.stderr == f"depaudit: error: {layout}: {message.format(a=digest['a'] if 'a' in digest else '')}\n"
+
+
+def test_a_member_whose_pax_path_holds_a_nul_byte_is_rejected(inputs: Inputs) -> None:
+    name = "usr/lib/python3/dist-packages/" + "d" * 90 + "/a\0b.py"  # long: written as a PAX path, NUL kept
+    image = inputs.docker_save([tar_bytes([*good_members(), file(name, b"import os\n")])])
+    report = scan(inputs, image=image, own_site_packages=False)
+    shown = name.replace("\0", "\\0")
+    assert findings(report, FindingKind.UNSAFE_MEMBER) == [
+        unsafe(image, 1, shown, f"member {shown!r} holds a NUL byte, which no file name can")
+    ]
+    assert_rest_reported(report)
