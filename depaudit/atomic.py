@@ -1,5 +1,6 @@
 """Replace a file so that it appears whole or not at all: what `depaudit scan --write` writes
-Dockerfiles with. Depends on nothing else in depaudit."""
+Dockerfiles and reports with; and scratch folders that a killed run leaves are removed by the
+next. Depends on nothing else in depaudit."""
 
 from __future__ import annotations
 
@@ -86,6 +87,25 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         except OSError:
             pass
     return removed
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A new temporary folder `<prefix><pid>-…` for this process. Those of processes no longer
+    running (a scan killed mid-way leaves its copies of image files) are removed first."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.gettempdir())
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-")
+    try:
+        names = os.listdir(root)
+    except OSError:
+        names = []
+    for name in names:
+        match = pattern.match(name)
+        if match is not None and not _running(int(match.group(1))):
+            shutil.rmtree(root / name, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
 
 
 def _running(pid: int) -> bool:

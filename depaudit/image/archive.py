@@ -13,11 +13,11 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 import weakref
 from pathlib import Path
 from typing import Any
 
+from depaudit.atomic import scratch_folder
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import ImageFormatError
 from depaudit.image.layers import READ_ERRORS, LayeredImage, LayerTooLarge, Opener, bounded_decompressor, compressed
@@ -49,7 +49,7 @@ class _Store:
             if not compressed(stream.read(4)):
                 return path
             stream.seek(0)
-            self._scratch = Path(tempfile.mkdtemp(prefix="depaudit-image-"))
+            self._scratch = scratch_folder("depaudit-image-")
             copy = self._scratch / "archive.tar"
             with open(copy, "wb") as out:
                 shutil.copyfileobj(bounded_decompressor(stream, os.fstat(stream.fileno()).st_size), out)

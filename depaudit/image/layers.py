@@ -19,7 +19,6 @@ import os
 import posixpath
 import shutil
 import tarfile
-import tempfile
 import weakref
 import zlib
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from depaudit.atomic import scratch_folder
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.rootfs import Ranges, RootfsDir
 
@@ -98,7 +98,7 @@ class LayeredImage(RootfsDir):
     """The same file interface as an unpacked rootfs, answered from the layer index."""
 
     def __init__(self, label: str, layers: list[Opener]) -> None:
-        self._cache = Path(tempfile.mkdtemp(prefix="depaudit-image-"))
+        self._cache = scratch_folder("depaudit-image-")
         weakref.finalize(self, shutil.rmtree, self._cache, True)
         super().__init__(self._cache / "root")
         self.label = label

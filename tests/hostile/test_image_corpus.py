@@ -138,7 +138,8 @@ def _escapes(paths: list[str], inputs: Inputs) -> list[str]:
         str(Path(__file__).resolve().parents[2] / "depaudit"),
     )
     outside = str(inputs.outside)
-    return [p for p in paths if p.startswith(outside) or not p.startswith(allowed)]
+    scratch = tempfile.gettempdir()  # listed for a killed run's scratch folders (atomic.scratch_folder), never read
+    return [p for p in paths if p.startswith(outside) or not (p.startswith(allowed) or p == scratch)]
 
 
 def scan(inputs: Inputs, *, own_site_packages: bool = False, **image: Path) -> ScanReport:

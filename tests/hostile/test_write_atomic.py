@@ -159,3 +159,27 @@ def test_the_cli_writes_a_symlinked_dockerfile_where_it_points(tmp_path: Path, m
     assert dockerfile.is_symlink() and os.readlink(dockerfile) == "../shared.Dockerfile"  # the link kept
     assert shared.read_text() == OLD.replace("libsm6", "libsm6 ffmpeg")
     assert temporaries(dockerfile.parent) == []
+
+
+def test_a_killed_runs_scratch_folder_is_removed_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from depaudit.atomic import scratch_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = _a_pid_no_process_has()
+    stale = tmp_path / f"depaudit-image-{dead}-abc"
+    (stale / "root").mkdir(parents=True)
+    live = tmp_path / f"depaudit-image-{os.getpid()}-xyz"  # a scan running now, in this process
+    live.mkdir()
+    mine = scratch_folder("depaudit-image-")
+    assert not stale.exists() and live.exists()
+    assert mine.parent == tmp_path and mine.name.startswith(f"depaudit-image-{os.getpid()}-")
+
+
+def _a_pid_no_process_has() -> int:
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid  # reaped: nothing runs under it now (reuse within the test is vanishingly rare)

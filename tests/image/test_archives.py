@@ -207,7 +207,8 @@ def test_hostile_members_are_rejected_and_nothing_outside_is_opened(built: dict[
         str(built["service"]),
         os.environ["DEPAUDIT_CACHE_DIR"],  # our own index cache
     )
-    assert opened and [p for p in opened if not p.startswith(allowed)] == []
+    scratch = tempfile.gettempdir()  # listed for a killed run's scratch folders, never read
+    assert opened and [p for p in opened if not (p.startswith(allowed) or p == scratch)] == []
 
 
 def test_a_warm_scan_of_an_image_takes_its_walks_from_the_cache(built: dict[str, Path], tmp_path: Path) -> None:
