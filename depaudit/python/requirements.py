@@ -80,7 +80,7 @@ def read_requirements(
         for requirement in parsed.requirements:
             if requirement.is_constraint:
                 continue
-            name = requirement.name or _local_project_name(requirement, item.path.parent)
+            name = requirement.name or _local_project_name(requirement, item.path.parent, project)
             if not name:
                 findings.append(Finding(FindingKind.BAD_REQUIREMENT, shown, requirement.line_number, _NO_NAME))
                 continue
@@ -221,14 +221,17 @@ def _invalid_message(invalid: Any) -> str:
     return f"cannot understand `{' '.join(str(invalid.line).split())}`: {reason}"
 
 
-def _local_project_name(requirement: Any, folder: Path) -> str | None:
-    """The name of a local project folder (`-e ./libs/core`), from its static metadata only."""
+def _local_project_name(requirement: Any, folder: Path, boundary: Path) -> str | None:
+    """The name of a local project folder (`-e ./libs/core`), from its static metadata only;
+    never read when the folder lies outside the project (`boundary`)."""
     if requirement.link is None:
         return None
     location = str(requirement.link.url).split("#", 1)[0].removeprefix("file://")
     if "://" in location or location.startswith(("git+", "hg+", "svn+", "bzr+")):
         return None  # remote: only `#egg=` or `name @` can name it
     project = folder / location
+    if "\0" in location or not within(project, boundary):
+        return None
     try:
         data = tomllib.loads(read_regular(project / "pyproject.toml").decode("utf-8"))
         name = data.get("project", {}).get("name")
