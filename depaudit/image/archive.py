@@ -8,6 +8,7 @@ leads out of. The metadata is untrusted JSON: a shape we cannot read is an Image
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -88,9 +89,33 @@ class _Store:
     def json(self, name: str) -> Any:
         try:
             with self.opener(name)() as stream:
-                return json.load(stream)
-        except (OSError, ValueError, tarfile.TarError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                data = stream.read(_MAX_JSON_BYTES + 1)
+        except (OSError, tarfile.TarError) as error:
             raise ImageFormatError(f"{self.path}: {name} is not readable JSON: {error}") from error
+        if len(data) > _MAX_JSON_BYTES:
+            raise ImageFormatError(f"{self.path}: {name} is larger than {_MAX_JSON_BYTES >> 20} MiB, which no image metadata is")
+        digest = _named_digest(name)
+        if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+            # A blob is named by its content's digest: other content was put there after the fact.
+            raise TamperedBlob(f"{self.path}: {name} does not hold what its digest names (sha256:{digest}): not used")
+        try:
+            return json.loads(data)
+        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ImageFormatError(f"{self.path}: {name} is not readable JSON: {error}") from error
+
+
+_MAX_JSON_BYTES = 16 << 20  # a manifest, an index or a config: real ones are a few KiB
+# A blob named by its digest: `blobs/sha256/<hex>` (OCI), `<hex>.json` (a docker save config).
+_DIGEST_NAME = re.compile(r"(?:^|/)sha256/([0-9a-f]{64})$|^([0-9a-f]{64})\.json$")
+
+
+class TamperedBlob(ImageFormatError):
+    """A blob whose content is not what its digest names."""
+
+
+def _named_digest(name: str) -> str | None:
+    match = _DIGEST_NAME.search(name)
+    return None if match is None else (match.group(1) or match.group(2))
 
 
 def open_layers(path: Path) -> tuple[LayeredImage, dict[str, str]]:
@@ -150,6 +175,8 @@ def _config_env(store: _Store, config_name: str | None) -> tuple[dict[str, str],
         return {}, unusable
     try:
         document = store.json(config_name)
+    except TamperedBlob as error:
+        return {}, f"{str(error).split(': ', 1)[1]}: the image's own PATH and LD_LIBRARY_PATH are not used; pass them with --env"
     except ImageFormatError:
         return {}, unusable
     if not isinstance(document, dict):

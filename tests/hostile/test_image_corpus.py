@@ -529,34 +529,66 @@ def test_one_layer_listed_ten_thousand_times_is_read_once(inputs: Inputs) -> Non
     assert_rest_reported(report)
 
 
-@pytest.mark.parametrize(
-    ("chain", "message"),
-    [
-        (["a", "a"], "the OCI index blobs/sha256/{a} lists itself (through 1 index(es)): a cycle, no image"),
-        ([str(n) for n in range(8)], "OCI indexes nested more than 4 deep before a manifest: not followed further"),
-    ],
-    ids=["cycle", "too-deep"],
-)
-def test_oci_indexes_in_a_cycle_or_too_deep_each_say_so(inputs: Inputs, chain: list[str], message: str) -> None:
-    layout = inputs.root / "oci"
-    blobs = layout / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
+def _oci_layout(root: Path) -> Path:
+    layout = root / "oci"
+    (layout / "blobs" / "sha256").mkdir(parents=True)
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    digest = {name: hashlib.sha256(name.encode()).hexdigest() for name in chain}
-    index_type = "application/vnd.oci.image.index.v1+json"
+    return layout
 
-    def index_of(name: str) -> str:
-        return json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": index_type, "digest": f"sha256:{digest[name]}", "size": 1}]})
 
-    (layout / "index.json").write_text(index_of(chain[0]))
-    for name, following in zip(chain, chain[1:]):
-        (blobs / digest[name]).write_text(index_of(following))
-    result = subprocess.run(
+def _index_of(digest: str) -> bytes:
+    descriptor = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": f"sha256:{digest}", "size": 1}
+    return json.dumps({"schemaVersion": 2, "manifests": [descriptor]}).encode()
+
+
+def _scan_layout(inputs: Inputs, layout: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "depaudit", "scan", str(inputs.service), "--site-packages", str(inputs.site_packages), "--image", str(layout)],
         capture_output=True, text=True,
     )
-    assert result.returncode == 2
-    assert result.stderr == f"depaudit: error: {layout}: {message.format(a=digest['a'] if 'a' in digest else '')}\n"
+
+
+def test_oci_indexes_nested_too_deep_say_so(inputs: Inputs) -> None:
+    layout = _oci_layout(inputs.root)
+    below = hashlib.sha256(b"{}").hexdigest()  # the innermost: never reached
+    (layout / "blobs" / "sha256" / below).write_bytes(b"{}")
+    for _ in range(8):  # each index names the one below by its real digest
+        data = _index_of(below)
+        below = hashlib.sha256(data).hexdigest()
+        (layout / "blobs" / "sha256" / below).write_bytes(data)
+    (layout / "index.json").write_bytes(_index_of(below))
+    result = _scan_layout(inputs, layout)
+    assert (result.returncode, result.stderr) == (
+        2, f"depaudit: error: {layout}: OCI indexes nested more than 4 deep before a manifest: not followed further\n"
+    )
+
+
+def test_a_blob_that_is_not_what_its_digest_names_is_not_used(inputs: Inputs) -> None:
+    """A self-listing index can only be made by putting other content under a digest: caught as
+    that, before any cycle is followed."""
+    layout = _oci_layout(inputs.root)
+    digest = hashlib.sha256(b"the original content").hexdigest()
+    (layout / "blobs" / "sha256" / digest).write_bytes(_index_of(digest))
+    (layout / "index.json").write_bytes(_index_of(digest))
+    result = _scan_layout(inputs, layout)
+    assert (result.returncode, result.stderr) == (
+        2, f"depaudit: error: {layout}: blobs/sha256/{digest} does not hold what its digest names (sha256:{digest}): not used\n"
+    )
+
+
+def test_a_docker_save_config_that_is_not_what_its_digest_names_is_a_finding(inputs: Inputs) -> None:
+    config = b'{"config": {"Env": ["LD_LIBRARY_PATH=/evil"]}}'
+    name = hashlib.sha256(b"another config").hexdigest() + ".json"
+    manifest = json.dumps([{"Config": name, "Layers": ["0/layer.tar"]}]).encode()
+    image = inputs.root / "image.tar"
+    image.write_bytes(tar_bytes([file("manifest.json", manifest), file(name, config), file("0/layer.tar", good_layer())]))
+    report = scan(inputs, image=image)
+    assert findings(report, FindingKind.BAD_IMAGE) == [
+        Finding(FindingKind.BAD_IMAGE, str(image), None,
+                f"{name} does not hold what its digest names (sha256:{name[:-5]}): not used: the image's own PATH and "
+                "LD_LIBRARY_PATH are not used; pass them with --env")
+    ]
+    assert_rest_reported(report)
 
 
 def test_a_member_whose_pax_path_holds_a_nul_byte_is_rejected(inputs: Inputs) -> None:
