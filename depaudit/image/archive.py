@@ -139,11 +139,13 @@ def _open(store: _Store, path: Path) -> tuple[LayeredImage, dict[str, str]]:
     else:
         raise ImageFormatError(f"{path}: neither a docker save archive (manifest.json) nor an OCI layout (index.json)")
     openers: list[Opener] = []
+    digests: list[str | None] = []  # checked as each layer is read (an OCI blob is named by it)
     by_name: dict[str, Opener] = {}  # a blob listed again is the same opener: read and indexed once
     for name in layer_names:
         problem = store.where(name)
         if problem is None:
             openers.append(by_name.setdefault(name, store.opener(name)))
+            digests.append(_named_digest(name))  # blobs/sha256/<hex>; a docker save's <id>/layer.tar names none
         elif problem == "outside":
             findings.append(
                 Finding(
@@ -158,7 +160,7 @@ def _open(store: _Store, path: Path) -> tuple[LayeredImage, dict[str, str]]:
     env, problem = _config_env(store, config_name)
     if problem is not None:
         findings.append(Finding(FindingKind.BAD_IMAGE, str(path), None, problem))
-    image = LayeredImage(str(path), openers)
+    image = LayeredImage(str(path), openers, digests)
     image.findings[:0] = findings
     return image, env
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import hashlib
 import io
 import lzma
 import os
@@ -24,7 +25,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from depaudit.atomic import scratch_folder
 from depaudit.findings import Finding, FindingKind
@@ -97,7 +98,9 @@ _LayerIndex = tuple[dict[str, "_Entry"], list[str], list[str], list[tuple[str, s
 class LayeredImage(RootfsDir):
     """The same file interface as an unpacked rootfs, answered from the layer index."""
 
-    def __init__(self, label: str, layers: list[Opener]) -> None:
+    def __init__(self, label: str, layers: list[Opener], digests: list[str | None] | None = None) -> None:
+        """`digests`: the sha256 each layer blob is named by (None: not named so, not checked)."""
+        self._digests = digests or [None] * len(layers)
         self._cache = scratch_folder("depaudit-image-")
         weakref.finalize(self, shutil.rmtree, self._cache, True)
         super().__init__(self._cache / "root")
@@ -144,14 +147,20 @@ class LayeredImage(RootfsDir):
         opaque: list[str] = []
         hardlinks: list[tuple[str, str]] = []
         last = ""
+        expected = self._digests[number]
+        actual: str | None = None
         try:
-            with opener() as stream:
+            with opener() as raw:
+                # Hashed as the index reads it (what it skips is read at the end): no second pass.
+                stream: BinaryIO = _Hashing(raw) if expected else raw  # type: ignore[assignment]
                 tar, window = self._tar_stream(number, opener, stream)
                 with tar:
                     for member in tar:
                         last = member.name
                         self._index_member(number, member, added, removed, opaque, hardlinks)
                     _check_end(tar, window, stream)
+                if isinstance(stream, _Hashing):
+                    actual = stream.hexdigest()
         except LayerTooLarge as bomb:
             self._bad_layer(
                 number,
@@ -171,6 +180,13 @@ class LayeredImage(RootfsDir):
                 f"layer cannot be read to its end ({error}): the files after that point are not audited;"
                 " export the image again and scan it again",
             )
+        if expected is not None and actual is not None and actual != expected:
+            self._bad_layer(
+                number,
+                f"layer does not hold what its digest names (sha256:{expected}; it holds sha256:{actual}): it was"
+                " altered after the image was built, and none of its files is used",
+            )
+            return {}, [], [], []
         return added, removed, opaque, hardlinks
 
     def _index_member(
@@ -557,6 +573,63 @@ class _Copy:
 
     def open(self) -> BinaryIO:
         return open(self.path, "rb")
+
+
+class _Hashing(io.RawIOBase):
+    """A layer blob as its reader reads it, hashed in byte order however the reader seeks: a
+    gap it seeks over is read when the reader passes it, and the rest at `hexdigest`."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._hash = hashlib.sha256()
+        self._hashed = 0  # bytes [0, _hashed) are in the hash
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:
+            self._position = self._stream.seek(offset, io.SEEK_END)
+        elif whence == io.SEEK_CUR:
+            self._position += offset
+        else:
+            self._position = offset
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        self._hash_to(self._position)
+        self._stream.seek(self._position)
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        end = self._position + len(data)
+        if end > self._hashed:
+            self._hash.update(data[self._hashed - self._position :])
+            self._hashed = end
+        self._position = end
+        return len(data)
+
+    def _hash_to(self, end: int) -> None:
+        if end <= self._hashed:
+            return
+        self._stream.seek(self._hashed)
+        while self._hashed < end:
+            chunk = self._stream.read(min(end - self._hashed, 1 << 20))
+            if not chunk:
+                break
+            self._hash.update(chunk)
+            self._hashed += len(chunk)
+
+    def hexdigest(self) -> str:
+        self._hash_to(1 << 62)  # to the end
+        return self._hash.hexdigest()
 
 
 def _size(stream: BinaryIO) -> int:

@@ -600,3 +600,34 @@ def test_a_member_whose_pax_path_holds_a_nul_byte_is_rejected(inputs: Inputs) ->
         unsafe(image, 1, shown, f"member {shown!r} holds a NUL byte, which no file name can")
     ]
     assert_rest_reported(report)
+
+
+def test_a_layer_that_is_not_what_its_digest_names_is_not_used(inputs: Inputs) -> None:
+    """A layer blob swapped after the build (here: an os-release saying another distro) is a
+    finding, and none of its files counts; the check reads the blob once, as it is indexed."""
+    layout = _oci_layout(inputs.root)
+    blobs = layout / "blobs" / "sha256"
+
+    def blob(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return digest
+
+    good = gzip.compress(good_layer())
+    config = blob(b'{"config": {"Env": ["PATH=/usr/bin"]}}')
+    layer = blob(good)
+    manifest = {"schemaVersion": 2, "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": f"sha256:{config}"},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": f"sha256:{layer}"}]}
+    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                                "digest": f"sha256:{blob(json.dumps(manifest).encode())}"}]}
+    (layout / "index.json").write_text(json.dumps(index))
+    assert found(scan(inputs, image=layout)) == FOUND  # as built: read, and every file counts
+    swapped = gzip.compress(tar_bytes([file("etc/os-release", b'ID=ubuntu\nVERSION_ID="24.04"\n')]))
+    (blobs / layer).write_bytes(swapped)
+    report = scan(inputs, image=layout)
+    assert findings(report, FindingKind.BAD_IMAGE) == [
+        Finding(FindingKind.BAD_IMAGE, f"{layout} layer 1", None,
+                f"layer does not hold what its digest names (sha256:{layer}; it holds sha256:{hashlib.sha256(swapped).hexdigest()}): "
+                "it was altered after the image was built, and none of its files is used")
+    ]
+    assert report.distro == "ubuntu-22.04"  # the default: the swapped os-release (24.04) was not believed
