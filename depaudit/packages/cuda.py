@@ -57,6 +57,17 @@ def distribution_major(name: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+# NVIDIA's CUDA 13 wheels install below nvidia/cu13/ (torch 2.14's nvidia-cufft, -curand, …
+# have no -cu13 suffix, and their sonames carry no CUDA major): the folder says it.
+_INSTALL_FOLDER = re.compile(r"(?:^|/)nvidia/cu(\d+)/")
+
+
+def install_major(found_at: str) -> int | None:
+    """The CUDA major of a wheel's library by where it is installed (`nvidia/cu13/lib/…` → 13)."""
+    found = _INSTALL_FOLDER.search(found_at)
+    return int(found.group(1)) if found else None
+
+
 def version_major(cuda_version: str | None) -> int | None:
     """`12.1.1` → 12; None when CUDA_VERSION is absent or not a version."""
     if cuda_version is None or not _VERSION.match(cuda_version.strip()):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from depaudit.evidence import NeedStatus, chain_text
 from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.layout import FamilySpec
-from depaudit.packages.cuda import CudaRules, distribution_major, version_major
+from depaudit.packages.cuda import CudaRules, distribution_major, install_major, version_major
 from depaudit.packages.model import ServiceReport
 from depaudit.packages.profiles import BaseProfile
 
@@ -75,6 +75,8 @@ def service_cuda(
         by_soname = major is not None
         if major is None and distribution is not None:
             major = distribution_major(distribution.lower())
+        if major is None:
+            major = install_major(need.found_at)
         if major is not None:
             wheels.append(WheelCuda(need.name, major, distribution, chain_text(need.chain), by_soname))
     # One soname is one object in a process: a library some wheel's walk finds only in the base

@@ -208,3 +208,17 @@ def test_a_soname_loaded_from_a_wheel_is_not_the_bases_in_use(tmp_path: Path) ->
     unused = next(f for f in report.findings if f.kind is FindingKind.UNUSED_BASE_CUDA)
     assert "libcufile.so.0" in unused.message.split(" (")[0]
     assert unused.message.endswith("ubuntu:22.04 would serve (with ENV NVIDIA_VISIBLE_DEVICES and NVIDIA_DRIVER_CAPABILITIES, which the container runtime reads)")
+
+
+def test_an_unsuffixed_cuda_13_wheel_is_known_by_its_install_folder(tmp_path: Path) -> None:
+    """torch 2.14's nvidia-cufft has no -cu13 suffix and libcufft.so.12 names no CUDA major; it
+    installs below nvidia/cu13/, which does."""
+    sp = tmp_path / "env" / "site-packages"
+    cufft = build_so(sp / "nvidia/cu13/lib/libcufft.so.12", soname="libcufft.so.12")
+    make_dist(sp, "nvidia-cufft", existing=["nvidia/cu13/lib/libcufft.so.12"])
+    build_so(sp / f"torchlike/_C{EXT}", needed=[cufft], rpath="$ORIGIN/../nvidia/cu13/lib")
+    make_dist(sp, "torchlike", files={"torchlike/__init__.py": "from torchlike import _C\n"}, existing=[f"torchlike/_C{EXT}"],
+              requires=["nvidia-cufft"])
+    report = run_scan(ScanOptions((_fleet(tmp_path / "fleet"),), (sp,)))
+    (mismatch,) = [f for f in report.findings if f.kind is FindingKind.CUDA_MAJOR_MISMATCH]
+    assert "CUDA 13" in mismatch.message and "libcufft.so.12" in mismatch.message
