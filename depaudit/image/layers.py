@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 MAX_LAYER_BYTES = 64 * 1024**3
 MAX_RATIO = 200
 MIN_LAYER_BYTES = 64 * 1024**2
+# All compressed layers of one image, decompressed while indexing: far above any real image (a
+# CUDA devel image is ~20 GB), and a bound on 10,000 distinct small bombs of 64 MiB each.
+MAX_IMAGE_BYTES = 256 * 1024**3
 # Layers are gzip or zstd; a whole `docker save` may also be compressed with bzip2 or xz.
 _GZIP, _ZSTD, _BZIP2, _XZ = b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zX"
 _BLOCK = tarfile.BLOCKSIZE
@@ -52,6 +55,10 @@ class LayerTooLarge(Exception):
     def __init__(self, limit: int, compressed_size: int) -> None:
         ratio = f"{limit // compressed_size} times" if compressed_size else "infinitely more than"
         super().__init__(f"decompresses to more than {limit} bytes, {ratio} its {compressed_size} compressed bytes")
+
+
+class ImageTooLarge(Exception):
+    """The image's compressed layers, together, decompress past MAX_IMAGE_BYTES."""
 
 
 def _read_errors() -> tuple[type[Exception], ...]:
@@ -101,6 +108,7 @@ class LayeredImage(RootfsDir):
     def __init__(self, label: str, layers: list[Opener], digests: list[str | None] | None = None) -> None:
         """`digests`: the sha256 each layer blob is named by (None: not named so, not checked)."""
         self._digests = digests or [None] * len(layers)
+        self._budget = MAX_IMAGE_BYTES  # decompressed bytes the layers still to index may take
         self._cache = scratch_folder("depaudit-image-")
         weakref.finalize(self, shutil.rmtree, self._cache, True)
         super().__init__(self._cache / "root")
@@ -149,6 +157,7 @@ class LayeredImage(RootfsDir):
         last = ""
         expected = self._digests[number]
         actual: str | None = None
+        window: _Bounded | None = None
         try:
             with opener() as raw:
                 # Hashed as the index reads it (what it skips is read at the end): no second pass.
@@ -161,6 +170,12 @@ class LayeredImage(RootfsDir):
                     _check_end(tar, window, stream)
                 if isinstance(stream, _Hashing):
                     actual = stream.hexdigest()
+        except ImageTooLarge:
+            self._bad_layer(
+                number,
+                f"layer not read: the image's layers decompress to more than {MAX_IMAGE_BYTES} bytes in all, far"
+                " beyond any real image; its files after that point, and those of the layers above, are not audited",
+            )
         except LayerTooLarge as bomb:
             self._bad_layer(
                 number,
@@ -180,6 +195,8 @@ class LayeredImage(RootfsDir):
                 f"layer cannot be read to its end ({error}): the files after that point are not audited;"
                 " export the image again and scan it again",
             )
+        if window is not None:
+            self._budget -= window.consumed
         if expected is not None and actual is not None and actual != expected:
             self._bad_layer(
                 number,
@@ -291,7 +308,7 @@ class LayeredImage(RootfsDir):
         stream.seek(0)
         if compressed(head):
             # Offsets are taken in the decompressed stream; bytes are fetched later from a copy.
-            window = bounded_decompressor(stream, _size(stream))
+            window = bounded_decompressor(stream, _size(stream), budget=max(self._budget, 0))
             return tarfile.open(fileobj=window, mode="r|"), window
         self._plain[number] = opener
         return tarfile.open(fileobj=stream, mode="r:"), None
@@ -644,14 +661,20 @@ class _Bounded(io.RawIOBase):
 
     _KEEP = 64 * 1024
 
-    def __init__(self, stream: BinaryIO, limit: int, compressed_size: int) -> None:
+    def __init__(self, stream: BinaryIO, limit: int, compressed_size: int, by_image: bool = False) -> None:
         super().__init__()
         self._stream, self._limit, self._read = stream, limit, 0
+        self._by_image = by_image  # the limit is what the image's budget had left
         self._compressed_size = compressed_size
         self._tail, self._tail_start = bytearray(), 0
 
     def readable(self) -> bool:
         return True
+
+    @property
+    def consumed(self) -> int:
+        """Decompressed bytes handed out so far."""
+        return self._read
 
     def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
         # read1: what one step of decompression gives. A read() that meets the end of a stream cut
@@ -659,7 +682,7 @@ class _Bounded(io.RawIOBase):
         data = self._read_one(min(len(buffer), self._limit - self._read + 1))
         self._read += len(data)
         if self._read > self._limit:
-            raise LayerTooLarge(self._limit, self._compressed_size)
+            raise ImageTooLarge() if self._by_image else LayerTooLarge(self._limit, self._compressed_size)
         buffer[: len(data)] = data
         self._tail += data
         if len(self._tail) > 2 * self._KEEP:
@@ -682,10 +705,13 @@ class _Bounded(io.RawIOBase):
         return bytes(self._tail[start : start + _BLOCK]) if start >= 0 else b""
 
 
-def bounded_decompressor(stream: BinaryIO, compressed_size: int) -> _Bounded:
+def bounded_decompressor(stream: BinaryIO, compressed_size: int, budget: int | None = None) -> _Bounded:
+    """`budget`: what the image's layers may still take in all, when less than this layer's own limit."""
     head = stream.read(4)
     stream.seek(0)
-    return _Bounded(_decompressor(head, stream), layer_limit(compressed_size), compressed_size)
+    limit = layer_limit(compressed_size)
+    capped = budget is not None and budget < limit
+    return _Bounded(_decompressor(head, stream), budget if capped and budget is not None else limit, compressed_size, capped)
 
 
 class _Zstd(io.RawIOBase):

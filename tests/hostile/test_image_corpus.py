@@ -631,3 +631,22 @@ def test_a_layer_that_is_not_what_its_digest_names_is_not_used(inputs: Inputs) -
                 "it was altered after the image was built, and none of its files is used")
     ]
     assert report.distro == "ubuntu-22.04"  # the default: the swapped os-release (24.04) was not believed
+
+
+def test_layers_that_decompress_past_the_images_budget_in_all_are_not_read(inputs: Inputs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each layer under its own limit, the image over its total: 10,000 distinct small bombs
+    would otherwise each be decompressed to 64 MiB."""
+    from depaudit.image import layers
+
+    monkeypatch.setattr(layers, "MAX_IMAGE_BYTES", 3 << 20)
+    big = [gzip.compress(tar_bytes([file(f"opt/blob{n}", bytes(1_600_000))])) for n in range(3)]
+    image = inputs.docker_save([gzip.compress(good_layer()), *big])
+    report = scan(inputs, image=image)
+    message = (
+        f"layer not read: the image's layers decompress to more than {3 << 20} bytes in all, far beyond any real"
+        " image; its files after that point, and those of the layers above, are not audited"
+    )
+    assert findings(report, FindingKind.BAD_IMAGE) == [
+        Finding(FindingKind.BAD_IMAGE, f"{image} layer {n}", None, message) for n in (3, 4)
+    ]
+    assert_rest_reported(report)  # the first layers' files still count
