@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from depaudit.collect.model import Service
@@ -222,6 +222,9 @@ class Bases:
                 return EnvironmentChoice(tuple(p.resolve() for p in own), f"the site-packages of {image.label}")
         if self._default is None:
             self._default = default_environment(Path.cwd(), os.environ)
+        if image is not None:
+            # The image was meant to say (none there, or whited out): the report says what was read instead.
+            return replace(self._default, source=f"{self._default.source}: {image.label} holds no site-packages")
         return self._default
 
     def _config_name(self) -> str:

@@ -650,3 +650,19 @@ def test_layers_that_decompress_past_the_images_budget_in_all_are_not_read(input
         Finding(FindingKind.BAD_IMAGE, f"{image} layer {n}", None, message) for n in (3, 4)
     ]
     assert_rest_reported(report)  # the first layers' files still count
+
+
+def test_an_image_without_site_packages_says_which_environment_was_read_instead(
+    inputs: Inputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venv = inputs.root / "active"
+    (venv / "lib" / "python3.11").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.11.7\n")
+    (venv / "lib" / "python3.11" / "site-packages").symlink_to(inputs.site_packages, target_is_directory=True)
+    monkeypatch.setenv("VIRTUAL_ENV", str(venv))
+    monkeypatch.chdir(inputs.root)
+    image = inputs.docker_save([good_layer()])  # no site-packages in it
+    report = scan(inputs, image=image, own_site_packages=True)
+    assert [(choice.folders, choice.source) for choice in report.environments] == [
+        ((inputs.site_packages.resolve(),), f"$VIRTUAL_ENV: {image} holds no site-packages")
+    ]
