@@ -66,17 +66,9 @@ def project_root(folder: Path) -> Path:
     """What files the project ships may name: the git repository `folder` is in (found without
     running git), else `folder` itself. A requirements include or a config path that leaves it
     names a file of this machine, not of the project (`-r ../../../../etc/group`)."""
-    here = folder.resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return here
+    return source_root(folder)
 
 
 def within(path: Path, root: Path) -> bool:
     """Whether `path`, symlinks resolved, lies in `root` (resolved already)."""
-    try:
-        path.resolve().relative_to(root)
-    except (ValueError, RuntimeError, OSError):  # RuntimeError or OSError: a symlink loop, by Python version
-        return False
-    return True
+    return root_relative(path, root) is not None

@@ -73,12 +73,13 @@ def _findings(
 
 def _family(family: FamilyPlan, rules: Sequence[IgnoreRule], out: list[Suppressed]) -> FamilyPlan:
     lists: dict[str, tuple[PlanItem, ...]] = {}
+    # A plan item is the family's: a rule for one service never takes it out of the others'.
+    family_rules = [rule for rule in rules if rule.service is None]
     for kind, code in PLAN_CODES.items():
         kept = []
         for item in getattr(family, kind):
             line = item.line if kind != "add" else family.apt_line
-            # A plan item is the family's: a rule for one service never takes it out of the others'.
-            rule = _first([r for r in rules if r.service is None], code, (item.package,), (family.name,), None, family.dockerfile, line)
+            rule = _first(family_rules, code, (item.package,), (family.name,), None, family.dockerfile, line)
             if rule is None:
                 kept.append(item)
             else:
