@@ -16,11 +16,12 @@ from depaudit.packages.attempts import Attempts, alternative_rank, attempt_needs
 from depaudit.packages.code_reach import DistributionCode
 from depaudit.packages.loaded import ProcessOrder
 from depaudit.packages.model import Need, strongest_needs
-from depaudit.packages.python_rules import PackageRule
+from depaudit.packages.python_rules import MAX_BUILD_FILE_BYTES, CudaFrom, PackageRule
 from depaudit.packages.resolver import PackageResolver
 from depaudit.python.first_imports import FirstImport
 from depaudit.python.model import Distribution
 from depaudit.python.module_names import module_name
+from depaudit.reading import read_regular
 from depaudit.python.modules import ModuleReach
 from depaudit.python.reach import Reached, ServiceReach
 
@@ -53,6 +54,8 @@ def service_needs(
         dist = distributions[item.key]
         if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):
             rule = None
+        if rule is not None and rule.cuda_from is not None:
+            rule = rule.for_build(build_major(rule.cuda_from, dist))
         # A build for another CUDA major than the image's needs that major's cuDNN package.
         own = replace(resolver, cuda_major=rule.cuda) if rule is not None and rule.cuda else resolver
         found: list[Need] = []
@@ -74,6 +77,18 @@ def service_needs(
         findings.extend(own_elf.findings)
         needs.extend(resolver.native_need(need, need.tier, start) for need in own_elf.needs)
     return strongest_needs(needs), findings
+
+
+def build_major(where: CudaFrom, dist: Distribution) -> str | None:
+    """The CUDA major the installed build says it targets, read as text (never imported); None
+    when the file is absent, unreadable or does not say."""
+    if where.file not in dist.files:
+        return None
+    try:
+        text = read_regular(dist.site_packages / where.file, MAX_BUILD_FILE_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    return where.major(text)
 
 
 def _native_needs(
@@ -255,20 +270,24 @@ def _rule_need(
 
 def _advised(needs: list[Need], rule: PackageRule, distro: str, distributions: Mapping[str, Distribution]) -> list[Need]:
     """Each of the distribution's needs the image lacks that the rule names a wheel for, when that
-    wheel is not installed: with it and the cuDNN image for the build's CUDA major as the other
-    ways to satisfy it."""
+    wheel is not installed: with it and the image for the build's CUDA major that has it (the
+    cuDNN variant for cuDNN, the runtime one for CUDA's own libraries) as the other ways to satisfy it."""
     wheels = dict(rule.wheels)
     advised = []
     for need in needs:
         wheel = wheels.get((need.kind, need.name))
         if wheel is not None and wheel not in distributions and need.status.fails:
-            image = f", or a cuDNN base image for CUDA {rule.cuda} ({_cudnn_image(rule.cuda, distro)})" if rule.cuda else ""
+            image = f", or {_cuda_image(rule.cuda, distro, need.name)}" if rule.cuda else ""
             step = EvidenceStep(StepKind.RULE, f"not installed: {wheel} (it ships {need.name}){image}", name=wheel)
             need = replace(need, chain=(*need.chain, step))
         advised.append(need)
     return advised
 
 
-def _cudnn_image(major: str, distro: str) -> str:
-    """NVIDIA's tag scheme for the cuDNN variant of its runtime images: X.Y.Z-cudnn-runtime-ubuntuAA.BB, any X.Y.Z of that major."""
-    return f"nvidia/cuda:{major}.*-cudnn-runtime-{distro.replace('-', '')}"
+def _cuda_image(major: str, distro: str, soname: str) -> str:
+    """NVIDIA's tag scheme for its runtime images, any X.Y.Z of that major: X.Y.Z-cudnn-runtime-ubuntuAA.BB
+    for cuDNN, X.Y.Z-runtime-ubuntuAA.BB for CUDA's own libraries."""
+    os_tag = distro.replace("-", "")
+    if soname.startswith("libcudnn"):
+        return f"a cuDNN base image for CUDA {major} (nvidia/cuda:{major}.*-cudnn-runtime-{os_tag})"
+    return f"a CUDA {major} runtime base image (nvidia/cuda:{major}.*-runtime-{os_tag})"
