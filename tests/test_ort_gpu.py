@@ -95,14 +95,21 @@ def test_without_cudnn_the_need_names_the_cuda_13_package_and_what_would_provide
 def test_with_nvidia_cudnn_cu13_installed_the_wheel_provides_it(tmp_path: Path, ort13: Path) -> None:
     _cudnn_wheel(ort13, "nvidia-cudnn-cu13")
     needs = _needs(tmp_path, ort13)
-    assert [(n.name, n.status.value, n.package, n.found_at) for n in needs] == [
-        # The TensorRT provider links cuDNN with no search path into the wheel: still the image's.
-        ("libcudnn.so.9", "missing", "libcudnn9-cuda-13", None),
-        ("libcufft.so.12", "unmapped", None, None),
-        ("libcudnn.so.9", "other-wheel", None, "nvidia/cudnn/lib/libcudnn.so.9"),
+    assert [(n.name, n.status.value, n.package, n.found_at, n.rule) for n in needs] == [
+        ("libcufft.so.12", "unmapped", None, None, None),
+        # The TensorRT provider links cuDNN with no search path into the wheel; but the copy the
+        # rule has loaded by path is in the process first, and glibc takes it for the link too.
+        # The package stays named, so that no plan prunes it.
+        ("libcudnn.so.9", "loaded", "libcudnn9-cuda-13", "nvidia/cudnn/lib/libcudnn.so.9", "already loaded by nvidia-cudnn-cu13"),
+        ("libcudnn.so.9", "other-wheel", None, "nvidia/cudnn/lib/libcudnn.so.9", None),
     ]
-    # Installed, so not offered as the way out for the TensorRT provider's link.
-    assert str(needs[0].chain[-1]) == "libcudnn9-cuda-13 (ubuntu-22.04)"
+    assert [str(step) for step in needs[1].chain[-3:]] == [
+        "onnxruntime/capi/libonnxruntime_providers_tensorrt.so",
+        "libcudnn.so.9",
+        "rules/python/packages.toml [onnxruntime-gpu]: nvidia-cudnn-cu13 9.20.0.48's nvidia/cudnn/lib/libcudnn.so.9 "
+        "is loaded by path for the rule's need of libcudnn.so.9",
+    ]
+    assert not needs[1].status.fails
     assert [str(step) for step in needs[2].chain[-3:]] == [
         "rules/python/packages.toml [onnxruntime-gpu]: " + RULE.source,
         "libcudnn.so.9",

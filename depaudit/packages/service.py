@@ -14,7 +14,7 @@ from depaudit.native.elf import is_extension_module
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
 from depaudit.packages.attempts import Attempts, alternative_rank, attempt_needs, group_attempts
 from depaudit.packages.code_reach import DistributionCode
-from depaudit.packages.loaded import ProcessOrder
+from depaudit.packages.loaded import EarlierLoad, ProcessOrder
 from depaudit.packages.model import Need, strongest_needs
 from depaudit.packages.python_rules import MAX_BUILD_FILE_BYTES, CudaFrom, PackageRule
 from depaudit.packages.resolver import PackageResolver
@@ -62,6 +62,8 @@ def service_needs(
         for need, tier, steps in walked[item.key]:
             # Found nowhere: but an earlier import may have loaded an object of that name.
             earlier = order.earlier(item.key, need.soname) if need.status is LibraryStatus.SYSTEM else None
+            if earlier is None and need.status is LibraryStatus.SYSTEM and rule is not None:
+                earlier = _loaded_by_rule(item.key, rule, need.soname, distributions)
             found.append(own.native_need(need, item.tier.weakest(tier), (*start, *_joined(item.chain, steps)), earlier))
         attempts, rest = group_attempts(hints[item.key], dist.shared_objects)
         found.extend(_distribution_hint_needs(item, rest, rule, own, start, python[item.key], distributions))
@@ -262,10 +264,30 @@ def _rule_need(
     installed and ships it (by file name), else as any library loaded by name."""
     wheel = dict(rule.wheels).get((kind, name))
     provider = distributions.get(wheel) if wheel is not None else None
-    shipped = next((f for f in provider.shared_objects if f.rsplit("/", 1)[-1] == name), None) if provider else None
+    shipped = _shipped(provider, name)
     if provider is not None and shipped is not None:
         return resolver.wheel_need(name, tier, prefix, shipped, provider.label)
     return resolver.named_need(kind, name, tier, prefix)
+
+
+def _shipped(provider: Distribution | None, name: str) -> str | None:
+    """The file of `provider` named `name`, if it ships one."""
+    return next((f for f in provider.shared_objects if f.rsplit("/", 1)[-1] == name), None) if provider else None
+
+
+def _loaded_by_rule(key: str, rule: PackageRule, soname: str, distributions: Mapping[str, Distribution]) -> EarlierLoad | None:
+    """A DT_NEEDED of the distribution's own objects (onnxruntime's TensorRT provider links
+    libcudnn.so.9) that its rule has loaded by path from an installed wheel (the CUDA provider's
+    cuDNN, from nvidia-cudnn-cu13 by onnxruntime.preload_dlls()): one soname is one object in a
+    process, so glibc takes that copy for the link too; whatever premise makes the rule's own
+    need the wheel's makes this one the wheel's."""
+    wheel = dict(rule.wheels).get((NeedKind.SONAME, soname))
+    provider = distributions.get(wheel) if wheel is not None else None
+    shipped = _shipped(provider, soname)
+    if provider is None or shipped is None:
+        return None
+    label = f"rules/python/packages.toml [{key}]: {provider.label}'s {shipped} is loaded by path for the rule's need of {soname}"
+    return EarlierLoad(shipped, provider.key, EvidenceStep(StepKind.LOADED, label, name=provider.key), False)
 
 
 def _advised(needs: list[Need], rule: PackageRule, distro: str, distributions: Mapping[str, Distribution]) -> list[Need]:
