@@ -35,9 +35,13 @@ class CudaRules:
     sources: tuple[str, ...]
     image_packages: tuple[str, ...] = ()  # dpkg package patterns of an image's CUDA libraries
     image_folders: tuple[str, ...] = ()  # folder patterns holding CUDA libraries no package owns
+    image_ignore: tuple[str, ...] = ()  # package patterns of the driver's forward-compatibility copy
 
     def is_cuda_package(self, package: str) -> bool:
-        return any(fnmatch.fnmatchcase(package, pattern) for pattern in self.image_packages)
+        def matches(patterns: tuple[str, ...]) -> bool:
+            return any(fnmatch.fnmatchcase(package, pattern) for pattern in patterns)
+
+        return matches(self.image_packages) and not matches(self.image_ignore)
 
     def soname_major(self, soname: str) -> int | None:
         """The CUDA major `soname` belongs to, when its name says it (libcudart.so.13 → 13)."""
@@ -101,9 +105,10 @@ def load_cuda_rules(path: Path | None = None) -> CudaRules:
         minimum[int(major)] = version
     stems = _strings(name, "sonames.major_in_soname", sonames["major_in_soname"])
     kept = _strings(name, "base_variant.sonames", variant["sonames"])
-    image = _table(name, "image", data["image"], {"packages": list, "folders": list})
+    image = _table(name, "image", data["image"], {"packages": list, "folders": list, "ignore": list})
     packages = _strings(name, "image.packages", image["packages"])
     folders = _strings(name, "image.folders", image["folders"])
+    ignore = _strings(name, "image.ignore", image["ignore"])
     sources = [drivers["source"], sonames["source"], variant["source"], image["source"]]
     sizes: dict[str, dict[str, int]] = {}
     for version, table in data["sizes"].items():
@@ -118,7 +123,7 @@ def load_cuda_rules(path: Path | None = None) -> CudaRules:
         if bad is not None:
             raise RulesError(f"{name}: sizes.{version!r}: {bad!r} must be a whole number of KiB")
         sizes[version] = entries
-    return CudaRules(minimum, frozenset(stems), tuple(kept), sizes, tuple(sources), packages, folders)
+    return CudaRules(minimum, frozenset(stems), tuple(kept), sizes, tuple(sources), packages, folders, ignore)
 
 
 def _table(name: str, key: str, table: dict[str, Any], wanted: dict[str, type]) -> dict[str, Any]:

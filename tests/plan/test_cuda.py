@@ -238,6 +238,8 @@ IMAGE_CUDA = [
     ("libnccl2", "/usr/lib/x86_64-linux-gnu/libnccl.so.2.17.1", "libnccl.so.2", 150),
     (None, f"{CUDA_LIB}/libnvrtc.so.12.1.105", "libnvrtc.so.12", 50),  # copied in: no package owns it
     ("libfoo1", "/usr/lib/x86_64-linux-gnu/libfoo.so.1.0", "libfoo.so.1", 70),  # not CUDA's
+    # The driver's forward-compatibility copy, not a CUDA library: never listed.
+    ("cuda-compat-12-1", "/usr/local/cuda-12.1/compat/libcuda.so.530.30.02", "libcuda.so.1", 80),
 ]
 
 
@@ -302,7 +304,7 @@ DISTRO_SERVES = (
 @pytest.mark.parametrize("given", ["rootfs", "image"])
 def test_an_images_unused_cuda_is_what_it_holds_sized_as_installed(tmp_path: Path, given: str) -> None:
     """With the image itself, DA221 lists the CUDA libraries it really holds (its CUDA packages'
-    and a library no package owns; not libfoo), sized by their files; CUDA_VERSION is the
+    and a library no package owns; not libfoo, nor cuda-compat's libcuda), sized by their files; CUDA_VERSION is the
     image config's (a rootfs has none: --env gives it)."""
     sp = _wheels(tmp_path / "env", {"nvidia-cuda-runtime-cu13": ("nvidia/cu13/lib", ["libcudart.so.13"])}, "$ORIGIN/../nvidia/cu13/lib")
     rootfs = _cuda_rootfs(tmp_path / "base")
