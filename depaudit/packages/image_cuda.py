@@ -15,6 +15,7 @@ from enum import Enum
 from depaudit.image.model import BaseImage
 from depaudit.native.elf import ElfError, looks_like_shared_object, read_elf
 from depaudit.native.reads import elf_ranges
+from depaudit.packages.classify import soname_forms
 from depaudit.packages.cuda import CudaRules
 from depaudit.packages.profiles import BaseProfile
 
@@ -70,18 +71,24 @@ class ImageCuda:
 def image_cuda(image: BaseImage, rules: CudaRules, profile: BaseProfile | None = None) -> ImageCuda:
     """The image's CUDA libraries. A CUDA package installed without a file list (a slimmed
     dpkg database) is known by the sonames the profile gives it, sized by its Installed-Size."""
-    libraries: dict[str, ImageCudaLibrary] = {}
     packages = frozenset(p for p in image.dpkg.installed if rules.is_cuda_package(p))
     files = image.dpkg.files_of(packages)
-    seen: set[str] = set()
+    found: dict[str, _Library] = {}  # real file → how it is named and owned, in the order met
     for package in sorted(files):
         for path in sorted(files[package]):
-            _add(image, path, package, seen, libraries)
+            _met(image, path, package, found)
     for folder in _folders(image, rules.image_folders):
         for name in image.fs.listdir(folder):
             path = f"{folder}/{name}"
-            if image.owner_of(path) is None:
-                _add(image, path, None, seen, libraries)
+            real = image.fs.resolve(path)
+            # A library no package owns (copied in), or another name of one met already.
+            if real is not None and (real in found or image.owner_of(real) is None):
+                _met(image, path, None, found)
+    libraries: dict[str, ImageCudaLibrary] = {}
+    for real, library in found.items():
+        soname = _soname(image, real, library.names)
+        if soname is not None:
+            libraries.setdefault(soname, ImageCudaLibrary(soname, library.package, math.ceil(library.size / 1024), SizeFrom.FILE, real))
     sized: dict[str, int] = {}
     for package in sorted(packages - set(files)):
         kib = image.dpkg.installed_kib.get(package)
@@ -94,22 +101,44 @@ def image_cuda(image: BaseImage, rules: CudaRules, profile: BaseProfile | None =
     return ImageCuda(image.label, libraries, sized)
 
 
-def _add(image: BaseImage, path: str, package: str | None, seen: set[str], libraries: dict[str, ImageCudaLibrary]) -> None:
-    """The library at `path` (a link: the file it leads to), read once however many names lead to it."""
+@dataclass
+class _Library:
+    package: str | None
+    size: int
+    names: set[str]  # the names that lead to it: its own and its links'
+
+
+def _met(image: BaseImage, path: str, package: str | None, found: dict[str, _Library]) -> None:
+    """A path to a library (a link: the file it leads to), noted with the name it gives it."""
     real = image.fs.resolve(path)
-    if real is None or real in seen or not looks_like_shared_object(posixpath.basename(real)):
+    if real is None or not looks_like_shared_object(posixpath.basename(real)):
         return
-    seen.add(real)
-    size = image.fs.file_size(real)
-    readable = image.fs.readable_part(real, elf_ranges(posixpath.basename(real))) if size is not None else None
-    if size is None or readable is None:
-        return
+    if real not in found:
+        size = image.fs.file_size(real)
+        if size is None:
+            return
+        found[real] = _Library(package, size, {posixpath.basename(real)})
+    found[real].names.add(posixpath.basename(path))
+    if found[real].package is None:
+        found[real].package = package
+
+
+def _soname(image: BaseImage, real: str, names: set[str]) -> str | None:
+    """The library's soname: the link its package ships by it (ldconfig's convention, which the
+    loader's search by file name goes by: libcublas.so.12 → libcublas.so.12.1.3.1); else its
+    DT_SONAME, read from its headers, for a file no such link names. The link spares reading a
+    layered image's layer up to each library (gigabytes in a CUDA image)."""
+    forms = soname_forms(posixpath.basename(real))[1:]  # libx.so.12.1.3, libx.so.12.1, libx.so.12
+    linked = [form for form in forms if form in names]
+    if linked:
+        return linked[-1]
+    readable = image.fs.readable_part(real, elf_ranges(posixpath.basename(real)))
+    if readable is None:
+        return None
     try:
-        soname = read_elf(readable).soname
+        return read_elf(readable).soname
     except ElfError:
-        return  # a linker script or a broken file: no library the loader would map
-    if soname:
-        libraries.setdefault(soname, ImageCudaLibrary(soname, package, math.ceil(size / 1024), SizeFrom.FILE, real))
+        return None  # a linker script or a broken file: no library the loader would map
 
 
 def _folders(image: BaseImage, patterns: tuple[str, ...]) -> list[str]:

@@ -236,7 +236,7 @@ IMAGE_CUDA = [
     ("libcublas-12-1", f"{CUDA_LIB}/libcublasLt.so.12.1.3.1", "libcublasLt.so.12", 500),
     ("libcufft-12-1", f"{CUDA_LIB}/libcufft.so.11.0.2.54", "libcufft.so.11", 200),
     ("libnccl2", "/usr/lib/x86_64-linux-gnu/libnccl.so.2.17.1", "libnccl.so.2", 150),
-    (None, f"{CUDA_LIB}/libnvrtc.so.12.1.105", "libnvrtc.so.12", 50),  # copied in: no package owns it
+    (None, f"{CUDA_LIB}/libnvrtc.so.12.1.105", "libnvrtc.so.12", 50),  # copied in: no package owns it, no link
     ("libfoo1", "/usr/lib/x86_64-linux-gnu/libfoo.so.1.0", "libfoo.so.1", 70),  # not CUDA's
     # The driver's forward-compatibility copy, not a CUDA library: never listed.
     ("cuda-compat-12-1", "/usr/local/cuda-12.1/compat/libcuda.so.530.30.02", "libcuda.so.1", 80),
@@ -259,9 +259,10 @@ def _cuda_rootfs(root: Path) -> Path:
         build_so(real, soname=soname)
         with real.open("r+b") as handle:
             handle.truncate(kib * 1024)
+        if package is None:
+            continue  # copied in without its soname link: its DT_SONAME names it
         (real.parent / soname).symlink_to(real.name)
-        if package is not None:
-            lists.setdefault(package, []).extend([path, f"{path.rsplit('/', 1)[0]}/{soname}"])
+        lists.setdefault(package, []).extend([path, f"{path.rsplit('/', 1)[0]}/{soname}"])
     (rootfs / "usr/local/cuda-12.1/lib64").symlink_to("targets/x86_64-linux/lib")
     (rootfs / "usr/local/cuda").symlink_to("/usr/local/cuda-12.1")
     dpkg = rootfs / "var/lib/dpkg"
@@ -369,3 +370,21 @@ def test_the_images_own_copies_of_the_wheels_cuda_are_sized_as_installed(tmp_pat
             "libcudart.so.12 (nvidia-cuda-runtime-cu12); the image's copies are dead weight (900 KiB as the image's files)",
         )
     ]
+
+
+@needs_gcc
+def test_a_layered_images_cuda_libraries_are_named_by_their_links_and_not_copied_out(tmp_path: Path) -> None:
+    """A library with its soname link is known by the link and sized by the layer's index: none of
+    its bytes leave the layer. One without a link is read for its DT_SONAME: a sparse copy."""
+    from depaudit.image.open import open_image
+    from depaudit.packages.image_cuda import SizeFrom, image_cuda
+
+    image = open_image(_docker_save(_cuda_rootfs(tmp_path / "base"), ["CUDA_VERSION=12.1.1"], tmp_path / "cuda.tar"))
+    held = image_cuda(image, load_cuda_rules())
+    assert {s: (l.package, l.kib, l.size_from, l.path) for s, l in held.libraries.items()} == {
+        soname: (package, kib, SizeFrom.FILE, path) for package, path, soname, kib in IMAGE_CUDA[:6]
+    }
+    copied = {path.relative_to(image.fs.root).as_posix() for path in image.fs.root.rglob("*.so.*") if path.is_file()}
+    assert copied == {f"{CUDA_LIB}/libnvrtc.so.12.1.105".lstrip("/")}
+    nvrtc = image.fs.root / CUDA_LIB.lstrip("/") / "libnvrtc.so.12.1.105"
+    assert nvrtc.stat().st_size == 50 * 1024 and nvrtc.stat().st_blocks * 512 < 50 * 1024  # sparse: the headers only
