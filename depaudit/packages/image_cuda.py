@@ -39,6 +39,7 @@ class ImageSize:
     """What some of the image's CUDA libraries take."""
 
     file_kib: int  # summed over the libraries' files
+    by_file: int  # how many of them are sized by their files
     package_kib: int  # summed over packages whose every library is among them (Installed-Size)
     packages: tuple[str, ...]  # those packages
     unknown: tuple[str, ...]  # sonames sized by a package some library of which stays
@@ -56,7 +57,8 @@ class ImageCuda:
 
     def size(self, sonames: Iterable[str]) -> ImageSize:
         wanted = set(sonames) & set(self.libraries)
-        file_kib = sum(self.libraries[s].kib or 0 for s in wanted if self.libraries[s].size_from is SizeFrom.FILE)
+        by_file = [s for s in wanted if self.libraries[s].size_from is SizeFrom.FILE]
+        file_kib = sum(self.libraries[s].kib or 0 for s in by_file)
         by_package = {s: self.libraries[s].package for s in wanted if self.libraries[s].size_from is SizeFrom.INSTALLED_SIZE}
         whole, unknown = [], []
         for package in sorted(set(filter(None, by_package.values()))):
@@ -65,7 +67,7 @@ class ImageCuda:
                 whole.append(package)
             else:
                 unknown += sorted(s for s in by_package if by_package[s] == package)
-        return ImageSize(file_kib, sum(self.installed_kib[p] for p in whole), tuple(whole), tuple(unknown))
+        return ImageSize(file_kib, len(by_file), sum(self.installed_kib[p] for p in whole), tuple(whole), tuple(unknown))
 
 
 def image_cuda(image: BaseImage, rules: CudaRules, profile: BaseProfile | None = None) -> ImageCuda:

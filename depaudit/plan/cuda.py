@@ -189,12 +189,11 @@ def _image_size(image: ImageCuda, sonames: list[str]) -> str:
     """What the image's own copies take: their files' sizes, or their packages' Installed-Size
     (a package whose file list is gone, counted only when none of its libraries stays)."""
     size = image.size(sonames)
-    files = f"{size.file_kib:,} KiB as the image's files"
-    if size.packages:
-        installed = f"{size.package_kib:,} KiB as dpkg's Installed-Size of {', '.join(size.packages)}"
-        text = f"{size.file_kib + size.package_kib:,} KiB: {files}, {installed}" if size.file_kib else installed
-    else:
-        text = files
+    files = f"{size.file_kib:,} KiB as the image's files" if size.by_file else ""
+    installed = f"{size.package_kib:,} KiB as dpkg's Installed-Size of {', '.join(size.packages)}" if size.packages else ""
+    if not files and not installed:
+        return "size unknown"
+    text = f"{size.file_kib + size.package_kib:,} KiB: {files}, {installed}" if files and installed else files or installed
     if size.unknown:
         text += f"; no size known for {', '.join(size.unknown)}"
     return text

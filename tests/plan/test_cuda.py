@@ -388,3 +388,24 @@ def test_a_layered_images_cuda_libraries_are_named_by_their_links_and_not_copied
     assert copied == {f"{CUDA_LIB}/libnvrtc.so.12.1.105".lstrip("/")}
     nvrtc = image.fs.root / CUDA_LIB.lstrip("/") / "libnvrtc.so.12.1.105"
     assert nvrtc.stat().st_size == 50 * 1024 and nvrtc.stat().st_blocks * 512 < 50 * 1024  # sparse: the headers only
+
+
+def test_the_images_sizes_say_where_each_figure_comes_from() -> None:
+    """Files sized by themselves; a package without its file list by its Installed-Size, counted
+    only when every library of it is among those sized; else unknown."""
+    from depaudit.packages.image_cuda import ImageCuda, ImageCudaLibrary, SizeFrom
+    from depaudit.plan.cuda import _image_size
+
+    image = ImageCuda("img", {
+        "liba.so.1": ImageCudaLibrary("liba.so.1", "a1", 10, SizeFrom.FILE),
+        "libb.so.1": ImageCudaLibrary("libb.so.1", "b1", None, SizeFrom.INSTALLED_SIZE),
+        "libc.so.1": ImageCudaLibrary("libc.so.1", "b1", None, SizeFrom.INSTALLED_SIZE),
+    }, {"b1": 500})
+    assert [_image_size(image, sonames) for sonames in (["liba.so.1"], ["libb.so.1"], ["libb.so.1", "libc.so.1"],
+                                                        ["liba.so.1", "libb.so.1"], ["liba.so.1", "libb.so.1", "libc.so.1"])] == [
+        "10 KiB as the image's files",
+        "size unknown",
+        "500 KiB as dpkg's Installed-Size of b1",
+        "10 KiB as the image's files; no size known for libb.so.1",
+        "510 KiB: 10 KiB as the image's files, 500 KiB as dpkg's Installed-Size of b1",
+    ]
