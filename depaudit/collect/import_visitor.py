@@ -6,6 +6,8 @@ libcst.
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import libcst as cst
@@ -20,16 +22,24 @@ from depaudit.collect.model import FoundImport, resolve_relative
 _GUARDING_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
 
-def parse_imports(source: bytes, package: str) -> list[FoundImport]:
+def parse_imports(
+    source: bytes, package: str, nodes: Sequence[ast.AST] | None = None, original: Callable[[int], int] | None = None
+) -> list[FoundImport]:
+    """The imports of `source`, at their lines in the file: `original` maps a line of `source`
+    (a cut of the file) to the file's. `nodes`: see `lines` (their lines are the file's)."""
     # Bytes, not text: libcst then honours the coding cookie and a UTF-8 BOM.
     module = cst.parse_module(source)
     visitor = _ImportVisitor(package)
     module.visit(visitor)
-    found = lines(source, visitor.counter)
+    found = lines(source, visitor.counter, nodes)
     if found is not None:
+        if nodes is None and original is not None:
+            return [replace(item, line=original(found[item.line])) for item in visitor.found]
         return [replace(item, line=found[item.line]) for item in visitor.found]
     positioned = _PositionedImportVisitor(package)
     MetadataWrapper(module, unsafe_skip_copy=True).visit(positioned)
+    if original is not None:
+        return [replace(item, line=original(item.line)) for item in positioned.found]
     return positioned.found
 
 
