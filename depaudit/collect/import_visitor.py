@@ -34,13 +34,18 @@ def parse_imports(
     found = lines(source, visitor.counter, nodes)
     if found is not None:
         if nodes is None and original is not None:
-            return [replace(item, line=original(found[item.line])) for item in visitor.found]
-        return [replace(item, line=found[item.line]) for item in visitor.found]
+            return [_at(item, original(found[item.line])) for item in visitor.found]
+        return [_at(item, found[item.line]) for item in visitor.found]
     positioned = _PositionedImportVisitor(package)
     MetadataWrapper(module, unsafe_skip_copy=True).visit(positioned)
     if original is not None:
         return [replace(item, line=original(item.line)) for item in positioned.found]
     return positioned.found
+
+
+def _at(item: FoundImport, line: int) -> FoundImport:
+    """`item` at `line` (dataclasses.replace, at a third of its cost: once per import)."""
+    return FoundImport(line, item.module, item.names, item.relative, item.guarded, item.lazy, item.dynamic, item.type_checking)
 
 
 def parse_error(error: Exception) -> tuple[int | None, str]:
@@ -136,6 +141,20 @@ class _ImportVisitor(CallVisitor):
         self._functions += 1
         body.visit(self)
         self._functions -= 1
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+        # libcst's walk rebuilds every node whose children it visits, even for a visitor that
+        # changes nothing: an import statement (whose names the visitor reads itself) is met here
+        # instead, without that. On a block of 100,000 imports, that is most of the walk. The
+        # line's comments and whitespace hold no import or call.
+        for statement in node.body:
+            if isinstance(statement, cst.Import):
+                self.visit_Import(statement)
+            elif isinstance(statement, cst.ImportFrom):
+                self.visit_ImportFrom(statement)
+            else:
+                statement.visit(self)
+        return False
 
     # Imports ---------------------------------------------------------------------------
     # Each returns False: an import statement holds no call or import, and libcst's walk over its

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ast
 import bisect
+import gc
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from operator import attrgetter
 from pathlib import Path
@@ -72,6 +74,24 @@ def _read(source: bytes, package: str) -> tuple[list[FoundImport], list[FoundCal
     where `ast` cannot parse the file). Module-level import statements outside any block are
     read from that tree (`plain_imports`); libcst reads the cut of the rest (`import_cut`), or
     the whole file where the cut cannot stand for it."""
+    with _no_collection():
+        return _read_tree(source, package)
+
+
+@contextmanager
+def _no_collection() -> Iterator[None]:
+    """No cyclic garbage collection while a file is read: the trees hold no cycles, and each
+    collection walks every node of a large file's tree (a third of the time on 100,000 imports)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_tree(source: bytes, package: str) -> tuple[list[FoundImport], list[FoundCall]]:
     tree = tree_of(source)
     if tree is None:
         return _parse(source, package, nodes=()), []  # no tree: libcst's own positions, where it needs lines

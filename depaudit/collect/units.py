@@ -23,6 +23,10 @@ from typing import Protocol
 _BOM = b"\xef\xbb\xbf"
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _IMPORTS = (ast.Import, ast.ImportFrom)
+_COMPOUND = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
+    ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -96,14 +100,15 @@ def plain_imports(source: bytes, tree: ast.Module) -> list[ast.Import | ast.Impo
     if not _utf8(source) or bare_cr(source):
         return []
     wide = [] if source.isascii() else _line_numbers(source, [match.start() for match in _NON_ASCII.finditer(source)])
+    may_bind = b"importlib" in source
     body = tree.body
     found: list[ast.Import | ast.ImportFrom] = []
     for position, node in enumerate(body):
         if (
             isinstance(node, _IMPORTS)
             and not _shares_a_line(body, position)
-            and not _binds_import_module(node)
-            and not _within(wide, node.lineno, node.end_lineno or node.lineno)
+            and not (may_bind and _binds_import_module(node))
+            and not (wide and _within(wide, node.lineno, node.end_lineno or node.lineno))
         ):
             found.append(node)
     return found
@@ -165,9 +170,15 @@ def counted_nodes(tree: ast.Module, removed: Sequence[ast.stmt] = ()) -> list[as
                 continue
             if isinstance(child, COUNTED):
                 found.append(child)
-            pending.append(child)
+            if not isinstance(child, _HOLD_NO_CALL):
+                pending.append(child)
     found.sort(key=_position)
     return found
+
+
+# Nodes that hold no call: the walk need not enter them (an import's names are half the nodes
+# of a file of imports).
+_HOLD_NO_CALL = (ast.Import, ast.ImportFrom, ast.Name, ast.Constant, ast.alias, ast.Pass, ast.expr_context)
 
 
 def _position(node: ast.AST) -> tuple[int, int, int, int]:
@@ -472,6 +483,8 @@ def _shares_a_line(body: list[ast.stmt], position: int) -> bool:
 
 def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
     """The statement lists nested in a class or a compound statement."""
+    if not isinstance(node, _COMPOUND):
+        return []  # asked of every statement in the cut: the simple ones (nearly all) at once
     blocks = [getattr(node, name, None) for name in ("body", "orelse", "finalbody")]
     blocks += [handler.body for handler in getattr(node, "handlers", ())]
     blocks += [case.body for case in getattr(node, "cases", ())]

@@ -4,6 +4,7 @@ the cut (units.py): the answers must be those of libcst on the whole file, on re
 from __future__ import annotations
 
 import ast
+import re
 import sysconfig
 import textwrap
 import warnings
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from depaudit.collect.call_sites import call_sites
+from depaudit.collect.call_sites import _bindings, _uses, call_sites
 from depaudit.collect.imports import _IMPORT_LINE, _parse, _read
 from depaudit.collect.model import FoundImport
 from depaudit.collect.units import COUNTED, TooDeep, counted_nodes, dotted_name, import_cut, plain_imports, tree_of
@@ -236,3 +237,57 @@ def test_relative_levels_and_stars_read_from_ast() -> None:
         FoundImport(4, "....", ("w",), True),
         FoundImport(5, "pkg.sub.m", (), True),
     ]
+
+
+def _searched(source: bytes, names: set[bytes]) -> list[int]:
+    """The reference: one search per name (quadratic in the names, as call_sites once was)."""
+    return sorted(
+        match.start()
+        for name in names
+        for match in re.finditer(re.escape(name) + rb"\s*[.(]", source)
+        if match.start() == 0 or not re.match(rb"[\w.]", source[match.start() - 1 : match.start()])
+    )
+
+
+def test_one_pass_over_the_words_finds_what_a_search_per_name_finds() -> None:
+    odd = "x.f(\néx.g(\n.x.h(\n x (\nyx.i(\nx\t.j\néé(\n(x).k()\nx\n".encode()
+    assert _uses(odd, {b"x", "é".encode()}) == _searched(odd, {b"x", "é".encode()}) == [0, 7, 19, 29, 36]  # `.x`, `(x)` and `yx` are not
+    compared = 0
+    for _, source in [("odd", odd), *_sources()]:
+        try:
+            tree = tree_of(source)
+        except TooDeep:
+            continue
+        if tree is None:
+            continue
+        names = {name.encode() for name in _bindings(tree)[0]} | {b"self", b"os", b"x", b"re", b"ast"}
+        assert _uses(source, names) == _searched(source, names)
+        compared += 1
+    assert compared > 300
+
+
+def test_the_visitor_meets_the_imports_of_a_line_as_libcsts_own_walk_does() -> None:
+    """The import visitor reads a line's import statements itself (libcst's walk rebuilds what it
+    enters): what it finds and counts is what the walk into each line gives."""
+    import libcst as cst
+
+    from depaudit.collect.import_visitor import _ImportVisitor
+
+    class Walked(_ImportVisitor):
+        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+            return True
+
+    compared = 0
+    for name, source in _sources():
+        try:
+            if tree_of(source) is None:
+                continue
+            module = cst.parse_module(source)
+        except Exception:
+            continue  # TooDeep, or libcst cannot read it: no walk either way
+        mine, walked = _ImportVisitor(PACKAGE), Walked(PACKAGE)
+        module.visit(mine)
+        module.visit(walked)
+        assert (mine.found, mine.counter) == (walked.found, walked.counter), name
+        compared += 1
+    assert compared > 300
