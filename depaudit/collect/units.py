@@ -93,13 +93,14 @@ def plain_imports(source: bytes, tree: ast.Module) -> list[ast.Import | ast.Impo
     100,000 imports, libcst's parse and walk are nearly all of a scan.
 
     Left to libcst: a statement that binds `importlib.import_module` under a name (the import
-    visitor then reads calls of that name), one on a line that is not ASCII (`ast` gives
-    identifiers NFKC-normalised, libcst as written), and all of a file not in UTF-8 (an
-    encoding may turn ASCII bytes into other text) or with a line that ends in a bare CR (see
-    `import_cut`)."""
+    visitor then reads calls of that name), one whose text is not ASCII (`ast` gives
+    identifiers NFKC-normalised, libcst as written; a comment after it does not count), and all
+    of a file not in UTF-8 (an encoding may turn ASCII bytes into other text) or with a line
+    that ends in a bare CR (see `import_cut`)."""
     if not _utf8(source) or bare_cr(source):
         return []
     wide = [] if source.isascii() else _line_numbers(source, [match.start() for match in _NON_ASCII.finditer(source)])
+    starts = _line_starts(source) if wide else []
     may_bind = b"importlib" in source
     body = tree.body
     found: list[ast.Import | ast.ImportFrom] = []
@@ -108,10 +109,25 @@ def plain_imports(source: bytes, tree: ast.Module) -> list[ast.Import | ast.Impo
             isinstance(node, _IMPORTS)
             and not _shares_a_line(body, position)
             and not (may_bind and _binds_import_module(node))
-            and not (wide and _within(wide, node.lineno, node.end_lineno or node.lineno))
+            and not (wide and _within(wide, node.lineno, node.end_lineno or node.lineno) and not _ascii_text(source, starts, node))
         ):
             found.append(node)
     return found
+
+
+def _line_starts(source: bytes) -> list[int]:
+    """The offset at which each line starts (`ast`'s lines, in a file with no bare CR)."""
+    return [0, *(match.end() for match in re.finditer(rb"\n", source))]
+
+
+def _ascii_text(source: bytes, starts: list[int], node: ast.stmt) -> bool:
+    """Whether the statement's own text (not a comment after it) is ASCII. `ast`'s columns are
+    UTF-8 byte offsets, as the file is (the caller checked); but not past a BOM on line 1."""
+    if node.lineno == 1 and source.startswith(_BOM):
+        return False
+    first = starts[node.lineno - 1] + node.col_offset
+    last = starts[(node.end_lineno or node.lineno) - 1] + (node.end_col_offset or 0)
+    return source[first:last].isascii()
 
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]+")

@@ -64,7 +64,11 @@ EDGES: dict[str, bytes] = {
     ).encode(),
     "renamed import_module": b"import json\nfrom importlib import import_module as load\nload('yaml')\nimport toml\n",
     "dynamic at module level": b"import json\nmod = importlib.import_module('a')\nimport b\n__import__('c.d')\nimport e\n",
-    "non-ASCII names and comments": "import ﬁle\nimport café as c\nimport ok  # é\nimport fine\nx = 'é'\nimport after\n".encode(),
+    "non-ASCII names and comments": (
+        "import ﬁle\nimport café as c\nimport ok  # é\nimport fine\nx = 'é'\nimport after\n"
+        "from x import (a,  # é\n    b)\nimport ok2 # é \\\n\nimport last\n"
+    ).encode(),
+    "a BOM and non-ASCII": "\ufeffimport a  # é\nimport b  # é\n".encode(),
     "latin-1 cookie": b"# -*- coding: latin-1 -*-\nimport a\nname = '\xe9'\nimport b\n",
     "a BOM": b"\xef\xbb\xbfimport a\nimport b\n",
     "CRLF": b"import a\r\ntry:\r\n    import b\r\nexcept ImportError:\r\n    pass\r\nimport c\r\n",
@@ -214,7 +218,8 @@ def test_module_level_imports_come_from_ast_and_the_blocks_from_libcst() -> None
     ("name", "plain"),
     [
         ("import_module under other names", [2, 4]),  # `import importlib as il` and `from importlib import import_module` stay
-        ("non-ASCII names and comments", [4, 6]),  # `ﬁle` is `file` to ast, `café` and the comment are not ASCII
+        ("non-ASCII names and comments", [3, 4, 6, 9, 11]),  # `ﬁle` is `file` to ast, `café` is not ASCII, nor a comment inside
+        ("a BOM and non-ASCII", [2]),  # ast's columns on line 1 do not count the BOM
         ("latin-1 cookie", []),
         ("bare CR", []),
         ("semicolons", [3]),  # `import e;` alone on its line
