@@ -1,7 +1,8 @@
 """Every import a service's source files make, with the context that decides its tier.
 
-The source is parsed with libcst, never imported or run. A file libcst rejects is reported
-as a `parse_error` finding and read again by the line-level fallback.
+The source is parsed, never imported or run: with `ast` once, which answers the import
+statements no block is around; libcst reads the rest (the blocks that decide a tier). A file
+libcst rejects is reported as a `parse_error` finding and read again by the line-level fallback.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ libcst is ~10× slower than the stdlib's `ast`, and what we look for sits in a h
 statements of a module that may run to thousands of lines. So the file is cut with `ast` (C
 speed): for hints, what remains is every call the hint visitor may report with the functions
 around it, and the statements that bind what it reads (names bound to literals, import aliases,
-the blocks around them); for imports, the import lines and the blocks around them. The lines
-kept keep their original numbers through `Unit.lines`.
+the blocks around them); for imports, the import lines and the blocks around them, less the
+module-level imports `ast` answers alone (`plain_imports`). The lines kept keep their original
+numbers through `Unit.lines`.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def plain_imports(source: bytes, tree: ast.Module) -> list[ast.Import | ast.Impo
             isinstance(node, _IMPORTS)
             and not _shares_a_line(body, position)
             and not (may_bind and _binds_import_module(node))
-            and not (wide and _within(wide, node.lineno, node.end_lineno or node.lineno) and not _ascii_text(source, starts, node))
+            and (not wide or not _within(wide, node.lineno, node.end_lineno or node.lineno) or _ascii_text(source, starts, node))
         ):
             found.append(node)
     return found

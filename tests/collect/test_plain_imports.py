@@ -146,7 +146,10 @@ def test_the_plain_route_gives_what_libcst_on_the_whole_file_gives() -> None:
 def _kinds(nodes: list[ast.AST]) -> list[tuple[str, int]]:
     """Each node's kind (a call's with the name libcst gives its function) and line."""
     assert all(isinstance(node, COUNTED) for node in nodes)
-    return [(f"call {dotted_name(node.func)}" if isinstance(node, ast.Call) else type(node).__name__, node.lineno) for node in nodes]  # type: ignore[attr-defined]
+    return [
+        (f"call {dotted_name(node.func)}" if isinstance(node, ast.Call) else type(node).__name__, node.lineno)  # type: ignore[attr-defined]
+        for node in nodes
+    ]
 
 
 def test_the_cut_knows_its_own_calls_and_imports_without_parsing_it_again() -> None:
@@ -218,7 +221,8 @@ def test_module_level_imports_come_from_ast_and_the_blocks_from_libcst() -> None
     ("name", "plain"),
     [
         ("import_module under other names", [2, 4]),  # `import importlib as il` and `from importlib import import_module` stay
-        ("non-ASCII names and comments", [3, 4, 6, 9, 11]),  # `ﬁle` is `file` to ast, `café` is not ASCII, nor a comment inside
+        # `ﬁle` is `file` to ast; `café` is not ASCII, nor a comment inside the statement's brackets
+        ("non-ASCII names and comments", [3, 4, 6, 9, 11]),
         ("a BOM and non-ASCII", [2]),  # ast's columns on line 1 do not count the BOM
         ("latin-1 cookie", []),
         ("bare CR", []),
@@ -256,7 +260,8 @@ def _searched(source: bytes, names: set[bytes]) -> list[int]:
 
 def test_one_pass_over_the_words_finds_what_a_search_per_name_finds() -> None:
     odd = "x.f(\néx.g(\n.x.h(\n x (\nyx.i(\nx\t.j\néé(\n(x).k()\nx\n".encode()
-    assert _uses(odd, {b"x", "é".encode()}) == _searched(odd, {b"x", "é".encode()}) == [0, 7, 19, 29, 36]  # `.x`, `(x)` and `yx` are not
+    names = {b"x", "é".encode()}
+    assert _uses(odd, names) == _searched(odd, names) == [0, 7, 19, 29, 36]  # not `.x`, `(x)` or `yx`
     compared = 0
     for _, source in [("odd", odd), *_sources()]:
         try:
