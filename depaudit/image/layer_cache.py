@@ -154,9 +154,22 @@ class LayerCache:
         """The root folder of the image made of these layers, in order. Raises OSError."""
         key = hashlib.blake2b("\n".join(digests).encode(), digest_size=16).hexdigest()
         view = self.folder / f"view-{self.code}-{key}"
-        (view / "root").mkdir(parents=True, exist_ok=True)
+        if not (view / "root").is_dir():
+            self._hard_links()
+            (view / "root").mkdir(parents=True, exist_ok=True)
         os.utime(view)
         return view / "root"
+
+    def _hard_links(self) -> None:
+        """Raises OSError when this file system makes no hard links (some FUSE and network
+        ones): a view is made of them, so the image is read into a scratch folder instead."""
+        probe = self._temporary()
+        try:
+            probe.touch()
+            os.link(probe, probe.with_name(probe.name + "-link"))
+        finally:
+            probe.unlink(missing_ok=True)
+            probe.with_name(probe.name + "-link").unlink(missing_ok=True)
 
     def place(self, source: Path, target: Path, *, replace: bool = False) -> None:
         """`target` in a view becomes a hard link to the layer's copy `source`: it appears whole
