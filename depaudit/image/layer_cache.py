@@ -25,6 +25,8 @@ In the cache folder's `layers/`:
                                                      hard links to the layers' copies, at the same
                                                      path every run (the result cache keys an
                                                      installed file by its path and stat)
+                                          /environment-<n>.json  a site-packages copied out whole
+                                                     into it: later runs take it as it is
     tmp/                                             writes in progress, renamed or linked into place
     lock                                             flock: scans hold it shared, eviction exclusive
 <code> is a fingerprint of depaudit's code: the ranges read and the index format depend on it.
@@ -370,6 +372,37 @@ class KeptLayers:
             image._cannot_copy(key, error)
             return None
         return target
+
+
+    def environment(
+        self, image: LayeredImage, path: str, reads: Callable[[str], bool | Ranges], copy: Callable[[], Path | None]
+    ) -> Path | None:
+        """LayeredImage.python_environment: once a run copied the folder out whole into the view,
+        later runs take it as it is (the same layers, code and reader made it); the symbolic link
+        loops met on the way are reported again."""
+        mark = image.root.parent / f"environment-{_name(f'{reads.__module__}.{reads.__qualname__}|{path}')}.json"
+        try:
+            met = json.loads(mark.read_bytes())
+            folder = image.root / str(met["folder"])
+            if folder.is_dir() and all(isinstance(where, str) for where in met["loops"]):
+                for where in met["loops"]:
+                    image.report_loop(where)
+                return folder
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not copied out yet (or not whole): copy it
+        before, loops = len(image.findings), len(image.loops_met)
+        folder = copy()
+        # A file that could not be copied (the disk) leaves the folder partial: copied again next run.
+        if folder is not None and all(f.kind is FindingKind.SYMLINK_LOOP for f in image.findings[before:]):
+            document = {"folder": folder.relative_to(image.root).as_posix(), "loops": sorted(set(image.loops_met[loops:]))}
+            try:
+                scratch = self.cache._temporary()
+                scratch.write_text(json.dumps(document))
+                os.replace(scratch, mark)
+                self.cache.wrote = True
+            except OSError:
+                pass
+        return folder
 
 
 def _encoded(read: _LayerIndex, plain: bool, consumed: int, findings: list[Finding], prefix: str) -> dict[str, Any] | None:

@@ -112,6 +112,10 @@ class Kept(Protocol):
 
     def host_file(self, image: LayeredImage, key: str, entry: _Entry, ranges: Ranges | None, whole: bool) -> Path | None: ...
 
+    def environment(
+        self, image: LayeredImage, path: str, reads: Callable[[str], bool | Ranges], copy: Callable[[], Path | None]
+    ) -> Path | None: ...
+
 
 class LayeredImage(RootfsDir):
     """The same file interface as an unpacked rootfs, answered from the layer index."""
@@ -375,6 +379,11 @@ class LayeredImage(RootfsDir):
         in layer order, so that a compressed layer is decompressed once; its symbolic links as
         links to the copies of their targets in the image, when those are files or folders
         within it (a file a link leads to is copied whole)."""
+        if self._view is not None and self._kept is not None:
+            return self._kept.environment(self, path, reads, lambda: self._python_environment(path, reads))
+        return self._python_environment(path, reads)
+
+    def _python_environment(self, path: str, reads: Callable[[str], bool | Ranges]) -> Path | None:
         canonical = self.resolve(path)
         if canonical is None or self._entries[canonical.strip("/")].kind != "dir":
             return None
