@@ -45,6 +45,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,11 @@ from typing import Any
 from depaudit.cache import code_fingerprint
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.layers import LayeredImage, Opener, _Entry, _LayerIndex, compressed
+from depaudit.image.model import ImageFormatError
 from depaudit.image.rootfs import Ranges
 
 # The cache's bound, in bytes of disk: ~50 CUDA images' worth of indexes and ELF headers (a
-# GPU image's site-packages copies out ~100 MB), far less than the images themselves.
+# 6 GB CUDA site-packages copies out ~170 MB), far less than the images themselves.
 MAX_BYTES = 10 << 30
 _FORMAT = 1
 _HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -256,7 +258,7 @@ def _inodes(folder: Path, blocks: dict[tuple[int, int], int]) -> list[tuple[int,
             inode = (status.st_dev, status.st_ino)
             blocks[inode] = status.st_blocks * 512
             found.append(inode)
-            if os.path.isdir(current) and not os.path.islink(current):
+            if stat.S_ISDIR(status.st_mode):
                 pending.extend(os.path.join(current, name) for name in os.listdir(current))
         except OSError:
             continue
@@ -274,7 +276,7 @@ def docker_save_digests(store: Any, config_name: str | None, layer_names: Sequen
         return [None] * len(layer_names)
     try:
         document = store.json(config_name)
-    except Exception:  # noqa: BLE001 - an unreadable config is a finding of the config's reader
+    except ImageFormatError:  # unreadable, or not what its digest names: its reader's finding
         return [None] * len(layer_names)
     rootfs = document.get("rootfs") if isinstance(document, dict) else None
     listed = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None

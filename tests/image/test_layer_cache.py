@@ -299,13 +299,6 @@ def test_trimming_waits_for_no_scan_and_skips_while_one_holds_the_cache(images: 
     gc.collect()
 
 
-_SCAN = """
-import sys
-from depaudit.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def test_two_scans_at_once_share_the_cache_and_both_report_correctly(images: dict[str, Path], tmp_path: Path) -> None:
     expected = _report(images, "save", None)
     cache = tmp_path / "cache"
