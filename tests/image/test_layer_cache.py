@@ -313,3 +313,30 @@ def test_two_scans_at_once_share_the_cache_and_both_report_correctly(images: dic
     assert len(_entries(cache)) == 3 and os.listdir(cache / "layers" / "tmp") == []
     _, _, fs = _copied(images["save"], cache)
     assert fs._kept.layer_reads == 0  # type: ignore[attr-defined]
+
+
+def test_a_docker_save_layer_stored_compressed_is_not_taken_for_its_diff_id(images: dict[str, Path], tmp_path: Path) -> None:
+    """Tools writing the docker save format (crane, ko) may store a layer gzip-compressed; its
+    diff_id names the uncompressed tar, not the blob: it is read every run, never kept, never
+    called altered. The plain layer below it is kept."""
+    with tarfile.open(images["save"]) as tar:
+        layers = [tar.extractfile(name).read() for name in tar.getnames() if name.endswith("/layer.tar")]  # type: ignore[union-attr]
+    path = _docker_save(tmp_path / "mixed.tar", layers)
+    # The same archive, its second layer stored gzip-compressed (the config still lists the diff_id).
+    with tarfile.open(path) as tar:
+        members = [(member, tar.extractfile(member).read()) for member in tar.getmembers()]  # type: ignore[union-attr]
+    with tarfile.open(path, "w") as out:
+        for member, payload in members:
+            if member.name.endswith(f"{2:064x}/layer.tar"):
+                payload = gzip.compress(payload)
+                member.size = len(payload)
+            out.addfile(member, io.BytesIO(payload))
+    cache = tmp_path / "cache"
+    for reads in (2, 1):
+        image = open_image(path, cache_dir=cache)
+        assert image.fs._kept.layer_reads == reads  # type: ignore[attr-defined]
+        assert image.site_packages == ("/" + SITE,)
+        assert [f.kind for f in image.fs.findings] == [FindingKind.UNSAFE_MEMBER]  # the scene's libclimb.so.1
+        assert not str(image.fs.root).startswith(str(cache))  # not every layer kept: a scratch folder
+        del image
+        gc.collect()
