@@ -55,7 +55,7 @@ def _called(source: bytes, word: bytes, *, skip_word: bool) -> bool:
 
 PREFILTER = Prefilter()
 LIBRARY_CALLS = ("CDLL", "PyDLL", "LoadLibrary", "find_library", "dlopen", "load_library")
-_PROGRAM_CALLS = ("run", "call", "check_call", "check_output", "Popen", "system", "popen", "which", "getoutput", "getstatusoutput")
+PROGRAM_CALLS = ("run", "call", "check_call", "check_output", "Popen", "system", "popen", "which", "getoutput", "getstatusoutput")
 _EXEC = re.compile(r"^exec[lv]p?e?$")
 _SUBPROCESS_CALLS = ("run", "call", "check_call", "check_output", "Popen")
 
@@ -68,7 +68,7 @@ def may_report(full: str) -> bool:
         return True
     if last in _SUBPROCESS_CALLS:  # subprocess's, not loop.run(...) or asyncio.run(...)
         return full.startswith(("subprocess", "sp.")) or "subprocess" in full or full in _SUBPROCESS_CALLS
-    return last in _PROGRAM_CALLS or _EXEC.match(last) is not None
+    return last in PROGRAM_CALLS or _EXEC.match(last) is not None
 
 
 # A program candidate that is what a call returns: RESULT_OF + the callee as the file names it

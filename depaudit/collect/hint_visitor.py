@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
@@ -15,6 +14,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from depaudit.collect.handlers import caught_names, handler_escapes
 from depaudit.collect.hint_calls import BARE_EXCEPT, CALL_FAILURES, LIBRARY_CALLS, RESULT_OF, NativeHint, absence_caught, may_report
+from depaudit.collect.hint_text import bind, formatted, joined, other_platform_values, program
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
 
 
@@ -199,7 +199,7 @@ class _HintVisitor(CallVisitor):
             return None
         found = _strings(first.value, self._lookup)
         if found and len(found) == 1 and found[0].strip():
-            return _program(found[0])
+            return program(found[0])
         item = first.value
         if isinstance(item, cst.Name) and item.value in self._results[-1]:
             return RESULT_OF + self._results[-1][item.value]
@@ -232,9 +232,9 @@ class _HintVisitor(CallVisitor):
             self._bind_argv(name, node.value)
             # Each binding a name may hold is set, or forgotten: a rebinding to what cannot be
             # known means the old value no longer holds.
-            _bind(self._classes[-1] if self._class_body[-1] and self._classes else self._results[-1], name, callee)
-            _bind(self._paths[-1], name, paths)
-            _bind(self._locals[-1] if self._locals else self._constants, name, values)
+            bind(self._classes[-1] if self._class_body[-1] and self._classes else self._results[-1], name, callee)
+            bind(self._paths[-1], name, paths)
+            bind(self._locals[-1] if self._locals else self._constants, name, values)
             if texts is not None and isinstance(node.value, (cst.List, cst.Tuple)):
                 self._sequences.add(name)
 
@@ -292,7 +292,7 @@ class _HintVisitor(CallVisitor):
             return
         if isinstance(first, cst.Name) and first.value in self._sequences and not self._is_loop_variable(first.value):
             bound = self._lookup(first.value)
-            programs: tuple[str, ...] | None = (_program(bound[0]),) if bound and bound[0].strip() else None
+            programs: tuple[str, ...] | None = (program(bound[0]),) if bound and bound[0].strip() else None
         else:
             programs = _program_names(first, self._lookup)
         if programs:
@@ -333,9 +333,6 @@ def _handled(handler: cst.ExceptHandler | cst.ExceptStarHandler) -> tuple[str, .
     return () if handler_escapes(handler, continues=True) else caught_names(handler)
 
 
-_OTHER_PLATFORMS = ("darwin", "win32", "windows", "cygwin", "msys", "macos", "freebsd")
-
-
 def _other_platform(test: cst.BaseExpression) -> bool:
     """A comparison of a platform value with == (or `in`) against another OS's name, or an `and`
     holding one."""
@@ -350,15 +347,7 @@ def _other_platform(test: cst.BaseExpression) -> bool:
     if "platform" not in subject and "os.name" not in subject:
         return False
     literal = test.comparisons[0].comparator
-    values = _strings(literal, lambda _name: None) or ()
-    return bool(values) and all(v.lower() in _OTHER_PLATFORMS or v == "nt" for v in values)
-
-
-def _bind(scope: dict[str, Any], name: str, value: object | None) -> None:
-    if value is None:
-        scope.pop(name, None)
-    else:
-        scope[name] = value
+    return other_platform_values(_strings(literal, lambda _name: None))
 
 
 def _callee(node: cst.BaseExpression) -> str | None:
@@ -447,15 +436,15 @@ def _built(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # type:
                 parts.append(value)
             else:
                 return None
-        return _joined(parts)
+        return joined(parts)
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
         left, right = _strings(node.left, lookup), _strings(node.right, lookup)
-        return None if left is None or right is None else _joined([left, right])
+        return None if left is None or right is None else joined([left, right])
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
         template, value = _strings(node.left, lookup), _value(node.right, lookup)
         if template is None or value is None or len(template) != 1:
             return None
-        return _formatted(lambda v: template[0] % v, value)
+        return formatted(lambda v: template[0] % v, value)
     if (
         isinstance(node, cst.Call)
         and isinstance(node.func, cst.Attribute)
@@ -467,7 +456,7 @@ def _built(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # type:
         template, value = _strings(node.func.value, lookup), _value(node.args[0].value, lookup)
         if template is None or value is None or len(template) != 1:
             return None
-        return _formatted(lambda v: template[0].format(v), value)
+        return formatted(lambda v: template[0].format(v), value)
     return None
 
 
@@ -479,36 +468,17 @@ def _value(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # type:
     return _strings(node, lookup)
 
 
-def _joined(parts: list[tuple[str, ...]]) -> tuple[str, ...] | None:
-    varying = [part for part in parts if len(part) > 1]
-    if len(varying) > 1:
-        return None
-    count = len(varying[0]) if varying else 1
-    return tuple("".join(part[index] if len(part) > 1 else part[0] for part in parts) for index in range(count))
-
-
-def _formatted(apply, values: tuple[str, ...]) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]
-    try:
-        return tuple(apply(int(value) if value.isdigit() else value) for value in values)
-    except (TypeError, ValueError, KeyError, IndexError):
-        return None
-
-
 def _program_names(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # type: ignore[no-untyped-def]
     """argv[0] of a literal list, or the first word of a literal command string."""
     if isinstance(node, (cst.List, cst.Tuple)):
         if not node.elements:
             return None
         head = _strings(node.elements[0].value, lookup)  # a literal, or a constant naming the program
-        return (_program(head[0]),) if head and len(head) == 1 and head[0].strip() else None
+        return (program(head[0]),) if head and len(head) == 1 and head[0].strip() else None
     values = _strings(node, lookup)
     if not values:
         return None
-    return tuple(_program(v) for v in values if v.strip())
-
-
-def _program(command: str) -> str:
-    return command.strip().split()[0].rsplit("/", 1)[-1]
+    return tuple(program(v) for v in values if v.strip())
 
 
 def scan(source: bytes) -> list[NativeHint]:

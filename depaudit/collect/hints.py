@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from depaudit.collect.hint_calls import PREFILTER, RESULT_OF, NativeHint, may_report
-from depaudit.collect.units import hint_units
+from depaudit.collect.hint_ast import Unsure, scan_tree
+from depaudit.collect.units import Unit, hint_cut, hint_units, tree_of
 
 
 def scan_hints(source: bytes) -> list[NativeHint]:
@@ -26,7 +27,26 @@ def file_hints(source: bytes) -> list[NativeHint]:
     """Hints of one file, parsing only the parts that can hold one (see units.py)."""
     if not may_have_hints(source):
         return []
-    unit = hint_units(source, PREFILTER, may_report)
+    return _cut_hints(source, hint_units(source, PREFILTER, may_report))
+
+
+def installed_file_hints(source: bytes) -> list[NativeHint]:
+    """`file_hints` of an installed distribution's file, read on the stdlib's `ast` tree
+    (hint_ast.py: the same hints, without libcst's parse). libcst still reads a file `ast`
+    rejects (it raises there too, unless it knows syntax this Python does not) and one whose
+    text the `ast` walk cannot settle (hint_ast.Unsure). Raises TooDeep, as `file_hints`."""
+    if not may_have_hints(source):
+        return []
+    tree = tree_of(source)
+    if tree is None:
+        return scan_hints(source)
+    try:
+        return scan_tree(tree, source)
+    except Unsure:
+        return _cut_hints(source, hint_cut(source, tree, may_report))
+
+
+def _cut_hints(source: bytes, unit: Unit | None) -> list[NativeHint]:
     if unit is not None:
         try:
             return sorted(replace(hint, line=unit.original(hint.line)) for hint in scan_hints(unit.source))

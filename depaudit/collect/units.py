@@ -58,6 +58,11 @@ def hint_units(source: bytes, prefilter: Prefilter, may_report: Callable[[str], 
     tree = _tree(source)
     if tree is None:
         return None
+    return hint_cut(source, tree, may_report)
+
+
+def hint_cut(source: bytes, tree: ast.Module, may_report: Callable[[str], bool]) -> Unit:
+    """`hint_units` on the file's `ast` tree (`tree_of`), where the caller has it already."""
     return _cut_unit(source, tree, _call_lines(tree, may_report), statements=False)
 
 
@@ -274,8 +279,8 @@ def _call_lines(tree: ast.Module, may_report: Callable[[str], bool]) -> list[int
     }
     lines = set()
     for node in nodes:
-        if isinstance(node, ast.Call) and node.args:
-            name = dotted_name(node.func)
+        if isinstance(node, ast.Call) and (node.args or node.keywords):  # `popen(cmd="x")` too, as libcst reads it
+            name = full_name(node.func)
             if name is not None and may_report(aliases.get(name, name)):
                 lines.add(node.lineno)
     # A module-level call of a function that holds a hit (`if not load_library(): raise`): it
@@ -305,6 +310,19 @@ def dotted_name(node: ast.expr) -> str | None:
         return None if base is None else f"{base}.{node.attr}"
     if isinstance(node, (ast.Call, ast.Subscript)):
         return dotted_name(node.func if isinstance(node, ast.Call) else node.value)
+    return None
+
+
+def full_name(node: ast.expr) -> str | None:
+    """libcst's get_full_name_for_node, exactly: `dotted_name`, and an attribute of what has no
+    name is `None.attr` (`"x".join`, `(a or b).which`), as libcst writes it. The hint readers
+    use it: a call named so is one libcst's visitor reads."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{full_name(node.value)}.{node.attr}"
+    if isinstance(node, (ast.Call, ast.Subscript)):
+        return full_name(node.func if isinstance(node, ast.Call) else node.value)
     return None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from depaudit.cache import INSTALLED_DIGEST, MISSING, ResultCache, content_key, stat_key
 from depaudit.collect.hint_calls import NativeHint
-from depaudit.collect.hints import file_hints
+from depaudit.collect.hints import file_hints, installed_file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
 from depaudit.paths import RealPaths, shown_path
@@ -97,6 +97,9 @@ def folder_hints(
 
 
 _KIND = "hints"  # content key → the file's hints
+# The same for an installed distribution's file, read by the `ast` route (installed_file_hints):
+# apart from a service's, as the routes part on a file only one of the parsers reads.
+_INSTALLED_KIND = "installed-hints"
 
 
 def _hints(
@@ -132,7 +135,7 @@ def _installed_digests(
             if stat is not None and (hits or probes < _PROBES):
                 probes += 1
                 digest = _read_digest(path, root, real)
-                if digest is not None and cache.get(_KIND, digest) is not MISSING:
+                if digest is not None and cache.get(_INSTALLED_KIND, digest) is not MISSING:
                     hits += 1
                     cache.put(INSTALLED_DIGEST, stat, digest)
         digests.append(digest)
@@ -162,7 +165,7 @@ def _start_hints(
     results: dict[Path, list[NativeHint]] = {}
     todo: list[tuple[tuple[Path, str | None], str | None, str | None]] = []
     for (path, root), key, stat in zip(files, keys, stats or [None] * len(files)):
-        cached = cache.get(_KIND, key)
+        cached = cache.get(_kind(root), key)
         if cached is MISSING:
             todo.append(((path, root), key, stat))
         else:
@@ -174,10 +177,10 @@ def _start_hints(
     )
 
     def collect() -> dict[Path, list[NativeHint]]:
-        for ((path, _), key, stat), (digest, hints) in zip(todo, pending()):
+        for ((path, root), key, stat), (digest, hints) in zip(todo, pending()):
             if path not in results:
                 results[path] = hints
-                cache.put(_KIND, key or digest, [_row(hint) for hint in hints])
+                cache.put(_kind(root), key or digest, [_row(hint) for hint in hints])
                 if stat is not None and digest is not None:
                     cache.put(INSTALLED_DIGEST, stat, digest)
         return results
@@ -198,9 +201,15 @@ def _hints_of(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHin
     except (OSError, ValueError):
         return None, []
     try:
-        return content_key(source), file_hints(source)
+        # A wheel's file (it has a root) is read on the `ast` tree, as libcst would read it; a
+        # service's by libcst, as the import stage reads it.
+        return content_key(source), (file_hints if root is None else installed_file_hints)(source)
     except Exception:  # libcst's syntax, decoding and recursion errors alike
         return content_key(source), []
+
+
+def _kind(root: str | None) -> str:
+    return _KIND if root is None else _INSTALLED_KIND
 
 
 def _no_hints(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHint]]:
