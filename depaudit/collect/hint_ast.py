@@ -4,14 +4,9 @@ libcst parses ~10× slower than `ast`, and a wheel's files are read for their hi
 for a finding about the file itself), so they are walked on the `ast` tree the cut (units.py)
 parses anyway. The walk gives what libcst's gives, statement by statement and in the same order
 (tests/collect/test_hint_ast.py compares both over the stdlib, the test sources and real
-wheels). Where the two trees differ, the text decides:
-
-- libcst reads `"a" "b"` (an implicit concatenation) as no literal, `ast` as one constant: the
-  constant's source says which it is;
-- a block on its header's line (`if x: cmd += [y]`) is no block of its own to libcst: the text
-  before the block's first statement says which it is;
-- an f-string's text parts are raw text to libcst (`\\x41`, `{{`) and `f"{x=}"` is no conversion:
-  where such a part matters the walk raises Unsure and the caller asks libcst.
+wheels). One place the trees differ is left to libcst: an f-string's text parts are raw text to
+libcst (`\\x41`, `{{`) and `f"{x=}"` is no conversion there; where such a part is read, the walk
+raises Unsure and the caller asks libcst.
 """
 
 from __future__ import annotations
@@ -22,7 +17,7 @@ import io
 import re
 import tokenize
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 from depaudit.collect.hint_calls import BARE_EXCEPT, CALL_FAILURES, LIBRARY_CALLS, PROGRAM_CALLS, RESULT_OF, NativeHint, absence_caught, may_report
@@ -114,17 +109,6 @@ class _Source:
         parts = [self.line(first)[start:], *(self.line(n) for n in range(first + 1, last)), self.line(last)[:end]]
         return b"\n".join(parts)
 
-    def opens_block(self, body: Sequence[ast.stmt]) -> bool:
-        """Whether `body` is an indented block (libcst's IndentedBlock), not statements on its
-        header's line (`if x: y`, libcst's SimpleStatementSuite)."""
-        first = body[0]
-        before = self.line(first.lineno)[: first.col_offset]
-        if before.strip():
-            return False
-        previous = first.lineno - 1
-        # `if x: \` + newline + `y`: the statement is on the header's logical line.
-        return not (previous and self.line(previous).rstrip().endswith(b"\\") and b"#" not in self.line(previous))
-
 
 class _Walk:
     """hint_visitor._HintVisitor's state and decisions; see there for the why of each."""
@@ -162,10 +146,6 @@ class _Walk:
 
     def _body(self, body: list[ast.stmt]) -> None:
         if not body:
-            return
-        if not self.source.opens_block(body):
-            for statement in body:  # no block of its own: nothing of libcst's block bookkeeping
-                self._statement(statement)
             return
         self._find_must_load(body)
         self._blocks += 1
@@ -257,6 +237,8 @@ class _Walk:
         self._body(node.finalbody)
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        # Decorators, default values and annotations run where the `def` is.
+        self._expressions(*node.decorator_list, node.args, *([node.returns] if node.returns else []))
         if self._functions == 0 and not self._classes:
             self._owner = node.name
         self._functions += 1
@@ -268,7 +250,6 @@ class _Walk:
         self._outer_caught.append(self._caught)
         self._caught = []
         self._attempts.append(0)
-        self._expressions(*node.decorator_list, node.args, *([node.returns] if node.returns else []))
         self._body(node.body)
         self._functions -= 1
         if self._functions == 0:
@@ -287,10 +268,8 @@ class _Walk:
                 self._must_load[id(statement)] = len(self._must_load) + 1
 
     def _raises_after(self, loop: ast.For | ast.AsyncFor, rest: list[ast.stmt]) -> bool:
-        # libcst reads the `else:` block's lines, and none when the block is on the `else:` line.
-        if loop.orelse and self.source.opens_block(loop.orelse):
-            if any(_simple_raise(line) for line in _logical_lines(loop.orelse)):
-                return True
+        if any(_simple_raise(line) for line in _logical_lines(loop.orelse)):
+            return True
         for line in _logical_lines(rest):
             if not line:
                 continue  # a compound statement: passed over
@@ -486,32 +465,18 @@ class _Walk:
         positional = [argument for argument in node.args if not isinstance(argument, ast.Starred)]
         return self._strings(positional[-1], lookup) if positional else None
 
-    def _literal(self, node: ast.Constant) -> str | None:
-        """The text of a string constant that is one literal (libcst's SimpleString); None for
-        bytes and for literals implicitly concatenated (libcst's ConcatenatedString)."""
-        if not isinstance(node.value, str):
-            return None
-        return node.value if self._one_literal(node) else None
-
-    def _one_literal(self, node: ast.expr) -> bool:
-        return _one_literal(self.source.segment(node))
-
     def _strings(self, node: ast.expr, lookup: Lookup) -> tuple[str, ...] | None:
         if isinstance(node, ast.Constant):
-            text = self._literal(node)
-            return None if text is None else (text,)
+            return (node.value,) if isinstance(node.value, str) else None
         if isinstance(node, (ast.JoinedStr, ast.BinOp, ast.Call)):
             return self._built(node, lookup)
         if isinstance(node, _SEQUENCES):
             values = []
             for element in node.elts:
                 item = element.value if isinstance(element, ast.Starred) else element
-                if not isinstance(item, ast.Constant):
+                if not (isinstance(item, ast.Constant) and isinstance(item.value, str)):
                     return None
-                text = self._literal(item)
-                if text is None:
-                    return None
-                values.append(text)
+                values.append(item.value)
             return tuple(values)
         if isinstance(node, ast.Name):
             return lookup(node.id)
@@ -544,8 +509,6 @@ class _Walk:
 
     def _f_string(self, node: ast.JoinedStr, lookup: Lookup) -> tuple[str, ...] | None:
         text = self.source.segment(node)
-        if not _one_literal(text):
-            return None  # `f"a" "b"`: libcst's ConcatenatedString, which it does not read
         # libcst keeps a text part as written: where escapes or doubled braces make that differ
         # from the value, or `{x=}` is a conversion to `ast` only, libcst is asked.
         raw = b"\\" in text or b"{{" in text or b"}}" in text
@@ -684,27 +647,5 @@ def _statement_blocks(node: ast.stmt) -> list[list[ast.stmt]]:
     return blocks
 
 
-# One string literal: a prefix, then a body that no unescaped quote of its kind closes early.
-_LITERAL = re.compile(
-    rb"[rRbBuUfF]{0,2}(?:'''(?:[^\\']|\\.|'(?!''))*'''"
-    rb'|"""(?:[^\\"]|\\.|"(?!""))*"""'
-    rb"|'(?:[^'\\\n]|\\.)*'"
-    rb'|"(?:[^"\\\n]|\\.)*")',
-    re.S,
-)
 # `{x=}`, `{x = !s}`, `{x=:>4}`: a self-documenting field (not `==`, `!=`, `<=`, `>=`).
 _DEBUG_FIELD = re.compile(rb"(?<![=!<>])=\s*[!:}]")
-
-
-def _one_literal(text: bytes) -> bool:
-    """Whether the source of a string constant is one literal, not an implicit concatenation
-    of several (`"a" "b"`); raises Unsure when it is neither readable way."""
-    match = _LITERAL.match(text)
-    if match is None:
-        raise Unsure  # `ast` placed the constant elsewhere than its text
-    if match.end() == len(text):
-        return True
-    rest = text[match.end() :].lstrip()
-    if rest.startswith((b"\\", b"#")) or _LITERAL.match(rest):
-        return False  # another literal follows (after a line continuation or a comment, maybe)
-    raise Unsure

@@ -108,7 +108,17 @@ class _HintVisitor(CallVisitor):
         self._classes.pop()
         self._class_body.pop()
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        # Decorators, default values and annotations run where the `def` is (at import, for a
+        # module-level one): they are read in the scope around it, in source order.
+        for decorator in node.decorators:
+            decorator.visit(self)
+        type_parameters = getattr(node, "type_parameters", None)  # `def f[T]()`: Python 3.12
+        if type_parameters is not None:
+            type_parameters.visit(self)
+        node.params.visit(self)
+        if node.returns is not None:
+            node.returns.visit(self)
         if self._functions == 0 and not self._classes:
             self._owner = node.name.value
         self._functions += 1
@@ -121,6 +131,8 @@ class _HintVisitor(CallVisitor):
         self._outer_caught.append(self._caught)
         self._caught = []
         self._attempts.append(0)
+        node.body.visit(self)
+        return False  # leave_FunctionDef still runs
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self._functions -= 1
@@ -142,6 +154,13 @@ class _HintVisitor(CallVisitor):
         self._block.append(id(node))
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock) -> None:
+        self._block.pop()
+
+    # `if x: cmd += [y]`: a block too, though on its header's line (it may not run).
+    def visit_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> None:
+        self._block.append(id(node))
+
+    def leave_SimpleStatementSuite(self, original_node: cst.SimpleStatementSuite) -> None:
         self._block.pop()
 
     # Argument lists built in steps ------------------------------------------------------
@@ -360,8 +379,10 @@ def _callee(node: cst.BaseExpression) -> str | None:
 def _raises_after(loop: cst.For, rest: Sequence[cst.BaseStatement]) -> bool:
     """Whether the code raises once the loop ends without leaving early: its `else:` raises, or
     a `raise` follows it in the same block before any `return` (conditional code passed over)."""
-    if loop.orelse is not None and any(_simple_raise(statement) for statement in loop.orelse.body.body):
-        return True
+    if loop.orelse is not None:
+        body = loop.orelse.body  # `else: raise ...` on the `else:` line is one line of its own
+        if any(_simple_raise(statement) for statement in (body.body if isinstance(body, cst.IndentedBlock) else [body])):
+            return True
     for statement in rest:
         if isinstance(statement, cst.SimpleStatementLine):
             if any(isinstance(small, cst.Return) for small in statement.body):
@@ -371,8 +392,10 @@ def _raises_after(loop: cst.For, rest: Sequence[cst.BaseStatement]) -> bool:
     return False
 
 
-def _simple_raise(statement: cst.BaseStatement) -> bool:
-    return isinstance(statement, cst.SimpleStatementLine) and any(isinstance(small, cst.Raise) for small in statement.body)
+def _simple_raise(statement: cst.BaseStatement | cst.BaseSuite) -> bool:
+    return isinstance(statement, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) and any(
+        isinstance(small, cst.Raise) for small in statement.body
+    )
 
 
 def _numbers(node: cst.Tuple | cst.List) -> tuple[str, ...] | None:
@@ -404,20 +427,32 @@ def _strings(node: cst.BaseExpression, lookup) -> tuple[str, ...] | None:  # typ
     if isinstance(node, cst.SimpleString):
         value = node.evaluated_value
         return (value,) if isinstance(value, str) else None
+    if isinstance(node, cst.ConcatenatedString):  # `"lib" "x.so"`: one string, as Python reads it
+        left, right = _strings(node.left, lookup), _strings(node.right, lookup)
+        return None if left is None or right is None else joined([left, right])
     if isinstance(node, (cst.FormattedString, cst.BinaryOperation, cst.Call)):
         return _built(node, lookup)
     if isinstance(node, (cst.Tuple, cst.List)):
         values = []
         for element in node.elements:
-            if not isinstance(element.value, cst.SimpleString):
-                return None
-            value = element.value.evaluated_value
-            if not isinstance(value, str):
+            value = _literal(element.value)
+            if value is None:
                 return None
             values.append(value)
         return tuple(values)
     if isinstance(node, cst.Name):
         return lookup(node.value)
+    return None
+
+
+def _literal(node: cst.BaseExpression) -> str | None:
+    """The text of a string literal (implicitly concatenated ones too), not of an f-string."""
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    if isinstance(node, cst.ConcatenatedString):
+        left, right = _literal(node.left), _literal(node.right)
+        return None if left is None or right is None else left + right
     return None
 
 

@@ -136,6 +136,9 @@ ctypes.CDLL(("libz"
             (7, 'library', ('libcurand.so.12',), 'ctypes.CDLL', False, False, 0, False),
             (8, 'library', ('libcusparse.so.12',), 'ctypes.CDLL', False, False, 0, False),
             (9, 'program', ('nvidia-smi',), 'subprocess.run', False, False, 0, False),
+            (10, 'library', ('libx.so',), 'ctypes.CDLL', False, False, 0, False),
+            (11, 'library', ('liby.so',), 'ctypes.CDLL', False, False, 0, False),
+            (12, 'library', ('libz.so.1',), 'ctypes.CDLL', False, False, 0, False),
         ],
     ),
     "star_import": (
@@ -170,8 +173,8 @@ class Decorated(base=subprocess.check_call(["class-kw"])):
     pass
         """,
         [
-            (2, 'library', ('libdecorated.so',), 'ctypes.CDLL', True, False, 0, False),
-            (3, 'program', ('default-arg',), 'subprocess.run', True, False, 0, False),
+            (2, 'library', ('libdecorated.so',), 'ctypes.CDLL', False, False, 0, False),
+            (3, 'program', ('default-arg',), 'subprocess.run', False, False, 0, False),
             (5, 'library', ('liblambda.so.1',), 'ctypes.CDLL', False, False, 0, False),
             (7, 'program', ('class-kw',), 'subprocess.check_call', False, False, 0, False),
         ],
@@ -294,7 +297,7 @@ shutil.which(TOOL)
         [
             (8, 'program', ('tesseract',), 'subprocess.run', True, False, 0, False),
             (13, 'program', ('()get_prober_name',), 'subprocess.check_output', True, False, 0, False),
-            (18, 'program', ('first',), 'subprocess.run', True, False, 0, False),
+            (18, 'program', ('second',), 'subprocess.run', True, False, 0, False),
             (20, 'program', ('git',), 'subprocess.run', False, False, 0, False),
             (21, 'program', ('tesseract',), 'shutil.which', False, False, 0, False),
         ],
@@ -332,7 +335,7 @@ def f(): return ctypes.CDLL("libinline.so")
 class K: X = subprocess.run(["class-inline"])
         """,
         [
-            (3, 'library', ('libone.so.2', 'libone.so.1'), 'ctypes.CDLL', False, False, 0, False),
+            (3, 'library', ('libone.so.2', 'libone.so.1'), 'ctypes.CDLL', False, False, 1, False),
             (6, 'program', ('inline',), 'subprocess.run', False, False, 0, False),
             (7, 'library', ('libinline.so',), 'ctypes.CDLL', True, False, 0, False),
             (8, 'program', ('class-inline',), 'subprocess.run', False, False, 0, False),
