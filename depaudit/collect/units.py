@@ -63,7 +63,20 @@ def hint_units(source: bytes, prefilter: Prefilter, may_report: Callable[[str], 
 
 def hint_cut(source: bytes, tree: ast.Module, may_report: Callable[[str], bool]) -> Unit:
     """`hint_units` on the file's `ast` tree (`tree_of`), where the caller has it already."""
-    return _cut_unit(source, tree, _call_lines(tree, may_report), statements=False)
+    return _cut_unit(source, tree, _call_lines(tree, may_report), statements=False, rebound=_text_names(tree))
+
+
+def _text_names(tree: ast.Module) -> frozenset[str]:
+    """The names some assignment binds to text the hint visitor reads: every other assignment
+    of them is kept too, as it makes the visitor forget what they held (`args = ["-c"]`, then
+    `args = args[1:]`: `run(args)` names no program)."""
+    return frozenset(
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and _binds(node, False)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    )
 
 
 def import_units(source: bytes, prefilter: re.Pattern[bytes]) -> Unit | None:
@@ -242,10 +255,10 @@ def tree_of(source: bytes) -> ast.Module | None:
     return _tree(source)
 
 
-def _cut_unit(source: bytes, tree: ast.Module, hits: list[int], statements: bool) -> Unit:
+def _cut_unit(source: bytes, tree: ast.Module, hits: list[int], statements: bool, rebound: frozenset[str] = frozenset()) -> Unit:
     blank: list[_Blank] = []
     spans: list[_Span] = []
-    _cut(tree.body, hits, blank, statements, spans)
+    _cut(tree.body, hits, blank, statements, spans, rebound=rebound)
     lines = source.split(b"\n")
     removed = [node for *_, node in blank]
     for line, start, end, node in sorted(spans, key=lambda span: span[:3], reverse=True):  # right to left: the offsets stay true
@@ -409,7 +422,13 @@ _Span = tuple[int, int, int, ast.stmt]  # line, first and end byte of a one-line
 
 
 def _cut(
-    body: list[ast.stmt], hits: list[int], blank: list[_Blank], statements: bool, spans: list[_Span], near: bool = False
+    body: list[ast.stmt],
+    hits: list[int],
+    blank: list[_Blank],
+    statements: bool,
+    spans: list[_Span],
+    near: bool = False,
+    rebound: frozenset[str] = frozenset(),
 ) -> None:
     """Blank what of `body` holds no hit: every statement (`statements` true), or (`statements`
     false) all but what the hint visitor reads besides the calls it reports: names bound to
@@ -422,7 +441,7 @@ def _cut(
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
         last = node.end_lineno or node.lineno
         inside = _within(hits, first, last)
-        if not inside and (statements or isinstance(node, _DEFINITIONS) or not _binds(node, near)):
+        if not inside and (statements or isinstance(node, _DEFINITIONS) or not _binds(node, near, rebound)):
             if not _shares_a_line(body, position):
                 dropped.append((first, last, None, node))
             elif statements and first == last:
@@ -440,7 +459,7 @@ def _cut(
                 spans.append((first, node.col_offset, node.end_col_offset or node.col_offset, node))
         else:
             for block in _blocks(node):
-                _cut(block, inside, blank, statements, spans, near or bool(inside))
+                _cut(block, inside, blank, statements, spans, near or bool(inside), rebound)
     if dropped and len(dropped) == len(body):
         first, last, _, node = dropped[0]
         dropped[0] = (first, last, body[0].col_offset, node)
@@ -456,7 +475,7 @@ def _imports_by_call(node: ast.stmt) -> bool:
     )
 
 
-def _binds(node: ast.stmt, near: bool) -> bool:
+def _binds(node: ast.stmt, near: bool, rebound: frozenset[str] = frozenset()) -> bool:
     """What the hint visitor may need from a statement with no hit: a name bound to a literal
     string, a list or tuple of them, text built from them, or another name; an import alias; the
     blocks of a compound statement (which may hold either); `raise` and `continue`, which say
@@ -474,6 +493,8 @@ def _binds(node: ast.stmt, near: bool) -> bool:
         return True
     if not isinstance(node, ast.Assign):
         return False
+    if any(isinstance(target, ast.Name) and target.id in rebound for target in node.targets):
+        return True  # see _text_names
     value = node.value
     if isinstance(value, (ast.List, ast.Tuple)):
         return all(_is_text(element) or _is_number(element) for element in value.elts)

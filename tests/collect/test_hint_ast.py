@@ -399,6 +399,24 @@ os.execl("/bin/sh", "sh")
             (13, 'program', ('str-which',), 'None.which', False, False, 0, False),
         ],
     ),
+    "rebinding": (
+        """\
+import subprocess
+def run(args, isolate):
+    if isolate:
+        args = ["-c"]
+        args = args[1:]
+    else:
+        return subprocess.run(args)
+TOOL = "ls"
+TOOL = compute()
+subprocess.run([TOOL])
+subprocess.run(["echo", TOOL])
+        """,
+        [
+            (11, 'program', ('echo',), 'subprocess.run', False, False, 0, False),
+        ],
+    ),
 }
 
 
