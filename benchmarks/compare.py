@@ -552,6 +552,10 @@ def hint_rows(inputs: Inputs, settings: Settings) -> list[Row]:
     rows.append(settings.schedule.add(row, Job(_worker(settings.python, "libcst-calls", match_list)), settings.slow_runs, 0))
     row = Row("hints.ast", work, f"stdlib ast parse of the {len(matches)} matches", "hints.grep")
     rows.append(settings.schedule.add(row, Job(_worker(settings.python, "ast-calls", match_list)), settings.runs, settings.warmup))
+    for route, how in (("libcst", "the ast cut, then libcst (a service's file)"), ("ast", "the ast walk (a wheel's file)")):
+        row = Row(f"hints.depaudit-{route}", work, f"depaudit's hint reader on the {len(matches)} matches: {how}", "hints.grep")
+        job = Job(_worker(settings.python, "depaudit-hints", match_list, route))
+        rows.append(settings.schedule.add(row, job, settings.runs, settings.warmup))
     return rows
 
 

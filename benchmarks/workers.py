@@ -242,6 +242,21 @@ def ast_calls(list_file: str) -> str:
     return f"{len(files)} files, {calls} calls, {errors} unparsable"
 
 
+def depaudit_hints(list_file: str, route: str) -> str:
+    """depaudit's hint reader on each file, by the route a service's file takes (`libcst`: the
+    `ast` cut, then libcst) or a wheel's (`ast`: the walk of the `ast` tree)."""
+    from depaudit.collect import hints
+
+    read = hints.file_hints if route == "libcst" else hints.installed_file_hints
+    files, found, errors = _lines(list_file), 0, 0
+    for path in files:
+        try:
+            found += len(read(Path(path).read_bytes()))
+        except Exception:  # noqa: BLE001  # as above
+            errors += 1
+    return f"{len(files)} files, {found} hints, {errors} unparsable"
+
+
 # --- depaudit's own ELF stage, through its Python API ---------------------------------
 
 
@@ -286,6 +301,7 @@ PROGRAMS: dict[str, Callable[..., str]] = {
     "libcst-imports": libcst_imports,
     "libcst-calls": libcst_calls,
     "ast-calls": ast_calls,
+    "depaudit-hints": depaudit_hints,
     "depaudit-elf": depaudit_elf,
 }
 
