@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import depaudit
+from depaudit.machine import MachineError
 from depaudit.options import FAIL_ON, FORMATS, InputError
 
 if TYPE_CHECKING:
@@ -195,12 +198,18 @@ def run() -> int:
     would otherwise walk it all (~70 ms of a warm monorepo scan); callers of `main` in a live
     process (tests) keep their memory collectable.
 
-    A crash is exit 3, never 1: a CI gate must not read a bug of depaudit as findings."""
+    A crash is exit 3, never 1: a CI gate must not read a bug of depaudit as findings. However
+    the run ends (a result, an error, exit 3, Ctrl-C, SIGTERM), its scratch folders are removed;
+    a killed run's (SIGKILL) are removed by the next run."""
+    from depaudit.scratch import release_all, remove_stale_scratch
+
     code = EXIT_FINDINGS  # the report was cut short: the verdict never reached the reader
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")  # a file named with bytes that are no UTF-8
+    previous = signal.signal(signal.SIGTERM, functools.partial(_terminate, os.getpid()))
     try:
+        remove_stale_scratch()
         code = main()
         sys.stdout.flush()
     except BrokenPipeError:
@@ -212,10 +221,33 @@ def run() -> int:
     except KeyboardInterrupt:
         print("depaudit: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("depaudit: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Exception as error:  # noqa: BLE001 - the last resort: every other path returns a code
         return _internal_error(error)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup itself is not cut short: it takes ms
+        release_all()
+        signal.signal(signal.SIGTERM, previous)  # a caller in a live process (tests) gets its own back
     gc.freeze()
     return code
+
+
+class Terminated(BaseException):
+    """SIGTERM (`docker stop`, a CI job cancelled), raised where the scan is so that it unwinds
+    and cleans up. A BaseException, as KeyboardInterrupt: no `except Exception` takes it for a
+    bad file's error and goes on."""
+
+
+def _terminate(owner: int, signum: int, frame: object) -> None:
+    if os.getpid() != owner:
+        # A forked worker inherited the handler: it ends as the signal means, its parent cleans up.
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM while cleaning up ends the process
+    raise Terminated()
 
 
 def _internal_error(error: Exception) -> int:
@@ -249,6 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(args)
     except InputError as error:
+        print(f"depaudit: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except MachineError as error:  # a full disk is no finding on the input, nor a bug of depaudit
         print(f"depaudit: error: {error}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -18,10 +18,11 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from depaudit.atomic import scratch_folder
 from depaudit.findings import Finding, FindingKind
-from depaudit.image.model import ImageFormatError
 from depaudit.image.layers import READ_ERRORS, LayeredImage, LayerTooLarge, Opener, bounded_decompressor, compressed
+from depaudit.image.model import ImageFormatError
+from depaudit.machine import writing_to
+from depaudit.scratch import release, scratch_folder
 
 _UNREADABLE: tuple[type[Exception], ...] = (*READ_ERRORS, LayerTooLarge)
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{32,128})$")
@@ -43,6 +44,9 @@ class _Store:
             except _UNREADABLE as error:
                 self.close()
                 raise ImageFormatError(f"{path}: not a readable image archive: {error}") from error
+            except BaseException:  # this machine's error (MachineError), an interrupt: no copy left behind
+                self.close()
+                raise
 
     def _plain_archive(self, path: Path) -> Path:
         """The archive itself, or (`docker save | gzip`) a bounded decompressed copy of it."""
@@ -52,7 +56,7 @@ class _Store:
             stream.seek(0)
             self._scratch = scratch_folder("depaudit-image-")
             copy = self._scratch / "archive.tar"
-            with open(copy, "wb") as out:
+            with writing_to(self._scratch.parent, f"decompressing {path}"), open(copy, "wb") as out:
                 shutil.copyfileobj(bounded_decompressor(stream, os.fstat(stream.fileno()).st_size), out)
             return copy
 
@@ -60,7 +64,7 @@ class _Store:
         if self._tar is not None:
             self._tar.close()
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            release(self._scratch)
 
     def where(self, name: str) -> str | None:
         """None when the image holds `name`; else why not ("missing", or "outside")."""

@@ -18,7 +18,6 @@ import io
 import lzma
 import os
 import posixpath
-import shutil
 import tarfile
 import weakref
 import zlib
@@ -27,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from depaudit.atomic import scratch_folder
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.rootfs import Ranges, RootfsDir
+from depaudit.machine import MACHINE_ERRNOS, MachineError, writing_to
+from depaudit.scratch import release, scratch_folder
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -105,12 +105,14 @@ _LayerIndex = tuple[dict[str, "_Entry"], list[str], list[str], list[tuple[str, s
 class LayeredImage(RootfsDir):
     """The same file interface as an unpacked rootfs, answered from the layer index."""
 
+    copies = True
+
     def __init__(self, label: str, layers: list[Opener], digests: list[str | None] | None = None) -> None:
         """`digests`: the sha256 each layer blob is named by (None: not named so, not checked)."""
         self._digests = digests or [None] * len(layers)
         self._budget = MAX_IMAGE_BYTES  # decompressed bytes the layers still to index may take
         self._cache = scratch_folder("depaudit-image-")
-        weakref.finalize(self, shutil.rmtree, self._cache, True)
+        weakref.finalize(self, release, self._cache)  # the CLI removes it on exit in any case
         super().__init__(self._cache / "root")
         self.label = label
         self._layers = layers
@@ -321,7 +323,7 @@ class LayeredImage(RootfsDir):
             return self._plain[number]
         copy = self._copies.get(number)
         if copy is None:
-            copy = self._copies[number] = _Copy(self._cache / f"layer-{number}.tar", self._layers[number])
+            copy = self._copies[number] = _Copy(self._cache / f"layer-{number}.tar", self._layers[number], self.label)
         copy.extend(upto)
         return copy.open
 
@@ -427,11 +429,14 @@ class LayeredImage(RootfsDir):
             self._made.add(folder)
 
     def _cannot_copy(self, key: str, error: OSError) -> None:
-        """This machine's disk, not the image: full, or not writable."""
+        """This machine's disk (full, over quota, read-only) ends the scan: never a finding on the
+        image. A name this machine cannot hold (too long) is the image's: a finding on that file."""
+        if error.errno in MACHINE_ERRNOS:
+            raise MachineError(self._cache.parent, error, f"copying /{key} out of {self.label}") from error
         self.findings.append(
             Finding(
                 FindingKind.UNREADABLE_FILE, "/" + key, None,
-                f"cannot copy it out of {self.label} ({error.strerror or error}): free space in {self._cache.parent}",
+                f"cannot copy it out of {self.label} ({error.strerror or error}): it is not audited",
             )
         )
 
@@ -560,12 +565,14 @@ class _Copy:
     """The decompressed bytes of one layer on disk, extended as far as they are asked for. The
     decompressing stream stays open between requests: no byte is decompressed twice."""
 
-    def __init__(self, path: Path, opener: Opener) -> None:
+    def __init__(self, path: Path, opener: Opener, label: str) -> None:
         self.path, self._opener = path, opener
         self._source: BinaryIO | None = None
         self._stream: _Bounded | None = None
         self._size, self._ended = 0, False
-        path.touch()
+        self._doing = f"decompressing a layer of {label}"
+        with writing_to(path.parent.parent, self._doing):  # the temporary folder, not our scratch in it
+            path.touch()
 
     def extend(self, upto: int) -> None:
         if self._ended or upto <= self._size:
@@ -574,7 +581,9 @@ class _Copy:
             if self._stream is None:
                 self._source = self._opener()
                 self._stream = bounded_decompressor(self._source, _size(self._source))
-            with open(self.path, "ab") as out:
+            # A write that fails for this machine's reason raises MachineError, which is no
+            # OSError: a full disk is never taken for a layer cut short.
+            with writing_to(self.path.parent.parent, self._doing), open(self.path, "ab") as out:
                 copied = _copy(self._stream, out, upto - self._size)
                 self._size += copied
             if self._size < upto:
