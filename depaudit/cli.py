@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
 import os
 import signal
@@ -202,16 +201,20 @@ def run() -> int:
     the run ends (a result, an error, exit 3, Ctrl-C, SIGTERM), its scratch folders are removed;
     a killed run's (SIGKILL) are removed by the next run."""
     from depaudit.scratch import release_all, remove_stale_scratch
+    from depaudit.termination import Terminated, install, terminated
 
     code = EXIT_FINDINGS  # the report was cut short: the verdict never reached the reader
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")  # a file named with bytes that are no UTF-8
-    previous = signal.signal(signal.SIGTERM, functools.partial(_terminate, os.getpid()))
+    previous = install()
+    ending = False  # terminated: the process ends as soon as its folders are removed
     try:
         remove_stale_scratch()
         code = main()
         sys.stdout.flush()
+        if terminated():  # the handler's exception was lost where Python only reports one (a fork hook)
+            raise Terminated()
     except BrokenPipeError:
         # `depaudit why … | head`: the reader has gone, and what it read is all it wanted. No
         # traceback; stdout goes to /dev/null so that the interpreter's last flush is quiet too.
@@ -223,31 +226,21 @@ def run() -> int:
         return 130
     except Terminated:
         print("depaudit: terminated (SIGTERM)", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        code = 128 + signal.SIGTERM
+        ending = True
     except Exception as error:  # noqa: BLE001 - the last resort: every other path returns a code
         return _internal_error(error)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup itself is not cut short: it takes ms
         release_all()
         signal.signal(signal.SIGTERM, previous)  # a caller in a live process (tests) gets its own back
+    if ending:
+        # Not through the interpreter's exit: it joins the pool's feeder thread, which may block
+        # for ever writing to workers the signal ended.
+        sys.stderr.flush()
+        os._exit(code)
     gc.freeze()
     return code
-
-
-class Terminated(BaseException):
-    """SIGTERM (`docker stop`, a CI job cancelled), raised where the scan is so that it unwinds
-    and cleans up. A BaseException, as KeyboardInterrupt: no `except Exception` takes it for a
-    bad file's error and goes on."""
-
-
-def _terminate(owner: int, signum: int, frame: object) -> None:
-    if os.getpid() != owner:
-        # A forked worker inherited the handler: it ends as the signal means, its parent cleans up.
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-        return
-    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM while cleaning up ends the process
-    raise Terminated()
 
 
 def _internal_error(error: Exception) -> int:

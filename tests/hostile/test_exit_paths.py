@@ -176,3 +176,41 @@ def test_only_our_names_are_swept_and_never_through_a_link(tmp_path: Path) -> No
     (tmp_path / f"depaudit-image-{dead}-link").symlink_to(tmp_path / "target")
     assert remove_stale_scratch(tmp_path) == []
     assert all(folder.is_dir() for folder in kept) and (tmp_path / "target" / "precious").exists()
+
+
+@pytest.mark.parametrize("whom", ["the scan", "its process group"])
+def test_a_sigterm_while_workers_parse_ends_them_all_and_cleans_up(scene: dict[str, Path], whom: str) -> None:
+    """Workers forked with the handler in place die as SIGTERM means (a cancelled CI job signals
+    the whole group); the scan unwinds, exits 143 and removes its folder. 300 modules of 300
+    functions each keep two workers parsing for many seconds: the signal comes while they do."""
+    body = "".join(f"def f{n}(x):\n    import json\n    return [json.dumps(x) for _ in range({n})]\n" for n in range(300))
+    for number in range(300):
+        (scene["service"] / f"m{number}.py").write_text(body)
+    (scene["service"] / "main.py").write_text("".join(f"import m{number}\n" for number in range(300)))
+    command = [sys.executable, "-m", "depaudit", "scan", str(scene["service"]), "--image", str(scene["quick"]),
+               "--site-packages", str(scene["site_packages"]), "--no-cache", "--jobs", "2", "--no-progress"]
+    process = subprocess.Popen(command, env={**os.environ, "TMPDIR": str(scene["tmpdir"])}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    listing = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    workers: list[str] = []
+    deadline = time.monotonic() + 120
+    while not workers and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            workers = listing.read_text().split()
+        except FileNotFoundError:
+            process.kill()
+            pytest.skip("this kernel does not list a process's children")
+        time.sleep(0.01)
+    assert workers and os.listdir(scene["tmpdir"]) != []
+    if whom == "the scan":
+        process.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(process.pid, signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    assert (process.returncode, stdout, stderr) == (143, "", "depaudit: terminated (SIGTERM)\n")
+    assert os.listdir(scene["tmpdir"]) == []
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{worker}").exists() for worker in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [worker for worker in workers if Path(f"/proc/{worker}").exists()] == []
