@@ -38,6 +38,7 @@ class RootfsDir:
         self.root = Path(os.path.abspath(root))
         self.findings: list[Finding] = []
         self._reported: set[str] = set()
+        self.loops_met: list[str] = []  # every time a resolution met one: what a cached walk must report again
 
     def _host(self, parts: list[str]) -> str:
         return os.path.join(self.root, *parts)
@@ -47,14 +48,16 @@ class RootfsDir:
         try:
             return self._resolve(path, follow_final)
         except SymlinkLoop as loop:
-            # One finding per looping link, however many paths lead through it (usrmerge).
-            where = loop.path
-            if where not in self._reported:
-                self._reported.add(where)
-                self.findings.append(
-                    Finding(FindingKind.SYMLINK_LOOP, where, None, "symbolic links loop: the loader cannot open it")
-                )
+            self.loops_met.append(loop.path)
+            self.report_loop(loop.path)
             return None
+
+    def report_loop(self, where: str) -> None:
+        """One finding per looping link, however many paths lead through it (usrmerge); also for
+        a loop a walk taken from the result cache met when it ran."""
+        if where not in self._reported:
+            self._reported.add(where)
+            self.findings.append(Finding(FindingKind.SYMLINK_LOOP, where, None, "symbolic links loop: the loader cannot open it"))
 
     def _resolve(self, path: str, follow_final: bool) -> str | None:
         pending = deque(p for p in path.split("/") if p not in ("", "."))
@@ -101,6 +104,21 @@ class RootfsDir:
         """Where to read an image file on this machine: always inside the root."""
         canonical = self.resolve(path)
         return None if canonical is None else Path(self._host(canonical.split("/")[1:]))
+
+    def file_size(self, path: str) -> int | None:
+        """The size in bytes of the image file `path` names, None when it is no regular file."""
+        if not self.is_file(path):
+            return None
+        host = self.host_path(path)
+        try:
+            return os.stat(host).st_size if host is not None else None
+        except OSError:
+            return None
+
+    def readable_part(self, path: str, ranges: Ranges) -> Path | None:
+        """Where to read the parts of an image file that `ranges` names (read over the file's
+        bytes): an unpacked image's file itself; a layered image copies out only those parts."""
+        return self.host_path(path) if self.is_file(path) else None
 
     def python_environment(self, path: str, reads: Callable[[str], bool | Ranges]) -> Path | None:
         """A folder of the image (a site-packages) as a folder on this machine that the Python
