@@ -1,6 +1,5 @@
 """Replace a file so that it appears whole or not at all: what `depaudit scan --write` writes
-Dockerfiles and reports with; and scratch folders that a killed run leaves are removed by the
-next. Depends on nothing else in depaudit."""
+Dockerfiles and reports with. (Scratch folders: depaudit.scratch.)"""
 
 from __future__ import annotations
 
@@ -8,6 +7,8 @@ import os
 import re
 import secrets
 from pathlib import Path
+
+from depaudit.scratch import process_running
 
 
 # Temporary files of a write: `.Dockerfile.depaudit-<pid>-<random>`, beside the file they replace.
@@ -79,7 +80,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         return removed
     for name in names:
         match = _TEMPORARY.fullmatch(name)
-        if match is None or _running(int(match.group("pid"))):
+        if match is None or process_running(int(match.group("pid"))):
             continue
         try:
             os.unlink(folder / name)
@@ -87,32 +88,3 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         except OSError:
             pass
     return removed
-
-
-def scratch_folder(prefix: str) -> Path:
-    """A new temporary folder `<prefix><pid>-…` for this process. Those of processes no longer
-    running (a scan killed mid-way leaves its copies of image files) are removed first."""
-    import shutil
-    import tempfile
-
-    root = Path(tempfile.gettempdir())
-    pattern = re.compile(re.escape(prefix) + r"(\d+)-")
-    try:
-        names = os.listdir(root)
-    except OSError:
-        names = []
-    for name in names:
-        match = pattern.match(name)
-        if match is not None and not _running(int(match.group(1))):
-            shutil.rmtree(root / name, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except PermissionError:
-        return True  # someone else's process
-    except (ProcessLookupError, OverflowError):
-        return False  # gone, or a number no process has
-    return True

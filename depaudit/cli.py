@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import depaudit
+from depaudit.machine import MachineError
 from depaudit.options import FAIL_ON, FORMATS, InputError
 
 if TYPE_CHECKING:
@@ -195,14 +197,24 @@ def run() -> int:
     would otherwise walk it all (~70 ms of a warm monorepo scan); callers of `main` in a live
     process (tests) keep their memory collectable.
 
-    A crash is exit 3, never 1: a CI gate must not read a bug of depaudit as findings."""
+    A crash is exit 3, never 1: a CI gate must not read a bug of depaudit as findings. However
+    the run ends (a result, an error, exit 3, Ctrl-C, SIGTERM), its scratch folders are removed;
+    a killed run's (SIGKILL) are removed by the next run."""
+    from depaudit.scratch import release_all, remove_stale_scratch
+    from depaudit.termination import Terminated, install, terminated
+
     code = EXIT_FINDINGS  # the report was cut short: the verdict never reached the reader
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")  # a file named with bytes that are no UTF-8
+    previous = install()
+    ending = False  # terminated: the process ends as soon as its folders are removed
     try:
+        remove_stale_scratch()
         code = main()
         sys.stdout.flush()
+        if terminated():  # the handler's exception was lost where Python only reports one (a fork hook)
+            raise Terminated()
     except BrokenPipeError:
         # `depaudit why … | head`: the reader has gone, and what it read is all it wanted. No
         # traceback; stdout goes to /dev/null so that the interpreter's last flush is quiet too.
@@ -212,8 +224,21 @@ def run() -> int:
     except KeyboardInterrupt:
         print("depaudit: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("depaudit: terminated (SIGTERM)", file=sys.stderr)
+        code = 128 + signal.SIGTERM
+        ending = True
     except Exception as error:  # noqa: BLE001 - the last resort: every other path returns a code
         return _internal_error(error)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup itself is not cut short: it takes ms
+        release_all()
+        signal.signal(signal.SIGTERM, previous)  # a caller in a live process (tests) gets its own back
+    if ending:
+        # Not through the interpreter's exit: it joins the pool's feeder thread, which may block
+        # for ever writing to workers the signal ended.
+        sys.stderr.flush()
+        os._exit(code)
     gc.freeze()
     return code
 
@@ -249,6 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(args)
     except InputError as error:
+        print(f"depaudit: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except MachineError as error:  # a full disk is no finding on the input, nor a bug of depaudit
         print(f"depaudit: error: {error}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
+from depaudit.termination import forking, stop_if_terminated, unblock_in_child
+
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
@@ -74,7 +76,8 @@ class Workers:
                 results = [_counted(function(item), count) for item in items]
             return lambda: results
         chunk = max(1, len(items) // (self.processes * 8))
-        pending = self._executor().map(function, items, chunksize=chunk)  # every chunk is submitted now
+        with forking():  # the pool forks its workers in here
+            pending = self._executor().map(function, items, chunksize=chunk)  # every chunk is submitted now
         done: list[list[R]] = []
 
         def wait() -> list[R]:
@@ -87,6 +90,7 @@ class Workers:
                     else:  # each result as it arrives: a batch of 3,000 files is no silent wait
                         done.append([_counted(result, count) for result in pending])
                 except BrokenProcessPool:
+                    stop_if_terminated()  # SIGTERM to the group broke it: no file to blame
                     if crashed is None:
                         raise
                     done.append(self._one_by_one(function, items, crashed))
@@ -102,7 +106,9 @@ class Workers:
         if self._pool is None:
             # fork: the workers start with what this process imported (libcst, once there is
             # something to parse) and a copy of what it read.
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("fork"))
+            self._pool = ProcessPoolExecutor(
+                self.processes, mp_context=multiprocessing.get_context("fork"), initializer=unblock_in_child
+            )
         return self._pool
 
     def _one_by_one(self, function: Callable[[T], R], items: Sequence[T], crashed: Callable[[T], R]) -> list[R]:
@@ -112,8 +118,11 @@ class Workers:
         self._discard_pool()
         for item in items:
             try:
-                results.append(self._executor().submit(function, item).result())
+                with forking():
+                    future = self._executor().submit(function, item)
+                results.append(future.result())
             except BrokenProcessPool:
+                stop_if_terminated()
                 self._discard_pool()
                 results.append(crashed(item))
         return results
@@ -134,8 +143,32 @@ class Workers:
     def __enter__(self) -> Workers:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc_info: object) -> None:
+        if kind is not None and not issubclass(kind, Exception):
+            self._abandon()  # SIGTERM, Ctrl-C: the work queued is not wanted any more
         self.close()
+
+    def _abandon(self) -> None:
+        """End the workers now: a pool shut down politely runs every chunk already queued."""
+        if self._pool is None:
+            return
+        import threading
+        from concurrent.futures import InvalidStateError
+
+        earlier = threading.excepthook
+
+        def quiet(args: threading.ExceptHookArgs) -> None:
+            # Python 3.11's pool thread, finding the pool broken, sets an error on the futures that
+            # map's iterator cancelled as the signal unwound it, and dies printing this.
+            if not isinstance(args.exc_value, InvalidStateError):
+                earlier(args)
+
+        threading.excepthook = quiet
+        for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+            process.terminate()  # SIGTERM: a worker's inherited handler ends it as the signal means
+        # Not cancel_futures: Python 3.11's pool, broken meanwhile, then fails on the cancelled ones.
+        self._pool.shutdown(wait=False)
+        self._pool = None
 
 
 def _counted(result: R, count: Callable[[], None]) -> R:

@@ -18,11 +18,12 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from depaudit.atomic import scratch_folder
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.layer_cache import KeptLayers, LayerCache, docker_save_digests, open_cache
-from depaudit.image.model import ImageFormatError
 from depaudit.image.layers import READ_ERRORS, LayeredImage, LayerTooLarge, Opener, bounded_decompressor, compressed
+from depaudit.image.model import ImageFormatError
+from depaudit.machine import writing_to
+from depaudit.scratch import release, scratch_folder
 
 _UNREADABLE: tuple[type[Exception], ...] = (*READ_ERRORS, LayerTooLarge)
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{32,128})$")
@@ -44,6 +45,9 @@ class _Store:
             except _UNREADABLE as error:
                 self.close()
                 raise ImageFormatError(f"{path}: not a readable image archive: {error}") from error
+            except BaseException:  # this machine's error (MachineError), an interrupt: no copy left behind
+                self.close()
+                raise
 
     def _plain_archive(self, path: Path) -> Path:
         """The archive itself, or (`docker save | gzip`) a bounded decompressed copy of it."""
@@ -53,7 +57,7 @@ class _Store:
             stream.seek(0)
             self._scratch = scratch_folder("depaudit-image-")
             copy = self._scratch / "archive.tar"
-            with open(copy, "wb") as out:
+            with writing_to(self._scratch.parent, f"decompressing {path}"), open(copy, "wb") as out:
                 shutil.copyfileobj(bounded_decompressor(stream, os.fstat(stream.fileno()).st_size), out)
             return copy
 
@@ -61,7 +65,7 @@ class _Store:
         if self._tar is not None:
             self._tar.close()
         if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+            release(self._scratch)
 
     def where(self, name: str) -> str | None:
         """None when the image holds `name`; else why not ("missing", or "outside")."""
@@ -152,20 +156,35 @@ def open_layers(path: Path, cache_dir: Path | None = None) -> tuple[LayeredImage
 
 def _open(store: _Store, path: Path, cache: LayerCache | None = None) -> tuple[LayeredImage, dict[str, str]]:
     findings: list[Finding] = []
-    if store.has("manifest.json"):
+    docker_save = store.has("manifest.json")
+    if docker_save:
         config_name, layer_names = _docker_save(store)
     elif store.has("index.json"):
         config_name, layer_names = _oci(store)
     else:
         raise ImageFormatError(f"{path}: neither a docker save archive (manifest.json) nor an OCI layout (index.json)")
+    config, problem = _config(store, config_name)
+    env, env_problem = _config_env(config, config_name)
+    problem = problem or env_problem
+    if problem is not None:
+        findings.append(Finding(FindingKind.BAD_IMAGE, str(path), None, problem))
+    diff_ids: list[str | None] = [None] * len(layer_names)
+    if docker_save and config is not None and any(_named_digest(name) is None for name in layer_names):
+        # A docker save's `<id>/layer.tar` is named by no digest: the config (itself named by
+        # its digest) names each layer's, in order.
+        diff_ids, unusable = _diff_ids(config, len(layer_names))
+        if unusable is not None:
+            findings.append(Finding(FindingKind.BAD_IMAGE, str(path), None, unusable))
     openers: list[Opener] = []
     digests: list[str | None] = []  # checked as each layer is read (an OCI blob is named by it)
+    checked: list[str | None] = []  # the diff_id of a layer named by no digest
     by_name: dict[str, Opener] = {}  # a blob listed again is the same opener: read and indexed once
-    for name in layer_names:
+    for number, name in enumerate(layer_names):
         problem = store.where(name)
         if problem is None:
             openers.append(by_name.setdefault(name, store.opener(name)))
             digests.append(_named_digest(name))  # blobs/sha256/<hex>; a docker save's <id>/layer.tar names none
+            checked.append(diff_ids[number] if digests[-1] is None else None)
         elif problem == "outside":
             findings.append(
                 Finding(
@@ -177,38 +196,46 @@ def _open(store: _Store, path: Path, cache: LayerCache | None = None) -> tuple[L
             findings.append(
                 Finding(FindingKind.BAD_IMAGE, str(path), None, f"the manifest names layer {name}, which the image does not hold")
             )
-    env, problem = _config_env(store, config_name)
-    if problem is not None:
-        findings.append(Finding(FindingKind.BAD_IMAGE, str(path), None, problem))
     kept = None
     if cache is not None:
         # A docker save's <id>/layer.tar is named by no digest: the cache knows it by its diff_id.
-        diff_ids = docker_save_digests(store, config_name, layer_names) if store.has("manifest.json") else [None] * len(layer_names)
-        present = [(name, diff_id) for name, diff_id in zip(layer_names, diff_ids) if store.where(name) is None]
+        known_by = docker_save_digests(store, config_name, layer_names) if store.has("manifest.json") else [None] * len(layer_names)
+        present = [(name, diff_id) for name, diff_id in zip(layer_names, known_by) if store.where(name) is None]
         kept = KeptLayers(cache, [store.identity(name) for name, _ in present], [diff_id for _, diff_id in present])
-    image = LayeredImage(str(path), openers, digests, kept)
+    image = LayeredImage(str(path), openers, digests, checked, kept=kept)
     image.findings[:0] = findings
     return image, env
 
 
-def _config_env(store: _Store, config_name: str | None) -> tuple[dict[str, str], str | None]:
-    """The config's Env, and why it could not be read (the scan goes on without it)."""
-    if not config_name:
-        return {}, None
-    unusable = (
+def _unusable_env(config_name: str) -> str:
+    return (
         f"the image config {config_name} has no readable Env list: the image's own PATH and LD_LIBRARY_PATH"
         " are not used; pass them with --env"
     )
+
+
+def _config(store: _Store, config_name: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The config document, and why it could not be read (the scan goes on without it)."""
+    if not config_name:
+        return None, None
     if not store.has(config_name):
-        return {}, unusable
+        return None, _unusable_env(config_name)
     try:
         document = store.json(config_name)
     except TamperedBlob as error:
-        return {}, f"{str(error).split(': ', 1)[1]}: the image's own PATH and LD_LIBRARY_PATH are not used; pass them with --env"
+        return None, f"{str(error).split(': ', 1)[1]}: the image's own PATH and LD_LIBRARY_PATH are not used; pass them with --env"
     except ImageFormatError:
-        return {}, unusable
+        return None, _unusable_env(config_name)
     if not isinstance(document, dict):
-        return {}, unusable
+        return None, _unusable_env(config_name)
+    return document, None
+
+
+def _config_env(document: dict[str, Any] | None, config_name: str | None) -> tuple[dict[str, str], str | None]:
+    """The config's Env, and why it could not be read."""
+    if document is None or not config_name:
+        return {}, None
+    unusable = _unusable_env(config_name)
     config = document.get("config") or {}  # an image may well set no environment at all
     items = (config.get("Env") or []) if isinstance(config, dict) else None
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
@@ -218,6 +245,22 @@ def _config_env(store: _Store, config_name: str | None) -> tuple[dict[str, str],
         key, _, value = item.partition("=")
         env[key] = value
     return env, None
+
+
+def _diff_ids(document: dict[str, Any], count: int) -> tuple[list[str | None], str | None]:
+    """The sha256 of each layer's uncompressed tar, as the config's rootfs.diff_ids names them in
+    order; when it does not name `count` of them so, none, and why."""
+    rootfs = document.get("rootfs")
+    listed = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    digests = [match.group(2) for item in listed if (match := _DIGEST.match(item) if isinstance(item, str) else None)
+               and match.group(1) == "sha256" and len(match.group(2)) == 64] if isinstance(listed, list) else []
+    if not isinstance(listed, list) or len(digests) != len(listed) or len(listed) != count:
+        shown = f"{len(listed)} entries" if isinstance(listed, list) else "no list"
+        return [None] * count, (
+            f"the image config's rootfs.diff_ids ({shown}) does not name each of the manifest's {count} layer(s) by its"
+            " sha256 digest: the layers' content is not checked"
+        )
+    return list(digests), None
 
 
 def _docker_save(store: _Store) -> tuple[str | None, list[str]]:

@@ -18,7 +18,6 @@ import io
 import lzma
 import os
 import posixpath
-import shutil
 import tarfile
 import weakref
 import zlib
@@ -27,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from depaudit.atomic import scratch_folder
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.rootfs import Ranges, RootfsDir
+from depaudit.machine import MACHINE_ERRNOS, MachineError, writing_to
+from depaudit.scratch import release, scratch_folder
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -47,6 +47,9 @@ MAX_IMAGE_BYTES = 256 * 1024**3
 # Layers are gzip or zstd; a whole `docker save` may also be compressed with bzip2 or xz.
 _GZIP, _ZSTD, _BZIP2, _XZ = b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zX"
 _BLOCK = tarfile.BLOCKSIZE
+# Whether layer digests are checked: always, but in benchmarks/hostile_sizes.py, which sets it
+# False to measure what the check costs.
+_CHECK_DIGESTS = True
 
 Opener = Callable[[], BinaryIO]  # a fresh stream over one blob (a layer as stored)
 
@@ -120,16 +123,26 @@ class Kept(Protocol):
 class LayeredImage(RootfsDir):
     """The same file interface as an unpacked rootfs, answered from the layer index."""
 
+    copies = True
+
     def __init__(
-        self, label: str, layers: list[Opener], digests: list[str | None] | None = None, kept: Kept | None = None
+        self,
+        label: str,
+        layers: list[Opener],
+        digests: list[str | None] | None = None,
+        diff_ids: list[str | None] | None = None,
+        *,
+        kept: Kept | None = None,
     ) -> None:
-        """`digests`: the sha256 each layer blob is named by (None: not named so, not checked).
+        """`digests`: the sha256 each layer blob is named by; `diff_ids`: the sha256 of each
+        layer's uncompressed tar, as a `docker save` config names it (None: not checked).
         `kept`: the layer cache (indexes and copies kept between runs by digest), if any."""
         self._digests = digests or [None] * len(layers)
+        self._diff_ids = diff_ids or [None] * len(layers)
         self._kept = kept
         self._budget = MAX_IMAGE_BYTES  # decompressed bytes the layers still to index may take
         self._cache = scratch_folder("depaudit-image-")
-        weakref.finalize(self, shutil.rmtree, self._cache, True)
+        weakref.finalize(self, release, self._cache)  # the CLI removes it on exit in any case
         super().__init__(self._cache / "root")
         self.label = label
         self._layers = layers
@@ -140,8 +153,9 @@ class LayeredImage(RootfsDir):
         self._made: set[Path] = set()  # folders made on this machine
         self._children: dict[str, set[str]] = {"": set()}
         # A blob the manifest lists again (identical empty layers do that) gives the same entries:
-        # read once, whatever the count (10,000 listings of one gzip layer took ~55 min).
-        self._indexed: dict[int, _LayerIndex] = {}
+        # read once, whatever the count (10,000 listings of one gzip layer took ~55 min); again
+        # only if a listing expects other content of it.
+        self._indexed: dict[tuple[int, str | None, str | None], _LayerIndex] = {}
         for number, opener in enumerate(layers):
             self._index_layer(number, opener)
         self._view = kept.root(self) if kept is not None else None
@@ -150,11 +164,12 @@ class LayeredImage(RootfsDir):
 
     # Building the index -----------------------------------------------------------------
     def _index_layer(self, number: int, opener: Opener) -> None:
-        read = self._indexed.get(id(opener))
+        key = (id(opener), self._digests[number], self._diff_ids[number])
+        read = self._indexed.get(key)
         if read is None:
             kept = self._kept
             read = kept.index(self, number, opener) if kept else self._read_layer(number, opener)
-            self._indexed[id(opener)] = read
+            self._indexed[key] = read
         added, removed, opaque, hardlinks = read
         # Whiteouts hide what lower layers put there; this layer's own entries stay.
         for folder in opaque:
@@ -179,14 +194,24 @@ class LayeredImage(RootfsDir):
         opaque: list[str] = []
         hardlinks: list[tuple[str, str]] = []
         last = ""
-        expected = self._digests[number]
+        expected, named_by = self._digests[number], "its digest names"
         actual: str | None = None
         window: _Bounded | None = None
         try:
             with opener() as raw:
+                packed = compressed(raw.read(4))
+                raw.seek(0)
+                if expected is None and self._diff_ids[number] is not None:
+                    # The uncompressed tar's digest: a plain layer's bytes as stored, a compressed
+                    # one's as decompressed for the index.
+                    expected, named_by = self._diff_ids[number], "the image config's rootfs.diff_ids names"
+                    checks_output = packed
+                else:
+                    checks_output = False
                 # Hashed as the index reads it (what it skips is read at the end): no second pass.
-                stream: BinaryIO = _Hashing(raw) if expected else raw  # type: ignore[assignment]
-                tar, window = self._tar_stream(number, opener, stream)
+                hashed = expected is not None and not checks_output and _CHECK_DIGESTS
+                stream: BinaryIO = _Hashing(raw) if hashed else raw  # type: ignore[assignment]
+                tar, window = self._tar_stream(number, opener, stream, hashed=checks_output and _CHECK_DIGESTS)
                 with tar:
                     for member in tar:
                         last = member.name
@@ -194,6 +219,8 @@ class LayeredImage(RootfsDir):
                     _check_end(tar, window, stream)
                 if isinstance(stream, _Hashing):
                     actual = stream.hexdigest()
+                elif window is not None and window.hash is not None:
+                    actual = window.finish()
         except ImageTooLarge:
             self._bad_layer(
                 number,
@@ -224,7 +251,7 @@ class LayeredImage(RootfsDir):
         if expected is not None and actual is not None and actual != expected:
             self._bad_layer(
                 number,
-                f"layer does not hold what its digest names (sha256:{expected}; it holds sha256:{actual}): it was"
+                f"layer does not hold what {named_by} (sha256:{expected}; it holds sha256:{actual}): it was"
                 " altered after the image was built, and none of its files is used",
             )
             return {}, [], [], []
@@ -333,12 +360,17 @@ class LayeredImage(RootfsDir):
         self._children.get(posixpath.dirname(path), set()).discard(posixpath.basename(path))
 
     # Layer bytes ----------------------------------------------------------------------------
-    def _tar_stream(self, number: int, opener: Opener, stream: BinaryIO) -> tuple[tarfile.TarFile, _Bounded | None]:
+    def _tar_stream(
+        self, number: int, opener: Opener, stream: BinaryIO, *, hashed: bool = False
+    ) -> tuple[tarfile.TarFile, _Bounded | None]:
+        """`hashed`: the decompressed bytes are hashed as they are read (a compressed layer's diff_id)."""
         head = stream.read(4)
         stream.seek(0)
         if compressed(head):
             # Offsets are taken in the decompressed stream; bytes are fetched later from a copy.
             window = bounded_decompressor(stream, _size(stream), budget=max(self._budget, 0))
+            if hashed:
+                window.hash = hashlib.sha256()
             return tarfile.open(fileobj=window, mode="r|"), window
         self._plain[number] = opener
         return tarfile.open(fileobj=stream, mode="r:"), None
@@ -351,7 +383,7 @@ class LayeredImage(RootfsDir):
             return self._plain[number]
         copy = self._copies.get(number)
         if copy is None:
-            copy = self._copies[number] = _Copy(self._cache / f"layer-{number}.tar", self._layers[number])
+            copy = self._copies[number] = _Copy(self._cache / f"layer-{number}.tar", self._layers[number], self.label)
         copy.extend(upto)
         return copy.open
 
@@ -479,11 +511,17 @@ class LayeredImage(RootfsDir):
             self._made.add(folder)
 
     def _cannot_copy(self, key: str, error: OSError) -> None:
-        """This machine's disk, not the image: full, or not writable."""
+        """This machine's disk (full, over quota, read-only) ends the scan: never a finding on the
+        image. A name this machine cannot hold (too long) is the image's: a finding on that file."""
+        if error.errno in MACHINE_ERRNOS:
+            # The temporary folder, or the layer cache's (named by the file that failed).
+            where = Path(os.fsdecode(error.filename)) if error.filename else self._cache
+            folder = self._cache.parent if where == self._cache or self._cache in where.parents else where.parent
+            raise MachineError(folder, error, f"copying /{key} out of {self.label}") from error
         self.findings.append(
             Finding(
                 FindingKind.UNREADABLE_FILE, "/" + key, None,
-                f"cannot copy it out of {self.label} ({error.strerror or error}): free space in {self._cache.parent}",
+                f"cannot copy it out of {self.label} ({error.strerror or error}): it is not audited",
             )
         )
 
@@ -614,12 +652,14 @@ class _Copy:
     """The decompressed bytes of one layer on disk, extended as far as they are asked for. The
     decompressing stream stays open between requests: no byte is decompressed twice."""
 
-    def __init__(self, path: Path, opener: Opener) -> None:
+    def __init__(self, path: Path, opener: Opener, label: str) -> None:
         self.path, self._opener = path, opener
         self._source: BinaryIO | None = None
         self._stream: _Bounded | None = None
         self._size, self._ended = 0, False
-        path.touch()
+        self._doing = f"decompressing a layer of {label}"
+        with writing_to(path.parent.parent, self._doing):  # the temporary folder, not our scratch in it
+            path.touch()
 
     def extend(self, upto: int) -> None:
         if self._ended or upto <= self._size:
@@ -628,7 +668,9 @@ class _Copy:
             if self._stream is None:
                 self._source = self._opener()
                 self._stream = bounded_decompressor(self._source, _size(self._source))
-            with open(self.path, "ab") as out:
+            # A write that fails for this machine's reason raises MachineError, which is no
+            # OSError: a full disk is never taken for a layer cut short.
+            with writing_to(self.path.parent.parent, self._doing), open(self.path, "ab") as out:
                 copied = _copy(self._stream, out, upto - self._size)
                 self._size += copied
             if self._size < upto:
@@ -718,6 +760,7 @@ class _Bounded(io.RawIOBase):
     def __init__(self, stream: BinaryIO, limit: int, compressed_size: int, by_image: bool = False) -> None:
         super().__init__()
         self._stream, self._limit, self._read = stream, limit, 0
+        self.hash: Any = None  # a hashlib object fed every byte handed out, when set
         self._by_image = by_image  # the limit is what the image's budget had left
         self._compressed_size = compressed_size
         self._tail, self._tail_start = bytearray(), 0
@@ -738,6 +781,8 @@ class _Bounded(io.RawIOBase):
         if self._read > self._limit:
             raise ImageTooLarge() if self._by_image else LayerTooLarge(self._limit, self._compressed_size)
         buffer[: len(data)] = data
+        if self.hash is not None:
+            self.hash.update(data)
         self._tail += data
         if len(self._tail) > 2 * self._KEEP:
             drop = len(self._tail) - self._KEEP
@@ -748,6 +793,12 @@ class _Bounded(io.RawIOBase):
     def _read_one(self, size: int) -> bytes:
         read1 = getattr(self._stream, "read1", None)
         return bytes(read1(size) if read1 is not None else self._stream.read(size))
+
+    def finish(self) -> str:
+        """The hash of every byte to the stream's end (within the limit: past it, LayerTooLarge)."""
+        while self.read(1 << 20):
+            pass
+        return str(self.hash.hexdigest())
 
     def block_at(self, offset: int) -> bytes:
         """The tar block at `offset`, as far as the stream had it (short at its end); the bytes the

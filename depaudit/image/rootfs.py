@@ -32,6 +32,8 @@ class RootfsDir:
     """Paths are image paths ("/usr/lib/..."); symlinks are followed by us, component by
     component, so an absolute target points into the image root and ".." stops at it."""
 
+    copies = False  # whether the files below `root` are copies the scan made (a layered image's)
+
     def __init__(self, root: Path) -> None:
         self.root = Path(os.path.abspath(root))
         self.findings: list[Finding] = []

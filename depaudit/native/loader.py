@@ -67,6 +67,11 @@ class _Walk:
         self.spellings = [(Path(os.path.realpath(r)), Path(os.path.normpath(r))) for r in search_roots]
         self.roots = sorted({path for pair in self.spellings for path in pair})
         self._prefixes = tuple(str(root).rstrip("/") + "/" for root in self.roots)
+        # Files copied out of a layered image are the image's wherever the temporary folder lies
+        # (TMPDIR inside the project once made them "bundled"), but for those of a root copied
+        # out of it (the image's own site-packages).
+        self._copies = (str(image.fs.root).rstrip("/") + "/",) if image is not None and image.fs.copies else ()
+        self._copied_roots = tuple(prefix for prefix in self._prefixes if prefix.startswith(self._copies))
         self._shown: dict[Path, str] = {}
         self._shown_folders: dict[str, str] = {}
         self._expanded: dict[tuple[Path, str | None, tuple[str, ...], str], list[_SearchDir]] = {}
@@ -84,6 +89,8 @@ class _Walk:
         """Lexically inside a root (both are normalised absolute paths): a string test, as the
         walk asks it thousands of times."""
         text = str(path).rstrip("/") + "/"
+        if text.startswith(self._copies):
+            return text.startswith(self._copied_roots)
         return text.startswith(self._prefixes)
 
     def as_given(self, path: Path) -> Path:

@@ -34,6 +34,7 @@ from depaudit.packages.rules import rules_dir
 from depaudit.report import ScanReport
 from depaudit.scan import InputError, ScanOptions, run_scan
 from helpers import opened_files
+from image_builders import docker_save_members, with_diff_ids
 
 OS_RELEASE = b'ID=debian\nVERSION_ID="12"\n'  # the image's: the report's distro comes from it
 OUTSIDE_OS_RELEASE = b'ID=ubuntu\nVERSION_ID="24.04"\n'  # outside: read, it would make the distro ubuntu-24.04
@@ -99,6 +100,7 @@ class Inputs:
                     config: bytes = b'{"config": {"Env": ["PATH=/usr/bin"]}}') -> Path:
         names = [f"{number}/layer.tar" for number in range(len(layers))]
         manifest = manifest or json.dumps([{"Config": "config.json", "Layers": names}]).encode()
+        config = with_diff_ids(config, layers)  # as Docker writes it: each layer.tar's digest
         path = self.root / name
         path.write_bytes(tar_bytes([file("manifest.json", manifest), file("config.json", config)]
                                    + [file(n, data) for n, data in zip(names, layers)]))
@@ -400,7 +402,10 @@ def test_a_gzipped_docker_save_is_read_and_a_gzipped_bomb_is_an_input_error(inpu
 
 # What the image's metadata names -----------------------------------------------------------------
 def test_a_manifest_naming_a_missing_layer(inputs: Inputs) -> None:
-    image = inputs.docker_save([good_layer()], manifest=json.dumps([{"Config": "config.json", "Layers": ["0/layer.tar", "gone/layer.tar"]}]).encode())
+    config = with_diff_ids(b'{"config": {}}', [good_layer(), b"the layer that is gone"])  # the config names both
+    image = inputs.docker_save(
+        [good_layer()], manifest=json.dumps([{"Config": "config.json", "Layers": ["0/layer.tar", "gone/layer.tar"]}]).encode(), config=config
+    )
     report = scan(inputs, image=image)
     assert findings(report, FindingKind.BAD_IMAGE, FindingKind.UNSAFE_MEMBER) == [
         Finding(FindingKind.BAD_IMAGE, str(image), None, "the manifest names layer gone/layer.tar, which the image does not hold")
@@ -416,7 +421,7 @@ def test_a_layout_folder_naming_a_layer_outside_it(inputs: Inputs, layer: str) -
     (folder / "0").mkdir(parents=True)
     (folder / "0/layer.tar").write_bytes(good_layer())
     (folder / "escape").symlink_to(inputs.outside)
-    (folder / "config.json").write_text('{"config": {}}')
+    (folder / "config.json").write_bytes(with_diff_ids(b'{"config": {}}', [good_layer(), good_layer()]))
     name = layer.format(outside=inputs.outside)
     (folder / "manifest.json").write_text(json.dumps([{"Config": "config.json", "Layers": ["0/layer.tar", name]}]))
     report = scan(inputs, image=folder)
@@ -631,6 +636,53 @@ def test_a_layer_that_is_not_what_its_digest_names_is_not_used(inputs: Inputs) -
                 "it was altered after the image was built, and none of its files is used")
     ]
     assert report.distro == "ubuntu-22.04"  # the default: the swapped os-release (24.04) was not believed
+
+
+
+@pytest.mark.parametrize("packing", ["plain", "gzip"])
+def test_a_docker_save_layer_that_is_not_what_the_configs_diff_ids_name_is_not_used(inputs: Inputs, packing: str) -> None:
+    """The legacy `docker save` layout names each layer `<id>/layer.tar`, by no digest: the config,
+    itself named `<sha256>.json`, names each layer's uncompressed tar in rootfs.diff_ids. A layer
+    swapped after the build (an os-release saying another distro, a library planted) is a
+    finding, and none of its files counts; a gzip layer is checked as it decompresses."""
+    pack = (lambda data: gzip.compress(data, mtime=0)) if packing == "gzip" else (lambda data: data)
+    lower, upper = tar_bytes(good_members()), tar_bytes([file("usr/share/doc/readme", b"upper")])
+    members = docker_save_members([pack(lower), pack(upper)])
+    image = inputs.root / "image.tar"
+    image.write_bytes(tar_bytes(members))
+    assert findings(scan(inputs, image=image), FindingKind.BAD_IMAGE) == []  # as built: every layer checked, and good
+    swapped = tar_bytes([file("etc/os-release", b'ID=ubuntu\nVERSION_ID="24.04"\n'), file(f"{LIB}/libsecret.so.1", b"\x7fELF")])
+    layer_name = members[3][0].name
+    assert layer_name.endswith("/layer.tar") and members[1][0].name.endswith(".json")
+    image.write_bytes(tar_bytes([*members[:3], file(layer_name, pack(swapped))]))
+    report = scan(inputs, image=image)
+    expected = json.loads(members[1][1] or b"")["rootfs"]["diff_ids"][1]
+    assert findings(report, FindingKind.BAD_IMAGE) == [
+        bad_layer(image, 2, f"layer does not hold what the image config's rootfs.diff_ids names ({expected}; it holds "
+                            f"sha256:{hashlib.sha256(swapped).hexdigest()}): it was altered after the image was built, and none of its files is used")
+    ]
+    assert_rest_reported(report)  # debian-12 from the lower layer: the swapped os-release was not believed; libsecret not found
+
+
+@pytest.mark.parametrize(
+    ("rootfs", "shown"),
+    [({"diff_ids": ["sha256:" + "0" * 64]}, "1 entries"), ({"diff_ids": ["md5:abc", "sha256:x"]}, "2 entries"), ({}, "no list"),
+     ({"diff_ids": "sha256:" + "0" * 64}, "no list")],
+    ids=["too-few", "not-digests", "none", "a-string"],
+)
+def test_a_docker_save_config_whose_diff_ids_name_no_layer_says_its_layers_are_unchecked(
+    inputs: Inputs, rootfs: dict[str, object], shown: str
+) -> None:
+    config = json.dumps({"config": {"Env": ["PATH=/usr/bin"]}, "rootfs": rootfs}).encode()
+    image = inputs.root / "image.tar"
+    image.write_bytes(tar_bytes(docker_save_members([good_layer(), tar_bytes([file("x", b"x")])], config=config)))
+    report = scan(inputs, image=image)
+    assert findings(report, FindingKind.BAD_IMAGE) == [
+        Finding(FindingKind.BAD_IMAGE, str(image), None,
+                f"the image config's rootfs.diff_ids ({shown}) does not name each of the manifest's 2 layer(s) by its sha256"
+                " digest: the layers' content is not checked")
+    ]
+    assert_rest_reported(report)  # the layers are read, unchecked
 
 
 def test_layers_that_decompress_past_the_images_budget_in_all_are_not_read(inputs: Inputs, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -164,7 +164,7 @@ def test_the_cli_writes_a_symlinked_dockerfile_where_it_points(tmp_path: Path, m
 def test_a_killed_runs_scratch_folder_is_removed_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tempfile
 
-    from depaudit.atomic import scratch_folder
+    from depaudit.scratch import scratch_folder
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = _a_pid_no_process_has()

@@ -21,6 +21,7 @@ from depaudit.findings import FindingKind
 from depaudit.native.reads import read_by_the_scan
 from depaudit.scan import ScanOptions, run_scan
 from helpers import build_image_scene, have_gcc, opened_files
+from image_builders import with_diff_ids
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed: cannot build ELF fixtures")
 
@@ -62,6 +63,7 @@ def _second_layer(rootfs: Path) -> bytes:
 def _docker_save(path: Path, config: bytes, layers: list[bytes]) -> Path:
     names = [f"l{number}/layer.tar" for number in range(1, len(layers) + 1)]
     manifest = json.dumps([{"Config": "config.json", "RepoTags": ["scene:1"], "Layers": names}]).encode()
+    config = with_diff_ids(config, layers)
     with tarfile.open(path, "w") as tar:
         for name, data in [("manifest.json", manifest), ("config.json", config), *zip(names, layers)]:
             info, payload = _file(name, data)
