@@ -141,6 +141,8 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
     findings: list[Finding] = list(fleet.findings)
     for environment in environments.values():
         findings.extend(environment.env.findings)
+    for choice in dict.fromkeys(base.environment for _, base in services):
+        findings.extend(choice.findings)  # a lock's: pins without a wheel, refused hashes
     for image in bases.images.values():
         findings.extend(image.findings)
         findings.extend(image.dpkg.findings)

@@ -1,0 +1,143 @@
+"""A lock turned into a site-packages the stages read: each pin's wheel for the target found,
+hash-checked, laid out (only what the stages read) and linked into one folder.
+
+What cannot be audited is a finding naming it, and the rest is audited: a pin with no wheel for
+the target (DA601), a wheel the lock's hashes refuse (DA602), a lock or a line that pins nothing
+exactly, or a distribution a pinned wheel requires that the lock leaves out (DA603)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path
+
+from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from depaudit.findings import Finding, FindingKind
+from depaudit.lock.model import Pin, WheelTarget
+from depaudit.lock.readers import read_lock
+from depaudit.lock.tree import Reads, WheelError, WheelTree, assemble, wheel_tree
+from depaudit.lock.wheels import WheelSources, file_sha256
+
+
+@dataclass(frozen=True)
+class LockEnvironment:
+    site_packages: Path
+    findings: tuple[Finding, ...]
+    trees: tuple[WheelTree, ...]  # the wheels audited, in the lock's order
+
+    @property
+    def wheel_bytes(self) -> int:
+        return sum(tree.wheel_bytes for tree in self.trees)
+
+    @property
+    def bytes_read(self) -> int:
+        """Of the wheels, to lay them out (when they were laid out: a cached tree reads none now)."""
+        return sum(tree.bytes_read for tree in self.trees)
+
+    @property
+    def bytes_touched(self) -> int:
+        return sum(tree.bytes_touched for tree in self.trees)
+
+
+def lock_environment(
+    lock: Path,
+    target: WheelTarget,
+    *,
+    find_links: Sequence[Path],
+    cache: Path,
+    reads: Reads,
+    index_url: str | None = None,
+    pip_cache: Path | None = None,
+) -> LockEnvironment:
+    read = read_lock(lock, target.python)
+    sources = WheelSources(find_links, lock.parent, cache, index_url, pip_cache)
+    findings: list[Finding] = list(read.findings)
+    shown = lock.name
+    trees: dict[str, WheelTree] = {}  # by canonical name
+    todo: list[Pin] = list(read.pins)
+    pinned = {canonicalize_name(pin.name): pin for pin in read.pins}
+    unpinned: set[str] = set()  # required, pinned nowhere: said once
+    while todo:
+        pin = todo.pop(0)
+        tree = _tree_of(pin, target, sources, cache, reads, shown, findings)
+        if tree is None:
+            continue
+        trees[canonicalize_name(pin.name)] = tree
+        findings.extend(tree.findings)
+        if not read.closed:  # a requirements file: what its wheels require comes from it, or its constraints
+            for name in _required(tree, target):
+                if name in pinned or name in unpinned:
+                    continue
+                found = read.constraints.get(name)
+                if found is None:
+                    message = f"{name} is required by {pin.name} {pin.version} ({pin.where}) but the lock pins no version of it: it is not audited"
+                    findings.append(Finding(FindingKind.LOCK_UNREADABLE, shown, None, message))
+                    unpinned.add(name)
+                    continue
+                pinned[name] = found
+                todo.append(found)
+    ordered = tuple(trees[key] for key in pinned if key in trees)
+    site = assemble(ordered, target.python.python_version, cache)
+    return LockEnvironment(site, tuple(sorted(set(findings))), ordered)
+
+
+def _tree_of(
+    pin: Pin, target: WheelTarget, sources: WheelSources, cache: Path, reads: Reads, shown: str, findings: list[Finding]
+) -> WheelTree | None:
+    offer = sources.offer(pin, target)
+    if not offer.wheels:
+        findings.append(Finding(FindingKind.LOCK_NO_WHEEL, shown, None, _no_wheel(pin, target, offer.sdists, offer.other_wheels)))
+        return None
+    for candidate in offer.wheels:
+        try:
+            wheel = sources.fetch(candidate)
+            digest = file_sha256(wheel, cache)
+        except OSError as error:
+            findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"{pin.name} {pin.version}: cannot read {candidate.filename}: {error}"))
+            continue
+        accepted = pin.hashes or ({candidate.sha256} if candidate.sha256 else set())
+        if accepted and digest not in accepted:
+            message = (
+                f"{candidate.filename} ({wheel}) has sha256 {digest}, which the lock does not accept for "
+                f"{pin.name} {pin.version} ({pin.where}): the wheel is not used"
+            )
+            findings.append(Finding(FindingKind.LOCK_HASH_MISMATCH, shown, None, message))
+            continue
+        try:
+            return wheel_tree(wheel, digest, cache, reads)
+        except (WheelError, OSError) as error:
+            findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"{pin.name} {pin.version}: {error}"))
+    return None
+
+
+def _no_wheel(pin: Pin, target: WheelTarget, sdists: Sequence[str], others: Sequence[str]) -> str:
+    what = f"{pin.name} {pin.version} ({pin.where}) has no wheel for {target.shown()}"
+    if sdists:
+        return f"{what}: only an sdist ({', '.join(sdists)}), which depaudit never builds; it is not audited"
+    if others:
+        return f"{what}: its wheels are for other targets ({', '.join(others)}); it is not audited"
+    return f"{what}: none was found in the wheel folders, the lock or the index; it is not audited"
+
+
+def _required(tree: WheelTree, target: WheelTarget) -> list[str]:
+    """The canonical names the wheel's METADATA requires for the target (no extras asked for)."""
+    metadata = next(iter(sorted(tree.folder.glob("*.dist-info/METADATA"))), None)
+    if metadata is None:
+        return []
+    headers = HeaderParser().parsestr(metadata.read_text(encoding="utf-8", errors="replace"))
+    names = []
+    environment = target.python.marker_environment()
+    for text in headers.get_all("Requires-Dist") or []:
+        try:
+            requirement = Requirement(text)
+            if requirement.marker is not None and not requirement.marker.evaluate(environment):
+                continue
+        except (InvalidRequirement, InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+            continue  # the environment reader reports it, as for an installed wheel
+        names.append(canonicalize_name(requirement.name))
+    return names
+
