@@ -270,6 +270,7 @@ class Bases:
                 cache=options.cache_dir or default_cache_dir(),
                 reads=read_by_the_scan,
                 index_url=options.index_url or (config.index_url if config is not None else None),
+                pip_cache=_pip_cache(),
             )
             source = f"the wheels of {lock} for Python {version} on {distro}, from {named_by}"
             self._locks[key] = EnvironmentChoice((read.site_packages,), source, findings=read.findings)
@@ -284,6 +285,13 @@ class Bases:
         if key not in self._environments:
             self._environments[key] = image.fs.python_environment(path, read_by_the_scan)
         return self._environments[key]
+
+
+def _pip_cache() -> Path:
+    """pip's cache folder, where its wheel cache (`wheels/`) keeps the wheels it built."""
+    if os.environ.get("PIP_CACHE_DIR"):
+        return Path(os.environ["PIP_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pip"
 
 
 def _named(site_packages: Sequence[Path], python: Path | None, source: str) -> EnvironmentChoice:

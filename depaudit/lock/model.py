@@ -42,8 +42,9 @@ class WheelTarget:
 
     python: TargetPython
     tags: tuple[str, ...]  # most preferred first, as `packaging.tags` spells them
+    platform: str  # the newest platform tag the image takes: manylinux_2_35_x86_64
 
     def shown(self) -> str:
-        """The tags a finding names: the interpreter's and the newest and oldest platform."""
-        first = self.tags[0] if self.tags else "?"
-        return f"Python {self.python.python_version} ({first}, … {len(self.tags)} tags)"
+        """The target as a finding names it: interpreter tags and platform tags, in short."""
+        major, minor = self.python.python_version.split(".")
+        return f"CPython {major}.{minor} on {self.platform} (tags cp{major}{minor}-cp{major}{minor}, cp{major}{minor}-abi3, py3-none; {self.platform} down to manylinux1, or any)"

@@ -35,4 +35,4 @@ def wheel_target(python_version: str, distro: str) -> WheelTarget:
     names = platforms(glibc)
     accepted = [*tags.cpython_tags((major, minor), platforms=names), *tags.compatible_tags((major, minor), f"cp{major}{minor}", names)]
     python = TargetPython(python_version=f"{major}.{minor}", python_full_version=f"{major}.{minor}.0")
-    return WheelTarget(python=python, tags=tuple(str(tag) for tag in accepted))
+    return WheelTarget(python=python, tags=tuple(str(tag) for tag in accepted), platform=names[0])

@@ -188,8 +188,8 @@ def _safe(path: str) -> bool:
 
 
 def _write_record(data: bytes, target: Path, data_dir: str | None) -> None:
-    """RECORD as pip rewrites it on install: `.data/purelib|platlib` files by their installed
-    path; scripts, headers and data outside site-packages (`../../../…`, which the environment
+    """RECORD as pip rewrites it on install, rows sorted: `.data/purelib|platlib` files by their
+    installed path; scripts, headers and data outside site-packages (`../../../…`, which the environment
     reader leaves out, as it does for an installed one)."""
     rows = []
     for row in csv.reader(io.StringIO(data.decode("utf-8", errors="replace"))):
@@ -202,7 +202,7 @@ def _write_record(data: bytes, target: Path, data_dir: str | None) -> None:
         rows.append(row)
     target.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    csv.writer(buffer, lineterminator="\n").writerows(sorted(rows))  # pip writes them sorted
     target.write_text(buffer.getvalue(), encoding="utf-8")
 
 

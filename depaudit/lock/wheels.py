@@ -48,9 +48,11 @@ class WheelSources:
         self.cache = cache
         self.index_url = index_url
         self._local: dict[str, list[Path]] = {}  # canonical name → archives in the folders
-        for folder in [*find_links, *([pip_cache / "wheels"] if pip_cache else [])]:
-            for path in _archives(folder):
-                self._local.setdefault(_archive_name(path.name), []).append(path)
+        found = [path for folder in find_links for path in _archives(folder)]
+        if pip_cache is not None:
+            found += _archives(pip_cache / "wheels", nested=True)
+        for path in found:
+            self._local.setdefault(_archive_name(path.name), []).append(path)
 
     def offer(self, pin: Pin, target: WheelTarget) -> Offer:
         ranks = {tag: number for number, tag in enumerate(target.tags)}
@@ -130,9 +132,10 @@ def file_sha256(path: Path, cache: Path) -> str:
     return digest.hexdigest()
 
 
-def _archives(folder: Path) -> list[Path]:
+def _archives(folder: Path, *, nested: bool = False) -> list[Path]:
+    """The wheels and sdists a folder holds; `nested`: in its subfolders too (pip's cache)."""
     try:
-        if folder.name == "wheels" and folder.parent.name == "pip":  # pip's cache nests them
+        if nested:
             return sorted(folder.rglob("*.whl"))
         return sorted(p for p in folder.iterdir() if p.name.endswith((".whl", ".tar.gz", ".zip")) and p.is_file())
     except OSError:
