@@ -271,6 +271,7 @@ class Bases:
                 reads=read_by_the_scan,
                 index_url=options.index_url or (config.index_url if config is not None else None),
                 pip_cache=_pip_cache(),
+                processes=options.processes,
             )
             source = f"the wheels of {lock} for Python {version} on {distro}, from {named_by}"
             self._locks[key] = EnvironmentChoice((read.site_packages,), source, findings=read.findings)

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from depaudit.findings import Finding, FindingKind
 from depaudit.lock.members import CountingFile, MemberError, open_member
+from depaudit.python.environment import MAX_METADATA_BYTES
+from depaudit.reading import MAX_SOURCE_BYTES
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
 Ranges = Callable[[BinaryIO], list[tuple[int, int]]]
 Reads = Callable[[str], "bool | Ranges"]
 _DONE = ".depaudit-tree.json"  # written last: a tree without it is unfinished
+# No stage reads more of a file it reads whole than this (one byte past its cap, to tell it is
+# larger): of a larger member, that much is kept in a sparse file of its size.
+_WHOLE_CAP = max(MAX_METADATA_BYTES, MAX_SOURCE_BYTES) + 1
 
 
 class WheelError(Exception):
@@ -56,9 +61,12 @@ def wheel_tree(wheel: Path, sha256: str, cache: Path, reads: Reads) -> WheelTree
     folder = cache / "wheel-trees" / sha256[:2] / sha256
     done = folder / _DONE
     if done.is_file():
-        meta = json.loads(done.read_text())
-        findings = tuple(Finding(FindingKind(k), p, line, m) for k, p, line, m in meta["findings"])
-        return WheelTree(folder, sha256, meta["wheel_bytes"], meta["bytes_read"], meta["bytes_touched"], findings, cached=True)
+        try:
+            meta = json.loads(done.read_text())
+            findings = tuple(Finding(FindingKind(k), p, line, m) for k, p, line, m in meta["findings"])
+            return WheelTree(folder, sha256, meta["wheel_bytes"], meta["bytes_read"], meta["bytes_touched"], findings, cached=True)
+        except (OSError, ValueError, KeyError, TypeError):
+            shutil.rmtree(folder, ignore_errors=True)  # a record we cannot read: lay the wheel out again
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=sha256[:16] + "-", dir=folder.parent))
     try:
@@ -108,11 +116,11 @@ def _lay_out(wheel: Path, into: Path, reads: Reads) -> tuple[int, int, list[Find
                 made.add(target.parent)
             try:
                 if decision is True:
-                    with archive.open(info) as source, open(target, "wb") as out:
-                        shutil.copyfileobj(source, out, 1 << 20)
+                    _whole_copy(archive, info, target)
                 else:
                     _sparse_copy(counting, info, target, decision)
-            except (OSError, MemberError, zipfile.BadZipFile, EOFError) as error:
+            except (OSError, MemberError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as error:
+                # NotImplementedError: a compression zipfile lacks; RuntimeError: an encrypted member
                 findings.append(Finding(FindingKind.UNREADABLE_FILE, f"{wheel.name}!{info.filename}", None, f"cannot read it from the wheel: {error}"))
         if record is not None:
             _write_record(archive.read(record), into / record.filename, data_dir)
@@ -121,6 +129,18 @@ def _lay_out(wheel: Path, into: Path, reads: Reads) -> tuple[int, int, list[Find
         return counting.bytes_read, counting.bytes_touched, findings
     finally:
         counting.close()
+
+
+def _whole_copy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    """The member's content, up to what any stage reads of it (a larger one: its start, in a
+    sparse file of its size, so that the stage sees its size and says it is too large)."""
+    with archive.open(info) as source, open(target, "wb") as out:
+        remaining = _WHOLE_CAP
+        while remaining > 0 and (chunk := source.read(min(remaining, 1 << 20))):
+            out.write(chunk)
+            remaining -= len(chunk)
+        if remaining <= 0:
+            out.truncate(info.file_size)
 
 
 def _sparse_copy(wheel: BinaryIO, info: zipfile.ZipInfo, target: Path, ranges: Ranges) -> None:

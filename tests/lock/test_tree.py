@@ -6,6 +6,7 @@ import csv
 import os
 import subprocess
 import sys
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,3 +78,32 @@ def test_a_tree_is_kept_under_the_wheels_digest_and_linked_not_copied(wheels: Wh
     site = assemble([first], "3.11", tmp_path)
     assert site.parts[-3:] == ("lib", "python3.11", "site-packages")
     assert os.path.samefile(site / "demo/__init__.py", first.folder / "demo/__init__.py")
+
+
+def test_a_member_past_every_readers_cap_keeps_its_size_and_only_the_start_a_reader_reads(tmp_path: Path) -> None:
+    from depaudit.reading import MAX_SOURCE_BYTES, read_regular
+    from lock_wheels import write_wheel
+
+    huge = b"#" * (70 << 20)  # a 70 MiB comment: deflated to kilobytes
+    wheel = write_wheel(
+        tmp_path / "huge-1.0-py3-none-any.whl",
+        {"huge/__init__.py": (huge, zipfile.ZIP_DEFLATED)},
+        "huge-1.0.dist-info",
+        "Metadata-Version: 2.1\nName: huge\nVersion: 1.0\n",
+    )
+    tree = wheel_tree(wheel, sha256_of(wheel), tmp_path / "cache", read_by_the_scan)
+    laid = tree.folder / "huge/__init__.py"
+    assert laid.stat().st_size == 70 << 20
+    with open(laid, "rb") as stream:
+        assert stream.read(MAX_SOURCE_BYTES + 1) == huge[: MAX_SOURCE_BYTES + 1]
+    with pytest.raises(OSError, match="larger than 32 MiB"):
+        read_regular(laid)  # as for the installed file: the stage reports it, it is not read
+
+
+def test_a_tree_whose_record_is_unreadable_is_laid_out_again(wheels: Wheels, tmp_path: Path) -> None:
+    digest = sha256_of(wheels.demo)
+    first = wheel_tree(wheels.demo, digest, tmp_path, read_by_the_scan)
+    (first.folder / ".depaudit-tree.json").write_text("{not json")
+    again = wheel_tree(wheels.demo, digest, tmp_path, read_by_the_scan)
+    assert not again.cached and again.bytes_touched == first.bytes_touched
+    assert (again.folder / "demo/__init__.py").read_bytes() == b"from demo import _ext\n"
