@@ -134,7 +134,7 @@ def _wheel_of(
                 f"{pin.name} {pin.version} ({pin.where}): the wheel is not used"
             )
             findings.append(Finding(FindingKind.LOCK_HASH_MISMATCH, shown, None, message))
-            if candidate.path is None and wheel.parent == cache / "downloads":
+            if candidate.path is None and wheel.parent.parent == cache / "downloads":
                 wheel.unlink(missing_ok=True)  # never kept: the next run downloads it again
             continue
         return wheel, digest

@@ -95,7 +95,8 @@ class WheelSources:
             raise OSError(f"{candidate.filename}: no file and no URL")
         if candidate.url.startswith("file:"):  # a wheel on this machine: read where it lies
             return Path(urllib.request.url2pathname(urllib.parse.urlparse(candidate.url).path))
-        folder = self.cache / "downloads"
+        # By the URL too: another index may serve other bytes under the same file name.
+        folder = self.cache / "downloads" / hashlib.blake2b(candidate.url.encode(), digest_size=8).hexdigest()
         target = folder / candidate.filename
         if target.is_file():
             return target
