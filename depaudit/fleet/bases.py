@@ -8,6 +8,7 @@ FROM chain's external image)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -217,16 +218,16 @@ class Bases:
         if options.python is not None:
             return _named((), options.python, "--python")
         if options.lock is not None:
-            return self._lock(options.lock, lineage, distro, "--lock")
+            return self._lock(options.lock, lineage, distro, "--lock", image)
         for family in lineage:
             if family.site_packages or family.python:
                 return _named(family.site_packages, family.python, f"family {family.name} in {self._config_name()}")
             if family.lock is not None:
-                return self._lock(family.lock, lineage, distro, f"family {family.name} in {self._config_name()}")
+                return self._lock(family.lock, lineage, distro, f"family {family.name} in {self._config_name()}", image)
         if self.config is not None and (self.config.site_packages or self.config.python):
             return _named(self.config.site_packages, self.config.python, self._config_name())
         if self.config is not None and self.config.lock is not None:
-            return self._lock(self.config.lock, lineage, distro, self._config_name())
+            return self._lock(self.config.lock, lineage, distro, self._config_name(), image)
         if image is not None:
             own = tuple(filter(None, (self._image_environment(image, path) for path in image.site_packages)))
             if own:
@@ -248,7 +249,9 @@ class Bases:
             return profile.distro
         return (self.config.distro if self.config is not None else None) or DEFAULT_DISTRO
 
-    def _lock(self, lock: Path, lineage: Sequence[FamilySpec], distro: str, named_by: str) -> EnvironmentChoice:
+    def _lock(
+        self, lock: Path, lineage: Sequence[FamilySpec], distro: str, named_by: str, image: BaseImage | None = None
+    ) -> EnvironmentChoice:
         """The wheels `lock` pins for the image's Python and distro, laid out as they would install."""
         if not lock.is_file():
             raise InputError(f"lock: no such file: {lock} (from {named_by})")
@@ -257,6 +260,7 @@ class Bases:
             options.python_version
             or next((family.python_version for family in lineage if family.python_version), None)
             or (config.python_version if config is not None else None)
+            or (image_python(image) if image is not None else None)
             or DISTRO_PYTHON.get(distro, DISTRO_PYTHON[DEFAULT_DISTRO])
         )
         find_links = (*options.find_links, *(p for family in lineage for p in family.find_links), *(config.find_links if config else ()))
@@ -286,6 +290,20 @@ class Bases:
         if key not in self._environments:
             self._environments[key] = image.fs.python_environment(path, read_by_the_scan)
         return self._environments[key]
+
+
+def image_python(image: BaseImage) -> str | None:
+    """X.Y of the base image's own Python, when it has one: its site-packages' folder name, else
+    the newest `python3.X` among its programs (/usr/local/bin first, where python:3.X images keep it)."""
+    for path in image.site_packages:
+        match = re.search(r"/python(3\.\d+)/", path + "/")
+        if match:
+            return match.group(1)
+    for folder in ("/usr/local/bin", "/usr/bin"):
+        versions = [int(name[len("python3.") :]) for name in image.fs.listdir(folder) if re.fullmatch(r"python3\.\d+", name)]
+        if versions:
+            return f"3.{max(versions)}"
+    return None
 
 
 def _pip_cache() -> Path:

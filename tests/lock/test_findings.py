@@ -6,12 +6,15 @@ import io
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from depaudit.codes import finding_code
 from depaudit.findings import Finding, FindingKind
 from depaudit.lock.environment import lock_environment
 from depaudit.lock.tags import wheel_target
 from depaudit.native.reads import read_by_the_scan
 from depaudit.python.environment import load_environment
+from depaudit.options import InputError
 from depaudit.scan import ScanOptions, run_scan
 from lock_wheels import DEMO_WHEEL, Wheels, sha256_of
 
@@ -121,3 +124,48 @@ def test_a_scan_from_a_lock_reports_its_findings_with_their_codes(wheels: Wheels
     assert lock_findings == [("DA601", "requirements.txt")]
     (service_report,) = report.services
     assert "libsystemonly.so.1" in {need.name for need in service_report.needs}  # demo's extension module was walked
+
+
+def _rootfs(root: Path, python: str | None) -> Path:
+    """A minimal unpacked base image: Ubuntu 24.04, with a python3.X program or none."""
+    rootfs = root / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    (rootfs / "etc/os-release").write_text('ID=ubuntu\nVERSION_ID="24.04"\n')
+    (rootfs / "usr/bin").mkdir(parents=True)
+    if python is not None:
+        (rootfs / "usr/bin" / f"python{python}").write_bytes(b"\x7fELF")  # never run: its name says the version
+    return rootfs
+
+
+def test_the_target_is_the_base_images_python_and_distro(wheels: Wheels, tmp_path: Path) -> None:
+    service = tmp_path / "services" / "svc"
+    service.mkdir(parents=True)
+    (service / "main.py").write_text("import demo\n")
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("demo==1.0\ndemo-user==2.0\n")
+    with_311 = run_scan(ScanOptions((tmp_path / "services",), rootfs=_rootfs(tmp_path / "a", "3.11"), lock=lock, find_links=(wheels.folder,)))
+    assert with_311.environments[0].source == f"the wheels of {lock} for Python 3.11 on ubuntu-24.04, from --lock"
+    assert [f for f in with_311.findings if f.kind.value.startswith("lock_")] == []
+    # No Python in the image: Ubuntu 24.04's python3 is 3.12, and demo has no cp312 wheel.
+    without = run_scan(ScanOptions((tmp_path / "services",), rootfs=_rootfs(tmp_path / "b", None), lock=lock, find_links=(wheels.folder,)))
+    assert without.environments[0].source == f"the wheels of {lock} for Python 3.12 on ubuntu-24.04, from --lock"
+    (finding,) = [f for f in without.findings if f.kind.value.startswith("lock_")]
+    assert finding.message.startswith("demo 1.0 (requirements.txt:1) has no wheel for CPython 3.12 on manylinux_2_39_x86_64 ")
+    assert without.distribution_count == 1  # demo-user, py3-none-any: the rest is audited
+
+
+def test_a_lock_of_which_nothing_could_be_audited_is_a_usage_error_saying_why(wheels: Wheels, tmp_path: Path) -> None:
+    service = tmp_path / "services" / "svc"
+    service.mkdir(parents=True)
+    (service / "main.py").write_text("import demo\n")
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("demo==1.0\n")
+    options = ScanOptions((tmp_path / "services",), distro="ubuntu-22.04", lock=lock, find_links=(wheels.folder,), python_version="3.10")
+    with pytest.raises(InputError) as raised:
+        run_scan(options)
+    assert str(raised.value) == (
+        f"nothing could be audited of the wheels of {lock} for Python 3.10 on ubuntu-22.04, from --lock, yet svc imports demo "
+        "(svc/main.py:1): demo 1.0 (requirements.txt:1) has no wheel for CPython 3.10 on manylinux_2_35_x86_64 (tags cp310-cp310, "
+        f"cp310-abi3, py3-none; manylinux_2_35_x86_64 down to manylinux1, or any): its wheels are for other targets ({DEMO_WHEEL}); "
+        "it is not audited"
+    )
