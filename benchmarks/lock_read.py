@@ -137,7 +137,7 @@ def main() -> None:
             trees = cold / "wheel-trees"
             if run + 1 < args.runs:
                 shutil.rmtree(target)
-        records = [json.loads(p.read_text()) for p in sorted(trees.glob("*/*/.depaudit-tree.json"))] if trees else []
+        records = [json.loads(p.read_text()) for p in sorted(trees.glob("*/*/*/.depaudit-tree.json"))] if trees else []
         touched = sum(r["bytes_touched"] for r in records)
         read = sum(r["bytes_read"] for r in records)
         laid = sum(r["wheel_bytes"] for r in records)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from depaudit.cache import code_version
 from depaudit.findings import Finding, FindingKind
 from depaudit.lock.members import CountingFile, MemberError, open_member
 from depaudit.python.environment import MAX_METADATA_BYTES
@@ -58,7 +59,7 @@ class WheelTree:
 
 def wheel_tree(wheel: Path, sha256: str, cache: Path, reads: Reads) -> WheelTree:
     """The wheel's installed layout in `cache`, laid out now unless an earlier run did."""
-    folder = cache / "wheel-trees" / sha256[:2] / sha256
+    folder = trees_root(cache) / sha256[:2] / sha256
     done = folder / _DONE
     if done.is_file():
         try:
@@ -82,6 +83,18 @@ def wheel_tree(wheel: Path, sha256: str, cache: Path, reads: Reads) -> WheelTree
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return WheelTree(folder, sha256, size, read, touched, tuple(findings))
+
+
+def trees_root(cache: Path) -> Path:
+    """Where this depaudit keeps wheel trees: by its version and code, since what a tree holds is
+    what this code's stages read (another depaudit may read other bytes). Another's are removed."""
+    root = cache / "wheel-trees" / code_version()
+    if not root.is_dir():
+        for other in (cache / "wheel-trees").glob("*"):
+            shutil.rmtree(other, ignore_errors=True)
+        for other in (cache / "lock-envs").glob("*"):
+            shutil.rmtree(other, ignore_errors=True)  # links to those trees
+    return root
 
 
 def _lay_out(wheel: Path, into: Path, reads: Reads) -> tuple[int, int, list[Finding]]:
@@ -232,7 +245,7 @@ def assemble(trees: Sequence[WheelTree], python_version: str, cache: Path) -> Pa
     venv is. A file two wheels ship is the first wheel's."""
     import hashlib
 
-    digest = hashlib.sha256("\n".join([python_version, *(t.sha256 for t in trees)]).encode()).hexdigest()[:24]
+    digest = hashlib.sha256("\n".join([code_version(), python_version, *(t.sha256 for t in trees)]).encode()).hexdigest()[:24]
     root = cache / "lock-envs" / digest
     site = root / "lib" / f"python{python_version}" / "site-packages"
     if (root / _DONE).is_file():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from depaudit.cache import code_version
 from depaudit.codes import finding_code
 from depaudit.findings import Finding, FindingKind
 from depaudit.lock.environment import lock_environment
@@ -43,7 +44,7 @@ def test_a_hash_the_lock_does_not_accept_refuses_the_wheel(wheels: Wheels, tmp_p
     )
     assert audit.findings == (Finding(FindingKind.LOCK_HASH_MISMATCH, "requirements.txt", None, message),)
     assert _installed(audit.site_packages) == ["demo-user"]  # the rest is audited
-    assert not (tmp_path / "cache" / "wheel-trees" / sha256_of(wheels.demo)[:2]).exists()  # never laid out
+    assert not (tmp_path / "cache" / "wheel-trees" / code_version() / sha256_of(wheels.demo)[:2]).exists()  # never laid out
 
 
 def test_the_hash_the_lock_gives_lets_the_wheel_in(wheels: Wheels, tmp_path: Path) -> None:

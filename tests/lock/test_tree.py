@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from depaudit.cache import code_version
 from depaudit.lock.tree import assemble, wheel_tree
 from depaudit.native.elf import read_elf
 from depaudit.native.reads import read_by_the_scan
@@ -72,7 +73,7 @@ def test_a_tree_is_kept_under_the_wheels_digest_and_linked_not_copied(wheels: Wh
     digest = sha256_of(wheels.demo)
     first = wheel_tree(wheels.demo, digest, tmp_path, read_by_the_scan)
     again = wheel_tree(wheels.demo, digest, tmp_path, read_by_the_scan)
-    assert first.folder == again.folder == tmp_path / "wheel-trees" / digest[:2] / digest
+    assert first.folder == again.folder == tmp_path / "wheel-trees" / code_version() / digest[:2] / digest
     assert again.cached and again.bytes_read == first.bytes_read > 0
     assert first.bytes_touched < first.wheel_bytes / 2  # the 6 MiB data members are never read
     site = assemble([first], "3.11", tmp_path)
@@ -107,3 +108,13 @@ def test_a_tree_whose_record_is_unreadable_is_laid_out_again(wheels: Wheels, tmp
     again = wheel_tree(wheels.demo, digest, tmp_path, read_by_the_scan)
     assert not again.cached and again.bytes_touched == first.bytes_touched
     assert (again.folder / "demo/__init__.py").read_bytes() == b"from demo import _ext\n"
+
+
+def test_trees_another_depaudit_laid_out_are_removed_not_read(wheels: Wheels, tmp_path: Path) -> None:
+    digest = sha256_of(wheels.demo)
+    stale = tmp_path / "wheel-trees" / "0.0.1-abcdef" / digest[:2] / digest
+    stale.mkdir(parents=True)
+    (stale / ".depaudit-tree.json").write_text('{"wheel_bytes": 1, "bytes_read": 0, "bytes_touched": 0, "findings": []}')
+    tree = wheel_tree(wheels.demo, digest, tmp_path, read_by_the_scan)
+    assert not tree.cached and tree.folder.parts[-3] == code_version()
+    assert sorted(p.name for p in (tmp_path / "wheel-trees").iterdir()) == [code_version()]
