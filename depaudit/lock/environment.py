@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from depaudit.findings import Finding, FindingKind
 from depaudit.lock.model import Pin, WheelTarget
 from depaudit.lock.readers import read_lock
-from depaudit.lock.tree import Reads, WheelError, WheelTree, assemble, wheel_tree
+from depaudit.lock.tree import Reads, WheelError, WheelTree, assemble, trees_root, wheel_tree
 from depaudit.lock.wheels import WheelSources, file_sha256
 from depaudit.parallel import Workers, available_cores
 
@@ -86,6 +86,7 @@ def lock_environment(
             pinned[name] = constraint
             todo.append(constraint)
     items = [(wheel, digest, cache, reads) for _, wheel, digest in chosen.values()]
+    trees_root(cache).mkdir(parents=True, exist_ok=True)  # another depaudit's trees go before any worker starts
     with Workers(min(processes or available_cores(), len(items)) or 1) as workers:
         laid = workers.map(_lay_out, items, crashed=_crashed)
     trees = []

@@ -88,12 +88,13 @@ def wheel_tree(wheel: Path, sha256: str, cache: Path, reads: Reads) -> WheelTree
 def trees_root(cache: Path) -> Path:
     """Where this depaudit keeps wheel trees: by its version and code, since what a tree holds is
     what this code's stages read (another depaudit may read other bytes). Another's are removed."""
-    root = cache / "wheel-trees" / code_version()
+    current = code_version()
+    root = cache / "wheel-trees" / current
     if not root.is_dir():
-        for other in (cache / "wheel-trees").glob("*"):
-            shutil.rmtree(other, ignore_errors=True)
-        for other in (cache / "lock-envs").glob("*"):
-            shutil.rmtree(other, ignore_errors=True)  # links to those trees
+        for kind in ("wheel-trees", "lock-envs"):  # a lock environment links to trees
+            for other in (cache / kind).glob("*"):
+                if other.name != current:  # another worker of this run may have made it meanwhile
+                    shutil.rmtree(other, ignore_errors=True)
     return root
 
 
@@ -245,8 +246,8 @@ def assemble(trees: Sequence[WheelTree], python_version: str, cache: Path) -> Pa
     venv is. A file two wheels ship is the first wheel's."""
     import hashlib
 
-    digest = hashlib.sha256("\n".join([code_version(), python_version, *(t.sha256 for t in trees)]).encode()).hexdigest()[:24]
-    root = cache / "lock-envs" / digest
+    digest = hashlib.sha256("\n".join([python_version, *(t.sha256 for t in trees)]).encode()).hexdigest()[:24]
+    root = cache / "lock-envs" / code_version() / digest
     site = root / "lib" / f"python{python_version}" / "site-packages"
     if (root / _DONE).is_file():
         return site

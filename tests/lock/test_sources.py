@@ -99,7 +99,7 @@ def test_a_download_whose_hash_the_lock_refuses_is_not_kept(wheels: Wheels, tmp_
     audit = lock_environment(lock, PY311, find_links=[], cache=cache, reads=read_by_the_scan)
     (finding,) = audit.findings
     assert finding.kind is FindingKind.LOCK_HASH_MISMATCH and finding.path == "uv.lock"
-    assert finding.message.endswith(f"which the lock does not accept for demo 1.0 (uv.lock: package[2]): the wheel is not used")
+    assert finding.message.endswith("which the lock does not accept for demo 1.0 (uv.lock: package[2]): the wheel is not used")
     assert list((cache / "downloads").glob("*/*")) == []
 
 
