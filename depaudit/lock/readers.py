@@ -13,6 +13,7 @@ from packaging.utils import canonicalize_name
 
 from depaudit.findings import Finding, FindingKind
 from depaudit.lock.model import LockedFile, LockRead, Pin
+from depaudit.paths import project_root, within
 from depaudit.python.model import TargetPython
 from depaudit.reading import read_regular
 
@@ -52,11 +53,17 @@ def _requirements(path: Path, target: TargetPython) -> LockRead:
     pins: dict[str, Pin] = {}
     constraints: dict[str, Pin] = {}
     findings: list[Finding] = []
-    pending: list[tuple[Path, bool]] = [(path, False)]
+    pending: list[tuple[Path, bool, str | None, int | None]] = [(path, False, None, None)]  # file, a -c file, included where
     seen: set[Path] = set()
     root = path.parent
+    project = project_root(root)
     while pending:
-        current, constraining = pending.pop(0)
+        current, constraining, included_from, line = pending.pop(0)
+        if included_from is not None and not within(current, project):
+            # Never read: its lines would be quoted in the report, and a lock in a pull request
+            # could publish a file of the CI machine so (`-r /etc/passwd`).
+            findings.append(_unreadable(included_from, line, f"included file {current.as_posix()} lies outside the project ({project}): not read"))
+            continue
         real = current.resolve()
         if real in seen:
             continue
@@ -75,7 +82,7 @@ def _requirements(path: Path, target: TargetPython) -> LockRead:
                     if "://" in included:
                         findings.append(_unreadable(shown, option.line_number, f"remote file {included} is not fetched"))
                     else:
-                        pending.append((current.parent / included, nested))
+                        pending.append((current.parent / included, nested, shown, option.line_number))
         into = constraints if constraining else pins
         for requirement in parsed.requirements:
             where = f"{shown}:{requirement.line_number}"

@@ -161,3 +161,19 @@ def test_a_requirements_lock_pins_exactly_or_says_why_not(tmp_path: Path) -> Non
         Finding(FindingKind.LOCK_UNREADABLE, "requirements.txt", 3, "`loose>=1.0` is not an exact pin (`loose==VERSION`): it is not audited"),
         Finding(FindingKind.LOCK_UNREADABLE, "requirements.txt", 6, "demo is pinned twice, to 1.0 (requirements.txt:2) and 1.1: the first is used"),
     )
+
+
+def test_a_requirements_lock_never_reads_an_include_outside_its_project(tmp_path: Path) -> None:
+    project = tmp_path / "repo"
+    (project / ".git").mkdir(parents=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (project / "requirements.txt").write_text(f"-r {secret}\n-c ../secret.txt\ndemo==1.0\n")
+    read = read_lock(project / "requirements.txt", TARGET)
+    assert read.pins == (Pin("demo", "1.0", "requirements.txt:3"),)
+    message = f"included file {{}} lies outside the project ({project}): not read"
+    assert read.findings == (
+        Finding(FindingKind.LOCK_UNREADABLE, "requirements.txt", 1, message.format(secret.as_posix())),
+        Finding(FindingKind.LOCK_UNREADABLE, "requirements.txt", 2, message.format((project / "../secret.txt").as_posix())),
+    )
+    assert "root:x" not in repr(read)
