@@ -141,7 +141,15 @@ def main() -> None:
         touched = sum(r["bytes_touched"] for r in records)
         read = sum(r["bytes_read"] for r in records)
         laid = sum(r["wheel_bytes"] for r in records)
-        same = _report(work / "lock.json") == _report(work / "pip.json") == _report(work / "lock-warm.json")
+        reports = {name: _report(work / f"{name}.json") for name in ("lock", "lock-warm", "pip")}
+        same = reports["lock"] == reports["pip"] == reports["lock-warm"]
+        if not same:  # kept for a look: which fields differ, and the files
+            kept = BENCH / "lock-bench-reports"
+            kept.mkdir(exist_ok=True)
+            for name in reports:
+                shutil.copy(work / f"{name}.json", kept / f"{name}.json")
+            differing = sorted({key for name in reports for key in reports[name] if reports[name].get(key) != reports["pip"].get(key)})
+            print(f"  reports differ in {', '.join(differing)}: kept in {kept}")
         print(f"wheels: {len(files)} files, {total / 1e9:.2f} GB ({wheels}); pins: {len(pins)}; runs: {args.runs}")
         print(f"  {'':<36} {'wall, median':>14} {'CPU, median':>13}   runs (wall/CPU)")
         for row, values in times.items():
