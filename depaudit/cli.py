@@ -145,7 +145,8 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--python-version",
         metavar="X.Y",
-        help="the image's Python, whose wheels of the lock are audited (default: the config's, else the distro's python3)",
+        help="the image's Python, whose wheels of the lock are audited (default: the config's, else that of a base "
+        "image given as files, else the distro's python3)",
     )
     parser.add_argument(
         "--distro",
