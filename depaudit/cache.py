@@ -180,6 +180,11 @@ def code_fingerprint() -> str:
     return _fingerprint()
 
 
+def code_version() -> str:
+    """depaudit's version and the fingerprint of its code: what names anything it keeps on disk."""
+    return f"{depaudit.__version__}-{_fingerprint()}"
+
+
 def _fingerprint() -> str:
     """A digest of depaudit's own code (each file's name and bytes): a result computed by other
     code is another result, also between two builds of one version. By content, not by mtime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -122,6 +123,32 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="PATH",
         help="the image's Python environment given by its interpreter (a venv's bin/python): read, never run",
+    )
+    environment.add_argument(
+        "--lock",
+        type=Path,
+        metavar="FILE",
+        help="audit the wheels a lock pins instead of an installed environment: a pylock.toml, a uv.lock or a fully "
+        "pinned requirements.txt; each wheel is read in place, never installed",
+    )
+    parser.add_argument(
+        "--find-links",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="a folder of wheels the lock's pins are taken from (repeatable)",
+    )
+    parser.add_argument(
+        "--index-url",
+        metavar="URL",
+        help="a simple index (PEP 503) the lock's wheels come from when no folder holds them (downloaded once into the cache)",
+    )
+    parser.add_argument(
+        "--python-version",
+        metavar="X.Y",
+        help="the image's Python, whose wheels of the lock are audited (default: the config's, else that of a base "
+        "image given as files, else the distro's python3)",
     )
     parser.add_argument(
         "--distro",
@@ -287,6 +314,8 @@ def _run(args: argparse.Namespace) -> ScanReport:
 
     config = _config_file(args.config, bool(args.paths))
     _apply_config_settings(args, config)
+    if args.python_version is not None and not re.fullmatch(r"3\.\d+", args.python_version):
+        raise InputError(f"--python-version takes X.Y (e.g. 3.11), not {args.python_version!r}")
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs takes a number of processes, 1 or more, not {args.jobs}")
     env = {}
@@ -310,6 +339,10 @@ def _run(args: argparse.Namespace) -> ScanReport:
         processes=args.jobs,
         module_reach=args.module_reach is not False,
         python=args.python,
+        lock=args.lock,
+        python_version=args.python_version,
+        find_links=tuple(args.find_links),
+        index_url=args.index_url,
     )
     progress = _progress(args)
     if progress is None:

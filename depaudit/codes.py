@@ -1,7 +1,8 @@
 """depaudit's own finding codes: one stable id per kind of result, for JSON, SARIF and suppressions.
 
 Codes group by hundreds: DA1xx Python imports and requirements, DA2xx native needs, DA3xx the
-apt plan of a family Dockerfile, DA4xx Dockerfiles, DA5xx input depaudit could not read. An id
+apt plan of a family Dockerfile, DA4xx Dockerfiles, DA5xx input depaudit could not read, DA6xx the
+lock an environment is audited from. An id
 never changes meaning once published: a new kind of result gets a new id.
 """
 
@@ -56,6 +57,9 @@ CODES: dict[str, Code] = _table(
     Code("DA507", "symlink-loop", "A path inside the base image whose symbolic links never end", "warning"),
     Code("DA508", "bad-image", "Base image content that could not be read (a manifest, a layer, the dpkg database)", "warning"),
     Code("DA509", "unsafe-member", "A path that leads out of where it must stay (an image member out of the image root; a file the project names out of the project): rejected, never read", "warning"),
+    Code("DA601", "lock-no-wheel", "A pin of the lock with no wheel for the image's Python and platform (an sdist only, or no build for its tags): it is not audited", "warning"),
+    Code("DA602", "lock-hash-mismatch", "A wheel whose sha256 is not one the lock accepts: it is not used", "error"),
+    Code("DA603", "lock-unreadable", "A lock that cannot be parsed, or a line of it that pins no exact version", "warning"),
 )
 
 _FINDING_CODES: dict[FindingKind, str] = {
@@ -78,6 +82,9 @@ _FINDING_CODES: dict[FindingKind, str] = {
     FindingKind.SYMLINK_LOOP: "DA507",
     FindingKind.BAD_IMAGE: "DA508",
     FindingKind.UNSAFE_MEMBER: "DA509",
+    FindingKind.LOCK_NO_WHEEL: "DA601",
+    FindingKind.LOCK_HASH_MISMATCH: "DA602",
+    FindingKind.LOCK_UNREADABLE: "DA603",
 }
 
 # The plan's four lists of a family, by their JSON key.

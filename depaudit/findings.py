@@ -30,6 +30,9 @@ class FindingKind(str, Enum):
     CUDA_MAJOR_MISMATCH = "cuda_major_mismatch"  # the wheels load another CUDA major than the base image has
     UNUSED_BASE_CUDA = "unused_base_cuda"  # CUDA libraries of the base image that no service loads
     DUPLICATE_CUDA = "duplicate_cuda"  # base CUDA libraries the wheels ship too, and whose copies load first
+    LOCK_NO_WHEEL = "lock_no_wheel"  # a pin of the lock with no wheel for the image's Python and platform
+    LOCK_HASH_MISMATCH = "lock_hash_mismatch"  # a wheel whose sha256 the lock does not accept: not used
+    LOCK_UNREADABLE = "lock_unreadable"  # a lock that cannot be parsed, or a line of it that pins no exact version
 
 
 @dataclass(frozen=True, order=True)

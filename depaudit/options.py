@@ -36,3 +36,7 @@ class ScanOptions:
     # run decides how surely its extension modules and its Python code's hints are needed.
     module_reach: bool = True
     python: Path | None = None  # an interpreter whose environment is audited (read, never run)
+    lock: Path | None = None  # a lock whose wheels are audited instead of an installed environment
+    python_version: str | None = None  # "X.Y" of the image's interpreter (None: the config's, else the distro's)
+    find_links: tuple[Path, ...] = ()  # folders of wheels a lock's pins are taken from
+    index_url: str | None = None  # a simple index for a lock's wheels missing from find-links

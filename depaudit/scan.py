@@ -151,6 +151,8 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
     findings: list[Finding] = list(fleet.findings)
     for environment in environments.values():
         findings.extend(environment.env.findings)
+    for choice in dict.fromkeys(base.environment for _, base in services):
+        findings.extend(choice.findings)  # a lock's: pins without a wheel, refused hashes
     for image in bases.images.values():
         findings.extend(image.findings)
         findings.extend(image.dpkg.findings)
@@ -195,6 +197,13 @@ def _refuse_empty_environments(
         if environment.env.distributions:
             continue
         third = next((r for r in imports.imports if r.scope is ImportScope.THIRD_PARTY and not r.type_checking), None)
+        if third is not None and base.environment.findings:  # a lock none of whose pins could be laid out
+            first = base.environment.findings[0].message
+            more = len(base.environment.findings) - 1
+            raise InputError(
+                f"nothing could be audited of {base.environment.source}, yet {service.name} imports {third.top_level} "
+                f"({third.file}:{third.line}): {first}" + (f" (and {more} more such finding(s))" if more else "")
+            )
         if third is not None:
             shown = ", ".join(str(path) for path in base.site_packages) or "(none)"
             raise InputError(

@@ -84,6 +84,64 @@ def build_wheel_env(name: str, pip_args: Sequence[str], cwd: Path = REPO) -> Pat
     return _site_packages(venv)
 
 
+def _requirements_key(name: str, pip_args: Sequence[str], cwd: Path) -> str:
+    key_material = [name, sys.version]
+    for arg in pip_args:
+        candidate = cwd / arg
+        inside = candidate.resolve().is_relative_to(cwd.resolve())
+        key_material.append(candidate.resolve().relative_to(cwd.resolve()).as_posix() if inside else arg)
+        if candidate.is_file():
+            key_material.append(candidate.read_text())
+            for included in sorted(candidate.parent.rglob("*.txt")):
+                key_material.append(f"{included.relative_to(candidate.parent)}:{included.read_text()}")
+    return hashlib.sha256("\0".join(key_material).encode()).hexdigest()[:16]
+
+
+def download_wheels(name: str, pip_args: Sequence[str], cwd: Path = REPO) -> Path:
+    """A folder of the wheels `pip download --only-binary :all:` picks for `pip_args` (their
+    dependencies too), for this interpreter, cached across runs by its inputs; what a
+    `--find-links` folder holds. Skips the calling test when the index cannot be reached."""
+    folder = _cache_root() / f"{name}-wheels-{_requirements_key(name, pip_args, cwd)}"
+    if (folder / ".complete").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{name}-wheels-", dir=folder.parent))
+    try:
+        result = _pip(Path(sys.executable), "download", "--only-binary", ":all:", "--dest", str(staging), *pip_args)
+        if result.returncode != 0:
+            if not index_reachable():
+                pytest.skip("the Python package index is unreachable: cannot download real wheels")
+            pytest.fail(f"pip download {' '.join(pip_args)} failed:\n{result.stdout}\n{result.stderr}")
+        (staging / ".complete").touch()
+        if not folder.exists():
+            staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def install_wheels(name: str, wheels: Path) -> Path:
+    """Every wheel of the folder installed as they are (`pip install --no-deps --target`), no
+    index asked: the installed twin of an audit from a lock of those wheels. Cached by the
+    folder's name (its inputs' digest)."""
+    target = _cache_root() / f"{name}-installed-{wheels.name}"
+    if (target / ".complete").exists():
+        return target / "site-packages"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{name}-installed-", dir=target.parent))
+    try:
+        files = sorted(str(path) for path in wheels.glob("*.whl"))
+        result = _pip(Path(sys.executable), "install", "--no-deps", "--no-index", "--no-compile", "--target", str(staging / "site-packages"), *files)
+        if result.returncode != 0:
+            pytest.fail(f"pip install --target of {wheels} failed:\n{result.stdout}\n{result.stderr}")
+        (staging / ".complete").touch()
+        if not target.exists():
+            staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "site-packages"
+
+
 PYPI_SIMPLE = "https://pypi.org/simple"
 
 

@@ -33,7 +33,7 @@ def test_every_finding_kind_has_its_own_code_in_the_table() -> None:
 def test_the_table_is_total_and_its_ids_unique_and_well_formed() -> None:
     used = {finding_code(kind) for kind in FindingKind} | set(PLAN_CODES.values()) | {"DA201", "DA202", "DA203", "DA204"}
     assert used == set(CODES)  # no code without a kind of result, no result without a code
-    assert all(key == code.id and re.fullmatch(r"DA[1-5]\d\d", key) for key, code in CODES.items())
+    assert all(key == code.id and re.fullmatch(r"DA[1-6]\d\d", key) for key, code in CODES.items())
     names = [code.name for code in CODES.values()]
     assert len(set(names)) == len(names)
     assert all(re.fullmatch(r"[a-z]+(-[a-z]+)*", name) for name in names)

@@ -8,6 +8,7 @@ FROM chain's external image)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,10 +18,13 @@ from depaudit.fleet.families import BaseChain, chain_env
 from depaudit.fleet.layout import FamilySpec, Fleet, Placement
 from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
+from depaudit.lock.environment import lock_environment
+from depaudit.lock.tags import DISTRO_PYTHON, wheel_target
 from depaudit.native.reads import read_by_the_scan
 from depaudit.options import DEFAULT_DISTRO, InputError, ScanOptions
 from depaudit.packages.index import default_cache_dir
 from depaudit.packages.driver import DriverDataError, DriverFiles, driver_path, load_driver_files
+from depaudit.packages.index import default_cache_dir
 from depaudit.packages.mounts import VARIABLE, CapabilitySource, DriverMounts, driver_mounts
 from depaudit.packages.profiles import BaseProfile, load_profile
 from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules, rules_dir
@@ -63,6 +67,7 @@ class Bases:
         self.fixed = _profile(options.base_image)  # --base-image
         self._profiles: dict[str, BaseProfile | None] = {}  # reference → profile, read once
         self._environments: dict[tuple[int, str], Path | None] = {}  # (image, its path) → copied out
+        self._locks: dict[tuple[Path, str, str, tuple[Path, ...]], EnvironmentChoice] = {}  # each lock read once per target
         self._default: EnvironmentChoice | None = None
         self._driver_files: DriverFiles | None = None
         self.explicit = distro_rules(options.distro, self.given) if options.distro else None  # a usage error first
@@ -89,7 +94,7 @@ class Bases:
             cuda_version=environment.get("CUDA_VERSION"),
             chain=chain,
             image=image,
-            environment=self._environment(lineage, image),
+            environment=self._environment(lineage, image, self._distro(image, profile)),
             driver_mounts=self._driver_mounts(environment, chain, lineage, image, profile),
         )
 
@@ -204,19 +209,26 @@ class Bases:
             self._profiles[reference] = _profile(reference)
         return None, self._profiles[reference]
 
-    def _environment(self, lineage: Sequence[FamilySpec], image: BaseImage | None) -> EnvironmentChoice:
-        """The command line's, a family's, the config's, the image's own; else the default
-        ($VIRTUAL_ENV, ./.venv, depaudit's own interpreter)."""
+    def _environment(self, lineage: Sequence[FamilySpec], image: BaseImage | None, distro: str) -> EnvironmentChoice:
+        """The command line's, a family's, the config's (an environment, or a lock whose wheels
+        stand for it), the image's own; else the default ($VIRTUAL_ENV, ./.venv, depaudit's own
+        interpreter)."""
         options = self.options
         if options.site_packages:
             return _named(options.site_packages, None, "--site-packages")
         if options.python is not None:
             return _named((), options.python, "--python")
+        if options.lock is not None:
+            return self._lock(options.lock, lineage, distro, "--lock", image)
         for family in lineage:
             if family.site_packages or family.python:
                 return _named(family.site_packages, family.python, f"family {family.name} in {self._config_name()}")
+            if family.lock is not None:
+                return self._lock(family.lock, lineage, distro, f"family {family.name} in {self._config_name()}", image)
         if self.config is not None and (self.config.site_packages or self.config.python):
             return _named(self.config.site_packages, self.config.python, self._config_name())
+        if self.config is not None and self.config.lock is not None:
+            return self._lock(self.config.lock, lineage, distro, self._config_name(), image)
         if image is not None:
             own = [(path, host) for path in image.site_packages if (host := self._image_environment(image, path)) is not None]
             if own:
@@ -232,6 +244,48 @@ class Bases:
             return replace(self._default, source=f"{self._default.source}: {image.label} holds no site-packages")
         return self._default
 
+    def _distro(self, image: BaseImage | None, profile: BaseProfile | None) -> str:
+        """The distro whose glibc decides which wheels of a lock the image installs."""
+        if self.options.distro:
+            return self.options.distro
+        if image is not None and image.distro in known_distros():
+            return image.distro
+        if profile is not None:
+            return profile.distro
+        return (self.config.distro if self.config is not None else None) or DEFAULT_DISTRO
+
+    def _lock(
+        self, lock: Path, lineage: Sequence[FamilySpec], distro: str, named_by: str, image: BaseImage | None = None
+    ) -> EnvironmentChoice:
+        """The wheels `lock` pins for the image's Python and distro, laid out as they would install."""
+        if not lock.is_file():
+            raise InputError(f"lock: no such file: {lock} (from {named_by})")
+        options, config = self.options, self.config
+        version = (
+            options.python_version
+            or next((family.python_version for family in lineage if family.python_version), None)
+            or (config.python_version if config is not None else None)
+            or (image_python(image) if image is not None else None)
+            or DISTRO_PYTHON.get(distro, DISTRO_PYTHON[DEFAULT_DISTRO])
+        )
+        find_links = (*options.find_links, *(p for family in lineage for p in family.find_links), *(config.find_links if config else ()))
+        key = (lock.resolve(), version, distro, find_links)
+        if key not in self._locks:
+            target = wheel_target(version, distro)
+            read = lock_environment(
+                lock.resolve(),
+                target,
+                find_links=find_links,
+                cache=options.cache_dir or default_cache_dir(),
+                reads=read_by_the_scan,
+                index_url=options.index_url or (config.index_url if config is not None else None),
+                pip_cache=_pip_cache(),
+                processes=options.processes,
+            )
+            source = f"the wheels of {lock} for Python {version} on {distro}, from {named_by}"
+            self._locks[key] = EnvironmentChoice((read.site_packages,), source, findings=read.findings)
+        return self._locks[key]
+
     def _config_name(self) -> str:
         return self.config.path.name if self.config is not None else "the config"
 
@@ -241,6 +295,27 @@ class Bases:
         if key not in self._environments:
             self._environments[key] = image.fs.python_environment(path, read_by_the_scan)
         return self._environments[key]
+
+
+def image_python(image: BaseImage) -> str | None:
+    """X.Y of the base image's own Python, when it has one: its site-packages' folder name, else
+    the newest `python3.X` among its programs (/usr/local/bin first, where python:3.X images keep it)."""
+    for path in image.site_packages:
+        match = re.search(r"/python(3\.\d+)/", path + "/")
+        if match:
+            return match.group(1)
+    for folder in ("/usr/local/bin", "/usr/bin"):
+        versions = [int(name[len("python3.") :]) for name in image.fs.listdir(folder) if re.fullmatch(r"python3\.\d+", name)]
+        if versions:
+            return f"3.{max(versions)}"
+    return None
+
+
+def _pip_cache() -> Path:
+    """pip's cache folder, where its wheel cache (`wheels/`) keeps the wheels it built."""
+    if os.environ.get("PIP_CACHE_DIR"):
+        return Path(os.environ["PIP_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pip"
 
 
 def _named(site_packages: Sequence[Path], python: Path | None, source: str) -> EnvironmentChoice:

@@ -40,6 +40,9 @@ class FamilyConfig:
     parent: str | None = None  # another family; None: the Dockerfile's FROM decides
     site_packages: tuple[Path, ...] = ()
     python: Path | None = None  # an interpreter whose environment its image has (read, never run)
+    lock: Path | None = None  # a lock its image installs, audited from its wheels instead of an environment
+    python_version: str | None = None  # "X.Y" of its image's interpreter: which wheels of the lock
+    find_links: tuple[Path, ...] = ()  # folders of wheels the lock's pins are taken from
     base_image: str | None = None  # a profile reference, or a rootfs folder / image tar (absolute)
     env: Mapping[str, str] = field(default_factory=dict)
     gpu: bool | None = None  # None: a CUDA base image makes it a GPU family
@@ -67,6 +70,10 @@ class FleetConfig:
     family_globs: tuple[str, ...] = DEFAULT_FAMILY_GLOBS
     site_packages: tuple[Path, ...] = ()
     python: Path | None = None
+    lock: Path | None = None
+    python_version: str | None = None
+    find_links: tuple[Path, ...] = ()
+    index_url: str | None = None  # a simple index a lock's wheels missing from find-links come from
     base_image: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     build_args: Mapping[str, str] = field(default_factory=dict)  # of every family's build
@@ -78,10 +85,13 @@ class FleetConfig:
 
 
 _TOP_KEYS = (
-    "distro", "paths", "family-dockerfiles", "site-packages", "python", "base-image", "env", "build-args", "families",
-    "services", "ignore", *SETTING_KEYS,
+    "distro", "paths", "family-dockerfiles", "site-packages", "python", "lock", "python-version", "find-links", "index-url",
+    "base-image", "env", "build-args", "families", "services", "ignore", *SETTING_KEYS,
 )
-_FAMILY_KEYS = ("dockerfile", "parent", "site-packages", "python", "base-image", "env", "gpu", "keep", "build-args")
+_FAMILY_KEYS = (
+    "dockerfile", "parent", "site-packages", "python", "lock", "python-version", "find-links", "base-image", "env", "gpu",
+    "keep", "build-args",
+)
 _SERVICE_KEYS = ("path", "entry", "source-roots", "family", "dockerfile", "requirements")
 
 
@@ -245,6 +255,10 @@ def _fleet(path: Path, data: dict[str, Any]) -> FleetConfig:
         family_globs=tuple(globs) if globs is not None else DEFAULT_FAMILY_GLOBS,
         site_packages=tuple(root / p for p in _paths(data, "site-packages", "top level") or ()),
         python=_optional_path(data, "python", "top level", root),
+        lock=_optional_path(data, "lock", "top level", root),
+        python_version=_python_version(data, "top level"),
+        find_links=tuple(root / p for p in _paths(data, "find-links", "top level") or ()),
+        index_url=_string(data, "index-url", "top level"),
         base_image=_base_image(_string(data, "base-image", "top level"), root),
         env=_env(data, "top level"),
         build_args=_env(data, "top level", "build-args"),
@@ -267,6 +281,9 @@ def _family(name: str, data: dict[str, Any], root: Path) -> FamilyConfig:
         parent=_string(data, "parent", where),
         site_packages=tuple(root / p for p in _paths(data, "site-packages", where) or ()),
         python=_optional_path(data, "python", where, root),
+        lock=_optional_path(data, "lock", where, root),
+        python_version=_python_version(data, where),
+        find_links=tuple(root / p for p in _paths(data, "find-links", where) or ()),
         base_image=_base_image(_string(data, "base-image", where), root),
         env=_env(data, where),
         gpu=gpu,
@@ -321,6 +338,13 @@ def _string(data: Mapping[str, Any], key: str, where: str) -> str | None:
     value = data.get(key)
     if value is not None and (not isinstance(value, str) or not value):
         raise ConfigError(f"{where} {key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _python_version(data: Mapping[str, Any], where: str) -> str | None:
+    value = _string(data, "python-version", where)
+    if value is not None and not re.fullmatch(r"3\.\d+", value):
+        raise ConfigError(f"{where} python-version: expected X.Y (e.g. \"3.11\"), got {value!r}")
     return value
 
 

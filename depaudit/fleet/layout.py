@@ -30,6 +30,9 @@ class FamilySpec:
     parent: str | None
     site_packages: tuple[Path, ...] = ()
     python: Path | None = None  # an interpreter whose environment its image has
+    lock: Path | None = None  # a lock whose wheels stand for its image's environment
+    python_version: str | None = None  # of its image's interpreter: which wheels of a lock
+    find_links: tuple[Path, ...] = ()  # folders of the lock's wheels
     base_image: str | None = None  # a profile reference, or an absolute rootfs / image path
     env: Mapping[str, str] = field(default_factory=dict)
     gpu: bool | None = None
@@ -325,6 +328,9 @@ def _add_family(
             parent=parent if parent != name else None,
             site_packages=own.site_packages if own else (),
             python=own.python if own else None,
+            lock=own.lock if own else None,
+            python_version=own.python_version if own else None,
+            find_links=own.find_links if own else (),
             base_image=own.base_image if own else None,
             env=own.env if own else {},
             gpu=own.gpu if own else None,

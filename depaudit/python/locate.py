@@ -15,6 +15,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from depaudit.findings import Finding
 from depaudit.options import InputError
 from depaudit.python.model import Distribution
 
@@ -30,6 +31,7 @@ class EnvironmentChoice:
     folders: tuple[Path, ...]
     source: str  # how the report names the reason: "--site-packages", "$VIRTUAL_ENV", …
     fallback: bool = False  # the interpreter running depaudit: nothing named an environment
+    findings: tuple[Finding, ...] = ()  # what reading its source found (a lock's pins without a wheel, …)
     # How reports name the folders when their path here says nothing: an image's site-packages,
     # copied out, is "<image>:<path in the image>".
     shown: tuple[str, ...] = ()

@@ -1,0 +1,173 @@
+"""A lock turned into a site-packages the stages read: each pin's wheel for the target found,
+hash-checked, laid out (only what the stages read) and linked into one folder.
+
+What cannot be audited is a finding naming it, and the rest is audited: a pin with no wheel for
+the target (DA601), a wheel the lock's hashes refuse (DA602), a lock or a line that pins nothing
+exactly, or a distribution a pinned wheel requires that the lock leaves out (DA603)."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path
+
+from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from depaudit.findings import Finding, FindingKind
+from depaudit.lock.model import Pin, WheelTarget
+from depaudit.lock.readers import read_lock
+from depaudit.lock.tree import Reads, WheelError, WheelTree, assemble, trees_root, wheel_tree
+from depaudit.lock.wheels import WheelSources, file_sha256
+from depaudit.parallel import Workers, available_cores
+
+
+@dataclass(frozen=True)
+class LockEnvironment:
+    site_packages: Path
+    findings: tuple[Finding, ...]
+    trees: tuple[WheelTree, ...]  # the wheels audited, in the lock's order
+
+    @property
+    def wheel_bytes(self) -> int:
+        return sum(tree.wheel_bytes for tree in self.trees)
+
+    @property
+    def bytes_read(self) -> int:
+        """Of the wheels, to lay them out (when they were laid out: a cached tree reads none now)."""
+        return sum(tree.bytes_read for tree in self.trees)
+
+    @property
+    def bytes_touched(self) -> int:
+        return sum(tree.bytes_touched for tree in self.trees)
+
+
+def lock_environment(
+    lock: Path,
+    target: WheelTarget,
+    *,
+    find_links: Sequence[Path],
+    cache: Path,
+    reads: Reads,
+    index_url: str | None = None,
+    pip_cache: Path | None = None,
+    processes: int | None = None,
+) -> LockEnvironment:
+    """Each pin's wheel chosen and checked first (and, for a requirements file, what they
+    require), then the wheels not laid out yet laid out in parallel, one per worker."""
+    read = read_lock(lock, target.python)
+    sources = WheelSources(find_links, lock.parent, cache, index_url, pip_cache)
+    findings: list[Finding] = list(read.findings)
+    shown = lock.name
+    chosen: dict[str, tuple[Pin, Path, str]] = {}  # canonical name → pin, its wheel, the wheel's sha256
+    todo: list[Pin] = list(read.pins)
+    pinned = {canonicalize_name(pin.name): pin for pin in read.pins}
+    unpinned: set[str] = set()  # required, pinned nowhere: said once
+    while todo:
+        pin = todo.pop(0)
+        found = _wheel_of(pin, target, sources, cache, shown, findings)
+        if found is None:
+            continue
+        chosen[canonicalize_name(pin.name)] = (pin, *found)
+        if read.closed:
+            continue  # a pylock.toml or uv.lock lists what installs; a requirements file may not
+        for name in _required(found[0], target):
+            if name in pinned or name in unpinned:
+                continue
+            constraint = read.constraints.get(name)
+            if constraint is None:
+                message = f"{name} is required by {pin.name} {pin.version} ({pin.where}) but the lock pins no version of it: it is not audited"
+                findings.append(Finding(FindingKind.LOCK_UNREADABLE, shown, None, message))
+                unpinned.add(name)
+                continue
+            pinned[name] = constraint
+            todo.append(constraint)
+    items = [(wheel, digest, cache, reads) for _, wheel, digest in chosen.values()]
+    trees_root(cache).mkdir(parents=True, exist_ok=True)  # another depaudit's trees go before any worker starts
+    with Workers(min(processes or available_cores(), len(items)) or 1) as workers:
+        laid = workers.map(_lay_out, items, crashed=_crashed)
+    trees = []
+    for (pin, _, _), result in zip(chosen.values(), laid):
+        if isinstance(result, str):
+            findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"{pin.name} {pin.version}: {result}"))
+        else:
+            trees.append(result)
+            findings.extend(result.findings)
+    site = assemble(trees, target.python.python_version, cache)
+    return LockEnvironment(site, tuple(sorted(set(findings))), tuple(trees))
+
+
+def _lay_out(item: tuple[Path, str, Path, Reads]) -> WheelTree | str:
+    """Runs in a worker: the wheel's tree, or why it cannot be read."""
+    wheel, digest, cache, reads = item
+    try:
+        return wheel_tree(wheel, digest, cache, reads)
+    except (WheelError, OSError) as error:
+        return str(error)
+
+
+def _crashed(item: tuple[Path, str, Path, Reads]) -> WheelTree | str:
+    return f"laying out {item[0].name} killed its worker process: it is not audited"
+
+
+def _wheel_of(
+    pin: Pin, target: WheelTarget, sources: WheelSources, cache: Path, shown: str, findings: list[Finding]
+) -> tuple[Path, str] | None:
+    """The pin's best wheel for the target that the lock's hashes accept, and its sha256."""
+    offer = sources.offer(pin, target)
+    if not offer.wheels:
+        findings.append(Finding(FindingKind.LOCK_NO_WHEEL, shown, None, _no_wheel(pin, target, offer.sdists, offer.other_wheels)))
+        return None
+    for candidate in offer.wheels:
+        try:
+            wheel = sources.fetch(candidate)
+            digest = file_sha256(wheel, cache)
+        except OSError as error:
+            findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"{pin.name} {pin.version}: cannot read {candidate.filename}: {error}"))
+            continue
+        accepted = pin.hashes or ({candidate.sha256} if candidate.sha256 else set())
+        if accepted and digest not in accepted:
+            message = (
+                f"{candidate.filename} ({wheel}) has sha256 {digest}, which the lock does not accept for "
+                f"{pin.name} {pin.version} ({pin.where}): the wheel is not used"
+            )
+            findings.append(Finding(FindingKind.LOCK_HASH_MISMATCH, shown, None, message))
+            if candidate.path is None and wheel.parent.parent == cache / "downloads":
+                wheel.unlink(missing_ok=True)  # never kept: the next run downloads it again
+            continue
+        return wheel, digest
+    return None
+
+
+def _no_wheel(pin: Pin, target: WheelTarget, sdists: Sequence[str], others: Sequence[str]) -> str:
+    what = f"{pin.name} {pin.version} ({pin.where}) has no wheel for {target.shown()}"
+    if sdists:
+        return f"{what}: only an sdist ({', '.join(sdists)}), which depaudit never builds; it is not audited"
+    if others:
+        return f"{what}: its wheels are for other targets ({', '.join(others)}); it is not audited"
+    return f"{what}: none was found in the wheel folders, the lock or the index; it is not audited"
+
+
+def _required(wheel: Path, target: WheelTarget) -> list[str]:
+    """The canonical names the wheel's METADATA requires for the target (no extras asked for),
+    read from the zip: a few KiB."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+            text = archive.read(names[0]).decode("utf-8", errors="replace") if names else ""
+    except (OSError, zipfile.BadZipFile):
+        return []  # laying it out says why
+    required = []
+    environment = target.python.marker_environment()
+    for value in HeaderParser().parsestr(text).get_all("Requires-Dist") or []:
+        try:
+            requirement = Requirement(value)
+            if requirement.marker is not None and not requirement.marker.evaluate(environment):
+                continue
+        except (InvalidRequirement, InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+            continue  # the environment reader reports it, as for an installed wheel
+        required.append(canonicalize_name(requirement.name))
+    return required

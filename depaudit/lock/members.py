@@ -1,0 +1,204 @@
+"""A wheel's members read in place, as files of their own, counting the bytes taken from the wheel.
+
+A stored member is a window on the wheel: a read at an offset reads just those bytes. A deflated
+member cannot be entered in the middle: it is decompressed as a stream, only as far as the
+furthest byte asked for, and the decompressor's state is kept every few MiB, so that a read
+behind the position (the ELF reader reads the dynamic segment near the end, then its strings
+near the start) resumes from the nearest kept state instead of from the member's first byte.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from bisect import bisect_right
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # PKZIP local file header, 30 bytes
+_LOCAL_MAGIC = b"PK\x03\x04"
+_CHUNK = 1 << 16  # compressed bytes fed to zlib at a time
+_STEP = 1 << 20  # most decompressed bytes one zlib call may produce (a run of zeros inflates 1000×)
+_CHECKPOINT_EVERY = 2 << 20  # decompressed bytes between kept decompressor states
+
+
+class MemberError(Exception):
+    """The member cannot be read: a bad local header, an unknown compression, corrupt data."""
+
+
+class CountingFile(io.RawIOBase):
+    """The wheel file, every byte read from it counted: what "read in place" costs."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._file = open(path, "rb")  # noqa: SIM115 - closed with this object
+        self.bytes_read = 0  # every read counted, a byte read twice twice
+        self._pieces: list[tuple[int, int]] = []  # (offset, length) of each read
+
+    @property
+    def bytes_touched(self) -> int:
+        """The wheel's bytes read at least once: the part of it the audit needed."""
+        total, end = 0, 0
+        for start, length in sorted(self._pieces):
+            if start + length > end:
+                total += start + length - max(start, end)
+                end = start + length
+        return total
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        start = self._file.tell()
+        count = self._file.readinto(buffer) or 0  # type: ignore[arg-type]
+        if count:
+            self.bytes_read += count
+            self._pieces.append((start, count))
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    out: int  # decompressed bytes produced before this state
+    consumed: int  # compressed bytes fed before this state (the tail below not yet used)
+    state: zlib._Decompress
+    tail: bytes  # input zlib was given but has not used yet
+
+
+def data_offset(wheel: BinaryIO, info: zipfile.ZipInfo) -> int:
+    """Where the member's data starts in the wheel: after its local header, whose name and extra
+    field lengths may differ from the central directory's."""
+    wheel.seek(info.header_offset)
+    raw = wheel.read(_LOCAL_HEADER.size)
+    if len(raw) != _LOCAL_HEADER.size or raw[:4] != _LOCAL_MAGIC:
+        raise MemberError(f"{info.filename}: no local file header where the central directory says")
+    fields = _LOCAL_HEADER.unpack(raw)
+    return info.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10]
+
+
+def open_member(wheel: BinaryIO, info: zipfile.ZipInfo) -> io.RawIOBase:
+    """A seekable read-only stream of the member's content (`wheel` must stay open)."""
+    start = data_offset(wheel, info)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return _Stored(wheel, start, info.file_size)
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        return _Deflated(wheel, start, info.compress_size, info.file_size, info.filename)
+    raise MemberError(f"{info.filename}: compression method {info.compress_type}, which wheels do not use")
+
+
+class _Member(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(base + offset, 0)
+        return self._pos
+
+
+class _Stored(_Member):
+    def __init__(self, wheel: BinaryIO, start: int, size: int) -> None:
+        super().__init__(size)
+        self._wheel = wheel
+        self._start = start
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        length = max(min(len(view), self.size - self._pos), 0)
+        if not length:
+            return 0
+        self._wheel.seek(self._start + self._pos)
+        data = self._wheel.read(length)
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+class _Deflated(_Member):
+    def __init__(self, wheel: BinaryIO, start: int, compressed: int, size: int, name: str) -> None:
+        super().__init__(size)
+        self._wheel = wheel
+        self._start = start
+        self._compressed = compressed
+        self._name = name
+        self._checkpoints = [_Checkpoint(0, 0, zlib.decompressobj(-zlib.MAX_WBITS), b"")]
+        self._restore(self._checkpoints[0])
+
+    def _restore(self, point: _Checkpoint) -> None:
+        self._state = point.state.copy()  # the kept one stays as it was, for the next jump back
+        self._consumed = point.consumed
+        self._tail = point.tail
+        self._out = point.out  # decompressed offset of self._buffer's first byte
+        self._buffer = b""
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._pos >= self.size or not len(view):
+            return 0
+        if self._pos < self._out:
+            outs = [point.out for point in self._checkpoints]
+            self._restore(self._checkpoints[bisect_right(outs, self._pos) - 1])
+        while self._out + len(self._buffer) <= self._pos:
+            self._out += len(self._buffer)
+            self._buffer = self._inflate()
+            if not self._buffer:
+                return 0  # the data ends short of its stated size: the reader sees a short file
+        inside = self._pos - self._out
+        data = self._buffer[inside : inside + len(view)]
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def _inflate(self) -> bytes:
+        """The next decompressed piece (b"" at the end), keeping the state every few MiB."""
+        if self._tail:
+            pending, self._tail = self._tail, b""
+        else:
+            want = min(_CHUNK, self._compressed - self._consumed)
+            if want <= 0:
+                return self._state.flush() if not self._state.eof else b""
+            self._wheel.seek(self._start + self._consumed)
+            pending = self._wheel.read(want)
+            self._consumed += len(pending)
+            if not pending:
+                return b""
+        try:
+            piece = self._state.decompress(pending, _STEP)
+        except zlib.error as error:
+            raise OSError(f"{self._name}: corrupt deflated data ({error})") from error
+        self._tail = self._state.unconsumed_tail
+        end = self._out + len(piece)
+        if end - self._checkpoints[-1].out >= _CHECKPOINT_EVERY:
+            self._checkpoints.append(_Checkpoint(end, self._consumed, self._state.copy(), self._tail))
+        return piece
+

@@ -1,0 +1,238 @@
+"""Lock files read as data: a fully pinned requirements.txt (pip-requirements-parser), a
+pylock.toml (PEP 751) and a uv.lock (tomllib). Each pin is `name == version` for the target;
+whatever cannot say that exactly is a `lock-unreadable` finding, and the rest is read on."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.utils import canonicalize_name
+
+from depaudit.findings import Finding, FindingKind
+from depaudit.lock.model import LockedFile, LockRead, Pin
+from depaudit.paths import project_root, within
+from depaudit.python.model import TargetPython
+from depaudit.reading import read_regular
+
+MAX_LOCK_BYTES = 64 << 20
+
+
+def read_lock(path: Path, target: TargetPython) -> LockRead:
+    """The pins of the lock at `path`, by its name: `uv.lock`, `pylock.toml` / `pylock.*.toml`,
+    else a requirements file."""
+    name = path.name
+    if name == "uv.lock":
+        return _toml_lock(path, target, _uv_pins)
+    if name == "pylock.toml" or (name.startswith("pylock.") and name.endswith(".toml")):
+        return _toml_lock(path, target, _pylock_pins)
+    return _requirements(path, target)
+
+
+def _unreadable(where: str, line: int | None, message: str) -> Finding:
+    return Finding(FindingKind.LOCK_UNREADABLE, where, line, message)
+
+
+def _applies(marker: str | Marker | None, target: TargetPython) -> bool:
+    if marker is None or marker == "":
+        return True
+    try:
+        parsed = marker if isinstance(marker, Marker) else Marker(marker)
+        return bool(parsed.evaluate(target.marker_environment()))
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+        return True  # cannot tell: audited rather than silently left out
+
+
+def _requirements(path: Path, target: TargetPython) -> LockRead:
+    """`name==version` lines (with `--hash=sha256:` options or not), following `-r`; `-c` files
+    give versions for what the pinned wheels require and the file leaves out."""
+    from pip_requirements_parser import RequirementsFile  # type: ignore[import-untyped]
+
+    pins: dict[str, Pin] = {}
+    constraints: dict[str, Pin] = {}
+    findings: list[Finding] = []
+    pending: list[tuple[Path, bool, str | None, int | None]] = [(path, False, None, None)]  # file, a -c file, included where
+    seen: set[Path] = set()
+    root = path.parent
+    project = project_root(root)
+    while pending:
+        current, constraining, included_from, line = pending.pop(0)
+        if included_from is not None and not within(current, project):
+            # Never read: its lines would be quoted in the report, and a lock in a pull request
+            # could publish a file of the CI machine so (`-r /etc/passwd`).
+            findings.append(_unreadable(included_from, line, f"included file {current.as_posix()} lies outside the project ({project}): not read"))
+            continue
+        real = current.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        shown = _shown(current, root)
+        try:
+            parsed = RequirementsFile.from_file(str(current), include_nested=False)
+        except Exception as error:  # the parser raises its own, OS and decoding errors alike
+            findings.append(_unreadable(shown, None, f"cannot read the lock: {error}"))
+            continue
+        for invalid in parsed.invalid_lines:
+            findings.append(_unreadable(shown, invalid.line_number, f"cannot understand `{' '.join(str(invalid.line).split())}`"))
+        for option in parsed.options:
+            for flag, nested in (("requirements", constraining), ("constraints", True)):
+                for included in option.options.get(flag, []):
+                    if "://" in included:
+                        findings.append(_unreadable(shown, option.line_number, f"remote file {included} is not fetched"))
+                    else:
+                        pending.append((current.parent / included, nested, shown, option.line_number))
+        into = constraints if constraining else pins
+        for requirement in parsed.requirements:
+            where = f"{shown}:{requirement.line_number}"
+            pin = _exact(requirement, where, findings, shown)
+            if pin is None or not _applies(requirement.marker, target):
+                continue
+            previous = into.get(canonicalize_name(pin.name))
+            if previous is not None and previous.version != pin.version:
+                findings.append(
+                    _unreadable(shown, requirement.line_number, f"{pin.name} is pinned twice, to {previous.version} ({previous.where}) and {pin.version}: the first is used")
+                )
+                continue
+            into.setdefault(canonicalize_name(pin.name), pin)
+    return LockRead(tuple(pins.values()), tuple(sorted(findings)), constraints, closed=False)
+
+
+def _exact(requirement: Any, where: str, findings: list[Finding], shown: str) -> Pin | None:
+    """A `name==version` requirement as a pin; a finding for anything else."""
+    line = requirement.line_number
+    text = " ".join(str(requirement.line or requirement.req or "").split())
+    req = requirement.req
+    if req is None or not requirement.name:
+        findings.append(_unreadable(shown, line, f"`{text}` names no distribution by version: a lock pins `name==version`"))
+        return None
+    specs = list(req.specifier)
+    if len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
+        findings.append(_unreadable(shown, line, f"`{text}` is not an exact pin (`{req.name}==VERSION`): it is not audited"))
+        return None
+    hashes = frozenset(
+        value.partition(":")[2].lower() for value in requirement.hash_options if value.lower().startswith("sha256:")
+    )
+    return Pin(req.name, specs[0].version, where, hashes)
+
+
+def _toml_lock(path: Path, target: TargetPython, pins_of: Any) -> LockRead:
+    shown = path.name
+    try:
+        data = tomllib.loads(read_regular(path, MAX_LOCK_BYTES).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        return LockRead((), (_unreadable(shown, None, f"cannot read the lock: {error}"),), closed=True)
+    findings: list[Finding] = []
+    pins: dict[str, Pin] = {}
+    for pin in pins_of(data, shown, target, findings):
+        pins.setdefault(canonicalize_name(pin.name), pin)
+    return LockRead(tuple(pins.values()), tuple(sorted(findings)), closed=True)
+
+
+def _pylock_pins(data: dict[str, Any], shown: str, target: TargetPython, findings: list[Finding]) -> list[Pin]:
+    """PEP 751: `[[packages]]` with name, version, marker, `wheels` and `sdist` (each with a
+    `name` or a `url`/`path`, and `hashes`)."""
+    pins = []
+    for number, package in enumerate(_tables(data.get("packages")), 1):
+        where = f"{shown}: packages[{number}]"
+        name, version = package.get("name"), package.get("version")
+        if not isinstance(name, str) or not isinstance(version, str):
+            findings.append(_unreadable(shown, None, f"packages[{number}] has no name or no version: a lock pins both"))
+            continue
+        if not _applies(package.get("marker"), target):
+            continue
+        files = [_pylock_file(entry) for entry in _tables(package.get("wheels"))]
+        sdist = package.get("sdist")
+        if isinstance(sdist, dict):
+            files.append(_pylock_file(sdist))
+        pins.append(Pin(name, version, where, frozenset(f.sha256 for f in files if f.sha256), tuple(files)))
+    return pins
+
+
+def _pylock_file(entry: dict[str, Any]) -> LockedFile:
+    url = entry.get("url") if isinstance(entry.get("url"), str) else None
+    local = entry.get("path") if isinstance(entry.get("path"), str) else None
+    filename = entry.get("name") if isinstance(entry.get("name"), str) else (url or local or "").rsplit("/", 1)[-1]
+    hashes = entry.get("hashes") if isinstance(entry.get("hashes"), dict) else {}
+    sha256 = hashes.get("sha256")
+    return LockedFile(filename, url or local, sha256.lower() if isinstance(sha256, str) else None)
+
+
+def _uv_pins(data: dict[str, Any], shown: str, target: TargetPython, findings: list[Finding]) -> list[Pin]:
+    """uv's `[[package]]` tables: name, version, `source`, `wheels = [{url, hash}]`, `sdist`. A uv
+    lock is universal (every platform's packages): what the target installs is walked from the
+    project itself (a virtual, editable or directory source, which installs no wheel) through
+    `dependencies` whose markers hold for the target; with no project in it, every package."""
+    packages = _tables(data.get("package"))
+    by_name: dict[str, list[int]] = {}
+    roots = []
+    for number, package in enumerate(packages):
+        if isinstance(package.get("name"), str):
+            by_name.setdefault(canonicalize_name(package["name"]), []).append(number)
+        source = package.get("source") if isinstance(package.get("source"), dict) else {}
+        if any(key in source for key in ("virtual", "editable", "directory")):
+            roots.append(number)
+    wanted = _uv_walk(packages, roots, by_name, target) if roots else set(range(len(packages)))
+    pins = []
+    for number, package in enumerate(packages):
+        if number not in wanted or number in roots:
+            continue
+        name, version = package.get("name"), package.get("version")
+        where = f"{shown}: package[{number + 1}]"
+        if not isinstance(name, str) or not isinstance(version, str):
+            findings.append(_unreadable(shown, None, f"package[{number + 1}] has no name or no version: a lock pins both"))
+            continue
+        files = [_uv_file(entry) for entry in _tables(package.get("wheels"))]
+        sdist = package.get("sdist")
+        if isinstance(sdist, dict):
+            files.append(_uv_file(sdist))
+        pins.append(Pin(name, version, where, frozenset(f.sha256 for f in files if f.sha256), tuple(files)))
+    return pins
+
+
+def _uv_walk(packages: list[dict[str, Any]], roots: list[int], by_name: dict[str, list[int]], target: TargetPython) -> set[int]:
+    """The packages the roots' `dependencies` reach for the target, as `uv sync --no-dev`
+    installs them; an edge naming extras (`extra = [...]`) follows those optional dependencies."""
+    reached: set[tuple[int, str]] = set()
+    todo: list[tuple[int, str]] = [(number, "") for number in roots]
+    while todo:
+        item = todo.pop()
+        if item in reached:
+            continue
+        reached.add(item)
+        number, extra = item
+        package = packages[number]
+        if extra:
+            optional = package.get("optional-dependencies")
+            edges = _tables(optional.get(extra)) if isinstance(optional, dict) else []
+        else:
+            edges = _tables(package.get("dependencies"))
+        for edge in edges:
+            if not isinstance(edge.get("name"), str) or not _applies(edge.get("marker"), target):
+                continue
+            version = edge.get("version")
+            chosen = [c for c in by_name.get(canonicalize_name(edge["name"]), []) if version is None or packages[c].get("version") == version]
+            for found in chosen[:1]:
+                extras = edge.get("extra") if isinstance(edge.get("extra"), list) else []
+                todo.extend([(found, ""), *((found, str(name)) for name in extras)])
+    return {number for number, _ in reached}
+
+
+def _uv_file(entry: dict[str, Any]) -> LockedFile:
+    url = entry.get("url") if isinstance(entry.get("url"), str) else entry.get("path")
+    text = entry.get("hash")
+    sha256 = text.partition(":")[2].lower() if isinstance(text, str) and text.startswith("sha256:") else None
+    filename = (url or "").rsplit("/", 1)[-1] if isinstance(url, str) else ""
+    return LockedFile(filename, url if isinstance(url, str) else None, sha256)
+
+
+def _tables(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()

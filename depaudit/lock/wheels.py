@@ -1,0 +1,190 @@
+"""Where each pin's wheel for the target comes from: a local wheel folder (`--find-links`), the
+file the lock itself names (a path, or a URL downloaded once into depaudit's cache), pip's wheel
+cache, or an index (`--index-url`, its simple API). Never built, never installed, never run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from depaudit.lock.model import Pin, WheelTarget
+
+_HREF = re.compile(r"""<a\s[^>]*href=["']([^"']+)["']""", re.IGNORECASE)
+_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Candidate:
+    filename: str
+    rank: int  # the target's preference for its best tag: lower is better
+    path: Path | None = None  # a local file
+    url: str | None = None  # where to download it from
+    sha256: str | None = None  # what the lock (or the index) says its digest is
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What is on offer for a pin: its usable wheels, best first, and what else was seen."""
+
+    wheels: tuple[Candidate, ...]
+    sdists: tuple[str, ...]
+    other_wheels: tuple[str, ...]  # wheels of the pin for other targets
+
+
+class WheelSources:
+    def __init__(self, find_links: Sequence[Path], lock_folder: Path, cache: Path, index_url: str | None = None, pip_cache: Path | None = None) -> None:
+        self.lock_folder = lock_folder
+        self.cache = cache
+        self.index_url = index_url
+        self._local: dict[str, list[Path]] = {}  # canonical name → archives in the folders
+        found = [path for folder in find_links for path in _archives(folder)]
+        if pip_cache is not None:
+            found += _archives(pip_cache / "wheels", nested=True)
+        for path in found:
+            self._local.setdefault(_archive_name(path.name), []).append(path)
+
+    def offer(self, pin: Pin, target: WheelTarget) -> Offer:
+        ranks = {tag: number for number, tag in enumerate(target.tags)}
+        key = canonicalize_name(pin.name)
+        wheels: dict[str, Candidate] = {}
+        sdists: list[str] = []
+        others: list[str] = []
+        seen: list[tuple[str, Path | None, str | None, str | None]] = []
+        for locked in pin.files:
+            path = None
+            if locked.url and "://" not in locked.url:
+                path = (self.lock_folder / locked.url)
+            seen.append((locked.filename, path, locked.url if path is None else None, locked.sha256))
+        seen.extend((path.name, path, None, None) for path in self._local.get(key, []))
+        if not seen and self.index_url:
+            seen.extend((name, None, url, sha256) for name, url, sha256 in _index_files(self.index_url, key))
+        for filename, path, url, sha256 in seen:
+            version = _version_of(filename, key)
+            if version is None or not _same_version(version, pin.version):
+                continue
+            if not filename.endswith(".whl"):
+                sdists.append(filename)
+                continue
+            tags = parse_wheel_filename(filename)[3]
+            rank = min((ranks[str(tag)] for tag in tags if str(tag) in ranks), default=None)
+            if rank is None:
+                others.append(filename)
+                continue
+            known = wheels.get(filename)
+            if known is None or (known.path is None and path is not None and path.is_file()):
+                wheels[filename] = Candidate(filename, rank, path if path is not None and path.is_file() else None, url, sha256)
+        ordered = sorted(wheels.values(), key=lambda c: (c.rank, c.filename))
+        return Offer(tuple(ordered), tuple(sorted(set(sdists))), tuple(sorted(set(others))))
+
+    def fetch(self, candidate: Candidate) -> Path:
+        """The candidate as a local file: a download lands in the cache once (OSError on failure)."""
+        if candidate.path is not None:
+            return candidate.path
+        if candidate.url is None:
+            raise OSError(f"{candidate.filename}: no file and no URL")
+        if candidate.url.startswith("file:"):  # a wheel on this machine: read where it lies
+            return Path(urllib.request.url2pathname(urllib.parse.urlparse(candidate.url).path))
+        # By the URL too: another index may serve other bytes under the same file name.
+        folder = self.cache / "downloads" / hashlib.blake2b(candidate.url.encode(), digest_size=8).hexdigest()
+        target = folder / candidate.filename
+        if target.is_file():
+            return target
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=candidate.filename + ".", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as out, urllib.request.urlopen(candidate.url, timeout=_TIMEOUT) as response:  # noqa: S310 - the lock's own URL
+                shutil.copyfileobj(response, out, 1 << 20)
+            os.replace(partial, target)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+        return target
+
+
+def file_sha256(path: Path, cache: Path) -> str:
+    """The file's sha256, worked out once per (path, size, times, inode): a wheel folder's
+    wheels are hashed the first time a lock names them, not on every scan."""
+    status = path.stat()
+    stamp = f"{path.resolve()}|{status.st_size}|{status.st_mtime_ns}|{status.st_ctime_ns}|{status.st_ino}"
+    memo = cache / "wheel-digests" / hashlib.blake2b(stamp.encode(), digest_size=16).hexdigest()
+    try:
+        known = memo.read_text().strip()
+        if len(known) == 64:
+            return known
+    except OSError:
+        pass
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 22):
+            digest.update(chunk)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    memo.write_text(digest.hexdigest())
+    return digest.hexdigest()
+
+
+def _archives(folder: Path, *, nested: bool = False) -> list[Path]:
+    """The wheels and sdists a folder holds; `nested`: in its subfolders too (pip's cache)."""
+    try:
+        if nested:
+            return sorted(folder.rglob("*.whl"))
+        return sorted(p for p in folder.iterdir() if p.name.endswith((".whl", ".tar.gz", ".zip")) and p.is_file())
+    except OSError:
+        return []
+
+
+def _archive_name(filename: str) -> str:
+    try:
+        if filename.endswith(".whl"):
+            return canonicalize_name(parse_wheel_filename(filename)[0])
+        return canonicalize_name(parse_sdist_filename(filename)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return ""
+
+
+def _version_of(filename: str, key: str) -> Version | None:
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+        else:
+            name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return version if canonicalize_name(name) == key else None
+
+
+def _same_version(version: Version, pinned: str) -> bool:
+    try:
+        return version == Version(pinned)
+    except InvalidVersion:
+        return str(version) == pinned
+
+
+def _index_files(index_url: str, key: str) -> list[tuple[str, str, str | None]]:
+    """(filename, url, sha256) of a project's files on a simple index (PEP 503 HTML, which every
+    index serves, a file:// one too); an unreachable index offers nothing."""
+    page = index_url.rstrip("/") + f"/{key}/"
+    opened = page + "index.html" if page.startswith("file:") else page  # a folder on disk serves no listing
+    try:
+        with urllib.request.urlopen(opened, timeout=_TIMEOUT) as response:  # noqa: S310 - the configured index
+            text = response.read(64 << 20).decode("utf-8", errors="replace")
+    except (OSError, ValueError):
+        return []
+    found = []
+    for href in _HREF.findall(text):
+        url = urllib.parse.urljoin(page, href.replace("&amp;", "&"))
+        base, _, fragment = url.partition("#")
+        filename = urllib.parse.unquote(base.rsplit("/", 1)[-1])
+        sha256 = fragment.partition("sha256=")[2] or None
+        found.append((filename, base, sha256))
+    return found
