@@ -105,7 +105,11 @@ def scratch_folder(prefix: str) -> Path:
         match = pattern.match(name)
         if match is not None and not _running(int(match.group(1))):
             shutil.rmtree(root / name, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    from depaudit.consulted import scratch
+
+    folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    scratch(folder)  # never an input of the scan: not in its memo's consulted set
+    return folder
 
 
 def _running(pid: int) -> bool:

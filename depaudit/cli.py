@@ -15,6 +15,7 @@ from depaudit.options import FAIL_ON, FORMATS, InputError
 
 if TYPE_CHECKING:
     from depaudit.dockerfile.model import Dockerfile
+    from depaudit.options import ScanOptions
     from depaudit.report import ScanReport
     from depaudit.terminal import StderrProgress
 
@@ -255,7 +256,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> ScanReport:
     from depaudit.options import ScanOptions
-    from depaudit.scan import run_scan
 
     config = _config_file(args.config, bool(args.paths))
     _apply_config_settings(args, config)
@@ -283,6 +283,32 @@ def _run(args: argparse.Namespace) -> ScanReport:
         module_reach=args.module_reach is not False,
         python=args.python,
     )
+    if not options.use_cache:
+        return _run_scan(args, options)
+    # The whole-scan memo: a report whose every input is as it was is given back, not made again.
+    from depaudit import consulted, memo
+    from depaudit.paths import default_cache_dir
+
+    cache_dir = options.cache_dir or default_cache_dir()
+    key = memo.memo_key(options)
+    recalled = memo.recall(cache_dir, key)
+    if recalled is not None:
+        if args.verbose:
+            print(f"depaudit: {recalled[1]}", file=sys.stderr)
+        return recalled[0]  # type: ignore[no-any-return]
+    missed = memo.why_missed(cache_dir, key) if args.verbose else ""
+    with consulted.recording() as record:
+        memo.note_own_code()
+        report = _run_scan(args, options)
+    said = memo.remember(cache_dir, key, record, report)
+    if args.verbose:
+        print(f"depaudit: {missed}; {said}", file=sys.stderr)
+    return report
+
+
+def _run_scan(args: argparse.Namespace, options: ScanOptions) -> ScanReport:
+    from depaudit.scan import run_scan
+
     progress = _progress(args)
     if progress is None:
         return run_scan(options)

@@ -72,3 +72,12 @@ def project_root(folder: Path) -> Path:
 def within(path: Path, root: Path) -> bool:
     """Whether `path`, symlinks resolved, lies in `root` (resolved already)."""
     return root_relative(path, root) is not None
+
+
+def default_cache_dir() -> Path:
+    """$DEPAUDIT_CACHE_DIR, else $XDG_CACHE_HOME/depaudit (where platformdirs puts a user cache).
+    Here, not beside the index: the whole-scan memo is looked up before any stage is imported."""
+    if os.environ.get("DEPAUDIT_CACHE_DIR"):
+        return Path(os.environ["DEPAUDIT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "depaudit"

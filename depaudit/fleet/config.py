@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from depaudit import consulted
 from depaudit.codes import CODES
 from depaudit.paths import project_root, within
 from depaudit.fleet.ignores import IgnoreError, IgnoreRule, read_ignores
@@ -158,7 +159,7 @@ def _on_disk(reference: str | None) -> str | None:
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = consulted.read_text(path)
         return tomllib.loads(text), text
     except OSError as error:
         raise ConfigError(f"cannot read {one_line(path)}: {error.strerror or error}") from error

@@ -18,6 +18,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from depaudit import consulted
 from depaudit.atomic import scratch_folder
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import ImageFormatError
@@ -36,6 +37,9 @@ class _Store:
         self._tar: tarfile.TarFile | None = None
         self._members: dict[str, tarfile.TarInfo] = {}
         self._scratch: Path | None = None
+        # The image is read whole (a tar) or blob by blob (a layout folder, see `opener`): copies
+        # made of it in scratch folders are the scan's own, never its inputs.
+        consulted.note_read(path)
         if path.is_file():
             try:
                 self._tar = tarfile.open(self._plain_archive(path), "r:")
@@ -72,6 +76,7 @@ class _Store:
             return "outside"
         # A layout folder may hold symlinks: the file must really lie below the folder.
         real, top = os.path.realpath(self.path / name), os.path.realpath(self.path)
+        consulted.note_read(real)
         if os.path.commonpath([real, top]) != top:
             return "outside"
         return None if os.path.isfile(real) else "missing"

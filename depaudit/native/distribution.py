@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from depaudit import consulted
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import BaseImage
 from depaudit.native.elf import ELF_MAGIC, looks_like_shared_object
@@ -93,7 +94,7 @@ def _shipped_files(dist: Distribution) -> list[str]:
     files: list[str] = []
     names = {*dist.top_level, *(f"{top}.libs" for top in dist.top_level), f"{dist.name.replace('-', '_')}.libs"}
     try:
-        entries = sorted(os.listdir(dist.site_packages))
+        entries = sorted(consulted.listdir(dist.site_packages))
     except OSError:
         return files
     for entry in entries:
@@ -107,7 +108,7 @@ def _shipped_files(dist: Distribution) -> list[str]:
 
 def _walk(root: Path, folder: Path) -> list[str]:
     found: list[str] = []
-    for current, dirs, names in os.walk(folder):  # symlinked folders are not followed
+    for current, dirs, names in consulted.walk(folder):  # symlinked folders are not followed
         dirs.sort()
         found.extend(Path(current, name).relative_to(root).as_posix() for name in sorted(names))
     return found

@@ -22,6 +22,7 @@ from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvir
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from depaudit import consulted
 from depaudit.findings import Finding, FindingKind
 from depaudit.reading import open_regular
 from depaudit.python.model import Distribution, TargetPython
@@ -109,7 +110,7 @@ def load_environment(site_packages: Sequence[Path]) -> PythonEnvironment:
     findings: list[Finding] = []
     for root in roots:
         try:
-            entries = sorted(os.listdir(root))
+            entries = sorted(consulted.listdir(root))
         except OSError as error:
             message = f"cannot list site-packages: {error.strerror}"
             findings.append(Finding(FindingKind.UNREADABLE_FILE, root.as_posix(), None, message))
