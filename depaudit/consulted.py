@@ -24,7 +24,7 @@ import hashlib
 import os
 import stat as stat_module
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +117,22 @@ def getenv(name: str) -> str | None:
     return value
 
 
+class Environ(Mapping[str, str]):
+    """os.environ as the scan sees it: each variable looked at is noted with its value."""
+
+    def __getitem__(self, name: str) -> str:
+        value = getenv(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("the scan names the variables it reads, one by one")
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+
 # --- the readers' helpers: the call and its note together -------------------------------
 
 
@@ -160,7 +176,7 @@ def glob(folder: Path, pattern: str) -> list[Path]:
                     names = listdir(here)
                 except OSError:
                     continue
-                following.extend(here / name for name in sorted(fnmatch.filter(names, part)) if not name.startswith(".") or part.startswith("."))
+                following.extend(here / name for name in sorted(fnmatch.filter(names, part)))  # dot names too, as pathlib
             else:
                 candidate = here / part
                 if exists(candidate):
@@ -263,12 +279,12 @@ class Stamps:
     environ: tuple[tuple[str, str | None], ...]
 
 
-def take_stamps(consulted: Consulted) -> Stamps | None:
-    """Stamps of everything consulted; None when a memo of this scan could be wrong — a path
+def take_stamps(consulted: Consulted) -> Stamps | str:
+    """Stamps of everything consulted; or why a memo of this scan could be wrong — a path
     changed so recently that a later change could keep its times (see RACY_NS), or a worker's
     reads are unknown."""
     if consulted.untold is not None:
-        return None
+        return consulted.untold
     racy = consulted.started_ns - RACY_NS
     own = tuple(_scratch)
     read = []
@@ -277,7 +293,7 @@ def take_stamps(consulted: Consulted) -> Stamps | None:
             continue
         found = file_stamp(path)
         if _racy(found, racy):
-            return None
+            return f"{path} changed less than {RACY_NS // 10**9} s before the scan"
         read.append((path, found))
     listed = []
     for path in sorted(consulted.listed):
@@ -285,7 +301,7 @@ def take_stamps(consulted: Consulted) -> Stamps | None:
             continue
         found = file_stamp(path)
         if _racy(found, racy):
-            return None
+            return f"{path} changed less than {RACY_NS // 10**9} s before the scan"
         listed.append((path, found, names_digest(path)))
     probed = tuple((path, kind_stamp(path)) for path in sorted(consulted.probed) if not (own and path.startswith(own)))
     return Stamps(tuple(read), tuple(listed), probed, tuple(sorted(consulted.environ.items(), key=lambda item: item[0])))

@@ -96,16 +96,26 @@ def why_missed(cache_dir: Path, key: str) -> str:
 
 def remember(cache_dir: Path, key: str, recorded: Consulted, report: object) -> str:
     """Keep `report` under `key` with the stamps of what was consulted; what was done, for -v."""
+    _leave_out_own(recorded, cache_dir)
     stamps = consulted.take_stamps(recorded)
-    if stamps is None:
-        reason = recorded.untold or f"an input changed less than {consulted.RACY_NS // 10**9} s before the scan"
-        return f"not memoised: {reason}"
+    if isinstance(stamps, str):
+        return f"not memoised: {stamps}"
     try:
         _write(_entry(cache_dir, key), key, stamps, report)
     except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError) as error:
         return f"not memoised: {error}"
     _evict(cache_dir / _FOLDER)
     return f"memoised ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes)"
+
+
+def _leave_out_own(recorded: Consulted, cache_dir: Path) -> None:
+    """The cache folder is depaudit's, not the scan's input (a walk of a repository holding it
+    lists it), except the indexes `depaudit index` builds there."""
+    own = os.path.join(os.path.abspath(cache_dir), "")
+    index = os.path.join(own, "index", "")
+    for paths in (recorded.read, recorded.listed, recorded.probed):
+        mine = {path for path in paths if os.path.join(os.path.abspath(path), "").startswith(own) and not os.path.join(os.path.abspath(path), "").startswith(index)}
+        paths -= mine
 
 
 def _restamp(path: Path, key: str, stamps: Stamps, report: object) -> None:

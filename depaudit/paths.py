@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from depaudit import consulted
+
 
 def shown_path(path: Path, root: Path, *, resolve: bool = False) -> str:
     """`path` relative to `root` in posix form; the path itself when it lies outside.
@@ -49,7 +51,7 @@ def source_root(start: Path | None = None) -> Path:
     code-scanning alert and `git apply` name a file by the same path."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / ".git").exists():
+        if consulted.exists(folder / ".git"):
             return folder
     return here
 

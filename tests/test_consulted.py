@@ -1,7 +1,9 @@
 """The whole-scan memo is only as right as the consulted set is complete: every path a cold scan
 opens or lists in this process is in it (or inside depaudit's own cache and scratch folders).
 Seen by an audit hook, which sees builtins.open, io.open, os.open, os.listdir and os.scandir
-(os.walk and globbing list through scandir) — not by hope."""
+(os.walk and globbing list through scandir), and by os.stat and os.lstat wrapped (no audit
+event tells those) — not by hope. Worker processes send what they read back with their results;
+the runs with workers check that what comes back is enough."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -80,18 +82,38 @@ def _own(path: str, cache: Path) -> bool:
 
 
 def _uncovered(options: ScanOptions, cache: Path) -> list[tuple[str, str]]:
-    """Every path the scan opened or listed that its consulted set does not name."""
-    with consulted.recording() as record, _seen().watching() as seen:
+    """Every path the scan opened, listed or asked the status of that its consulted set does
+    not name. A status (os.stat, os.lstat: exists, is_file, realpath…) counts as named when the
+    path is, when its folder was listed (creating or removing it changes the listing), or when
+    it is a folder on the way to a named path (realpath's lstat of each component)."""
+    statted: list[tuple[str, str]] = []
+    with pytest.MonkeyPatch.context() as patch, consulted.recording() as record, _seen().watching() as seen:
+        for name in ("stat", "lstat"):
+            patch.setattr(os, name, _watched(getattr(os, name), name, statted))
         run_scan(options)
     index = cache / "index"
     named = {os.path.abspath(path) for path in (*record.read, *record.listed, *record.probed)}
+    listed = {os.path.abspath(path) for path in record.listed}
+    on_the_way = {str(parent) for path in named for parent in Path(path).parents}
+    seen_paths = [*seen, *((event, os.path.normpath(path)) for event, path in statted if os.path.isabs(path))]
     return sorted(
         {
             (event, path)
-            for event, path in seen
-            if path not in named and (not _own(path, cache) or path.startswith(str(index)))
+            for event, path in seen_paths
+            if path not in named
+            and (not _own(path, cache) or path.startswith(str(index)))
+            and not (event in ("stat", "lstat") and (os.path.dirname(path) in listed or path in on_the_way))
         }
     )
+
+
+def _watched(function: Callable[..., os.stat_result], event: str, seen: list[tuple[str, str]]) -> Callable[..., os.stat_result]:
+    def watched(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if isinstance(path, (str, os.PathLike)) and kwargs.get("dir_fd") is None:
+            seen.append((event, os.fspath(path)))  # type: ignore[arg-type]
+        return function(path, *args, **kwargs)
+
+    return watched
 
 
 def test_a_monorepo_scan_names_every_path_it_opens_or_lists(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def _walkable(folder: Path, name: str) -> bool:
     if name.startswith(".") or name in _SKIPPED_DIRS:
         return False
     # os.path.exists, unlike Path.exists on 3.11, answers False instead of raising on EACCES.
-    return not os.path.exists(os.path.join(folder, name, "pyvenv.cfg"))
+    return not consulted.exists(os.path.join(folder, name, "pyvenv.cfg"))
 
 
 def _service(root: Path, display_root: Path, findings: list[Finding]) -> Service:

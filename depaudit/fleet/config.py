@@ -89,10 +89,10 @@ def find_config(folder: Path) -> Path | None:
     table. A pyproject.toml that cannot be read as TOML is a `ConfigError` naming its line: it
     may hold our table, and a gate that silently drops its settings would audit something else."""
     candidate = folder / "depaudit.toml"
-    if candidate.is_file():
+    if consulted.is_file(candidate):
         return candidate
     pyproject = folder / "pyproject.toml"
-    if pyproject.is_file():
+    if consulted.is_file(pyproject):
         data, _ = _read_toml(pyproject)
         if isinstance(data.get("tool"), dict) and "depaudit" in data["tool"]:
             return pyproject
@@ -275,7 +275,7 @@ def _base_image(value: str | None, root: Path) -> str | None:
     if not _usable_path(value):
         return value  # no file could have this name: a reference
     candidate = root / value
-    return str(candidate.resolve()) if candidate.exists() else value
+    return str(candidate.resolve()) if consulted.exists(candidate) else value
 
 
 def _table(value: Any, where: str, known: tuple[str, ...] | None) -> dict[str, Any]:

@@ -79,7 +79,7 @@ class _Store:
         consulted.note_read(real)
         if os.path.commonpath([real, top]) != top:
             return "outside"
-        return None if os.path.isfile(real) else "missing"
+        return None if os.path.isfile(real) else "missing"  # noted as read above
 
     def has(self, name: str) -> bool:
         return self.where(name) is None

@@ -89,7 +89,7 @@ def named_as_not_elf(name: str) -> bool:
 
 def _shipped_files(dist: Distribution) -> list[str]:
     """RECORD's entries; without a RECORD, what a walk of its top-level folders finds."""
-    if dist.files or not dist.dist_info.name.endswith(".dist-info") or (dist.dist_info / "RECORD").is_file():
+    if dist.files or not dist.dist_info.name.endswith(".dist-info") or consulted.is_file(dist.dist_info / "RECORD"):
         return list(dist.files)
     files: list[str] = []
     names = {*dist.top_level, *(f"{top}.libs" for top in dist.top_level), f"{dist.name.replace('-', '_')}.libs"}
@@ -99,7 +99,7 @@ def _shipped_files(dist: Distribution) -> list[str]:
         return files
     for entry in entries:
         path = dist.site_packages / entry
-        if entry in names and path.is_dir() and not path.is_symlink():
+        if entry in names and consulted.is_dir(path) and not consulted.is_link(path):
             files.extend(_walk(dist.site_packages, path))
         elif entry.split(".", 1)[0] in dist.top_level and looks_like_shared_object(entry):
             files.append(entry)  # a top-level extension module: `_mod.cpython-311-x86_64-linux-gnu.so`

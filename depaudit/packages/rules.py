@@ -63,7 +63,7 @@ class DistroRules:
 def rules_dir() -> Path:
     """The packaged `depaudit/rules/`; in a source checkout (editable install), `rules/`."""
     packaged = Path(str(resources.files("depaudit"))) / "rules"
-    if packaged.is_dir():
+    if consulted.is_dir(packaged):
         return packaged
     return Path(__file__).resolve().parents[2] / "rules"
 
