@@ -5,9 +5,10 @@ rendering — no stage runs.
 
 One file per key in <cache>/memo/: the key names what no file says (depaudit's version, the
 interpreter, the working folder, the options); depaudit's own source files are in the consulted
-set like any input, so a memo of other code is never valid. A file holds two pickles: the key
+set like any input, so a memo of other code is never valid. A file holds pickles: the key
 and the stamps first, so that a stale entry is told without unpickling its report; pickle is
-fine here, in a folder only depaudit writes and only for depaudit's own classes. Entries are
+fine here, in a folder only depaudit writes and only for depaudit's own classes. A third part
+holds the renderings that depend on the report alone and the verdict per --fail-on. Entries are
 written atomically (temporary file, rename) and at most MAX_ENTRIES are kept, the least
 recently used removed first.
 """
@@ -19,20 +20,23 @@ import os
 import pickle
 import secrets
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import depaudit
 from depaudit import consulted
 from depaudit.consulted import Consulted, Stamps
+from depaudit.options import ScanOptions
 
 MAX_ENTRIES = 16
 _FOLDER = "memo"
 
 
-def memo_key(options: object) -> str:
-    """What the report depends on besides files and variables: `options` is the ScanOptions."""
-    return repr((depaudit.__version__, sys.version, sys.executable, os.getcwd(), options))
+def memo_key(options: ScanOptions) -> str:
+    """What the report depends on besides files and variables. Not the number of processes:
+    the report is the same with any (parallel.py)."""
+    return repr((depaudit.__version__, sys.version, sys.executable, os.getcwd(), replace(options, processes=None)))
 
 
 def _entry(cache_dir: Path, key: str) -> Path:
@@ -53,8 +57,54 @@ def note_own_code() -> None:
             consulted.note_listed(entry)  # a library installed, upgraded or removed
 
 
-def recall(cache_dir: Path, key: str) -> tuple[Any, str] | None:
-    """(the memoised report, "hit") when an entry for `key` is still valid; None otherwise.
+class Entry:
+    """A scan's memo: its report (unpickled only when asked for), the renderings made of it and
+    its verdicts. A renderer that depends on nothing but the report (JSON, Markdown, bindep,
+    the plain-text table) is not run again: a large report's JSON costs more than the scan's
+    whole warm check. `save` writes what was added, atomically."""
+
+    def __init__(self, path: Path, key: str, stamps: Stamps, said: str) -> None:
+        self.path, self.key, self.stamps, self.said = path, key, stamps, said
+        self.texts: dict[str, str] = {}
+        self.verdicts: dict[str, bool] = {}
+        self._report: Any = None
+        self._pickled: bytes | None = None  # the report as stored: kept as bytes when rewritten
+        self._changed = False
+
+    @property
+    def report(self) -> Any:
+        if self._report is None:
+            assert self._pickled is not None
+            self._report = pickle.loads(self._pickled)
+        return self._report
+
+    def text(self, kind: str) -> str | None:
+        return self.texts.get(kind)
+
+    def keep_text(self, kind: str, text: str) -> None:
+        if self.texts.get(kind) != text:
+            self.texts[kind] = text
+            self._changed = True
+
+    def keep_verdicts(self, verdicts: dict[str, bool]) -> None:
+        if self.verdicts != verdicts:
+            self.verdicts = dict(verdicts)
+            self._changed = True
+
+    def save(self) -> None:
+        if not self._changed:
+            return
+        try:
+            pickled = self._pickled if self._pickled is not None else pickle.dumps(self._report, protocol=pickle.HIGHEST_PROTOCOL)
+            _write(self.path, self.key, self.stamps, self.verdicts, self.texts, pickled)
+        except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
+            return  # a memo that cannot be written is a scan run again next time
+        self._changed = False
+        _evict(self.path.parent)
+
+
+def recall(cache_dir: Path, key: str) -> Entry | None:
+    """The entry for `key` when every input it was made from is as it was; None otherwise.
     Anything wrong with an entry (damaged, another version's classes) is a miss."""
     path = _entry(cache_dir, key)
     try:
@@ -62,21 +112,25 @@ def recall(cache_dir: Path, key: str) -> tuple[Any, str] | None:
             stored_key, stamps = pickle.load(stream)
             if stored_key != key or not isinstance(stamps, Stamps):
                 return None
-            changed = consulted.first_change(stamps)
-            if changed is not None:
+            if consulted.first_change(stamps) is not None:
                 return None
-            report = pickle.load(stream)
+            verdicts, texts = pickle.load(stream)
+            pickled = stream.read()
     except Exception:  # noqa: BLE001 - a memo that cannot be read is a scan to run
         return None
+    said = f"memo hit ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes unchanged)"
+    entry = Entry(path, key, stamps, said)
+    entry.verdicts, entry.texts, entry._pickled = verdicts, texts, pickled
     try:
         os.utime(path)  # recently used: the last to be evicted
     except OSError:
         pass
-    if consulted.stale_listings(stamps):
+    restamped = _restamped(stamps)
+    if restamped is not None:
         # A folder's times moved while its entries stayed (a report written into it): restamp,
         # so that the next run need not list it again.
-        _restamp(path, key, stamps, report)
-    return report, f"memo hit ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes unchanged)"
+        entry.stamps, entry._changed = restamped, True
+    return entry
 
 
 def why_missed(cache_dir: Path, key: str) -> str:
@@ -94,18 +148,17 @@ def why_missed(cache_dir: Path, key: str) -> str:
     return f"changed: {consulted.first_change(stamps)}"
 
 
-def remember(cache_dir: Path, key: str, recorded: Consulted, report: object) -> str:
-    """Keep `report` under `key` with the stamps of what was consulted; what was done, for -v."""
+def remember(cache_dir: Path, key: str, recorded: Consulted, report: object) -> Entry | str:
+    """An entry for `report` under `key`, with the stamps of what was consulted (saved by the
+    caller, once it has added renderings); or why the scan is not memoised."""
     _leave_out_own(recorded, cache_dir)
     stamps = consulted.take_stamps(recorded)
     if isinstance(stamps, str):
         return f"not memoised: {stamps}"
-    try:
-        _write(_entry(cache_dir, key), key, stamps, report)
-    except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError) as error:
-        return f"not memoised: {error}"
-    _evict(cache_dir / _FOLDER)
-    return f"memoised ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes)"
+    entry = Entry(_entry(cache_dir, key), key, stamps, "")
+    entry._report, entry._changed = report, True
+    entry.said = f"memoised ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes)"
+    return entry
 
 
 def _leave_out_own(recorded: Consulted, cache_dir: Path) -> None:
@@ -118,31 +171,28 @@ def _leave_out_own(recorded: Consulted, cache_dir: Path) -> None:
         paths -= mine
 
 
-def _restamp(path: Path, key: str, stamps: Stamps, report: object) -> None:
-    restamped = Stamps(
-        stamps.read,
-        tuple((folder, consulted.file_stamp(folder), names) for folder, _, names in stamps.listed),
-        stamps.probed,
-        stamps.environ,
-    )
+def _restamped(stamps: Stamps) -> Stamps | None:
+    """The stamps with listed folders whose times alone moved stamped anew; None when none did,
+    or when one did too lately to be trusted (see RACY_NS: it is listed again next time)."""
+    if not consulted.stale_listings(stamps):
+        return None
     import time
 
+    listed = tuple((folder, consulted.file_stamp(folder), names) for folder, _, names in stamps.listed)
     since = time.time_ns() - consulted.RACY_NS
-    if any(found is not None and found[0] != "error" and found[4] >= since for _, found, _ in restamped.listed):  # type: ignore[operator]
-        return  # too fresh to trust (see RACY_NS): listed again next time
-    try:
-        _write(path, key, restamped, report)
-    except (OSError, pickle.PicklingError):
-        pass
+    if any(found is not None and found[0] != "error" and found[4] >= since for _, found, _ in listed):  # type: ignore[operator]
+        return None
+    return Stamps(stamps.read, listed, stamps.probed, stamps.environ)
 
 
-def _write(path: Path, key: str, stamps: Stamps, report: object) -> None:
+def _write(path: Path, key: str, stamps: Stamps, verdicts: dict[str, bool], texts: dict[str, str], report: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with open(temporary, "wb") as stream:
             pickle.dump((key, stamps), stream, protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.dump(report, stream, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((verdicts, texts), stream, protocol=pickle.HIGHEST_PROTOCOL)
+            stream.write(report)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -150,11 +200,17 @@ def _write(path: Path, key: str, stamps: Stamps, report: object) -> None:
 
 
 def _evict(folder: Path) -> None:
+    """Keep the MAX_ENTRIES entries used last; remove temporary files of killed writers."""
+    import time
+
     try:
-        entries = [(entry.stat().st_mtime_ns, entry.path) for entry in os.scandir(folder) if entry.name.endswith(".pickle")]
+        entries = [(entry.stat().st_mtime_ns, entry.name, entry.path) for entry in os.scandir(folder)]
     except OSError:
         return
-    for _, path in sorted(entries, reverse=True)[MAX_ENTRIES:]:
+    old = time.time_ns() - 3600 * 10**9
+    stale = [path for mtime, name, path in entries if name.startswith(".") and mtime < old]
+    kept = sorted(((mtime, path) for mtime, name, path in entries if name.endswith(".pickle")), reverse=True)
+    for path in [*stale, *(path for _, path in kept[MAX_ENTRIES:])]:
         try:
             os.unlink(path)
         except OSError:

@@ -84,6 +84,19 @@ def test_a_warm_run_gives_the_memoised_report_and_says_so(repo: Path, tmp_path: 
     uncached, _ = scan("--no-cache")
     parallel, _ = scan("--no-cache", "-j", "2")
     assert uncached == parallel == cold
+    assert scan("-j", "2") == (cold, said)  # the same scan with more processes: the same memo
+    # Every output as a cold scan writes it: the table on stdout, --output-dir's files.
+    assert main(["scan", "--config", str(repo), "--no-cache", "--output-dir", str(tmp_path / "cold-dir"), "--fail-on", "never"]) == 0
+    cold_table = capsys.readouterr().out
+    assert main(["scan", "--config", str(repo), "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(tmp_path / "warm-dir"), "--fail-on", "never"]) == 0
+    assert capsys.readouterr().out == cold_table and "libgl1" in cold_table
+    written = sorted(p.relative_to(tmp_path / "cold-dir") for p in (tmp_path / "cold-dir").rglob("*") if p.is_file())
+    assert written == sorted(p.relative_to(tmp_path / "warm-dir") for p in (tmp_path / "warm-dir").rglob("*") if p.is_file())
+    assert all((tmp_path / "cold-dir" / p).read_bytes() == (tmp_path / "warm-dir" / p).read_bytes() for p in written)
+    # The exit code as a cold scan's, for each --fail-on (the default fails: libgl1 is missing).
+    for fail_on, code in (("missing", 1), ("never", 0)):
+        assert main(["scan", "--config", str(repo), "--cache-dir", str(tmp_path / "cache"), "--format", "json", "--fail-on", fail_on]) == code
+        assert capsys.readouterr().out.encode() == cold
     # Another option is another scan, beside this one; both stay.
     hoisted, said = scan("--hoist")
     assert "memo hit" not in said
