@@ -155,7 +155,7 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir", type=Path, metavar="DIR", help="where indexes and per-file results are kept (default: the user cache)"
     )
-    parser.add_argument("--no-cache", action="store_true", default=None, help="neither read nor write per-file results")
+    parser.add_argument("--no-cache", action="store_true", default=None, help="neither read nor write per-file results or the whole-scan memo")
     parser.add_argument(
         "--jobs", "-j", type=int, metavar="N", help="worker processes for parsing and ELF reading (default: the usable cores)"
     )
