@@ -242,20 +242,21 @@ def file_stamp(path: str) -> Stamp | None:
 
 def kind_stamp(path: str) -> int | None:
     """What a probe asked: what kind of thing is there (links followed, as exists/is_file do),
-    and whether it is a link; None for nothing there."""
+    and whether it is a link; None for nothing there. One lstat; a stat more for a link."""
     try:
-        mode = os.stat(path).st_mode
+        mode = os.lstat(path).st_mode
     except FileNotFoundError:
-        mode = None
+        return None
     except (OSError, ValueError):
-        mode = -1  # there, or not: we cannot tell — as it was told then
+        return -1  # there, or not: we cannot tell — as it was told then
+    if not stat_module.S_ISLNK(mode):
+        return stat_module.S_IFMT(mode)
     try:
-        link = os.path.islink(path)
-    except ValueError:
-        link = False
-    if mode is None:
-        return -2 if link else None  # a dangling link
-    return stat_module.S_IFMT(mode) | (1 << 30 if link else 0) if mode >= 0 else -1
+        return stat_module.S_IFMT(os.stat(path).st_mode) | 1 << 30
+    except FileNotFoundError:
+        return -2  # a dangling link
+    except (OSError, ValueError):
+        return -1
 
 
 def names_digest(folder: str) -> str | None:
@@ -315,32 +316,26 @@ def _racy(found: Stamp | None, since_ns: int) -> bool:
     return len(found) > 7 and found[11] >= since_ns  # type: ignore[operator]  # a link's target
 
 
-def first_change(stamps: Stamps) -> str | None:
+def first_change(stamps: Stamps) -> tuple[str | None, bool]:
     """The first consulted input that is no longer as stamped ("env NAME", "read PATH", …), or
-    None when nothing changed. One lstat per path; a listed folder whose times changed is
-    listed once more, and passes when its entries are the same."""
+    None when nothing changed; and whether a listed folder's times moved though its entries did
+    not (worth stamping anew). One lstat per path; a listed folder whose times changed is listed
+    once more, and passes when its entries are the same."""
     environ = os.environ
     for name, value in stamps.environ:
         if environ.get(name) != value:
-            return f"env {name}"
+            return f"env {name}", False
     for path, kind in stamps.probed:
         if kind_stamp(path) != kind:
-            return f"probed {path}"
+            return f"probed {path}", False
     for path, found in stamps.read:
         if file_stamp(path) != found:
-            return f"read {path}"
+            return f"read {path}", False
+    moved = False
     for path, found, names in stamps.listed:
         now = file_stamp(path)
-        if now != found and (now is None or found is None or now[:3] != found[:3] or names_digest(path) != names):
-            return f"listed {path}"
-    return None
-
-
-def stale_listings(stamps: Stamps) -> bool:
-    """Whether a listed folder's times changed though its entries did not (worth restamping)."""
-    return any(file_stamp(path) != found for path, found, _ in stamps.listed)
-
-
-def noted(paths: Iterable[StrPath]) -> None:
-    for path in paths:
-        note_read(path)
+        if now != found:
+            if now is None or found is None or now[:3] != found[:3] or names_digest(path) != names:
+                return f"listed {path}", False
+            moved = True
+    return None, moved

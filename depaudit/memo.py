@@ -112,7 +112,8 @@ def recall(cache_dir: Path, key: str) -> Entry | None:
             stored_key, stamps = pickle.load(stream)
             if stored_key != key or not isinstance(stamps, Stamps):
                 return None
-            if consulted.first_change(stamps) is not None:
+            changed, moved = consulted.first_change(stamps)
+            if changed is not None:
                 return None
             verdicts, texts = pickle.load(stream)
             pickled = stream.read()
@@ -125,7 +126,7 @@ def recall(cache_dir: Path, key: str) -> Entry | None:
         os.utime(path)  # recently used: the last to be evicted
     except OSError:
         pass
-    restamped = _restamped(stamps)
+    restamped = _restamped(stamps) if moved else None
     if restamped is not None:
         # A folder's times moved while its entries stayed (a report written into it): restamp,
         # so that the next run need not list it again.
@@ -145,7 +146,7 @@ def why_missed(cache_dir: Path, key: str) -> str:
         return "memo unreadable"
     if stored_key != key:
         return "memo of another scan"
-    return f"changed: {consulted.first_change(stamps)}"
+    return f"changed: {consulted.first_change(stamps)[0]}"
 
 
 def remember(cache_dir: Path, key: str, recorded: Consulted, report: object) -> Entry | str:
@@ -174,8 +175,6 @@ def _leave_out_own(recorded: Consulted, cache_dir: Path) -> None:
 def _restamped(stamps: Stamps) -> Stamps | None:
     """The stamps with listed folders whose times alone moved stamped anew; None when none did,
     or when one did too lately to be trusted (see RACY_NS: it is listed again next time)."""
-    if not consulted.stale_listings(stamps):
-        return None
     import time
 
     listed = tuple((folder, consulted.file_stamp(folder), names) for folder, _, names in stamps.listed)

@@ -97,6 +97,20 @@ def test_a_warm_run_gives_the_memoised_report_and_says_so(repo: Path, tmp_path: 
     for fail_on, code in (("missing", 1), ("never", 0)):
         assert main(["scan", "--config", str(repo), "--cache-dir", str(tmp_path / "cache"), "--format", "json", "--fail-on", fail_on]) == code
         assert capsys.readouterr().out.encode() == cold
+    # A folder the scan listed whose times moved, its entries the same (an editor's swap file,
+    # come and gone): still a hit.
+    (repo.parent / "agents/.face.py.swp").write_text("")
+    (repo.parent / "agents/.face.py.swp").unlink()
+    assert scan()[1].startswith("depaudit: memo hit")
+    # Once its times are old enough to be trusted (RACY_NS), the folder is stamped anew.
+    then = time.time() - 10
+    os.utime(repo.parent / "agents", (then, then))
+    (entry,) = (tmp_path / "cache/memo").glob("*.pickle")
+    stored = entry.read_bytes()
+    assert scan()[1].startswith("depaudit: memo hit")
+    restamped = entry.read_bytes()
+    assert restamped != stored
+    assert scan()[1].startswith("depaudit: memo hit") and entry.read_bytes() == restamped
     # Another option is another scan, beside this one; both stay.
     hoisted, said = scan("--hoist")
     assert "memo hit" not in said
