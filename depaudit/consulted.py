@@ -20,7 +20,6 @@ a link turned elsewhere, and a change to the file it leads to, both show.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat as stat_module
 import time
@@ -267,6 +266,8 @@ def names_digest(folder: str) -> str | None:
             names = sorted(f"{entry.name}\0{'d' if entry.is_dir(follow_symlinks=False) else 'f'}" for entry in entries)
     except (OSError, ValueError):
         return None
+    import hashlib  # here: a warm run whose folders kept their times never needs it
+
     return hashlib.blake2b("\n".join(names).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
