@@ -2,8 +2,8 @@
 opens or lists in this process is in it (or inside depaudit's own cache and scratch folders).
 Seen by an audit hook, which sees builtins.open, io.open, os.open, os.listdir and os.scandir
 (os.walk and globbing list through scandir), and by os.stat and os.lstat wrapped (no audit
-event tells those) — not by hope. Worker processes send what they read back with their results;
-the runs with workers check that what comes back is enough."""
+event tells those) — not by hope. The hooks see this process only: worker processes run the
+same readers, and send back what those noted with their results (tested on its own below)."""
 
 from __future__ import annotations
 
@@ -172,3 +172,26 @@ def test_an_image_scan_names_every_path_it_opens_or_lists(scene: dict[str, Path]
     cache = tmp_path / "cache"
     options = ScanOptions((scene["service"],), (scene["sp"],), image=scene["save"], cache_dir=cache, processes=2)
     assert (found := _uncovered(options, cache)) == [], "\n".join(map(str, found))
+
+
+def test_what_worker_processes_read_comes_back_with_their_results(tmp_path: Path) -> None:
+    from depaudit.parallel import Workers
+    from depaudit.reading import read_regular
+
+    files = [tmp_path / f"source-{number}.py" for number in range(8)]
+    for number, path in enumerate(files):
+        path.write_text(f"import m{number}\n")
+    with consulted.recording() as record, Workers(2) as workers:
+        assert workers.map(read_regular, files) == [f"import m{number}\n".encode() for number in range(8)]
+    assert record.read == {str(path) for path in files}
+    assert record.untold is None
+
+
+def test_a_worker_that_dies_leaves_the_scan_unmemoised() -> None:
+    from depaudit.parallel import Workers
+
+    with consulted.recording() as record, Workers(2) as workers:
+        # os._exit(3) ends the worker process: each item is then run alone, and gets `crashed`.
+        assert workers.map(os._exit, [3] * 4, crashed=lambda item: -item) == [-3] * 4
+    assert record.untold == "a worker process died before saying what it read"
+    assert consulted.take_stamps(record) == record.untold
