@@ -436,7 +436,7 @@ def _stage_row(measured: Row, row: Row) -> None:
 
 def _warmup(settings: Settings, temperature: str) -> int:
     """Warm runs need one first to fill the cache; a cold warm-up run has its own empty folder."""
-    return max(1, settings.warmup) if temperature in ("warm", "reinstalled") else settings.warmup
+    return max(1, settings.warmup) if temperature in ("warm", "reinstalled", "edited") else settings.warmup
 
 
 def _cached_job(settings: Settings, temperature: str, command: Callable[[Path], Sequence[str | Path]]) -> Job:
@@ -565,51 +565,47 @@ def scan_rows(inputs: Inputs, settings: Settings) -> list[Row]:
     rows = []
     tools = {
         "cold": "depaudit scan, cold cache",
-        "warm": "depaudit scan, warm cache",
+        "warm": "depaudit scan, warm cache (the whole-scan memo)",
         "reinstalled": "depaudit scan, warm cache, wheels reinstalled (every file a new stat)",
+        "edited": "depaudit scan, warm cache, one service file edited",
     }
-    for temperature, reference in (("cold", "imports.deptry"), ("warm", "imports.ruff"), ("reinstalled", "scan.cold")):
+    edited = inputs.monorepo / "agents" / "agent_01.py"
+    for temperature, reference in (
+        ("cold", "imports.deptry"), ("warm", "imports.ruff"), ("reinstalled", "scan.cold"), ("edited", "scan.warm"),
+    ):
         row = Row(f"scan.{temperature}", work, tools[temperature], reference)
-        job = _scan_job(settings, temperature, ["--config", config])
+        job = _scan_job(settings, "warm" if temperature == "edited" else temperature, ["--config", config])
         job.cwd = inputs.monorepo
+        then = None
         if temperature == "reinstalled":
             job.command = _touching(inputs.site_packages, job.command)
-        # The touch would turn the other rows' warm runs into reinstalled ones: it runs alone.
-        alone = temperature == "reinstalled"
-        rows.append(settings.schedule.add(row, job, settings.runs, _warmup(settings, temperature), alone=alone))
+        if temperature == "edited":
+            job.command, then = _editing(edited, job.command)
+        # The touch and the edit would turn the other rows' warm runs into other ones: they run alone.
+        alone = temperature in ("reinstalled", "edited")
+        rows.append(settings.schedule.add(row, job, settings.runs, _warmup(settings, temperature), alone=alone, then=then))
     return rows
 
 
 def _editing(
-    service_file: Path, original: str, command: Callable[[], Sequence[str | Path]]
-) -> Callable[[], Sequence[str | Path]]:
-    """`command`, after one service file got new bytes (a comment that alternates between two
-    texts): issue 22's "a changed file costs one file"."""
-    turn = [0]
+    path: Path, command: Callable[[], Sequence[str | Path]]
+) -> tuple[Callable[[], Sequence[str | Path]], Callable[[Row], None]]:
+    """`command`, after a new comment line at the end of `path` (a new memo key for nothing else:
+    what issue 22 calls one file changed); and what puts the file back as it was, once measured."""
+    original = path.read_bytes()
+    status = path.stat()
+    runs = [0]
 
     def edited() -> Sequence[str | Path]:
-        turn[0] += 1
-        service_file.write_text(original + f"# edited for the benchmark, run {turn[0] % 2}\n", encoding="utf-8")
+        runs[0] += 1
+        path.write_bytes(original + f"# edited for a benchmark run ({runs[0]})\n".encode())
         return command()
 
-    return edited
+    def restore(_: Row) -> None:
+        path.write_bytes(original)
+        os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
 
-
-def edited_rows(inputs: Inputs, settings: Settings) -> list[Row]:
-    """A warm scan after one service file changed: alone, since it changes what the others read."""
-    config = inputs.monorepo / "depaudit.toml"
-    work = f"depaudit scan --config of {len(AGENTS)} entry scripts (whole process)"
-    row = Row("scan.edited", work, "depaudit scan, warm cache, one service file edited", "scan.warm")
-    job = _scan_job(settings, "warm", ["--config", config])
-    job.cwd = inputs.monorepo
-    edited = inputs.monorepo / "agents" / "agent_01.py"
-    original = edited.read_text(encoding="utf-8")
-    job.command = _editing(edited, original, job.command)
-
-    def restore(_row: Row) -> None:
-        edited.write_text(original, encoding="utf-8")
-
-    return [settings.schedule.add(row, job, settings.runs, _warmup(settings, "warm"), alone=True, then=restore)]
+    return edited, restore
 
 
 def scale_rows(inputs: Inputs, settings: Settings) -> list[Row]:
@@ -838,7 +834,6 @@ GROUPS: dict[str, Callable[[Inputs, Settings], list[Row]]] = {
     "imports": import_rows,
     "hints": hint_rows,
     "scan": scan_rows,
-    "edited": edited_rows,
     "scale": scale_rows,
     "image": image_rows,
 }

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import depaudit
+from depaudit.consulted import note_read
 from depaudit.reading import read_regular
 
 MISSING: Any = object()  # what `get` returns for a key it does not hold
@@ -42,6 +43,7 @@ def content_key(data: bytes, *extra: str) -> str:
 
 def stat_key(path: Path | str, *extra: str) -> str | None:
     """None when the file cannot be examined: nothing is cached for it."""
+    note_read(path)  # a result kept under this key stands for the file's bytes
     try:
         status = os.stat(path)
     except OSError:
@@ -55,6 +57,7 @@ def file_stamp(path: str) -> str:
     and times; a folder by identity alone (a file added to it is a path with a stamp of its
     own); "-" for nothing there. Symbolic links are followed: a link turned elsewhere names
     another file."""
+    note_read(path)
     try:
         status = os.stat(path)
     except (OSError, ValueError):

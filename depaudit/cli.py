@@ -18,6 +18,8 @@ from depaudit.options import FAIL_ON, FORMATS, InputError
 
 if TYPE_CHECKING:
     from depaudit.dockerfile.model import Dockerfile
+    from depaudit.memo import Entry
+    from depaudit.options import ScanOptions
     from depaudit.report import ScanReport
     from depaudit.terminal import StderrProgress
 
@@ -182,7 +184,7 @@ def _scan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir", type=Path, metavar="DIR", help="where indexes and per-file results are kept (default: the user cache)"
     )
-    parser.add_argument("--no-cache", action="store_true", default=None, help="neither read nor write per-file results")
+    parser.add_argument("--no-cache", action="store_true", default=None, help="neither read nor write per-file results or the whole-scan memo")
     parser.add_argument(
         "--jobs", "-j", type=int, metavar="N", help="worker processes for parsing and ELF reading (default: the usable cores)"
     )
@@ -309,8 +311,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> ScanReport:
+    report, entry = _scanned(args)
+    if entry is not None:
+        entry.save()
+        return entry.report  # type: ignore[no-any-return]
+    assert report is not None
+    return report
+
+
+def _scanned(args: argparse.Namespace) -> tuple[ScanReport | None, Entry | None]:
+    """The scan's report, or its memo entry (recalled, or made now and not yet saved: the
+    caller adds its renderings), or both."""
     from depaudit.options import ScanOptions
-    from depaudit.scan import run_scan
 
     config = _config_file(args.config, bool(args.paths))
     _apply_config_settings(args, config)
@@ -344,6 +356,32 @@ def _run(args: argparse.Namespace) -> ScanReport:
         find_links=tuple(args.find_links),
         index_url=args.index_url,
     )
+    if not options.use_cache:
+        return _run_scan(args, options), None
+    # The whole-scan memo: a report whose every input is as it was is given back, not made again.
+    from depaudit import consulted, memo
+    from depaudit.paths import default_cache_dir
+
+    cache_dir = options.cache_dir or default_cache_dir()
+    key = memo.memo_key(options)
+    entry = memo.recall(cache_dir, key)
+    if entry is not None:
+        if args.verbose:
+            print(f"depaudit: {entry.said}", file=sys.stderr)
+        return None, entry
+    missed = memo.why_missed(cache_dir, key) if args.verbose else ""
+    with consulted.recording() as record:
+        memo.note_own_code()
+        report = _run_scan(args, options)
+    made = memo.remember(cache_dir, key, record, report)
+    if args.verbose:
+        print(f"depaudit: {missed}; {made if isinstance(made, str) else made.said}", file=sys.stderr)
+    return report, None if isinstance(made, str) else made
+
+
+def _run_scan(args: argparse.Namespace, options: ScanOptions) -> ScanReport:
+    from depaudit.scan import run_scan
+
     progress = _progress(args)
     if progress is None:
         return run_scan(options)
@@ -408,7 +446,39 @@ def _apply_config_settings(args: argparse.Namespace, config: Path | None) -> Non
 
 
 def _scan(args: argparse.Namespace) -> int:
-    report = _run(args)
+    scanned, entry = _scanned(args)
+    to_file = args.output is not None
+    kind = _pure_rendering(args)
+    if entry is not None and kind is not None and args.fail_on in entry.verdicts:
+        text = entry.text(kind)
+        if text is not None:  # the memo's own rendering: the report need not even be unpickled
+            entry.save()
+            if to_file:
+                _write_files({args.output: text})
+            else:
+                sys.stdout.write(text)
+            return EXIT_FINDINGS if entry.verdicts[args.fail_on] else EXIT_OK
+    report = entry.report if scanned is None and entry is not None else scanned
+    assert report is not None
+    code = _scan_report(args, report, kind, entry)
+    if entry is not None:
+        entry.save()
+    return code
+
+
+def _pure_rendering(args: argparse.Namespace) -> str | None:
+    """The name under which the memo keeps this run's rendering, when it depends on the report
+    alone: not SARIF or a patch (paths relative to the repository found from here), not the
+    table on a terminal (its width, colours), not with --write (the report as patched) or
+    --output-dir (many files), nor -q's verdict."""
+    if args.write or args.output_dir is not None or (args.quiet and args.format == "table" and args.output is None):
+        return None
+    if args.format in ("json", "markdown", "bindep"):
+        return args.format
+    return "table-file" if args.format == "table" and args.output is not None else None
+
+
+def _scan_report(args: argparse.Namespace, report: ScanReport, kind: str | None, entry: Entry | None) -> int:
     patches: list[tuple[Path, str, str]] = []  # (Dockerfile, new text, family)
     if args.write:
         # The reports show the Dockerfiles as they will be written (what is left to change)…
@@ -437,6 +507,10 @@ def _scan(args: argparse.Namespace) -> int:
         render_verdict(report, make_console(_colour(args)))
     elif not to_file and text:
         sys.stdout.write(text)
+    if entry is not None and not args.write:
+        if kind is not None and text is not None:
+            entry.keep_text(kind, text)
+        entry.keep_verdicts({fail_on: _fails(report, fail_on) for fail_on in FAIL_ON})
     return EXIT_FINDINGS if _fails(report, args.fail_on) else EXIT_OK
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from depaudit import consulted
 
 from depaudit.termination import forking, stop_if_terminated, unblock_in_child
 
@@ -70,11 +72,24 @@ class Workers:
             self._progress.count(unit, 0, expected=len(items))
             count = partial(self._progress.count, unit)
         if self.processes == 1 or len(items) < _MIN_ITEMS:
+            # In this process: what the function reads is noted in the scan's own record.
             if count is None:
                 results = [function(item) for item in items]
             else:
                 results = [_counted(function(item), count) for item in items]
             return lambda: results
+        if consulted.active():
+            # A worker's notes would stay in its process: each result comes back with them.
+            return _absorbing(self._start_pooled(partial(_recorded, function), items, _untold(crashed), count))
+        return self._start_pooled(function, items, crashed, count)
+
+    def _start_pooled(
+        self,
+        function: Callable[[T], R],
+        items: Sequence[T],
+        crashed: Callable[[T], R] | None,
+        count: Callable[[], None] | None,
+    ) -> Callable[[], list[R]]:
         chunk = max(1, len(items) // (self.processes * 8))
         with forking():  # the pool forks its workers in here
             pending = self._executor().map(function, items, chunksize=chunk)  # every chunk is submitted now
@@ -169,6 +184,38 @@ class Workers:
         # Not cancel_futures: Python 3.11's pool, broken meanwhile, then fails on the cancelled ones.
         self._pool.shutdown(wait=False)
         self._pool = None
+
+
+def _recorded(function: Callable[[T], R], item: T) -> tuple[R, consulted.Consulted]:
+    """Runs in a worker: the result, and what computing it consulted."""
+    with consulted.recording() as record:
+        result = function(item)
+    return result, record
+
+
+def _untold(crashed: Callable[[T], R] | None) -> Callable[[T], tuple[R, consulted.Consulted]] | None:
+    if crashed is None:
+        return None
+
+    def told(item: T) -> tuple[R, consulted.Consulted]:
+        record = consulted.Consulted(untold="a worker process died before saying what it read")
+        return crashed(item), record
+
+    return told
+
+
+def _absorbing(wait: Callable[[], list[tuple[Any, consulted.Consulted]]]) -> Callable[[], list[Any]]:
+    done: list[list[Any]] = []
+
+    def results() -> list[Any]:
+        if not done:
+            pairs = wait()
+            for _, record in pairs:
+                consulted.absorb(record)
+            done.append([result for result, _ in pairs])
+        return done[0]
+
+    return results
 
 
 def _counted(result: R, count: Callable[[], None]) -> R:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from depaudit import consulted
+
 
 def shown_path(path: Path, root: Path, *, resolve: bool = False) -> str:
     """`path` relative to `root` in posix form; the path itself when it lies outside.
@@ -49,7 +51,7 @@ def source_root(start: Path | None = None) -> Path:
     code-scanning alert and `git apply` name a file by the same path."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / ".git").exists():
+        if consulted.exists(folder / ".git"):
             return folder
     return here
 
@@ -72,3 +74,12 @@ def project_root(folder: Path) -> Path:
 def within(path: Path, root: Path) -> bool:
     """Whether `path`, symlinks resolved, lies in `root` (resolved already)."""
     return root_relative(path, root) is not None
+
+
+def default_cache_dir() -> Path:
+    """$DEPAUDIT_CACHE_DIR, else $XDG_CACHE_HOME/depaudit (where platformdirs puts a user cache).
+    Here, not beside the index: the whole-scan memo is looked up before any stage is imported."""
+    if os.environ.get("DEPAUDIT_CACHE_DIR"):
+        return Path(os.environ["DEPAUDIT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "depaudit"

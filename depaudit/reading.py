@@ -10,6 +10,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from depaudit.consulted import note_read
+
 # Far above any real source file (the largest in a CUDA site-packages is a few MiB of
 # generated code); a file past it is reported, not read.
 MAX_SOURCE_BYTES = 32 << 20
@@ -18,6 +20,7 @@ MAX_SOURCE_BYTES = 32 << 20
 def open_regular(path: Path | str) -> BinaryIO:
     """Open a regular file for reading, never blocking: a FIFO or a device named like a library
     (possible in an unpacked image) would otherwise hang the scan or read forever."""
+    note_read(path)  # what a scan read, for its memo: there or not, its stamp says which
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         mode = os.fstat(fd).st_mode

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from depaudit import consulted
 from depaudit.cache import ResultCache
 from depaudit.collect.imports import ImportMemo, collect_imports
 from depaudit.collect.local import LocalFinder
@@ -239,9 +240,9 @@ def _module_reach(environment: _Environment, reaches: list[tuple[ServiceImports,
 def _check_inputs(options: ScanOptions) -> None:
     """Usage errors before any work."""
     for path in (*options.paths, *options.site_packages, *filter(None, [options.rootfs])):
-        if not path.is_dir():
+        if not consulted.is_dir(path):
             raise InputError(f"not a folder: {path}")
-    if options.image is not None and not options.image.exists():
+    if options.image is not None and not consulted.exists(options.image):
         raise InputError(f"no such image: {options.image}")
     if options.distro:
         distro_rules(options.distro, None)

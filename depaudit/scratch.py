@@ -32,6 +32,9 @@ def scratch_folder(prefix: str) -> Path:
     with writing_to(root, "making a scratch folder"):
         folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=root))
     _OWN[folder] = (os.getpid(), _lock(folder))
+    from depaudit.consulted import scratch
+
+    scratch(folder)  # never an input of the scan: not in its memo's consulted set
     return folder
 
 

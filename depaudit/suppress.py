@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from depaudit import consulted
 from depaudit.codes import CODES, PLAN_CODES, finding_code, need_code
 from depaudit.findings import Finding
 from depaudit.fleet.ignores import IgnoreRule
@@ -141,6 +142,6 @@ def _inline_rules(service: ServiceReport) -> list[IgnoreRule]:
 
 def _lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return consulted.read_text(path, errors="replace").splitlines()
     except OSError:
         return []  # unreadable now: its results were reported when it was read

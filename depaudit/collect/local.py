@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from depaudit import consulted
+
 # An extension module carries an ABI tag; a bare `libfoo.so` is a shared library, not a module.
 EXTENSION = re.compile(r"^\w+\.(?:cpython-|pypy|abi3)[^/]*\.so$")
 
@@ -30,7 +32,7 @@ def top_level_names(folder: Path) -> frozenset[str]:
     (a package or a namespace package, one level down at most), or an extension module."""
     names: set[str] = set()
     try:
-        entries = list(os.scandir(folder))
+        entries = list(consulted.scandir(folder))
     except OSError:
         return frozenset()
     for entry in entries:
@@ -64,7 +66,7 @@ def local_files(
 def list_folder(folder: Path) -> dict[str, str]:
     kinds: dict[str, str] = {}
     try:
-        with os.scandir(folder) as entries:
+        with consulted.scandir(folder) as entries:
             for entry in entries:
                 kinds[entry.name] = _kind(entry)
     except OSError:
@@ -128,11 +130,11 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 
 def _holds_python(folder: Path) -> bool:
     try:
-        with os.scandir(folder) as entries:
+        with consulted.scandir(folder) as entries:
             for entry in entries:
                 if entry.name.endswith(".py"):
                     return True
-                if entry.name.isidentifier() and _is_dir(entry) and any(Path(entry.path).glob("*.py")):
+                if entry.name.isidentifier() and _is_dir(entry) and any(consulted.glob(Path(entry.path), "*.py")):
                     return True
     except OSError:
         return False

@@ -6,6 +6,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from depaudit import consulted
 from depaudit.collect.model import Service
 from depaudit.findings import Finding, FindingKind
 from depaudit.paths import shown_path
@@ -23,7 +24,7 @@ def discover_services(path: Path) -> tuple[list[Service], list[Finding]]:
     path = path.resolve()  # absolute, and `..`/`.` give the folder's real name
     findings: list[Finding] = []
     try:
-        entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+        entries = sorted(consulted.scandir(path), key=lambda entry: entry.name)
     except OSError as error:
         return [], [_cannot_list(path, path.parent, error)]
     if any(_is_service_marker(entry) for entry in entries):
@@ -81,7 +82,7 @@ def _walkable(folder: Path, name: str) -> bool:
     if name.startswith(".") or name in _SKIPPED_DIRS:
         return False
     # os.path.exists, unlike Path.exists on 3.11, answers False instead of raising on EACCES.
-    return not os.path.exists(os.path.join(folder, name, "pyvenv.cfg"))
+    return not consulted.exists(os.path.join(folder, name, "pyvenv.cfg"))
 
 
 def _service(root: Path, display_root: Path, findings: list[Finding]) -> Service:
@@ -119,7 +120,7 @@ def _walk(root: Path, display_root: Path, findings: list[Finding]) -> list[tuple
         where = Path(error.filename) if error.filename else root
         findings.append(_cannot_list(where, display_root, error))
 
-    for folder, dirs, files in os.walk(root, onerror=on_error):
+    for folder, dirs, files in consulted.walk(root, onerror=on_error):
         dirs[:] = sorted(d for d in dirs if _walkable(Path(folder), d))
         found.append((Path(folder), sorted(files)))
     return found

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from depaudit import consulted
 from depaudit.collect.model import Service
 from depaudit.fleet.families import BaseChain, chain_env
 from depaudit.fleet.layout import FamilySpec, Fleet, Placement
@@ -198,7 +199,7 @@ class Bases:
 
     def _configured(self, reference: str) -> tuple[BaseImage | None, BaseProfile | None]:
         path = Path(reference)
-        if path.is_absolute() and path.exists():
+        if path.is_absolute() and consulted.exists(path):
             if reference not in self.images:
                 try:
                     self.images[reference] = open_image(path)
@@ -238,7 +239,7 @@ class Bases:
                     shown=tuple(f"{image.label}:{path}" for path, _ in own),
                 )
         if self._default is None:
-            self._default = default_environment(Path.cwd(), os.environ)
+            self._default = default_environment(Path.cwd(), consulted.Environ())
         if image is not None:
             # The image was meant to say (none there, or whited out): the report says what was read instead.
             return replace(self._default, source=f"{self._default.source}: {image.label} holds no site-packages")
@@ -321,7 +322,7 @@ def _pip_cache() -> Path:
 def _named(site_packages: Sequence[Path], python: Path | None, source: str) -> EnvironmentChoice:
     """Folders (a site-packages or a venv root each) or an interpreter, as named by `source`."""
     for path in site_packages:
-        if not path.is_dir():
+        if not consulted.is_dir(path):
             raise InputError(f"site-packages: not a folder: {path} (from {source})")
     if python is not None:
         folders = interpreter_folders(python)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from depaudit import consulted
 from depaudit.codes import CODES
 from depaudit.findings import Finding, FindingKind
 from depaudit.paths import project_root, within
@@ -100,10 +101,10 @@ def find_config(folder: Path) -> Path | None:
     table. A pyproject.toml that cannot be read as TOML is a `ConfigError` naming its line: it
     may hold our table, and a gate that silently drops its settings would audit something else."""
     candidate = folder / "depaudit.toml"
-    if candidate.is_file():
+    if consulted.is_file(candidate):
         return candidate
     pyproject = folder / "pyproject.toml"
-    if pyproject.is_file():
+    if consulted.is_file(pyproject):
         data, _ = _read_toml(pyproject)
         if isinstance(data.get("tool"), dict) and "depaudit" in data["tool"]:
             return pyproject
@@ -183,7 +184,7 @@ def _on_disk(reference: str | None) -> str | None:
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = consulted.read_text(path)
         return tomllib.loads(text), text
     except OSError as error:
         raise ConfigError(f"cannot read {one_line(path)}: {error.strerror or error}") from error
@@ -321,7 +322,7 @@ def _base_image(value: str | None, root: Path) -> str | None:
     if not _usable_path(value):
         return value  # no file could have this name: a reference
     candidate = root / value
-    return str(candidate.resolve()) if candidate.exists() else value
+    return str(candidate.resolve()) if consulted.exists(candidate) else value
 
 
 def _table(value: Any, where: str, known: tuple[str, ...] | None) -> dict[str, Any]:

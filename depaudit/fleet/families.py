@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from depaudit import consulted
 from depaudit.dockerfile.model import Dockerfile, Dockerfiles
 from depaudit.fleet.config import DEFAULT_FAMILY_GLOBS
 
@@ -37,7 +38,7 @@ def family_dockerfile_claims(root: Path, patterns: Sequence[str] = DEFAULT_FAMIL
     found: dict[str, list[Path]] = {}
     top = os.fspath(root)
     # String work per folder and one regex per file: this walks the whole monorepo every scan.
-    for folder, dirs, files in os.walk(top):
+    for folder, dirs, files in consulted.walk(top):
         if folder != top and "pyvenv.cfg" in files:
             dirs.clear()  # a virtual environment: neither its files nor its folders
             continue

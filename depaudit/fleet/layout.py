@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from depaudit import consulted
 from depaudit.collect.model import Service
 from depaudit.collect.services import discover_services, entry_service, folder_service
 from depaudit.dockerfile.model import Dockerfile, Dockerfiles
@@ -117,7 +118,7 @@ def _family_root(service: Service) -> Path:
     for folder in (service.root, *service.root.parents):
         if folder == above:
             break
-        if (folder / ".git").exists():  # a folder, or a file in a worktree or a submodule
+        if consulted.exists(folder / ".git"):  # a folder, or a file in a worktree or a submodule
             return folder
     if above == above.parent:
         # `depaudit scan /app`: the folder above is the file system's root, and walking it would
@@ -132,7 +133,7 @@ def fleet_from_config(config: FleetConfig, paths: Sequence[Path] = ()) -> Fleet:
     services: dict[str, Service] = {}
     findings: list[Finding] = list(config.findings)
     for path in paths or config.paths:
-        if not path.is_dir():
+        if not consulted.is_dir(path):
             raise ConfigError(f"paths: not a folder: {one_line(path)}")
         found, problems = discover_services(path.resolve())
         services.update((service.name, service) for service in found)
@@ -141,15 +142,15 @@ def fleet_from_config(config: FleetConfig, paths: Sequence[Path] = ()) -> Fleet:
     for name, spec in config.services.items():
         where = f"[services.{toml_key(name)}]"
         if spec.entry is not None:
-            if not spec.entry.is_file():
+            if not consulted.is_file(spec.entry):
                 raise ConfigError(f"{where} entry: no such file: {one_line(spec.entry)}")
             services[name] = entry_service(name, spec.entry, spec.source_roots, config.root, spec.requirements or ())
             for root in spec.source_roots:
-                if not root.is_dir():
+                if not consulted.is_dir(root):
                     raise ConfigError(f"{where} source-roots: not a folder: {one_line(root)}")
         else:
             assert spec.path is not None
-            if not spec.path.is_dir():
+            if not consulted.is_dir(spec.path):
                 raise ConfigError(f"{where} path: not a folder: {one_line(spec.path)}")
             service, problems = folder_service(spec.path, config.root, name)
             if spec.requirements is not None:
@@ -160,7 +161,7 @@ def fleet_from_config(config: FleetConfig, paths: Sequence[Path] = ()) -> Fleet:
     index = family_dockerfile_claims(config.root, config.family_globs)
     for name, family in config.families.items():
         if family.dockerfile is not None:
-            if not family.dockerfile.is_file():
+            if not consulted.is_file(family.dockerfile):
                 raise ConfigError(f"[families.{toml_key(name)}] dockerfile: no such file: {one_line(family.dockerfile)}")
             index[name] = [family.dockerfile]  # the config decides: no other file claims it
         elif name not in index:
@@ -342,11 +343,11 @@ def _add_family(
 def _own_dockerfile(service: Service, config: FleetConfig | None) -> Path | None:
     spec = config.services.get(service.name) if config else None
     if spec is not None and spec.dockerfile is not None:
-        return spec.dockerfile if spec.dockerfile.is_file() else None
+        return spec.dockerfile if consulted.is_file(spec.dockerfile) else None
     if service.entry is not None:
         return None  # a script in a shared folder: that folder's Dockerfile is not its own
     candidate = service.root / "Dockerfile"
-    return candidate if candidate.is_file() else None
+    return candidate if consulted.is_file(candidate) else None
 
 
 def _from_family(dockerfile: Dockerfile, index: Mapping[str, tuple[Path, Path]]) -> str | None:

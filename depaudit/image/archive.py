@@ -18,6 +18,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from depaudit import consulted
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.layer_cache import KeptLayers, LayerCache, docker_save_digests, open_cache
 from depaudit.image.layers import READ_ERRORS, LayeredImage, LayerTooLarge, Opener, bounded_decompressor, compressed
@@ -38,6 +39,9 @@ class _Store:
         self._tar: tarfile.TarFile | None = None
         self._members: dict[str, tarfile.TarInfo] = {}
         self._scratch: Path | None = None
+        # The image is read whole (a tar) or blob by blob (a layout folder, see `opener`): copies
+        # made of it in scratch folders are the scan's own, never its inputs.
+        consulted.note_read(path)
         if path.is_file():
             try:
                 self._tar = tarfile.open(self._plain_archive(path), "r:")
@@ -77,9 +81,10 @@ class _Store:
             return "outside"
         # A layout folder may hold symlinks: the file must really lie below the folder.
         real, top = os.path.realpath(self.path / name), os.path.realpath(self.path)
+        consulted.note_read(real)
         if os.path.commonpath([real, top]) != top:
             return "outside"
-        return None if os.path.isfile(real) else "missing"
+        return None if os.path.isfile(real) else "missing"  # noted as read above
 
     def has(self, name: str) -> bool:
         return self.where(name) is None

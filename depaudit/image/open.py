@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from depaudit import consulted
 from depaudit.image.dpkg import read_dpkg
 from depaudit.image.ldconf import ld_so_conf_dirs
 from depaudit.image.model import BaseImage
@@ -30,7 +31,7 @@ def open_image(path: Path, env: Mapping[str, str] | None = None, cache_dir: Path
     The image config's Env is used; `env` overrides it. `cache_dir`: where what was read of
     a layered image's layers is kept between runs (None: nowhere).
     """
-    if path.is_dir() and not (path / "oci-layout").exists() and not (path / "manifest.json").exists():
+    if consulted.is_dir(path) and not consulted.exists(path / "oci-layout") and not consulted.exists(path / "manifest.json"):
         return open_rootfs(path, env)
     from depaudit.image.archive import open_layers  # tarfile, gzip, zstandard: only for an archive
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from depaudit import consulted
 from depaudit.findings import Finding, FindingKind
 
 # glibc gives up after 40 symlinks (MAXSYMLINKS); so do we.
@@ -87,8 +88,10 @@ class RootfsDir:
     # The two primitives resolution needs; a layered image answers them from its index.
     def _kind(self, parts: list[str]) -> str | None:
         """"file", "dir", "link", "other", or None when absent."""
+        host = self._host(parts)
+        consulted.note_probed(host)
         try:
-            mode = os.lstat(self._host(parts)).st_mode
+            mode = os.lstat(host).st_mode
         except OSError:
             return None
         if stat.S_ISLNK(mode):
@@ -98,7 +101,9 @@ class RootfsDir:
         return "file" if stat.S_ISREG(mode) else "other"
 
     def _readlink(self, parts: list[str]) -> str:
-        return os.readlink(self._host(parts))
+        host = self._host(parts)
+        consulted.note_read(host)  # its stamp holds where it leads
+        return os.readlink(host)
 
     def host_path(self, path: str) -> Path | None:
         """Where to read an image file on this machine: always inside the root."""
@@ -144,6 +149,7 @@ class RootfsDir:
             return None
         try:
             # O_NOFOLLOW: every component was resolved by us; refuse a link swapped in since.
+            consulted.note_read(host)
             fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
             return None
@@ -160,7 +166,7 @@ class RootfsDir:
         if canonical is None:
             return []
         try:
-            return sorted(os.listdir(self._host(canonical.split("/")[1:])))
+            return sorted(consulted.listdir(self._host(canonical.split("/")[1:])))
         except OSError:
             return []
 

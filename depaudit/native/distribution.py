@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from depaudit import consulted
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import BaseImage
 from depaudit.native.elf import ELF_MAGIC, looks_like_shared_object
@@ -88,17 +89,17 @@ def named_as_not_elf(name: str) -> bool:
 
 def _shipped_files(dist: Distribution) -> list[str]:
     """RECORD's entries; without a RECORD, what a walk of its top-level folders finds."""
-    if dist.files or not dist.dist_info.name.endswith(".dist-info") or (dist.dist_info / "RECORD").is_file():
+    if dist.files or not dist.dist_info.name.endswith(".dist-info") or consulted.is_file(dist.dist_info / "RECORD"):
         return list(dist.files)
     files: list[str] = []
     names = {*dist.top_level, *(f"{top}.libs" for top in dist.top_level), f"{dist.name.replace('-', '_')}.libs"}
     try:
-        entries = sorted(os.listdir(dist.site_packages))
+        entries = sorted(consulted.listdir(dist.site_packages))
     except OSError:
         return files
     for entry in entries:
         path = dist.site_packages / entry
-        if entry in names and path.is_dir() and not path.is_symlink():
+        if entry in names and consulted.is_dir(path) and not consulted.is_link(path):
             files.extend(_walk(dist.site_packages, path))
         elif entry.split(".", 1)[0] in dist.top_level and looks_like_shared_object(entry):
             files.append(entry)  # a top-level extension module: `_mod.cpython-311-x86_64-linux-gnu.so`
@@ -107,7 +108,7 @@ def _shipped_files(dist: Distribution) -> list[str]:
 
 def _walk(root: Path, folder: Path) -> list[str]:
     found: list[str] = []
-    for current, dirs, names in os.walk(folder):  # symlinked folders are not followed
+    for current, dirs, names in consulted.walk(folder):  # symlinked folders are not followed
         dirs.sort()
         found.extend(Path(current, name).relative_to(root).as_posix() for name in sorted(names))
     return found

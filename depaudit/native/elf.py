@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+from depaudit import consulted
 from depaudit.findings import FindingKind
 from depaudit.python.module_names import extension_stem
 from depaudit.native.headers import PT_DYNAMIC, PT_LOAD, SEGMENT_NAMES, ElfHeaders, Segment, Truncated, read_headers
@@ -116,7 +117,7 @@ def dangling_link(path: Path) -> ElfError | None:
         target = os.readlink(path)
     except (OSError, ValueError):
         return None
-    if os.path.exists(path):
+    if consulted.exists(path):
         return None
     return ElfError(FindingKind.UNREADABLE_FILE, f"a dangling symbolic link to {target}, which does not exist; fix or remove the link")
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from depaudit import consulted
 from depaudit.cache import MISSING
 from depaudit.findings import Finding, FindingKind
 from depaudit.image.model import BaseImage
@@ -106,6 +107,7 @@ def environment_digest(env: PythonEnvironment) -> str:
     digest = hashlib.blake2b(digest_size=12)
     for key in sorted(env.distributions):
         record = env.distributions[key].dist_info / "RECORD"
+        consulted.note_read(record)
         try:
             status = os.stat(record)
             stamp = f"{status.st_size}|{status.st_mtime_ns}|{status.st_ino}"
@@ -127,8 +129,9 @@ def report_key(environment: str, key: str, ld_library_path: Sequence[str], image
         place = "no-image"
     else:
         label = Path(image.label)
-        if label.is_dir():
+        if consulted.is_dir(label):
             return None
+        consulted.note_read(label)
         try:
             status = os.stat(label)
         except OSError:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from depaudit import consulted
 from depaudit.cache import MISSING, ResultCache, file_stamp, stat_key
 from depaudit.findings import FindingKind
 from depaudit.native.dlopen import DlopenEvidence, dlopen_evidence, evidence_in
@@ -51,7 +52,7 @@ class ElfStore:
         return self._ask(self._real, path, self._resolve)
 
     def is_file(self, path: Path | str) -> bool:
-        return self._ask(self._is_file, path, os.path.isfile)
+        return self._ask(self._is_file, path, consulted.is_file)
 
     def _ask(self, answers: dict[str, T], path: Path | str, question: Callable[[str], T]) -> T:
         """The answer for `path`, once per scan; noted as consulted while a cached walk runs."""

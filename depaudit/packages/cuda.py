@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from depaudit import consulted
 from depaudit.packages.rules import RulesError, rules_dir
 from depaudit.packages.tables import check_keys
 
@@ -91,7 +92,7 @@ def load_cuda_rules(path: Path | None = None) -> CudaRules:
     path = path or rules_dir() / "cuda" / "cuda.toml"
     name = f"cuda/{path.name}"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(consulted.read_text(path))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise RulesError(f"{name}: cannot read: {error}") from error
     check_keys(name, data, _KEYS, _KEYS, RulesError)

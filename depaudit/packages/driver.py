@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from depaudit import consulted
 from depaudit.evidence import NeedKind
 from depaudit.packages.tables import check_keys
 
@@ -55,7 +56,7 @@ def driver_path(rules_folder: Path) -> Path:
 
 def load_driver_files(path: Path) -> DriverFiles:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(consulted.read_text(path))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise DriverDataError(f"driver/{path.name}: cannot read: {error}") from error
     return parse_driver_files(f"driver/{path.name}", data)

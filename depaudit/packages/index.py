@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from depaudit.paths import default_cache_dir
 from depaudit.reading import open_regular
 from depaudit.packages.compressed import UnreadableInput, text_lines
 from depaudit.packages.sizes import PackageSizes, read_sizes
@@ -182,14 +183,6 @@ def policy_package_name(soname: str) -> str | None:
         return None
     stem, version = match.group(1).lower().replace("_", "-"), match.group(2).lower()
     return f"lib{stem}-{version}" if stem[-1].isdigit() else f"lib{stem}{version}"
-
-
-def default_cache_dir() -> Path:
-    """$DEPAUDIT_CACHE_DIR, else $XDG_CACHE_HOME/depaudit (where platformdirs puts a user cache)."""
-    if os.environ.get("DEPAUDIT_CACHE_DIR"):
-        return Path(os.environ["DEPAUDIT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "depaudit"
 
 
 def index_path(distro: str, cache_dir: Path | None = None) -> Path:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from depaudit import consulted
 from depaudit.packages.rules import RulesError, rules_dir
 from depaudit.packages.tables import check_keys
 
@@ -37,7 +38,7 @@ def profiles_dir() -> Path:
 def known_profiles(directory: Path | None = None) -> dict[str, Path]:
     """Image reference → profile file."""
     found = {}
-    for path in sorted((directory or profiles_dir()).glob("*.toml")):
+    for path in consulted.glob(directory or profiles_dir(), "*.toml"):
         found[_read(path)["image"]] = path
     return found
 
@@ -61,7 +62,7 @@ def load_profile(image: str, directory: Path | None = None) -> BaseProfile:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(consulted.read_text(path))
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise RulesError(f"profiles/{path.name}: cannot read: {error}") from error
     check_keys(f"profiles/{path.name}", data, _KEYS, _REQUIRED, RulesError)

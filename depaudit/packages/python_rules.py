@@ -11,6 +11,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from depaudit import consulted
 from depaudit.evidence import NeedKind, Tier
 from depaudit.packages.rules import RulesError, rules_dir
 
@@ -111,7 +112,7 @@ def python_rules_path() -> Path:
 def load_python_rules(path: Path | None = None) -> dict[str, PackageRule]:
     path = path or python_rules_path()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(consulted.read_text(path))
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise RulesError(f"{path.name}: cannot read: {error}") from error
     rules: dict[str, PackageRule] = {}

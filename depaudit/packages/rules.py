@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from depaudit import consulted
 from depaudit.packages.driver import DriverDataError, DriverFiles, driver_path, load_driver_files
 from depaudit.packages.tables import check_keys
 
@@ -65,14 +66,14 @@ class DistroRules:
 def rules_dir() -> Path:
     """The packaged `depaudit/rules/`; in a source checkout (editable install), `rules/`."""
     packaged = Path(str(resources.files("depaudit"))) / "rules"
-    if packaged.is_dir():
+    if consulted.is_dir(packaged):
         return packaged
     return Path(__file__).resolve().parents[2] / "rules"
 
 
 def known_distros(directory: Path | None = None) -> tuple[str, ...]:
     folder = directory or rules_dir()
-    return tuple(sorted(p.stem for p in folder.glob("*.toml")))
+    return tuple(sorted(p.stem for p in consulted.glob(folder, "*.toml")))
 
 
 def load_rules(distro: str, directory: Path | None = None) -> DistroRules:
@@ -83,7 +84,7 @@ def load_rules(distro: str, directory: Path | None = None) -> DistroRules:
         raise RulesError(f"unknown distro {distro!r} (known: {', '.join(known) or 'none'})")
     path = folder / f"{distro}.toml"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(consulted.read_text(path))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise RulesError(f"{path.name}: cannot read: {error}") from error
     rules = _validate(path.name, distro, data)

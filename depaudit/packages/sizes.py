@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from depaudit import consulted
 from depaudit.packages.rules import rules_dir
 
 
@@ -206,6 +207,7 @@ def load_sizes(distro: str, directory: Path | None = None) -> PackageSizes:
     """The sizes embedded for `distro` (none: empty)."""
     path = (directory or sizes_dir()) / f"{distro}.json.gz"
     try:
+        consulted.note_read(path)
         with gzip.open(path, "rt", encoding="utf-8") as stream:
             return PackageSizes.from_json(json.load(stream))
     except (OSError, ValueError, AssertionError, EOFError):

@@ -22,6 +22,7 @@ from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvir
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from depaudit import consulted
 from depaudit.findings import Finding, FindingKind
 from depaudit.reading import open_regular
 from depaudit.python.model import Distribution, TargetPython
@@ -109,7 +110,7 @@ def load_environment(site_packages: Sequence[Path]) -> PythonEnvironment:
     findings: list[Finding] = []
     for root in roots:
         try:
-            entries = sorted(os.listdir(root))
+            entries = sorted(consulted.listdir(root))
         except OSError as error:
             message = f"cannot list site-packages: {error.strerror}"
             findings.append(Finding(FindingKind.UNREADABLE_FILE, root.as_posix(), None, message))
@@ -167,7 +168,7 @@ def _usable_entry(root: Path, entry: str, findings: list[Finding]) -> bool:
         message = f"a symbolic link out of site-packages (to {real}): never read; remove the link"
         findings.append(Finding(FindingKind.UNSAFE_MEMBER, entry, None, message))
         return False
-    if entry.endswith(".dist-info") and not path.is_dir():
+    if entry.endswith(".dist-info") and not consulted.is_dir(path):
         message = "a file named like a metadata folder, which pip never writes: ignored; remove it"
         findings.append(Finding(FindingKind.BAD_METADATA, entry, None, message))
         return False
@@ -198,7 +199,7 @@ class _Reader:
 
     def text(self, path: Path, *, required: bool) -> str | None:
         real = os.path.realpath(path)
-        if os.path.lexists(path) and not _within(real, self.real_root):
+        if consulted.lexists(path) and not _within(real, self.real_root):
             message = f"{path.name} is a symbolic link out of site-packages (to {real}): never read; reinstall the distribution"
             self.findings.append(Finding(FindingKind.UNSAFE_MEMBER, self.rel(path), None, message))
             return None
@@ -240,7 +241,7 @@ def _read_distribution(
     reader = _Reader(root, findings)
     info = root / entry
     egg = entry.endswith(".egg-info")
-    bare = egg and not info.is_dir()  # distutils wrote egg-info as a single PKG-INFO file
+    bare = egg and not consulted.is_dir(info)  # distutils wrote egg-info as a single PKG-INFO file
     meta_path = info if bare else info / ("PKG-INFO" if egg else "METADATA")
     meta_text = reader.text(meta_path, required=True)
     headers = HeaderParser().parsestr(meta_text or "")
@@ -357,7 +358,7 @@ def _egg_files(info: Path, reader: _Reader) -> list[str]:
         if "\0" in entry:
             continue  # names no file; SOURCES.txt lists the source tree, not what was installed
         for candidate in (entry, entry.partition("/")[2]):  # `src/pkg/x.py` → `pkg/x.py`
-            if candidate and (reader.root / candidate).is_file():
+            if candidate and consulted.is_file(reader.root / candidate):
                 _keep(candidate, reader.root, files)
                 break
     return files

@@ -15,6 +15,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from depaudit import consulted
 from depaudit.findings import Finding
 from depaudit.options import InputError
 from depaudit.python.model import Distribution
@@ -44,9 +45,9 @@ class EnvironmentChoice:
 def environment_folders(path: Path) -> tuple[Path, ...]:
     """The site-packages folders `path` stands for: a venv root (`pyvenv.cfg`, or a
     `lib/python3.X/site-packages` inside) gives its own; any other folder is itself."""
-    if (path / "pyvenv.cfg").is_file() or not any(path.glob("*.dist-info")) and not any(path.glob("*.egg-info")):
-        inside = sorted(path.glob("lib/python3*/site-packages")) + sorted(path.glob("lib64/python3*/site-packages"))
-        found = list(dict.fromkeys(folder.resolve() for folder in inside if folder.is_dir()))
+    if consulted.is_file(path / "pyvenv.cfg") or not any(consulted.glob(path, "*.dist-info")) and not any(consulted.glob(path, "*.egg-info")):
+        inside = consulted.glob(path, "lib/python3*/site-packages") + consulted.glob(path, "lib64/python3*/site-packages")
+        found = list(dict.fromkeys(folder.resolve() for folder in inside if consulted.is_dir(folder)))
         if found:
             return tuple(found)
     return (path,)
@@ -55,9 +56,9 @@ def environment_folders(path: Path) -> tuple[Path, ...]:
 def interpreter_folders(python: Path) -> tuple[Path, ...]:
     """The site-packages of the interpreter at `python` (a venv's bin/python, a conda env's, a
     system python3.X), read from `pyvenv.cfg` and the prefix's layout; never run."""
-    if python.is_dir():
+    if consulted.is_dir(python):
         return environment_folders(python)
-    if not python.exists():
+    if not consulted.exists(python):
         raise InputError(f"--python: no such interpreter: {python}")
     # A venv's bin/python is a link to its base interpreter: its own folder says which venv.
     prefix = Path(os.path.abspath(python)).parent.parent
@@ -73,7 +74,7 @@ def interpreter_folders(python: Path) -> tuple[Path, ...]:
     elif config.get("include-system-site-packages", "").lower() == "true" and config.get("home"):
         base = Path(config["home"]).parent
         folders += [base / "lib" / f"python{version}" / "site-packages", base / "lib" / "python3" / "dist-packages"]
-    found = tuple(dict.fromkeys(folder.resolve() for folder in folders if folder.is_dir()))
+    found = tuple(dict.fromkeys(folder.resolve() for folder in folders if consulted.is_dir(folder)))
     if not found:
         raise InputError(f"--python {python}: no site-packages for Python {version} under {prefix}")
     return found
@@ -83,11 +84,11 @@ def default_environment(cwd: Path, environ: Mapping[str, str]) -> EnvironmentCho
     """$VIRTUAL_ENV (an activated venv), else ./.venv, else the interpreter running depaudit."""
     active = environ.get("VIRTUAL_ENV")
     if active:
-        if not Path(active).is_dir():
+        if not consulted.is_dir(active):
             raise InputError(f"$VIRTUAL_ENV names no folder: {active}")
         return EnvironmentChoice(environment_folders(Path(active)), "$VIRTUAL_ENV")
     local = cwd / ".venv"
-    if (local / "pyvenv.cfg").is_file():
+    if consulted.is_file(local / "pyvenv.cfg"):
         return EnvironmentChoice(environment_folders(local), "./.venv")
     paths = sysconfig.get_paths()
     folders = tuple(dict.fromkeys(Path(paths[name]) for name in ("purelib", "platlib")))
@@ -122,7 +123,7 @@ def _required_names(requires: Iterable[str]) -> Iterable[str]:
 
 def _pyvenv_cfg(path: Path) -> dict[str, str] | None:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = consulted.read_text(path, errors="replace")
     except OSError:
         return None
     values = {}
@@ -146,10 +147,11 @@ def _version(python: Path, config: dict[str, str] | None, prefix: Path) -> str:
         match = _VERSION_NAME.search(link.name)
         if match:
             return match.group(1)
-        if not link.is_symlink():
+        if not consulted.is_link(link):
             break
+        consulted.note_read(link)
         link = link.parent / os.readlink(link)
-    versions = sorted({folder.name[len("python"):] for folder in prefix.glob("lib/python3.*") if folder.is_dir()})
+    versions = sorted({folder.name[len("python"):] for folder in consulted.glob(prefix, "lib/python3.*") if consulted.is_dir(folder)})
     if len(versions) == 1:
         return versions[0]
     if not versions and Path(os.path.realpath(python)) == Path(os.path.realpath(sys.executable)):

@@ -14,6 +14,7 @@ from typing import Any
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.utils import canonicalize_name
 
+from depaudit import consulted
 from depaudit.findings import Finding, FindingKind
 from depaudit.python.environment import PythonEnvironment
 from depaudit.python.model import DeclaredRequirement, TargetPython
@@ -185,6 +186,7 @@ def _exists(item: _Pending, shown: str, findings: list[Finding]) -> bool:
 def _not_readable(path: Path) -> str | None:
     """Why a requirements file cannot be read, or None. A FIFO would block the parser forever;
     a name past the system's limit (`-r` followed by garbage) raises where a stat is expected."""
+    consulted.note_read(path)  # the parser reads it next, when it is there
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

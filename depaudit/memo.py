@@ -1,0 +1,216 @@
+"""The whole-scan memo: a finished report, kept with everything the scan consulted, given back
+while one pass of lstat over that set finds nothing changed (consulted.py says what a stamp
+holds). A warm run with nothing changed then costs the interpreter, this pass and the
+rendering — no stage runs.
+
+One file per key in <cache>/memo/: the key names what no file says (depaudit's version, the
+interpreter, the working folder, the options); depaudit's own source files are in the consulted
+set like any input, so a memo of other code is never valid. A file holds pickles: the key
+and the stamps first, so that a stale entry is told without unpickling its report; pickle is
+fine here, in a folder only depaudit writes and only for depaudit's own classes. A third part
+holds the renderings that depend on the report alone and the verdict per --fail-on. Entries are
+written atomically (temporary file, rename) and at most MAX_ENTRIES are kept, the least
+recently used removed first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import secrets
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import depaudit
+from depaudit import consulted
+from depaudit.consulted import Consulted, Stamps
+from depaudit.options import ScanOptions
+
+MAX_ENTRIES = 16
+_FOLDER = "memo"
+
+
+def memo_key(options: ScanOptions) -> str:
+    """What the report depends on besides files and variables. Not the number of processes:
+    the report is the same with any (parallel.py)."""
+    return repr((depaudit.__version__, sys.version, sys.executable, os.getcwd(), replace(options, processes=None)))
+
+
+def _entry(cache_dir: Path, key: str) -> Path:
+    return cache_dir / _FOLDER / (hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest() + ".pickle")
+
+
+def note_own_code() -> None:
+    """depaudit's code and data, and the folders its libraries are installed in, as inputs of
+    the scan being recorded: a change to either is another scan."""
+    package = Path(depaudit.__file__).parent
+    for folder, dirs, files in consulted.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in files:
+            if name.endswith((".py", ".toml", ".json", ".gz")):
+                consulted.note_read(os.path.join(folder, name))
+    for entry in sys.path:
+        if entry.endswith(("site-packages", "dist-packages")):
+            consulted.note_listed(entry)  # a library installed, upgraded or removed
+
+
+class Entry:
+    """A scan's memo: its report (unpickled only when asked for), the renderings made of it and
+    its verdicts. A renderer that depends on nothing but the report (JSON, Markdown, bindep,
+    the plain-text table) is not run again: a large report's JSON costs more than the scan's
+    whole warm check. `save` writes what was added, atomically."""
+
+    def __init__(self, path: Path, key: str, stamps: Stamps, said: str) -> None:
+        self.path, self.key, self.stamps, self.said = path, key, stamps, said
+        self.texts: dict[str, str] = {}
+        self.verdicts: dict[str, bool] = {}
+        self._report: Any = None
+        self._pickled: bytes | None = None  # the report as stored: kept as bytes when rewritten
+        self._changed = False
+
+    @property
+    def report(self) -> Any:
+        if self._report is None:
+            assert self._pickled is not None
+            self._report = pickle.loads(self._pickled)
+        return self._report
+
+    def text(self, kind: str) -> str | None:
+        return self.texts.get(kind)
+
+    def keep_text(self, kind: str, text: str) -> None:
+        if self.texts.get(kind) != text:
+            self.texts[kind] = text
+            self._changed = True
+
+    def keep_verdicts(self, verdicts: dict[str, bool]) -> None:
+        if self.verdicts != verdicts:
+            self.verdicts = dict(verdicts)
+            self._changed = True
+
+    def save(self) -> None:
+        if not self._changed:
+            return
+        try:
+            pickled = self._pickled if self._pickled is not None else pickle.dumps(self._report, protocol=pickle.HIGHEST_PROTOCOL)
+            _write(self.path, self.key, self.stamps, self.verdicts, self.texts, pickled)
+        except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
+            return  # a memo that cannot be written is a scan run again next time
+        self._changed = False
+        _evict(self.path.parent)
+
+
+def recall(cache_dir: Path, key: str) -> Entry | None:
+    """The entry for `key` when every input it was made from is as it was; None otherwise.
+    Anything wrong with an entry (damaged, another version's classes) is a miss."""
+    path = _entry(cache_dir, key)
+    try:
+        with open(path, "rb") as stream:
+            stored_key, stamps = pickle.load(stream)
+            if stored_key != key or not isinstance(stamps, Stamps):
+                return None
+            changed, moved = consulted.first_change(stamps)
+            if changed is not None:
+                return None
+            verdicts, texts = pickle.load(stream)
+            pickled = stream.read()
+    except Exception:  # noqa: BLE001 - a memo that cannot be read is a scan to run
+        return None
+    said = f"memo hit ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes unchanged)"
+    entry = Entry(path, key, stamps, said)
+    entry.verdicts, entry.texts, entry._pickled = verdicts, texts, pickled
+    try:
+        os.utime(path)  # recently used: the last to be evicted
+    except OSError:
+        pass
+    restamped = _restamped(stamps) if moved else None
+    if restamped is not None:
+        # A folder's times moved while its entries stayed (a report written into it): restamp,
+        # so that the next run need not list it again.
+        entry.stamps, entry._changed = restamped, True
+    return entry
+
+
+def why_missed(cache_dir: Path, key: str) -> str:
+    """For -v: why the entry for `key` was not used."""
+    path = _entry(cache_dir, key)
+    try:
+        with open(path, "rb") as stream:
+            stored_key, stamps = pickle.load(stream)
+    except FileNotFoundError:
+        return "no memo of this scan"
+    except Exception:  # noqa: BLE001
+        return "memo unreadable"
+    if stored_key != key:
+        return "memo of another scan"
+    return f"changed: {consulted.first_change(stamps)[0]}"
+
+
+def remember(cache_dir: Path, key: str, recorded: Consulted, report: object) -> Entry | str:
+    """An entry for `report` under `key`, with the stamps of what was consulted (saved by the
+    caller, once it has added renderings); or why the scan is not memoised."""
+    _leave_out_own(recorded, cache_dir)
+    stamps = consulted.take_stamps(recorded)
+    if isinstance(stamps, str):
+        return f"not memoised: {stamps}"
+    entry = Entry(_entry(cache_dir, key), key, stamps, "")
+    entry._report, entry._changed = report, True
+    entry.said = f"memoised ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes)"
+    return entry
+
+
+def _leave_out_own(recorded: Consulted, cache_dir: Path) -> None:
+    """The cache folder is depaudit's, not the scan's input (a walk of a repository holding it
+    lists it), except the indexes `depaudit index` builds there."""
+    own = os.path.join(os.path.abspath(cache_dir), "")
+    index = os.path.join(own, "index", "")
+    for paths in (recorded.read, recorded.listed, recorded.probed):
+        mine = {path for path in paths if os.path.join(os.path.abspath(path), "").startswith(own) and not os.path.join(os.path.abspath(path), "").startswith(index)}
+        paths -= mine
+
+
+def _restamped(stamps: Stamps) -> Stamps | None:
+    """The stamps with listed folders whose times alone moved stamped anew; None when none did,
+    or when one did too lately to be trusted (see RACY_NS: it is listed again next time)."""
+    import time
+
+    listed = tuple((folder, consulted.file_stamp(folder), names) for folder, _, names in stamps.listed)
+    since = time.time_ns() - consulted.RACY_NS
+    if any(found is not None and found[0] != "error" and found[4] >= since for _, found, _ in listed):  # type: ignore[operator]
+        return None
+    return Stamps(stamps.read, listed, stamps.probed, stamps.environ)
+
+
+def _write(path: Path, key: str, stamps: Stamps, verdicts: dict[str, bool], texts: dict[str, str], report: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with open(temporary, "wb") as stream:
+            pickle.dump((key, stamps), stream, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((verdicts, texts), stream, protocol=pickle.HIGHEST_PROTOCOL)
+            stream.write(report)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _evict(folder: Path) -> None:
+    """Keep the MAX_ENTRIES entries used last; remove temporary files of killed writers."""
+    import time
+
+    try:
+        entries = [(entry.stat().st_mtime_ns, entry.name, entry.path) for entry in os.scandir(folder)]
+    except OSError:
+        return
+    old = time.time_ns() - 3600 * 10**9
+    stale = [path for mtime, name, path in entries if name.startswith(".") and mtime < old]
+    kept = sorted(((mtime, path) for mtime, name, path in entries if name.endswith(".pickle")), reverse=True)
+    for path in [*stale, *(path for _, path in kept[MAX_ENTRIES:])]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
