@@ -63,7 +63,12 @@ def _start(scene: dict[str, Path], image: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "depaudit", "scan", str(scene["service"]), "--image", str(scene[image]),
                "--site-packages", str(scene["site_packages"]), "--no-cache", "--jobs", "1", "--no-progress"]
     env = {**os.environ, "TMPDIR": str(scene["tmpdir"])}
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A suite started in the background by a shell without job control ignores SIGINT, and so
+    # would the scan (Python keeps an inherited SIG_IGN): the scan gets Ctrl-C as a terminal has it.
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _scratch_appears(process: subprocess.Popen[str], tmpdir: Path) -> Path:
