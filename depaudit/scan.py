@@ -7,7 +7,7 @@ apt diff per family, and the final verdict on each need). No rendering happens h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -26,11 +26,13 @@ from depaudit.options import InputError, ScanOptions
 from depaudit.packages.cuda import load_cuda_rules
 from depaudit.packages.index import default_cache_dir, load_index
 from depaudit.packages.model import ServiceReport
+from depaudit.packages.mounts import DriverMounts
 from depaudit.packages.python_rules import PackageRule, load_python_rules
 from depaudit.packages.resolver import PackageResolver
 from depaudit.packages.rules import DistroRules
 from depaudit.packages.service import service_needs
 from depaudit.packages.sizes import load_sizes
+from depaudit.packages.walk_tiers import WalkTiers
 from depaudit.packages.index import PackageIndex
 from depaudit.parallel import Workers
 from depaudit.plan.cuda import ServiceCuda, cuda_findings, service_cuda
@@ -59,6 +61,7 @@ class _Environment:
     reach: Reach
     natives: WheelNatives
     modules: ModuleGraph | None  # None under --no-module-reach
+    tiers: WalkTiers  # its wheels' walk records ranked by module reach
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,17 @@ class _Knowledge:
     rules: DistroRules
     index: PackageIndex | None
     python_rules: dict[str, PackageRule]
+    # One resolver per base, which keeps its answers for the next service on that base. The
+    # image and profile are the scan's own objects (Bases opens each once): their identity is the base's.
+    resolvers: dict[tuple[int, int, str | None, tuple[str, ...], DriverMounts | None], PackageResolver] = field(default_factory=dict)
+
+    def resolver(self, base: ServiceBase) -> PackageResolver:
+        key = (id(base.image), id(base.profile), base.cuda_version, base.ld_library_path, base.driver_mounts)
+        if key not in self.resolvers:
+            self.resolvers[key] = PackageResolver(
+                self.rules, self.index, base.image, base.profile, base.cuda_version, base.ld_library_path, base.driver_mounts
+            )
+        return self.resolvers[key]
 
 
 def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> ScanReport:
@@ -100,7 +114,9 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
                 target = infer_target(base.site_packages)
                 # Read in this process, while the workers read ELF files (natives.read below).
                 modules = ModuleGraph(env, cache) if options.module_reach else None
-                environments[key] = _Environment(env, target, Reach(env, target, cache), WheelNatives(env, store, base.image), modules)
+                environments[key] = _Environment(
+                    env, target, Reach(env, target, cache), WheelNatives(env, store, base.image), modules, WalkTiers()
+                )
             environment = environments[key]
             told.stage("collect")
             imports = collect_imports(service, cache, workers, finder, memo)
@@ -252,10 +268,7 @@ def _service_report(
     own_elf = None
     if imports.elf_files:
         own_elf = analyse_folder(service.name, imports.elf_files, service.display_root, base.ld_library_path, base.image, store)
-    resolver = PackageResolver(
-        knowledge.rules, knowledge.index, base.image, base.profile, base.cuda_version, base.ld_library_path,
-        base.driver_mounts,
-    )
+    resolver = knowledge.resolver(base)
     needs, findings = service_needs(
         service.name,
         reach,
@@ -268,6 +281,7 @@ def _service_report(
         modules=modules,
         own_hints=own_hints,
         own_elf=own_elf,
+        tiers=environment.tiers,
     )
     declared, declared_findings = requirements.read(service.requirement_files, service.display_root, environment.target)
     findings += [*imports.findings, *reach.findings, *declared_findings]

@@ -10,7 +10,6 @@ from depaudit.collect.hint_calls import RESULT_OF
 from depaudit.evidence import EvidenceStep, NeedKind, StepKind, Tier, service_step
 from depaudit.findings import Finding
 from depaudit.native.hints import FileHint
-from depaudit.native.elf import is_extension_module
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
 from depaudit.packages.attempts import Attempts, alternative_rank, attempt_needs, group_attempts
 from depaudit.packages.code_reach import DistributionCode
@@ -18,6 +17,7 @@ from depaudit.packages.loaded import ProcessOrder
 from depaudit.packages.model import Need, strongest_needs
 from depaudit.packages.python_rules import PackageRule
 from depaudit.packages.resolver import PackageResolver
+from depaudit.packages.walk_tiers import WalkTiers
 from depaudit.python.first_imports import FirstImport
 from depaudit.python.model import Distribution
 from depaudit.python.module_names import module_name
@@ -38,13 +38,15 @@ def service_needs(
     modules: ModuleReach | None = None,  # which of the wheels' modules the service's imports run
     own_hints: Sequence[FileHint] = (),  # in the service's own code
     own_elf: NativeReport | None = None,  # ELF files shipped in the service's folder
+    tiers: WalkTiers | None = None,  # the scan's ranked walk records, shared by its services
 ) -> tuple[tuple[Need, ...], list[Finding]]:
     """The service's needs (the strongest evidence for each) and the native stage's findings on the way."""
+    tiers = tiers or WalkTiers()
     start = (service_step(name),)
     needs: list[Need] = []
     findings: list[Finding] = []
     python = {item.key: DistributionCode(item, distributions[item.key], modules, item.key in reach.roots) for item in reach.reached}
-    walked = {item.key: _native_needs(natives[item.key], modules, python[item.key]) for item in reach.reached}
+    walked = {item.key: tiers.of(natives[item.key], modules, python[item.key]) for item in reach.reached}
     loads = {key: [(need, python[key].once_imported(need.tier, tier)) for need, tier, _ in found] for key, found in walked.items()}
     order = ProcessOrder(reach, loads, distributions, first_imports)
     for item in reach.reached:
@@ -54,7 +56,7 @@ def service_needs(
         if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):
             rule = None
         # A build for another CUDA major than the image's needs that major's cuDNN package.
-        own = replace(resolver, cuda_major=rule.cuda) if rule is not None and rule.cuda else resolver
+        own = resolver.for_cuda_major(rule.cuda) if rule is not None and rule.cuda else resolver
         found: list[Need] = []
         for need, tier, steps in walked[item.key]:
             # Found nowhere: but an earlier import may have loaded an object of that name.
@@ -74,40 +76,6 @@ def service_needs(
         findings.extend(own_elf.findings)
         needs.extend(resolver.native_need(need, need.tier, start) for need in own_elf.needs)
     return strongest_needs(needs), findings
-
-
-def _native_needs(
-    native: NativeReport, modules: ModuleReach | None, python: DistributionCode
-) -> list[tuple[NativeNeed, Tier, tuple[EvidenceStep, ...]]]:
-    """Each walk record of a reached distribution with its tier once the distribution is
-    imported: an extension module's records are as sure as module reach says that module is
-    imported, with the module steps to it. Of a distribution no reached module imports (numba
-    under librosa's lazy_loader), every extension module is optional at most."""
-    # Without module reach one record per library does: the walk's strongest, whichever root.
-    if modules is None:
-        return [(need, need.tier, ()) for need in native.strongest().values()]
-    # With it, each root is as sure as its module; then again only the strongest record of each
-    # library goes on (the resolver answers each one, and only the strongest answer is kept).
-    best: dict[tuple[str, LibraryStatus, str | None], tuple[tuple[int, int, int], NativeNeed, Tier, tuple[EvidenceStep, ...]]] = {}
-    for need in native.needs:
-        tier, steps = need.tier, ()
-        module = modules.extension_tier(python.item.key, need.chain[0]) if need.chain else None
-        if module is None and python.unimported and need.chain and is_extension_module(need.chain[0]):
-            module = (Tier.OPTIONAL, python.steps)
-        if module is not None:
-            tier, steps = tier.weakest(module[0]), module[1]
-        # Ties go to the record surest within its own walk: what loads whenever the wheel is imported.
-        rank = (tier.rank, need.tier.rank, len(steps) + len(need.chain))
-        key = (need.soname, need.status, need.found_at)
-        known = best.get(key)
-        if known is None or rank < known[0] or (rank == known[0] and _text(steps, need) < _text(known[3], known[1])):
-            best[key] = (rank, need, tier, steps)
-    return [(need, tier, steps) for _, need, tier, steps in best.values()]
-
-
-def _text(steps: tuple[EvidenceStep, ...], need: NativeNeed) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The last tie-break between two walk records: their evidence as text (rarely needed)."""
-    return tuple(map(str, steps)), need.chain
 
 
 def _joined(chain: tuple[EvidenceStep, ...], steps: tuple[EvidenceStep, ...]) -> tuple[EvidenceStep, ...]:
