@@ -19,7 +19,7 @@ from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.bases import Bases, ServiceBase, distro_rules
 from depaudit.fleet.layout import load_fleet
 from depaudit.native.distribution import analyse_folder
-from depaudit.native.hints import folder_hints
+from depaudit.native.hints import OwnHints
 from depaudit.native.store import ElfStore
 from depaudit.native.wheels import WheelNatives
 from depaudit.options import InputError, ScanOptions
@@ -43,7 +43,7 @@ from depaudit.python.environment import PythonEnvironment, infer_target, load_en
 from depaudit.python.locate import only_the_tool
 from depaudit.python.model import TargetPython
 from depaudit.python.calls import service_calls
-from depaudit.python.modules import ModuleGraph, service_starts
+from depaudit.python.modules import ModuleGraph, ModuleReach, service_starts
 from depaudit.python.reach import Reach, ServiceReach, with_module_imports
 from depaudit.python.requirements import RequirementFiles, check_declarations
 from depaudit.report import ScanReport
@@ -102,6 +102,7 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
     told.done("fleet", f"{len(services)} services, {len(fleet.families)} families")
     with Workers(options.processes, progress) as workers:
         store = ElfStore(cache, workers)
+        own_hints = OwnHints(cache, workers)  # the services' own files' hints, each file's found once
         reached = []  # (service, base, environment, imports, reach): every import read before any wheel
         told.stage("collect")
         told.count("services", 0, expected=len(services))
@@ -132,21 +133,24 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
         # The module walk (python's) runs in here while the workers read ELF files: it is native's time.
         told.stage("native")
         walked = 0
+        module_walks: dict[int, ModuleReach] = {}  # position in `reached` → what its imports run in the wheels
         for environment in environments.values():
             wanted: dict[tuple[str, ...], set[str]] = {}
             for _, base, owner, _, reach in reached:
                 if owner is environment:
                     wanted.setdefault(base.ld_library_path, set()).update(item.key for item in reach.reached)
             walked += sum(len(keys) for keys in wanted.values())
-            environment.natives.read(wanted, partial(_module_reach, environment, [(i, r) for _, _, o, i, r in reached if o is environment]))
+            mine = [(position, i, r) for position, (_, _, o, i, r) in enumerate(reached) if o is environment]
+            environment.natives.read(wanted, partial(_module_reach, environment, mine, module_walks))
         told.done("native", f"{walked} distribution walks")
         told.stage("packages")
         told.count("services", 0, expected=len(reached))
         reports = []
         cuda_rules = load_cuda_rules()
         cuda: list[ServiceCuda] = []
-        for service, base, environment, imports, reach in reached:
-            reports.append(_service_report(service, base, environment, imports, reach, knowledge, requirements, store))
+        for position, (service, base, environment, imports, reach) in enumerate(reached):
+            modules = module_walks[position] if position in module_walks else _walk_modules(environment, imports, reach)
+            reports.append(_service_report(service, base, environment, imports, reach, modules, knowledge, requirements, store, own_hints))
             owner = environment.env.relative_owner
             cuda.append(service_cuda(reports[-1], owner, cuda_rules, cuda_version=base.cuda_version, profile=base.profile))
             told.count("services")
@@ -226,11 +230,21 @@ def _refuse_the_tools_own(
             )
 
 
-def _module_reach(environment: _Environment, reaches: list[tuple[ServiceImports, ServiceReach]]) -> None:
-    """Walk every service's modules once (the graph keeps each walk for its service's report)."""
-    if environment.modules is not None:
-        for imports, reach in reaches:
-            environment.modules.reach(service_starts(reach.imports), service_calls(imports.calls, reach.imports))
+def _module_reach(
+    environment: _Environment, reaches: list[tuple[int, ServiceImports, ServiceReach]], walks: dict[int, ModuleReach]
+) -> None:
+    """Walk every service's modules once, kept for its report by its position in the scan."""
+    for position, imports, reach in reaches:
+        found = _walk_modules(environment, imports, reach)
+        if found is not None:
+            walks[position] = found
+
+
+def _walk_modules(environment: _Environment, imports: ServiceImports, reach: ServiceReach) -> ModuleReach | None:
+    """What the service's imports and calls run in the wheels; None under --no-module-reach."""
+    if environment.modules is None:
+        return None
+    return environment.modules.reach(service_starts(reach.imports), service_calls(imports.calls, reach.imports))
 
 
 def _check_inputs(options: ScanOptions) -> None:
@@ -250,21 +264,20 @@ def _service_report(
     environment: _Environment,
     imports: ServiceImports,
     reach: ServiceReach,
+    modules: ModuleReach | None,
     knowledge: _Knowledge,
     requirements: RequirementFiles,
     store: ElfStore,
+    own_hints: OwnHints,
 ) -> ServiceReport:
     """Stages three and four of one service, and its requirements checked against its reach."""
     natives = environment.natives
-    modules = None
-    if environment.modules is not None:
-        modules = environment.modules.reach(service_starts(reach.imports), service_calls(imports.calls, reach.imports))
     if modules is not None:
         # Distributions only the wheels' own imports lead to: read now, on their own (few).
         reach = with_module_imports(reach, modules, environment.env)
     walks = {item.key: natives.walk(item.key, base.ld_library_path) for item in reach.reached}
     hints = {item.key: natives.hints(item.key) for item in reach.reached}
-    own_hints = folder_hints(imports.files, service.display_root, store.cache, store.workers)
+    in_own_code = own_hints.of(imports.files, service.display_root)
     own_elf = None
     if imports.elf_files:
         own_elf = analyse_folder(service.name, imports.elf_files, service.display_root, base.ld_library_path, base.image, store)
@@ -279,7 +292,7 @@ def _service_report(
         python_rules=knowledge.python_rules,
         first_imports=environment.reach.first_imports.of,
         modules=modules,
-        own_hints=own_hints,
+        own_hints=in_own_code,
         own_elf=own_elf,
         tiers=environment.tiers,
     )

@@ -58,12 +58,13 @@ def service_needs(
         # A build for another CUDA major than the image's needs that major's cuDNN package.
         own = resolver.for_cuda_major(rule.cuda) if rule is not None and rule.cuda else resolver
         found: list[Need] = []
+        prefix = _Prefixes(start, item.chain)
         for need, tier, steps in walked[item.key]:
             # Found nowhere: but an earlier import may have loaded an object of that name.
             earlier = order.earlier(item.key, need.soname) if need.status is LibraryStatus.SYSTEM else None
-            found.append(own.native_need(need, item.tier.weakest(tier), (*start, *_joined(item.chain, steps)), earlier))
+            found.append(own.native_need(need, item.tier.weakest(tier), prefix(steps), earlier))
         attempts, rest = group_attempts(hints[item.key], dist.shared_objects)
-        found.extend(_distribution_hint_needs(item, rest, rule, own, start, python[item.key], distributions))
+        found.extend(_distribution_hint_needs(item, rest, rule, own, prefix, python[item.key], distributions))
         for group in attempts:
             found.extend(_attempt_needs(item, group, natives[item.key], own, order, python[item.key], start))
         needs.extend(_advised(found, rule, own.rules.distro, distributions) if rule is not None and rule.wheels else found)
@@ -82,6 +83,22 @@ def _joined(chain: tuple[EvidenceStep, ...], steps: tuple[EvidenceStep, ...]) ->
     """A distribution's chain, then the module steps it does not already hold (a distribution
     reached by an undeclared import has them in its chain)."""
     return (*chain, *(step for step in steps if step not in chain))
+
+
+class _Prefixes:
+    """The evidence before each need of one reached distribution: the service, the way to the
+    distribution, then the module steps to the code (`_joined`). A walk's records and hints share
+    a few module steps: each prefix is made once per steps tuple (kept, so its id stays its own)."""
+
+    def __init__(self, start: tuple[EvidenceStep, ...], chain: tuple[EvidenceStep, ...]) -> None:
+        self.start, self.chain = start, chain
+        self._made: dict[int, tuple[tuple[EvidenceStep, ...], tuple[EvidenceStep, ...]]] = {}
+
+    def __call__(self, steps: tuple[EvidenceStep, ...]) -> tuple[EvidenceStep, ...]:
+        known = self._made.get(id(steps))
+        if known is None:
+            known = self._made[id(steps)] = (steps, (*self.start, *_joined(self.chain, steps)))
+        return known[1]
 
 
 def _caught(hint: FileHint, tier: Tier) -> Tier:
@@ -167,7 +184,7 @@ def _distribution_hint_needs(
     hints: Sequence[FileHint],
     rule: PackageRule | None,
     resolver: PackageResolver,
-    start: tuple[EvidenceStep, ...],
+    prefix_of: _Prefixes,
     python: DistributionCode,
     distributions: Mapping[str, Distribution],
 ) -> list[Need]:
@@ -176,7 +193,7 @@ def _distribution_hint_needs(
     found: set[tuple[NeedKind, str]] = set()
     for hint in hints:
         tier, steps = python.of(hint)
-        prefix = (*start, *_joined(item.chain, steps))
+        prefix = prefix_of(steps)
         if any(c.startswith(RESULT_OF) for c in hint.hint.candidates):
             made = _returned_program(hint, _caught(hint, tier), prefix, resolver, python.modules)
         else:
@@ -197,7 +214,7 @@ def _distribution_hint_needs(
     for kind, need_name in rule.needs if rule is not None else ():
         if (kind, need_name) not in found:
             evidence = EvidenceStep(StepKind.RULE, f"rules/python/packages.toml [{item.key}]: {rule.source}")
-            prefix = (*start, *_joined(item.chain, python.steps), evidence)
+            prefix = (*prefix_of(python.steps), evidence)
             needs.append(_rule_need(rule, kind, need_name, python.tier.weakest(rule.tier), prefix, resolver, distributions))
     return needs
 
