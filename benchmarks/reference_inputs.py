@@ -12,6 +12,8 @@ Each is built in place and marked complete last, so an interrupted build is redo
 from __future__ import annotations
 
 import ast
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -375,6 +377,105 @@ def ensure_monorepo(cache: Path, python: str, site_packages: Path) -> Path:
     # Rewritten each run: the config names whichever site-packages this run measures.
     _write(root / "depaudit.toml", fleet_config(site_packages))
     return root
+
+
+# Issue 22, target 5: the same environments, 50 entry-script services in 3 families.
+SCALE_SERVICES = 50
+SCALE_FAMILIES = ("family-gpu", "family-vision", "family-speech")
+
+
+def scale_config(site_packages: Path) -> str:
+    lines = [
+        f"# Written by benchmarks/compare.py: {SCALE_SERVICES} entry-script services of {len(SCALE_FAMILIES)} GPU families.",
+        'distro = "ubuntu-22.04"',
+    ]
+    for family in SCALE_FAMILIES:
+        lines += ["", f"[families.{family}]", f'dockerfile = "docker/{family}/Dockerfile"']
+        lines += [f"site-packages = [{json.dumps(str(site_packages))}]", f'base-image = "{BASE_IMAGE}"', "gpu = true"]
+    for number in range(1, SCALE_SERVICES + 1):
+        family = SCALE_FAMILIES[(number - 1) % len(SCALE_FAMILIES)]
+        lines += ["", f"[services.agent-{number:02d}]", f'entry = "agents/agent_{number:02d}.py"']
+        lines += ['source-roots = ["."]', f'family = "{family}"', 'requirements = ["requirements.txt"]']
+    return "\n".join(lines) + "\n"
+
+
+def ensure_scale_monorepo(cache: Path, monorepo: Path, site_packages: Path) -> Path:
+    """monorepo-50: the monorepo's shared packages copied, 50 entry scripts (the 14 agents' import
+    blocks in turn) and three family Dockerfiles."""
+    root = cache / f"monorepo-{SCALE_SERVICES}"
+    if not (root / COMPLETE).exists():
+        shutil.rmtree(root, ignore_errors=True)
+        for sdist in SDISTS:
+            name = Path(sdist.package).name
+            shutil.copytree(monorepo / name, root / name)
+        for number in range(1, SCALE_SERVICES + 1):
+            agent = AGENTS[(number - 1) % len(AGENTS)]
+            _write(root / "agents" / f"agent_{number:02d}.py", agent_script(number, agent))
+        for family in SCALE_FAMILIES:
+            _write(root / "docker" / family / "Dockerfile", FAMILY_DOCKERFILE)
+        _write(root / "requirements.txt", REQUIREMENTS)
+        _write(root / COMPLETE, "built by benchmarks/compare.py\n")
+    _write(root / "depaudit.toml", scale_config(site_packages))
+    return root
+
+
+IMAGE_PYTHON = "usr/local/lib/python3.11/site-packages"
+OS_RELEASE = 'NAME="Ubuntu"\nVERSION="22.04.4 LTS (Jammy Jellyfish)"\nID=ubuntu\nVERSION_ID="22.04"\n'
+
+
+def ensure_image(cache: Path, site_packages: Path) -> Path:
+    """gpu-image.tar: a `docker save` of one uncompressed layer holding the gpu-venv's
+    site-packages at /usr/local/lib/python3.11/site-packages, an os-release and an empty dpkg
+    status; the config's Env is the CUDA runtime image's. Issue 22, target 4 scans it twice."""
+    path = cache / "gpu-image.tar"
+    if (cache / "gpu-image.complete").exists():
+        return path
+    layer = cache / "gpu-image-layer.tar"
+    log(f"writing {layer} from {site_packages}")
+    with tarfile.open(layer, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, text in (("etc/os-release", OS_RELEASE), ("var/lib/dpkg/status", "")):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        tar.add(site_packages, arcname=IMAGE_PYTHON)
+    digest = hashlib.sha256()
+    with layer.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Env": [
+                "PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "CUDA_VERSION=12.1.1",
+                "NVIDIA_VISIBLE_DEVICES=all",
+                "NVIDIA_DRIVER_CAPABILITIES=compute,utility",
+            ]
+        },
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest.hexdigest()}"]},
+    }
+    config_bytes = json.dumps(config).encode()
+    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": ["bench/gpu:latest"], "Layers": ["layer0/layer.tar"]}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in ((config_name, config_bytes), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        tar.add(layer, arcname="layer0/layer.tar")
+    layer.unlink()
+    (cache / "gpu-image.complete").write_text("built by benchmarks/compare.py\n", encoding="utf-8")
+    return path
+
+
+def image_config(monorepo: Path) -> Path:
+    """The monorepo's services with a family that names no site-packages: `--image` brings it."""
+    lines = [line for line in fleet_config(Path("/unused")).splitlines() if not line.startswith("site-packages")]
+    path = monorepo / "depaudit-image.toml"
+    _write(path, "\n".join(lines) + "\n")
+    return path
 
 
 @dataclass

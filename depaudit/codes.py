@@ -55,7 +55,7 @@ CODES: dict[str, Code] = _table(
     Code("DA506", "bad-requirement", "A requirements line that could not be understood", "warning"),
     Code("DA507", "symlink-loop", "A path inside the base image whose symbolic links never end", "warning"),
     Code("DA508", "bad-image", "Base image content that could not be read (a manifest, a layer, the dpkg database)", "warning"),
-    Code("DA509", "unsafe-member", "A layer member that would land outside the image root: rejected", "warning"),
+    Code("DA509", "unsafe-member", "A path that leads out of where it must stay (an image member out of the image root; a file the project names out of the project): rejected, never read", "warning"),
 )
 
 _FINDING_CODES: dict[FindingKind, str] = {

@@ -24,6 +24,7 @@ from depaudit.native.store import ElfStore
 from depaudit.native.wheels import WheelNatives
 from depaudit.options import InputError, ScanOptions
 from depaudit.packages.cuda import load_cuda_rules
+from depaudit.packages.image_cuda import ImageCuda, image_cuda
 from depaudit.packages.index import default_cache_dir, load_index
 from depaudit.packages.model import ServiceReport
 from depaudit.packages.mounts import DriverMounts
@@ -148,11 +149,20 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
         reports = []
         cuda_rules = load_cuda_rules()
         cuda: list[ServiceCuda] = []
+        image_libraries: dict[int, ImageCuda] = {}  # base image → its CUDA libraries, read once
         for position, (service, base, environment, imports, reach) in enumerate(reached):
             modules = module_walks[position] if position in module_walks else _walk_modules(environment, imports, reach)
             reports.append(_service_report(service, base, environment, imports, reach, modules, knowledge, requirements, store, own_hints))
             owner = environment.env.relative_owner
-            cuda.append(service_cuda(reports[-1], owner, cuda_rules, cuda_version=base.cuda_version, profile=base.profile))
+            held = None
+            if base.image is not None and base.cuda_version is not None:
+                if id(base.image) not in image_libraries:
+                    image_libraries[id(base.image)] = image_cuda(base.image, cuda_rules, base.profile)
+                held = image_libraries[id(base.image)]
+            cuda.append(service_cuda(
+                reports[-1], owner, cuda_rules, cuda_version=base.cuda_version, profile=base.profile, image=held,
+                distro=base.image.distro if base.image is not None else None,
+            ))
             told.count("services")
         told.done("packages", f"{sum(len(report.needs) for report in reports)} needs")
     cache.save()

@@ -80,12 +80,14 @@ def _as_parsed(text: str) -> str:
 
 def read_dockerfile(path: Path, display: str | None = None, boundary: Path | None = None) -> Dockerfile:
     """The Dockerfile at `path`, read now; `display` is how reports show it (default: the path).
-    `boundary`: the project it belongs to; a symbolic link out of it is refused, never read."""
+    `boundary`: the project it belongs to; a file out of it (named so by a config, or a symbolic
+    link leading there) is refused, never read."""
     shown = path.as_posix() if display is None else display
-    if boundary is not None and path.is_symlink() and not within(path, project_root(boundary)):
+    if boundary is not None and not within(path, project_root(boundary)):
         # Read, it would be planned from; patched, --write would change a file of this machine.
         where = os.path.realpath(path)
-        return Dockerfile(path, shown, None, f"a symbolic link to {where}, outside the project: not read, never patched", refused=True)
+        what = f"a symbolic link to {where}," if path.is_symlink() else "a file"
+        return Dockerfile(path, shown, None, f"{what} outside the project: not read, never patched", refused=True)
     try:
         data = read_regular(path)  # a FIFO named Dockerfile: never blocks
     except OSError as error:

@@ -13,11 +13,12 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from depaudit.codes import CODES
+from depaudit.findings import Finding, FindingKind
 from depaudit.paths import project_root, within
 from depaudit.fleet.ignores import IgnoreError, IgnoreRule, read_ignores
 from depaudit.fleet.settings import SETTING_KEYS, RunSettings, SettingError, read_settings
@@ -73,6 +74,7 @@ class FleetConfig:
     services: Mapping[str, ServiceConfig] = field(default_factory=dict)
     settings: RunSettings = field(default_factory=RunSettings)  # the command line's options it sets
     ignores: tuple[IgnoreRule, ...] = ()  # [[ignore]]: results the fleet lives with, and why
+    findings: tuple[Finding, ...] = ()  # what it names outside the project, dropped (see _confined)
 
 
 _TOP_KEYS = (
@@ -109,46 +111,59 @@ def load_config(path: Path) -> FleetConfig:
             raise ConfigError(f"{path} has no [tool.depaudit] table")
         data, where = table, "[tool.depaudit]"
     try:
-        return _confined(_fleet(path, _table(data, where, _TOP_KEYS)))
+        return _confined(_fleet(path, _table(data, where, _TOP_KEYS)), text)
     except ConfigError as error:
         line = _line_of(text, str(error))
         raise ConfigError(f"{one_line(path)}{f', line {line}' if line else ''}: {error}") from error
 
 
-def _confined(config: FleetConfig) -> FleetConfig:
+def _confined(config: FleetConfig, text: str) -> FleetConfig:
     """The config as a file of the project: what it names to read as the project's own (service
-    folders and scripts, Dockerfiles, requirements, a base image on disk) and where it has
-    reports written lie inside the project (its git repository, else the config's folder). An
-    auto-found config in a pull request could otherwise have /etc/passwd read as a service and
-    quoted in the CI artifact. The Python environment (site-packages, python) may lie anywhere:
-    it is read as metadata, never quoted. The command line's options may point anywhere."""
+    folders and scripts, Dockerfiles, requirements, a base image on disk) lies inside the project
+    (its git repository, else the config's folder). An auto-found config in a pull request could
+    otherwise have /etc/passwd read as a service and quoted in the CI artifact. What leaves it is
+    dropped with a finding, and the rest of the scan goes on; a family Dockerfile outside is kept
+    by name only, for read_dockerfile refuses it. Where reports are written must lie inside too,
+    or nothing runs. The Python environment (site-packages, python) may lie anywhere: it is read
+    as metadata, never quoted. The command line's options may point anywhere."""
     project = project_root(config.root)
+    findings: list[Finding] = []
 
-    def check(where: str, key: str, path: Path | str | None) -> None:
-        if path is not None and not within(Path(path), project):
+    def inside(where: str, key: str, path: Path | str | None) -> bool:
+        if path is None or within(Path(path), project):
+            return True
+        line = _key_line(text, where, key)
+        message = f"{where} {key}: {one_line(path)} lies outside the project ({project}): not read; a config may name only the project's own files"
+        findings.append(Finding(FindingKind.UNSAFE_MEMBER, config.path.name, line, message))
+        return False
+
+    for key, written in (("output", config.settings.output), ("output-dir", config.settings.output_dir)):
+        if written is not None and not within(Path(written), project):
             raise ConfigError(
-                f"{where} {key}: {one_line(path)} lies outside the project ({project}): a config may name only "
+                f"top level {key}: {one_line(written)} lies outside the project ({project}): a config may name only "
                 "the project's own files; give it on the command line instead"
             )
-
-    for folder in config.paths:
-        check("top level", "paths", folder)
-    check("top level", "base-image", _on_disk(config.base_image))
-    check("top level", "output", config.settings.output)
-    check("top level", "output-dir", config.settings.output_dir)
+    paths = tuple(folder for folder in config.paths if inside("top level", "paths", folder))
+    base_image = config.base_image if inside("top level", "base-image", _on_disk(config.base_image)) else None
+    families = {}
     for name, family in config.families.items():
         where = f"[families.{toml_key(name)}]"
-        check(where, "dockerfile", family.dockerfile)
-        check(where, "base-image", _on_disk(family.base_image))
+        inside(where, "dockerfile", family.dockerfile)  # kept: read_dockerfile refuses to read it
+        kept = family.base_image if inside(where, "base-image", _on_disk(family.base_image)) else None
+        families[name] = replace(family, base_image=kept)
+    services = {}
     for name, service in config.services.items():
         where = f"[services.{toml_key(name)}]"
-        for key, value in (("path", service.path), ("entry", service.entry), ("dockerfile", service.dockerfile)):
-            check(where, key, value)
-        for root in service.source_roots:
-            check(where, "source-roots", root)
-        for file in service.requirements or ():
-            check(where, "requirements", file)
-    return config
+        if not all([inside(where, key, value) for key, value in (("path", service.path), ("entry", service.entry), ("dockerfile", service.dockerfile))]):
+            continue  # a service read from outside the project is no service of it
+        roots = tuple(root for root in service.source_roots if inside(where, "source-roots", root))
+        requirements = service.requirements
+        if requirements is not None:
+            requirements = tuple(file for file in requirements if inside(where, "requirements", file))
+        services[name] = replace(service, source_roots=roots, requirements=requirements)
+    return replace(
+        config, paths=paths, base_image=base_image, families=families, services=services, findings=tuple(findings)
+    )
 
 
 def _on_disk(reference: str | None) -> str | None:
@@ -171,6 +186,21 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
         found = re.search(r"\(at line (\d+), column \d+\)", str(error))
         at = f", line {found.group(1)}" if found else ""
         raise ConfigError(f"{one_line(path)}{at}: not valid TOML: {error}") from error
+
+
+def _key_line(text: str, where: str, key: str) -> int | None:
+    """The line assigning `key` in the table `where` names ("top level" or "[services.x]", as
+    written by toml_key); None where it cannot be placed (a dotted or inline-table spelling)."""
+    table = None if where == "top level" else where
+    current: str | None = None
+    assigns = re.compile(rf"\s*(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')\s*=")
+    for number, line in enumerate(text.splitlines(), 1):
+        header = re.match(r"\s*\[([^\[\]]+)\]\s*(?:#.*)?$", line)
+        if header is not None:
+            current = "[" + ".".join(part.strip() for part in header.group(1).split(".")) + "]"
+        elif current == table and assigns.match(line):
+            return number
+    return None
 
 
 def _line_of(text: str, message: str) -> int | None:

@@ -127,7 +127,7 @@ def fleet_from_config(config: FleetConfig, paths: Sequence[Path] = ()) -> Fleet:
     """The config's families and services, plus the services its `paths` (or the given PATHs,
     which replace them) hold by convention. A configured service wins over a found one."""
     services: dict[str, Service] = {}
-    findings: list[Finding] = []
+    findings: list[Finding] = list(config.findings)
     for path in paths or config.paths:
         if not path.is_dir():
             raise ConfigError(f"paths: not a folder: {one_line(path)}")
@@ -191,7 +191,8 @@ def _assemble(
     families: dict[str, FamilySpec] = {}
     for service in services:
         own = _own_dockerfile(service, config)
-        dockerfile = dockerfiles.read(own) if own is not None else None
+        # A service's own Dockerfile linked out of its project: refused like a family's.
+        dockerfile = dockerfiles.read(own, boundary=service.root) if own is not None else None
         family = configured_family.get(service.name)
         if family is None and dockerfile is not None:
             family = _from_family(dockerfile, index)

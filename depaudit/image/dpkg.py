@@ -23,14 +23,24 @@ class DpkgDatabase:
     installed: Mapping[str, str]  # package → version
     owners: Mapping[str, str] = field(repr=False)  # canonical image path → package
     findings: tuple[Finding, ...] = ()
+    installed_kib: Mapping[str, int] = field(default_factory=dict)  # package → its status' Installed-Size
 
     def owner(self, path: str) -> str | None:
         return self.owners.get(path)
+
+    def files_of(self, packages: frozenset[str]) -> dict[str, list[str]]:
+        """Package → the canonical image paths its .list names, for the `packages` asked."""
+        files: dict[str, list[str]] = {}
+        for path, package in self.owners.items():
+            if package in packages:
+                files.setdefault(package, []).append(path)
+        return files
 
 
 def read_dpkg(fs: _Files) -> DpkgDatabase:
     findings: list[Finding] = []
     installed: dict[str, str] = {}
+    kib: dict[str, int] = {}
     # status.d/ is how distroless images record packages without a status file.
     texts = [fs.read_text(f"{DPKG}/status") or ""]
     texts += [fs.read_text(f"{DPKG}/status.d/{name}") or "" for name in fs.listdir(f"{DPKG}/status.d")]
@@ -39,6 +49,8 @@ def read_dpkg(fs: _Files) -> DpkgDatabase:
             fields = _fields(paragraph)
             if fields.get("Package") and fields.get("Status", "install ok installed").endswith(" installed"):
                 installed[fields["Package"]] = fields.get("Version", "")
+                if fields.get("Installed-Size", "").isdigit():  # KiB, as dpkg writes it
+                    kib[fields["Package"]] = int(fields["Installed-Size"])
 
     owners: dict[str, str] = {}
     canonical_dirs: dict[str, str | None] = {}
@@ -60,7 +72,7 @@ def read_dpkg(fs: _Files) -> DpkgDatabase:
             real_folder = canonical_dirs[folder]
             if real_folder is not None:
                 owners.setdefault(posixpath.join(real_folder, base), package)
-    return DpkgDatabase(installed, owners, tuple(findings))
+    return DpkgDatabase(installed, owners, tuple(findings), kib)
 
 
 def _fields(paragraph: str) -> dict[str, str]:

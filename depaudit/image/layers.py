@@ -349,6 +349,21 @@ class LayeredImage(RootfsDir):
             return self._host_folder(key)
         return self.root / key
 
+    def file_size(self, path: str) -> int | None:
+        canonical = self.resolve(path)
+        entry = None if canonical is None else self._entries[canonical.strip("/")]
+        return entry.size if entry is not None and entry.kind == "file" else None
+
+    def readable_part(self, path: str, ranges: Ranges) -> Path | None:
+        """A sparse copy of the parts `ranges` names: a CUDA library is hundreds of MB, of
+        which its soname takes a few KB."""
+        canonical = self.resolve(path)
+        if canonical is None:
+            return None
+        key = canonical.strip("/")
+        entry = self._entries[key]
+        return self._host_file(key, entry, ranges) if entry.kind == "file" else None
+
     def python_environment(self, path: str, reads: Callable[[str], bool | Ranges]) -> Path | None:
         """The folder copied out: its subfolders; of each file, what `reads` says the stages
         read (all, nothing, or ranges: a sparse file of the same size holding just those bytes),

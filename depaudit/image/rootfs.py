@@ -100,6 +100,21 @@ class RootfsDir:
         canonical = self.resolve(path)
         return None if canonical is None else Path(self._host(canonical.split("/")[1:]))
 
+    def file_size(self, path: str) -> int | None:
+        """The size in bytes of the image file `path` names, None when it is no regular file."""
+        if not self.is_file(path):
+            return None
+        host = self.host_path(path)
+        try:
+            return os.stat(host).st_size if host is not None else None
+        except OSError:
+            return None
+
+    def readable_part(self, path: str, ranges: Ranges) -> Path | None:
+        """Where to read the parts of an image file that `ranges` names (read over the file's
+        bytes): an unpacked image's file itself; a layered image copies out only those parts."""
+        return self.host_path(path) if self.is_file(path) else None
+
     def python_environment(self, path: str, reads: Callable[[str], bool | Ranges]) -> Path | None:
         """A folder of the image (a site-packages) as a folder on this machine that the Python
         stages can read like any other; `reads` says, of a path relative to it, what they read:

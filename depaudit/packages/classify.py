@@ -114,7 +114,7 @@ def package_for_soname(
 
 def _rule_package(rules: DistroRules, soname: str, cuda_version: str | None, cuda_major: str | None) -> str | None:
     rule = rules.sonames.get(soname)
-    return expand_cuda(rule.package, cuda_version, cuda_major) if rule is not None else None
+    return expand_cuda(rule.package, cuda_version, cuda_major, rule.cuda) if rule is not None else None
 
 
 def soname_forms(name: str) -> list[str]:
@@ -144,13 +144,16 @@ def classify_image_file(
     return PackageAnswer(NeedStatus.BASE_IMAGE, owner)
 
 
-def expand_cuda(package: str, cuda_version: str | None, cuda_major: str | None = None) -> str | None:
+def expand_cuda(package: str, cuda_version: str | None, cuda_major: str | None = None, only_major: str | None = None) -> str | None:
     """`cuda-cudart-{cuda}` with CUDA_VERSION 12.1.1 → `cuda-cudart-12-1`; None if the version is unknown.
 
     `{cuda_major}` (cuDNN's `libcudnn9-cuda-{cuda_major}`) is the CUDA major of the code that
     loads it, which may differ from the image's: `cuda_major` when the needing build's is known
-    (rules/python/packages.toml `cuda`), else the image's."""
+    (rules/python/packages.toml `cuda`), else the image's. `only_major`: the soname is that CUDA
+    major's alone, so `{cuda}` names nothing for an image of another major."""
     parts = (cuda_version or "").split(".")
+    if only_major is not None and "{cuda}" in package and parts[0] != only_major:
+        return None
     if "{cuda_major}" in package:
         major = cuda_major or (parts[0] if parts[0].isdigit() else None)
         if major is None:

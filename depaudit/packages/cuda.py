@@ -3,6 +3,7 @@ the oldest driver each major runs on, what a `-base-` image variant keeps, and t
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import sys
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ _SONAME = re.compile(r"^(lib[A-Za-z0-9_+-]+)\.so\.(\d+)(\.\d+)*$")
 # NVIDIA's wheels name their CUDA major: nvidia-cublas-cu12, nvidia-cudnn-cu13.
 _DISTRIBUTION = re.compile(r"^nvidia-.*-cu(\d+)$")
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
-_KEYS = {"drivers": dict, "sonames": dict, "base_variant": dict, "sizes": dict}
+_KEYS = {"drivers": dict, "sonames": dict, "base_variant": dict, "image": dict, "sizes": dict}
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,15 @@ class CudaRules:
     base_variant: tuple[str, ...]  # sonames a `-base-` variant keeps, with `{major}`
     sizes: Mapping[str, Mapping[str, int]]  # "12.1" → soname → KiB (an estimate)
     sources: tuple[str, ...]
+    image_packages: tuple[str, ...] = ()  # dpkg package patterns of an image's CUDA libraries
+    image_folders: tuple[str, ...] = ()  # folder patterns holding CUDA libraries no package owns
+    image_ignore: tuple[str, ...] = ()  # package patterns of the driver's forward-compatibility copy
+
+    def is_cuda_package(self, package: str) -> bool:
+        def matches(patterns: tuple[str, ...]) -> bool:
+            return any(fnmatch.fnmatchcase(package, pattern) for pattern in patterns)
+
+        return matches(self.image_packages) and not matches(self.image_ignore)
 
     def soname_major(self, soname: str) -> int | None:
         """The CUDA major `soname` belongs to, when its name says it (libcudart.so.13 → 13)."""
@@ -95,7 +105,11 @@ def load_cuda_rules(path: Path | None = None) -> CudaRules:
         minimum[int(major)] = version
     stems = _strings(name, "sonames.major_in_soname", sonames["major_in_soname"])
     kept = _strings(name, "base_variant.sonames", variant["sonames"])
-    sources = [drivers["source"], sonames["source"], variant["source"]]
+    image = _table(name, "image", data["image"], {"packages": list, "folders": list, "ignore": list})
+    packages = _strings(name, "image.packages", image["packages"])
+    folders = _strings(name, "image.folders", image["folders"])
+    ignore = _strings(name, "image.ignore", image["ignore"])
+    sources = [drivers["source"], sonames["source"], variant["source"], image["source"]]
     sizes: dict[str, dict[str, int]] = {}
     for version, table in data["sizes"].items():
         if not _VERSION.match(version) or not isinstance(table, dict):
@@ -109,7 +123,7 @@ def load_cuda_rules(path: Path | None = None) -> CudaRules:
         if bad is not None:
             raise RulesError(f"{name}: sizes.{version!r}: {bad!r} must be a whole number of KiB")
         sizes[version] = entries
-    return CudaRules(minimum, frozenset(stems), tuple(kept), sizes, tuple(sources))
+    return CudaRules(minimum, frozenset(stems), tuple(kept), sizes, tuple(sources), packages, folders, ignore)
 
 
 def _table(name: str, key: str, table: dict[str, Any], wanted: dict[str, type]) -> dict[str, Any]:

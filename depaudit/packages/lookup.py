@@ -23,6 +23,7 @@ class LookupAnswer:
     alternatives: tuple[str, ...] = ()
     driver: str | None = None  # mounted from the host by the NVIDIA container runtime: for this capability
     cuda_unknown: bool = False  # `package` holds CUDA_PLACEHOLDER: the CUDA version was not given
+    cuda_only: str | None = None  # the CUDA major whose packages alone ship it, when the version given is not of it
 
 
 def lookup(
@@ -42,9 +43,12 @@ def lookup(
     for rules_table, kind in ((rules.sonames, "soname"), (rules.executables, "program")):
         rule = rules_table.get(name)
         if rule is not None:
-            package = expand_cuda(rule.package, cuda_version)
+            package = expand_cuda(rule.package, cuda_version, only_major=rule.cuda)
             source = f"rules ({kind}): {rule.source}"
-            if package is None:
+            if package is None and rule.cuda is not None:
+                shown = rule.package.replace("{cuda}", f"{rule.cuda}-<Y>").replace("{cuda_major}", rule.cuda)
+                answers.append(LookupAnswer(shown, source, cuda_only=rule.cuda))
+            elif package is None:
                 shown = rule.package.replace("{cuda}", CUDA_PLACEHOLDER).replace("{cuda_major}", "<X>")
                 answers.append(LookupAnswer(shown, source, cuda_unknown=True))
             else:
@@ -82,6 +86,8 @@ def render_answer(name: str, distro: str, answer: LookupAnswer) -> str:
         )
         return f"{name}: {what}  [{answer.source}]"
     also = f" (also: {', '.join(answer.alternatives)})" if answer.alternatives else ""
+    if answer.cuda_only is not None:
+        also += f", CUDA {answer.cuda_only}'s alone: {answer.cuda_only}.Y being the image's CUDA version (no other CUDA major's package ships it)"
     if answer.cuda_unknown:
         also += ", X.Y being the image's CUDA version (give --cuda-version X.Y, or --base-image IMAGE, to name it exactly)"
     return f"{name} → {answer.package} on {distro}{also}  [{answer.source}]"

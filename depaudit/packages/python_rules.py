@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -18,8 +19,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-_KEYS = {"source", "needs", "ignore", "when-files", "versions", "tier", "checked", "cites", "large", "cuda", "wheels"}
+_KEYS = {
+    "source", "needs", "ignore", "when-files", "versions", "tier", "checked", "cites", "large", "cuda", "wheels",
+    "cuda-from", "builds",
+}
 _CITE_KEYS = {"file", "text"}
+_CUDA_FROM_KEYS = {"file", "pattern"}
+_BUILD_KEYS = {"needs", "wheels"}
+MAX_BUILD_FILE_BYTES = 1 << 20  # a build-info module is a few hundred bytes
 _KINDS = {kind.value: kind for kind in NeedKind}
 _TIERS = {tier.value: tier for tier in Tier}
 
@@ -30,6 +37,27 @@ class Citation:
 
     file: str
     text: str
+
+
+@dataclass(frozen=True)
+class CudaFrom:
+    """Where a build writes the CUDA major it targets: the first group of `pattern`, searched
+    (multi-line) in the text of `file`, a path inside the wheel. Read as text, never imported."""
+
+    file: str
+    pattern: re.Pattern[str]
+
+    def major(self, text: str) -> str | None:
+        found = self.pattern.search(text)
+        return found.group(1) if found is not None and found.group(1).isdigit() else None
+
+
+@dataclass(frozen=True)
+class Build:
+    """The needs of a build for one CUDA major, where they differ from the entry's own."""
+
+    needs: tuple[tuple[NeedKind, str], ...]
+    wheels: tuple[tuple[tuple[NeedKind, str], str], ...]
 
 
 @dataclass(frozen=True)
@@ -49,6 +77,21 @@ class PackageRule:
     cuda: str | None = None
     # need → the distribution that ships it for this build (the wheel's own extras say which).
     wheels: tuple[tuple[tuple[NeedKind, str], str], ...] = ()
+    # Where a build says its CUDA major, and the needs of each major other than `cuda`'s: one
+    # release may be built for several (a CUDA 12 build of a CUDA 13 default).
+    cuda_from: CudaFrom | None = None
+    builds: tuple[tuple[str, Build], ...] = ()
+
+    def for_build(self, major: str | None) -> PackageRule:
+        """The rule for a build of CUDA `major` (None: the build does not say; the entry as written).
+        A major with no build of its own keeps the entry's needs, its packages named for that major."""
+        if major is None or major == self.cuda or self.cuda_from is None:
+            return self
+        source = f"{self.source}; this build is for CUDA {major}, as its {self.cuda_from.file} says"
+        build = dict(self.builds).get(major)
+        if build is None:
+            return replace(self, cuda=major, source=source)
+        return replace(self, cuda=major, needs=build.needs, wheels=build.wheels, source=source)
 
     def applies(self, version: str, files: frozenset[str]) -> bool:
         if any(path not in files for path in self.when_files):
@@ -101,11 +144,51 @@ def load_python_rules(path: Path | None = None) -> dict[str, PackageRule]:
             tier=_TIERS[tier],
             cuda=_cuda(path.name, name, entry.get("cuda")),
             wheels=_wheels(path.name, name, entry.get("wheels", {})),
+            cuda_from=_cuda_from(path.name, name, entry.get("cuda-from")),
+            builds=_builds(path.name, name, entry.get("builds", {})),
         )
-        stray = [need for need, _ in rules[key].wheels if need not in rules[key].needs]
-        if stray:
-            raise RulesError(f"{path.name}: [{name}] wheels names {stray[0][0].value}:{stray[0][1]}, which is not among its needs")
+        _check_wheels(path.name, name, rules[key].needs, rules[key].wheels)
+        if rules[key].builds and rules[key].cuda_from is None:
+            raise RulesError(f"{path.name}: [{name}] builds needs cuda-from, where a build writes its CUDA major")
     return rules
+
+
+def _check_wheels(file: str, name: str, needs: tuple[tuple[NeedKind, str], ...], wheels: tuple[tuple[tuple[NeedKind, str], str], ...]) -> None:
+    stray = [need for need, _ in wheels if need not in needs]
+    if stray:
+        raise RulesError(f"{file}: [{name}] wheels names {stray[0][0].value}:{stray[0][1]}, which is not among its needs")
+
+
+def _cuda_from(file: str, name: str, value: object) -> CudaFrom | None:
+    """`cuda-from = { file = "pkg/build_info.py", pattern = "^cuda_version = '(\\d+)" }`."""
+    if value is None:
+        return None
+    shape = f"{file}: [{name}] cuda-from must be {{ file = \"path/in/the/wheel\", pattern = \"a regex whose group 1 is the major\" }}"
+    if not isinstance(value, dict) or set(value) != _CUDA_FROM_KEYS or not all(isinstance(v, str) and v for v in value.values()):
+        raise RulesError(f"{shape} (got {value!r})")
+    try:
+        pattern = re.compile(value["pattern"], re.MULTILINE)
+    except re.error as error:
+        raise RulesError(f"{shape} (got {value['pattern']!r}: {error})") from error
+    if pattern.groups < 1:
+        raise RulesError(f"{shape} (got {value['pattern']!r}: no group)")
+    return CudaFrom(value["file"], pattern)
+
+
+def _builds(file: str, name: str, value: object) -> tuple[tuple[str, Build], ...]:
+    """`[NAME.builds."12"]` with `needs` and `wheels`: what a build for that CUDA major needs instead."""
+    if not isinstance(value, dict):
+        raise RulesError(f"{file}: [{name}] builds must be tables named by CUDA major")
+    builds = []
+    for major, table in value.items():
+        where = f"{name}.builds.{major}"
+        if not major.isdigit() or not isinstance(table, dict) or set(table) - _BUILD_KEYS or "needs" not in table:
+            raise RulesError(f"{file}: [{where}] must be a CUDA major's table of needs (and wheels)")
+        needs = tuple(_need(file, where, item) for item in table["needs"])
+        wheels = _wheels(file, where, table.get("wheels", {}))
+        _check_wheels(file, where, needs, wheels)
+        builds.append((major, Build(needs, wheels)))
+    return tuple(builds)
 
 
 def _cuda(file: str, name: str, value: object) -> str | None:

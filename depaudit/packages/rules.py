@@ -40,6 +40,9 @@ class RulesError(Exception):
 class SonameRule:
     package: str
     source: str
+    # The CUDA major whose packages ship this soname (libcufft.so.12 is CUDA 13's cuFFT; CUDA 12's
+    # is .so.11): `{cuda}` names a package only for an image of that major.
+    cuda: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,10 +132,12 @@ def _rule(name: str, where: str, entry: object, default_source: str) -> SonameRu
     if isinstance(entry, str) and entry:
         return SonameRule(entry, default_source)
     if isinstance(entry, dict):
-        unknown = sorted(set(entry) - {"package", "source"})
+        unknown = sorted(set(entry) - {"package", "source", "cuda"})
         if unknown:
             raise RulesError(f"{name}: {where}: unknown key {unknown[0]!r}")
-        package, source = entry.get("package"), entry.get("source", default_source)
+        package, source, cuda = entry.get("package"), entry.get("source", default_source), entry.get("cuda")
+        if cuda is not None and not (isinstance(cuda, str) and cuda.isdigit() and "{cuda}" in str(package)):
+            raise RulesError(f"{name}: {where}: cuda must be the CUDA major (\"13\") of a package named with {{cuda}}")
         if isinstance(package, str) and package and isinstance(source, str):
-            return SonameRule(package, source)
+            return SonameRule(package, source, cuda)
     raise RulesError(f"{name}: {where} must be a package name or {{ package = ..., source = ... }}")

@@ -13,14 +13,15 @@ from depaudit.native.hints import FileHint
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
 from depaudit.packages.attempts import Attempts, alternative_rank, attempt_needs, group_attempts
 from depaudit.packages.code_reach import DistributionCode
-from depaudit.packages.loaded import ProcessOrder
+from depaudit.packages.loaded import EarlierLoad, ProcessOrder
 from depaudit.packages.model import Need, strongest_needs
-from depaudit.packages.python_rules import PackageRule
+from depaudit.packages.python_rules import MAX_BUILD_FILE_BYTES, CudaFrom, PackageRule
 from depaudit.packages.resolver import PackageResolver
 from depaudit.packages.walk_tiers import WalkTiers
 from depaudit.python.first_imports import FirstImport
 from depaudit.python.model import Distribution
 from depaudit.python.module_names import module_name
+from depaudit.reading import read_regular
 from depaudit.python.modules import ModuleReach
 from depaudit.python.reach import Reached, ServiceReach
 
@@ -55,6 +56,8 @@ def service_needs(
         dist = distributions[item.key]
         if rule is not None and not rule.applies(dist.version, frozenset(dist.files)):
             rule = None
+        if rule is not None and rule.cuda_from is not None:
+            rule = rule.for_build(build_major(rule.cuda_from, dist))
         # A build for another CUDA major than the image's needs that major's cuDNN package.
         own = resolver.for_cuda_major(rule.cuda) if rule is not None and rule.cuda else resolver
         found: list[Need] = []
@@ -62,6 +65,8 @@ def service_needs(
         for need, tier, steps in walked[item.key]:
             # Found nowhere: but an earlier import may have loaded an object of that name.
             earlier = order.earlier(item.key, need.soname) if need.status is LibraryStatus.SYSTEM else None
+            if earlier is None and need.status is LibraryStatus.SYSTEM and rule is not None:
+                earlier = _loaded_by_rule(item.key, rule, need.soname, distributions)
             found.append(own.native_need(need, item.tier.weakest(tier), prefix(steps), earlier))
         attempts, rest = group_attempts(hints[item.key], dist.shared_objects)
         found.extend(_distribution_hint_needs(item, rest, rule, own, prefix, python[item.key], distributions))
@@ -77,6 +82,18 @@ def service_needs(
         findings.extend(own_elf.findings)
         needs.extend(resolver.native_need(need, need.tier, start) for need in own_elf.needs)
     return strongest_needs(needs), findings
+
+
+def build_major(where: CudaFrom, dist: Distribution) -> str | None:
+    """The CUDA major the installed build says it targets, read as text (never imported); None
+    when the file is absent, unreadable or does not say."""
+    if where.file not in dist.files:
+        return None
+    try:
+        text = read_regular(dist.site_packages / where.file, MAX_BUILD_FILE_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    return where.major(text)
 
 
 def _joined(chain: tuple[EvidenceStep, ...], steps: tuple[EvidenceStep, ...]) -> tuple[EvidenceStep, ...]:
@@ -232,28 +249,52 @@ def _rule_need(
     installed and ships it (by file name), else as any library loaded by name."""
     wheel = dict(rule.wheels).get((kind, name))
     provider = distributions.get(wheel) if wheel is not None else None
-    shipped = next((f for f in provider.shared_objects if f.rsplit("/", 1)[-1] == name), None) if provider else None
+    shipped = _shipped(provider, name)
     if provider is not None and shipped is not None:
         return resolver.wheel_need(name, tier, prefix, shipped, provider.label)
     return resolver.named_need(kind, name, tier, prefix)
 
 
+def _shipped(provider: Distribution | None, name: str) -> str | None:
+    """The file of `provider` named `name`, if it ships one."""
+    return next((f for f in provider.shared_objects if f.rsplit("/", 1)[-1] == name), None) if provider else None
+
+
+def _loaded_by_rule(key: str, rule: PackageRule, soname: str, distributions: Mapping[str, Distribution]) -> EarlierLoad | None:
+    """A DT_NEEDED of the distribution's own objects (onnxruntime's TensorRT provider links
+    libcudnn.so.9) that its rule has loaded by path from an installed wheel (the CUDA provider's
+    cuDNN, from nvidia-cudnn-cu13 by onnxruntime.preload_dlls()): one soname is one object in a
+    process, so glibc takes that copy for the link too; whatever premise makes the rule's own
+    need the wheel's makes this one the wheel's."""
+    wheel = dict(rule.wheels).get((NeedKind.SONAME, soname))
+    provider = distributions.get(wheel) if wheel is not None else None
+    shipped = _shipped(provider, soname)
+    if provider is None or shipped is None:
+        return None
+    label = f"rules/python/packages.toml [{key}]: {provider.label}'s {shipped} is loaded by path for the rule's need of {soname}"
+    return EarlierLoad(shipped, provider.key, EvidenceStep(StepKind.LOADED, label, name=provider.key), False)
+
+
 def _advised(needs: list[Need], rule: PackageRule, distro: str, distributions: Mapping[str, Distribution]) -> list[Need]:
     """Each of the distribution's needs the image lacks that the rule names a wheel for, when that
-    wheel is not installed: with it and the cuDNN image for the build's CUDA major as the other
-    ways to satisfy it."""
+    wheel is not installed: with it and the image for the build's CUDA major that has it (the
+    cuDNN variant for cuDNN, the runtime one for CUDA's own libraries) as the other ways to satisfy it."""
     wheels = dict(rule.wheels)
     advised = []
     for need in needs:
         wheel = wheels.get((need.kind, need.name))
         if wheel is not None and wheel not in distributions and need.status.fails:
-            image = f", or a cuDNN base image for CUDA {rule.cuda} ({_cudnn_image(rule.cuda, distro)})" if rule.cuda else ""
+            image = f", or {_cuda_image(rule.cuda, distro, need.name)}" if rule.cuda else ""
             step = EvidenceStep(StepKind.RULE, f"not installed: {wheel} (it ships {need.name}){image}", name=wheel)
             need = replace(need, chain=(*need.chain, step))
         advised.append(need)
     return advised
 
 
-def _cudnn_image(major: str, distro: str) -> str:
-    """NVIDIA's tag scheme for the cuDNN variant of its runtime images: X.Y.Z-cudnn-runtime-ubuntuAA.BB, any X.Y.Z of that major."""
-    return f"nvidia/cuda:{major}.*-cudnn-runtime-{distro.replace('-', '')}"
+def _cuda_image(major: str, distro: str, soname: str) -> str:
+    """NVIDIA's tag scheme for its runtime images, any X.Y.Z of that major: X.Y.Z-cudnn-runtime-ubuntuAA.BB
+    for cuDNN, X.Y.Z-runtime-ubuntuAA.BB for CUDA's own libraries."""
+    os_tag = distro.replace("-", "")
+    if soname.startswith("libcudnn"):
+        return f"a cuDNN base image for CUDA {major} (nvidia/cuda:{major}.*-cudnn-runtime-{os_tag})"
+    return f"a CUDA {major} runtime base image (nvidia/cuda:{major}.*-runtime-{os_tag})"

@@ -18,6 +18,7 @@ from depaudit.evidence import NeedStatus, chain_text
 from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.layout import FamilySpec
 from depaudit.packages.cuda import CudaRules, distribution_major, install_major, version_major
+from depaudit.packages.image_cuda import ImageCuda
 from depaudit.packages.model import ServiceReport
 from depaudit.packages.profiles import BaseProfile
 
@@ -48,6 +49,15 @@ class ServiceCuda:
     base: str | None  # how reports name its base image
     cuda_version: str | None  # the base's CUDA_VERSION
     profile: BaseProfile | None
+    image: ImageCuda | None = None  # the base image's own CUDA libraries, when the image is given
+    distro: str | None = None  # the base image's distro, when the image is given
+
+    @property
+    def base_libraries(self) -> frozenset[str]:
+        """The base's CUDA sonames: what the image holds when given, else what its profile says."""
+        if self.image is not None:
+            return self.image.sonames
+        return frozenset(self.profile.sonames) if self.profile is not None else frozenset()
 
     @property
     def image_name(self) -> str:
@@ -61,6 +71,8 @@ def service_cuda(
     *,
     cuda_version: str | None,
     profile: BaseProfile | None,
+    image: ImageCuda | None = None,
+    distro: str | None = None,
 ) -> ServiceCuda:
     """`owner`: the distribution shipping an environment-relative file, if any."""
     wheels = []
@@ -83,7 +95,8 @@ def service_cuda(
     # (nvidia-cufile's libcufile_rdma has no RPATH to its libcufile) is the wheel's copy once loaded.
     from_base -= {need.name for need in report.needs if need.status in _FROM_WHEELS}
     return ServiceCuda(
-        report.name, report.families, tuple(wheels), frozenset(from_base), report.base_image, cuda_version, profile
+        report.name, report.families, tuple(wheels), frozenset(from_base), report.base_image, cuda_version, profile,
+        image, distro,
     )
 
 
@@ -108,7 +121,7 @@ def _family_findings(family: FamilySpec, services: list[ServiceCuda], rules: Cud
     image = family.source.image()
     where = (family.display, image.line if image is not None and image.line else None)
     from_base = frozenset().union(*(service.from_base for service in services))
-    base_libraries = frozenset(first.profile.sonames) if first.profile is not None else frozenset()
+    base_libraries = first.base_libraries
     other = sorted({wheel.major for wheel in wheels} - {base_major})
     found = [Finding(FindingKind.CUDA_MAJOR_MISMATCH, *where, _mismatch(first, base_major, major, wheels, rules)) for major in other]
     if other and base_libraries - from_base:
@@ -159,6 +172,8 @@ def _duplicates(base: ServiceCuda, major: int, duplicated: Mapping[str, WheelCud
 
 
 def _size(base: ServiceCuda, sonames: list[str], rules: CudaRules) -> str:
+    if base.image is not None:
+        return _image_size(base.image, sonames)
     version = base.cuda_version or ""
     sizes = {soname: rules.kib(version, soname) for soname in sonames}
     known = [kib for kib in sizes.values() if kib is not None]
@@ -170,20 +185,35 @@ def _size(base: ServiceCuda, sonames: list[str], rules: CudaRules) -> str:
     return text
 
 
+def _image_size(image: ImageCuda, sonames: list[str]) -> str:
+    """What the image's own copies take: their files' sizes, or their packages' Installed-Size
+    (a package whose file list is gone, counted only when none of its libraries stays)."""
+    size = image.size(sonames)
+    files = f"{size.file_kib:,} KiB as the image's files" if size.by_file else ""
+    installed = f"{size.package_kib:,} KiB as dpkg's Installed-Size of {', '.join(size.packages)}" if size.packages else ""
+    if not files and not installed:
+        return "size unknown"
+    text = f"{size.file_kib + size.package_kib:,} KiB: {files}, {installed}" if files and installed else files or installed
+    if size.unknown:
+        text += f"; no size known for {', '.join(size.unknown)}"
+    return text
+
+
 def _lighter_base(base: ServiceCuda, used: frozenset[str], rules: CudaRules) -> str | None:
     """The lighter image that would serve: the plain distro when no base CUDA library is
     loaded, the `-base-` variant when only what it keeps is."""
     profile = base.profile
     major = version_major(base.cuda_version)
-    if profile is None or major is None:
+    distro = profile.distro if profile is not None else base.distro
+    if major is None or distro is None:
         return None
     if not used:
-        distro = profile.distro.replace("-", ":", 1)
+        distro = distro.replace("-", ":", 1)
         return (
             f"the wheels bring their own CUDA: {distro} would serve "
             "(with ENV NVIDIA_VISIBLE_DEVICES and NVIDIA_DRIVER_CAPABILITIES, which the container runtime reads)"
         )
-    tag = _TAG.match(profile.image)
+    tag = _TAG.match(profile.image) if profile is not None else None
     if tag is not None and tag["flavour"] != "base" and used <= rules.base_sonames(major):
         return f"only {', '.join(sorted(used))} is loaded from it: {tag['repo']}:{tag['version']}-base-{tag['os']} would serve"
     return None

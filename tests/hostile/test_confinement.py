@@ -81,17 +81,39 @@ def test_families_built_from_one_another_in_a_circle_are_a_finding(tmp_path: Pat
 
 
 def test_an_auto_found_config_naming_host_files_is_refused(tmp_path: Path) -> None:
+    """Each path that leaves the project is dropped with a finding at its line; the rest of the
+    config, and the scan, go on. Only where reports would be written outside stops the run."""
     (tmp_path / "services" / "svc").mkdir(parents=True)
     (tmp_path / "services" / "svc" / "main.py").write_text("import json\n")
+    (tmp_path / "services" / "svc" / "Dockerfile").write_text("FROM f\n")
+    (tmp_path / "env").mkdir()
+    head = 'paths = ["services"]\nsite-packages = ["env"]\n'
+    refused = "lies outside the project ({root}): not read; a config may name only the project's own files"
     cases = {
-        '[services.x]\nentry = "/etc/passwd"\n': "[services.x] entry: /etc/passwd",
-        '[services.x]\npath = "../../etc"\n': f"[services.x] path: {tmp_path}/../../etc",
-        'base-image = "/"\n': "top level base-image: /",
-        '[families.f]\ndockerfile = "/etc/hosts"\n': "[families.f] dockerfile: /etc/hosts",
-        'output-dir = "/tmp/elsewhere"\n': "top level output-dir: /tmp/elsewhere",
+        '[services.x]\nentry = "/etc/passwd"\n': [(4, "[services.x] entry: /etc/passwd")],
+        '[services.x]\npath = "../../etc"\n': [(4, f"[services.x] path: {tmp_path}/../../etc")],
+        '[services.x]\nentry = "services/svc/main.py"\nsource-roots = ["/etc"]\n': [(5, "[services.x] source-roots: /etc")],
+        'base-image = "/"\n': [(3, "top level base-image: /")],
+        '[families.f]\ndockerfile = "/etc/hosts"\n': [(4, "[families.f] dockerfile: /etc/hosts")],
     }
-    for text, named in cases.items():
-        (tmp_path / "depaudit.toml").write_text('paths = ["services"]\n' + text)
-        result = subprocess.run([sys.executable, "-m", "depaudit", "scan"], cwd=tmp_path, capture_output=True, text=True)
-        assert (result.returncode, result.stdout) == (2, ""), text
-        assert f": {named} lies outside the project ({tmp_path}): a config may name only the project's own files" in result.stderr
+    for text, expected in cases.items():
+        (tmp_path / "depaudit.toml").write_text(head + text)
+        result = subprocess.run(
+            [sys.executable, "-m", "depaudit", "scan", "--format", "json"], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert result.returncode == 0, (text, result.stderr)
+        report = json.loads(result.stdout)
+        config_findings = [(f["line"], f["message"]) for f in report["findings"] if f["path"] == "depaudit.toml"]
+        assert config_findings == [(line, f"{named} {refused.format(root=tmp_path)}") for line, named in expected], text
+        assert "svc" in [service["name"] for service in report["services"]], text  # the rest is scanned
+        assert "root:" not in result.stdout and "localhost" not in result.stdout, text  # nothing of the host files
+    # The family Dockerfile it names is never read: refused where the family is planned.
+    assert [(f["code"], f["path"], f["message"]) for f in report["findings"] if f["path"] != "depaudit.toml"] == [
+        ("DA509", "/etc/hosts", "rejected: a file outside the project: not read, never patched")
+    ]
+    # Where reports would be written outside: nothing runs.
+    (tmp_path / "depaudit.toml").write_text(head + 'output-dir = "/tmp/elsewhere"\n')
+    result = subprocess.run([sys.executable, "-m", "depaudit", "scan"], cwd=tmp_path, capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (2, "")
+    named = "top level output-dir: /tmp/elsewhere"
+    assert f": {named} lies outside the project ({tmp_path}): a config may name only the project's own files" in result.stderr

@@ -256,3 +256,22 @@ def test_lookup_never_prints_an_unfilled_cuda_package_template() -> None:
     assert not any("{" in run.stdout + run.stderr for run in (unknown, given, profiled))
     wrong = _depaudit("lookup", "libcudart.so.12", "--cuda-version", "12")
     assert (wrong.returncode, wrong.stderr) == (2, "depaudit: error: --cuda-version takes X.Y, e.g. 12.1, not '12'\n")
+
+
+def test_lookup_of_cuda_13s_cufft_names_a_cuda_13_package_only() -> None:
+    """libcufft.so.12 is CUDA 13's cuFFT (CUDA 12's is .so.11): a CUDA 12 version names no package of it."""
+    source = (
+        "rules (soname): NVIDIA CUDA repository package naming: unchecked against NVIDIA's repository; CUDA 13's "
+        "soname (rules/cuda/cuda.toml [sonames] source: NVIDIA's CUDA 13.0 wheels ship it), so only a CUDA 13 "
+        "image's version names its package"
+    )
+    thirteen = _depaudit("lookup", "libcufft.so.12", "--cuda-version", "13.0", "--distro", "ubuntu-24.04")
+    assert (thirteen.returncode, thirteen.stdout) == (0, f"libcufft.so.12 → libcufft-13-0 on ubuntu-24.04  [{source}]\n")
+    twelve = _depaudit("lookup", "libcufft.so.12", "--cuda-version", "12.1")
+    assert (twelve.returncode, twelve.stdout) == (
+        0,
+        "libcufft.so.12 → libcufft-13-<Y> on ubuntu-22.04, CUDA 13's alone: 13.Y being the image's CUDA version "
+        f"(no other CUDA major's package ships it)  [{source}]\n",
+    )
+    eleven = _depaudit("lookup", "libcufft.so.11", "--cuda-version", "12.1")
+    assert eleven.stdout.startswith("libcufft.so.11 → libcufft-12-1 on ubuntu-22.04  [")

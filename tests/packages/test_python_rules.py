@@ -43,8 +43,9 @@ def test_every_entry_names_its_checked_release_and_citations() -> None:
 GOOD = 'source = "s"\nchecked = "demo==1.0"\ncites = [{ file = "demo/x.py", text = "t" }]\n'
 SHAPE = 'rules.toml: [demo] cites must be a non-empty list of { file = "path/in/the/wheel", text = "..." }'
 KEYS = "rules.toml: [demo] needs a source and only " + str(
-    sorted(["source", "needs", "ignore", "when-files", "versions", "tier", "checked", "cites", "large", "cuda", "wheels"])
+    sorted(["source", "needs", "ignore", "when-files", "versions", "tier", "checked", "cites", "large", "cuda", "wheels", "cuda-from", "builds"])
 )
+CUDA_FROM = 'rules.toml: [demo] cuda-from must be { file = "path/in/the/wheel", pattern = "a regex whose group 1 is the major" }'
 CHECKED = "rules.toml: [demo] checked must be 'demo==VERSION', the release the citations were read in"
 
 
@@ -77,6 +78,16 @@ CHECKED = "rules.toml: [demo] checked must be 'demo==VERSION', the release the c
         (GOOD + 'wheels = { "libx.so.1" = "w" }\n', "rules.toml: [demo] 'libx.so.1' must be 'soname:NAME' or 'program:NAME'"),
         (GOOD + 'needs = ["soname:liby.so.1"]\nwheels = { "soname:libx.so.1" = "w" }\n',
          "rules.toml: [demo] wheels names soname:libx.so.1, which is not among its needs"),
+        # cuda-from: a file and a pattern with a group; builds: per CUDA major, with cuda-from.
+        (GOOD + 'cuda-from = { file = "demo/info.py" }\n', CUDA_FROM + " (got {'file': 'demo/info.py'})"),
+        (GOOD + 'cuda-from = { file = "demo/info.py", pattern = "cuda = \'\\\\d+" }\n', CUDA_FROM + " (got \"cuda = '\\\\d+\": no group)"),
+        (GOOD + 'cuda-from = { file = "demo/info.py", pattern = "(" }\n',
+         CUDA_FROM + " (got '(': missing ), unterminated subpattern at position 0)"),
+        (GOOD + 'needs = ["soname:libx.so.1"]\n[demo.builds.12]\nneeds = ["soname:liby.so.1"]\n',
+         "rules.toml: [demo] builds needs cuda-from, where a build writes its CUDA major"),
+        (GOOD + '[demo.builds.twelve]\nneeds = ["soname:liby.so.1"]\n', "rules.toml: [demo.builds.twelve] must be a CUDA major's table of needs (and wheels)"),
+        (GOOD + '[demo.builds.12]\nneeds = ["soname:liby.so.1"]\nwheels = { "soname:libx.so.1" = "w" }\n',
+         "rules.toml: [demo.builds.12] wheels names soname:libx.so.1, which is not among its needs"),
     ],
 )
 def test_a_malformed_entry_says_what_is_wrong(tmp_path: Path, entry: str, message: str) -> None:
@@ -165,3 +176,20 @@ def test_every_citation_is_in_the_checked_release(key: str) -> None:
                     "(DEPAUDIT_LARGE_WHEELS=1 downloads it and checks them)")
     archive = release_archive(rule.distribution, str(rule.checked))
     assert _not_found(archive, rule) == []
+
+
+def test_a_build_for_another_cuda_major_takes_its_own_needs(tmp_path: Path) -> None:
+    """`builds."12"` replaces the needs and wheels of a CUDA 12 build; a major with no table of its
+    own keeps the entry's needs with its packages named for that major; no major read: the entry."""
+    path = tmp_path / "rules.toml"
+    path.write_text('[demo]\n' + GOOD + 'needs = ["soname:libx.so.13"]\ncuda = "13"\nwheels = { "soname:libx.so.13" = "x-cu13" }\n'
+                    'cuda-from = { file = "demo/info.py", pattern = "^cuda = (\\\\d+)" }\n'
+                    '[demo.builds.12]\nneeds = ["soname:libx.so.12"]\nwheels = { "soname:libx.so.12" = "X_cu12" }\n')
+    (rule,) = load_python_rules(path).values()
+    assert rule.cuda_from is not None and rule.cuda_from.major("# info\ncuda = 12\n") == "12"
+    twelve = rule.for_build("12")
+    assert (twelve.cuda, twelve.needs, twelve.wheels) == ("12", ((NeedKind.SONAME, "libx.so.12"),), (((NeedKind.SONAME, "libx.so.12"), "x-cu12"),))
+    assert twelve.source == "s; this build is for CUDA 12, as its demo/info.py says"
+    fourteen = rule.for_build("14")
+    assert (fourteen.cuda, fourteen.needs, fourteen.wheels) == ("14", rule.needs, rule.wheels)
+    assert rule.for_build(None) is rule and rule.for_build("13") is rule

@@ -195,8 +195,13 @@ def test_validation_errors(tmp_path: Path) -> None:
         ('[sonames]\n[depends]\nlibx1 = "libc6"\n', r"depends.'libx1' must be a list of package names"),
         ('python_runtime = [3]\n[sonames]\n', r"'python_runtime' must be a list of strings"),
         ("[sonames]\n[sonames.x]\n[[oops]]\n", r"unknown key 'oops'"),
+        ('[sonames]\n"libx.so.13" = { package = "libx-{cuda}", cuda = 13 }\n',
+         r"sonames.'libx.so.13': cuda must be the CUDA major \(\"13\"\) of a package named with \{cuda\}"),
+        ('[sonames]\n"libx.so.13" = { package = "libx13", cuda = "13" }\n',
+         r"sonames.'libx.so.13': cuda must be the CUDA major \(\"13\"\) of a package named with \{cuda\}"),
     ],
-    ids=["empty-package", "table-without-package", "executables", "depends", "python-runtime", "unknown-table"],
+    ids=["empty-package", "table-without-package", "executables", "depends", "python-runtime", "unknown-table",
+         "cuda-not-a-major", "cuda-without-template"],
 )
 def test_validation_names_the_table_and_key(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(RulesError, match=r"x-1.toml: " + message):

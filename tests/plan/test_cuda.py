@@ -7,7 +7,9 @@ wheels put their libraries in nvidia/cu13/lib, CUDA 12 wheels in nvidia/<library
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -222,3 +224,188 @@ def test_an_unsuffixed_cuda_13_wheel_is_known_by_its_install_folder(tmp_path: Pa
     report = run_scan(ScanOptions((_fleet(tmp_path / "fleet"),), (sp,)))
     (mismatch,) = [f for f in report.findings if f.kind is FindingKind.CUDA_MAJOR_MISMATCH]
     assert "CUDA 13" in mismatch.message and "libcufft.so.12" in mismatch.message
+
+
+# The image's CUDA, as NVIDIA's apt packages lay it out: (package, image path of the real file,
+# its soname, size in KiB). The sizes are padded to round figures (an ELF file read by its
+# headers does not mind trailing bytes), so that a figure asserted below is the same on any gcc.
+CUDA_LIB = "/usr/local/cuda-12.1/targets/x86_64-linux/lib"
+IMAGE_CUDA = [
+    ("cuda-cudart-12-1", f"{CUDA_LIB}/libcudart.so.12.1.105", "libcudart.so.12", 100),
+    ("libcublas-12-1", f"{CUDA_LIB}/libcublas.so.12.1.3.1", "libcublas.so.12", 300),
+    ("libcublas-12-1", f"{CUDA_LIB}/libcublasLt.so.12.1.3.1", "libcublasLt.so.12", 500),
+    ("libcufft-12-1", f"{CUDA_LIB}/libcufft.so.11.0.2.54", "libcufft.so.11", 200),
+    ("libnccl2", "/usr/lib/x86_64-linux-gnu/libnccl.so.2.17.1", "libnccl.so.2", 150),
+    (None, f"{CUDA_LIB}/libnvrtc.so.12.1.105", "libnvrtc.so.12", 50),  # copied in: no package owns it, no link
+    ("libfoo1", "/usr/lib/x86_64-linux-gnu/libfoo.so.1.0", "libfoo.so.1", 70),  # not CUDA's
+    # The driver's forward-compatibility copy, not a CUDA library: never listed.
+    ("cuda-compat-12-1", "/usr/local/cuda-12.1/compat/libcuda.so.530.30.02", "libcuda.so.1", 80),
+]
+
+
+def _cuda_rootfs(root: Path) -> Path:
+    """An unpacked CUDA 12.1 image: its dpkg status and file lists, the libraries (gcc-built
+    stand-ins with CUDA's sonames) with their soname links, /usr/local/cuda → cuda-12.1, and
+    libcudnn8 installed with its file list gone (only its Installed-Size tells its size)."""
+    rootfs = root / "rootfs"
+    (rootfs / "usr/lib").mkdir(parents=True)
+    (rootfs / "lib").symlink_to("usr/lib")  # usrmerge
+    (rootfs / "etc/ld.so.conf.d").mkdir(parents=True)
+    (rootfs / "etc/os-release").write_text('ID=ubuntu\nVERSION_ID="22.04"\n')
+    (rootfs / "etc/ld.so.conf.d/988_cuda-12.conf").write_text(f"{CUDA_LIB}\n")
+    lists: dict[str, list[str]] = {}
+    for package, path, soname, kib in IMAGE_CUDA:
+        real = rootfs / path.lstrip("/")
+        build_so(real, soname=soname)
+        with real.open("r+b") as handle:
+            handle.truncate(kib * 1024)
+        if package is None:
+            continue  # copied in without its soname link: its DT_SONAME names it
+        (real.parent / soname).symlink_to(real.name)
+        lists.setdefault(package, []).extend([path, f"{path.rsplit('/', 1)[0]}/{soname}"])
+    (rootfs / "usr/local/cuda-12.1/lib64").symlink_to("targets/x86_64-linux/lib")
+    (rootfs / "usr/local/cuda").symlink_to("/usr/local/cuda-12.1")
+    dpkg = rootfs / "var/lib/dpkg"
+    (dpkg / "info").mkdir(parents=True)
+    status = [f"Package: {p}\nStatus: install ok installed\nVersion: 1\nInstalled-Size: 9\n" for p in lists]
+    status.append("Package: libcudnn8\nStatus: install ok installed\nVersion: 8.9.0.131-1+cuda12.1\nInstalled-Size: 1234567\n")
+    (dpkg / "status").write_text("\n".join(status))
+    for package, paths in lists.items():
+        (dpkg / f"info/{package}:amd64.list").write_text("/.\n" + "".join(f"{p}\n" for p in paths))
+    return rootfs
+
+
+def _docker_save(rootfs: Path, env: list[str], path: Path) -> Path:
+    """A `docker save` tarball of `rootfs` in one layer, its config's Env `env`."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        for entry in sorted(rootfs.rglob("*")):
+            tar.add(entry, arcname=entry.relative_to(rootfs).as_posix(), recursive=False)
+    members = {
+        "manifest.json": json.dumps([{"Config": "config.json", "Layers": ["l1/layer.tar"]}]).encode(),
+        "config.json": json.dumps({"config": {"Env": env}}).encode(),
+        "l1/layer.tar": layer.getvalue(),
+    }
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+IMAGE_SONAMES = "libcublas.so.12, libcublasLt.so.12, libcudart.so.12, libcufft.so.11, libnccl.so.2, libnvrtc.so.12"
+DISTRO_SERVES = (
+    "the wheels bring their own CUDA: ubuntu:22.04 would serve (with ENV NVIDIA_VISIBLE_DEVICES and "
+    "NVIDIA_DRIVER_CAPABILITIES, which the container runtime reads)"
+)
+
+
+@needs_gcc
+@pytest.mark.parametrize("given", ["rootfs", "image"])
+def test_an_images_unused_cuda_is_what_it_holds_sized_as_installed(tmp_path: Path, given: str) -> None:
+    """With the image itself, DA221 lists the CUDA libraries it really holds (its CUDA packages'
+    and a library no package owns; not libfoo, nor cuda-compat's libcuda), sized by their files; CUDA_VERSION is the
+    image config's (a rootfs has none: --env gives it)."""
+    sp = _wheels(tmp_path / "env", {"nvidia-cuda-runtime-cu13": ("nvidia/cu13/lib", ["libcudart.so.13"])}, "$ORIGIN/../nvidia/cu13/lib")
+    rootfs = _cuda_rootfs(tmp_path / "base")
+    if given == "rootfs":
+        options = ScanOptions((_fleet(tmp_path / "fleet"),), (sp,), rootfs=rootfs, env={"CUDA_VERSION": "12.1.1"})
+        label = str(rootfs)
+    else:
+        image = _docker_save(rootfs, ["PATH=/usr/bin", "CUDA_VERSION=12.1.1"], tmp_path / "cuda.tar")
+        options = ScanOptions((_fleet(tmp_path / "fleet"),), (sp,), image=image)
+        label = str(image)
+    report = run_scan(options)
+    mismatch, unused = _cuda(report.findings)
+    assert mismatch.message.startswith(f"the wheels load CUDA 13, the base image {label} has CUDA 12.1.1: ")
+    assert (unused.kind, unused.path, unused.line) == (FindingKind.UNUSED_BASE_CUDA, "docker/base-gpu/Dockerfile", 2)
+    assert unused.message == (
+        f"no service built on base-gpu loads these CUDA 12.1.1 libraries of {label}: {IMAGE_SONAMES} "
+        f"(1,300 KiB as the image's files); {DISTRO_SERVES}"
+    )
+
+
+@needs_gcc
+def test_a_cuda_package_without_its_file_list_is_sized_by_installed_size(tmp_path: Path) -> None:
+    """libcudnn8 is installed but its file list is gone: its sonames are the profile's, and its
+    size dpkg's Installed-Size, counted because none of its libraries is loaded."""
+    sp = _wheels(tmp_path / "env", {"nvidia-cuda-runtime-cu13": ("nvidia/cu13/lib", ["libcudart.so.13"])}, "$ORIGIN/../nvidia/cu13/lib")
+    rootfs = _cuda_rootfs(tmp_path / "base")
+    cudnn = "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04"
+    report = run_scan(ScanOptions((_fleet(tmp_path / "fleet"),), (sp,), rootfs=rootfs, base_image=cudnn, env={"CUDA_VERSION": "12.1.1"}))
+    _, unused = _cuda(report.findings)
+    cudnn_sonames = sorted(s for s, package in load_profile(cudnn).sonames.items() if package == "libcudnn8")
+    assert len(cudnn_sonames) == 7
+    listed = ", ".join(sorted([*IMAGE_SONAMES.split(", "), *cudnn_sonames]))
+    assert unused.message == (
+        f"no service built on base-gpu loads these CUDA 12.1.1 libraries of {rootfs}: {listed} "
+        "(1,235,867 KiB: 1,300 KiB as the image's files, 1,234,567 KiB as dpkg's Installed-Size of libcudnn8); "
+        f"{DISTRO_SERVES}"
+    )
+
+
+@needs_gcc
+def test_the_images_own_copies_of_the_wheels_cuda_are_sized_as_installed(tmp_path: Path) -> None:
+    """CUDA 12 wheels on the CUDA 12.1 image: DA222 names the image's copies it really holds,
+    with their files' sizes; a library the wheels ship that the image lacks (cuDNN) is not one."""
+    sp = _wheels(
+        tmp_path / "env",
+        {
+            "nvidia-cuda-runtime-cu12": ("nvidia/cuda_runtime/lib", ["libcudart.so.12"]),
+            "nvidia-cublas-cu12": ("nvidia/cublas/lib", ["libcublas.so.12", "libcublasLt.so.12"]),
+            "nvidia-cudnn-cu12": ("nvidia/cudnn/lib", ["libcudnn.so.9"]),
+        },
+        "$ORIGIN/../nvidia/cuda_runtime/lib:$ORIGIN/../nvidia/cublas/lib:$ORIGIN/../nvidia/cudnn/lib",
+    )
+    rootfs = _cuda_rootfs(tmp_path / "base")
+    report = run_scan(ScanOptions((_fleet(tmp_path / "fleet"),), (sp,), rootfs=rootfs, env={"CUDA_VERSION": "12.1.1"}))
+    assert _cuda(report.findings) == [
+        Finding(
+            FindingKind.DUPLICATE_CUDA,
+            "docker/base-gpu/Dockerfile",
+            2,
+            f"the wheels ship CUDA 12 libraries that {rootfs} also has, and theirs are loaded first (RPATH): "
+            "libcublas.so.12 (nvidia-cublas-cu12), libcublasLt.so.12 (nvidia-cublas-cu12), "
+            "libcudart.so.12 (nvidia-cuda-runtime-cu12); the image's copies are dead weight (900 KiB as the image's files)",
+        )
+    ]
+
+
+@needs_gcc
+def test_a_layered_images_cuda_libraries_are_named_by_their_links_and_not_copied_out(tmp_path: Path) -> None:
+    """A library with its soname link is known by the link and sized by the layer's index: none of
+    its bytes leave the layer. One without a link is read for its DT_SONAME: a sparse copy."""
+    from depaudit.image.open import open_image
+    from depaudit.packages.image_cuda import SizeFrom, image_cuda
+
+    image = open_image(_docker_save(_cuda_rootfs(tmp_path / "base"), ["CUDA_VERSION=12.1.1"], tmp_path / "cuda.tar"))
+    held = image_cuda(image, load_cuda_rules())
+    assert {s: (l.package, l.kib, l.size_from, l.path) for s, l in held.libraries.items()} == {
+        soname: (package, kib, SizeFrom.FILE, path) for package, path, soname, kib in IMAGE_CUDA[:6]
+    }
+    copied = {path.relative_to(image.fs.root).as_posix() for path in image.fs.root.rglob("*.so.*") if path.is_file()}
+    assert copied == {f"{CUDA_LIB}/libnvrtc.so.12.1.105".lstrip("/")}
+    nvrtc = image.fs.root / CUDA_LIB.lstrip("/") / "libnvrtc.so.12.1.105"
+    assert nvrtc.stat().st_size == 50 * 1024 and nvrtc.stat().st_blocks * 512 < 50 * 1024  # sparse: the headers only
+
+
+def test_the_images_sizes_say_where_each_figure_comes_from() -> None:
+    """Files sized by themselves; a package without its file list by its Installed-Size, counted
+    only when every library of it is among those sized; else unknown."""
+    from depaudit.packages.image_cuda import ImageCuda, ImageCudaLibrary, SizeFrom
+    from depaudit.plan.cuda import _image_size
+
+    image = ImageCuda("img", {
+        "liba.so.1": ImageCudaLibrary("liba.so.1", "a1", 10, SizeFrom.FILE),
+        "libb.so.1": ImageCudaLibrary("libb.so.1", "b1", None, SizeFrom.INSTALLED_SIZE),
+        "libc.so.1": ImageCudaLibrary("libc.so.1", "b1", None, SizeFrom.INSTALLED_SIZE),
+    }, {"b1": 500})
+    assert [_image_size(image, sonames) for sonames in (["liba.so.1"], ["libb.so.1"], ["libb.so.1", "libc.so.1"],
+                                                        ["liba.so.1", "libb.so.1"], ["liba.so.1", "libb.so.1", "libc.so.1"])] == [
+        "10 KiB as the image's files",
+        "size unknown",
+        "500 KiB as dpkg's Installed-Size of b1",
+        "10 KiB as the image's files; no size known for libb.so.1",
+        "510 KiB: 10 KiB as the image's files, 500 KiB as dpkg's Installed-Size of b1",
+    ]
