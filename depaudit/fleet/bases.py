@@ -63,6 +63,8 @@ class Bases:
         self._profiles: dict[str, BaseProfile | None] = {}  # reference → profile, read once
         self._environments: dict[tuple[int, str], Path | None] = {}  # (image, its path) → copied out
         self._default: EnvironmentChoice | None = None
+        # (folders, interpreter, source) → the environment they name: every service of a family asks
+        self._named: dict[tuple[tuple[Path, ...], Path | None, str], EnvironmentChoice] = {}
         self._driver_files: DriverFiles | None = None
         self.explicit = distro_rules(options.distro, self.given) if options.distro else None  # a usage error first
 
@@ -208,14 +210,14 @@ class Bases:
         ($VIRTUAL_ENV, ./.venv, depaudit's own interpreter)."""
         options = self.options
         if options.site_packages:
-            return _named(options.site_packages, None, "--site-packages")
+            return self._named_once(options.site_packages, None, "--site-packages")
         if options.python is not None:
-            return _named((), options.python, "--python")
+            return self._named_once((), options.python, "--python")
         for family in lineage:
             if family.site_packages or family.python:
-                return _named(family.site_packages, family.python, f"family {family.name} in {self._config_name()}")
+                return self._named_once(family.site_packages, family.python, f"family {family.name} in {self._config_name()}")
         if self.config is not None and (self.config.site_packages or self.config.python):
-            return _named(self.config.site_packages, self.config.python, self._config_name())
+            return self._named_once(self.config.site_packages, self.config.python, self._config_name())
         if image is not None:
             own = tuple(filter(None, (self._image_environment(image, path) for path in image.site_packages)))
             if own:
@@ -226,6 +228,12 @@ class Bases:
             # The image was meant to say (none there, or whited out): the report says what was read instead.
             return replace(self._default, source=f"{self._default.source}: {image.label} holds no site-packages")
         return self._default
+
+    def _named_once(self, site_packages: Sequence[Path], python: Path | None, source: str) -> EnvironmentChoice:
+        key = (tuple(site_packages), python, source)
+        if key not in self._named:
+            self._named[key] = _named(site_packages, python, source)
+        return self._named[key]
 
     def _config_name(self) -> str:
         return self.config.path.name if self.config is not None else "the config"
