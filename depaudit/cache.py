@@ -175,6 +175,11 @@ class ResultCache:
         return connection
 
 
+def code_fingerprint() -> str:
+    """What names results of this code (see `_fingerprint`), for the caches kept elsewhere."""
+    return _fingerprint()
+
+
 def _fingerprint() -> str:
     """A digest of depaudit's own code (each file's name and bytes): a result computed by other
     code is another result, also between two builds of one version. By content, not by mtime:

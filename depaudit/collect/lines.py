@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import ast
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
-from depaudit.collect.units import dotted_name
-
-_COUNTED = (ast.Call, ast.Import, ast.ImportFrom)
+from depaudit.collect.units import counted_nodes, dotted_name
 
 
 @dataclass
@@ -46,18 +45,19 @@ class NodeCounter:
         return ordinal
 
 
-def lines(source: bytes, counter: NodeCounter) -> dict[int, int] | None:
-    """ordinal → line of each reported node; None when `ast` and libcst disagree."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    nodes = sorted(
-        (node for node in ast.walk(tree) if isinstance(node, _COUNTED)),
-        key=lambda n: (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0)),
-    )
+def lines(source: bytes, counter: NodeCounter, nodes: Sequence[ast.AST] | None = None) -> dict[int, int] | None:
+    """ordinal → line of each reported node; None when `ast` and libcst disagree. `nodes`: the
+    source's calls and import statements as `counted_nodes` gives them, where the caller has
+    them from a tree it parsed already (their lines are then theirs: a cut's lines in the file);
+    else `source` is parsed here."""
+    if nodes is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        nodes = counted_nodes(tree)
     if len(nodes) != counter.seen:
         return None
     found = {}
@@ -65,7 +65,7 @@ def lines(source: bytes, counter: NodeCounter) -> dict[int, int] | None:
         node = nodes[ordinal]
         if name != _ast_name(node):
             return None
-        found[ordinal] = node.lineno
+        found[ordinal] = node.lineno  # type: ignore[attr-defined]
     return found
 
 

@@ -4,8 +4,9 @@ libcst is ~10× slower than the stdlib's `ast`, and what we look for sits in a h
 statements of a module that may run to thousands of lines. So the file is cut with `ast` (C
 speed): for hints, what remains is every call the hint visitor may report with the functions
 around it, and the statements that bind what it reads (names bound to literals, import aliases,
-the blocks around them); for imports, the import lines and the blocks around them. The lines
-kept keep their original numbers through `Unit.lines`.
+the blocks around them); for imports, the import lines and the blocks around them, less the
+module-level imports `ast` answers alone (`plain_imports`). The lines kept keep their original
+numbers through `Unit.lines`.
 """
 
 from __future__ import annotations
@@ -16,19 +17,26 @@ import io
 import re
 import tokenize
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 _BOM = b"\xef\xbb\xbf"
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _IMPORTS = (ast.Import, ast.ImportFrom)
+_COMPOUND = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
+    ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Unit:
     source: bytes  # what libcst parses
     lines: tuple[int, ...]  # the original line number of each of its lines
+    # The file's statements the cut took out (blanked or made `pass`): what of the file's `ast`
+    # tree is not in `source` (see `counted_nodes`). Held, so that their ids stay theirs.
+    removed: tuple[ast.stmt, ...] = field(default=(), compare=False, repr=False)
 
     def original(self, line: int) -> int:
         return self.lines[line - 1]
@@ -63,15 +71,135 @@ def import_units(source: bytes, prefilter: re.Pattern[bytes]) -> Unit | None:
     return import_cut(source, prefilter, tree_of(source))
 
 
-def import_cut(source: bytes, prefilter: re.Pattern[bytes], tree: ast.Module | None) -> Unit | None:
-    """`import_units` on the file's `ast` tree (`tree_of`), where the caller has it already."""
-    if tree is None:
+def import_cut(
+    source: bytes, prefilter: re.Pattern[bytes], tree: ast.Module | None, plain: Sequence[ast.stmt] = ()
+) -> Unit | None:
+    """`import_units` on the file's `ast` tree (`tree_of`), where the caller has it already.
+    `plain` (sorted, of `plain_imports`) are read from `ast` by the caller: the cut leaves them
+    out, and is empty (no source) when nothing else holds a hit. None also for a file with a
+    line that ends in a bare CR (old Mac text): `ast` counts it a line, the cut counts newlines."""
+    if tree is None or bare_cr(source):
         return None
     starts = [match.start() for match in prefilter.finditer(source)]
-    if not starts:
+    hits = _outside(_line_numbers(source, starts), plain)
+    if not hits:
         return Unit(b"", ())
-    hits = _line_numbers(source, starts)
     return _cut_unit(source, tree, sorted({*hits, *_handler_raises(tree.body, hits)}), statements=True)
+
+
+def plain_imports(source: bytes, tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """The module-level import statements that no context can touch: not inside any block (no
+    try, if, def or class around them), alone on their lines. `ast` gives their module, names,
+    level and line exactly as libcst would, so libcst need not read them; on a file of
+    100,000 imports, libcst's parse and walk are nearly all of a scan.
+
+    Left to libcst: a statement that binds `importlib.import_module` under a name (the import
+    visitor then reads calls of that name), one whose text is not ASCII (`ast` gives
+    identifiers NFKC-normalised, libcst as written; a comment after it does not count), and all
+    of a file not in UTF-8 (an encoding may turn ASCII bytes into other text) or with a line
+    that ends in a bare CR (see `import_cut`)."""
+    if not _utf8(source) or bare_cr(source):
+        return []
+    wide = [] if source.isascii() else _line_numbers(source, [match.start() for match in _NON_ASCII.finditer(source)])
+    starts = _line_starts(source) if wide else []
+    may_bind = b"importlib" in source
+    body = tree.body
+    found: list[ast.Import | ast.ImportFrom] = []
+    for position, node in enumerate(body):
+        if (
+            isinstance(node, _IMPORTS)
+            and not _shares_a_line(body, position)
+            and not (may_bind and _binds_import_module(node))
+            and (not wide or not _within(wide, node.lineno, node.end_lineno or node.lineno) or _ascii_text(source, starts, node))
+        ):
+            found.append(node)
+    return found
+
+
+def _line_starts(source: bytes) -> list[int]:
+    """The offset at which each line starts (`ast`'s lines, in a file with no bare CR)."""
+    return [0, *(match.end() for match in re.finditer(rb"\n", source))]
+
+
+def _ascii_text(source: bytes, starts: list[int], node: ast.stmt) -> bool:
+    """Whether the statement's own text (not a comment after it) is ASCII. `ast`'s columns are
+    UTF-8 byte offsets, as the file is (the caller checked); but not past a BOM on line 1."""
+    if node.lineno == 1 and source.startswith(_BOM):
+        return False
+    first = starts[node.lineno - 1] + node.col_offset
+    last = starts[(node.end_lineno or node.lineno) - 1] + (node.end_col_offset or 0)
+    return source[first:last].isascii()
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]+")
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def bare_cr(source: bytes) -> bool:
+    return b"\r" in source and _BARE_CR.search(source) is not None
+
+
+def _utf8(source: bytes) -> bool:
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    except SyntaxError:
+        return False
+    return encoding in ("utf-8", "utf-8-sig")
+
+
+def _binds_import_module(node: ast.Import | ast.ImportFrom) -> bool:
+    """`import importlib as il`, `from importlib import import_module`: the names the import
+    visitor adds to those whose calls are dynamic imports."""
+    if isinstance(node, ast.Import):
+        return any(alias.name == "importlib" and alias.asname is not None for alias in node.names)
+    return node.module == "importlib" and not node.level and any(alias.name == "import_module" for alias in node.names)
+
+
+def _outside(hits: list[int], statements: Sequence[ast.stmt]) -> list[int]:
+    """The hits (sorted) on no line of `statements` (sorted, each on lines of its own)."""
+    if not statements:
+        return hits
+    kept: list[int] = []
+    position = 0
+    for hit in hits:
+        while position < len(statements) and (statements[position].end_lineno or statements[position].lineno) < hit:
+            position += 1
+        if position == len(statements) or statements[position].lineno > hit:
+            kept.append(hit)
+    return kept
+
+
+COUNTED = (ast.Call, ast.Import, ast.ImportFrom)
+
+
+def counted_nodes(tree: ast.Module, removed: Sequence[ast.stmt] = ()) -> list[ast.AST]:
+    """The calls and import statements of `tree`, less those in `removed` statements, in source
+    order (an outer call before the calls in its arguments): those a libcst visitor counts as it
+    meets them (see lines.py). With a cut's `Unit.removed`, they are the unit's own, each with its
+    line in the file: the unit's text need not be parsed again. The cut keeps or removes whole
+    statements and keeps their order (a `pass` in place of one keeps the order on its line)."""
+    skip = {id(node) for node in removed}
+    found: list[ast.AST] = []
+    pending: list[ast.AST] = [tree]
+    while pending:
+        for child in ast.iter_child_nodes(pending.pop()):
+            if id(child) in skip:
+                continue
+            if isinstance(child, COUNTED):
+                found.append(child)
+            if not isinstance(child, _HOLD_NO_CALL):
+                pending.append(child)
+    found.sort(key=_position)
+    return found
+
+
+# Nodes that hold no call: the walk need not enter them (an import's names are half the nodes
+# of a file of imports).
+_HOLD_NO_CALL = (ast.Import, ast.ImportFrom, ast.Name, ast.Constant, ast.alias, ast.Pass, ast.expr_context)
+
+
+def _position(node: ast.AST) -> tuple[int, int, int, int]:
+    return (node.lineno, node.col_offset, -(node.end_lineno or 0), -(node.end_col_offset or 0))  # type: ignore[attr-defined]
 
 
 def _handler_raises(body: list[ast.stmt], hits: list[int]) -> list[int]:
@@ -114,14 +242,16 @@ def _cut_unit(source: bytes, tree: ast.Module, hits: list[int], statements: bool
     spans: list[_Span] = []
     _cut(tree.body, hits, blank, statements, spans)
     lines = source.split(b"\n")
-    for line, start, end in sorted(spans, reverse=True):  # right to left: the offsets stay true
+    removed = [node for *_, node in blank]
+    for line, start, end, node in sorted(spans, key=lambda span: span[:3], reverse=True):  # right to left: the offsets stay true
         text = lines[line - 1]
         if b"import" in text[start:end]:
             continue  # import_module() or __import__() may be in it
         if text.isascii() and not (line == 1 and source.startswith(_BOM)):  # ast's offsets are of UTF-8 text
             lines[line - 1] = text[:start] + b"pass" + text[end:]
+            removed.append(node)
     dropped: set[int] = set()
-    for first, last, indent in blank:
+    for first, last, indent, _ in blank:
         dropped.update(range(first, last + 1))
         if indent is not None:
             lines[first - 1] = b" " * indent + b"pass"  # a block may not be left empty
@@ -130,7 +260,7 @@ def _cut_unit(source: bytes, tree: ast.Module, hits: list[int], statements: bool
     text = b"\n".join(lines[number - 1] for number in kept)
     if source.startswith(_BOM) and not text.startswith(_BOM):
         text = _BOM + text  # the encoding mark of a dropped first line
-    return Unit(text, tuple(kept))
+    return Unit(text, tuple(kept), tuple(removed))
 
 
 def _call_lines(tree: ast.Module, may_report: Callable[[str], bool]) -> list[int]:
@@ -256,8 +386,8 @@ def _tree_or_raise(source: bytes) -> ast.Module:
         raise
 
 
-_Blank = tuple[int, int, "int | None"]  # first line, last line, indentation of a `pass` put there
-_Span = tuple[int, int, int]  # line, first and end byte of a one-line statement that becomes `pass`
+_Blank = tuple[int, int, "int | None", ast.stmt]  # first line, last line, indentation of a `pass` put there; the statement
+_Span = tuple[int, int, int, ast.stmt]  # line, first and end byte of a one-line statement that becomes `pass`; it
 
 
 def _cut(
@@ -276,26 +406,26 @@ def _cut(
         inside = _within(hits, first, last)
         if not inside and (statements or isinstance(node, _DEFINITIONS) or not _binds(node, near)):
             if not _shares_a_line(body, position):
-                dropped.append((first, last, None))
+                dropped.append((first, last, None, node))
             elif statements and first == last:
-                spans.append((first, node.col_offset, node.end_col_offset or node.col_offset))
+                spans.append((first, node.col_offset, node.end_col_offset or node.col_offset, node))
         elif statements and inside and first == last and _shares_a_line(body, position) and not isinstance(node, _IMPORTS):
             # `import x; DATA = [...]`: the import line holds the data too; libcst reads ~100 KB/s
             # of such literals, so the statement beside the import becomes `pass`.
-            spans.append((first, node.col_offset, node.end_col_offset or node.col_offset))
+            spans.append((first, node.col_offset, node.end_col_offset or node.col_offset, node))
         elif statements and inside and not _blocks(node) and not isinstance(node, (*_IMPORTS, ast.Raise)) and not _imports_by_call(node):
             # A simple statement whose "import" is a word in its text (pygments' lexers: a table of
             # keywords, 130 KB in one assignment): nothing the import reader looks for.
             if not _shares_a_line(body, position):
-                dropped.append((first, last, None))
+                dropped.append((first, last, None, node))
             elif first == last:
-                spans.append((first, node.col_offset, node.end_col_offset or node.col_offset))
+                spans.append((first, node.col_offset, node.end_col_offset or node.col_offset, node))
         else:
             for block in _blocks(node):
                 _cut(block, inside, blank, statements, spans, near or bool(inside))
     if dropped and len(dropped) == len(body):
-        first, last, _ = dropped[0]
-        dropped[0] = (first, last, body[0].col_offset)
+        first, last, _, node = dropped[0]
+        dropped[0] = (first, last, body[0].col_offset, node)
     blank.extend(dropped)
 
 
@@ -370,6 +500,8 @@ def _shares_a_line(body: list[ast.stmt], position: int) -> bool:
 
 def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
     """The statement lists nested in a class or a compound statement."""
+    if not isinstance(node, _COMPOUND):
+        return []  # asked of every statement in the cut: the simple ones (nearly all) at once
     blocks = [getattr(node, name, None) for name in ("body", "orelse", "finalbody")]
     blocks += [handler.body for handler in getattr(node, "handlers", ())]
     blocks += [case.body for case in getattr(node, "cases", ())]

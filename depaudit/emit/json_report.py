@@ -31,7 +31,7 @@ def report_to_json(report: ScanReport) -> dict[str, Any]:
         "python_version": report.python_version,
         "distribution_count": report.distribution_count,
         "environments": [
-            {"site_packages": [str(path) for path in choice.folders], "source": choice.source} for choice in report.environments
+            {"site_packages": list(choice.names), "source": choice.source} for choice in report.environments
         ],
         "failing": report.failing,
         "services": [_service(service) for service in report.services],

@@ -71,7 +71,7 @@ def render_markdown(report: ScanReport) -> str:
         "",
     ]
     for choice in report.environments:
-        folders = ", ".join(_code(str(path)) for path in choice.folders)
+        folders = ", ".join(_code(name) for name in choice.names)
         out += [f"Python environment: {folders} ({_text(choice.source)}).", ""]
     if report.families:
         out += [

@@ -60,7 +60,7 @@ def render_table(report: ScanReport, console: Console) -> None:
 def environment_lines(report: ScanReport) -> list[str]:
     """Which Python environment was audited, and why that one: a gate must say what it read."""
     return [
-        f"Python environment: {', '.join(str(path) for path in choice.folders)} ({choice.source})"
+        f"Python environment: {', '.join(choice.names)} ({choice.source})"
         for choice in report.environments
     ]
 

@@ -19,6 +19,7 @@ from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.native.reads import read_by_the_scan
 from depaudit.options import DEFAULT_DISTRO, InputError, ScanOptions
+from depaudit.packages.index import default_cache_dir
 from depaudit.packages.driver import DriverDataError, DriverFiles, driver_path, load_driver_files
 from depaudit.packages.mounts import VARIABLE, CapabilitySource, DriverMounts, driver_mounts
 from depaudit.packages.profiles import BaseProfile, load_profile
@@ -219,9 +220,13 @@ class Bases:
         if self.config is not None and (self.config.site_packages or self.config.python):
             return self._named_once(self.config.site_packages, self.config.python, self._config_name())
         if image is not None:
-            own = tuple(filter(None, (self._image_environment(image, path) for path in image.site_packages)))
+            own = [(path, host) for path in image.site_packages if (host := self._image_environment(image, path)) is not None]
             if own:
-                return EnvironmentChoice(tuple(p.resolve() for p in own), f"the site-packages of {image.label}")
+                return EnvironmentChoice(
+                    tuple(host.resolve() for _, host in own),
+                    f"the site-packages of {image.label}",
+                    shown=tuple(f"{image.label}:{path}" for path, _ in own),
+                )
         if self._default is None:
             self._default = default_environment(Path.cwd(), os.environ)
         if image is not None:
@@ -280,7 +285,8 @@ def _open_base_image(options: ScanOptions) -> BaseImage | None:
         return open_rootfs(options.rootfs.resolve(), options.env)
     if options.image is not None:
         try:
-            return open_image(options.image.resolve(), options.env)
+            cache_dir = (options.cache_dir or default_cache_dir()) if options.use_cache else None
+            return open_image(options.image.resolve(), options.env, cache_dir)
         except ImageFormatError as error:
             raise InputError(str(error)) from error
     return None

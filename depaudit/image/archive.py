@@ -20,6 +20,7 @@ from typing import Any
 
 from depaudit.atomic import scratch_folder
 from depaudit.findings import Finding, FindingKind
+from depaudit.image.layer_cache import KeptLayers, LayerCache, docker_save_digests, open_cache
 from depaudit.image.model import ImageFormatError
 from depaudit.image.layers import READ_ERRORS, LayeredImage, LayerTooLarge, Opener, bounded_decompressor, compressed
 
@@ -79,6 +80,19 @@ class _Store:
     def has(self, name: str) -> bool:
         return self.where(name) is None
 
+    def identity(self, name: str) -> str | None:
+        """The stat identity of the file holding blob `name`, and where in it: while it holds,
+        a digest checked once still holds (see layer_cache). None when it cannot be taken."""
+        try:
+            if self._tar is not None:
+                member = self._members[name]
+                status, where = os.stat(self.path), f"{name}@{member.offset_data}+{member.size}"
+            else:
+                status, where = os.stat(os.path.realpath(self.path / name)), name
+        except (OSError, KeyError):
+            return None
+        return f"{status.st_dev}:{status.st_ino}:{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}|{where}"
+
     def opener(self, name: str) -> Opener:
         if self._tar is not None:
             tar, member = self._tar, self._members[name]
@@ -118,19 +132,25 @@ def _named_digest(name: str) -> str | None:
     return None if match is None else (match.group(1) or match.group(2))
 
 
-def open_layers(path: Path) -> tuple[LayeredImage, dict[str, str]]:
-    """The image's merged filesystem and its config Env."""
+def open_layers(path: Path, cache_dir: Path | None = None) -> tuple[LayeredImage, dict[str, str]]:
+    """The image's merged filesystem and its config Env; `cache_dir`: where layers are kept
+    between runs (None: nowhere)."""
     store = _Store(path)
+    cache = open_cache(cache_dir)
     try:
-        image, env = _open(store, path)
+        image, env = _open(store, path, cache)
     except BaseException:
         store.close()
+        if cache is not None:
+            cache.close()
         raise
     weakref.finalize(image, store.close)  # layers are read on demand while the image lives
+    if cache is not None:
+        weakref.finalize(image, cache.close)  # and the cache held: no scan evicts what it reads
     return image, env
 
 
-def _open(store: _Store, path: Path) -> tuple[LayeredImage, dict[str, str]]:
+def _open(store: _Store, path: Path, cache: LayerCache | None = None) -> tuple[LayeredImage, dict[str, str]]:
     findings: list[Finding] = []
     if store.has("manifest.json"):
         config_name, layer_names = _docker_save(store)
@@ -160,7 +180,13 @@ def _open(store: _Store, path: Path) -> tuple[LayeredImage, dict[str, str]]:
     env, problem = _config_env(store, config_name)
     if problem is not None:
         findings.append(Finding(FindingKind.BAD_IMAGE, str(path), None, problem))
-    image = LayeredImage(str(path), openers, digests)
+    kept = None
+    if cache is not None:
+        # A docker save's <id>/layer.tar is named by no digest: the cache knows it by its diff_id.
+        diff_ids = docker_save_digests(store, config_name, layer_names) if store.has("manifest.json") else [None] * len(layer_names)
+        present = [(name, diff_id) for name, diff_id in zip(layer_names, diff_ids) if store.where(name) is None]
+        kept = KeptLayers(cache, [store.identity(name) for name, _ in present], [diff_id for _, diff_id in present])
+    image = LayeredImage(str(path), openers, digests, kept)
     image.findings[:0] = findings
     return image, env
 

@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from depaudit.atomic import scratch_folder
 from depaudit.findings import Finding, FindingKind
@@ -102,12 +102,31 @@ class _LayerEnds(Exception):
 _LayerIndex = tuple[dict[str, "_Entry"], list[str], list[str], list[tuple[str, str]]]
 
 
+class Kept(Protocol):
+    """The layer cache's hooks (layer_cache.KeptLayers): a layer's index and a file's copy kept
+    between runs by the layer's digest, in a root folder at the same place every run."""
+
+    def index(self, image: LayeredImage, number: int, opener: Opener) -> _LayerIndex: ...
+
+    def root(self, image: LayeredImage) -> Path | None: ...
+
+    def host_file(self, image: LayeredImage, key: str, entry: _Entry, ranges: Ranges | None, whole: bool) -> Path | None: ...
+
+    def environment(
+        self, image: LayeredImage, path: str, reads: Callable[[str], bool | Ranges], copy: Callable[[], Path | None]
+    ) -> Path | None: ...
+
+
 class LayeredImage(RootfsDir):
     """The same file interface as an unpacked rootfs, answered from the layer index."""
 
-    def __init__(self, label: str, layers: list[Opener], digests: list[str | None] | None = None) -> None:
-        """`digests`: the sha256 each layer blob is named by (None: not named so, not checked)."""
+    def __init__(
+        self, label: str, layers: list[Opener], digests: list[str | None] | None = None, kept: Kept | None = None
+    ) -> None:
+        """`digests`: the sha256 each layer blob is named by (None: not named so, not checked).
+        `kept`: the layer cache (indexes and copies kept between runs by digest), if any."""
         self._digests = digests or [None] * len(layers)
+        self._kept = kept
         self._budget = MAX_IMAGE_BYTES  # decompressed bytes the layers still to index may take
         self._cache = scratch_folder("depaudit-image-")
         weakref.finalize(self, shutil.rmtree, self._cache, True)
@@ -125,12 +144,17 @@ class LayeredImage(RootfsDir):
         self._indexed: dict[int, _LayerIndex] = {}
         for number, opener in enumerate(layers):
             self._index_layer(number, opener)
+        self._view = kept.root(self) if kept is not None else None
+        if self._view is not None:
+            self.root = self._view  # the same folder every run: the result cache's stat keys hold
 
     # Building the index -----------------------------------------------------------------
     def _index_layer(self, number: int, opener: Opener) -> None:
         read = self._indexed.get(id(opener))
         if read is None:
-            read = self._indexed[id(opener)] = self._read_layer(number, opener)
+            kept = self._kept
+            read = kept.index(self, number, opener) if kept else self._read_layer(number, opener)
+            self._indexed[id(opener)] = read
         added, removed, opaque, hardlinks = read
         # Whiteouts hide what lower layers put there; this layer's own entries stay.
         for folder in opaque:
@@ -273,11 +297,13 @@ class LayeredImage(RootfsDir):
 
     def _add(self, path: str, entry: _Entry) -> None:
         # Tars may omit parent folders; a path may be thousands of folders deep (no recursion).
+        # Paths are normalised and relative: rpartition is dirname, at a third of its cost (a CUDA
+        # site-packages indexes 27,000 of them on every run, cached or not).
         parents: list[str] = []
-        folder = posixpath.dirname(path)
+        folder = path.rpartition("/")[0]
         while folder not in self._entries:
             parents.append(folder)
-            folder = posixpath.dirname(folder)
+            folder = folder.rpartition("/")[0]
         for parent in reversed(parents):
             self._put(parent, _Entry("dir", entry.layer))
         self._put(path, entry)
@@ -285,9 +311,13 @@ class LayeredImage(RootfsDir):
     def _put(self, path: str, entry: _Entry) -> None:
         if path:
             self._entries[path] = entry
-            self._children.setdefault(posixpath.dirname(path), set()).add(posixpath.basename(path))
-        if entry.kind == "dir":
-            self._children.setdefault(path, set())
+            folder, _, name = path.rpartition("/")
+            children = self._children.get(folder)
+            if children is None:
+                children = self._children[folder] = set()
+            children.add(name)
+        if entry.kind == "dir" and path not in self._children:
+            self._children[path] = set()
 
     def _remove(self, path: str) -> None:
         if not path or path not in self._entries:
@@ -370,6 +400,11 @@ class LayeredImage(RootfsDir):
         in layer order, so that a compressed layer is decompressed once; its symbolic links as
         links to the copies of their targets in the image, when those are files or folders
         within it (a file a link leads to is copied whole)."""
+        if self._view is not None and self._kept is not None:
+            return self._kept.environment(self, path, reads, lambda: self._python_environment(path, reads))
+        return self._python_environment(path, reads)
+
+    def _python_environment(self, path: str, reads: Callable[[str], bool | Ranges]) -> Path | None:
         canonical = self.resolve(path)
         if canonical is None or self._entries[canonical.strip("/")].kind != "dir":
             return None
@@ -419,6 +454,8 @@ class LayeredImage(RootfsDir):
         """The file's copy: whole, or (given `ranges`) sparse. A sparse copy serves every reader
         that reads the file by its own name (the ranges were found reading it so); `whole`
         makes it whole, for a link whose other name may make the stage read more of it."""
+        if self._view is not None and self._kept is not None:
+            return self._kept.host_file(self, key, entry, ranges, whole)
         target = self.root / key
         try:
             if key in self._sparse and whole:
@@ -471,6 +508,8 @@ class LayeredImage(RootfsDir):
             try:
                 self._folder(link.parent)
                 link.symlink_to(target)
+            except FileExistsError:
+                pass  # another scan made it, in the image's folder kept between runs: the same link
             except OSError as error:
                 self._cannot_copy(key, error)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from depaudit.findings import Finding
 from depaudit.image.dpkg import DpkgDatabase
@@ -34,6 +34,7 @@ class BaseImage:
     dpkg: DpkgDatabase
     site_packages: tuple[str, ...]  # Python environments found inside, as canonical image paths
     findings: tuple[Finding, ...]
+    _programs: dict[tuple[str, str | None], str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def owner_of(self, path: str) -> str | None:
         """The dpkg package owning an image file, as `dpkg -S` answers for the real file."""
@@ -53,6 +54,12 @@ class BaseImage:
         return None
 
     def find_program(self, program: str, path_variable: str | None = None) -> str | None:
+        key = (program, path_variable)
+        if key not in self._programs:  # every service asks for the same few programs
+            self._programs[key] = self._find_program(program, path_variable)
+        return self._programs[key]
+
+    def _find_program(self, program: str, path_variable: str | None) -> str | None:
         default = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for folder in (path_variable or self.env.get("PATH") or default).split(":"):
             candidate = f"{folder.rstrip('/')}/{program}"

@@ -24,16 +24,17 @@ def open_rootfs(path: Path, env: Mapping[str, str] | None = None) -> BaseImage:
     return _describe(RootfsDir(path), str(path), dict(env or {}))
 
 
-def open_image(path: Path, env: Mapping[str, str] | None = None) -> BaseImage:
+def open_image(path: Path, env: Mapping[str, str] | None = None, cache_dir: Path | None = None) -> BaseImage:
     """A `docker save` tarball, an OCI layout (folder or tar), or an unpacked rootfs folder.
 
-    The image config's Env is used; `env` overrides it.
+    The image config's Env is used; `env` overrides it. `cache_dir`: where what was read of
+    a layered image's layers is kept between runs (None: nowhere).
     """
     if path.is_dir() and not (path / "oci-layout").exists() and not (path / "manifest.json").exists():
         return open_rootfs(path, env)
     from depaudit.image.archive import open_layers  # tarfile, gzip, zstandard: only for an archive
 
-    fs, config_env = open_layers(path)
+    fs, config_env = open_layers(path, cache_dir)
     return _describe(fs, str(path), {**config_env, **(env or {})})
 
 

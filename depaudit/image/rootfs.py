@@ -36,6 +36,7 @@ class RootfsDir:
         self.root = Path(os.path.abspath(root))
         self.findings: list[Finding] = []
         self._reported: set[str] = set()
+        self.loops_met: list[str] = []  # every time a resolution met one: what a cached walk must report again
 
     def _host(self, parts: list[str]) -> str:
         return os.path.join(self.root, *parts)
@@ -45,14 +46,16 @@ class RootfsDir:
         try:
             return self._resolve(path, follow_final)
         except SymlinkLoop as loop:
-            # One finding per looping link, however many paths lead through it (usrmerge).
-            where = loop.path
-            if where not in self._reported:
-                self._reported.add(where)
-                self.findings.append(
-                    Finding(FindingKind.SYMLINK_LOOP, where, None, "symbolic links loop: the loader cannot open it")
-                )
+            self.loops_met.append(loop.path)
+            self.report_loop(loop.path)
             return None
+
+    def report_loop(self, where: str) -> None:
+        """One finding per looping link, however many paths lead through it (usrmerge); also for
+        a loop a walk taken from the result cache met when it ran."""
+        if where not in self._reported:
+            self._reported.add(where)
+            self.findings.append(Finding(FindingKind.SYMLINK_LOOP, where, None, "symbolic links loop: the loader cannot open it"))
 
     def _resolve(self, path: str, follow_final: bool) -> str | None:
         pending = deque(p for p in path.split("/") if p not in ("", "."))

@@ -64,6 +64,8 @@ def start_environment(
         cached = store.cache.get(KIND, cache_key)
         if cached is not MISSING and all(store.stamp(path) == stamp for path, stamp in cached[1]):
             reports[key] = from_row(cached[0])
+            for where in cached[2] if image is not None and len(cached) > 2 else ():
+                image.fs.report_loop(where)  # met by the walk when it ran: the report says so again
         else:
             todo.append((key, cache_key))
     examined: dict[str, set[str]] = {key: set() for key, _ in todo}
@@ -76,6 +78,7 @@ def start_environment(
             if key in reports:
                 continue
             store.consulted = examined[key]
+            met = len(image.fs.loops_met) if image is not None else 0
             try:
                 reports[key] = analyse_distribution(
                     env.distributions[key],
@@ -90,7 +93,8 @@ def start_environment(
                 consulted, store.consulted = store.consulted, None
             if cache_key is not None:
                 stamps = [[path, store.stamp(path)] for path in sorted(consulted) if not _in_image(path, image)]
-                store.cache.put(KIND, cache_key, [to_row(reports[key]), stamps])
+                loops = sorted(set(image.fs.loops_met[met:])) if image is not None else []
+                store.cache.put(KIND, cache_key, [to_row(reports[key]), stamps, loops])
         return reports
 
     return walk

@@ -30,6 +30,13 @@ class EnvironmentChoice:
     folders: tuple[Path, ...]
     source: str  # how the report names the reason: "--site-packages", "$VIRTUAL_ENV", …
     fallback: bool = False  # the interpreter running depaudit: nothing named an environment
+    # How reports name the folders when their path here says nothing: an image's site-packages,
+    # copied out, is "<image>:<path in the image>".
+    shown: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.shown or tuple(str(folder) for folder in self.folders)
 
 
 def environment_folders(path: Path) -> tuple[Path, ...]:
