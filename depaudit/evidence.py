@@ -54,10 +54,11 @@ class NeedStatus(str, Enum):
 
     @property
     def rank(self) -> int:
-        return _STATUS_ORDER.index(self)
+        return _STATUS_RANK[self]
 
 
 _STATUS_ORDER = tuple(NeedStatus)
+_STATUS_RANK = {status: rank for rank, status in enumerate(_STATUS_ORDER)}  # asked per need per sort
 
 
 class NeedKind(str, Enum):

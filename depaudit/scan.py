@@ -7,7 +7,7 @@ apt diff per family, and the final verdict on each need). No rendering happens h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from depaudit.findings import Finding, FindingKind
 from depaudit.fleet.bases import Bases, ServiceBase, distro_rules
 from depaudit.fleet.layout import load_fleet
 from depaudit.native.distribution import analyse_folder
-from depaudit.native.hints import folder_hints
+from depaudit.native.hints import OwnHints
 from depaudit.native.store import ElfStore
 from depaudit.native.wheels import WheelNatives
 from depaudit.options import InputError, ScanOptions
@@ -28,11 +28,13 @@ from depaudit.packages.cuda import load_cuda_rules
 from depaudit.packages.image_cuda import ImageCuda, image_cuda
 from depaudit.packages.index import default_cache_dir, load_index
 from depaudit.packages.model import ServiceReport
+from depaudit.packages.mounts import DriverMounts
 from depaudit.packages.python_rules import PackageRule, load_python_rules
 from depaudit.packages.resolver import PackageResolver
 from depaudit.packages.rules import DistroRules
 from depaudit.packages.service import service_needs
 from depaudit.packages.sizes import load_sizes
+from depaudit.packages.walk_tiers import WalkTiers
 from depaudit.packages.index import PackageIndex
 from depaudit.parallel import Workers
 from depaudit.plan.cuda import ServiceCuda, cuda_findings, service_cuda
@@ -43,7 +45,7 @@ from depaudit.python.environment import PythonEnvironment, infer_target, load_en
 from depaudit.python.locate import only_the_tool
 from depaudit.python.model import TargetPython
 from depaudit.python.calls import service_calls
-from depaudit.python.modules import ModuleGraph, service_starts
+from depaudit.python.modules import ModuleGraph, ModuleReach, service_starts
 from depaudit.python.reach import Reach, ServiceReach, with_module_imports
 from depaudit.python.requirements import RequirementFiles, check_declarations
 from depaudit.report import ScanReport
@@ -61,6 +63,7 @@ class _Environment:
     reach: Reach
     natives: WheelNatives
     modules: ModuleGraph | None  # None under --no-module-reach
+    tiers: WalkTiers  # its wheels' walk records ranked by module reach
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,17 @@ class _Knowledge:
     rules: DistroRules
     index: PackageIndex | None
     python_rules: dict[str, PackageRule]
+    # One resolver per base, which keeps its answers for the next service on that base. The
+    # image and profile are the scan's own objects (Bases opens each once): their identity is the base's.
+    resolvers: dict[tuple[int, int, str | None, tuple[str, ...], DriverMounts | None], PackageResolver] = field(default_factory=dict)
+
+    def resolver(self, base: ServiceBase) -> PackageResolver:
+        key = (id(base.image), id(base.profile), base.cuda_version, base.ld_library_path, base.driver_mounts)
+        if key not in self.resolvers:
+            self.resolvers[key] = PackageResolver(
+                self.rules, self.index, base.image, base.profile, base.cuda_version, base.ld_library_path, base.driver_mounts
+            )
+        return self.resolvers[key]
 
 
 def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> ScanReport:
@@ -90,6 +104,7 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
     told.done("fleet", f"{len(services)} services, {len(fleet.families)} families")
     with Workers(options.processes, progress) as workers:
         store = ElfStore(cache, workers)
+        own_hints = OwnHints(cache, workers)  # the services' own files' hints, each file's found once
         reached = []  # (service, base, environment, imports, reach): every import read before any wheel
         told.stage("collect")
         told.count("services", 0, expected=len(services))
@@ -102,7 +117,9 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
                 target = infer_target(base.site_packages)
                 # Read in this process, while the workers read ELF files (natives.read below).
                 modules = ModuleGraph(env, cache) if options.module_reach else None
-                environments[key] = _Environment(env, target, Reach(env, target, cache), WheelNatives(env, store, base.image), modules)
+                environments[key] = _Environment(
+                    env, target, Reach(env, target, cache), WheelNatives(env, store, base.image), modules, WalkTiers()
+                )
             environment = environments[key]
             told.stage("collect")
             imports = collect_imports(service, cache, workers, finder, memo)
@@ -118,13 +135,15 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
         # The module walk (python's) runs in here while the workers read ELF files: it is native's time.
         told.stage("native")
         walked = 0
+        module_walks: dict[int, ModuleReach] = {}  # position in `reached` → what its imports run in the wheels
         for environment in environments.values():
             wanted: dict[tuple[str, ...], set[str]] = {}
             for _, base, owner, _, reach in reached:
                 if owner is environment:
                     wanted.setdefault(base.ld_library_path, set()).update(item.key for item in reach.reached)
             walked += sum(len(keys) for keys in wanted.values())
-            environment.natives.read(wanted, partial(_module_reach, environment, [(i, r) for _, _, o, i, r in reached if o is environment]))
+            mine = [(position, i, r) for position, (_, _, o, i, r) in enumerate(reached) if o is environment]
+            environment.natives.read(wanted, partial(_module_reach, environment, mine, module_walks))
         told.done("native", f"{walked} distribution walks")
         told.stage("packages")
         told.count("services", 0, expected=len(reached))
@@ -132,8 +151,9 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
         cuda_rules = load_cuda_rules()
         cuda: list[ServiceCuda] = []
         image_libraries: dict[int, ImageCuda] = {}  # base image → its CUDA libraries, read once
-        for service, base, environment, imports, reach in reached:
-            reports.append(_service_report(service, base, environment, imports, reach, knowledge, requirements, store))
+        for position, (service, base, environment, imports, reach) in enumerate(reached):
+            modules = module_walks[position] if position in module_walks else _walk_modules(environment, imports, reach)
+            reports.append(_service_report(service, base, environment, imports, reach, modules, knowledge, requirements, store, own_hints))
             owner = environment.env.relative_owner
             held = None
             if base.image is not None and base.cuda_version is not None:
@@ -230,11 +250,21 @@ def _refuse_the_tools_own(
             )
 
 
-def _module_reach(environment: _Environment, reaches: list[tuple[ServiceImports, ServiceReach]]) -> None:
-    """Walk every service's modules once (the graph keeps each walk for its service's report)."""
-    if environment.modules is not None:
-        for imports, reach in reaches:
-            environment.modules.reach(service_starts(reach.imports), service_calls(imports.calls, reach.imports))
+def _module_reach(
+    environment: _Environment, reaches: list[tuple[int, ServiceImports, ServiceReach]], walks: dict[int, ModuleReach]
+) -> None:
+    """Walk every service's modules once, kept for its report by its position in the scan."""
+    for position, imports, reach in reaches:
+        found = _walk_modules(environment, imports, reach)
+        if found is not None:
+            walks[position] = found
+
+
+def _walk_modules(environment: _Environment, imports: ServiceImports, reach: ServiceReach) -> ModuleReach | None:
+    """What the service's imports and calls run in the wheels; None under --no-module-reach."""
+    if environment.modules is None:
+        return None
+    return environment.modules.reach(service_starts(reach.imports), service_calls(imports.calls, reach.imports))
 
 
 def _check_inputs(options: ScanOptions) -> None:
@@ -254,28 +284,24 @@ def _service_report(
     environment: _Environment,
     imports: ServiceImports,
     reach: ServiceReach,
+    modules: ModuleReach | None,
     knowledge: _Knowledge,
     requirements: RequirementFiles,
     store: ElfStore,
+    own_hints: OwnHints,
 ) -> ServiceReport:
     """Stages three and four of one service, and its requirements checked against its reach."""
     natives = environment.natives
-    modules = None
-    if environment.modules is not None:
-        modules = environment.modules.reach(service_starts(reach.imports), service_calls(imports.calls, reach.imports))
     if modules is not None:
         # Distributions only the wheels' own imports lead to: read now, on their own (few).
         reach = with_module_imports(reach, modules, environment.env)
     walks = {item.key: natives.walk(item.key, base.ld_library_path) for item in reach.reached}
     hints = {item.key: natives.hints(item.key) for item in reach.reached}
-    own_hints = folder_hints(imports.files, service.display_root, store.cache, store.workers)
+    in_own_code = own_hints.of(imports.files, service.display_root)
     own_elf = None
     if imports.elf_files:
         own_elf = analyse_folder(service.name, imports.elf_files, service.display_root, base.ld_library_path, base.image, store)
-    resolver = PackageResolver(
-        knowledge.rules, knowledge.index, base.image, base.profile, base.cuda_version, base.ld_library_path,
-        base.driver_mounts,
-    )
+    resolver = knowledge.resolver(base)
     needs, findings = service_needs(
         service.name,
         reach,
@@ -286,8 +312,9 @@ def _service_report(
         python_rules=knowledge.python_rules,
         first_imports=environment.reach.first_imports.of,
         modules=modules,
-        own_hints=own_hints,
+        own_hints=in_own_code,
         own_elf=own_elf,
+        tiers=environment.tiers,
     )
     declared, declared_findings = requirements.read(service.requirement_files, service.display_root, environment.target)
     findings += [*imports.findings, *reach.findings, *declared_findings]

@@ -28,7 +28,8 @@ _INLINE = re.compile(r"#\s*depaudit:\s*ignore\[([A-Za-z0-9,\s]+)\]\s*(.*)$")
 def apply_suppressions(report: ScanReport, rules: Sequence[IgnoreRule]) -> ScanReport:
     """The report without the results `rules` and inline comments suppress, which it lists."""
     suppressed: list[Suppressed] = []
-    services = tuple(_service(service, (*rules, *_inline_rules(service)), suppressed) for service in report.services)
+    sources: dict[tuple[Path, str], list[str]] = {}  # each file read once: the services of a monorepo share their closure
+    services = tuple(_service(service, (*rules, *_inline_rules(service, sources)), suppressed) for service in report.services)
     findings = _findings(report.findings, rules, None, (), suppressed)
     families = tuple(_family(family, rules, suppressed) for family in report.families)
     if not suppressed:
@@ -112,8 +113,9 @@ def _first(
     return None
 
 
-def _inline_rules(service: ServiceReport) -> list[IgnoreRule]:
-    """`# depaudit: ignore[…]` on the source lines the service's results point at."""
+def _inline_rules(service: ServiceReport, sources: dict[tuple[Path, str], list[str]]) -> list[IgnoreRule]:
+    """`# depaudit: ignore[…]` on the source lines the service's results point at (`sources`:
+    the lines of the files read so far)."""
     if service.display_root is None:
         return []
     places: dict[str, set[int]] = {}
@@ -127,7 +129,8 @@ def _inline_rules(service: ServiceReport) -> list[IgnoreRule]:
             places.setdefault(origin.file, set()).add(origin.line)
     rules = []
     for path, lines in places.items():
-        source = _lines(service.display_root / path)
+        at = (service.display_root, path)
+        source = sources[at] if at in sources else sources.setdefault(at, _lines(service.display_root / path))
         for line in sorted(lines):
             match = _INLINE.search(source[line - 1]) if 0 < line <= len(source) else None
             if match is None:

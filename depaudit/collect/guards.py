@@ -32,9 +32,18 @@ def guarded_only(roots: Iterable[str], edges: Sequence[LocalEdge]) -> dict[str, 
     following: dict[str, list[LocalEdge]] = {}
     for edge in edges:
         following.setdefault(edge.source, []).append(edge)
-    starts = set(roots)
     nodes = {edge.source for edge in edges} | {edge.target for edge in edges}
-    starts |= nodes - _reach(starts, following, through_guards=True)
+    return guarded_within(roots, following, nodes)
+
+
+def guarded_within(
+    roots: Iterable[str], following: Mapping[str, Sequence[LocalEdge]], nodes: Iterable[str]
+) -> dict[str, GuardedImport]:
+    """`guarded_only` on a graph already given as each file's edges (in the order they were
+    found), `nodes` holding every file an edge touches: a scan builds each file's edges once and
+    hands every service the part its walk reached."""
+    starts = set(roots)
+    starts |= set(nodes) - _reach(starts, following, through_guards=True)
     free = _reach(starts, following, through_guards=False)
     behind: dict[str, GuardedImport] = {}
     todo = deque((edge.target, edge.where) for source in sorted(free) for edge in following.get(source, ()) if edge.guarded)
@@ -47,7 +56,7 @@ def guarded_only(roots: Iterable[str], edges: Sequence[LocalEdge]) -> dict[str, 
     return behind
 
 
-def _reach(roots: Iterable[str], following: Mapping[str, list[LocalEdge]], *, through_guards: bool) -> set[str]:
+def _reach(roots: Iterable[str], following: Mapping[str, Sequence[LocalEdge]], *, through_guards: bool) -> set[str]:
     """The files reachable from `roots`: through unguarded edges only, or through every edge."""
     seen = set(roots)
     todo = list(seen)

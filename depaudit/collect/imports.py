@@ -14,13 +14,13 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from depaudit.collect.fallback import fallback_imports
-from depaudit.collect.guards import LocalEdge, guarded_only
+from depaudit.collect.guards import LocalEdge, guarded_only, guarded_within
 from depaudit.collect.model import (
     CallRecord,
     FoundCall,
@@ -222,26 +222,17 @@ class ImportMemo:
 
     def __init__(self) -> None:
         self.parsed: dict[str, _Parsed] = {}  # cache key → the file's imports
-        self.outcomes: dict[tuple[Path, str, Path, frozenset[str]], tuple[list[ImportRecord], list[Finding]]] = {}
-        self.called: dict[tuple[Path, str, Path, frozenset[str]], list[CallRecord]] = {}
         # (file, package, sys.path) → each local import with a file it runs
         self.targets: dict[tuple[str, str, tuple[str, ...]], list[tuple[FoundImport, LocalFile]]] = {}
+        # (sys.path, display root) → the local import graph the entry services under it share
+        self.graphs: dict[tuple[tuple[str, ...], str], _LocalGraph] = {}
 
-    def outcome(
-        self, path: Path, package: str, parsed: _Parsed, display_root: Path, local: frozenset[str]
-    ) -> tuple[list[ImportRecord], list[Finding]]:
-        key = (path, package, display_root, local)
-        if key not in self.outcomes:
-            findings: list[Finding] = []
-            self.outcomes[key] = (_outcome(path, parsed, display_root, local, findings), findings)
-        return self.outcomes[key]
-
-    def calls(self, path: Path, package: str, parsed: _Parsed, display_root: Path, local: frozenset[str]) -> list[CallRecord]:
-        """The file's calls into third-party names: once per scan, not once per service."""
-        key = (path, package, display_root, local)
-        if key not in self.called:
-            self.called[key] = _calls(parsed, shown_path(path, display_root), local)
-        return self.called[key]
+    def graph(self, sys_path: tuple[Path, ...], display_root: Path, local: frozenset[str]) -> _LocalGraph:
+        """The graph of files reached under `sys_path` (`local`: the names it makes local)."""
+        key = (tuple(map(str, sys_path)), str(display_root))
+        if key not in self.graphs:
+            self.graphs[key] = _LocalGraph(sys_path, display_root, local)
+        return self.graphs[key]
 
     def local_targets(
         self, path: Path, package: str, parsed: _Parsed, local: frozenset[str], sys_path: Sequence[Path], finder: LocalFinder
@@ -313,44 +304,125 @@ def _collect_entry(
     service: Service, cache: ResultCache, workers: Workers, finder: LocalFinder, memo: ImportMemo
 ) -> ServiceImports:
     """An entry script and the local modules it reaches, transitively: each file read once,
-    each level of the import graph parsed in parallel."""
+    each level of the import graph parsed in parallel. Services that share a sys.path share
+    each file's part of the graph (`_Node`): this walk only strings the parts together."""
     assert service.entry is not None
     sys_path = service.sys_path
     local = frozenset().union(*(finder.top_level_names(folder) for folder in sys_path))
-    records: dict[str, list[ImportRecord]] = {}  # file key → its imports
-    calls: dict[str, list[CallRecord]] = {}
-    edges: list[LocalEdge] = []
-    findings: list[Finding] = []
-    extensions: set[Path] = set()
+    graph = memo.graph(sys_path, service.display_root, local)
+    visited: dict[str, _Node] = {}  # file key → its part of the graph, in the order walked
     level: list[tuple[Path, str]] = [(service.entry, "")]
     seen = {str(service.entry): service.entry}  # by string: Path equality is slow
     while level:
         following: list[tuple[Path, str]] = []
-        for (path, package), parsed in zip(level, _parse_files(level, cache, workers, memo)):
-            found, problems = memo.outcome(path, package, parsed, service.display_root, local)
-            records[str(path)] = found
-            calls[str(path)] = memo.calls(path, package, parsed, service.display_root, local)
-            findings.extend(problems)
-            shown = shown_path(path, service.display_root)
-            for item, target in memo.local_targets(path, package, parsed, local, sys_path, finder):
-                if target.extension:
-                    extensions.add(target.path)
-                    continue
-                edges.append(_edge(str(path), str(target.path), item, shown))
-                if str(target.path) not in seen:
-                    seen[str(target.path)] = target.path
-                    following.append((target.path, target.package))
+        for key, node in zip(map(str, (path for path, _ in level)), graph.nodes(level, cache, workers, finder, memo)):
+            visited[key] = node
+            for target in node.runs:
+                if str(target[0]) not in seen:
+                    seen[str(target[0])] = target[0]
+                    following.append(target)
         level = following
     files = tuple(sorted(seen.values(), key=_PARTS))  # Path's own order, each key built once
-    behind = guarded_only([str(service.entry)], edges)
+    behind = guarded_within([str(service.entry)], {key: node.edges for key, node in visited.items()}, visited)
+    records, calls = _assembled(visited, behind)
     return ServiceImports(
         service,
-        tuple(sorted(_behind_guards(records, behind), key=_RECORD_ORDER)),
-        tuple(sorted(findings)),
+        records,
+        tuple(sorted(finding for node in visited.values() for finding in node.findings)),
         files,
-        tuple(sorted(extensions, key=_PARTS)),
-        _calls_behind_guards(calls, behind),
+        tuple(sorted({path for node in visited.values() for path in node.extensions}, key=_PARTS)),
+        calls,
     )
+
+
+def _assembled(visited: dict[str, _Node], behind: dict[str, GuardedImport]) -> tuple[tuple[ImportRecord, ...], tuple[CallRecord, ...]]:
+    """Every visited file's imports and calls in ImportRecord's and CallRecord's order. Both
+    order by file first, so the files in the order of their shown paths, each with its own
+    records sorted once per scan, give what sorting them all would give."""
+    nodes = sorted(visited.items(), key=lambda item: item[1].shown)
+    if len({node.shown for _, node in nodes}) < len(nodes):  # two files shown alike: sort them all
+        records = {key: list(node.records) for key, node in visited.items()}
+        calls = {key: list(node.calls) for key, node in visited.items()}
+        return tuple(sorted(_behind_guards(records, behind), key=_RECORD_ORDER)), _calls_behind_guards(calls, behind)
+    out_records: list[ImportRecord] = []
+    out_calls: list[CallRecord] = []
+    for key, node in nodes:
+        via = behind.get(key)
+        if via is None:
+            out_records.extend(node.records)
+            out_calls.extend(node.calls)
+        else:
+            out_records.extend(node.records_behind(via))
+            out_calls.extend(node.calls_behind())
+    return tuple(out_records), tuple(out_calls)
+
+
+@dataclass(frozen=True)
+class _Node:
+    """One file of a local import graph (a sys.path, a display root): what every service whose
+    walk reaches the file takes from it, worked out once per scan."""
+
+    shown: str
+    records: tuple[ImportRecord, ...]  # in ImportRecord's order
+    calls: tuple[CallRecord, ...]  # in CallRecord's order, each once
+    findings: tuple[Finding, ...]
+    edges: tuple[LocalEdge, ...]  # the local imports that run a Python file, in the order found
+    runs: tuple[tuple[Path, str], ...]  # (file, package) each edge runs, in the same order
+    extensions: tuple[Path, ...]  # local extension modules it imports
+    _behind: dict[GuardedImport, tuple[ImportRecord, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def records_behind(self, via: GuardedImport) -> tuple[ImportRecord, ...]:
+        """The records of a file that runs only behind the guarded import `via`: guarded too."""
+        if via not in self._behind:
+            weakened = [record if record.guarded else replace(record, guarded=True, via=via) for record in self.records]
+            self._behind[via] = tuple(sorted(weakened, key=_RECORD_ORDER))
+        return self._behind[via]
+
+    def calls_behind(self) -> tuple[CallRecord, ...]:
+        return tuple(sorted({replace(call, guarded=True) for call in self.calls}))
+
+
+class _LocalGraph:
+    """The files reached under one sys.path and display root, each as a `_Node`."""
+
+    def __init__(self, sys_path: tuple[Path, ...], display_root: Path, local: frozenset[str]) -> None:
+        self.sys_path, self.display_root, self.local = sys_path, display_root, local
+        self._nodes: dict[tuple[str, str], _Node] = {}
+
+    def nodes(
+        self, files: Sequence[tuple[Path, str]], cache: ResultCache, workers: Workers, finder: LocalFinder, memo: ImportMemo
+    ) -> list[_Node]:
+        """The nodes of `files` (path, package): the files no service has reached yet are
+        parsed together, in parallel."""
+        keys = [(str(path), package) for path, package in files]
+        todo = [(key, item) for key, item in zip(keys, files) if key not in self._nodes]
+        if todo:
+            for (key, (path, package)), parsed in zip(todo, _parse_files([item for _, item in todo], cache, workers, memo)):
+                self._nodes[key] = self._node(path, package, parsed, finder, memo)
+        return [self._nodes[key] for key in keys]
+
+    def _node(self, path: Path, package: str, parsed: _Parsed, finder: LocalFinder, memo: ImportMemo) -> _Node:
+        findings: list[Finding] = []
+        found = _outcome(path, parsed, self.display_root, self.local, findings)
+        shown = shown_path(path, self.display_root)
+        edges: list[LocalEdge] = []
+        runs: list[tuple[Path, str]] = []
+        extensions: list[Path] = []
+        for item, target in memo.local_targets(path, package, parsed, self.local, self.sys_path, finder):
+            if target.extension:
+                extensions.append(target.path)
+            else:
+                edges.append(_edge(str(path), str(target.path), item, shown))
+                runs.append((target.path, target.package))
+        return _Node(
+            shown,
+            tuple(sorted(found, key=_RECORD_ORDER)),
+            tuple(sorted(set(_calls(parsed, shown, self.local)))),
+            tuple(findings),
+            tuple(edges),
+            tuple(runs),
+            tuple(extensions),
+        )
 
 
 def _edge(source: str, target: str, item: FoundImport, shown: str) -> LocalEdge:

@@ -14,6 +14,7 @@ from depaudit.evidence import chain_text
 from depaudit.packages.model import Need, ServiceReport
 from depaudit.python.model import ResolvedImport
 from depaudit.report import ScanReport
+from depaudit.emit.indented import dumps_indented
 
 SCHEMA_VERSION = "1.9"  # 1.9: need status capability (DA204); codes DA220–DA222 (CUDA majors)
 # 1.8: environments (which were audited, and why), suppressed
@@ -45,7 +46,7 @@ def report_to_json(report: ScanReport) -> dict[str, Any]:
 
 
 def dumps(report: ScanReport) -> str:
-    return json.dumps(report_to_json(report), indent=2, ensure_ascii=False) + "\n"
+    return dumps_indented(report_to_json(report)) + "\n"
 
 
 def load_schema() -> dict[str, Any]:

@@ -11,7 +11,6 @@ scanning takes no result without a location, and a guessed URI would point at th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from depaudit.packages.model import Need, ServiceReport
 from depaudit.paths import root_relative, source_root
 from depaudit.plan.model import FamilyPlan, PlanItem
 from depaudit.report import ScanReport
+from depaudit.emit.indented import dumps_indented
 
 SRCROOT = "%SRCROOT%"
 _SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -63,7 +63,7 @@ def render_sarif(report: ScanReport, *, root: Path | None = None) -> str:
             }
         ],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return dumps_indented(document) + "\n"
 
 
 def _rule(code: str) -> dict[str, Any]:

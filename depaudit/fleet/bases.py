@@ -70,6 +70,8 @@ class Bases:
         self._environments: dict[tuple[int, str], Path | None] = {}  # (image, its path) → copied out
         self._locks: dict[tuple[Path, str, str, tuple[Path, ...]], EnvironmentChoice] = {}  # each lock read once per target
         self._default: EnvironmentChoice | None = None
+        # (folders, interpreter, source) → the environment they name: every service of a family asks
+        self._named: dict[tuple[tuple[Path, ...], Path | None, str], EnvironmentChoice] = {}
         self._driver_files: DriverFiles | None = None
         self.explicit = distro_rules(options.distro, self.given) if options.distro else None  # a usage error first
 
@@ -216,18 +218,18 @@ class Bases:
         interpreter)."""
         options = self.options
         if options.site_packages:
-            return _named(options.site_packages, None, "--site-packages")
+            return self._named_once(options.site_packages, None, "--site-packages")
         if options.python is not None:
-            return _named((), options.python, "--python")
+            return self._named_once((), options.python, "--python")
         if options.lock is not None:
             return self._lock(options.lock, lineage, distro, "--lock", image)
         for family in lineage:
             if family.site_packages or family.python:
-                return _named(family.site_packages, family.python, f"family {family.name} in {self._config_name()}")
+                return self._named_once(family.site_packages, family.python, f"family {family.name} in {self._config_name()}")
             if family.lock is not None:
                 return self._lock(family.lock, lineage, distro, f"family {family.name} in {self._config_name()}", image)
         if self.config is not None and (self.config.site_packages or self.config.python):
-            return _named(self.config.site_packages, self.config.python, self._config_name())
+            return self._named_once(self.config.site_packages, self.config.python, self._config_name())
         if self.config is not None and self.config.lock is not None:
             return self._lock(self.config.lock, lineage, distro, self._config_name(), image)
         if image is not None:
@@ -286,6 +288,12 @@ class Bases:
             source = f"the wheels of {lock} for Python {version} on {distro}, from {named_by}"
             self._locks[key] = EnvironmentChoice((read.site_packages,), source, findings=read.findings)
         return self._locks[key]
+
+    def _named_once(self, site_packages: Sequence[Path], python: Path | None, source: str) -> EnvironmentChoice:
+        key = (tuple(site_packages), python, source)
+        if key not in self._named:
+            self._named[key] = _named(site_packages, python, source)
+        return self._named[key]
 
     def _config_name(self) -> str:
         return self.config.path.name if self.config is not None else "the config"

@@ -96,6 +96,26 @@ def folder_hints(
     return _hints(shown, [_content_key(path, cache) for path in files], cache, workers)
 
 
+class OwnHints:
+    """`folder_hints` for one scan's services: each file's hints found once, however many
+    services' closures hold it (a monorepo's shared modules are in every one)."""
+
+    def __init__(self, cache: ResultCache | None = None, workers: Workers | None = None) -> None:
+        self.cache = cache if cache is not None else ResultCache(None)
+        self.workers = workers
+        self._found: dict[tuple[str, str], list[FileHint]] = {}  # (file, display root) → its hints
+
+    def of(self, files: Sequence[Path], display_root: Path) -> list[FileHint]:
+        root = str(display_root)
+        todo = [path for path in files if (str(path), root) not in self._found]
+        if todo:
+            found = _start_hints([(path, None) for path in todo], [_content_key(path, self.cache) for path in todo], self.cache, self.workers)()
+            for path in todo:
+                shown = shown_path(path, display_root)
+                self._found[str(path), root] = [FileHint(shown, hint) for hint in found[path]]
+        return sorted(hint for path in files for hint in self._found[str(path), root])
+
+
 _KIND = "hints"  # content key → the file's hints
 # The same for an installed distribution's file, read by the `ast` route (installed_file_hints):
 # apart from a service's, as the routes part on a file only one of the parsers reads.

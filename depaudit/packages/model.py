@@ -75,10 +75,21 @@ def strongest_needs(needs: Iterable[Need]) -> tuple[Need, ...]:
         else:
             key = (need.name, need.status.value, need.package)
         current = best.get(key)
-        if current is None or _rank(need) < _rank(current):
+        if current is None or _stronger(need, current):
             best[key] = need
     return tuple(sorted(best.values(), key=lambda n: (n.status.rank, n.tier.rank, n.name)))
 
 
-def _rank(need: Need) -> tuple[int, int, tuple[str, ...]]:
-    return need.tier.rank, len(need.chain), tuple(str(step) for step in need.chain)
+def _stronger(need: Need, other: Need) -> bool:
+    """Surer, else shorter evidence, else the evidence first as text: the order of (tier rank,
+    chain length, each step's text), its texts made only for the steps where two chains differ
+    (they share the service's own steps, often as the same objects)."""
+    mine, theirs = (need.tier.rank, len(need.chain)), (other.tier.rank, len(other.chain))
+    if mine != theirs:
+        return mine < theirs
+    for step, known in zip(need.chain, other.chain):
+        if step is not known:
+            text, known_text = str(step), str(known)
+            if text != known_text:
+                return text < known_text
+    return False

@@ -10,7 +10,6 @@ from depaudit.collect.hint_calls import RESULT_OF
 from depaudit.evidence import EvidenceStep, NeedKind, StepKind, Tier, service_step
 from depaudit.findings import Finding
 from depaudit.native.hints import FileHint
-from depaudit.native.elf import is_extension_module
 from depaudit.native.model import LibraryStatus, NativeNeed, NativeReport
 from depaudit.packages.attempts import Attempts, alternative_rank, attempt_needs, group_attempts
 from depaudit.packages.code_reach import DistributionCode
@@ -18,6 +17,7 @@ from depaudit.packages.loaded import EarlierLoad, ProcessOrder
 from depaudit.packages.model import Need, strongest_needs
 from depaudit.packages.python_rules import MAX_BUILD_FILE_BYTES, CudaFrom, PackageRule
 from depaudit.packages.resolver import PackageResolver
+from depaudit.packages.walk_tiers import WalkTiers
 from depaudit.python.first_imports import FirstImport
 from depaudit.python.model import Distribution
 from depaudit.python.module_names import module_name
@@ -39,13 +39,15 @@ def service_needs(
     modules: ModuleReach | None = None,  # which of the wheels' modules the service's imports run
     own_hints: Sequence[FileHint] = (),  # in the service's own code
     own_elf: NativeReport | None = None,  # ELF files shipped in the service's folder
+    tiers: WalkTiers | None = None,  # the scan's ranked walk records, shared by its services
 ) -> tuple[tuple[Need, ...], list[Finding]]:
     """The service's needs (the strongest evidence for each) and the native stage's findings on the way."""
+    tiers = tiers or WalkTiers()
     start = (service_step(name),)
     needs: list[Need] = []
     findings: list[Finding] = []
     python = {item.key: DistributionCode(item, distributions[item.key], modules, item.key in reach.roots) for item in reach.reached}
-    walked = {item.key: _native_needs(natives[item.key], modules, python[item.key]) for item in reach.reached}
+    walked = {item.key: tiers.of(natives[item.key], modules, python[item.key]) for item in reach.reached}
     loads = {key: [(need, python[key].once_imported(need.tier, tier)) for need, tier, _ in found] for key, found in walked.items()}
     order = ProcessOrder(reach, loads, distributions, first_imports)
     for item in reach.reached:
@@ -57,16 +59,17 @@ def service_needs(
         if rule is not None and rule.cuda_from is not None:
             rule = rule.for_build(build_major(rule.cuda_from, dist))
         # A build for another CUDA major than the image's needs that major's cuDNN package.
-        own = replace(resolver, cuda_major=rule.cuda) if rule is not None and rule.cuda else resolver
+        own = resolver.for_cuda_major(rule.cuda) if rule is not None and rule.cuda else resolver
         found: list[Need] = []
+        prefix = _Prefixes(start, item.chain)
         for need, tier, steps in walked[item.key]:
             # Found nowhere: but an earlier import may have loaded an object of that name.
             earlier = order.earlier(item.key, need.soname) if need.status is LibraryStatus.SYSTEM else None
             if earlier is None and need.status is LibraryStatus.SYSTEM and rule is not None:
                 earlier = _loaded_by_rule(item.key, rule, need.soname, distributions)
-            found.append(own.native_need(need, item.tier.weakest(tier), (*start, *_joined(item.chain, steps)), earlier))
+            found.append(own.native_need(need, item.tier.weakest(tier), prefix(steps), earlier))
         attempts, rest = group_attempts(hints[item.key], dist.shared_objects)
-        found.extend(_distribution_hint_needs(item, rest, rule, own, start, python[item.key], distributions))
+        found.extend(_distribution_hint_needs(item, rest, rule, own, prefix, python[item.key], distributions))
         for group in attempts:
             found.extend(_attempt_needs(item, group, natives[item.key], own, order, python[item.key], start))
         needs.extend(_advised(found, rule, own.rules.distro, distributions) if rule is not None and rule.wheels else found)
@@ -93,44 +96,26 @@ def build_major(where: CudaFrom, dist: Distribution) -> str | None:
     return where.major(text)
 
 
-def _native_needs(
-    native: NativeReport, modules: ModuleReach | None, python: DistributionCode
-) -> list[tuple[NativeNeed, Tier, tuple[EvidenceStep, ...]]]:
-    """Each walk record of a reached distribution with its tier once the distribution is
-    imported: an extension module's records are as sure as module reach says that module is
-    imported, with the module steps to it. Of a distribution no reached module imports (numba
-    under librosa's lazy_loader), every extension module is optional at most."""
-    # Without module reach one record per library does: the walk's strongest, whichever root.
-    if modules is None:
-        return [(need, need.tier, ()) for need in native.strongest().values()]
-    # With it, each root is as sure as its module; then again only the strongest record of each
-    # library goes on (the resolver answers each one, and only the strongest answer is kept).
-    best: dict[tuple[str, LibraryStatus, str | None], tuple[tuple[int, int, int], NativeNeed, Tier, tuple[EvidenceStep, ...]]] = {}
-    for need in native.needs:
-        tier, steps = need.tier, ()
-        module = modules.extension_tier(python.item.key, need.chain[0]) if need.chain else None
-        if module is None and python.unimported and need.chain and is_extension_module(need.chain[0]):
-            module = (Tier.OPTIONAL, python.steps)
-        if module is not None:
-            tier, steps = tier.weakest(module[0]), module[1]
-        # Ties go to the record surest within its own walk: what loads whenever the wheel is imported.
-        rank = (tier.rank, need.tier.rank, len(steps) + len(need.chain))
-        key = (need.soname, need.status, need.found_at)
-        known = best.get(key)
-        if known is None or rank < known[0] or (rank == known[0] and _text(steps, need) < _text(known[3], known[1])):
-            best[key] = (rank, need, tier, steps)
-    return [(need, tier, steps) for _, need, tier, steps in best.values()]
-
-
-def _text(steps: tuple[EvidenceStep, ...], need: NativeNeed) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The last tie-break between two walk records: their evidence as text (rarely needed)."""
-    return tuple(map(str, steps)), need.chain
-
-
 def _joined(chain: tuple[EvidenceStep, ...], steps: tuple[EvidenceStep, ...]) -> tuple[EvidenceStep, ...]:
     """A distribution's chain, then the module steps it does not already hold (a distribution
     reached by an undeclared import has them in its chain)."""
     return (*chain, *(step for step in steps if step not in chain))
+
+
+class _Prefixes:
+    """The evidence before each need of one reached distribution: the service, the way to the
+    distribution, then the module steps to the code (`_joined`). A walk's records and hints share
+    a few module steps: each prefix is made once per steps tuple (kept, so its id stays its own)."""
+
+    def __init__(self, start: tuple[EvidenceStep, ...], chain: tuple[EvidenceStep, ...]) -> None:
+        self.start, self.chain = start, chain
+        self._made: dict[int, tuple[tuple[EvidenceStep, ...], tuple[EvidenceStep, ...]]] = {}
+
+    def __call__(self, steps: tuple[EvidenceStep, ...]) -> tuple[EvidenceStep, ...]:
+        known = self._made.get(id(steps))
+        if known is None:
+            known = self._made[id(steps)] = (steps, (*self.start, *_joined(self.chain, steps)))
+        return known[1]
 
 
 def _caught(hint: FileHint, tier: Tier) -> Tier:
@@ -216,7 +201,7 @@ def _distribution_hint_needs(
     hints: Sequence[FileHint],
     rule: PackageRule | None,
     resolver: PackageResolver,
-    start: tuple[EvidenceStep, ...],
+    prefix_of: _Prefixes,
     python: DistributionCode,
     distributions: Mapping[str, Distribution],
 ) -> list[Need]:
@@ -225,7 +210,7 @@ def _distribution_hint_needs(
     found: set[tuple[NeedKind, str]] = set()
     for hint in hints:
         tier, steps = python.of(hint)
-        prefix = (*start, *_joined(item.chain, steps))
+        prefix = prefix_of(steps)
         if any(c.startswith(RESULT_OF) for c in hint.hint.candidates):
             made = _returned_program(hint, _caught(hint, tier), prefix, resolver, python.modules)
         else:
@@ -246,7 +231,7 @@ def _distribution_hint_needs(
     for kind, need_name in rule.needs if rule is not None else ():
         if (kind, need_name) not in found:
             evidence = EvidenceStep(StepKind.RULE, f"rules/python/packages.toml [{item.key}]: {rule.source}")
-            prefix = (*start, *_joined(item.chain, python.steps), evidence)
+            prefix = (*prefix_of(python.steps), evidence)
             needs.append(_rule_need(rule, kind, need_name, python.tier.weakest(rule.tier), prefix, resolver, distributions))
     return needs
 

@@ -84,6 +84,7 @@ class ModuleReach:
     # (module, dotted callee as written there) → the texts that function returns; () when unknown.
     returns_of: Callable[[str, str], tuple[str, ...]] = field(default=lambda module, dotted: (), compare=False, repr=False)
     _answers: dict[tuple[str, str], tuple[Tier, tuple[EvidenceStep, ...]] | None] = field(default_factory=dict, compare=False, repr=False)
+    _steps: dict[str, tuple[EvidenceStep, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def extension_tier(self, key: str, relative: str) -> tuple[Tier, tuple[EvidenceStep, ...]] | None:
         """How surely the extension module at `relative` (a file of distribution `key`) is
@@ -160,7 +161,13 @@ class ModuleReach:
         return current
 
     def steps(self, module: str) -> tuple[EvidenceStep, ...]:
-        """The imports inside the wheels from the service's import to `module`."""
+        """The imports inside the wheels from the service's import to `module`: once per module
+        (asked for each hint and walk record there)."""
+        if module not in self._steps:
+            self._steps[module] = self._walk_back(module)
+        return self._steps[module]
+
+    def _walk_back(self, module: str) -> tuple[EvidenceStep, ...]:
         steps: list[EvidenceStep] = []
         seen: set[str] = set()
         current: str | None = module

@@ -67,3 +67,44 @@ def test_guarded_only_paths_cycles_and_what_no_root_reaches() -> None:
     ]
     behind = guarded_only(["main"], edges)
     assert {key: where.file for key, where in behind.items()} == {"a": "main", "b": "main"}
+
+
+def test_entry_services_sharing_one_scan_s_graph_see_each_their_own_guards(tmp_path: Path) -> None:
+    """One scan builds each file's part of the local import graph once; each service still gets
+    the guards of its own walk: a file behind a guard for one service is plain for another, and
+    the guard named is the one on that service's way."""
+    from depaudit.collect.imports import ImportMemo
+    from depaudit.collect.local import LocalFinder
+
+    _write(
+        tmp_path,
+        {
+            "agents/guarded.py": HELPER,  # helper.py only behind its guard
+            "agents/plain.py": "import helper\nimport lib.extra\n",  # helper.py plainly
+            "agents/both.py": "import lib.wrap\nimport helper\n",  # lib/wrap.py guards helper; this line does not
+            "helper.py": "import sounddevice\nimport lib.extra\n",
+            "lib/__init__.py": "",
+            "lib/extra.py": "import numpy  # sorted after helper.py's records\n",
+            "lib/wrap.py": "try:\n    import helper\nexcept ImportError:\n    helper = None\n",
+        },
+    )
+    names = ("guarded", "plain", "both")
+    services = [entry_service(name, tmp_path / f"agents/{name}.py", (tmp_path,), tmp_path, ()) for name in names]
+    memo, finder = ImportMemo(), LocalFinder()
+    shared = {service.name: collect_imports(service, finder=finder, memo=memo) for service in services}
+    shared |= {service.name: collect_imports(service, finder=finder, memo=memo) for service in reversed(services)}
+    alone = {service.name: collect_imports(service) for service in services}
+    assert shared == alone
+    assert len(memo.graphs) == 1  # one sys.path (agents/, the root): one graph for all three
+    third_party = {name: _flags(r for r in found.imports if r.module in ("numpy", "sounddevice")) for name, found in alone.items()}
+    assert third_party == {
+        "guarded": [
+            ("helper.py", "sounddevice", True, "agents/guarded.py:3 import helper"),
+            ("lib/extra.py", "numpy", True, "agents/guarded.py:3 import helper"),
+        ],
+        "plain": [("helper.py", "sounddevice", False, None), ("lib/extra.py", "numpy", False, None)],
+        "both": [("helper.py", "sounddevice", False, None), ("lib/extra.py", "numpy", False, None)],
+    }
+    assert [str(path.relative_to(tmp_path)) for path in alone["both"].files] == [
+        "agents/both.py", "helper.py", "lib/__init__.py", "lib/extra.py", "lib/wrap.py"
+    ]
