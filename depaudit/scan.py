@@ -7,16 +7,19 @@ apt diff per family, and the final verdict on each need). No rendering happens h
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from depaudit import consulted
+from depaudit import consulted, stage_memo
 from depaudit.cache import ResultCache
 from depaudit.collect.imports import ImportMemo, collect_imports
 from depaudit.collect.local import LocalFinder
 from depaudit.collect.model import ImportScope, Service, ServiceImports
 from depaudit.findings import Finding, FindingKind
+from depaudit.memo import memo_key
 from depaudit.fleet.bases import Bases, ServiceBase, distro_rules
 from depaudit.fleet.layout import load_fleet
 from depaudit.native.distribution import analyse_folder
@@ -61,6 +64,7 @@ class _Environment:
     reach: Reach
     natives: WheelNatives
     modules: ModuleGraph | None  # None under --no-module-reach
+    loaded: consulted.Consulted  # what loading `env` and `target` consulted
 
 
 @dataclass(frozen=True)
@@ -98,11 +102,14 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
             told.stage("python")
             key = (base.site_packages, id(base.image))
             if key not in environments:
-                env = load_environment(base.site_packages)
-                target = infer_target(base.site_packages)
+                with stage_memo.scope() as loaded:  # what the native stage's memo depends on too
+                    env = load_environment(base.site_packages)
+                    target = infer_target(base.site_packages)
                 # Read in this process, while the workers read ELF files (natives.read below).
                 modules = ModuleGraph(env, cache) if options.module_reach else None
-                environments[key] = _Environment(env, target, Reach(env, target, cache), WheelNatives(env, store, base.image), modules)
+                environments[key] = _Environment(
+                    env, target, Reach(env, target, cache), WheelNatives(env, store, base.image), modules, loaded
+                )
             environment = environments[key]
             told.stage("collect")
             imports = collect_imports(service, cache, workers, finder, memo)
@@ -117,15 +124,16 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
         _refuse_the_tools_own(reached)
         # The module walk (python's) runs in here while the workers read ELF files: it is native's time.
         told.stage("native")
-        walked = 0
-        for environment in environments.values():
+        walked = kept = 0
+        for (site_packages, _), environment in environments.items():
             wanted: dict[tuple[str, ...], set[str]] = {}
             for _, base, owner, _, reach in reached:
                 if owner is environment:
                     wanted.setdefault(base.ld_library_path, set()).update(item.key for item in reach.reached)
             walked += sum(len(keys) for keys in wanted.values())
-            environment.natives.read(wanted, partial(_module_reach, environment, [(i, r) for _, _, o, i, r in reached if o is environment]))
-        told.done("native", f"{walked} distribution walks")
+            meanwhile = partial(_module_reach, environment, [(i, r) for _, _, o, i, r in reached if o is environment])
+            kept += _read_natives(options, cache, site_packages, environment, wanted, meanwhile)
+        told.done("native", f"{walked} distribution walks" + (f", {kept} environment(s) as kept by a scan before" if kept else ""))
         told.stage("packages")
         told.count("services", 0, expected=len(reached))
         reports = []
@@ -228,6 +236,46 @@ def _refuse_the_tools_own(
                 "give --site-packages (a site-packages folder or a venv root) or --python (the services' "
                 "interpreter), activate the services' venv, or run where their ./.venv is"
             )
+
+
+def _read_natives(
+    options: ScanOptions,
+    cache: ResultCache,
+    site_packages: tuple[Path, ...],
+    environment: _Environment,
+    wanted: dict[tuple[str, ...], set[str]],
+    meanwhile: Callable[[], None],
+) -> bool:
+    """The native stage of one environment; given back by the stage memo (stage_memo.py) when
+    the environment and every wheel file the stage looked at are as they were — a scan that
+    misses the whole-scan memo because a service file was edited then skips the 33 walks of a
+    CUDA venv. Not for an image's environment (its files are read out of scratch copies), nor for
+    one laid out in the cache folder (a lock's: nothing there is stamped).
+    Whether the result was given back."""
+    natives = environment.natives
+    cache_dir = cache.path.parent if cache.path is not None else None
+    if cache_dir is None or not consulted.active() or natives.image is not None or _inside(site_packages, cache_dir):
+        natives.read(wanted, meanwhile)
+        return False
+    # The results file's name holds depaudit's version and its code's fingerprint.
+    key = repr(("native", memo_key(options), cache.path.name, site_packages, sorted((path, sorted(keys)) for path, keys in wanted.items())))
+    kept = stage_memo.recall(cache_dir, key)
+    if kept is not None:
+        natives.restore(*kept)
+        meanwhile()
+        return True
+    with stage_memo.scope() as read:
+        natives.read(wanted, meanwhile)
+    recorded = consulted.Consulted(started_ns=environment.loaded.started_ns)
+    recorded.merge(environment.loaded)  # the environment's RECORDs say which files a walk reads
+    recorded.merge(read)
+    stage_memo.keep(cache_dir, key, recorded, natives.kept())
+    return False
+
+
+def _inside(paths: tuple[Path, ...], folder: Path) -> bool:
+    own = os.path.join(os.path.abspath(folder), "")
+    return any(os.path.join(os.path.abspath(path), "").startswith(own) for path in paths)
 
 
 def _module_reach(environment: _Environment, reaches: list[tuple[ServiceImports, ServiceReach]]) -> None:
