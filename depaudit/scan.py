@@ -95,6 +95,7 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
     with Workers(options.processes, progress) as workers:
         store = ElfStore(cache, workers)
         reached = []  # (service, base, environment, imports, reach): every import read before any wheel
+        loaded_before = 0
         told.stage("collect")
         told.count("services", 0, expected=len(services))
         told.count("files read", 0)
@@ -102,9 +103,8 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
             told.stage("python")
             key = (base.site_packages, id(base.image))
             if key not in environments:
-                with stage_memo.scope() as loaded:  # what the native stage's memo depends on too
-                    env = load_environment(base.site_packages)
-                    target = infer_target(base.site_packages)
+                env, target, loaded, kept = _load_environment(options, cache, base)
+                loaded_before += kept
                 # Read in this process, while the workers read ELF files (natives.read below).
                 modules = ModuleGraph(env, cache) if options.module_reach else None
                 environments[key] = _Environment(
@@ -119,7 +119,8 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
             reached.append((service, base, environment, imports, environment.reach.of(imports.imports)))
         told.done("collect")
         distributions = len({(id(environment), item.key) for _, _, environment, _, reach in reached for item in reach.reached})
-        told.done("python", f"{len(environments)} environment(s), {distributions} distributions reached")
+        as_kept = f" ({loaded_before} as kept by a scan before)" if loaded_before else ""
+        told.done("python", f"{len(environments)} environment(s){as_kept}, {distributions} distributions reached")
         _refuse_empty_environments(reached)
         _refuse_the_tools_own(reached)
         # The module walk (python's) runs in here while the workers read ELF files: it is native's time.
@@ -249,12 +250,11 @@ def _read_natives(
     """The native stage of one environment; given back by the stage memo (stage_memo.py) when
     the environment and every wheel file the stage looked at are as they were — a scan that
     misses the whole-scan memo because a service file was edited then skips the 33 walks of a
-    CUDA venv. Not for an image's environment (its files are read out of scratch copies), nor for
-    one laid out in the cache folder (a lock's: nothing there is stamped).
+    CUDA venv. Not where `_stage_cache` says no.
     Whether the result was given back."""
     natives = environment.natives
-    cache_dir = cache.path.parent if cache.path is not None else None
-    if cache_dir is None or not consulted.active() or natives.image is not None or _inside(site_packages, cache_dir):
+    cache_dir = _stage_cache(cache, site_packages, natives.image)
+    if cache_dir is None:
         natives.read(wanted, meanwhile)
         return False
     # The results file's name holds depaudit's version and its code's fingerprint.
@@ -273,9 +273,39 @@ def _read_natives(
     return False
 
 
-def _inside(paths: tuple[Path, ...], folder: Path) -> bool:
+def _load_environment(
+    options: ScanOptions, cache: ResultCache, base: ServiceBase
+) -> tuple[PythonEnvironment, TargetPython, consulted.Consulted, bool]:
+    """The environment a service's base names, and what loading it consulted (the native
+    stage's memo depends on it too). Given back by the stage memo while every RECORD, METADATA
+    and folder it read is as it was: reading a CUDA venv's 34 RECORDs costs ~0.2 s. Whether it
+    was given back."""
+    cache_dir = _stage_cache(cache, base.site_packages, base.image)
+    key = repr(("environment", memo_key(options), cache.path.name if cache.path else None, base.site_packages))
+    with stage_memo.scope() as loaded:
+        kept = stage_memo.recall(cache_dir, key) if cache_dir is not None else None
+        if kept is not None:
+            return (*kept, loaded, True)
+        env = load_environment(base.site_packages)
+        target = infer_target(base.site_packages)
+    if cache_dir is not None:
+        recorded = consulted.Consulted(started_ns=loaded.started_ns)
+        recorded.merge(loaded)
+        stage_memo.keep(cache_dir, key, recorded, (env, target))
+    return env, target, loaded, False
+
+
+def _stage_cache(cache: ResultCache, site_packages: tuple[Path, ...], image: object) -> Path | None:
+    """Where the stage memo keeps an environment's stages; None when it may not: no cache, no
+    recording of what the scan consults, an image's environment (read out of scratch copies,
+    never stamped), or one laid out in the cache folder (a lock's: nothing there is stamped)."""
+    if cache.path is None or not consulted.active() or image is not None:
+        return None
+    folder = cache.path.parent
     own = os.path.join(os.path.abspath(folder), "")
-    return any(os.path.join(os.path.abspath(path), "").startswith(own) for path in paths)
+    if any(os.path.join(os.path.abspath(path), "").startswith(own) for path in site_packages):
+        return None
+    return folder
 
 
 def _module_reach(environment: _Environment, reaches: list[tuple[ServiceImports, ServiceReach]]) -> None:

@@ -39,7 +39,9 @@ class Scans:
     def __init__(self, capsys: pytest.CaptureFixture[str], out: Path, arguments: list[str]) -> None:
         self.capsys, self.out, self.arguments = capsys, out, arguments
         self.runs = 0
-        self.native: list[str | None] = []  # what -v said of the native stage, per run (None: it did not run)
+        # What -v said of the python and native stages, per run, less their times (None: they did not run).
+        self.python: list[str | None] = []
+        self.native: list[str | None] = []
 
     def __call__(self, *extra: str) -> tuple[bytes, str]:
         self.runs += 1
@@ -47,8 +49,9 @@ class Scans:
         self.capsys.readouterr()
         code = main(["scan", *self.arguments, "--format", "json", "--output", str(output), "--fail-on", "never", "-v", "--no-progress", *extra])
         said = self.capsys.readouterr().err
-        native = next((line for line in said.splitlines() if line.startswith("depaudit: native:")), None)
-        self.native.append(native.rsplit(" (", 1)[0] if native is not None else None)  # less its time
+        for stage, told in (("python", self.python), ("native", self.native)):
+            line = next((line for line in said.splitlines() if line.startswith(f"depaudit: {stage}:")), None)
+            told.append(line.rsplit(" (", 1)[0] if line is not None else None)
         assert code == 0, said
         memo = [line for line in said.splitlines() if "memo" in line]
         return output.read_bytes(), "\n".join(memo)
@@ -185,9 +188,9 @@ def test_each_kind_of_input_changed_misses_and_gives_the_uncached_report(
 def test_a_scan_after_a_service_file_edit_takes_the_native_stage_as_kept_until_a_wheel_changes(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The whole-scan memo misses on an edited service file; the native stage of each environment,
-    whose wheel files are as they were, is given back (stage_memo.py), and the report is still
-    what --no-cache says. A wheel's file changed after such a run makes its environment's stage
+    """The whole-scan memo misses on an edited service file; each environment, loaded, and its
+    native stage, whose wheel files are as they were, are given back (stage_memo.py), and the
+    report is still what --no-cache says. A wheel's file changed after such a run makes its environment's stage
     run again; the other environment's is still given back."""
     root = repo.parent
     scan = Scans(capsys, tmp_path, ["--config", str(repo), "--cache-dir", str(tmp_path / "cache"), "-j", "2"])
@@ -198,10 +201,18 @@ def test_a_scan_after_a_service_file_edit_takes_the_native_stage_as_kept_until_a
     def native_of_the_miss() -> str | None:
         return scan.native[-3]  # changed(): the miss, --no-cache, then the hit (no stage runs)
 
+    def python_of_the_miss() -> str | None:
+        return scan.python[-3]
+
+    loaded, both = "2 environment(s), 3 distributions reached", "2 environment(s) (2 as kept by a scan before), 3 distributions reached"
+    assert scan.python[0] == f"depaudit: python: {loaded}"
+
     # Only what each change touched is aged: aging a file changes its ctime, which a stamp holds.
     face = root / "agents/face.py"
     report = scan.changed(lambda: face.write_text(face.read_text() + "# edited\n"), face, differs=False, before=report)
     assert native_of_the_miss() == "depaudit: native: 3 distribution walks, 2 environment(s) as kept by a scan before"
+    assert python_of_the_miss() == f"depaudit: python: {both}"
+    assert scan.python[-2] == f"depaudit: python: {loaded}"
     assert scan.native[-2] == "depaudit: native: 3 distribution walks, 4 ELF objects read, 2 files searched for hints"  # --no-cache
     # Again, with an import of nothing installed: the same wheels are reached, so the stage is still given back.
     report = scan.changed(lambda: face.write_text(face.read_text() + "import yaml\n"), face, differs=True, before=report)
@@ -210,6 +221,7 @@ def test_a_scan_after_a_service_file_edit_takes_the_native_stage_as_kept_until_a
     init = root / "envs/vision/site-packages/visionlib/__init__.py"
     report = scan.changed(lambda: init.write_text('import ctypes\nctypes.CDLL("libasound.so.2")\n'), init, differs=True, before=report)
     assert b'"libasound.so.2"' in report
+    assert python_of_the_miss() == f"depaudit: python: {both}"  # the RECORDs are as they were
     assert native_of_the_miss() == (
         "depaudit: native: 3 distribution walks, 1 environment(s) as kept by a scan before, 0 ELF objects read, 1 files searched for hints"
     )
@@ -236,6 +248,7 @@ def test_a_scan_after_a_service_file_edit_takes_the_native_stage_as_kept_until_a
     assert native_of_the_miss() == (
         "depaudit: native: 3 distribution walks, 1 environment(s) as kept by a scan before, 0 ELF objects read, 0 files searched for hints"
     )
+    assert python_of_the_miss() == "depaudit: python: 2 environment(s) (1 as kept by a scan before), 3 distributions reached"
     assert len(list((tmp_path / "cache/stages").glob("*.pickle"))) >= 2
 
 
