@@ -5,7 +5,8 @@ own code, so an entry another depaudit wrote is never read. SQLite makes concurr
 each run writes its new entries in one transaction, and a reader sees all of it or none.
 
 Keys say when a result still holds. A source file of the services is keyed by its content (a
-fresh CI checkout changes every mtime, not the bytes); an installed ELF file by its path, size,
+fresh CI checkout changes every mtime, not the bytes), found through a stat → content-key table
+so that a file unchanged since a run read it is not read again to tell its key; an installed ELF file by its path, size,
 mtime, ctime and inode — what git trusts for its index — so that a warm run never reads the
 gigabytes a CUDA site-packages holds. An installed `.py` file's hints are kept by content too,
 found through a stat → content-key table (native/hints.py), and a wheel's native walk holds the
@@ -24,13 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import depaudit
-from depaudit.consulted import note_read
+from depaudit.consulted import RACY_NS, note_read
 from depaudit.reading import read_regular
 
 MISSING: Any = object()  # what `get` returns for a key it does not hold
 # Stat key of an installed file → its content key: the hint and import readers share it, so a
 # file one of them has read is found by the other without reading it.
 INSTALLED_DIGEST = "digest"
+# The same for a service's source file (see `ResultCache.file_digest_and_source`): apart, as its
+# stat key holds the device too and is written only for a file whose times are not racy.
+SOURCE_DIGEST = "source-digest"
 # The results file's bound: ~25 environments the size of a CUDA torch site-packages and a
 # 2,000-file monorepo (2.5 MB each); past it, a run keeps only the entries it used.
 MAX_BYTES = 64 << 20
@@ -50,6 +54,28 @@ def stat_key(path: Path | str, *extra: str) -> str | None:
         return None
     fields = (str(path), status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino)
     return "|".join((*map(str, fields), *extra))
+
+
+def _source_stat(path: str) -> str | None:
+    """What says a service's source file holds the bytes it held (git's index trusts the same):
+    its identity, size and times. None when it cannot be examined: it is read, and fails there."""
+    note_read(path)
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return f"{path}|{status.st_dev}|{status.st_ino}|{status.st_size}|{status.st_mtime_ns}|{status.st_ctime_ns}"
+
+
+def _settled(stat: str) -> bool:
+    """Whether a file's stat key may stand for its bytes: not when its times are within RACY_NS
+    of now, as a write later in the same timestamp tick would leave them as they are ("racy
+    git"). Such a file is read again by the next run."""
+    import time
+
+    mtime, ctime = (int(field) for field in stat.rsplit("|", 2)[1:])
+    since = time.time_ns() - RACY_NS
+    return mtime < since and ctime < since
 
 
 def file_stamp(path: str) -> str:
@@ -90,9 +116,16 @@ class ResultCache:
         key = str(path)  # a string: Path equality is slow, and this is asked per file per service
         if key in self._digests:
             return self._digests[key], None
+        stat = _source_stat(key)
+        known = self.get(SOURCE_DIGEST, stat)
+        if known is not MISSING:
+            self._digests[key] = known
+            return known, None
         source = read_regular(path)
-        self._digests[key] = content_key(source)
-        return self._digests[key], source
+        self._digests[key] = digest = content_key(source)
+        if stat is not None and _settled(stat):
+            self.put(SOURCE_DIGEST, stat, digest)
+        return digest, source
 
     def get(self, kind: str, key: str | None) -> Any:
         if key is None:

@@ -7,16 +7,19 @@ apt diff per family, and the final verdict on each need). No rendering happens h
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from depaudit import consulted
+from depaudit import consulted, stage_memo
 from depaudit.cache import ResultCache
 from depaudit.collect.imports import ImportMemo, collect_imports
 from depaudit.collect.local import LocalFinder
 from depaudit.collect.model import ImportScope, Service, ServiceImports
 from depaudit.findings import Finding, FindingKind
+from depaudit.memo import memo_key
 from depaudit.fleet.bases import Bases, ServiceBase, distro_rules
 from depaudit.fleet.layout import load_fleet
 from depaudit.native.distribution import analyse_folder
@@ -64,6 +67,7 @@ class _Environment:
     natives: WheelNatives
     modules: ModuleGraph | None  # None under --no-module-reach
     tiers: WalkTiers  # its wheels' walk records ranked by module reach
+    loaded: consulted.Consulted  # what loading `env` and `target` consulted
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,7 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
         store = ElfStore(cache, workers)
         own_hints = OwnHints(cache, workers)  # the services' own files' hints, each file's found once
         reached = []  # (service, base, environment, imports, reach): every import read before any wheel
+        loaded_before = 0
         told.stage("collect")
         told.count("services", 0, expected=len(services))
         told.count("files read", 0)
@@ -113,12 +118,12 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
             told.stage("python")
             key = (base.site_packages, id(base.image))
             if key not in environments:
-                env = load_environment(base.site_packages)
-                target = infer_target(base.site_packages)
+                env, target, loaded, kept = _load_environment(options, cache, base)
+                loaded_before += kept
                 # Read in this process, while the workers read ELF files (natives.read below).
                 modules = ModuleGraph(env, cache) if options.module_reach else None
                 environments[key] = _Environment(
-                    env, target, Reach(env, target, cache), WheelNatives(env, store, base.image), modules, WalkTiers()
+                    env, target, Reach(env, target, cache), WheelNatives(env, store, base.image), modules, WalkTiers(), loaded
                 )
             environment = environments[key]
             told.stage("collect")
@@ -129,22 +134,24 @@ def run_scan(options: ScanOptions, progress: ScanProgress | None = None) -> Scan
             reached.append((service, base, environment, imports, environment.reach.of(imports.imports)))
         told.done("collect")
         distributions = len({(id(environment), item.key) for _, _, environment, _, reach in reached for item in reach.reached})
-        told.done("python", f"{len(environments)} environment(s), {distributions} distributions reached")
+        as_kept = f" ({loaded_before} as kept by a scan before)" if loaded_before else ""
+        told.done("python", f"{len(environments)} environment(s){as_kept}, {distributions} distributions reached")
         _refuse_empty_environments(reached)
         _refuse_the_tools_own(reached)
         # The module walk (python's) runs in here while the workers read ELF files: it is native's time.
         told.stage("native")
-        walked = 0
+        walked = kept = 0
         module_walks: dict[int, ModuleReach] = {}  # position in `reached` → what its imports run in the wheels
-        for environment in environments.values():
+        for (site_packages, _), environment in environments.items():
             wanted: dict[tuple[str, ...], set[str]] = {}
             for _, base, owner, _, reach in reached:
                 if owner is environment:
                     wanted.setdefault(base.ld_library_path, set()).update(item.key for item in reach.reached)
             walked += sum(len(keys) for keys in wanted.values())
             mine = [(position, i, r) for position, (_, _, o, i, r) in enumerate(reached) if o is environment]
-            environment.natives.read(wanted, partial(_module_reach, environment, mine, module_walks))
-        told.done("native", f"{walked} distribution walks")
+            meanwhile = partial(_module_reach, environment, mine, module_walks)
+            kept += _read_natives(options, cache, site_packages, environment, wanted, meanwhile)
+        told.done("native", f"{walked} distribution walks" + (f", {kept} environment(s) as kept by a scan before" if kept else ""))
         told.stage("packages")
         told.count("services", 0, expected=len(reached))
         reports = []
@@ -248,6 +255,75 @@ def _refuse_the_tools_own(
                 "give --site-packages (a site-packages folder or a venv root) or --python (the services' "
                 "interpreter), activate the services' venv, or run where their ./.venv is"
             )
+
+
+def _read_natives(
+    options: ScanOptions,
+    cache: ResultCache,
+    site_packages: tuple[Path, ...],
+    environment: _Environment,
+    wanted: dict[tuple[str, ...], set[str]],
+    meanwhile: Callable[[], None],
+) -> bool:
+    """The native stage of one environment; given back by the stage memo (stage_memo.py) when
+    the environment and every wheel file the stage looked at are as they were — a scan that
+    misses the whole-scan memo because a service file was edited then skips the 33 walks of a
+    CUDA venv. Not where `_stage_cache` says no.
+    Whether the result was given back."""
+    natives = environment.natives
+    cache_dir = _stage_cache(cache, site_packages, natives.image)
+    if cache_dir is None:
+        natives.read(wanted, meanwhile)
+        return False
+    # The results file's name holds depaudit's version and its code's fingerprint.
+    key = repr(("native", memo_key(options), cache.path.name, site_packages, sorted((path, sorted(keys)) for path, keys in wanted.items())))
+    kept = stage_memo.recall(cache_dir, key)
+    if kept is not None:
+        natives.restore(*kept)
+        meanwhile()
+        return True
+    with stage_memo.scope() as read:
+        natives.read(wanted, meanwhile)
+    recorded = consulted.Consulted(started_ns=environment.loaded.started_ns)
+    recorded.merge(environment.loaded)  # the environment's RECORDs say which files a walk reads
+    recorded.merge(read)
+    stage_memo.keep(cache_dir, key, recorded, natives.kept())
+    return False
+
+
+def _load_environment(
+    options: ScanOptions, cache: ResultCache, base: ServiceBase
+) -> tuple[PythonEnvironment, TargetPython, consulted.Consulted, bool]:
+    """The environment a service's base names, and what loading it consulted (the native
+    stage's memo depends on it too). Given back by the stage memo while every RECORD, METADATA
+    and folder it read is as it was: reading a CUDA venv's 34 RECORDs costs ~0.2 s. Whether it
+    was given back."""
+    cache_dir = _stage_cache(cache, base.site_packages, base.image)
+    key = repr(("environment", memo_key(options), cache.path.name if cache.path else None, base.site_packages))
+    with stage_memo.scope() as loaded:
+        kept = stage_memo.recall(cache_dir, key) if cache_dir is not None else None
+        if kept is not None:
+            return (*kept, loaded, True)
+        env = load_environment(base.site_packages)
+        target = infer_target(base.site_packages)
+    if cache_dir is not None:
+        recorded = consulted.Consulted(started_ns=loaded.started_ns)
+        recorded.merge(loaded)
+        stage_memo.keep(cache_dir, key, recorded, (env, target))
+    return env, target, loaded, False
+
+
+def _stage_cache(cache: ResultCache, site_packages: tuple[Path, ...], image: object) -> Path | None:
+    """Where the stage memo keeps an environment's stages; None when it may not: no cache, no
+    recording of what the scan consults, an image's environment (read out of scratch copies,
+    never stamped), or one laid out in the cache folder (a lock's: nothing there is stamped)."""
+    if cache.path is None or not consulted.active() or image is not None:
+        return None
+    folder = cache.path.parent
+    own = os.path.join(os.path.abspath(folder), "")
+    if any(os.path.join(os.path.abspath(path), "").startswith(own) for path in site_packages):
+        return None
+    return folder
 
 
 def _module_reach(

@@ -198,3 +198,37 @@ def test_the_code_fingerprint_follows_bytes_not_mtimes(tmp_path: Path, monkeypat
     assert _fingerprint() == here
     (copy / "scan.py").write_bytes((copy / "scan.py").read_bytes() + b"\n")
     assert _fingerprint() != here
+
+
+def test_a_service_file_unchanged_since_it_was_read_is_not_read_to_tell_its_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import depaudit.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "RACY_NS", 0)  # the file was just written: trust its times now
+    source = tmp_path / "svc.py"
+    source.write_bytes(b"import os\n")
+    first = ResultCache(tmp_path / "cache")
+    digest, read = first.file_digest_and_source(source)
+    assert read == b"import os\n" and digest == cache_module.content_key(b"import os\n")
+    first.save()
+    with opened_files().watching() as opened:
+        assert ResultCache(tmp_path / "cache").file_digest_and_source(source) == (digest, None)
+    assert str(source) not in opened
+    # Rewritten (same size, other bytes): its times change, and it is read again.
+    source.write_bytes(b"import re\n")
+    again = ResultCache(tmp_path / "cache").file_digest_and_source(source)
+    assert again == (cache_module.content_key(b"import re\n"), b"import re\n")
+    # A fresh checkout of the same bytes (another file: new inode and times) hits the content key.
+    copy = tmp_path / "checkout" / "svc.py"
+    copy.parent.mkdir()
+    copy.write_bytes(b"import os\n")
+    assert ResultCache(tmp_path / "cache").file_digest_and_source(copy) == (digest, b"import os\n")
+
+
+def test_a_service_file_changed_within_the_racy_window_is_read_again(tmp_path: Path) -> None:
+    source = tmp_path / "svc.py"
+    source.write_bytes(b"import os\n")
+    first = ResultCache(tmp_path / "cache")
+    first.file_digest_and_source(source)
+    first.save()
+    # Just written: a later write in the same timestamp tick could keep its stat, so none was kept.
+    assert ResultCache(tmp_path / "cache").file_digest_and_source(source)[1] == b"import os\n"

@@ -39,6 +39,9 @@ class Scans:
     def __init__(self, capsys: pytest.CaptureFixture[str], out: Path, arguments: list[str]) -> None:
         self.capsys, self.out, self.arguments = capsys, out, arguments
         self.runs = 0
+        # What -v said of the python and native stages, per run, less their times (None: they did not run).
+        self.python: list[str | None] = []
+        self.native: list[str | None] = []
 
     def __call__(self, *extra: str) -> tuple[bytes, str]:
         self.runs += 1
@@ -46,6 +49,9 @@ class Scans:
         self.capsys.readouterr()
         code = main(["scan", *self.arguments, "--format", "json", "--output", str(output), "--fail-on", "never", "-v", "--no-progress", *extra])
         said = self.capsys.readouterr().err
+        for stage, told in (("python", self.python), ("native", self.native)):
+            line = next((line for line in said.splitlines() if line.startswith(f"depaudit: {stage}:")), None)
+            told.append(line.rsplit(" (", 1)[0] if line is not None else None)
         assert code == 0, said
         memo = [line for line in said.splitlines() if "memo" in line]
         return output.read_bytes(), "\n".join(memo)
@@ -177,6 +183,73 @@ def test_each_kind_of_input_changed_misses_and_gives_the_uncached_report(
     scan()  # the rules as they were: memoised again
     # An option.
     scan.changed(lambda: None, root, differs=True, before=report, extra=("--distro", "debian-12"))
+
+
+def test_a_scan_after_a_service_file_edit_takes_the_native_stage_as_kept_until_a_wheel_changes(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole-scan memo misses on an edited service file; each environment, loaded, and its
+    native stage, whose wheel files are as they were, are given back (stage_memo.py), and the
+    report is still what --no-cache says. A wheel's file changed after such a run makes its environment's stage
+    run again; the other environment's is still given back."""
+    root = repo.parent
+    scan = Scans(capsys, tmp_path, ["--config", str(repo), "--cache-dir", str(tmp_path / "cache"), "-j", "2"])
+    report, _ = scan()
+    assert scan.native[-1] is not None and "as kept" not in scan.native[-1]  # cold: nothing kept yet
+    assert "memo hit" in scan()[1]
+
+    def native_of_the_miss() -> str | None:
+        return scan.native[-3]  # changed(): the miss, --no-cache, then the hit (no stage runs)
+
+    def python_of_the_miss() -> str | None:
+        return scan.python[-3]
+
+    loaded, both = "2 environment(s), 3 distributions reached", "2 environment(s) (2 as kept by a scan before), 3 distributions reached"
+    assert scan.python[0] == f"depaudit: python: {loaded}"
+
+    # Only what each change touched is aged: aging a file changes its ctime, which a stamp holds.
+    face = root / "agents/face.py"
+    report = scan.changed(lambda: face.write_text(face.read_text() + "# edited\n"), face, differs=False, before=report)
+    assert native_of_the_miss() == "depaudit: native: 3 distribution walks, 2 environment(s) as kept by a scan before"
+    assert python_of_the_miss() == f"depaudit: python: {both}"
+    assert scan.python[-2] == f"depaudit: python: {loaded}"
+    assert scan.native[-2] == "depaudit: native: 3 distribution walks, 4 ELF objects read, 2 files searched for hints"  # --no-cache
+    # Again, with an import of nothing installed: the same wheels are reached, so the stage is still given back.
+    report = scan.changed(lambda: face.write_text(face.read_text() + "import yaml\n"), face, differs=True, before=report)
+    assert native_of_the_miss() == "depaudit: native: 3 distribution walks, 2 environment(s) as kept by a scan before"
+    # A wheel's Python file now loads a library by name: the vision environment's stage runs again.
+    init = root / "envs/vision/site-packages/visionlib/__init__.py"
+    report = scan.changed(lambda: init.write_text('import ctypes\nctypes.CDLL("libasound.so.2")\n'), init, differs=True, before=report)
+    assert b'"libasound.so.2"' in report
+    assert python_of_the_miss() == f"depaudit: python: {both}"  # the RECORDs are as they were
+    assert native_of_the_miss() == (
+        "depaudit: native: 3 distribution walks, 1 environment(s) as kept by a scan before, 0 ELF objects read, 1 files searched for hints"
+    )
+    # A service file edited after that partial reuse: both given back, the wheel's hint still there.
+    report = scan.changed(lambda: face.write_text(face.read_text() + "# again\n"), face, differs=False, before=report)
+    assert b'"libasound.so.2"' in report
+    assert native_of_the_miss() == "depaudit: native: 3 distribution walks, 2 environment(s) as kept by a scan before"
+    # A wheel's shared object: the bundled library now needs libXext too.
+    stubs, sp = root / "envs/vision/stubs", root / "envs/vision/site-packages"
+    report = scan.changed(
+        lambda: build_so(sp / "visionlib.libs/libvis-1a2b.so.1", soname="libvis-1a2b.so.1", needed=[stubs / "libGL.so.1", build_so(stubs / "libXext.so.6", soname="libXext.so.6")]),
+        stubs, sp / "visionlib.libs", differs=True, before=report,
+    )
+    assert b'"libXext.so.6"' in report
+    assert native_of_the_miss() == (
+        "depaudit: native: 3 distribution walks, 1 environment(s) as kept by a scan before, 1 ELF objects read, 0 files searched for hints"
+    )
+    # A RECORD: audiolib no longer lists its extension module (the audio environment runs again).
+    record = next((root / "envs/audio/site-packages").glob("audiolib-*.dist-info")) / "RECORD"
+    report = scan.changed(
+        lambda: record.write_text("".join(line + "\n" for line in record.read_text().splitlines() if ".so" not in line)),
+        record, differs=True, before=report,
+    )
+    assert native_of_the_miss() == (
+        "depaudit: native: 3 distribution walks, 1 environment(s) as kept by a scan before, 0 ELF objects read, 0 files searched for hints"
+    )
+    assert python_of_the_miss() == "depaudit: python: 2 environment(s) (1 as kept by a scan before), 3 distributions reached"
+    assert len(list((tmp_path / "cache/stages").glob("*.pickle"))) >= 2
 
 
 def test_an_image_layer_and_an_environment_variable_are_inputs(

@@ -50,6 +50,14 @@ class WheelNatives:
             self._walks.update(((key, ld_library_path), report) for key, report in walk().items())
         self._hints.update(zip(keys, hints()))
 
+    def kept(self) -> tuple[dict[tuple[str, tuple[str, ...]], NativeReport], dict[str, list[FileHint]]]:
+        """What has been read so far, to be given back by `restore` (scan.py's stage memo)."""
+        return dict(self._walks), dict(self._hints)
+
+    def restore(self, walks: dict[tuple[str, tuple[str, ...]], NativeReport], hints: dict[str, list[FileHint]]) -> None:
+        self._walks.update(walks)
+        self._hints.update(hints)
+
     def walk(self, key: str, ld_library_path: tuple[str, ...]) -> NativeReport:
         if (key, ld_library_path) not in self._walks:
             found = analyse_environment(self.env, [key], self.store, ld_library_path=ld_library_path, image=self.image)
