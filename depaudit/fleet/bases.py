@@ -7,7 +7,6 @@ FROM chain's external image)."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +19,7 @@ from depaudit.fleet.layout import FamilySpec, Fleet, Placement
 from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.lock.environment import lock_environment
+from depaudit.lock.pip_cache import pip_cache_dir
 from depaudit.lock.tags import DISTRO_PYTHON, wheel_target
 from depaudit.native.reads import read_by_the_scan
 from depaudit.options import DEFAULT_DISTRO, InputError, ScanOptions
@@ -280,7 +280,7 @@ class Bases:
                 cache=options.cache_dir or default_cache_dir(),
                 reads=read_by_the_scan,
                 index_url=options.index_url or (config.index_url if config is not None else None),
-                pip_cache=_pip_cache(),
+                pip_cache=pip_cache_dir(),
                 processes=options.processes,
             )
             source = f"the wheels of {lock} for Python {version} on {distro}, from {named_by}"
@@ -310,13 +310,6 @@ def image_python(image: BaseImage) -> str | None:
         if versions:
             return f"3.{max(versions)}"
     return None
-
-
-def _pip_cache() -> Path:
-    """pip's cache folder, where its wheel cache (`wheels/`) keeps the wheels it built."""
-    if os.environ.get("PIP_CACHE_DIR"):
-        return Path(os.environ["PIP_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pip"
 
 
 def _named(site_packages: Sequence[Path], python: Path | None, source: str) -> EnvironmentChoice:
