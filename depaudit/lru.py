@@ -15,7 +15,7 @@ import fcntl
 import os
 import shutil
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 
@@ -49,9 +49,10 @@ class SharedUse:
             self._fd = None
 
 
-def trim_lru(entries: Sequence[Path], max_bytes: int) -> list[Path]:
+def trim_lru(entries: Sequence[Path], max_bytes: int, keep: Collection[Path] = ()) -> list[Path]:
     """Remove the least recently used of `entries` until those left hold at most `max_bytes` of
-    disk; the entries removed. Call only under the exclusive lock: no scan is reading them."""
+    disk; the entries removed. Those in `keep` count, and are never removed. Call only under the
+    exclusive lock: no scan is reading them."""
     dated: list[tuple[float, str, Path]] = []
     for entry in entries:
         try:
@@ -70,6 +71,8 @@ def trim_lru(entries: Sequence[Path], max_bytes: int) -> list[Path]:
     for _, _, entry in sorted(dated):
         if total <= max_bytes:
             break
+        if entry in keep:
+            continue
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)
         for inode in held[entry]:

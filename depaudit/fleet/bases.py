@@ -8,6 +8,7 @@ FROM chain's external image)."""
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from depaudit.fleet.layout import FamilySpec, Fleet, Placement
 from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.lock.environment import lock_environment
+from depaudit.lock.kept import KeptWheels
 from depaudit.lock.pip_cache import pip_cache_dir
 from depaudit.lock.tags import DISTRO_PYTHON, wheel_target
 from depaudit.native.reads import read_by_the_scan
@@ -70,6 +72,7 @@ class Bases:
         self._environments: dict[tuple[int, str], Path | None] = {}  # (image, its path) → copied out
         self._locks: dict[tuple[Path, str, str, tuple[Path, ...]], EnvironmentChoice] = {}  # each lock read once per target
         self._default: EnvironmentChoice | None = None
+        self._kept: KeptWheels | None = None  # the cache's lock trees, held while this scan lives
         self._driver_files: DriverFiles | None = None
         self.explicit = distro_rules(options.distro, self.given) if options.distro else None  # a usage error first
 
@@ -273,19 +276,32 @@ class Bases:
         key = (lock.resolve(), version, distro, find_links)
         if key not in self._locks:
             target = wheel_target(version, distro)
+            cache = options.cache_dir or default_cache_dir()
             read = lock_environment(
                 lock.resolve(),
                 target,
                 find_links=find_links,
-                cache=options.cache_dir or default_cache_dir(),
+                cache=cache,
                 reads=read_by_the_scan,
                 index_url=options.index_url or (config.index_url if config is not None else None),
                 pip_cache=pip_cache_dir(),
                 processes=options.processes,
+                kept=self._kept_wheels(cache),
             )
             source = f"the wheels of {lock} for Python {version} on {distro}, from {named_by}"
             self._locks[key] = EnvironmentChoice((read.site_packages,), source, findings=read.findings)
         return self._locks[key]
+
+    def _kept_wheels(self, cache: Path) -> KeptWheels | None:
+        """The cache's lock share, held until this scan's Bases go (its site-packages are read
+        until then), then trimmed; None when it cannot be held (the scan goes on unbounded)."""
+        if self._kept is None:
+            try:
+                self._kept = KeptWheels(cache)
+            except OSError:
+                return None
+            weakref.finalize(self, self._kept.close)
+        return self._kept
 
     def _config_name(self) -> str:
         return self.config.path.name if self.config is not None else "the config"

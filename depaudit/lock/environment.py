@@ -20,7 +20,8 @@ from packaging.utils import canonicalize_name
 from depaudit.findings import Finding, FindingKind
 from depaudit.lock.model import Pin, WheelTarget
 from depaudit.lock.readers import read_lock
-from depaudit.lock.tree import Reads, WheelError, WheelTree, assemble, trees_root, wheel_tree
+from depaudit.lock.kept import KeptWheels
+from depaudit.lock.tree import Reads, WheelError, WheelTree, assemble, env_made, env_root, trees_root, wheel_tree
 from depaudit.lock.wheels import WheelSources, file_sha256
 from depaudit.parallel import Workers, available_cores
 
@@ -55,9 +56,11 @@ def lock_environment(
     index_url: str | None = None,
     pip_cache: Path | None = None,
     processes: int | None = None,
+    kept: KeptWheels | None = None,
 ) -> LockEnvironment:
     """Each pin's wheel chosen and checked first (and, for a requirements file, what they
-    require), then the wheels not laid out yet laid out in parallel, one per worker."""
+    require), then the wheels not laid out yet laid out in parallel, one per worker. `kept`:
+    the cache folder held by the scan, told what it uses (see kept.py)."""
     read = read_lock(lock, target.python)
     sources = WheelSources(find_links, lock.parent, cache, index_url, pip_cache)
     findings: list[Finding] = list(read.findings)
@@ -96,7 +99,15 @@ def lock_environment(
         else:
             trees.append(result)
             findings.extend(result.findings)
+    root = env_root(trees, target.python.python_version, cache)
+    made = not env_made(root)
     site = assemble(trees, target.python.python_version, cache)
+    if kept is not None:
+        for tree in trees:
+            kept.use(tree.folder, made=not tree.cached)
+        for folder, made in sources.fetched.items():
+            kept.use(folder, made=made)
+        kept.use(root, made=made)
     return LockEnvironment(site, tuple(sorted(set(findings))), tuple(trees))
 
 

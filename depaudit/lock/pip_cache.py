@@ -131,17 +131,18 @@ def http_wheels(pip_cache: Path, cache: Path) -> dict[str, list[CachedWheel]]:
     return found
 
 
-def extract(wheel: CachedWheel, cache: Path) -> Path:
-    """The wheel as a file of its own: a `.body` file is one; a body inside an older pip's
-    response file is copied out into the cache once (by the file's stat). Raises OSError."""
+def extract(wheel: CachedWheel, cache: Path) -> tuple[Path, bool]:
+    """The wheel as a file of its own, and whether it was copied now: a `.body` file is one; a
+    body inside an older pip's response file is copied out into the cache once (by the file's
+    stat). Raises OSError."""
     if wheel.whole:
-        return wheel.path
+        return wheel.path, False
     status = wheel.path.stat()
     stamp = f"{wheel.path}|{status.st_size}|{status.st_mtime_ns}|{status.st_ctime_ns}|{status.st_ino}|{wheel.offset}"
     folder = cache / "downloads" / ("pip-" + hashlib.blake2b(stamp.encode(), digest_size=8).hexdigest())
     target = folder / wheel.filename
     if target.is_file():
-        return target
+        return target, False
     folder.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=wheel.filename + ".", dir=folder)
     try:
@@ -157,7 +158,7 @@ def extract(wheel: CachedWheel, cache: Path) -> Path:
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
-    return target
+    return target, True
 
 
 def _bodies(pip_cache: Path) -> list[tuple[Path, bool]]:

@@ -242,14 +242,24 @@ def _write_record(data: bytes, target: Path, data_dir: str | None) -> None:
     target.write_text(buffer.getvalue(), encoding="utf-8")
 
 
+def env_root(trees: Sequence[WheelTree], python_version: str, cache: Path) -> Path:
+    """The folder of the site-packages `assemble` makes of these trees (made or not)."""
+    import hashlib
+
+    digest = hashlib.sha256("\n".join([python_version, *(t.sha256 for t in trees)]).encode()).hexdigest()[:24]
+    return cache / "lock-envs" / code_version() / digest
+
+
+def env_made(root: Path) -> bool:
+    return (root / _DONE).is_file()
+
+
 def assemble(trees: Sequence[WheelTree], python_version: str, cache: Path) -> Path:
     """One site-packages holding every tree's files (hard links into the cache: no copy), named
     after the wheels' digests and the Python, laid out under `lib/pythonX.Y/site-packages` as a
     venv is. A file two wheels ship is the first wheel's."""
-    import hashlib
-
-    digest = hashlib.sha256("\n".join([python_version, *(t.sha256 for t in trees)]).encode()).hexdigest()[:24]
-    root = cache / "lock-envs" / code_version() / digest
+    root = env_root(trees, python_version, cache)
+    digest = root.name
     site = root / "lib" / f"python{python_version}" / "site-packages"
     if (root / _DONE).is_file():
         return site

@@ -52,6 +52,7 @@ class WheelSources:
         self.pip_cache = pip_cache
         self._local: dict[str, list[Path]] = {}  # canonical name → archives in the folders
         self._downloaded: dict[str, list[CachedWheel]] | None = None  # pip's HTTP cache, indexed when first needed
+        self.fetched: dict[Path, bool] = {}  # folders of `downloads/` this run read: whether it made them
         found = [path for folder in find_links for path in _archives(folder)]
         if pip_cache is not None:
             found += _archives(pip_cache / "wheels", nested=True)
@@ -86,7 +87,10 @@ class WheelSources:
         if candidate.path is not None:
             return candidate.path
         if candidate.cached is not None:
-            return extract(candidate.cached, self.cache)
+            wheel, made = extract(candidate.cached, self.cache)
+            if not candidate.cached.whole:
+                self.fetched[wheel.parent] = made or self.fetched.get(wheel.parent, False)
+            return wheel
         if candidate.url is None:
             raise OSError(f"{candidate.filename}: no file and no URL")
         if candidate.url.startswith("file:"):  # a wheel on this machine: read where it lies
@@ -95,7 +99,9 @@ class WheelSources:
         folder = self.cache / "downloads" / hashlib.blake2b(candidate.url.encode(), digest_size=8).hexdigest()
         target = folder / candidate.filename
         if target.is_file():
+            self.fetched.setdefault(folder, False)
             return target
+        self.fetched[folder] = True
         folder.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(prefix=candidate.filename + ".", dir=folder)
         try:
