@@ -165,7 +165,8 @@ def _bodies(pip_cache: Path) -> list[tuple[Path, bool]]:
     """The response files of pip's HTTP caches: (path, whether it is the older one-file kind)."""
     found = []
     for folder, old_format in (("http-v2", False), ("http", True)):
-        for current, dirs, names in os.walk(pip_cache / folder):
+        # Listed as inputs of the scan (memo.py): a body pip adds lands in a folder listed here.
+        for current, dirs, names in consulted.walk(pip_cache / folder):
             dirs.sort()
             for name in sorted(names):
                 if old_format or name.endswith(".body"):

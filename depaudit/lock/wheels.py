@@ -18,6 +18,7 @@ from pathlib import Path
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from depaudit import consulted
 from depaudit.lock.model import Pin, WheelTarget
 from depaudit.lock.pip_cache import CachedWheel, extract, http_wheels
 
@@ -173,13 +174,15 @@ def file_sha256(path: Path, cache: Path) -> str:
 
 
 def _archives(folder: Path, *, nested: bool = False) -> list[Path]:
-    """The wheels and sdists a folder holds; `nested`: in its subfolders too (pip's cache)."""
+    """The wheels and sdists a folder holds; `nested`: in its subfolders too (pip's cache).
+    Listed as inputs of the scan: a wheel added or removed is another scan (memo.py)."""
+    if nested:
+        return sorted(Path(current, name) for current, _, names in consulted.walk(folder) for name in names if name.endswith(".whl"))
     try:
-        if nested:
-            return sorted(folder.rglob("*.whl"))
-        return sorted(p for p in folder.iterdir() if p.name.endswith((".whl", ".tar.gz", ".zip")) and p.is_file())
+        names = consulted.listdir(folder)
     except OSError:
         return []
+    return sorted(p for p in (folder / name for name in names) if p.name.endswith((".whl", ".tar.gz", ".zip")) and p.is_file())
 
 
 def _archive_name(filename: str) -> str:

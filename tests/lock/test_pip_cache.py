@@ -5,6 +5,7 @@ HTTP on this machine, with the caching headers PyPI sends; then the audit reads 
 from __future__ import annotations
 
 import functools
+import json
 import http.server
 import os
 import shutil
@@ -176,3 +177,45 @@ def test_a_wheel_pip_downloaded_from_pypi_is_found_in_its_cache(tmp_path: Path) 
     assert [tree.sha256 for tree in audit.trees] == [SIX_SHA256]
     found = pip_cache.http_wheels(pip_dir, tmp_path / "cache")
     assert [wheel.filename for wheel in found["six"]] == [SIX]
+
+
+def _age(root: Path) -> None:
+    """Everything below `root` changed 10 s ago: the memo trusts no stamp taken within
+    consulted.RACY_NS of a scan's start."""
+    import time
+
+    then = time.time() - 10
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            os.utime(os.path.join(folder, name), (then, then), follow_symlinks=False)
+    os.utime(root, (then, then))
+
+
+def test_a_wheel_pip_caches_later_is_another_scan_not_a_memo_hit(wheels: Wheels, index: str, tmp_path: Path) -> None:
+    """pip's cache is an input of the scan: a memoised DA601 does not outlive the wheel's arrival."""
+    root = tmp_path / "fleet"
+    (root / "services" / "svc").mkdir(parents=True)
+    (root / "services" / "svc" / "main.py").write_text("import demo_user\n")
+    (root / "wheels").mkdir()
+    shutil.copy(wheels.user, root / "wheels" / wheels.user.name)
+    (root / "requirements.txt").write_text("demo==1.0\ndemo-user==2.0\n")
+    pip_dir = tmp_path / "pip-cache"
+    pip_dir.mkdir()
+    _age(root)
+    _age(pip_dir)
+    env = {**os.environ, "NO_COLOR": "1", "PIP_CACHE_DIR": str(pip_dir)}
+    command = [sys.executable, "-m", "depaudit", "scan", "services", "--lock", "requirements.txt", "--find-links", "wheels",
+               "--python-version", "3.11", "--distro", "ubuntu-22.04", "--cache-dir", str(tmp_path / "cache"), "--format", "json", "-v"]
+
+    def scan() -> tuple[list[str], str]:
+        result = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, check=False)
+        assert result.returncode in (0, 1), result.stderr
+        return [f["code"] for f in json.loads(result.stdout)["findings"]], result.stderr.strip().splitlines()[-1]
+
+    assert scan()[0] == ["DA601"]
+    found, said = scan()
+    assert found == ["DA601"] and said.startswith("depaudit: memo hit"), said  # memoised: it can go stale
+    _pip_download([sys.executable, "-m", "pip"], index, pip_dir, tmp_path / "dest")
+    found, said = scan()
+    assert found == []
+    assert said.startswith(f"depaudit: changed: listed {pip_dir}")
