@@ -24,6 +24,7 @@ class SharedUse:
 
     def __init__(self, lock_file: Path) -> None:
         """Raises OSError when the lock file cannot be made or locked."""
+        self._pid = os.getpid()
         self._fd: int | None = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_SH)
@@ -37,7 +38,8 @@ class SharedUse:
         if self._fd is None:
             return
         try:
-            if trim is not None:
+            # A forked worker shares the lock with its parent: only the process that took it trims.
+            if trim is not None and os.getpid() == self._pid:
                 try:
                     fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:

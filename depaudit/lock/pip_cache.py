@@ -107,6 +107,8 @@ def http_wheels(pip_cache: Path, cache: Path) -> dict[str, list[CachedWheel]]:
     try:
         known = json.loads(index_file.read_text())
         entries: dict[str, list[object]] = known["entries"] if known.get("format") == _FORMAT else {}
+        if not isinstance(entries, dict):
+            entries = {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         entries = {}
     fresh: dict[str, list[object]] = {}
@@ -120,15 +122,30 @@ def http_wheels(pip_cache: Path, cache: Path) -> dict[str, list[CachedWheel]]:
         entry = entries.get(str(path))
         if not (isinstance(entry, list) and len(entry) == 3 and entry[0] == stamp):
             entry = [stamp, *_identify(path, old_format, status.st_size)]
+        wheels = _entry_wheels(path, entry)
+        if wheels is None:  # an index entry this code did not write: the body is looked at again
+            entry = [stamp, *_identify(path, old_format, status.st_size)]
+            wheels = _entry_wheels(path, entry) or []
         fresh[str(path)] = entry
-        filenames, region = entry[1], entry[2]
-        if not filenames or not isinstance(region, list):
-            continue
-        for filename in filenames:
-            found.setdefault(canonicalize_name(parse_wheel_filename(filename)[0]), []).append(CachedWheel(filename, path, region[0], region[1]))
+        for name, wheel in wheels:
+            found.setdefault(name, []).append(wheel)
     if fresh != entries:
         _write_json(index_file, {"format": _FORMAT, "entries": fresh})
     return found
+
+
+def _entry_wheels(path: Path, entry: list[object]) -> list[tuple[str, CachedWheel]] | None:
+    """(canonical name, wheel) of an index entry; None when it is not one `_identify` makes."""
+    filenames, region = entry[1], entry[2]
+    if filenames == [] and region is None:
+        return []
+    try:
+        if not isinstance(filenames, list) or not isinstance(region, list):
+            return None
+        offset, size = (int(n) for n in region)
+        return [(canonicalize_name(parse_wheel_filename(str(f))[0]), CachedWheel(str(f), path, offset, size)) for f in filenames]
+    except (InvalidWheelFilename, InvalidVersion, TypeError, ValueError):
+        return None
 
 
 def extract(wheel: CachedWheel, cache: Path) -> tuple[Path, bool]:

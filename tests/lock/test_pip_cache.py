@@ -97,6 +97,13 @@ def test_a_pin_is_found_among_an_older_pips_cached_downloads(wheels: Wheels, ind
     again = _audit(lock, cache, pip_dir)
     assert again.findings == () and again.site_packages == audit.site_packages
     assert index_file.stat().st_mtime_ns == before  # nothing changed in pip's cache: the index is not rewritten
+    # An index this code did not write (damaged, edited) is no reason to miss the wheel: its
+    # bodies are looked at again.
+    entries = json.loads(index_file.read_text())["entries"]
+    index_file.write_text(json.dumps({"format": 1, "entries": {body: [stamp, ["not a wheel"], [0, "x"]] for body, (stamp, _, _) in entries.items()}}))
+    damaged = _audit(lock, cache, pip_dir)
+    assert damaged.findings == () and damaged.site_packages == audit.site_packages
+    assert json.loads(index_file.read_text())["entries"] == entries
 
 
 def test_a_cached_body_the_locks_hash_refuses_is_not_used(wheels: Wheels, index: str, tmp_path: Path) -> None:
