@@ -100,14 +100,14 @@ def lock_environment(
             trees.append(result)
             findings.extend(result.findings)
     root = env_root(trees, target.python.python_version, cache)
-    made = not env_made(root)
+    new_env = not env_made(root)
     site = assemble(trees, target.python.python_version, cache)
     if kept is not None:
         for tree in trees:
             kept.use(tree.folder, made=not tree.cached)
-        for folder, made in sources.fetched.items():
-            kept.use(folder, made=made)
-        kept.use(root, made=made)
+        for folder, fetched_now in sources.fetched.items():
+            kept.use(folder, made=fetched_now)
+        kept.use(root, made=new_env)
     return LockEnvironment(site, tuple(sorted(set(findings))), tuple(trees))
 
 

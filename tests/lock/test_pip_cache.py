@@ -226,3 +226,26 @@ def test_a_wheel_pip_caches_later_is_another_scan_not_a_memo_hit(wheels: Wheels,
     found, said = scan()
     assert found == []
     assert said.startswith(f"depaudit: changed: listed {pip_dir}")
+
+
+def test_a_wheel_copied_out_of_pips_cache_is_trimmed_with_the_rest(wheels: Wheels, index: str, tmp_path: Path) -> None:
+    """downloads/ is bounded too: the copy goes once a scan that did not use it trims at a tiny cap."""
+    from depaudit.lock.kept import KeptWheels
+
+    pip_dir = tmp_path / "pip-cache"
+    _pip_download([sys.executable, "-m", "pip"], index, pip_dir, tmp_path / "dest")
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("demo==1.0\n")
+    cache = tmp_path / "cache"
+    kept = KeptWheels(cache, max_bytes=1)
+    first = lock_environment(lock, PY311, find_links=[], cache=cache, reads=read_by_the_scan, pip_cache=pip_dir, kept=kept)
+    kept.close()
+    (copied,) = (cache / "downloads").glob(f"pip-*/{CACHED_NAME}")  # its own scan's: kept past the cap
+    other = tmp_path / "other.txt"
+    other.write_text("demo-user==2.0\n")  # requires demo, which it leaves out: a DA603, and a new site-packages
+    kept = KeptWheels(cache, max_bytes=1)
+    second = lock_environment(other, PY311, find_links=[wheels.folder], cache=cache, reads=read_by_the_scan, kept=kept)
+    assert kept.wrote and [f.kind for f in second.findings] == [FindingKind.LOCK_UNREADABLE]
+    kept.close()
+    assert not copied.parent.exists()
+    assert not first.site_packages.exists() and second.site_packages.is_dir()
