@@ -326,6 +326,7 @@ def _scanned(args: argparse.Namespace) -> tuple[ScanReport | None, Entry | None]
 
     config = _config_file(args.config, bool(args.paths))
     _apply_config_settings(args, config)
+    _lock_options_need_a_lock(args, config)
     if args.python_version is not None and not re.fullmatch(r"3\.\d+", args.python_version):
         raise InputError(f"--python-version takes X.Y (e.g. 3.11), not {args.python_version!r}")
     if args.jobs is not None and args.jobs < 1:
@@ -419,6 +420,30 @@ def _config_file(given: Path | None, have_paths: bool) -> Path | None:
     if found is None and not have_paths:
         raise InputError("no PATH given and no depaudit.toml (or [tool.depaudit] in pyproject.toml) here")
     return found
+
+
+def _lock_options_need_a_lock(args: argparse.Namespace, config: Path | None) -> None:
+    """--python-version, --find-links and --index-url (and their config keys) choose a lock's
+    wheels: given with no lock anywhere, nothing would read them, and the scan would look as if
+    it had. A usage error naming the option instead."""
+    if args.lock is not None:
+        return
+    fleet = None
+    if config is not None:
+        from depaudit.fleet.config import ConfigError, load_config, lock_option_unused
+        try:
+            fleet = load_config(config)
+        except ConfigError as error:
+            raise InputError(str(error)) from error
+        if fleet.lock is not None or any(family.lock is not None for family in fleet.families.values()):
+            return
+    for flag, value in (("--python-version", args.python_version), ("--find-links", args.find_links), ("--index-url", args.index_url)):
+        if value:
+            raise InputError(f"{flag} is for the wheels of a lock, and no lock is given (--lock, or `lock` in the config or a family)")
+    if fleet is not None:
+        unused = lock_option_unused(fleet)
+        if unused is not None:
+            raise InputError(unused)
 
 
 def _apply_config_settings(args: argparse.Namespace, config: Path | None) -> None:

@@ -7,8 +7,8 @@ FROM chain's external image)."""
 
 from __future__ import annotations
 
-import os
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +20,8 @@ from depaudit.fleet.layout import FamilySpec, Fleet, Placement
 from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
 from depaudit.lock.environment import lock_environment
+from depaudit.lock.kept import KeptWheels
+from depaudit.lock.pip_cache import pip_cache_dir
 from depaudit.lock.tags import DISTRO_PYTHON, wheel_target
 from depaudit.native.reads import read_by_the_scan
 from depaudit.options import DEFAULT_DISTRO, InputError, ScanOptions
@@ -72,6 +74,7 @@ class Bases:
         self._default: EnvironmentChoice | None = None
         # (folders, interpreter, source) → the environment they name: every service of a family asks
         self._named: dict[tuple[tuple[Path, ...], Path | None, str], EnvironmentChoice] = {}
+        self._kept: KeptWheels | None = None  # the cache's lock trees, held while this scan lives
         self._driver_files: DriverFiles | None = None
         self.explicit = distro_rules(options.distro, self.given) if options.distro else None  # a usage error first
 
@@ -275,15 +278,17 @@ class Bases:
         key = (lock.resolve(), version, distro, find_links)
         if key not in self._locks:
             target = wheel_target(version, distro)
+            cache = options.cache_dir or default_cache_dir()
             read = lock_environment(
                 lock.resolve(),
                 target,
                 find_links=find_links,
-                cache=options.cache_dir or default_cache_dir(),
+                cache=cache,
                 reads=read_by_the_scan,
                 index_url=options.index_url or (config.index_url if config is not None else None),
-                pip_cache=_pip_cache(),
+                pip_cache=pip_cache_dir(),
                 processes=options.processes,
+                kept=self._kept_wheels(cache),
             )
             source = f"the wheels of {lock} for Python {version} on {distro}, from {named_by}"
             self._locks[key] = EnvironmentChoice((read.site_packages,), source, findings=read.findings)
@@ -294,6 +299,17 @@ class Bases:
         if key not in self._named:
             self._named[key] = _named(site_packages, python, source)
         return self._named[key]
+
+    def _kept_wheels(self, cache: Path) -> KeptWheels | None:
+        """The cache's lock share, held until this scan's Bases go (its site-packages are read
+        until then), then trimmed; None when it cannot be held (the scan goes on unbounded)."""
+        if self._kept is None:
+            try:
+                self._kept = KeptWheels(cache)
+            except OSError:
+                return None
+            weakref.finalize(self, self._kept.close)
+        return self._kept
 
     def _config_name(self) -> str:
         return self.config.path.name if self.config is not None else "the config"
@@ -318,13 +334,6 @@ def image_python(image: BaseImage) -> str | None:
         if versions:
             return f"3.{max(versions)}"
     return None
-
-
-def _pip_cache() -> Path:
-    """pip's cache folder, where its wheel cache (`wheels/`) keeps the wheels it built."""
-    if os.environ.get("PIP_CACHE_DIR"):
-        return Path(os.environ["PIP_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pip"
 
 
 def _named(site_packages: Sequence[Path], python: Path | None, source: str) -> EnvironmentChoice:

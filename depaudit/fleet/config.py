@@ -128,6 +128,35 @@ def load_config(path: Path) -> FleetConfig:
         raise ConfigError(f"{one_line(path)}{f', line {line}' if line else ''}: {error}") from error
 
 
+def lock_option_unused(config: FleetConfig) -> str | None:
+    """The first key the config sets that only a lock uses (`python-version`, `find-links`,
+    `index-url`) when neither it nor any of its families names a lock; None otherwise. A key
+    nothing reads would leave the user thinking it was applied."""
+    if config.lock is not None or any(family.lock is not None for family in config.families.values()):
+        return None
+    prefix = "[tool.depaudit]" if config.path.name == "pyproject.toml" else None
+    tables: list[tuple[str, str, object]] = [
+        (prefix or "top level", key, value)
+        for key, value in (("python-version", config.python_version), ("find-links", config.find_links), ("index-url", config.index_url))
+    ]
+    for family in config.families.values():
+        where = f"[families.{toml_key(family.name)}]"
+        if prefix:
+            where = f"[tool.depaudit.{where[1:]}"
+        tables += [(where, "python-version", family.python_version), (where, "find-links", family.find_links)]
+    for where, key, value in tables:
+        if value:
+            try:
+                line = _key_line(consulted.read_text(config.path, errors="replace"), where, key)
+            except OSError:
+                line = None
+            return (
+                f"{one_line(config.path)}{f', line {line}' if line else ''}: {where} {key} is for the wheels of a lock, "
+                "and no lock is given (--lock, or `lock` in the config or a family)"
+            )
+    return None
+
+
 def _confined(config: FleetConfig, text: str) -> FleetConfig:
     """The config as a file of the project: what it names to read as the project's own (service
     folders and scripts, Dockerfiles, requirements, a base image on disk) lies inside the project

@@ -38,20 +38,19 @@ other scan holds the cache (the exclusive lock is not waited for: the last scan 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
-import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from depaudit.cache import code_fingerprint
 from depaudit.findings import Finding, FindingKind
+from depaudit.lru import SharedUse, trim_lru
 from depaudit.image.layers import LayeredImage, Opener, _Entry, _LayerIndex, compressed
 from depaudit.image.model import ImageFormatError
 from depaudit.image.rootfs import Ranges
@@ -74,13 +73,12 @@ class LayerCache:
         self.code = code_fingerprint()
         self.wrote = False  # whether this run added anything: only then may it need trimming
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock: int | None = os.open(self.folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        # Shared: scans use the cache together; eviction waits until none does.
+        self._use: SharedUse | None = SharedUse(self.folder / "lock")
         try:
-            # Shared: scans use the cache together; eviction waits until none does.
-            fcntl.flock(self._lock, fcntl.LOCK_SH)
             (self.folder / "tmp").mkdir(exist_ok=True)
         except OSError:
-            os.close(self._lock)
+            self._use.release()
             raise
 
     # Layers ------------------------------------------------------------------------------------
@@ -200,69 +198,18 @@ class LayerCache:
     # Size --------------------------------------------------------------------------------------
     def close(self) -> None:
         """Release the cache; trim it first when this run added to it and no other scan holds it."""
-        if self._lock is None:
-            return
-        try:
-            if self.wrote:
-                try:
-                    fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    pass  # another scan holds it: the last one to end trims
-                else:
-                    self.evict()
-        finally:
-            os.close(self._lock)
-            self._lock = None
+        if self._use is not None:
+            self._use.release(self.evict if self.wrote else None)
+            self._use = None
 
     def evict(self) -> list[str]:
         """Remove the least recently used entries until the cache fits; the names removed.
         Call only under the exclusive lock: no scan is writing or reading."""
         shutil.rmtree(self.folder / "tmp", ignore_errors=True)  # a killed scan's leftovers
-        entries: list[tuple[float, Path]] = []
-        for child in self.folder.iterdir():
-            if child.name.startswith(("layer-", "view-")):
-                try:
-                    entries.append((child.stat().st_mtime, child))
-                except OSError:
-                    pass
-        blocks: dict[tuple[int, int], int] = {}  # inode → bytes on disk
-        links: dict[tuple[int, int], int] = {}  # inode → entries linking it (a view shares a layer's)
-        held: dict[Path, list[tuple[int, int]]] = {}
-        for _, entry in entries:
-            held[entry] = inodes = _inodes(entry, blocks)
-            for inode in inodes:
-                links[inode] = links.get(inode, 0) + 1
-        total = sum(blocks.values())
-        removed: list[str] = []
-        for _, entry in sorted(entries, key=lambda item: (item[0], item[1].name)):
-            if total <= self.max_bytes:
-                break
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry.name)
-            for inode in held[entry]:
-                links[inode] -= 1
-                if links[inode] == 0:
-                    total -= blocks[inode]
+        entries = [child for child in self.folder.iterdir() if child.name.startswith(("layer-", "view-"))]
+        removed = trim_lru(entries, self.max_bytes)  # a view's files are hard links to its layers' copies
         (self.folder / "tmp").mkdir(exist_ok=True)
-        return removed
-
-
-def _inodes(folder: Path, blocks: dict[tuple[int, int], int]) -> list[tuple[int, int]]:
-    """Every file and folder below `folder` (by inode), noting each one's bytes on disk."""
-    found: list[tuple[int, int]] = []
-    pending = [str(folder)]
-    while pending:
-        current = pending.pop()
-        try:
-            status = os.lstat(current)
-            inode = (status.st_dev, status.st_ino)
-            blocks[inode] = status.st_blocks * 512
-            found.append(inode)
-            if stat.S_ISDIR(status.st_mode):
-                pending.extend(os.path.join(current, name) for name in os.listdir(current))
-        except OSError:
-            continue
-    return found
+        return [entry.name for entry in removed]
 
 
 def _name(identity: str) -> str:

@@ -20,7 +20,8 @@ from packaging.utils import canonicalize_name
 from depaudit.findings import Finding, FindingKind
 from depaudit.lock.model import Pin, WheelTarget
 from depaudit.lock.readers import read_lock
-from depaudit.lock.tree import Reads, WheelError, WheelTree, assemble, trees_root, wheel_tree
+from depaudit.lock.kept import KeptWheels
+from depaudit.lock.tree import Reads, WheelError, WheelTree, assemble, env_made, env_root, trees_root, wheel_tree
 from depaudit.lock.wheels import WheelSources, file_sha256
 from depaudit.parallel import Workers, available_cores
 
@@ -55,14 +56,16 @@ def lock_environment(
     index_url: str | None = None,
     pip_cache: Path | None = None,
     processes: int | None = None,
+    kept: KeptWheels | None = None,
 ) -> LockEnvironment:
     """Each pin's wheel chosen and checked first (and, for a requirements file, what they
-    require), then the wheels not laid out yet laid out in parallel, one per worker."""
+    require), then the wheels not laid out yet laid out in parallel, one per worker. `kept`:
+    the cache folder held by the scan, told what it uses (see kept.py)."""
     read = read_lock(lock, target.python)
     sources = WheelSources(find_links, lock.parent, cache, index_url, pip_cache)
     findings: list[Finding] = list(read.findings)
     shown = lock.name
-    chosen: dict[str, tuple[Pin, Path, str]] = {}  # canonical name → pin, its wheel, the wheel's sha256
+    chosen: dict[str, tuple[Pin, Path, str, str]] = {}  # canonical name → pin, its wheel, the wheel's sha256, its filename
     todo: list[Pin] = list(read.pins)
     pinned = {canonicalize_name(pin.name): pin for pin in read.pins}
     unpinned: set[str] = set()  # required, pinned nowhere: said once
@@ -85,42 +88,53 @@ def lock_environment(
                 continue
             pinned[name] = constraint
             todo.append(constraint)
-    items = [(wheel, digest, cache, reads) for _, wheel, digest in chosen.values()]
+    items = [(wheel, digest, cache, reads, filename) for _, wheel, digest, filename in chosen.values()]
     trees_root(cache).mkdir(parents=True, exist_ok=True)  # another depaudit's trees go before any worker starts
     with Workers(min(processes or available_cores(), len(items)) or 1) as workers:
         laid = workers.map(_lay_out, items, crashed=_crashed)
     trees = []
-    for (pin, _, _), result in zip(chosen.values(), laid):
+    for (pin, *_), result in zip(chosen.values(), laid):
         if isinstance(result, str):
             findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"{pin.name} {pin.version}: {result}"))
         else:
             trees.append(result)
             findings.extend(result.findings)
+    root = env_root(trees, target.python.python_version, cache)
+    new_env = not env_made(root)
     site = assemble(trees, target.python.python_version, cache)
+    if kept is not None:
+        for tree in trees:
+            kept.use(tree.folder, made=not tree.cached)
+        for folder, fetched_now in sources.fetched.items():
+            kept.use(folder, made=fetched_now)
+        kept.use(root, made=new_env)
     return LockEnvironment(site, tuple(sorted(set(findings))), tuple(trees))
 
 
-def _lay_out(item: tuple[Path, str, Path, Reads]) -> WheelTree | str:
+def _lay_out(item: tuple[Path, str, Path, Reads, str]) -> WheelTree | str:
     """Runs in a worker: the wheel's tree, or why it cannot be read."""
-    wheel, digest, cache, reads = item
+    wheel, digest, cache, reads, filename = item
     try:
-        return wheel_tree(wheel, digest, cache, reads)
+        return wheel_tree(wheel, digest, cache, reads, filename)
     except (WheelError, OSError) as error:
         return str(error)
 
 
-def _crashed(item: tuple[Path, str, Path, Reads]) -> WheelTree | str:
-    return f"laying out {item[0].name} killed its worker process: it is not audited"
+def _crashed(item: tuple[Path, str, Path, Reads, str]) -> WheelTree | str:
+    return f"laying out {item[4]} killed its worker process: it is not audited"
 
 
 def _wheel_of(
     pin: Pin, target: WheelTarget, sources: WheelSources, cache: Path, shown: str, findings: list[Finding]
-) -> tuple[Path, str] | None:
-    """The pin's best wheel for the target that the lock's hashes accept, and its sha256."""
+) -> tuple[Path, str, str] | None:
+    """The pin's best wheel for the target that the lock's hashes accept, its sha256 and
+    filename. A body of pip's cache the hashes refuse is said only when no wheel is accepted:
+    pip's cache may hold the same filename from another index, other bytes rightly."""
     offer = sources.offer(pin, target)
     if not offer.wheels:
         findings.append(Finding(FindingKind.LOCK_NO_WHEEL, shown, None, _no_wheel(pin, target, offer.sdists, offer.other_wheels)))
         return None
+    refused: list[Finding] = []
     for candidate in offer.wheels:
         try:
             wheel = sources.fetch(candidate)
@@ -131,14 +145,15 @@ def _wheel_of(
         accepted = pin.hashes or ({candidate.sha256} if candidate.sha256 else set())
         if accepted and digest not in accepted:
             message = (
-                f"{candidate.filename} ({wheel}) has sha256 {digest}, which the lock does not accept for "
+                f"{candidate.filename} ({candidate.cached.path if candidate.cached else wheel}) has sha256 {digest}, which the lock does not accept for "
                 f"{pin.name} {pin.version} ({pin.where}): the wheel is not used"
             )
-            findings.append(Finding(FindingKind.LOCK_HASH_MISMATCH, shown, None, message))
+            (refused if candidate.cached is not None else findings).append(Finding(FindingKind.LOCK_HASH_MISMATCH, shown, None, message))
             if candidate.path is None and wheel.parent.parent == cache / "downloads":
                 wheel.unlink(missing_ok=True)  # never kept: the next run downloads it again
             continue
-        return wheel, digest
+        return wheel, digest, candidate.filename
+    findings.extend(refused)
     return None
 
 

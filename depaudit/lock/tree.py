@@ -57,8 +57,9 @@ class WheelTree:
     cached: bool = False
 
 
-def wheel_tree(wheel: Path, sha256: str, cache: Path, reads: Reads) -> WheelTree:
-    """The wheel's installed layout in `cache`, laid out now unless an earlier run did."""
+def wheel_tree(wheel: Path, sha256: str, cache: Path, reads: Reads, filename: str | None = None) -> WheelTree:
+    """The wheel's installed layout in `cache`, laid out now unless an earlier run did.
+    `filename`: the wheel's name, when its file is named otherwise (a body in pip's cache)."""
     folder = trees_root(cache) / sha256[:2] / sha256
     done = folder / _DONE
     if done.is_file():
@@ -71,10 +72,11 @@ def wheel_tree(wheel: Path, sha256: str, cache: Path, reads: Reads) -> WheelTree
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=sha256[:16] + "-", dir=folder.parent))
     try:
-        read, touched, findings = _lay_out(wheel, staging, reads)
+        name = filename or wheel.name
+        read, touched, findings = _lay_out(wheel, staging, reads, name)
         size = wheel.stat().st_size
         rows = [[f.kind.value, f.path, f.line, f.message] for f in findings]
-        (staging / _DONE).write_text(json.dumps({"wheel": wheel.name, "wheel_bytes": size, "bytes_read": read, "bytes_touched": touched, "findings": rows}))
+        (staging / _DONE).write_text(json.dumps({"wheel": name, "wheel_bytes": size, "bytes_read": read, "bytes_touched": touched, "findings": rows}))
         try:
             staging.rename(folder)
         except OSError:
@@ -98,16 +100,16 @@ def trees_root(cache: Path) -> Path:
     return root
 
 
-def _lay_out(wheel: Path, into: Path, reads: Reads) -> tuple[int, int, list[Finding]]:
+def _lay_out(wheel: Path, into: Path, reads: Reads, name: str) -> tuple[int, int, list[Finding]]:
     counting = CountingFile(wheel)
     findings: list[Finding] = []
     try:
         try:
             archive = zipfile.ZipFile(counting)  # type: ignore[arg-type]
         except (zipfile.BadZipFile, OSError) as error:
-            raise WheelError(f"{wheel.name} is not a readable zip: {error}") from error
+            raise WheelError(f"{name} is not a readable zip: {error}") from error
         members = [info for info in archive.infolist() if not info.is_dir()]
-        data_dir = _data_dir(wheel.name, members)
+        data_dir = _data_dir(name, members)
         made: set[Path] = set()
         record: zipfile.ZipInfo | None = None
         for info in members:
@@ -116,7 +118,7 @@ def _lay_out(wheel: Path, into: Path, reads: Reads) -> tuple[int, int, list[Find
                 continue  # scripts, headers, data: installed outside site-packages
             if not _safe(installed):
                 message = f"a wheel member that would land outside site-packages ({info.filename}): not laid out"
-                findings.append(Finding(FindingKind.UNSAFE_MEMBER, f"{wheel.name}!{info.filename}", None, message))
+                findings.append(Finding(FindingKind.UNSAFE_MEMBER, f"{name}!{info.filename}", None, message))
                 continue
             if installed.endswith(".dist-info/RECORD") and installed.count("/") == 1:
                 record = info
@@ -135,11 +137,11 @@ def _lay_out(wheel: Path, into: Path, reads: Reads) -> tuple[int, int, list[Find
                     _sparse_copy(counting, info, target, decision)
             except (OSError, MemberError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as error:
                 # NotImplementedError: a compression zipfile lacks; RuntimeError: an encrypted member
-                findings.append(Finding(FindingKind.UNREADABLE_FILE, f"{wheel.name}!{info.filename}", None, f"cannot read it from the wheel: {error}"))
+                findings.append(Finding(FindingKind.UNREADABLE_FILE, f"{name}!{info.filename}", None, f"cannot read it from the wheel: {error}"))
         if record is not None:
             _write_record(archive.read(record), into / record.filename, data_dir)
         else:
-            findings.append(Finding(FindingKind.BAD_METADATA, wheel.name, None, "the wheel holds no RECORD: its files are unknown"))
+            findings.append(Finding(FindingKind.BAD_METADATA, name, None, "the wheel holds no RECORD: its files are unknown"))
         return counting.bytes_read, counting.bytes_touched, findings
     finally:
         counting.close()
@@ -240,14 +242,24 @@ def _write_record(data: bytes, target: Path, data_dir: str | None) -> None:
     target.write_text(buffer.getvalue(), encoding="utf-8")
 
 
+def env_root(trees: Sequence[WheelTree], python_version: str, cache: Path) -> Path:
+    """The folder of the site-packages `assemble` makes of these trees (made or not)."""
+    import hashlib
+
+    digest = hashlib.sha256("\n".join([python_version, *(t.sha256 for t in trees)]).encode()).hexdigest()[:24]
+    return cache / "lock-envs" / code_version() / digest
+
+
+def env_made(root: Path) -> bool:
+    return (root / _DONE).is_file()
+
+
 def assemble(trees: Sequence[WheelTree], python_version: str, cache: Path) -> Path:
     """One site-packages holding every tree's files (hard links into the cache: no copy), named
     after the wheels' digests and the Python, laid out under `lib/pythonX.Y/site-packages` as a
     venv is. A file two wheels ship is the first wheel's."""
-    import hashlib
-
-    digest = hashlib.sha256("\n".join([python_version, *(t.sha256 for t in trees)]).encode()).hexdigest()[:24]
-    root = cache / "lock-envs" / code_version() / digest
+    root = env_root(trees, python_version, cache)
+    digest = root.name
     site = root / "lib" / f"python{python_version}" / "site-packages"
     if (root / _DONE).is_file():
         return site

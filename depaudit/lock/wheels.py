@@ -1,6 +1,6 @@
 """Where each pin's wheel for the target comes from: a local wheel folder (`--find-links`), the
-file the lock itself names (a path, or a URL downloaded once into depaudit's cache), pip's wheel
-cache, or an index (`--index-url`, its simple API). Never built, never installed, never run."""
+file the lock itself names (a path, or a URL downloaded once into depaudit's cache), pip's caches
+(the wheels it built, the wheels it downloaded: pip_cache.py), or an index (`--index-url`, its simple API). Never built, never installed, never run."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from depaudit import consulted
 from depaudit.lock.model import Pin, WheelTarget
+from depaudit.lock.pip_cache import CachedWheel, extract, http_wheels
 
 _HREF = re.compile(r"""<a\s[^>]*href=["']([^"']+)["']""", re.IGNORECASE)
 _TIMEOUT = 120
@@ -31,6 +33,7 @@ class Candidate:
     path: Path | None = None  # a local file
     url: str | None = None  # where to download it from
     sha256: str | None = None  # what the lock (or the index) says its digest is
+    cached: CachedWheel | None = None  # a body in pip's HTTP cache
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,10 @@ class WheelSources:
         self.lock_folder = lock_folder
         self.cache = cache
         self.index_url = index_url
+        self.pip_cache = pip_cache
         self._local: dict[str, list[Path]] = {}  # canonical name → archives in the folders
+        self._downloaded: dict[str, list[CachedWheel]] | None = None  # pip's HTTP cache, indexed when first needed
+        self.fetched: dict[Path, bool] = {}  # folders of `downloads/` this run read: whether it made them
         found = [path for folder in find_links for path in _archives(folder)]
         if pip_cache is not None:
             found += _archives(pip_cache / "wheels", nested=True)
@@ -55,42 +61,37 @@ class WheelSources:
             self._local.setdefault(_archive_name(path.name), []).append(path)
 
     def offer(self, pin: Pin, target: WheelTarget) -> Offer:
-        ranks = {tag: number for number, tag in enumerate(target.tags)}
+        """Of the lock's files and the wheel folders' (pip's built wheels among them) first; then,
+        when none of those is a wheel on this machine, pip's downloads; when none of the three
+        holds a file of the pin at all, the index."""
         key = canonicalize_name(pin.name)
-        wheels: dict[str, Candidate] = {}
-        sdists: list[str] = []
-        others: list[str] = []
-        seen: list[tuple[str, Path | None, str | None, str | None]] = []
+        seen: list[Candidate] = []
         for locked in pin.files:
             path = None
             if locked.url and "://" not in locked.url:
-                path = (self.lock_folder / locked.url)
-            seen.append((locked.filename, path, locked.url if path is None else None, locked.sha256))
-        seen.extend((path.name, path, None, None) for path in self._local.get(key, []))
+                path = self.lock_folder / locked.url
+            seen.append(Candidate(locked.filename, 0, path, locked.url if path is None else None, locked.sha256))
+        seen.extend(Candidate(path.name, 0, path) for path in self._local.get(key, []))
+        offer = _sorted_offer(pin, target, seen)
+        if self.pip_cache is not None and not any(c.path is not None for c in offer.wheels):
+            if self._downloaded is None:
+                self._downloaded = http_wheels(self.pip_cache, self.cache)
+            seen.extend(Candidate(w.filename, 0, w.path if w.whole else None, cached=w) for w in self._downloaded.get(key, []))
+            offer = _sorted_offer(pin, target, seen)
         if not seen and self.index_url:
-            seen.extend((name, None, url, sha256) for name, url, sha256 in _index_files(self.index_url, key))
-        for filename, path, url, sha256 in seen:
-            version = _version_of(filename, key)
-            if version is None or not _same_version(version, pin.version):
-                continue
-            if not filename.endswith(".whl"):
-                sdists.append(filename)
-                continue
-            tags = parse_wheel_filename(filename)[3]
-            rank = min((ranks[str(tag)] for tag in tags if str(tag) in ranks), default=None)
-            if rank is None:
-                others.append(filename)
-                continue
-            known = wheels.get(filename)
-            if known is None or (known.path is None and path is not None and path.is_file()):
-                wheels[filename] = Candidate(filename, rank, path if path is not None and path.is_file() else None, url, sha256)
-        ordered = sorted(wheels.values(), key=lambda c: (c.rank, c.filename))
-        return Offer(tuple(ordered), tuple(sorted(set(sdists))), tuple(sorted(set(others))))
+            seen.extend(Candidate(name, 0, None, url, sha256) for name, url, sha256 in _index_files(self.index_url, key))
+            offer = _sorted_offer(pin, target, seen)
+        return offer
 
     def fetch(self, candidate: Candidate) -> Path:
         """The candidate as a local file: a download lands in the cache once (OSError on failure)."""
         if candidate.path is not None:
             return candidate.path
+        if candidate.cached is not None:
+            wheel, made = extract(candidate.cached, self.cache)
+            if not candidate.cached.whole:
+                self.fetched[wheel.parent] = made or self.fetched.get(wheel.parent, False)
+            return wheel
         if candidate.url is None:
             raise OSError(f"{candidate.filename}: no file and no URL")
         if candidate.url.startswith("file:"):  # a wheel on this machine: read where it lies
@@ -99,7 +100,9 @@ class WheelSources:
         folder = self.cache / "downloads" / hashlib.blake2b(candidate.url.encode(), digest_size=8).hexdigest()
         target = folder / candidate.filename
         if target.is_file():
+            self.fetched.setdefault(folder, False)
             return target
+        self.fetched[folder] = True
         folder.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(prefix=candidate.filename + ".", dir=folder)
         try:
@@ -110,6 +113,43 @@ class WheelSources:
             if os.path.exists(partial):
                 os.unlink(partial)
         return target
+
+
+def _sorted_offer(pin: Pin, target: WheelTarget, seen: Sequence[Candidate]) -> Offer:
+    """The pin's wheels for the target among `seen`, best tag first; a wheel on this machine
+    rather than one to download or copy out."""
+    ranks = {tag: number for number, tag in enumerate(target.tags)}
+    key = canonicalize_name(pin.name)
+    wheels: dict[tuple[str, str], Candidate] = {}
+    sdists: list[str] = []
+    others: list[str] = []
+    for candidate in seen:
+        filename, path = candidate.filename, candidate.path
+        version = _version_of(filename, key)
+        if version is None or not _same_version(version, pin.version):
+            continue
+        if not filename.endswith(".whl"):
+            sdists.append(filename)
+            continue
+        tags = parse_wheel_filename(filename)[3]
+        rank = min((ranks[str(tag)] for tag in tags if str(tag) in ranks), default=None)
+        if rank is None:
+            others.append(filename)
+            continue
+        local = path if path is not None and path.is_file() else None
+        # pip's cache may hold several bodies of one filename (from other indexes): each is tried.
+        slot = (filename, str(candidate.cached.path) if candidate.cached else "")
+        known = wheels.get(slot)
+        if known is None or (known.path is None and local is not None):
+            # The digest the lock or index gave for this filename still holds the new one to it.
+            wheels[slot] = replace(candidate, rank=rank, path=local, sha256=candidate.sha256 or (known.sha256 if known else None))
+    for (filename, where), candidate in list(wheels.items()):
+        if where and candidate.sha256 is None:
+            named = next((c.sha256 for (f, w), c in wheels.items() if f == filename and not w and c.sha256), None)
+            wheels[(filename, where)] = replace(candidate, sha256=named)
+    # On this machine first (a file, then a body in pip's cache), a download last.
+    ordered = sorted(wheels.values(), key=lambda c: (c.rank, c.filename, c.path is None and c.cached is None))
+    return Offer(tuple(ordered), tuple(sorted(set(sdists))), tuple(sorted(set(others))))
 
 
 def file_sha256(path: Path, cache: Path) -> str:
@@ -134,13 +174,15 @@ def file_sha256(path: Path, cache: Path) -> str:
 
 
 def _archives(folder: Path, *, nested: bool = False) -> list[Path]:
-    """The wheels and sdists a folder holds; `nested`: in its subfolders too (pip's cache)."""
+    """The wheels and sdists a folder holds; `nested`: in its subfolders too (pip's cache).
+    Listed as inputs of the scan: a wheel added or removed is another scan (memo.py)."""
+    if nested:
+        return sorted(Path(current, name) for current, _, names in consulted.walk(folder) for name in names if name.endswith(".whl"))
     try:
-        if nested:
-            return sorted(folder.rglob("*.whl"))
-        return sorted(p for p in folder.iterdir() if p.name.endswith((".whl", ".tar.gz", ".zip")) and p.is_file())
+        names = consulted.listdir(folder)
     except OSError:
         return []
+    return sorted(p for p in (folder / name for name in names) if p.name.endswith((".whl", ".tar.gz", ".zip")) and p.is_file())
 
 
 def _archive_name(filename: str) -> str:

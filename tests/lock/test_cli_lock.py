@@ -62,3 +62,43 @@ def test_a_lock_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
     result = _depaudit("scan", "services", "--lock", "pylock.toml", cwd=root)
     assert result.returncode == 2
     assert result.stderr.strip().endswith("lock: no such file: pylock.toml (from --lock)")
+
+
+def test_a_lock_option_without_a_lock_is_a_usage_error(tmp_path: Path) -> None:
+    """Nothing would read it: the scan would look as if it had applied it."""
+    root = _fleet(tmp_path)
+    for flag, value in (("--find-links", "wheels"), ("--index-url", "https://example.invalid/simple"), ("--python-version", "3.11")):
+        result = _depaudit("scan", "services", flag, value, "--cache-dir", str(tmp_path / "cache"), cwd=root)
+        assert result.returncode == 2, (flag, result.stdout)
+        assert result.stderr == f"depaudit: error: {flag} is for the wheels of a lock, and no lock is given (--lock, or `lock` in the config or a family)\n"
+
+
+def test_a_lock_key_in_the_config_without_a_lock_is_a_usage_error_naming_its_line(tmp_path: Path) -> None:
+    root = _fleet(tmp_path)
+    config = root / "depaudit.toml"
+    config.write_text('paths = ["services"]\n\n[families.gpu]\ndockerfile = "Dockerfile"\nfind-links = ["wheels"]\n')
+    result = _depaudit("scan", "--cache-dir", str(tmp_path / "cache"), cwd=root)
+    assert result.returncode == 2, result.stdout
+    assert result.stderr == (
+        f"depaudit: error: {config}, line 5: [families.gpu] find-links is for the wheels of a lock, "
+        "and no lock is given (--lock, or `lock` in the config or a family)\n"
+    )
+    config.write_text('paths = ["services"]\nindex-url = "https://example.invalid/simple"\n')
+    result = _depaudit("scan", "--cache-dir", str(tmp_path / "cache"), cwd=root)
+    assert result.returncode == 2 and result.stderr.startswith(f"depaudit: error: {config}, line 2: top level index-url is for the wheels of a lock")
+
+
+def test_a_familys_lock_makes_the_lock_options_wanted(wheels: Wheels, tmp_path: Path) -> None:
+    """The top level's find-links and python-version serve a family's lock: no usage error."""
+    root = _fleet(tmp_path)
+    (root / "Dockerfile").write_text("FROM ubuntu:22.04\n")
+    (root / "depaudit.toml").write_text(
+        f'distro = "ubuntu-22.04"\npython-version = "3.11"\nfind-links = ["{wheels.folder}"]\n\n'
+        '[families.gpu]\ndockerfile = "Dockerfile"\nlock = "requirements.txt"\n\n'
+        '[services.svc]\npath = "services/svc"\nfamily = "gpu"\n'
+    )
+    result = _depaudit("scan", "--format", "json", "--cache-dir", str(tmp_path / "cache"), "--python-version", "3.11", cwd=root)
+    assert result.returncode == 1, result.stderr  # demo's extension module needs libsystemonly.so.1
+    report = json.loads(result.stdout)
+    assert [(f["code"], f["kind"]) for f in report["findings"]] == [("DA601", "lock_no_wheel")]
+    assert report["distribution_count"] == 1
