@@ -34,10 +34,14 @@ def fleet_copy(folder: Path, settings: str = "") -> Path:
 def outcome(folder: Path, result: subprocess.CompletedProcess[str]) -> tuple[int, str, str, dict[str, bytes]]:
     """What a run did: its exit code, its output, and every file it left (Dockerfiles, reports)."""
     files = {
-        # a database: its name says enough; the reports name the folder (SARIF's root)
-        p.relative_to(folder).as_posix(): b"" if "cache" in p.parts else p.read_bytes().replace(bytes(folder), b"<fleet>")
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        # the reports name the folder (SARIF's root)
+        p.relative_to(folder).as_posix(): p.read_bytes().replace(bytes(folder), b"<fleet>")
+        for p in sorted(folder.rglob("*")) if p.is_file() and "cache" not in p.parts
     }
+    # The cache's files: how many in each of its folders says enough (their names hold digests of
+    # the run's inputs, the config among them).
+    kept = sorted(p.parent.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and "cache" in p.parts)
+    files.update({f"{where} ({kept.count(where)} files)": b"" for where in kept})
     files.pop("depaudit.toml")
     stderr = re.sub(r"\(\d+\.\d+ s\)", "(… s)", result.stderr.replace(str(folder), "<fleet>"))  # -v's timings
     return result.returncode, result.stdout.replace(str(folder), "<fleet>"), stderr, files
