@@ -16,7 +16,7 @@ from depaudit.python.model import ResolvedImport
 from depaudit.report import ScanReport
 from depaudit.emit.indented import dumps_indented
 
-SCHEMA_VERSION = "1.9"  # 1.9: need status capability (DA204); codes DA220–DA222 (CUDA majors)
+SCHEMA_VERSION = "1.10"  # 1.10: codes DA601–DA603 (audit from a lock); an image's environment shown as <image>:<path>
 # 1.8: environments (which were audited, and why), suppressed
 # 1.7: "code" (depaudit.codes) on every finding, plan item and need (null: not lacking)
 # 1.6: missing_module findings (an unguarded start-up import nothing provides: failing)
