@@ -88,3 +88,23 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         except OSError:
             pass
     return removed
+
+
+def keep_newest(folder: Path, suffix: str, keep: int) -> None:
+    """In a folder of memo entries written as dot-named temporaries then renamed: keep the `keep`
+    entries (names ending in `suffix`) used last, by mtime; remove temporaries left by writers
+    killed over an hour ago."""
+    import time
+
+    try:
+        entries = [(entry.stat().st_mtime_ns, entry.name, entry.path) for entry in os.scandir(folder)]
+    except OSError:
+        return
+    old = time.time_ns() - 3600 * 10**9
+    stale = [path for mtime, name, path in entries if name.startswith(".") and mtime < old]
+    kept = sorted(((mtime, path) for mtime, name, path in entries if name.endswith(suffix)), reverse=True)
+    for path in [*stale, *(path for _, path in kept[keep:])]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -26,6 +26,7 @@ from typing import Any
 
 import depaudit
 from depaudit import consulted
+from depaudit.atomic import keep_newest
 from depaudit.consulted import Consulted, Stamps
 from depaudit.options import ScanOptions
 
@@ -100,7 +101,7 @@ class Entry:
         except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
             return  # a memo that cannot be written is a scan run again next time
         self._changed = False
-        _evict(self.path.parent)
+        keep_newest(self.path.parent, ".pickle", MAX_ENTRIES)
 
 
 def recall(cache_dir: Path, key: str) -> Entry | None:
@@ -196,21 +197,3 @@ def _write(path: Path, key: str, stamps: Stamps, verdicts: dict[str, bool], text
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-
-
-def _evict(folder: Path) -> None:
-    """Keep the MAX_ENTRIES entries used last; remove temporary files of killed writers."""
-    import time
-
-    try:
-        entries = [(entry.stat().st_mtime_ns, entry.name, entry.path) for entry in os.scandir(folder)]
-    except OSError:
-        return
-    old = time.time_ns() - 3600 * 10**9
-    stale = [path for mtime, name, path in entries if name.startswith(".") and mtime < old]
-    kept = sorted(((mtime, path) for mtime, name, path in entries if name.endswith(".pickle")), reverse=True)
-    for path in [*stale, *(path for _, path in kept[MAX_ENTRIES:])]:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass

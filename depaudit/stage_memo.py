@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from depaudit import consulted
+from depaudit.atomic import keep_newest
 from depaudit.consulted import Consulted, Stamps
 
 MAX_ENTRIES = 32
@@ -77,7 +78,7 @@ def keep(cache_dir: Path, key: str, recorded: Consulted, result: Any) -> None:
     except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
         temporary.unlink(missing_ok=True)
         return
-    _evict(path.parent)
+    keep_newest(path.parent, ".pickle", MAX_ENTRIES)
 
 
 @contextmanager
@@ -97,20 +98,3 @@ def _note(stamps: Stamps) -> None:
         consulted.note_probed(path)
     for name, _ in stamps.environ:
         consulted.getenv(name)
-
-
-def _evict(folder: Path) -> None:
-    import time
-
-    try:
-        entries = [(entry.stat().st_mtime_ns, entry.name, entry.path) for entry in os.scandir(folder)]
-    except OSError:
-        return
-    old = time.time_ns() - 3600 * 10**9
-    stale = [path for mtime, name, path in entries if name.startswith(".") and mtime < old]
-    kept = sorted(((mtime, path) for mtime, name, path in entries if name.endswith(".pickle")), reverse=True)
-    for path in [*stale, *(path for _, path in kept[MAX_ENTRIES:])]:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
