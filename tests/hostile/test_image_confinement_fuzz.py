@@ -10,6 +10,11 @@ links climbing out or naming `outside/` absolutely; whiteouts and opaque folders
 metadata: layers and configs named `../outside/…`, absolutely, through a link out of the layout
 folder, blobs named `../../etc/passwd`, configs whose diff_ids are odd. Beside the image lies
 `outside/`, files no scan may open. CI runs DEPAUDIT_FUZZ_EXAMPLES/5 examples (40 by default).
+
+The same images go to the image readers alone (open_image, the site-packages copied out, the
+loader's lookups), in-process and without the rest of the scan: ~20 ms an example on a tmpfs
+against ~0.23 s for a whole scan. CI runs DEPAUDIT_FUZZ_EXAMPLES of them (200 by default); by
+hand, `TMPDIR=/dev/shm DEPAUDIT_FUZZ_EXAMPLES=100000 pytest … -k readers` runs ~100,000 in ~35 min.
 """
 
 from __future__ import annotations
@@ -112,7 +117,14 @@ def native_layer(native: Path) -> Iterator[bytes]:
     fingerprint = code_fingerprint()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(layer_cache, "code_fingerprint", lambda: fingerprint)
-        yield _reader_base_layer(native)
+        yield _Shown(_reader_base_layer(native))
+
+
+class _Shown(bytes):
+    """Bytes that a failing example's report names instead of printing (~100 KB of ELF)."""
+
+    def __repr__(self) -> str:
+        return f"<the base layer, {len(self)} bytes>"
 
 
 def _base_layer(native: Path) -> bytes:
