@@ -565,10 +565,12 @@ class OpenedFiles:
     def _hook(self, event: str, args: tuple[object, ...]) -> None:
         if not self.active or event not in self.events or not args:
             return
-        target = args[0]
-        if not isinstance(target, (str, bytes, os.PathLike)):
-            return  # a folder descriptor, not a path
-        text = os.fsdecode(target)
+        for at in _PATH_ARGS.get(event, (0,)):
+            target = args[at] if at < len(args) else None
+            if isinstance(target, (str, bytes, os.PathLike)):  # not a folder descriptor
+                self._note(os.fsdecode(target))
+
+    def _note(self, text: str) -> None:
         if self.form == "raw":
             self.paths.append(text)
         elif self.form == "real":
@@ -576,13 +578,16 @@ class OpenedFiles:
                 self.paths.append(os.path.realpath(text))
             except ValueError:  # a NUL byte: open itself refuses it next
                 pass
+        elif self.form == "real-absolute":  # resolved as the call finds it; a relative one is opened
+            if os.path.isabs(text) and "\0" not in text:  # against a folder descriptor (rmtree's)
+                self.paths.append(os.path.realpath(text))
         elif os.path.isabs(text):  # "normal"; a relative one is opened against a folder descriptor
             self.paths.append(os.path.normpath(text))
 
     @contextmanager
     def watching(self, events: tuple[str, ...] = ("open",), form: str = "raw") -> Iterator[list[str]]:
-        """form: "raw" (as passed), "real" (os.path.realpath) or "normal" (absolute paths only,
-        normalised)."""
+        """form: "raw" (as passed), "real" (os.path.realpath), "real-absolute" (absolute paths
+        only, os.path.realpath'd when the call is made) or "normal" (absolute paths only, normalised)."""
         self.paths, self.events, self.form = [], events, form
         self.active = True
         try:
@@ -591,6 +596,9 @@ class OpenedFiles:
             self.active = False
 
 
+# Events naming more than one path: both ends of a rename or hard link; a symbolic link's own
+# name (its first argument is the text it will hold, no path opened).
+_PATH_ARGS = {"os.rename": (0, 1), "os.link": (0, 1), "os.symlink": (1,)}
 _OPENED_FILES: list[OpenedFiles] = []
 
 

@@ -4,6 +4,7 @@ oldest first, and shared safely by scans running at once."""
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import gzip
 import hashlib
@@ -301,6 +302,28 @@ def test_trimming_waits_for_no_scan_and_skips_while_one_holds_the_cache(images: 
     assert len(_entries(cache)) == 3
     del image
     gc.collect()
+
+
+@pytest.mark.parametrize("kind", ["save", "oci"])
+def test_an_image_let_go_releases_its_scratch_folder_and_the_cache_at_once(images: dict[str, Path], kind: str, tmp_path: Path) -> None:
+    """No reference cycle keeps an opened image alive until the garbage collector runs (the
+    ld.so.conf reader's recursive closure did): its scratch folder and the cache's lock go with it."""
+    gc.disable()
+    try:
+        image = open_image(images[kind], cache_dir=tmp_path)
+        scratch = image.fs._cache  # type: ignore[attr-defined]
+        held = os.open(tmp_path / "layers" / "lock", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the image holds the cache (shared)
+            assert scratch.is_dir()
+            del image
+            assert not scratch.exists()
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released: no scan holds it now
+        finally:
+            os.close(held)
+    finally:
+        gc.enable()
 
 
 def test_two_scans_at_once_share_the_cache_and_both_report_correctly(images: dict[str, Path], tmp_path: Path) -> None:
