@@ -15,6 +15,7 @@ stamps of every path it looked at (native/reports.py).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -221,12 +222,18 @@ def code_version() -> str:
     return f"{depaudit.__version__}-{_fingerprint()}"
 
 
+@functools.cache
 def _fingerprint() -> str:
-    """A digest of depaudit's own code (each file's name and bytes): a result computed by other
-    code is another result, also between two builds of one version. By content, not by mtime:
-    CI installs depaudit afresh on every run, and a restored cache must still be read (~2 ms)."""
+    """A digest of depaudit's own code: a result computed by other code is another result, also
+    between two builds of one version. Once per process: the results file, each layer cache and
+    each lock tree ask for it (~15 ms a time on a loaded machine, over 130 files)."""
+    return code_digest(Path(depaudit.__file__).parent)
+
+
+def code_digest(package: Path) -> str:
+    """Each `.py` file's name and bytes under `package`. By content, not by mtime: CI installs
+    depaudit afresh on every run, and a restored cache must still be read."""
     digest = hashlib.blake2b(digest_size=6)
-    package = Path(depaudit.__file__).parent
     for path in sorted(package.rglob("*.py")):
         digest.update(f"{path.relative_to(package).as_posix()}\0".encode())
         digest.update(hashlib.blake2b(path.read_bytes(), digest_size=16).digest())
