@@ -21,13 +21,14 @@ a link turned elsewhere, and a change to the file it leads to, both show.
 from __future__ import annotations
 
 import os
+import pickle
 import stat as stat_module
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import BinaryIO, Union
 
 StrPath = Union[str, "os.PathLike[str]"]
 # A change within this long before the scan started could share its timestamp with what the
@@ -315,6 +316,17 @@ def _racy(found: Stamp | None, since_ns: int) -> bool:
     if found[4] >= since_ns:  # type: ignore[operator]
         return True
     return len(found) > 7 and found[11] >= since_ns  # type: ignore[operator]  # a link's target
+
+
+def unchanged_entry(stream: BinaryIO, key: str) -> tuple[Stamps, bool] | None:
+    """The stamps a memo entry opens with (pickled as (key, stamps)), and whether a listed
+    folder's times alone moved (see first_change), when the entry is `key`'s and every input
+    they stamp is as it was; None otherwise. Raises what unpickling raises."""
+    stored_key, stamps = pickle.load(stream)
+    if stored_key != key or not isinstance(stamps, Stamps):
+        return None
+    changed, moved = first_change(stamps)
+    return (stamps, moved) if changed is None else None
 
 
 def first_change(stamps: Stamps) -> tuple[str | None, bool]:

@@ -110,12 +110,10 @@ def recall(cache_dir: Path, key: str) -> Entry | None:
     path = _entry(cache_dir, key)
     try:
         with open(path, "rb") as stream:
-            stored_key, stamps = pickle.load(stream)
-            if stored_key != key or not isinstance(stamps, Stamps):
+            found = consulted.unchanged_entry(stream, key)
+            if found is None:
                 return None
-            changed, moved = consulted.first_change(stamps)
-            if changed is not None:
-                return None
+            stamps, moved = found
             verdicts, texts = pickle.load(stream)
             pickled = stream.read()
     except Exception:  # noqa: BLE001 - a memo that cannot be read is a scan to run

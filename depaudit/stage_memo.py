@@ -41,12 +41,10 @@ def recall(cache_dir: Path, key: str) -> Any | None:
     path = _entry(cache_dir, key)
     try:
         with open(path, "rb") as stream:
-            stored_key, stamps = pickle.load(stream)
-            if stored_key != key or not isinstance(stamps, Stamps):
+            found = consulted.unchanged_entry(stream, key)
+            if found is None:
                 return None
-            changed, _ = consulted.first_change(stamps)
-            if changed is not None:
-                return None
+            stamps, _ = found
             result = pickle.load(stream)
     except Exception:  # noqa: BLE001 - an entry that cannot be read is a stage to run
         return None
