@@ -1,10 +1,12 @@
 """A wheel's members read in place, as files of their own, counting the bytes taken from the wheel.
 
 A stored member is a window on the wheel: a read at an offset reads just those bytes. A deflated
-member cannot be entered in the middle: it is decompressed as a stream, only as far as the
-furthest byte asked for, and the decompressor's state is kept every few MiB, so that a read
-behind the position (the ELF reader reads the dynamic segment near the end, then its strings
-near the start) resumes from the nearest kept state instead of from the member's first byte.
+member is decompressed as a stream, only as far as the furthest byte asked for, and the
+decompressor's state is kept every few MiB, so that a read behind the position (the ELF reader
+reads the dynamic segment near the end, then its strings near the start) resumes from the nearest
+kept state instead of from the member's first byte. A read near the member's end is served
+instead, when that is cheaper, from its tail decoded without the bytes before it
+(inflate_tail.py): the dynamic segment of a large library is often past most of its bytes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from depaudit.lock import elf_tail
+from depaudit.lock.inflate_tail import Tail, decode_tail
+
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
@@ -26,6 +31,12 @@ _LOCAL_MAGIC = b"PK\x03\x04"
 _CHUNK = 1 << 16  # compressed bytes fed to zlib at a time
 _STEP = 1 << 20  # most decompressed bytes one zlib call may produce (a run of zeros inflates 1000×)
 _CHECKPOINT_EVERY = 2 << 20  # decompressed bytes between kept decompressor states
+# A tail's compressed size is guessed from its share of the member's size, taken this much larger
+# (the end of a library compresses better or worse than its average), plus some slack.
+_TAIL_MARGIN = 1.15
+_TAIL_FIRST = 1 / 8
+_TAIL_SLACK = 1 << 16
+_HEAD = 64  # the ELF header: what a decoded tail is checked against
 
 
 class MemberError(Exception):
@@ -153,6 +164,9 @@ class _Deflated(_Member):
         self._name = name
         self._checkpoints = [_Checkpoint(0, 0, zlib.decompressobj(-zlib.MAX_WBITS), b"")]
         self._restore(self._checkpoints[0])
+        self._head = b""
+        self._end: Tail | None = None
+        self._end_reach = 0  # compressed bytes before the end that a tail was sought in
 
     def _restore(self, point: _Checkpoint) -> None:
         self._state = point.state.copy()  # the kept one stays as it was, for the next jump back
@@ -165,6 +179,15 @@ class _Deflated(_Member):
         view = memoryview(buffer).cast("B")
         if self._pos >= self.size or not len(view):
             return 0
+        return self._from_tail(view) or self._forward(view)
+
+    def close(self) -> None:
+        if self._end is not None:
+            self._end.close()
+            self._end = None
+        super().close()
+
+    def _forward(self, view: memoryview) -> int:
         if self._pos < self._out:
             outs = [point.out for point in self._checkpoints]
             self._restore(self._checkpoints[bisect_right(outs, self._pos) - 1])
@@ -178,6 +201,62 @@ class _Deflated(_Member):
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+    def _from_tail(self, view: memoryview) -> int:
+        """The read served from the member's decoded tail, when it lies there and that costs less
+        than inflating forward to it; 0 otherwise (the read goes forward)."""
+        length = min(len(view), self.size - self._pos)
+        if self._end is None or not self._end.known(self._pos, length):
+            self._try_tail(length)
+            if self._end is None or not self._end.known(self._pos, length):
+                return 0
+        data = self._end.read(self._pos, length)
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def _try_tail(self, length: int) -> None:
+        """Decode the member's end from far enough back to hold the read, if that costs less than
+        inflating forward to it. A start found too late is sought again further back, by the
+        compression the tail showed; one whose bytes at the read still copy from the unknown
+        window, twice as far back."""
+        furthest = max(self._out + len(self._buffer), self._checkpoints[-1].out)
+        if self._pos < furthest or self.size <= 0:
+            return
+        ratio = self._compressed / self.size
+        forward = (self._pos + length - furthest) * ratio
+        wanted = self.size - self._pos  # decompressed bytes from the read to the end
+        # First a small part of the end: what it shows of the tail's compression guides the next.
+        take = int(wanted * ratio * _TAIL_FIRST) + _TAIL_SLACK
+        head = self._first_bytes()
+        while take < forward and take > self._end_reach:
+            take = min(take, self._compressed)
+            self._wheel.seek(self._start + self._compressed - take)
+            data = self._wheel.read(take)
+            self._end_reach = take
+            tail = decode_tail(data, self.size, lambda found: elf_tail.agrees(head, found))
+            if tail is None:
+                return  # no block start found, or none that decodes to the end: go forward
+            if self._end is not None:
+                self._end.close()
+            self._end = tail
+            if tail.known(self._pos, length) or take >= self._compressed:
+                return
+            if tail.start > self._pos:
+                used = take - tail.compressed_from  # compressed bytes the decoded part took
+                take = max(int(take * 1.25), int(used * wanted / (self.size - tail.start) * _TAIL_MARGIN) + _TAIL_SLACK)
+            else:
+                take *= 2
+
+    def _first_bytes(self) -> bytes:
+        if len(self._head) < min(_HEAD, self.size):
+            position = self._pos
+            self._pos = 0
+            buffer = bytearray(_HEAD)
+            got = self._forward(memoryview(buffer))
+            self._head = bytes(buffer[:got])
+            self._pos = position
+        return self._head
 
     def _inflate(self) -> bytes:
         """The next decompressed piece (b"" at the end), keeping the state every few MiB."""

@@ -1,0 +1,154 @@
+"""The end of a deflated member decoded without the bytes before it, and a library's dynamic
+segment read from a wheel that way: real deflate streams (zlib, as zipfile writes them), real
+gcc-built shared objects."""
+
+from __future__ import annotations
+
+import io
+import random
+import subprocess
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from depaudit.lock import elf_tail, inflate_tail
+from depaudit.lock.inflate_tail import Tail, decode_tail
+from depaudit.lock.members import CountingFile, open_member
+from depaudit.native.elf import read_elf
+from depaudit.native.reads import elf_ranges
+from helpers import build_so, elf_folder
+
+pytestmark = pytest.mark.skipif(not inflate_tail.available(), reason="the system zlib cannot be loaded through ctypes")
+
+
+def _mixed(size: int, seed: int) -> bytes:
+    """Text that compresses well and random runs that do not (zlib stores those blocks)."""
+    rng = random.Random(seed)
+    parts = []
+    while sum(map(len, parts)) < size:
+        parts.append(rng.randbytes(rng.randrange(1, 200_000)) if rng.random() < 0.3 else b"depaudit %d " % rng.randrange(10**6) * rng.randrange(1, 5000))
+    return b"".join(parts)[:size]
+
+
+def _deflated(data: bytes) -> bytes:
+    packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def _assert_faithful(tail: Tail, original: bytes) -> None:
+    """Every byte the tail calls known is the original's, at the place it says."""
+    tail.data.seek(0)
+    decoded = tail.data.read()
+    assert len(decoded) == len(original) - tail.start
+    cursor = tail.start
+    for start, end in [*tail.unknown, (len(original), len(original))]:
+        assert decoded[cursor - tail.start : start - tail.start] == original[cursor:start]
+        cursor = end
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_end_of_a_stream_decodes_from_a_block_found_in_its_last_bytes(seed: int) -> None:
+    original = _mixed(3 << 20, seed)
+    compressed = _deflated(original)
+    tail = decode_tail(compressed[len(compressed) // 2 :], len(original))
+    assert tail is not None
+    try:
+        assert 0 < tail.start < len(original)
+        _assert_faithful(tail, original)
+        # What copies from before the decoded part is at its start only (32 KiB window).
+        assert all(end <= tail.start + (1 << 20) for _, end in tail.unknown)
+        assert tail.known(len(original) - 4096, 4096)
+    finally:
+        tail.close()
+
+
+def test_a_stream_that_does_not_end_where_the_bytes_do_gives_no_tail() -> None:
+    original = _mixed(2 << 20, 4)
+    compressed = _deflated(original)
+    # Cut short: no block start decodes to a stream's end.
+    assert decode_tail(compressed[len(compressed) // 2 : -100], len(original)) is None
+    # A size smaller than what the stream holds: no start fits.
+    assert decode_tail(compressed[len(compressed) // 2 :], 1000) is None
+
+
+@pytest.fixture(scope="module")
+def big_libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real shared objects with 6 MiB of data before the dynamic segment (in read-only data, as
+    a CUDA library's fat binaries are), and one with as much again after it (a non-allocated
+    section, as debug info is)."""
+    folder = elf_folder(tmp_path_factory, "big-libraries")
+    (folder / "blob.bin").write_bytes(_mixed(6 << 20, 5))
+    rodata = f'__asm__(".section .rodata\\n.incbin \\"{folder / "blob.bin"}\\"\\n.previous");\n'
+    after = f'__asm__(".section .depaudit_after,\\"\\",@progbits\\n.incbin \\"{folder / "blob.bin"}\\"\\n.previous");\n'
+    made = {}
+    for name, text in (("libfront.so.1", rodata), ("libmiddle.so.1", rodata + after)):
+        source = folder / f"{name}.c"
+        source.write_text(text + "int depaudit_entry(void) { return 0; }\n")
+        needed = build_so(folder / "needed" / "libneeded.so.3", soname="libneeded.so.3")
+        made[name] = build_so(folder / name, soname=name, needed=[needed], runpath="$ORIGIN/needed", extra=[str(source)])
+    return made
+
+
+def _wheel_of(library: Path, folder: Path) -> Path:
+    wheel = folder / f"{library.name}.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(library, f"pkg/{library.name}")
+    return wheel
+
+
+def _read_in_place(wheel: Path, name: str) -> tuple[list[tuple[int, int]], int, int]:
+    counting = CountingFile(wheel)
+    try:
+        archive = zipfile.ZipFile(counting)  # type: ignore[arg-type]
+        info = archive.getinfo(f"pkg/{name}")
+        before = counting.bytes_touched
+        with open_member(counting, info) as member:
+            ranges = elf_ranges(name)(io.BufferedReader(member))
+        return ranges, counting.bytes_touched - before, info.compress_size
+    finally:
+        counting.close()
+
+
+def test_a_dynamic_segment_near_the_end_is_read_from_the_tail(big_libraries: dict[str, Path], tmp_path: Path) -> None:
+    library = big_libraries["libfront.so.1"]
+    ranges, touched, compressed = _read_in_place(_wheel_of(library, tmp_path), library.name)
+    whole = library.read_bytes()
+    assert ranges[0][0] == 0 and ranges[-1][0] > 6 << 20  # the header, then past the 6 MiB
+    assert touched < compressed // 20  # not inflated up to it
+    # The bytes read in place are the library's, so the ELF reader sees what the file holds.
+    sparse = bytearray(len(whole))
+    with zipfile.ZipFile(_wheel_of(library, tmp_path)) as archive, archive.open(f"pkg/{library.name}") as member:
+        content = member.read()
+    for start, length in ranges:
+        sparse[start : start + length] = content[start : start + length]
+    assert content == whole
+    laid = tmp_path / "sparse" / library.name
+    laid.parent.mkdir()
+    laid.write_bytes(bytes(sparse))
+    info = read_elf(laid)
+    assert (info.soname, info.needed, info.runpath) == ("libfront.so.1", ("libneeded.so.3", "libc.so.6"), ("$ORIGIN/needed",))
+
+
+def test_a_tail_placed_wrong_does_not_agree_with_the_elf_header(big_libraries: dict[str, Path]) -> None:
+    whole = big_libraries["libfront.so.1"].read_bytes()
+    compressed = _deflated(whole)
+    tail = decode_tail(compressed[-(len(compressed) // 10) :], len(whole))
+    assert tail is not None
+    try:
+        head = whole[:64]
+        assert elf_tail.agrees(head, tail)
+        tail.start -= 8  # as if a false start had made 8 bytes more
+        assert not elf_tail.agrees(head, tail)
+        tail.start += 16
+        assert not elf_tail.agrees(head, tail)
+    finally:
+        tail.close()
+
+
+def test_the_readelf_view_of_the_fixture_has_its_dynamic_segment_past_the_blob(big_libraries: dict[str, Path]) -> None:
+    """The fixture is what the tests above rely on: the dynamic segment after 6 MiB of data."""
+    output = subprocess.run(["readelf", "-lW", str(big_libraries["libfront.so.1"])], capture_output=True, text=True, check=True).stdout
+    dynamic = next(line for line in output.splitlines() if line.split()[:1] == ["DYNAMIC"])
+    assert int(dynamic.split()[1], 16) > 6 << 20
