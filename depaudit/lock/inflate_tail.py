@@ -22,15 +22,22 @@ the member's start as before.
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import ctypes.util
 import functools
+import itertools
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 _WINDOW = 1 << 15
+_Z_BLOCK = 5
+_NEXT_HEADER = 64  # input bytes decoded past a block's end: the next block's header, and more
+_NONZERO = re.compile(rb"[^\x00]+")
+_JOIN = 64
 _ZEROS = bytes(_WINDOW)
 _ONES = b"\xff" * _WINDOW
 _FEED = 1 << 20  # compressed bytes given to zlib at a time
@@ -54,7 +61,9 @@ class Tail:
     def known(self, offset: int, length: int) -> bool:
         if offset < self.start or offset + length > self.size:
             return False
-        return not any(start < offset + length and offset < end for start, end in self.unknown)
+        # The ranges are sorted and apart: only the last one starting before the end can overlap.
+        index = bisect.bisect_left(self.unknown, (offset + length,)) - 1
+        return index < 0 or self.unknown[index][1] <= offset
 
     def read(self, offset: int, length: int) -> bytes:
         self.data.seek(offset - self.start)
@@ -93,7 +102,8 @@ def _candidates(data: bytes) -> Iterator[tuple[int, int]]:
     """Bit positions in `data` where a dynamic-Huffman or stored block header could start (the
     header's fixed fields and, for a dynamic block, a complete code-length code), each with how
     many bytes a probe of it should decode: a stored block's content is not checked by inflating
-    it, so its probe goes on past it."""
+    it, so its probe goes on past it, to the next header, which is short when that header is
+    itself plausible (runs of incompressible data are stored blocks back to back)."""
     end = min(len(data) - 16, _SCAN)
     last_stored = -1
     for byte in range(max(end, 0)):
@@ -101,29 +111,63 @@ def _candidates(data: bytes) -> Iterator[tuple[int, int]]:
         for shift in range(8):
             value = word >> shift
             kind = value & 7  # BFINAL, then BTYPE
-            if kind in (4, 5):  # dynamic Huffman
-                if (value >> 3) & 31 > 29 or (value >> 8) & 31 > 29:
-                    continue  # more than 286 literal/length or 30 distance codes
-                count = ((value >> 13) & 15) + 4
-                lengths = value >> 17
-                kraft = 0
-                for _ in range(count):
-                    length = lengths & 7
-                    if length:
-                        kraft += 1 << (7 - length)
-                    lengths >>= 3
-                if kraft == 128:  # zlib accepts only a complete code-length code
+            if kind in (4, 5):
+                if _dynamic_header(value):
                     yield byte * 8 + shift, _PROBE
             elif kind in (0, 1):  # stored: the rest of the byte is padding, then LEN and ~LEN
                 at = byte + (1 if shift <= 5 else 2)
                 if at == last_stored or at + 4 > len(data):
                     continue  # every header bit position before the same LEN reads the same
-                if data[at] ^ data[at + 2] == 0xFF and data[at + 1] ^ data[at + 3] == 0xFF:
-                    stored = data[at] + (data[at + 1] << 8)
-                    if kind == 1 and at + 4 + stored != len(data):
-                        continue  # a final block that is not the last: a bit of the block before
-                    last_stored = at
-                    yield byte * 8 + shift, _PROBE + 4 + stored
+                stored = _stored_length(data, at)
+                if stored is None or (kind == 1 and at + 4 + stored != len(data)):
+                    continue  # a final block that is not the last: a bit of the block before
+                last_stored = at
+                after = at + 4 + stored  # the next header's byte (a stored block ends on a byte)
+                chained = after + 16 <= len(data) and (
+                    (data[after] & 6 == 0 and _stored_length(data, after + 1) is not None)
+                    or (data[after] & 6 == 4 and _dynamic_header(int.from_bytes(data[after : after + 16], "little")))
+                )
+                yield byte * 8 + shift, (4 + stored + 16) if chained else (_PROBE + 4 + stored)
+
+
+def _stored_runs(data: bytes) -> list[tuple[int, int]]:
+    """The first stored block in `data` that another block header follows right after it (at most
+    one: enough to start from), as a bit position and a probe length."""
+    end = min(len(data) - 8, _SCAN)
+    for at in range(1, max(end, 1)):
+        stored = _stored_length(data, at)
+        if stored is None:
+            continue
+        after = at + 4 + stored
+        if after + 16 > len(data) or data[after] & 6 != 0 or _stored_length(data, after + 1) is None:
+            continue
+        shifts = [shift for shift in range(5, -1, -1) if data[at - 1] >> shift == 0]
+        if shifts:  # the header's three zero bits, then zero padding up to LEN
+            return [((at - 1) * 8 + shifts[0], 4 + stored + 16)]
+    return []
+
+
+def _stored_length(data: bytes, at: int) -> int | None:
+    """LEN of a stored block whose LEN and ~LEN are at `at`, if they agree."""
+    if at + 4 > len(data) or data[at] ^ data[at + 2] != 0xFF or data[at + 1] ^ data[at + 3] != 0xFF:
+        return None
+    return data[at] + (data[at + 1] << 8)
+
+
+def _dynamic_header(value: int) -> bool:
+    """Do these bits (a dynamic block's header first) hold counts in range and a complete
+    code-length code, as zlib requires?"""
+    if (value >> 3) & 31 > 29 or (value >> 8) & 31 > 29:
+        return False  # more than 286 literal/length or 30 distance codes
+    count = ((value >> 13) & 15) + 4
+    lengths = value >> 17
+    kraft = 0
+    for _ in range(count):
+        length = lengths & 7
+        if length:
+            kraft += 1 << (7 - length)
+        lengths >>= 3
+    return kraft == 128
 
 
 class _Error(Exception):
@@ -163,8 +207,11 @@ def available() -> bool:
 class _Inflater:
     """Raw inflate from bit `bit` of `data`, with a 32 KiB window of one byte value."""
 
-    def __init__(self, lib: ctypes.CDLL, data: bytes, bit: int, fill: bytes) -> None:
+    def __init__(self, lib: ctypes.CDLL, data: bytes, bit: int, fill: bytes, feed: int = _FEED, blocks: bool = False) -> None:
         self._lib = lib
+        self._feed = feed
+        self._flush = _Z_BLOCK if blocks else 0  # Z_BLOCK: return at each block's end, to count them
+        self.block_ends: list[int] = []  # bytes of data read when each block ended
         self._stream = _ZStream()
         self._out = ctypes.create_string_buffer(_STEP)
         version = lib.zlibVersion()
@@ -187,15 +234,17 @@ class _Inflater:
         stream = self._stream
         while not self.eof and (self._at < end or stream.avail_in):
             if not stream.avail_in:
-                chunk = self._data[self._at : min(self._at + _FEED, end)]
+                chunk = self._data[self._at : min(self._at + self._feed, end)]
                 self._held = chunk  # keeps the bytes alive while zlib points into them
                 stream.next_in = ctypes.cast(ctypes.c_char_p(chunk), ctypes.c_void_p)
                 stream.avail_in = len(chunk)
                 self._at += len(chunk)
             stream.next_out = ctypes.addressof(self._out)
             stream.avail_out = _STEP
-            code = self._lib.inflate(ctypes.byref(stream), 0)
+            code = self._lib.inflate(ctypes.byref(stream), self._flush)
             made = _STEP - stream.avail_out
+            if self._flush and stream.data_type & 128:
+                self.block_ends.append(self.consumed)
             if code == 1:  # Z_STREAM_END
                 self.eof = True
             elif code not in (0, -5):  # Z_OK, Z_BUF_ERROR (no progress possible yet)
@@ -211,6 +260,11 @@ class _Inflater:
     def unused(self) -> int:
         """Bytes of data after the stream's end."""
         return self._stream.avail_in + len(self._data) - self._at
+
+    @property
+    def consumed(self) -> int:
+        """Bytes of data read so far."""
+        return self._at - self._stream.avail_in
 
     def close(self) -> None:
         if self._open:
@@ -231,66 +285,151 @@ def _probe(lib: ctypes.CDLL, data: bytes, bit: int, length: int) -> bool:
     return True
 
 
-def _decode_from(lib: ctypes.CDLL, data: bytes, bit: int, size: int) -> Tail | None:
-    """Decode from `bit` to the stream's end with both windows, or None when the stream does not
-    end exactly where `data` does or would be longer than `size`."""
-    zeros = _Inflater(lib, data, bit, b"\x00")
-    # The two inflaters take the same input and make the same amount of output at every call:
-    # the window's content never changes how the stream's codes are read.
-    ones: _Inflater | None = _Inflater(lib, data, bit, b"\xff")
-    second_pieces = ones.pieces() if ones else None
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the Tail, closed by its owner
-    unknown: list[tuple[int, int]] = []  # relative to the first decoded byte, fixed up at the end
-    produced = 0
-    known_run = 0  # decoded bytes since the last unknown one: after 32 KiB, none can follow
-    try:
-        for first in zeros.pieces():
-            if ones is not None and second_pieces is not None:
-                second = next(second_pieces, b"")
+@dataclass(frozen=True)
+class Piece:
+    """Decoded output: `data` starts `at` bytes after the first decoded byte; `unknown` are ranges
+    of it (relative to `data`) whose bytes came from the window before the decoded part;
+    `consumed` is how far into the compressed bytes the decoding has read after it, and `begun`
+    the byte where it began (its block start's)."""
+
+    at: int
+    data: bytes
+    unknown: list[tuple[int, int]]
+    consumed: int
+    begun: int
+
+
+class _Decoding:
+    """The stream decoded from `bit` with both windows, as pieces."""
+
+    def __init__(self, lib: ctypes.CDLL, data: bytes, bit: int) -> None:
+        self._zeros = _Inflater(lib, data, bit, b"\x00")
+        # The two inflaters take the same input and make the same amount of output at every
+        # call: the window's content never changes how the stream's codes are read.
+        self._ones: _Inflater | None = _Inflater(lib, data, bit, b"\xff")
+        self._begun = bit >> 3
+
+    @property
+    def eof(self) -> bool:
+        return self._zeros.eof
+
+    @property
+    def unused(self) -> int:
+        return self._zeros.unused
+
+    def pieces(self) -> Iterator[Piece]:
+        """Raises _Error where the data does not inflate."""
+        seconds = self._ones.pieces() if self._ones is not None else None
+        produced = 0
+        known_run = 0  # decoded bytes since the last unknown one: after 32 KiB, none can follow
+        for first in self._zeros.pieces():
+            unknown: list[tuple[int, int]] = []
+            if self._ones is not None and seconds is not None:
+                second = next(seconds, b"")
                 if second != first:
                     if len(second) != len(first):
                         raise _Error("the two windows decoded differently")
-                    low, high = _differing(first, second)
-                    unknown.append((produced + low, produced + high))
-                    known_run = len(first) - high
+                    unknown = _differing(first, second)
+                    known_run = len(first) - unknown[-1][1]
                 else:
                     known_run += len(first)
                 if known_run >= _WINDOW:
-                    ones.close()
-                    ones = second_pieces = None
-            out.write(first)
+                    self._ones.close()
+                    self._ones = seconds = None
+            yield Piece(produced, first, unknown, self._zeros.consumed, self._begun)
             produced += len(first)
+
+    def close(self) -> None:
+        self._zeros.close()
+        if self._ones is not None:
+            self._ones.close()
+
+
+def _decode_from(lib: ctypes.CDLL, data: bytes, bit: int, size: int) -> Tail | None:
+    """Decode from `bit` to the stream's end, or None when the stream does not end exactly where
+    `data` does or would be longer than `size`."""
+    decoding = _Decoding(lib, data, bit)
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the Tail, closed by its owner
+    unknown: list[tuple[int, int]] = []  # relative to the first decoded byte, fixed up at the end
+    produced = 0
+    try:
+        for piece in decoding.pieces():
+            unknown += [(piece.at + low, piece.at + high) for low, high in piece.unknown]
+            out.write(piece.data)
+            produced += len(piece.data)
             if produced > size:
                 raise _Error("longer than the member")
     except _Error:
         out.close()
         return None
     finally:
-        zeros.close()
-        if ones is not None:
-            ones.close()
-    if not zeros.eof or zeros.unused > 0 or produced == 0:
+        decoding.close()
+    if not decoding.eof or decoding.unused > 0 or produced == 0:
         out.close()
         return None  # not the stream's real end: a false start, or the data ends early
     start = size - produced
     return Tail(start, size, out, [(start + low, start + high) for low, high in unknown], bit >> 3)
 
 
-def _differing(first: bytes, second: bytes) -> tuple[int, int]:
-    """The smallest range [low, high) outside which two pieces of equal length agree (they differ)."""
-    lo, hi = 0, len(first)
-    while hi - lo > 1:  # first[:lo] == second[:lo] holds, and they differ before hi
-        middle = (lo + hi) // 2
-        if first[lo:middle] == second[lo:middle]:
-            lo = middle
+def decode_onward(compressed: bytes) -> Iterator[Piece]:
+    """The stream decoded from a block start found in `compressed`, on until an error or the end
+    of `compressed`.
+    The start is the first that decodes past the end of its block into the next one; failing
+    that (a block longer than the bytes), the first that decodes to their end without an error.
+    Where the output sits in the member is not known: the caller places it by its content."""
+    lib = _libz()
+    if lib is None:
+        return
+    chosen = fallback = None
+    # Stored blocks back to back first: in incompressible data a false dynamic header is easily
+    # found before the real stored one, and decodes the random bits for long without an error.
+    for bit, probe in itertools.chain(_stored_runs(compressed), _candidates(compressed)):
+        if probe != _PROBE and (bit >> 3) + probe > len(compressed):
+            continue  # a stored block the bytes do not hold whole cannot be told from chance
+        if (bit >> 3) + _PROBE // 4 > len(compressed):
+            break  # too few bytes after it to test it, and after the next ones
+        verdict = _probe_blocks(lib, compressed, bit)
+        if verdict is True:
+            chosen = bit
+            break
+        if verdict is None and fallback is None:
+            fallback = bit
+    start = chosen if chosen is not None else fallback
+    if start is None:
+        return
+    decoding = _Decoding(lib, compressed, start)
+    try:
+        yield from decoding.pieces()
+    except _Error:
+        pass  # a false start after all, or corrupt data: what was decoded stands or falls by its content
+    finally:
+        decoding.close()
+
+
+def _probe_blocks(lib: ctypes.CDLL, data: bytes, bit: int) -> bool | None:
+    """True when the stream decodes from `bit` past the end of a block into the next one (a false
+    start decodes random bits for long, but seldom ends a block where a valid one follows);
+    None when it decodes to the end of `data` without ending a block; False on an error."""
+    inflater = _Inflater(lib, data, bit, b"\x00", feed=_PROBE, blocks=True)
+    try:
+        for _ in inflater.pieces():
+            if inflater.block_ends and inflater.consumed - inflater.block_ends[0] >= _NEXT_HEADER:
+                return True
+    except _Error:
+        return False
+    finally:
+        inflater.close()
+    return True if inflater.eof else None
+
+
+def _differing(first: bytes, second: bytes) -> list[tuple[int, int]]:
+    """The ranges [low, high) where two pieces of equal length differ (runs less than 64 bytes
+    apart taken as one, which keeps the list short and errs on the side of unknown)."""
+    diff = (int.from_bytes(first, "little") ^ int.from_bytes(second, "little")).to_bytes(len(first), "little")
+    ranges: list[tuple[int, int]] = []
+    for run in _NONZERO.finditer(diff):
+        if ranges and run.start() - ranges[-1][1] < _JOIN:
+            ranges[-1] = (ranges[-1][0], run.end())
         else:
-            hi = middle
-    low = lo
-    lo, hi = low, len(first)
-    while hi - lo > 1:  # first[hi:] == second[hi:] holds, and they differ at or after lo
-        middle = (lo + hi) // 2
-        if first[middle:hi] == second[middle:hi]:
-            hi = middle
-        else:
-            lo = middle
-    return low, hi
+            ranges.append((run.start(), run.end()))
+    return ranges

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from depaudit.lock import elf_tail
+from depaudit.lock import anchor, elf_tail
 from depaudit.lock.inflate_tail import Tail, decode_tail
 
 if TYPE_CHECKING:
@@ -35,8 +35,10 @@ _CHECKPOINT_EVERY = 2 << 20  # decompressed bytes between kept decompressor stat
 # (the end of a library compresses better or worse than its average), plus some slack.
 _TAIL_MARGIN = 1.15
 _TAIL_FIRST = 1 / 8
+_TAIL_AT_MOST = 0.4  # of the cost of inflating forward: a tail guessed to cost more is not sought
+_TAIL_FIRST_MOST = 2 << 20
 _TAIL_SLACK = 1 << 16
-_HEAD = 64  # the ELF header: what a decoded tail is checked against
+_HEAD = 4096  # the ELF header and program headers: what decoded parts are placed by
 
 
 class MemberError(Exception):
@@ -167,6 +169,8 @@ class _Deflated(_Member):
         self._head = b""
         self._end: Tail | None = None
         self._end_reach = 0  # compressed bytes before the end that a tail was sought in
+        self._placed: Tail | None = None  # the dynamic segment, found by its content
+        self._anchor_tried = False
 
     def _restore(self, point: _Checkpoint) -> None:
         self._state = point.state.copy()  # the kept one stays as it was, for the next jump back
@@ -182,9 +186,10 @@ class _Deflated(_Member):
         return self._from_tail(view) or self._forward(view)
 
     def close(self) -> None:
-        if self._end is not None:
-            self._end.close()
-            self._end = None
+        for part in (self._end, self._placed):
+            if part is not None:
+                part.close()
+        self._end = self._placed = None
         super().close()
 
     def _forward(self, view: memoryview) -> int:
@@ -206,29 +211,44 @@ class _Deflated(_Member):
         """The read served from the member's decoded tail, when it lies there and that costs less
         than inflating forward to it; 0 otherwise (the read goes forward)."""
         length = min(len(view), self.size - self._pos)
-        if self._end is None or not self._end.known(self._pos, length):
+        part = self._decoded_at(length)
+        if part is None:
             self._try_tail(length)
-            if self._end is None or not self._end.known(self._pos, length):
+            part = self._decoded_at(length)
+            if part is None:
                 return 0
-        data = self._end.read(self._pos, length)
+        data = part.read(self._pos, length)
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+    def _decoded_at(self, length: int) -> Tail | None:
+        for part in (self._placed, self._end):
+            if part is not None and part.known(self._pos, length):
+                return part
+        return None
 
     def _try_tail(self, length: int) -> None:
         """Decode the member's end from far enough back to hold the read, if that costs less than
         inflating forward to it. A start found too late is sought again further back, by the
         compression the tail showed; one whose bytes at the read still copy from the unknown
-        window, twice as far back."""
+        window, twice as far back. A read of the dynamic segment far from both ends is first
+        sought by its content (`_find_dynamic`)."""
         furthest = max(self._out + len(self._buffer), self._checkpoints[-1].out)
         if self._pos < furthest or self.size <= 0:
             return
         ratio = self._compressed / self.size
         forward = (self._pos + length - furthest) * ratio
+        head = self._first_bytes()
+        if not self._anchor_tried and forward > anchor.CHEAP:
+            dynamic = elf_tail.dynamic_in(head)
+            if dynamic is not None and dynamic.offset <= self._pos < dynamic.offset + dynamic.size:
+                self._anchor_tried = True
+                if self._find_dynamic(dynamic, head, length, forward):
+                    return
         wanted = self.size - self._pos  # decompressed bytes from the read to the end
         # First a small part of the end: what it shows of the tail's compression guides the next.
-        take = int(wanted * ratio * _TAIL_FIRST) + _TAIL_SLACK
-        head = self._first_bytes()
+        take = int(min(wanted * ratio * _TAIL_FIRST, _TAIL_FIRST_MOST)) + _TAIL_SLACK
         while take < forward and take > self._end_reach:
             take = min(take, self._compressed)
             self._wheel.seek(self._start + self._compressed - take)
@@ -242,11 +262,27 @@ class _Deflated(_Member):
             self._end = tail
             if tail.known(self._pos, length) or take >= self._compressed:
                 return
-            if tail.start > self._pos:
-                used = take - tail.compressed_from  # compressed bytes the decoded part took
-                take = max(int(take * 1.25), int(used * wanted / (self.size - tail.start) * _TAIL_MARGIN) + _TAIL_SLACK)
-            else:
-                take *= 2
+            if tail.start <= self._pos:
+                take *= 2  # the read still copies from the unknown window
+                continue
+            used = take - tail.compressed_from  # compressed bytes the decoded part took
+            take = max(int(take * 1.25), int(used * wanted / (self.size - tail.start) * _TAIL_MARGIN) + _TAIL_SLACK)
+            if take > forward * _TAIL_AT_MOST:
+                return  # a tail that far back would cost about what inflating forward does
+
+    def _find_dynamic(self, dynamic: elf_tail.Dynamic, head: bytes, length: int, forward: float) -> bool:
+        """The dynamic segment found by its content (anchor.py), placed from the member's end or
+        from its decoded tail when there is one; True when it was found and holds the read."""
+        end, after = self._compressed, self.size  # a place in compressed and decompressed bytes
+        if self._end is not None and self._end.start > dynamic.offset:
+            dynamic = elf_tail.with_sections(dynamic, head, self._end)
+            end, after = self._compressed - self._end_reach + self._end.compressed_from, self._end.start
+        member = anchor.Compressed(self._wheel, self._start, self._compressed, self.size)
+        found = anchor.find_dynamic(member, dynamic, end, after, forward)
+        if found is None:
+            return False
+        self._placed = found
+        return found.known(self._pos, length)
 
     def _first_bytes(self) -> bytes:
         if len(self._head) < min(_HEAD, self.size):

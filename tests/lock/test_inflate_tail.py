@@ -76,14 +76,19 @@ def test_a_stream_that_does_not_end_where_the_bytes_do_gives_no_tail() -> None:
 @pytest.fixture(scope="module")
 def big_libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real shared objects with 6 MiB of data before the dynamic segment (in read-only data, as
-    a CUDA library's fat binaries are), and one with as much again after it (a non-allocated
-    section, as debug info is)."""
+    a CUDA library's fat binaries are), and one with 16 MiB before it and as much after it (a
+    non-allocated section, as debug info is)."""
     folder = elf_folder(tmp_path_factory, "big-libraries")
     (folder / "blob.bin").write_bytes(_mixed(6 << 20, 5))
-    rodata = f'__asm__(".section .rodata\\n.incbin \\"{folder / "blob.bin"}\\"\\n.previous");\n'
-    after = f'__asm__(".section .depaudit_after,\\"\\",@progbits\\n.incbin \\"{folder / "blob.bin"}\\"\\n.previous");\n'
+    (folder / "big.bin").write_bytes(_mixed(16 << 20, 6))
+
+    def incbin(section: str, blob: str) -> str:
+        return f'__asm__(".section {section}\\n.incbin \\"{folder / blob}\\"\\n.previous");\n'
+
+    front = incbin(".rodata", "blob.bin")
+    middle = incbin(".rodata", "big.bin") + incbin('.depaudit_after,\\"\\",@progbits', "big.bin")
     made = {}
-    for name, text in (("libfront.so.1", rodata), ("libmiddle.so.1", rodata + after)):
+    for name, text in (("libfront.so.1", front), ("libmiddle.so.1", middle)):
         source = folder / f"{name}.c"
         source.write_text(text + "int depaudit_entry(void) { return 0; }\n")
         needed = build_so(folder / "needed" / "libneeded.so.3", soname="libneeded.so.3")
@@ -152,3 +157,66 @@ def test_the_readelf_view_of_the_fixture_has_its_dynamic_segment_past_the_blob(b
     output = subprocess.run(["readelf", "-lW", str(big_libraries["libfront.so.1"])], capture_output=True, text=True, check=True).stdout
     dynamic = next(line for line in output.splitlines() if line.split()[:1] == ["DYNAMIC"])
     assert int(dynamic.split()[1], 16) > 6 << 20
+
+
+def test_a_dynamic_segment_in_the_middle_is_found_by_its_content(big_libraries: dict[str, Path], tmp_path: Path) -> None:
+    """16 MiB before the segment and 16 MiB after it: neither inflating forward to it nor a tail
+    back to it is cheap; the segment is found where the compression puts it, by its content."""
+    library = big_libraries["libmiddle.so.1"]
+    whole = library.read_bytes()
+    dynamic = elf_tail.dynamic_in(whole[:4096])
+    assert dynamic is not None and 16 << 20 < dynamic.offset < len(whole) - (16 << 20)
+    ranges, touched, compressed = _read_in_place(_wheel_of(library, tmp_path), library.name)
+    assert any(start <= dynamic.offset < start + length for start, length in ranges)
+    assert touched < compressed // 4  # neither the 16 MiB before it nor the 16 MiB after it
+    sparse = bytearray(len(whole))
+    for start, length in ranges:
+        sparse[start : start + length] = whole[start : start + length]
+    laid = tmp_path / "sparse" / library.name
+    laid.parent.mkdir()
+    laid.write_bytes(bytes(sparse))
+    info = read_elf(laid)
+    assert (info.soname, info.needed, info.runpath) == ("libmiddle.so.1", ("libneeded.so.3", "libc.so.6"), ("$ORIGIN/needed",))
+
+
+def test_the_segment_found_in_the_middle_holds_the_files_bytes(big_libraries: dict[str, Path], tmp_path: Path) -> None:
+    library = big_libraries["libmiddle.so.1"]
+    whole = library.read_bytes()
+    dynamic = elf_tail.dynamic_in(whole[:4096])
+    assert dynamic is not None
+    wheel = _wheel_of(library, tmp_path)
+    counting = CountingFile(wheel)
+    try:
+        info = zipfile.ZipFile(counting).getinfo(f"pkg/{library.name}")  # type: ignore[arg-type]
+        with open_member(counting, info) as member:
+            member.seek(dynamic.offset)
+            assert member.read(dynamic.size) == whole[dynamic.offset : dynamic.offset + dynamic.size]
+            assert member._placed is not None  # found by its content, not inflated to  # noqa: SLF001
+    finally:
+        counting.close()
+
+
+def test_an_array_an_entry_late_is_not_taken_for_the_segment(big_libraries: dict[str, Path]) -> None:
+    """Zeros follow the segment, so the array from its second entry on also reads as one: the
+    GOT's first word (the segment's address) tells which start is the real one."""
+    whole = big_libraries["libmiddle.so.1"].read_bytes()
+    dynamic = elf_tail.dynamic_in(whole[:4096])
+    assert dynamic is not None
+    window = whole[dynamic.offset - 100_000 : dynamic.offset + (1 << 20)]
+    piece = inflate_tail.Piece(0, window, [], len(window), 0)
+    found = elf_tail.find_dynamic([piece], dynamic, 1 << 30)
+    assert isinstance(found, tuple)
+    assert found[0][: dynamic.size] == whole[dynamic.offset : dynamic.offset + dynamic.size]
+    # Without the GOT's first word the starts cannot be told apart: nothing is taken.
+    got = window.index(dynamic.got_start, 100_000)
+    blanked = window[:got] + bytes(8) + window[got + 8 :]
+    assert elf_tail.find_dynamic([inflate_tail.Piece(0, blanked, [], len(blanked), 0)], dynamic, 1 << 30) is None
+
+
+def test_decoding_that_starts_between_the_segment_and_its_got_says_it_passed_it(big_libraries: dict[str, Path]) -> None:
+    whole = big_libraries["libmiddle.so.1"].read_bytes()
+    dynamic = elf_tail.dynamic_in(whole[:4096])
+    assert dynamic is not None
+    after = whole[dynamic.offset + dynamic.size : dynamic.offset + (1 << 20)]
+    found = elf_tail.find_dynamic([inflate_tail.Piece(0, after, [], len(after), 0)], dynamic, 1 << 30)
+    assert found == elf_tail.PASSED
