@@ -1,0 +1,156 @@
+"""The whole-scan memo after an edit of service source files: the stored report, given back when
+the only inputs that changed are files whose every use by the scan is unchanged.
+
+What incremental tools do (mypy's fine-grained dependencies, ruff's per-file cache): an edit is
+re-read, and when what the rest of the run takes from the file is what it took before, nothing
+downstream runs again. Here, when the memo (memo.py) misses only because some files read changed
+— every variable, probe and folder listing as stamped — each such file is read again and what
+the scan took from it is derived anew and compared with what the memo entry kept; equal for
+every file, the entry is stamped anew and its report served.
+
+Why the report served is the one a scan of the edited tree would make:
+- A scan is a function of what it consulted (consulted.py, the memo's own premise). Here every
+  consulted input but the changed files' bytes is as stamped, and a changed file must be a
+  regular file before and after (no link, nothing removed or created: a new or deleted module
+  changes a folder's listing or a probe, and the memo misses as before).
+- The bytes of a service source file reach the report only through the readers that run inside
+  `consulted.sourcing()`, and each notes all it takes from a file (`consulted.note_facts`):
+  * collect (collect/imports.py `_parse_files`): the file's `_Parsed` per package it was read
+    in — every import with its line, names and context (guarded, lazy, dynamic, type-checking),
+    every call of an imported name with its line, the parse error and fallback. Everything
+    downstream of collect (the local import graph, guarded-only files, reach, the module walk,
+    call sites that count for reach, evidence lines) is computed from these records, never
+    from the file again;
+  * the service hints (native/hints.py `OwnHints`): the file's native hints, sorted;
+  * suppressions (inline_ignores.py): every line that could hold `# depaudit: ignore[…]`, with
+    its index, as suppress.py splits the text. The lines the report's results point at are
+    fixed by the two above; the same candidate lines, the same comments read there.
+  A file also read by any other reader (a requirements file, a Dockerfile, a wheel's file read
+  for its module graph, depaudit's own code…) is read outside `sourcing()`, is in the scan's
+  `plain` set, and keeps no facts: its change is a miss, as before.
+- A file's stat reaches nothing but caches (content keys found by stat): content alone decides.
+- The facts are derived here by the same functions on the same bytes: the imports by the scan's
+  own per-file parser (`parsed_source`: `ast` for plain module-level imports, libcst only for
+  the blocks around the others, imported only then); the inline lines by the same split of the
+  same decoding; the hints by the `ast` twin of the libcst visitor (collect/hint_ast.py, which
+  gives the same hints — tests/collect/test_hint_ast.py holds both to it over the stdlib, the
+  tests and real wheels — and asks libcst where the trees differ). A file Python cannot parse,
+  or one whose stored facts hold a parse error, or that could not be read, is not taken: the
+  scan's route for those (workers, the line-level fallback) is not repeated here.
+- The bytes compared are those stamped: a file is stamped, read, and stamped again, and taken
+  only if both stamps agree and are older than the racy window (consulted.RACY_NS), as the
+  memo's own stamps must be.
+So with equal facts every stage receives equal values, and the report is the cold scan's.
+
+What falls back to a scan: any edit that changes an import, its line or its context, a call of
+an imported name or its line, a native hint, or a line holding an inline suppression (moving an
+import down a line changes its line: that is a fall back); a file added, removed, renamed over
+or made a link; a change to anything that is not a service source file; several files changed
+where any one of them changes a fact. What is fast: comments, docstrings, blank lines or code
+changed below the last import (so no line number of a fact moves), function bodies that call no
+imported name — any edit that leaves every fact of the file where it was.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import stat as stat_module
+import time
+from pathlib import Path
+
+from depaudit import consulted
+from depaudit.consulted import Stamp, Stamps
+
+
+def restamped_after_edit(stamps: Stamps, changed: list[int], facts: dict[str, bytes]) -> tuple[Stamps, list[str]] | None:
+    """`stamps` with the files at `changed` (indexes in stamps.read) stamped anew, and their
+    names as shown, when each still gives the facts kept for it (`facts`: pickled per file by
+    memo.py); None when one does not, or cannot be told."""
+    read = list(stamps.read)
+    since = time.time_ns() - consulted.RACY_NS
+    for index in changed:
+        path, before = read[index]
+        if path not in facts or not _regular(before):
+            return None
+        kinds: dict[object, object] = pickle.loads(facts[path])
+        now = _unchanged_facts(path, kinds, since)
+        if now is None:
+            return None
+        read[index] = (path, now)
+    names = [_shown(read[index][0]) for index in changed]
+    return Stamps(tuple(read), stamps.listed, stamps.probed, stamps.environ), names
+
+
+def _unchanged_facts(path: str, kinds: dict[object, object], since_ns: int) -> Stamp | None:
+    """The file's new stamp when what the scan took from it is `kinds` still; else None."""
+    from depaudit.reading import read_regular
+
+    now = consulted.file_stamp(path)
+    if not _regular(now) or consulted.racy(now, since_ns):
+        return None  # changed so lately that a later change could keep its times: as take_stamps
+    try:
+        source = read_regular(Path(path))
+    except (OSError, ValueError):
+        return None
+    if consulted.file_stamp(path) != now:
+        return None  # written while read
+    return now if _same_facts(source, kinds) else None
+
+
+def _same_facts(source: bytes, kinds: dict[object, object]) -> bool:
+    """Whether `source` gives each fact in `kinds` as kept; the cheapest kinds first."""
+    from depaudit.collect.units import TooDeep, tree_of
+    from depaudit.inline_ignores import KIND as INLINE, inline_comments
+
+    try:
+        if tree_of(source) is None:
+            return False  # Python cannot parse it: the scan's own route for such files
+    except TooDeep:
+        return False
+    imports, hints = [], False
+    for kind, before in kinds.items():
+        if kind == INLINE:
+            if inline_comments(_text(source).splitlines()) != before:
+                return False
+        elif isinstance(kind, tuple) and len(kind) == 2 and kind[0] == "imports":  # collect/imports.py FACTS_KIND
+            imports.append((kind[1], before))
+        elif kind == "hints":  # collect/hints.py FACTS_KIND
+            hints = True
+        else:
+            return False  # a reader this module does not know
+    if imports:
+        from depaudit.collect.imports import parsed_source
+
+        for package, before in imports:
+            if getattr(before, "error", None) is not None or getattr(before, "unreadable", None) is not None:
+                return False
+            if parsed_source(source, package) != before:
+                return False
+    if hints:
+        from depaudit.collect.hints import hint_facts, installed_file_hints
+
+        try:
+            if hint_facts(installed_file_hints(source)) != kinds["hints"]:
+                return False
+        except Exception:  # noqa: BLE001 - the scan's libcst route gives none for such a file: not taken
+            return False
+    return True
+
+
+def _text(source: bytes) -> str:
+    """The file's text as suppress.py reads it (Path.read_text, errors replaced)."""
+    return io.TextIOWrapper(io.BytesIO(source), encoding="utf-8", errors="replace").read()
+
+
+def _regular(found: Stamp | None) -> bool:
+    """A regular file, not a link (its stamp is lstat's six fields alone)."""
+    return found is not None and len(found) == 6 and isinstance(found[0], int) and stat_module.S_ISREG(found[0])
+
+
+def _shown(path: str) -> str:
+    """The path relative to the working folder when it is inside it."""
+    here = os.path.join(os.getcwd(), "")
+    absolute = os.path.abspath(path)
+    return absolute[len(here):] if absolute.startswith(here) else path
