@@ -129,17 +129,19 @@ def recall(cache_dir: Path, key: str) -> Entry | None:
             edited = restamped_after_edit(stamps, changed, facts)
             if edited is None:
                 return None
-            stamps, names = edited
+            stamps, names, renewed = edited
     except Exception:  # noqa: BLE001 - a memo that cannot be read is a scan to run
         return None
     if changed:
         said = f"memo reused: {', '.join(names)} edited, no collected fact changed ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes)"
+        if not renewed:
+            said += f"; not stamped anew: changed less than {consulted.RACY_NS // 10**9} s ago"
     else:
         said = f"memo hit ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes unchanged)"
     entry = Entry(path, key, stamps, said, facts)
     entry.verdicts, entry.texts = verdicts, texts
     entry._kept, entry._pickled = rest[: kept.tell()], rest[kept.tell() :]
-    entry._changed = bool(changed)  # the edited files stamped anew
+    entry._changed = bool(changed) and renewed  # the edited files stamped anew
     try:
         os.utime(path)  # recently used: the last to be evicted
     except OSError:

@@ -27,28 +27,36 @@ Why the report served is the one a scan of the edited tree would make:
     fixed by the two above; the same candidate lines, the same comments read there.
   A file also read by any other reader (a requirements file, a Dockerfile, a wheel's file read
   for its module graph, depaudit's own code…) is read outside `sourcing()`, is in the scan's
-  `plain` set, and keeps no facts: its change is a miss, as before.
+  `plain` set, and keeps no facts: its change is a miss, as before. This holds for readers yet
+  to be written too: every file a scan opens is noted (tests/test_consulted.py checks it under
+  an audit hook), and a note outside `sourcing()` is plain.
 - A file's stat reaches nothing but caches (content keys found by stat): content alone decides.
-- The facts are derived here by the same functions on the same bytes: the imports by the scan's
-  own per-file parser (`parsed_source`: `ast` for plain module-level imports, libcst only for
-  the blocks around the others, imported only then); the inline lines by the same split of the
-  same decoding; the hints by the `ast` twin of the libcst visitor (collect/hint_ast.py, which
-  gives the same hints — tests/collect/test_hint_ast.py holds both to it over the stdlib, the
-  tests and real wheels — and asks libcst where the trees differ). A file Python cannot parse,
-  or one whose stored facts hold a parse error, or that could not be read, is not taken: the
-  scan's route for those (workers, the line-level fallback) is not repeated here.
+- The facts are derived here by the scan's own functions on the same bytes: the imports by its
+  per-file parser (`parsed_source`: `ast` for plain module-level imports, libcst only for the
+  blocks around the others, imported only then); the inline lines by the same split of the same
+  decoding. The hints by the `ast` twin of the libcst visitor first (collect/hint_ast.py: the
+  same hints wherever libcst parses — tests/collect/test_hint_ast.py holds both to that over the
+  stdlib, the tests and real wheels — and it asks libcst where the trees differ): a file with no
+  hints by the twin has none by the scan's libcst route either (none where libcst fails). A file
+  that has hints is confirmed by the libcst route itself, which alone may fail where the twin
+  reads (then the scan keeps no hints of it). A file Python cannot parse, whose stored facts
+  hold a parse error, or that could not be read, is not taken: the scan's routes for those
+  (workers, the line-level fallback) are not repeated here. The parse runs in this process, as
+  under --jobs 1, with the guards the workers have (TooDeep before libcst sees a deep file).
 - The bytes compared are those stamped: a file is stamped, read, and stamped again, and taken
-  only if both stamps agree and are older than the racy window (consulted.RACY_NS), as the
-  memo's own stamps must be.
+  only if both stamps agree (as a scan reading it now would see it). The entry keeps the new
+  stamp only when it is older than the racy window (consulted.RACY_NS), as the memo's own
+  stamps must be; a file changed later keeps its old stamp, and the next run compares again.
 So with equal facts every stage receives equal values, and the report is the cold scan's.
 
 What falls back to a scan: any edit that changes an import, its line or its context, a call of
 an imported name or its line, a native hint, or a line holding an inline suppression (moving an
-import down a line changes its line: that is a fall back); a file added, removed, renamed over
-or made a link; a change to anything that is not a service source file; several files changed
-where any one of them changes a fact. What is fast: comments, docstrings, blank lines or code
-changed below the last import (so no line number of a fact moves), function bodies that call no
-imported name — any edit that leaves every fact of the file where it was.
+import down a line changes its line: that is a fall back); a file added, removed or made a link;
+a change to anything that is not a service source file; several files changed where any one of
+them changes a fact. What is fast: comments, docstrings,
+blank lines or code changed below the last fact (so no line of a fact moves), function bodies
+that call no imported name — any edit that leaves every fact of the file where it was, whether
+written in place or saved by an editor as a new file renamed over the old.
 """
 
 from __future__ import annotations
@@ -64,32 +72,37 @@ from depaudit import consulted
 from depaudit.consulted import Stamp, Stamps
 
 
-def restamped_after_edit(stamps: Stamps, changed: list[int], facts: dict[str, bytes]) -> tuple[Stamps, list[str]] | None:
-    """`stamps` with the files at `changed` (indexes in stamps.read) stamped anew, and their
-    names as shown, when each still gives the facts kept for it (`facts`: pickled per file by
-    memo.py); None when one does not, or cannot be told."""
+def restamped_after_edit(stamps: Stamps, changed: list[int], facts: dict[str, bytes]) -> tuple[Stamps, list[str], bool] | None:
+    """When each file at `changed` (indexes in stamps.read) still gives the facts kept for it
+    (`facts`: pickled per file by memo.py): `stamps` with those files stamped anew, their names
+    as shown, and whether any stamp was renewed — one changed within the racy window keeps its
+    old stamp, so the next run derives its facts again. None when a file gives other facts, or
+    they cannot be told."""
     read = list(stamps.read)
     since = time.time_ns() - consulted.RACY_NS
+    renewed = False
     for index in changed:
         path, before = read[index]
         if path not in facts or not _regular(before):
             return None
         kinds: dict[object, object] = pickle.loads(facts[path])
-        now = _unchanged_facts(path, kinds, since)
+        now = _unchanged_facts(path, kinds)
         if now is None:
             return None
-        read[index] = (path, now)
-    names = [_shown(read[index][0]) for index in changed]
-    return Stamps(tuple(read), stamps.listed, stamps.probed, stamps.environ), names
+        if not consulted.racy(now, since):  # else a later change could keep these times
+            read[index] = (path, now)
+            renewed = True
+    names = [_shown(stamps.read[index][0]) for index in changed]
+    return Stamps(tuple(read), stamps.listed, stamps.probed, stamps.environ), names, renewed
 
 
-def _unchanged_facts(path: str, kinds: dict[object, object], since_ns: int) -> Stamp | None:
-    """The file's new stamp when what the scan took from it is `kinds` still; else None."""
+def _unchanged_facts(path: str, kinds: dict[object, object]) -> Stamp | None:
+    """The file's stamp now, when what the scan took from it is `kinds` still; else None."""
     from depaudit.reading import read_regular
 
     now = consulted.file_stamp(path)
-    if not _regular(now) or consulted.racy(now, since_ns):
-        return None  # changed so lately that a later change could keep its times: as take_stamps
+    if not _regular(now):
+        return None
     try:
         source = read_regular(Path(path))
     except (OSError, ValueError):
@@ -128,15 +141,28 @@ def _same_facts(source: bytes, kinds: dict[object, object]) -> bool:
                 return False
             if parsed_source(source, package) != before:
                 return False
-    if hints:
-        from depaudit.collect.hints import hint_facts, installed_file_hints
+    return not hints or _same_hints(source, kinds["hints"])
 
-        try:
-            if hint_facts(installed_file_hints(source)) != kinds["hints"]:
-                return False
-        except Exception:  # noqa: BLE001 - the scan's libcst route gives none for such a file: not taken
-            return False
-    return True
+
+def _same_hints(source: bytes, before: object) -> bool:
+    """Whether the scan's hint route (file_hints: libcst, none where it fails) gives `before`.
+    No hints by the `ast` twin is no hints by libcst (the same answers where libcst parses, none
+    where it fails); hints are confirmed by libcst itself, which alone may fail on a file the
+    twin reads (collect/hints.py)."""
+    from depaudit.collect.hints import file_hints, hint_facts, installed_file_hints
+
+    try:
+        found = hint_facts(installed_file_hints(source))
+    except Exception:  # noqa: BLE001 - TooDeep, or libcst's own errors where the twin asked it
+        return False
+    if found != before:
+        return False
+    if not found:
+        return True
+    try:
+        return hint_facts(file_hints(source)) == before
+    except Exception:  # noqa: BLE001 - the scan keeps no hints of such a file: not `before`
+        return False
 
 
 def _text(source: bytes) -> str:
