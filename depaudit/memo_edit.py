@@ -92,7 +92,7 @@ def restamped_after_edit(stamps: Stamps, changed: list[int], facts: dict[str, by
         if not consulted.racy(now, since):  # else a later change could keep these times
             read[index] = (path, now)
             renewed = True
-    names = [_shown(stamps.read[index][0]) for index in changed]
+    names = list(dict.fromkeys(_shown(stamps.read[index][0]) for index in changed))  # a file read under two names, once
     return Stamps(tuple(read), stamps.listed, stamps.probed, stamps.environ), names, renewed
 
 
