@@ -204,9 +204,31 @@ def test_an_edit_that_changes_a_collected_fact_or_comes_with_another_change_is_a
 
     report = edits.missed(with_a_library, face, stubs, sp / "visionlib.libs", differs=True)
     assert b'"libXext.so.6"' in report
+    # A comment edit, the file now a link to the edited copy (links are never taken; the entry
+    # script is read where the link leads).
+    def made_a_link() -> None:
+        copy = root / "agents/face_copy.txt"
+        copy.write_text(face.read_text() + "# four\n")
+        face.unlink()
+        face.symlink_to(copy.name)
+
+    report = edits.missed(made_a_link, face, root / "agents", differs=True)
+    assert b'"agents/face_copy.txt:4 import kit"' in report
     # A comment alone, but an inline suppression on the line the needs point at.
     report = edits.missed(_replace(vision, "import visionlib\n", "import visionlib  # depaudit: ignore[DA201] bundled at run time\n"), vision, differs=True)
     assert b'"bundled at run time"' in report and b'"libXext.so.6"' not in report
+
+
+def test_a_source_file_also_read_as_requirements_is_a_scan_when_edited(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """face.py named as the service's requirements file too: the requirements reader takes its
+    lines as it likes, so no edit of it is taken as a source edit alone."""
+    repo.write_text(repo.read_text().replace('entry = "agents/face.py"\n', 'entry = "agents/face.py"\nrequirements = ["agents/face.py"]\n'))
+    _age(repo)
+    edits = Edits(repo, tmp_path, capsys)
+    face = edits.root / "agents/face.py"
+    edits.missed(_append(face, "# a comment: no requirement, no import\n"), face, differs=False)
 
 
 def test_a_file_another_reader_reads_too_keeps_no_facts() -> None:
