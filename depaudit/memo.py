@@ -121,6 +121,7 @@ def recall(cache_dir: Path, key: str) -> Entry | None:
                 return None
             stamps, changed, moved = found
             rest = memoryview(stream.read())
+        names, renewed = [], False
         kept = io.BytesIO(rest)
         verdicts, texts, facts = pickle.load(kept)
         if changed:

@@ -113,35 +113,32 @@ def _unchanged_facts(path: str, kinds: dict[object, object]) -> Stamp | None:
 
 
 def _same_facts(source: bytes, kinds: dict[object, object]) -> bool:
-    """Whether `source` gives each fact in `kinds` as kept; the cheapest kinds first."""
+    """Whether `source` gives each fact in `kinds` as kept."""
     from depaudit.collect.units import TooDeep, tree_of
-    from depaudit.inline_ignores import KIND as INLINE, inline_comments
 
     try:
         if tree_of(source) is None:
             return False  # Python cannot parse it: the scan's own route for such files
     except TooDeep:
         return False
-    imports, hints = [], False
+    from depaudit.collect.hints import FACTS_KIND as HINTS
+    from depaudit.collect.imports import FACTS_KIND as IMPORTS, parsed_source
+    from depaudit.inline_ignores import KIND as INLINE, inline_comments
+
     for kind, before in kinds.items():
         if kind == INLINE:
-            if inline_comments(_text(source).splitlines()) != before:
-                return False
-        elif isinstance(kind, tuple) and len(kind) == 2 and kind[0] == "imports":  # collect/imports.py FACTS_KIND
-            imports.append((kind[1], before))
-        elif kind == "hints":  # collect/hints.py FACTS_KIND
-            hints = True
+            same = inline_comments(_text(source).splitlines()) == before
+        elif isinstance(kind, tuple) and len(kind) == 2 and kind[0] == IMPORTS:
+            if getattr(before, "error", None) is not None or getattr(before, "unreadable", None) is not None:
+                return False  # the scan's route for such a file (a worker, the fallback) is not repeated
+            same = parsed_source(source, kind[1]) == before
+        elif kind == HINTS:
+            same = _same_hints(source, before)
         else:
             return False  # a reader this module does not know
-    if imports:
-        from depaudit.collect.imports import parsed_source
-
-        for package, before in imports:
-            if getattr(before, "error", None) is not None or getattr(before, "unreadable", None) is not None:
-                return False
-            if parsed_source(source, package) != before:
-                return False
-    return not hints or _same_hints(source, kinds["hints"])
+        if not same:
+            return False
+    return True
 
 
 def _same_hints(source: bytes, before: object) -> bool:

@@ -489,7 +489,7 @@ def _parse_files(
         cache.put(_KIND, key, _to_row(result))
     if consulted.active():
         for (path, package), result in zip(files, results):
-            consulted.note_facts(path, (_KIND, package), result)
+            consulted.note_facts(path, (FACTS_KIND, package), result)
     return [result for result in results if result is not None]
 
 
