@@ -110,9 +110,11 @@ class Entry:
         keep_newest(self.path.parent, ".pickle", MAX_ENTRIES)
 
 
-def recall(cache_dir: Path, key: str) -> Entry | None:
-    """The entry for `key` when every input it was made from is as it was; None otherwise.
-    Anything wrong with an entry (damaged, another version's classes) is a miss."""
+def recall(cache_dir: Path, key: str) -> Entry | str | None:
+    """The entry for `key` when every input it was made from is as it was, or when only service
+    source files changed and each gives the facts it gave (memo_edit.py); otherwise None, or why
+    those edits were not taken (for -v). Anything wrong with an entry (damaged, another
+    version's classes) is a miss."""
     path = _entry(cache_dir, key)
     try:
         with open(path, "rb") as stream:
@@ -128,8 +130,8 @@ def recall(cache_dir: Path, key: str) -> Entry | None:
             from depaudit.memo_edit import restamped_after_edit  # only when files were edited
 
             edited = restamped_after_edit(stamps, changed, facts)
-            if edited is None:
-                return None
+            if isinstance(edited, str):
+                return edited
             stamps, names, renewed = edited
     except Exception:  # noqa: BLE001 - a memo that cannot be read is a scan to run
         return None

@@ -72,23 +72,23 @@ from depaudit import consulted
 from depaudit.consulted import Stamp, Stamps
 
 
-def restamped_after_edit(stamps: Stamps, changed: list[int], facts: dict[str, bytes]) -> tuple[Stamps, list[str], bool] | None:
+def restamped_after_edit(stamps: Stamps, changed: list[int], facts: dict[str, bytes]) -> tuple[Stamps, list[str], bool] | str:
     """When each file at `changed` (indexes in stamps.read) still gives the facts kept for it
     (`facts`: pickled per file by memo.py): `stamps` with those files stamped anew, their names
     as shown, and whether any stamp was renewed — one changed within the racy window keeps its
-    old stamp, so the next run derives its facts again. None when a file gives other facts, or
-    they cannot be told."""
+    old stamp, so the next run derives its facts again. Otherwise why not (for -v), as
+    memo.why_missed says a change."""
     read = list(stamps.read)
     since = time.time_ns() - consulted.RACY_NS
     renewed = False
     for index in changed:
         path, before = read[index]
-        if path not in facts or not _regular(before):
-            return None
+        if path not in facts:
+            return f"changed: read {path}"  # no source file, or one another reader reads too
         kinds: dict[object, object] = pickle.loads(facts[path])
-        now = _unchanged_facts(path, kinds)
-        if now is None:
-            return None
+        now = _unchanged_facts(path, kinds) if _regular(before) else "it was not a regular file"
+        if isinstance(now, str):
+            return f"changed: read {path} ({now})"
         if not consulted.racy(now, since):  # else a later change could keep these times
             read[index] = (path, now)
             renewed = True
@@ -96,49 +96,52 @@ def restamped_after_edit(stamps: Stamps, changed: list[int], facts: dict[str, by
     return Stamps(tuple(read), stamps.listed, stamps.probed, stamps.environ), names, renewed
 
 
-def _unchanged_facts(path: str, kinds: dict[object, object]) -> Stamp | None:
-    """The file's stamp now, when what the scan took from it is `kinds` still; else None."""
+def _unchanged_facts(path: str, kinds: dict[object, object]) -> Stamp | str:
+    """The file's stamp now, when what the scan took from it is `kinds` still; else what is not."""
     from depaudit.reading import read_regular
 
     now = consulted.file_stamp(path)
     if not _regular(now):
-        return None
+        return "no longer a regular file"
     try:
         source = read_regular(Path(path))
     except (OSError, ValueError):
-        return None
+        return "unreadable"
     if consulted.file_stamp(path) != now:
-        return None  # written while read
-    return now if _same_facts(source, kinds) else None
+        return "written while read"
+    differs = _changed_fact(source, kinds)
+    return now if differs is None else differs
 
 
-def _same_facts(source: bytes, kinds: dict[object, object]) -> bool:
-    """Whether `source` gives each fact in `kinds` as kept."""
+def _changed_fact(source: bytes, kinds: dict[object, object]) -> str | None:
+    """What `source` gives otherwise than `kinds` keeps, or why it cannot be told; None when
+    every fact is as kept."""
     from depaudit.collect.units import TooDeep, tree_of
 
     try:
         if tree_of(source) is None:
-            return False  # Python cannot parse it: the scan's own route for such files
+            return "Python cannot parse it"  # the scan's own route for such files
     except TooDeep:
-        return False
+        return "Python cannot parse it"
     from depaudit.collect.hints import FACTS_KIND as HINTS
     from depaudit.collect.imports import FACTS_KIND as IMPORTS, parsed_source
     from depaudit.inline_ignores import KIND as INLINE, inline_comments
 
     for kind, before in kinds.items():
         if kind == INLINE:
-            same = inline_comments(_text(source).splitlines()) == before
+            if inline_comments(_text(source).splitlines()) != before:
+                return "a line that can hold an inline suppression changed"
         elif isinstance(kind, tuple) and len(kind) == 2 and kind[0] == IMPORTS:
             if getattr(before, "error", None) is not None or getattr(before, "unreadable", None) is not None:
-                return False  # the scan's route for such a file (a worker, the fallback) is not repeated
-            same = parsed_source(source, kind[1]) == before
+                return "it could not be parsed or read before"  # the scan's route (a worker, the fallback) is not repeated
+            if parsed_source(source, kind[1]) != before:
+                return "its imports or calls of imported names changed"
         elif kind == HINTS:
-            same = _same_hints(source, before)
+            if not _same_hints(source, before):
+                return "its native hints changed"
         else:
-            return False  # a reader this module does not know
-        if not same:
-            return False
-    return True
+            return f"read for {kind!r}"  # a reader this module does not know
+    return None
 
 
 def _same_hints(source: bytes, before: object) -> bool:

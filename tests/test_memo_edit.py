@@ -104,12 +104,12 @@ class Edits:
         again, said = self.scan()
         assert said.startswith("depaudit: memo hit (") and again == after, said
 
-    def missed(self, change: Callable[[], object], *aged: Path, differs: bool) -> bytes:
-        """`change` is more than an edit that keeps every fact: a miss, the scan runs, and its
-        report is --no-cache's; with `differs`, not the one before."""
+    def missed(self, change: Callable[[], object], *aged: Path, differs: bool, why: str = "changed: ") -> bytes:
+        """`change` is more than an edit that keeps every fact: a miss (-v says `why`), the scan
+        runs, and its report is --no-cache's; with `differs`, not the one before."""
         after, said, uncached = self.edit(change, *aged)
         assert "memo reused" not in said and "memo hit" not in said, said
-        assert said.startswith("depaudit: changed: "), said
+        assert said.startswith(f"depaudit: {why}"), said
         assert self.scan.python[-2] is not None  # the scan ran
         assert after == uncached
         assert (after != self.report) is differs
@@ -170,25 +170,27 @@ def test_an_edit_that_changes_a_collected_fact_or_comes_with_another_change_is_a
     root = edits.root
     face, vision = root / "agents/face.py", root / "shared/vision.py"
     # An import added: yaml, which nothing provides.
-    report = edits.missed(_append(face, "import yaml\n"), face, differs=True)
+    imports = f"changed: read {face} (its imports or calls of imported names changed); memoised ("
+    report = edits.missed(_append(face, "import yaml\n"), face, differs=True, why=imports)
     assert b'"yaml"' in report
     # An import moved down a line: the evidence names its line.
     assert b'"shared/vision.py:2 import visionlib"' in report
-    report = edits.missed(lambda: vision.write_text("# the vision helpers\n" + vision.read_text()), vision, differs=True)
+    moved = lambda: vision.write_text("# the vision helpers\n" + vision.read_text())  # noqa: E731
+    report = edits.missed(moved, vision, differs=True, why=f"changed: read {vision} (its imports or calls of imported names changed)")
     assert b'"shared/vision.py:3 import visionlib"' in report
     # A call that counts for reach: kit.play loads libasound, kit.stop nothing (libasound is
     # then only inside a function not known to be called: optional).
     assert b'"agents/face.py:11 calls kit.play"' in report
-    report = edits.missed(_replace(face, "return kit.play(path)", "return kit.stop(path)"), face, differs=True)
+    report = edits.missed(_replace(face, "return kit.play(path)", "return kit.stop(path)"), face, differs=True, why=imports)
     assert b"calls kit.play" not in report and b'"inside a function not known to be called"' in report
     # The same call moved down a line (a blank line in the function): its line is evidence.
-    edits.missed(_replace(face, "return kit.stop(path)", "return kit.play(path)"), face, differs=True)
-    report = edits.missed(_replace(face, "    total = 0\n", "    total = 0\n\n"), face, differs=True)
+    edits.missed(_replace(face, "return kit.stop(path)", "return kit.play(path)"), face, differs=True, why=imports)
+    report = edits.missed(_replace(face, "    total = 0\n", "    total = 0\n\n"), face, differs=True, why=imports)
     assert b'"agents/face.py:12 calls kit.play"' in report
     # A native hint changed: ffmpeg becomes ffprobe (of the same package).
     helpers = root / "agents/helpers_here.py"
     assert b"\"agents/helpers_here.py:10 subprocess.run('ffmpeg')\"" in report
-    report = edits.missed(_replace(helpers, '"ffmpeg", "-i"', '"ffprobe", "-i"'), helpers, differs=True)
+    report = edits.missed(_replace(helpers, '"ffmpeg", "-i"', '"ffprobe", "-i"'), helpers, differs=True, why=f"changed: read {helpers} (its native hints changed)")
     assert b"\"agents/helpers_here.py:10 subprocess.run('ffprobe')\"" in report and b"subprocess.run('ffmpeg')" not in report
     # A comment edit with a file added beside it (never imported): the folder's listing changed.
     edits.missed(lambda: (_append(face, "# one\n")(), (root / "agents/extra.py").write_text("import torch\n")), face, root / "agents", differs=False)
@@ -212,10 +214,11 @@ def test_an_edit_that_changes_a_collected_fact_or_comes_with_another_change_is_a
         face.unlink()
         face.symlink_to(copy.name)
 
-    report = edits.missed(made_a_link, face, root / "agents", differs=True)
+    report = edits.missed(made_a_link, face, root / "agents", differs=True, why=f"changed: probed {face};")  # the local finder asked what it is
     assert b'"agents/face_copy.txt:4 import kit"' in report
     # A comment alone, but an inline suppression on the line the needs point at.
-    report = edits.missed(_replace(vision, "import visionlib\n", "import visionlib  # depaudit: ignore[DA201] bundled at run time\n"), vision, differs=True)
+    suppressed = _replace(vision, "import visionlib\n", "import visionlib  # depaudit: ignore[DA201] bundled at run time\n")
+    report = edits.missed(suppressed, vision, differs=True, why=f"changed: read {vision} (a line that can hold an inline suppression changed)")
     assert b'"bundled at run time"' in report and b'"libXext.so.6"' not in report
 
 
@@ -228,7 +231,7 @@ def test_a_source_file_also_read_as_requirements_is_a_scan_when_edited(
     _age(repo)
     edits = Edits(repo, tmp_path, capsys)
     face = edits.root / "agents/face.py"
-    edits.missed(_append(face, "# a comment: no requirement, no import\n"), face, differs=False)
+    edits.missed(_append(face, "# a comment: no requirement, no import\n"), face, differs=False, why=f"changed: read {face}; memoised (")
 
 
 def test_a_file_another_reader_reads_too_keeps_no_facts() -> None:
@@ -249,10 +252,10 @@ def test_a_file_another_reader_reads_too_keeps_no_facts() -> None:
 def test_a_file_that_now_fails_to_parse_is_a_scan(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     edits = Edits(repo, tmp_path, capsys)
     face = edits.root / "agents/face.py"
-    report = edits.missed(_append(face, "def broken(:\n"), face, differs=True)
+    report = edits.missed(_append(face, "def broken(:\n"), face, differs=True, why=f"changed: read {face} (Python cannot parse it)")
     assert b'"parse_error"' in report
     # Once it holds a parse error, a comment more is a scan too (the fallback's route is not repeated).
-    edits.missed(_append(face, "# still broken\n"), face, differs=False)
+    edits.missed(_append(face, "# still broken\n"), face, differs=False, why=f"changed: read {face} (Python cannot parse it)")
 
 
 def test_the_reuse_imports_no_stage_and_no_libcst_for_a_file_of_plain_imports(repo: Path, tmp_path: Path) -> None:
@@ -296,7 +299,10 @@ def test_an_edit_within_the_racy_window_is_reused_and_stamped_by_a_later_run(
     # Changed again within the window, to a new import: a miss, and not memoised.
     _append(face, "import yaml\n")()
     after, said = edits.scan()
-    assert said == f"depaudit: changed: read {face}; not memoised: {face} changed less than {consulted.RACY_NS // 10**9} s before the scan"
+    assert said == (
+        f"depaudit: changed: read {face} (its imports or calls of imported names changed); "
+        f"not memoised: {face} changed less than {consulted.RACY_NS // 10**9} s before the scan"
+    )
     assert b'"yaml"' in after and after == edits.scan("--no-cache")[0]
     # Old enough now: memoised by a scan (the facts changed), then a hit.
     _age(face)
