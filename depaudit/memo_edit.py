@@ -20,7 +20,8 @@ Why the report served is the one a scan of the edited tree would make:
     every call of an imported name with its line, the parse error and fallback. Everything
     downstream of collect (the local import graph, guarded-only files, reach, the module walk,
     call sites that count for reach, evidence lines) is computed from these records, never
-    from the file again;
+    from the file again (an audit-hook trace of a cold scan of the benchmark monorepo opens a
+    service's `.py` file in these three readers only);
   * the service hints (native/hints.py `OwnHints`): the file's native hints, sorted;
   * suppressions (inline_ignores.py): every line that could hold `# depaudit: ignore[…]`, with
     its index, as suppress.py splits the text. The lines the report's results point at are
@@ -53,10 +54,10 @@ What falls back to a scan: any edit that changes an import, its line or its cont
 an imported name or its line, a native hint, or a line holding an inline suppression (moving an
 import down a line changes its line: that is a fall back); a file added, removed or made a link;
 a change to anything that is not a service source file; several files changed where any one of
-them changes a fact. What is fast: comments, docstrings,
-blank lines or code changed below the last fact (so no line of a fact moves), function bodies
-that call no imported name — any edit that leaves every fact of the file where it was, whether
-written in place or saved by an editor as a new file renamed over the old.
+them changes a fact. What is fast: comments, docstrings, blank lines or code changed below the
+last fact (so no line of a fact moves), function bodies that call no imported name — any edit
+that leaves every fact of the file where it was, whether written in place or saved by an editor
+as a new file renamed over the old.
 """
 
 from __future__ import annotations
