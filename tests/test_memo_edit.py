@@ -313,3 +313,66 @@ def test_an_edit_within_the_racy_window_is_reused_and_stamped_by_a_later_run(
     _age(face)
     assert edits.scan()[1].startswith(f"depaudit: memo reused: {face} edited")
     assert edits.scan()[1].startswith("depaudit: memo hit (")
+
+
+# Lines an edit inserts: some change no fact (comments, code calling nothing imported, a
+# docstring), some change one (an import, a call of an imported name, a native hint, an inline
+# suppression). A file that does not parse is test_a_file_that_now_fails_to_parse_is_a_scan's.
+_LINES = (
+    "# a comment",
+    "",
+    "VALUE = 1",
+    '"""A string."""',
+    "import yaml",
+    "import kit",
+    "kit.play('x')",
+    "kit.stop('x')",
+    "import ctypes; ctypes.CDLL('libfoo.so.1')",
+    "import os  # depaudit: ignore[DA201] checked",
+    "try:\n    import yaml\nexcept ImportError:\n    yaml = None",
+    "def later():\n    return kit.play('y')",
+)
+
+
+def test_random_edits_give_the_uncached_report_whether_reused_or_not(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lines inserted, deleted or appended at random in the service's files, one file or two at
+    a time (an insertion that would break the file is an append instead): after each, the
+    report is --no-cache's, byte for byte, whether the memo was reused or the scan ran.
+    DEPAUDIT_FUZZ_EXAMPLES edits (12 in CI); DEPAUDIT_FUZZ_TALLY=FILE writes how many of them
+    were reused and how many scanned (a run by hand)."""
+    import ast
+    import random
+
+    edits = Edits(repo, tmp_path, capsys)
+    files = [edits.root / name for name in ("agents/face.py", "agents/helpers_here.py", "shared/vision.py", "shared/common.py")]
+    chooser = random.Random(22)
+    reused = missed = 0
+    for _ in range(int(os.environ.get("DEPAUDIT_FUZZ_EXAMPLES", "12"))):
+        changed = chooser.sample(files, chooser.choice((1, 1, 1, 2)))
+        for path in changed:
+            lines = path.read_text().split("\n")
+            where, line = chooser.randrange(len(lines) + 1), chooser.choice(_LINES)
+            operation = chooser.choice(("insert", "insert", "append", "delete"))
+            edited = list(lines)
+            if operation == "delete" and len(lines) > 1:
+                del edited[min(where, len(lines) - 1)]
+            elif operation == "insert":
+                edited.insert(where, line)
+            try:
+                ast.parse("\n".join(edited))
+            except SyntaxError:
+                edited = list(lines)
+                operation = "append"
+            if operation == "append":
+                edited.append(line)
+            path.write_text("\n".join(edited))
+        after, said, uncached = edits.edit(lambda: None, *changed)
+        assert after == uncached, said
+        if "memo reused" in said:
+            reused += 1
+        else:
+            missed += 1
+    Path(os.environ.get("DEPAUDIT_FUZZ_TALLY", os.devnull)).write_text(f"{reused} reused, {missed} missed\n")
+    assert reused and missed  # both routes taken (seed 22)
