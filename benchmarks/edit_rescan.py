@@ -10,9 +10,13 @@ The benchmark monorepo (~/.cache/depaudit-bench/monorepo; benchmarks/reference_i
 it) is copied to a scratch folder, never edited in place. Each checkout gets its own cache folder,
 filled by an untimed scan. Then, per run and per checkout: a comment line appended to
 agents/agent_01.py, a wait past the memo's racy window (2 s: a scan of a file changed later than
-that is not memoised), the timed scan that misses, and the timed scan that hits. Each checkout's
-depaudit runs first on PYTHONPATH, with this interpreter. The stage times of the last miss (-v)
-are printed too.
+that is not memoised), the timed scan after the edit, and the timed scan that hits. Each
+checkout's depaudit runs first on PYTHONPATH, with this interpreter. The stage times of the last
+scan after an edit (-v) are printed too.
+
+`--edit import` appends an import line instead (`import json as _edit_N`: a stdlib module, so the
+same wheels are reached), an edit that changes what the scan collects from the file: the memo
+cannot be reused (memo_edit.py) and the scan runs.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ def main() -> None:
     parser.add_argument("checkouts", nargs="*", type=Path, default=[Path(".")])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--monorepo", type=Path, default=MONOREPO)
+    parser.add_argument("--edit", choices=("comment", "import"), default="comment", help="the line appended (default: a comment)")
     arguments = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="edit-rescan-"))
     try:
@@ -65,7 +70,8 @@ def main() -> None:
         for run in range(arguments.runs):
             for checkout, cache in caches.items():
                 with open(tree / EDITED, "a") as stream:
-                    stream.write(f"# edit {run} for {checkout}\n")
+                    number = run * len(caches) + list(caches).index(checkout)
+                    stream.write(f"# edit {run} for {checkout}\n" if arguments.edit == "comment" else f"import json as _edit_{number}\n")
                 time.sleep(2.1)
                 missed, said = scan(checkout, tree, cache)
                 hit, hit_said = scan(checkout, tree, cache)
@@ -76,10 +82,10 @@ def main() -> None:
                 last[checkout] = said
         for checkout, (misses, hits) in times.items():
             print(f"{checkout}:")
-            print(f"  miss after one edit: {' '.join(f'{t:.2f}' for t in misses)} s (median {statistics.median(misses):.2f})")
+            print(f"  scan after one edit: {' '.join(f'{t:.2f}' for t in misses)} s (median {statistics.median(misses):.2f})")
             print(f"  memo hit:            {' '.join(f'{t:.2f}' for t in hits)} s (median {statistics.median(hits):.2f})")
             print(f"  ratio of medians:    {statistics.median(misses) / statistics.median(hits):.2f}x")
-            print("  stages of the last miss:")
+            print("  stages of the last scan after an edit:")
             for line in last[checkout].splitlines():
                 if line.strip():
                     print(f"    {line}")

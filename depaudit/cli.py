@@ -366,11 +366,11 @@ def _scanned(args: argparse.Namespace) -> tuple[ScanReport | None, Entry | None]
     cache_dir = options.cache_dir or default_cache_dir()
     key = memo.memo_key(options)
     entry = memo.recall(cache_dir, key)
-    if entry is not None:
+    if isinstance(entry, memo.Entry):
         if args.verbose:
             print(f"depaudit: {entry.said}", file=sys.stderr)
         return None, entry
-    missed = memo.why_missed(cache_dir, key) if args.verbose else ""
+    missed = (entry or memo.why_missed(cache_dir, key)) if args.verbose else ""
     with consulted.recording() as record:
         memo.note_own_code()
         report = _run_scan(args, options)

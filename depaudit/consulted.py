@@ -51,6 +51,13 @@ class Consulted:
     # Why the inputs cannot be told from this set (a worker died before saying what it read):
     # such a scan is never memoised.
     untold: str | None = None
+    # Files read outside a `sourcing()` reader: their bytes may reach the report by any route.
+    plain: set[str] = field(default_factory=set)
+    # What each `sourcing()` reader took from a file: path → {kind: value} (memo_edit.py).
+    facts: dict[str, dict[object, object]] = field(default_factory=dict)
+    # Above 0 inside `sourcing()`. On the record, not the process: a worker forked meanwhile
+    # records afresh. (The scan reads in one thread; the display's thread reads nothing.)
+    sourcing: int = 0
 
     def merge(self, other: Consulted) -> None:
         self.read |= other.read
@@ -58,6 +65,9 @@ class Consulted:
         self.probed |= other.probed
         self.environ.update(other.environ)
         self.untold = self.untold or other.untold
+        self.plain |= other.plain
+        for path, kinds in other.facts.items():
+            self.facts.setdefault(path, {}).update(kinds)
 
 
 _current: list[Consulted] = []  # the innermost recording last
@@ -92,7 +102,31 @@ def active() -> bool:
 
 def note_read(path: StrPath) -> None:
     if _current:
-        _current[-1].read.add(os.fspath(path))
+        name = os.fspath(path)
+        _current[-1].read.add(name)
+        if not _current[-1].sourcing:
+            _current[-1].plain.add(name)
+
+
+@contextmanager
+def sourcing() -> Iterator[None]:
+    """A reader of service source files runs in here: each file it reads, it gives all it takes
+    from it to `note_facts` (memo_edit.py: an edit that changes none of that changes no report)."""
+    if not _current:
+        yield
+        return
+    record = _current[-1]
+    record.sourcing += 1
+    try:
+        yield
+    finally:
+        record.sourcing -= 1
+
+
+def note_facts(path: StrPath, kind: object, value: object) -> None:
+    """What a `sourcing()` reader took from the file at `path` (as it named it), under `kind`."""
+    if _current:
+        _current[-1].facts.setdefault(os.fspath(path), {})[kind] = value
 
 
 def note_listed(folder: StrPath) -> None:
@@ -288,14 +322,14 @@ def take_stamps(consulted: Consulted) -> Stamps | str:
     reads are unknown."""
     if consulted.untold is not None:
         return consulted.untold
-    racy = consulted.started_ns - RACY_NS
+    since = consulted.started_ns - RACY_NS
     own = tuple(_scratch)
     read = []
     for path in sorted(consulted.read):
         if own and path.startswith(own):
             continue
         found = file_stamp(path)
-        if _racy(found, racy):
+        if racy(found, since):
             return f"{path} changed less than {RACY_NS // 10**9} s before the scan"
         read.append((path, found))
     listed = []
@@ -303,14 +337,15 @@ def take_stamps(consulted: Consulted) -> Stamps | str:
         if own and path.startswith(own):
             continue
         found = file_stamp(path)
-        if _racy(found, racy):
+        if racy(found, since):
             return f"{path} changed less than {RACY_NS // 10**9} s before the scan"
         listed.append((path, found, names_digest(path)))
     probed = tuple((path, kind_stamp(path)) for path in sorted(consulted.probed) if not (own and path.startswith(own)))
     return Stamps(tuple(read), tuple(listed), probed, tuple(sorted(consulted.environ.items(), key=lambda item: item[0])))
 
 
-def _racy(found: Stamp | None, since_ns: int) -> bool:
+def racy(found: Stamp | None, since_ns: int) -> bool:
+    """Whether a stamp's times are at or after `since_ns`: too late to be trusted (RACY_NS)."""
     if found is None or found[0] == "error":
         return False
     if found[4] >= since_ns:  # type: ignore[operator]
@@ -327,6 +362,38 @@ def unchanged_entry(stream: BinaryIO, key: str) -> tuple[Stamps, bool] | None:
         return None
     changed, moved = first_change(stamps)
     return (stamps, moved) if changed is None else None
+
+
+def entry_changes(stream: BinaryIO, key: str) -> tuple[Stamps, list[int], bool] | None:
+    """As unchanged_entry, with the files read that changed: the stamps, the indexes in
+    `stamps.read` of the files no longer as stamped, and whether a listed folder's times alone
+    moved; None when the entry is not `key`'s or anything but a file read changed. One pass."""
+    stored_key, stamps = pickle.load(stream)
+    if stored_key != key or not isinstance(stamps, Stamps):
+        return None
+    found = changed_reads(stamps)
+    return None if found is None else (stamps, *found)
+
+
+def changed_reads(stamps: Stamps) -> tuple[list[int], bool] | None:
+    """first_change, going on past files read that changed: their indexes in `stamps.read`, and
+    whether a listed folder's times alone moved; None when anything else changed."""
+    environ = os.environ
+    for name, value in stamps.environ:
+        if environ.get(name) != value:
+            return None
+    for path, kind in stamps.probed:
+        if kind_stamp(path) != kind:
+            return None
+    changed = [index for index, (path, found) in enumerate(stamps.read) if file_stamp(path) != found]
+    moved = False
+    for path, found, names in stamps.listed:
+        now = file_stamp(path)
+        if now != found:
+            if now is None or found is None or now[:3] != found[:3] or names_digest(path) != names:
+                return None
+            moved = True
+    return changed, moved
 
 
 def first_change(stamps: Stamps) -> tuple[str | None, bool]:

@@ -7,15 +7,18 @@ One file per key in <cache>/memo/: the key names what no file says (depaudit's v
 interpreter, the working folder, the options); depaudit's own source files are in the consulted
 set like any input, so a memo of other code is never valid. A file holds pickles: the key
 and the stamps first, so that a stale entry is told without unpickling its report; pickle is
-fine here, in a folder only depaudit writes and only for depaudit's own classes. A third part
-holds the renderings that depend on the report alone and the verdict per --fail-on. Entries are
-written atomically (temporary file, rename) and at most MAX_ENTRIES are kept, the least
-recently used removed first.
+fine here, in a folder only depaudit writes and only for depaudit's own classes. A second part
+holds the renderings that depend on the report alone, the verdict per --fail-on, and what the
+readers of service sources took from each file (kept pickled, read only when files changed:
+memo_edit.py reuses the report after an edit that changed none of it). Entries are written
+atomically (temporary file, rename) and at most MAX_ENTRIES are kept, the least recently used
+removed first.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import secrets
@@ -64,12 +67,14 @@ class Entry:
     the plain-text table) is not run again: a large report's JSON costs more than the scan's
     whole warm check. `save` writes what was added, atomically."""
 
-    def __init__(self, path: Path, key: str, stamps: Stamps, said: str) -> None:
+    def __init__(self, path: Path, key: str, stamps: Stamps, said: str, facts: dict[str, bytes]) -> None:
         self.path, self.key, self.stamps, self.said = path, key, stamps, said
+        self.facts = facts  # path → {kind: what a reader of service sources took}, pickled per path
         self.texts: dict[str, str] = {}
         self.verdicts: dict[str, bool] = {}
         self._report: Any = None
-        self._pickled: bytes | None = None  # the report as stored: kept as bytes when rewritten
+        self._pickled: bytes | memoryview | None = None  # the report as stored: kept as bytes when rewritten
+        self._kept: bytes | memoryview | None = None  # verdicts, texts and facts as stored, while unchanged
         self._changed = False
 
     @property
@@ -85,47 +90,66 @@ class Entry:
     def keep_text(self, kind: str, text: str) -> None:
         if self.texts.get(kind) != text:
             self.texts[kind] = text
-            self._changed = True
+            self._changed, self._kept = True, None
 
     def keep_verdicts(self, verdicts: dict[str, bool]) -> None:
         if self.verdicts != verdicts:
             self.verdicts = dict(verdicts)
-            self._changed = True
+            self._changed, self._kept = True, None
 
     def save(self) -> None:
         if not self._changed:
             return
         try:
             pickled = self._pickled if self._pickled is not None else pickle.dumps(self._report, protocol=pickle.HIGHEST_PROTOCOL)
-            _write(self.path, self.key, self.stamps, self.verdicts, self.texts, pickled)
+            kept = self._kept if self._kept is not None else pickle.dumps((self.verdicts, self.texts, self.facts), protocol=pickle.HIGHEST_PROTOCOL)
+            _write(self.path, self.key, self.stamps, kept, pickled)
         except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
             return  # a memo that cannot be written is a scan run again next time
         self._changed = False
         keep_newest(self.path.parent, ".pickle", MAX_ENTRIES)
 
 
-def recall(cache_dir: Path, key: str) -> Entry | None:
-    """The entry for `key` when every input it was made from is as it was; None otherwise.
-    Anything wrong with an entry (damaged, another version's classes) is a miss."""
+def recall(cache_dir: Path, key: str) -> Entry | str | None:
+    """The entry for `key` when every input it was made from is as it was, or when only service
+    source files changed and each gives the facts it gave (memo_edit.py); otherwise None, or why
+    those edits were not taken (for -v). Anything wrong with an entry (damaged, another
+    version's classes) is a miss."""
     path = _entry(cache_dir, key)
     try:
         with open(path, "rb") as stream:
-            found = consulted.unchanged_entry(stream, key)
+            found = consulted.entry_changes(stream, key)
             if found is None:
                 return None
-            stamps, moved = found
-            verdicts, texts = pickle.load(stream)
-            pickled = stream.read()
+            stamps, changed, moved = found
+            rest = memoryview(stream.read())
+        names, renewed = [], False
+        kept = io.BytesIO(rest)
+        verdicts, texts, facts = pickle.load(kept)
+        if changed:
+            from depaudit.memo_edit import restamped_after_edit  # only when files were edited
+
+            edited = restamped_after_edit(stamps, changed, facts)
+            if isinstance(edited, str):
+                return edited
+            stamps, names, renewed = edited
     except Exception:  # noqa: BLE001 - a memo that cannot be read is a scan to run
         return None
-    said = f"memo hit ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes unchanged)"
-    entry = Entry(path, key, stamps, said)
-    entry.verdicts, entry.texts, entry._pickled = verdicts, texts, pickled
+    if changed:
+        said = f"memo reused: {', '.join(names)} edited, no collected fact changed ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes)"
+        if not renewed:
+            said += f"; not stamped anew: changed less than {consulted.RACY_NS // 10**9} s ago"
+    else:
+        said = f"memo hit ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes unchanged)"
+    entry = Entry(path, key, stamps, said, facts)
+    entry.verdicts, entry.texts = verdicts, texts
+    entry._kept, entry._pickled = rest[: kept.tell()], rest[kept.tell() :]
+    entry._changed = bool(changed) and renewed  # the edited files stamped anew
     try:
         os.utime(path)  # recently used: the last to be evicted
     except OSError:
         pass
-    restamped = _restamped(stamps) if moved else None
+    restamped = _restamped(entry.stamps) if moved else None
     if restamped is not None:
         # A folder's times moved while its entries stayed (a report written into it): restamp,
         # so that the next run need not list it again.
@@ -155,10 +179,21 @@ def remember(cache_dir: Path, key: str, recorded: Consulted, report: object) -> 
     stamps = consulted.take_stamps(recorded)
     if isinstance(stamps, str):
         return f"not memoised: {stamps}"
-    entry = Entry(_entry(cache_dir, key), key, stamps, "")
+    entry = Entry(_entry(cache_dir, key), key, stamps, "", _source_facts(recorded))
     entry._report, entry._changed = report, True
     entry.said = f"memoised ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes)"
     return entry
+
+
+def _source_facts(recorded: Consulted) -> dict[str, bytes]:
+    """What the readers of service sources took from each file no other reader read, pickled
+    per file (an edit unpickles its own): the files an edit of which memo_edit.py can tell
+    changed no report."""
+    return {
+        path: pickle.dumps(kinds, protocol=pickle.HIGHEST_PROTOCOL)
+        for path, kinds in recorded.facts.items()
+        if path in recorded.read and path not in recorded.plain
+    }
 
 
 def _leave_out_own(recorded: Consulted, cache_dir: Path) -> None:
@@ -183,13 +218,13 @@ def _restamped(stamps: Stamps) -> Stamps | None:
     return Stamps(stamps.read, listed, stamps.probed, stamps.environ)
 
 
-def _write(path: Path, key: str, stamps: Stamps, verdicts: dict[str, bool], texts: dict[str, str], report: bytes) -> None:
+def _write(path: Path, key: str, stamps: Stamps, kept: bytes | memoryview, report: bytes | memoryview) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with open(temporary, "wb") as stream:
             pickle.dump((key, stamps), stream, protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.dump((verdicts, texts), stream, protocol=pickle.HIGHEST_PROTOCOL)
+            stream.write(kept)
             stream.write(report)
         os.replace(temporary, path)
     except BaseException:

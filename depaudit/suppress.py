@@ -12,17 +12,15 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from depaudit import consulted
 from depaudit.codes import CODES, PLAN_CODES, finding_code, need_code
 from depaudit.findings import Finding
 from depaudit.fleet.ignores import IgnoreRule
+from depaudit.inline_ignores import INLINE, source_lines
 from depaudit.packages.model import Need, ServiceReport
 from depaudit.plan.model import FamilyPlan, PlanItem
 from depaudit.report import ScanReport, Suppressed
 
-# `# depaudit: ignore[DA101]`, `# depaudit: ignore[DA101, DA102] vendored at run time`
 _SOURCE_CODES = frozenset({"DA101", "DA102", "DA103", "DA501"})
-_INLINE = re.compile(r"#\s*depaudit:\s*ignore\[([A-Za-z0-9,\s]+)\]\s*(.*)$")
 
 
 def apply_suppressions(report: ScanReport, rules: Sequence[IgnoreRule]) -> ScanReport:
@@ -130,9 +128,9 @@ def _inline_rules(service: ServiceReport, sources: dict[tuple[Path, str], list[s
     rules = []
     for path, lines in places.items():
         at = (service.display_root, path)
-        source = sources[at] if at in sources else sources.setdefault(at, _lines(service.display_root / path))
+        source = sources[at] if at in sources else sources.setdefault(at, source_lines(service.display_root / path))
         for line in sorted(lines):
-            match = _INLINE.search(source[line - 1]) if 0 < line <= len(source) else None
+            match = INLINE.search(source[line - 1]) if 0 < line <= len(source) else None
             if match is None:
                 continue
             codes = tuple(code for code in re.split(r"[,\s]+", match.group(1).strip().upper()) if code)
@@ -141,10 +139,3 @@ def _inline_rules(service: ServiceReport, sources: dict[tuple[Path, str], list[s
             if known:
                 rules.append(IgnoreRule(reason, f"{path}:{line}", known, service=service.name, file=path, line=line))
     return rules
-
-
-def _lines(path: Path) -> list[str]:
-    try:
-        return consulted.read_text(path, errors="replace").splitlines()
-    except OSError:
-        return []  # unreadable now: its results were reported when it was read

@@ -9,6 +9,7 @@ walks (candidates tried in turn). A name computed at run time yields nothing: ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from depaudit.collect.hint_calls import PREFILTER, RESULT_OF, NativeHint, may_report
@@ -66,6 +67,15 @@ def linux_candidates(hint: NativeHint) -> tuple[str, ...]:
         and "\\" not in name
         and ("/" not in name or name.startswith("/"))
     )
+
+
+# The facts kind (consulted.note_facts) of a service file's hints, and their value: the report
+# sorts them with every other file's, so their order within the file says nothing.
+FACTS_KIND = "hints"
+
+
+def hint_facts(hints: Sequence[NativeHint]) -> tuple[NativeHint, ...]:
+    return tuple(sorted(hints))
 
 
 def may_have_hints(source: bytes) -> bool:

@@ -32,6 +32,7 @@ from depaudit.collect.model import (
     ServiceImports,
     resolve_relative,
 )
+from depaudit import consulted
 from depaudit.cache import MISSING, ResultCache
 from depaudit.collect.call_sites import call_sites
 from depaudit.collect.units import TooDeep, counted_nodes, import_cut, plain_imports, syntax_error, tree_of
@@ -454,6 +455,7 @@ class _Parsed:
 
 
 _KIND = "imports"
+FACTS_KIND = _KIND  # a file's facts (consulted.note_facts) are under (FACTS_KIND, package)
 
 
 def _parse_files(
@@ -461,21 +463,22 @@ def _parse_files(
 ) -> list[_Parsed]:
     results: list[_Parsed | None] = []
     todo: list[tuple[int, bytes, str, str]] = []
-    for path, package in files:
-        try:
-            digest, source = cache.file_digest_and_source(path)
-            key = f"{digest}|{package}"  # content_key(source, package)
-            if key in memo.parsed:
-                results.append(memo.parsed[key])
-                continue
-            cached = cache.get(_KIND, key)
-            if cached is MISSING:
-                todo.append((len(results), source if source is not None else read_regular(path), package, key))
-                results.append(None)
-            else:
-                results.append(memo.parsed.setdefault(key, _from_row(cached)))
-        except OSError as error:  # a dangling symlink, no permission, a folder named x.py
-            results.append(_Parsed(unreadable=f"cannot read: {error.strerror or error}"))
+    with consulted.sourcing():  # all this takes from a file is its _Parsed: noted below
+        for path, package in files:
+            try:
+                digest, source = cache.file_digest_and_source(path)
+                key = f"{digest}|{package}"  # content_key(source, package)
+                if key in memo.parsed:
+                    results.append(memo.parsed[key])
+                    continue
+                cached = cache.get(_KIND, key)
+                if cached is MISSING:
+                    todo.append((len(results), source if source is not None else read_regular(path), package, key))
+                    results.append(None)
+                else:
+                    results.append(memo.parsed.setdefault(key, _from_row(cached)))
+            except OSError as error:  # a dangling symlink, no permission, a folder named x.py
+                results.append(_Parsed(unreadable=f"cannot read: {error.strerror or error}"))
     if todo:
         _load_parser()
     parsed = workers.map(
@@ -484,7 +487,16 @@ def _parse_files(
     for (position, _, _, key), result in zip(todo, parsed):
         results[position] = memo.parsed[key] = result
         cache.put(_KIND, key, _to_row(result))
+    if consulted.active():
+        for (path, package), result in zip(files, results):
+            consulted.note_facts(path, (FACTS_KIND, package), result)
     return [result for result in results if result is not None]
+
+
+def parsed_source(source: bytes, package: str) -> _Parsed:
+    """What `_parse_files` gives for a file holding `source` in `package`, parsed here (libcst
+    imported only when the file needs it): memo_edit.py compares it with a scan's."""
+    return _parse_source((source, package))
 
 
 def _load_parser() -> None:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from depaudit import consulted
 from depaudit.cache import INSTALLED_DIGEST, MISSING, ResultCache, content_key, stat_key
 from depaudit.collect.hint_calls import NativeHint
-from depaudit.collect.hints import file_hints, installed_file_hints
+from depaudit.collect.hints import FACTS_KIND, file_hints, hint_facts, installed_file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
 from depaudit.paths import RealPaths, shown_path
@@ -109,10 +110,13 @@ class OwnHints:
         root = str(display_root)
         todo = [path for path in files if (str(path), root) not in self._found]
         if todo:
-            found = _start_hints([(path, None) for path in todo], [_content_key(path, self.cache) for path in todo], self.cache, self.workers)()
+            with consulted.sourcing():  # all this takes from a file is its hints: noted below
+                keys = [_content_key(path, self.cache) for path in todo]
+            found = _start_hints([(path, None) for path in todo], keys, self.cache, self.workers)()
             for path in todo:
                 shown = shown_path(path, display_root)
                 self._found[str(path), root] = [FileHint(shown, hint) for hint in found[path]]
+                consulted.note_facts(path, FACTS_KIND, hint_facts(found[path]))
         return sorted(hint for path in files for hint in self._found[str(path), root])
 
 
@@ -217,7 +221,11 @@ def _hints_of(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHin
     try:
         if root is not None and not os.path.realpath(path).startswith(root + os.sep):
             return None, []
-        source = read_regular(path)
+        if root is None:
+            with consulted.sourcing():  # a service's file: its hints are all OwnHints takes from it
+                source = read_regular(path)
+        else:
+            source = read_regular(path)
     except (OSError, ValueError):
         return None, []
     try:
