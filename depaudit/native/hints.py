@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -192,8 +193,10 @@ def _start_hints(
             results[path] = [_hint(row) for row in cached]
     if todo:
         import depaudit.collect.hint_visitor  # noqa: F401  # libcst, before the pool forks: one import for all
+    # Each chunk a worker takes carries its own copy of the folder table: torch's 2,000 files lie
+    # in ~200 folders, and realpath lstats every component of every path.
     pending = (workers or Workers(1)).start(
-        _hints_of, [item for item, _, _ in todo], crashed=_no_hints, unit="files searched for hints"
+        partial(_hints_of, real=RealPaths()), [item for item, _, _ in todo], crashed=_no_hints, unit="files searched for hints"
     )
 
     def collect() -> dict[Path, list[NativeHint]]:
@@ -208,14 +211,14 @@ def _start_hints(
     return collect
 
 
-def _hints_of(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHint]]:
+def _hints_of(item: tuple[Path, str | None], real: Callable[[str], str] = os.path.realpath) -> tuple[str | None, list[NativeHint]]:
     """Runs in a worker process: one file's content key and hints; no hints for an unreadable or
     unparsable file (the import stage reports those of a service; a wheel's are not the user's
     to fix), and no key either for a wheel's file that is a symbolic link out of its
     site-packages (never opened)."""
     path, root = item
     try:
-        if root is not None and not os.path.realpath(path).startswith(root + os.sep):
+        if root is not None and not real(str(path)).startswith(root + os.sep):
             return None, []
         source = read_regular(path)
     except (OSError, ValueError):
