@@ -11,7 +11,7 @@ from typing import Any
 
 from depaudit.cache import INSTALLED_DIGEST, MISSING, ResultCache, content_key, stat_key
 from depaudit.collect.hint_calls import NativeHint
-from depaudit.collect.hints import file_hints, installed_file_hints
+from depaudit.collect.hints import installed_file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
 from depaudit.paths import RealPaths, shown_path
@@ -191,8 +191,6 @@ def _start_hints(
             todo.append(((path, root), key, stat))
         else:
             results[path] = [_hint(row) for row in cached]
-    if todo:
-        import depaudit.collect.hint_visitor  # noqa: F401  # libcst, before the pool forks: one import for all
     # Each chunk a worker takes carries its own copy of the folder table: torch's 2,000 files lie
     # in ~200 folders, and realpath lstats every component of every path.
     pending = (workers or Workers(1)).start(
@@ -224,9 +222,10 @@ def _hints_of(item: tuple[Path, str | None], real: Callable[[str], str] = os.pat
     except (OSError, ValueError):
         return None, []
     try:
-        # A wheel's file (it has a root) is read on the `ast` tree, as libcst would read it; a
-        # service's by libcst, as the import stage reads it.
-        return content_key(source), (file_hints if root is None else installed_file_hints)(source)
+        # Read on the `ast` tree, as libcst would read it (libcst only where `ast` cannot: it is
+        # imported by the worker that meets such a file); a service's file as the import stage
+        # reads it now, so a scan whose files Python reads never loads libcst.
+        return content_key(source), installed_file_hints(source)
     except Exception:  # libcst's syntax, decoding and recursion errors alike
         return content_key(source), []
 
