@@ -52,6 +52,10 @@ class _Walk:
         self.type_checking = 0  # enclosing `if TYPE_CHECKING:` bodies
         # Names that call importlib.import_module (see import_visitor.py), in the order met.
         self.import_module_names: set[str] = {"importlib.import_module"}
+        # Whether a call can be one to report: an import_module() or __import__() call, or one
+        # of a name bound to import_module, which its import statement spells out. Python reads
+        # a fullwidth `__ｉmport__` as `__import__`, libcst not: neither word, and neither reports it.
+        self.calls = b"__import__" in source or b"import_module" in source
 
     def statements(self, body: list[ast.stmt]) -> None:
         for node in body:
@@ -59,6 +63,10 @@ class _Walk:
 
     def visit(self, node: ast.AST) -> None:
         if isinstance(node, _HOLD_NO_CALL):
+            return
+        if not self.calls:
+            if isinstance(node, ast.stmt):
+                self._statement(node)
             return
         if isinstance(node, ast.Call):
             self._call(node)  # then its function and arguments, below
@@ -89,6 +97,29 @@ class _Walk:
         for child in ast.iter_child_nodes(node):
             self.visit(child)
 
+    def _statement(self, node: ast.stmt) -> None:
+        """A statement, in a file that makes no call to report: only the statements in it."""
+        if isinstance(node, ast.Import):
+            self._import(node)
+        elif isinstance(node, ast.ImportFrom):
+            self._import_from(node)
+        elif isinstance(node, _TRIES):
+            self._try(node)
+        elif isinstance(node, ast.If):
+            self._if(node)
+        elif isinstance(node, _FUNCTIONS):
+            self._function(node)
+        elif isinstance(node, ast.ClassDef):
+            self._class(node)
+        elif isinstance(node, ast.Match):
+            for case in node.cases:
+                self.statements(case.body)
+        else:  # for, while, with: the body, then the else
+            for name in ("body", "orelse"):
+                block = getattr(node, name, None)
+                if block:
+                    self.statements(block)
+
     # Context: each visits the part it governs with its flag raised --------------------------
 
     def _try(self, node: ast.Try | ast.TryStar) -> None:
@@ -98,7 +129,10 @@ class _Walk:
         self.statements(node.body)
         self.guards -= guarding
         for handler in node.handlers:
-            self.visit(handler)
+            if self.calls:
+                self.visit(handler)
+            else:
+                self.statements(handler.body)
         self.statements(node.orelse)
         self.statements(node.finalbody)
 

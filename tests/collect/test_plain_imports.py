@@ -321,6 +321,9 @@ TWIN_CASES: dict[str, bytes] = {
     "computed names": b"import importlib\nimportlib.import_module(name)\nimportlib.import_module('...')\nimportlib.import_module(b'x')\n"
     b"importlib.import_module(f'x')\nimportlib.import_module('a' 'b')\n",
     "f-string call": b"x = f\"{__import__('a')}\"\n",
+    # Neither word in the text: no call is walked, and a fullwidth `__ｉmport__` (Python's
+    # `__import__`) is what libcst makes of it, no import.
+    "no call to report": "import a\n__\uff49mport__('x')\ntry:\n    import b\nexcept ImportError:\n    pass\n".encode(),
     "non-ASCII away from imports": "import a\nx = '\u00e9'  # \u00e9\ntry:\n    import b\nexcept ImportError:\n    pass\n".encode(),
 }
 
@@ -345,7 +348,7 @@ def test_the_twin_reads_a_class_decorator_before_the_body() -> None:
     [
         "import \ufb01le\n".encode(),  # `ﬁle` is `file` to ast, `ﬁle` to libcst
         "from x import (a,  # \u00e9\n    b)\n".encode(),
-        "__\uff49mport__('x')\n".encode(),  # a fullwidth i: `__import__` to ast only
+        "import_module = 1\n__\uff49mport__('x')\n".encode(),  # a fullwidth i: `__import__` to ast only
         "if \uff34YPE_CHECKING:\n    import a\n".encode(),
         "try:\n    import a\nexcept \uff29mportError:\n    pass\n".encode(),
     ],
