@@ -477,13 +477,16 @@ def _scan(args: argparse.Namespace) -> int:
     to_file = args.output is not None
     kind = _pure_rendering(args)
     if entry is not None and kind is not None and args.fail_on in entry.verdicts:
-        text = entry.text(kind)
-        if text is not None:  # the memo's own rendering: the report need not even be unpickled
+        # The memo's own rendering: the report need not even be unpickled; to a file, its bytes
+        # as kept (none where the text needs the writer's escapes).
+        data = entry.data(kind) if to_file else None
+        text = entry.text(kind) if data is None else None
+        if data is not None or text is not None:
             entry.save()
             if to_file:
-                _write_files({args.output: text})
+                _write_files({args.output: data if data is not None else text or ""})
             else:
-                sys.stdout.write(text)
+                sys.stdout.write(text or "")
             return EXIT_FINDINGS if entry.verdicts[args.fail_on] else EXIT_OK
     report = entry.report if scanned is None and entry is not None else scanned
     assert report is not None
@@ -561,7 +564,7 @@ def _output_dir_files(report: ScanReport, *, prune: bool) -> dict[str, str]:
     return files
 
 
-def _write_files(files: dict[Path, str]) -> None:
+def _write_files(files: dict[Path, str] | dict[Path, str | bytes]) -> None:
     """Reports: each file whole or not at all. A name that is not UTF-8 (a file named with other
     bytes) is written as its escape, never crashes the writer."""
     for path, text in files.items():
@@ -572,7 +575,7 @@ def _write_files(files: dict[Path, str]) -> None:
         _write_one(path, text, errors="backslashreplace")
 
 
-def _write_one(path: Path, text: str, *, errors: str) -> None:
+def _write_one(path: Path, text: str | bytes, *, errors: str) -> None:
     from depaudit.atomic import write_atomic
     try:
         write_atomic(path, text, errors=errors)

@@ -22,7 +22,7 @@ import secrets
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import depaudit
 from depaudit import consulted
@@ -66,25 +66,56 @@ class Entry:
 
     def __init__(self, path: Path, key: str, stamps: Stamps, said: str) -> None:
         self.path, self.key, self.stamps, self.said = path, key, stamps, said
-        self.texts: dict[str, str] = {}
+        # kind → the rendering as UTF-8 (surrogatepass: any str), and whether it encodes strictly
+        # (no lone surrogate): then these bytes are what a report file holds, written as they are.
+        # Kept as bytes: a 50-service JSON report is 11 MB, decoded and encoded again otherwise.
+        self.texts: dict[str, tuple[bytes, bool]] = {}
         self.verdicts: dict[str, bool] = {}
         self._report: Any = None
         self._pickled: bytes | None = None  # the report as stored: kept as bytes when rewritten
+        # The entry's file as recalled, open (a run that replaced it meanwhile leaves this one
+        # whole), and where its pickled report starts: read only if no rendering is kept.
+        self._stored: tuple[BinaryIO, int] | None = None
         self._changed = False
 
     @property
     def report(self) -> Any:
         if self._report is None:
-            assert self._pickled is not None
-            self._report = pickle.loads(self._pickled)
+            self._report = pickle.loads(self._stored_report())
         return self._report
 
+    def _stored_report(self) -> bytes:
+        if self._pickled is None:
+            assert self._stored is not None
+            stream, start = self._stored
+            stream.seek(start)
+            self._pickled = stream.read()
+            self.close()
+        return self._pickled
+
+    def close(self) -> None:
+        """Let go of the recalled file (the report unread is not wanted any more)."""
+        if self._stored is not None:
+            self._stored[0].close()
+            self._stored = None
+
     def text(self, kind: str) -> str | None:
-        return self.texts.get(kind)
+        kept = self.texts.get(kind)
+        return None if kept is None else kept[0].decode("utf-8", "surrogatepass")
+
+    def data(self, kind: str) -> bytes | None:
+        """The rendering as a report file holds it (UTF-8), when it has no lone surrogate (a
+        file name that is no UTF-8, which the writer escapes): else None, and `text` it is."""
+        kept = self.texts.get(kind)
+        return kept[0] if kept is not None and kept[1] else None
 
     def keep_text(self, kind: str, text: str) -> None:
-        if self.texts.get(kind) != text:
-            self.texts[kind] = text
+        try:
+            kept = (text.encode("utf-8"), True)
+        except UnicodeEncodeError:
+            kept = (text.encode("utf-8", "surrogatepass"), False)
+        if self.texts.get(kind) != kept:
+            self.texts[kind] = kept
             self._changed = True
 
     def keep_verdicts(self, verdicts: dict[str, bool]) -> None:
@@ -94,12 +125,16 @@ class Entry:
 
     def save(self) -> None:
         if not self._changed:
+            self.close()
             return
         try:
-            pickled = self._pickled if self._pickled is not None else pickle.dumps(self._report, protocol=pickle.HIGHEST_PROTOCOL)
+            recalled = self._pickled is not None or self._stored is not None
+            pickled = self._stored_report() if recalled else pickle.dumps(self._report, protocol=pickle.HIGHEST_PROTOCOL)
             _write(self.path, self.key, self.stamps, self.verdicts, self.texts, pickled)
         except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
             return  # a memo that cannot be written is a scan run again next time
+        finally:
+            self.close()
         self._changed = False
         keep_newest(self.path.parent, ".pickle", MAX_ENTRIES)
 
@@ -108,19 +143,24 @@ def recall(cache_dir: Path, key: str) -> Entry | None:
     """The entry for `key` when every input it was made from is as it was; None otherwise.
     Anything wrong with an entry (damaged, another version's classes) is a miss."""
     path = _entry(cache_dir, key)
+    stream = None
     try:
-        with open(path, "rb") as stream:
-            found = consulted.unchanged_entry(stream, key)
-            if found is None:
-                return None
-            stamps, moved = found
-            verdicts, texts = pickle.load(stream)
-            pickled = stream.read()
+        stream = open(path, "rb")  # noqa: SIM115 - kept open by the entry: its report is read on demand
+        found = consulted.unchanged_entry(stream, key)
+        if found is None:
+            stream.close()
+            return None
+        stamps, moved = found
+        verdicts, texts = pickle.load(stream)
+        if not all(isinstance(kept, tuple) for kept in texts.values()):
+            raise TypeError("renderings of an older memo")
     except Exception:  # noqa: BLE001 - a memo that cannot be read is a scan to run
+        if stream is not None:
+            stream.close()
         return None
     said = f"memo hit ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes unchanged)"
     entry = Entry(path, key, stamps, said)
-    entry.verdicts, entry.texts, entry._pickled = verdicts, texts, pickled
+    entry.verdicts, entry.texts, entry._stored = verdicts, texts, (stream, stream.tell())
     try:
         os.utime(path)  # recently used: the last to be evicted
     except OSError:
@@ -183,7 +223,7 @@ def _restamped(stamps: Stamps) -> Stamps | None:
     return Stamps(stamps.read, listed, stamps.probed, stamps.environ)
 
 
-def _write(path: Path, key: str, stamps: Stamps, verdicts: dict[str, bool], texts: dict[str, str], report: bytes) -> None:
+def _write(path: Path, key: str, stamps: Stamps, verdicts: dict[str, bool], texts: dict[str, tuple[bytes, bool]], report: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}")
     try:
