@@ -17,7 +17,7 @@ import ast
 
 from depaudit.collect.hint_ast import Unsure, _caught_names, _Source
 from depaudit.collect.hint_calls import BARE_EXCEPT
-from depaudit.collect.model import FoundImport, resolve_relative
+from depaudit.collect.model import FoundImport, dynamic_target, resolve_relative
 from depaudit.collect.units import full_name
 
 # Handlers that swallow a failed import: the code after them runs without the module.
@@ -208,16 +208,9 @@ class _Walk:
         else:
             return
         self._must_be_ascii(node)
-        text = _literal(_argument(node, 0, "name"))
-        if text is None or not text.strip("."):
-            return  # a computed name is reported as nothing rather than guessed
-        module = text.lstrip(".")
-        level = len(text) - len(module)
-        if level:
-            resolved = resolve_relative(module, level, anchor) if anchor is not None else text
-            self._add(node, resolved, (), relative=True, dynamic=True)
-        else:
-            self._add(node, module, (), relative=False, dynamic=True)
+        target = dynamic_target(_literal(_argument(node, 0, "name")), anchor)
+        if target is not None:
+            self._add(node, target[0], (), relative=target[1], dynamic=True)
 
     def _anchor(self, argument: ast.expr | None) -> str | None:
         """The package of `import_module(".x", package)`: a literal, or `__package__`."""
