@@ -20,6 +20,7 @@ import os
 import pickle
 import secrets
 import sys
+import weakref
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -94,7 +95,7 @@ class Entry:
         return self._pickled
 
     def close(self) -> None:
-        """Let go of the recalled file (the report unread is not wanted any more)."""
+        """Let go of the recalled file once its report is read (else when the entry goes)."""
         if self._stored is not None:
             self._stored[0].close()
             self._stored = None
@@ -125,7 +126,6 @@ class Entry:
 
     def save(self) -> None:
         if not self._changed:
-            self.close()
             return
         try:
             recalled = self._pickled is not None or self._stored is not None
@@ -133,8 +133,6 @@ class Entry:
             _write(self.path, self.key, self.stamps, self.verdicts, self.texts, pickled)
         except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
             return  # a memo that cannot be written is a scan run again next time
-        finally:
-            self.close()
         self._changed = False
         keep_newest(self.path.parent, ".pickle", MAX_ENTRIES)
 
@@ -161,6 +159,7 @@ def recall(cache_dir: Path, key: str) -> Entry | None:
     said = f"memo hit ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes unchanged)"
     entry = Entry(path, key, stamps, said)
     entry.verdicts, entry.texts, entry._stored = verdicts, texts, (stream, stream.tell())
+    weakref.finalize(entry, stream.close)  # the report unread: the file goes with the entry
     try:
         os.utime(path)  # recently used: the last to be evicted
     except OSError:

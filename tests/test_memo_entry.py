@@ -35,8 +35,9 @@ def test_a_kept_rendering_is_the_report_files_bytes(tmp_path: Path) -> None:
     write_atomic(written, entry.data("json") or b"")
     write_atomic(tmp_path / "from-text.json", text, errors="backslashreplace")
     assert written.read_bytes() == (tmp_path / "from-text.json").read_bytes()
-    entry.save()  # nothing changed: lets go of the file
-    assert entry._stored is None
+    entry.save()  # nothing changed: nothing written, and the report can still be read
+    assert entry.report == {"report": 1}
+    assert entry._stored is None  # read: the file is let go
 
 
 def test_a_rendering_with_a_lone_surrogate_goes_through_the_writers_escapes(tmp_path: Path) -> None:
