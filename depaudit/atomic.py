@@ -15,11 +15,11 @@ from depaudit.scratch import process_running
 _TEMPORARY = re.compile(r"\.(?P<name>.+)\.depaudit-(?P<pid>\d+)-[0-9a-f]{8}")
 
 
-def write_atomic(path: Path, text: str, *, errors: str = "surrogateescape") -> None:
+def write_atomic(path: Path, text: str | bytes, *, errors: str = "surrogateescape") -> None:
     """The new file appears whole or not at all, with the old one's mode (a new file: 0644 less
     the umask); a Dockerfile that is a symlink is written where it points, the link kept.
     `errors`: how text that is no UTF-8 is encoded (surrogateescape gives back the bytes a name
-    was read from; a report takes backslashreplace, to stay UTF-8).
+    was read from; a report takes backslashreplace, to stay UTF-8). Bytes are written as they are.
 
     The bytes go to a temporary file beside it, are synced, and the file is renamed over the old
     one. A writer that fails removes its temporary file; one that is killed (SIGKILL, power) cannot,
@@ -27,7 +27,7 @@ def write_atomic(path: Path, text: str, *, errors: str = "surrogateescape") -> N
     """
     target = Path(os.path.realpath(path))
     remove_stale_temporaries(target.parent)
-    data = text.encode("utf-8", errors=errors)
+    data = text if isinstance(text, bytes) else text.encode("utf-8", errors=errors)
     try:
         mode = target.stat().st_mode & 0o7777
     except FileNotFoundError:

@@ -18,14 +18,14 @@ removed first.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import secrets
 import sys
+import weakref
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import depaudit
 from depaudit import consulted
@@ -70,40 +70,70 @@ class Entry:
     def __init__(self, path: Path, key: str, stamps: Stamps, said: str, facts: dict[str, bytes]) -> None:
         self.path, self.key, self.stamps, self.said = path, key, stamps, said
         self.facts = facts  # path → {kind: what a reader of service sources took}, pickled per path
-        self.texts: dict[str, str] = {}
+        # kind → the rendering as UTF-8 (surrogatepass: any str), and whether it encodes strictly
+        # (no lone surrogate): then these bytes are what a report file holds, written as they are.
+        # Kept as bytes: a 50-service JSON report is 11 MB, decoded and encoded again otherwise.
+        self.texts: dict[str, tuple[bytes, bool]] = {}
         self.verdicts: dict[str, bool] = {}
         self._report: Any = None
-        self._pickled: bytes | memoryview | None = None  # the report as stored: kept as bytes when rewritten
-        self._kept: bytes | memoryview | None = None  # verdicts, texts and facts as stored, while unchanged
+        self._pickled: bytes | None = None  # the report as stored: kept as bytes when rewritten
+        # The entry's file as recalled, open (a run that replaced it meanwhile leaves this one
+        # whole), and where its pickled report starts: read only if no rendering is kept.
+        self._stored: tuple[BinaryIO, int] | None = None
         self._changed = False
 
     @property
     def report(self) -> Any:
         if self._report is None:
-            assert self._pickled is not None
-            self._report = pickle.loads(self._pickled)
+            self._report = pickle.loads(self._stored_report())
         return self._report
 
+    def _stored_report(self) -> bytes:
+        if self._pickled is None:
+            assert self._stored is not None
+            stream, start = self._stored
+            stream.seek(start)
+            self._pickled = stream.read()
+            self.close()
+        return self._pickled
+
+    def close(self) -> None:
+        """Let go of the recalled file once its report is read (else when the entry goes)."""
+        if self._stored is not None:
+            self._stored[0].close()
+            self._stored = None
+
     def text(self, kind: str) -> str | None:
-        return self.texts.get(kind)
+        kept = self.texts.get(kind)
+        return None if kept is None else kept[0].decode("utf-8", "surrogatepass")
+
+    def data(self, kind: str) -> bytes | None:
+        """The rendering as a report file holds it (UTF-8), when it has no lone surrogate (a
+        file name that is no UTF-8, which the writer escapes): else None, and `text` it is."""
+        kept = self.texts.get(kind)
+        return kept[0] if kept is not None and kept[1] else None
 
     def keep_text(self, kind: str, text: str) -> None:
-        if self.texts.get(kind) != text:
-            self.texts[kind] = text
-            self._changed, self._kept = True, None
+        try:
+            kept = (text.encode("utf-8"), True)
+        except UnicodeEncodeError:
+            kept = (text.encode("utf-8", "surrogatepass"), False)
+        if self.texts.get(kind) != kept:
+            self.texts[kind] = kept
+            self._changed = True
 
     def keep_verdicts(self, verdicts: dict[str, bool]) -> None:
         if self.verdicts != verdicts:
             self.verdicts = dict(verdicts)
-            self._changed, self._kept = True, None
+            self._changed = True
 
     def save(self) -> None:
         if not self._changed:
             return
         try:
-            pickled = self._pickled if self._pickled is not None else pickle.dumps(self._report, protocol=pickle.HIGHEST_PROTOCOL)
-            kept = self._kept if self._kept is not None else pickle.dumps((self.verdicts, self.texts, self.facts), protocol=pickle.HIGHEST_PROTOCOL)
-            _write(self.path, self.key, self.stamps, kept, pickled)
+            recalled = self._pickled is not None or self._stored is not None
+            pickled = self._stored_report() if recalled else pickle.dumps(self._report, protocol=pickle.HIGHEST_PROTOCOL)
+            _write(self.path, self.key, self.stamps, (self.verdicts, self.texts, self.facts), pickled)
         except (OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError):
             return  # a memo that cannot be written is a scan run again next time
         self._changed = False
@@ -116,24 +146,29 @@ def recall(cache_dir: Path, key: str) -> Entry | str | None:
     those edits were not taken (for -v). Anything wrong with an entry (damaged, another
     version's classes) is a miss."""
     path = _entry(cache_dir, key)
+    stream = None
     try:
-        with open(path, "rb") as stream:
-            found = consulted.entry_changes(stream, key)
-            if found is None:
-                return None
-            stamps, changed, moved = found
-            rest = memoryview(stream.read())
+        stream = open(path, "rb")  # noqa: SIM115 - kept open by the entry: its report is read on demand
+        found = consulted.entry_changes(stream, key)
+        if found is None:
+            stream.close()
+            return None
+        stamps, changed, moved = found
+        verdicts, texts, facts = pickle.load(stream)
+        if not all(isinstance(kept, tuple) for kept in texts.values()):
+            raise TypeError("renderings of an older memo")
         names, renewed = [], False
-        kept = io.BytesIO(rest)
-        verdicts, texts, facts = pickle.load(kept)
         if changed:
             from depaudit.memo_edit import restamped_after_edit  # only when files were edited
 
             edited = restamped_after_edit(stamps, changed, facts)
             if isinstance(edited, str):
+                stream.close()
                 return edited
             stamps, names, renewed = edited
     except Exception:  # noqa: BLE001 - a memo that cannot be read is a scan to run
+        if stream is not None:
+            stream.close()
         return None
     if changed:
         said = f"memo reused: {', '.join(names)} edited, no collected fact changed ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes)"
@@ -142,8 +177,8 @@ def recall(cache_dir: Path, key: str) -> Entry | str | None:
     else:
         said = f"memo hit ({len(stamps.read)} files, {len(stamps.listed)} folders, {len(stamps.probed)} probes unchanged)"
     entry = Entry(path, key, stamps, said, facts)
-    entry.verdicts, entry.texts = verdicts, texts
-    entry._kept, entry._pickled = rest[: kept.tell()], rest[kept.tell() :]
+    entry.verdicts, entry.texts, entry._stored = verdicts, texts, (stream, stream.tell())
+    weakref.finalize(entry, stream.close)  # the report unread: the file goes with the entry
     entry._changed = bool(changed) and renewed  # the edited files stamped anew
     try:
         os.utime(path)  # recently used: the last to be evicted
@@ -218,13 +253,13 @@ def _restamped(stamps: Stamps) -> Stamps | None:
     return Stamps(stamps.read, listed, stamps.probed, stamps.environ)
 
 
-def _write(path: Path, key: str, stamps: Stamps, kept: bytes | memoryview, report: bytes | memoryview) -> None:
+def _write(path: Path, key: str, stamps: Stamps, kept: tuple[dict[str, bool], dict[str, tuple[bytes, bool]], dict[str, bytes]], report: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with open(temporary, "wb") as stream:
             pickle.dump((key, stamps), stream, protocol=pickle.HIGHEST_PROTOCOL)
-            stream.write(kept)
+            pickle.dump(kept, stream, protocol=pickle.HIGHEST_PROTOCOL)  # verdicts, renderings, facts
             stream.write(report)
         os.replace(temporary, path)
     except BaseException:

@@ -35,12 +35,9 @@ Why the report served is the one a scan of the edited tree would make:
 - The facts are derived here by the scan's own functions on the same bytes: the imports by its
   per-file parser (`parsed_source`: `ast` for plain module-level imports, libcst only for the
   blocks around the others, imported only then); the inline lines by the same split of the same
-  decoding. The hints by the `ast` twin of the libcst visitor first (collect/hint_ast.py: the
-  same hints wherever libcst parses — tests/collect/test_hint_ast.py holds both to that over the
-  stdlib, the tests and real wheels — and it asks libcst where the trees differ): a file with no
-  hints by the twin has none by the scan's libcst route either (none where libcst fails). A file
-  that has hints is confirmed by the libcst route itself, which alone may fail where the twin
-  reads (then the scan keeps no hints of it). A file Python cannot parse, whose stored facts
+  decoding. The hints by the scan's own route for a service's file, the `ast` twin of the
+  libcst visitor (collect/hint_ast.py; libcst only where the trees may differ), no hints where it
+  fails, as the scan's worker. A file Python cannot parse, whose stored facts
   hold a parse error, or that could not be read, is not taken: the scan's routes for those
   (workers, the line-level fallback) are not repeated here. The parse runs in this process, as
   under --jobs 1, with the guards the workers have (TooDeep before libcst sees a deep file).
@@ -146,24 +143,16 @@ def _changed_fact(source: bytes, kinds: dict[object, object]) -> str | None:
 
 
 def _same_hints(source: bytes, before: object) -> bool:
-    """Whether the scan's hint route (file_hints: libcst, none where it fails) gives `before`.
-    No hints by the `ast` twin is no hints by libcst (the same answers where libcst parses, none
-    where it fails); hints are confirmed by libcst itself, which alone may fail on a file the
-    twin reads (collect/hints.py)."""
-    from depaudit.collect.hints import file_hints, hint_facts, installed_file_hints
+    """Whether the scan's hint route for a service's file gives `before`: the `ast` twin
+    (installed_file_hints, libcst only where the trees may differ), no hints where it fails
+    (native/hints.py, _hints_of)."""
+    from depaudit.collect.hints import hint_facts, installed_file_hints
 
     try:
-        found = hint_facts(installed_file_hints(source))
-    except Exception:  # noqa: BLE001 - TooDeep, or libcst's own errors where the twin asked it
-        return False
-    if found != before:
-        return False
-    if not found:
-        return True
-    try:
-        return hint_facts(file_hints(source)) == before
-    except Exception:  # noqa: BLE001 - the scan keeps no hints of such a file: not `before`
-        return False
+        found = installed_file_hints(source)
+    except Exception:  # noqa: BLE001 - as the scan's worker: any failure is no hints
+        found = []
+    return hint_facts(found) == before
 
 
 def _text(source: bytes) -> str:

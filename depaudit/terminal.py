@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.live import Live
-from rich.spinner import Spinner
-from rich.text import Text
+# rich is imported where something is drawn: a scan that shows nothing (a report to a file, no
+# -v, no terminal) does not load it (~40 ms at start).
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.live import Live
 
 # A scan shorter than this shows no status line: a flash of one is noise.
 DEFAULT_DELAY = 1.0
@@ -38,6 +39,8 @@ def colour_choice(no_color_flag: bool, environ: Mapping[str, str]) -> bool | Non
 def make_console(colour: bool | None, *, stderr: bool = False) -> Console:
     """A console for stdout (or stderr) that follows `colour_choice`. Without colour it writes
     no escape at all: NO_COLOR readers do not want bold either."""
+    from rich.console import Console
+
     options: dict[str, Any] = {"stderr": stderr}
     if colour is False:
         options.update(color_system=None, no_color=True)
@@ -159,6 +162,8 @@ class StderrProgress:
         self._since = now
 
     def _say(self, name: str, rest: str, sep: str = ": ") -> None:
+        from rich.text import Text
+
         # A Text, not a str: no markup is read in it and no highlighter colours its numbers.
         self._console.print(Text.assemble("depaudit: ", (name, "bold"), sep, rest), soft_wrap=True)
 
@@ -166,6 +171,8 @@ class StderrProgress:
         with self._lock:
             if self._closed or self._live is not None:
                 return
+            from rich.live import Live
+
             self._live = Live(
                 _StatusLine(self),
                 console=self._console,
@@ -193,10 +200,14 @@ class _StatusLine:
     """Rendered by the display's own thread at each refresh: the scan only bumps counters."""
 
     def __init__(self, progress: StderrProgress) -> None:
+        from rich.spinner import Spinner
+
         self._progress = progress
         self._spinner = Spinner("dots")
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.text import Text
+
         line = self._spinner.render(console.get_time())  # with no text of its own: the frame, a Text
         assert isinstance(line, Text)
         line.append(f" {self._progress.status()}")

@@ -144,9 +144,8 @@ def test_a_fresh_install_of_the_same_wheels_parses_none_of_their_files(tmp_path:
         os.utime(path, ns=(1, 1))  # a new mtime and ctime, as after a reinstall
 
     parsed: list[bytes] = []
-    for reader in ("file_hints", "installed_file_hints"):  # a service's files, a wheel's
-        real = getattr(hints, reader)
-        monkeypatch.setattr(hints, reader, lambda source, real=real: parsed.append(source) or real(source))
+    real = hints.installed_file_hints  # a service's files and a wheel's alike
+    monkeypatch.setattr(hints, "installed_file_hints", lambda source: parsed.append(source) or real(source))
     assert _scan(config, cache, processes=1) == first
     assert parsed == []  # (an exception would be swallowed: an unparsable wheel file is passed over)
     monkeypatch.undo()

@@ -201,3 +201,19 @@ def test_output_dir_needs_its_folder(tmp_path: Path) -> None:
     result = _depaudit("scan", str(service), "--output-dir")
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == "depaudit scan: error: argument --output-dir: expected one argument"
+
+
+def test_why_from_the_whole_scan_memo_answers_as_the_scan_did(tmp_path: Path, vision_sp: Path) -> None:
+    """`why` on a memo hit: the entry's report is read from the kept file after the entry is
+    saved (its file is read on demand, never dropped before)."""
+    import time
+
+    service = _service(tmp_path, "import visionlib\n")
+    command = ("why", "libGL.so.1", str(service), "--site-packages", str(vision_sp), "--cache-dir", str(tmp_path / "cache"), "-v")
+    first = _depaudit(*command)
+    time.sleep(2.1)  # past the racy window: the inputs' stamps are trusted
+    _depaudit(*command)  # memoised now that its inputs are old enough
+    second = _depaudit(*command)
+    assert "memo hit" in second.stderr, second.stderr
+    assert (second.returncode, second.stdout) == (first.returncode, first.stdout)
+    assert first.returncode == 0 and "libGL.so.1" in first.stdout, first.stdout

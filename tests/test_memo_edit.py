@@ -267,7 +267,7 @@ def test_the_reuse_imports_no_stage_and_no_libcst_for_a_file_of_plain_imports(re
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cold = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    assert "memoised (" in cold.stderr and "libcst" in cold.stderr  # the cold scan parsed with it
+    assert "memoised (" in cold.stderr
     face = repo.parent / "agents/face.py"
     _append(face, "# checked\n")()
     _age(face)

@@ -16,7 +16,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from depaudit.collect.handlers import BARE_EXCEPT, caught_names, handler_escapes
 from depaudit.collect.lines import CallVisitor, NodeCounter, lines
-from depaudit.collect.model import FoundImport, resolve_relative
+from depaudit.collect.model import FoundImport, dynamic_target, resolve_relative
 
 # Handlers that swallow a failed import: the code after them runs without the module.
 _GUARDING_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
@@ -196,16 +196,9 @@ class _ImportVisitor(CallVisitor):
             anchor = self._anchor(_argument(node, 1, "package"))
         else:
             return
-        text = _literal(_argument(node, 0, "name"))
-        if text is None or not text.strip("."):
-            return  # a computed name is reported as nothing rather than guessed
-        module = text.lstrip(".")
-        level = len(text) - len(module)
-        if level:
-            resolved = resolve_relative(module, level, anchor) if anchor is not None else text
-            self._add(node, resolved, (), relative=True, dynamic=True)
-        else:
-            self._add(node, module, (), relative=False, dynamic=True)
+        target = dynamic_target(_literal(_argument(node, 0, "name")), anchor)
+        if target is not None:
+            self._add(node, target[0], (), relative=target[1], dynamic=True)
 
     def _anchor(self, argument: cst.BaseExpression | None) -> str | None:
         """The package of `import_module(".x", package)`: a literal, or `__package__`."""

@@ -1,8 +1,10 @@
 """Every import a service's source files make, with the context that decides its tier.
 
-The source is parsed, never imported or run: with `ast` once, which answers the import
-statements no block is around; libcst reads the rest (the blocks that decide a tier). A file
-libcst rejects is reported as a `parse_error` finding and read again by the line-level fallback.
+The source is parsed, never imported or run: with `ast` once, whose tree answers every import
+and the context that decides its tier (import_ast.py). libcst reads a file `ast` rejects, and
+the blocks of one whose text the trees may read differently (the cut, below); libcst is then
+imported by the worker that meets such a file, never before. A file libcst rejects is reported
+as a `parse_error` finding and read again by the line-level fallback.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from depaudit.collect.model import (
 from depaudit import consulted
 from depaudit.cache import MISSING, ResultCache
 from depaudit.collect.call_sites import call_sites
+from depaudit.collect.hint_ast import Unsure
+from depaudit.collect.import_ast import ast_imports
 from depaudit.collect.units import TooDeep, counted_nodes, import_cut, plain_imports, syntax_error, tree_of
 from depaudit.collect.local import EXTENSION, LocalFile, LocalFinder
 from depaudit.findings import Finding, FindingKind
@@ -73,8 +77,9 @@ def _parse_cut(source: bytes, package: str) -> list[FoundImport]:
 
 def _read(source: bytes, package: str) -> tuple[list[FoundImport], list[FoundCall]]:
     """The file's imports and its calls of imported names, from one `ast` tree (calls: none
-    where `ast` cannot parse the file). Module-level import statements outside any block are
-    read from that tree (`plain_imports`); libcst reads the cut of the rest (`import_cut`), or
+    where `ast` cannot parse the file). The imports are read from that tree (`ast_imports`);
+    where it cannot settle them (import_ast.Unsure), module-level import statements outside any
+    block still are (`plain_imports`), and libcst reads the cut of the rest (`import_cut`), or
     the whole file where the cut cannot stand for it."""
     with _no_collection():
         return _read_tree(source, package)
@@ -98,6 +103,10 @@ def _read_tree(source: bytes, package: str) -> tuple[list[FoundImport], list[Fou
     if tree is None:
         return _parse(source, package, nodes=()), []  # no tree: libcst's own positions, where it needs lines
     calls = call_sites(tree, source, package.split(".", 1)[0])
+    try:
+        return ast_imports(tree, source, package), calls
+    except (Unsure, RecursionError):
+        pass  # text on which the trees may differ, or a tree too deep for that walk: libcst reads it
     if _RENAMED_IMPORT_MODULE.search(source):
         return _parse(source, package, counted_nodes(tree)), calls
     plain = plain_imports(source, tree)
@@ -479,8 +488,6 @@ def _parse_files(
                     results.append(memo.parsed.setdefault(key, _from_row(cached)))
             except OSError as error:  # a dangling symlink, no permission, a folder named x.py
                 results.append(_Parsed(unreadable=f"cannot read: {error.strerror or error}"))
-    if todo:
-        _load_parser()
     parsed = workers.map(
         _parse_source, [(source, package) for _, source, package, _ in todo], crashed=_crashed, unit="files parsed"
     )
@@ -497,11 +504,6 @@ def parsed_source(source: bytes, package: str) -> _Parsed:
     """What `_parse_files` gives for a file holding `source` in `package`, parsed here (libcst
     imported only when the file needs it): memo_edit.py compares it with a scan's."""
     return _parse_source((source, package))
-
-
-def _load_parser() -> None:
-    """libcst, imported here before the pool forks, so that the workers share one import."""
-    import depaudit.collect.import_visitor  # noqa: F401
 
 
 def _parse_source(item: tuple[bytes, str]) -> _Parsed:

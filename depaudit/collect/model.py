@@ -124,3 +124,16 @@ def resolve_relative(name: str, level: int, package: str) -> str:
     if len(bits) < level:
         return "." * level + name
     return f"{bits[0]}.{name}" if name else bits[0]
+
+
+def dynamic_target(text: str | None, anchor: str | None) -> tuple[str, bool] | None:
+    """What `import_module(text, anchor)` / `__import__(text)` (anchor None) imports, and whether
+    relatively; None for a name that is no literal or only dots: reported as nothing rather than
+    guessed. Both import visitors (libcst's and the `ast` twin) ask this."""
+    if text is None or not text.strip("."):
+        return None
+    module = text.lstrip(".")
+    level = len(text) - len(module)
+    if level:
+        return (resolve_relative(module, level, anchor) if anchor is not None else text), True
+    return module, False

@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from depaudit import consulted
 from depaudit.collect.model import Service
@@ -19,9 +20,6 @@ from depaudit.fleet.families import BaseChain, chain_env
 from depaudit.fleet.layout import FamilySpec, Fleet, Placement
 from depaudit.image.model import BaseImage, ImageFormatError
 from depaudit.image.open import open_image, open_rootfs
-from depaudit.lock.environment import lock_environment
-from depaudit.lock.kept import KeptWheels
-from depaudit.lock.pip_cache import pip_cache_dir
 from depaudit.lock.tags import DISTRO_PYTHON, wheel_target
 from depaudit.native.reads import read_by_the_scan
 from depaudit.options import DEFAULT_DISTRO, InputError, ScanOptions
@@ -32,6 +30,9 @@ from depaudit.packages.mounts import VARIABLE, CapabilitySource, DriverMounts, d
 from depaudit.packages.profiles import BaseProfile, load_profile
 from depaudit.packages.rules import DistroRules, RulesError, known_distros, load_rules, rules_dir
 from depaudit.python.locate import EnvironmentChoice, default_environment, environment_folders, interpreter_folders
+
+if TYPE_CHECKING:
+    from depaudit.lock.kept import KeptWheels
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,10 @@ class Bases:
         find_links = (*options.find_links, *(p for family in lineage for p in family.find_links), *(config.find_links if config else ()))
         key = (lock.resolve(), version, distro, find_links)
         if key not in self._locks:
+            # Imported here: a scan without a lock (most) never loads the lock readers (~0.1 s).
+            from depaudit.lock.environment import lock_environment
+            from depaudit.lock.pip_cache import pip_cache_dir
+
             target = wheel_target(version, distro)
             cache = options.cache_dir or default_cache_dir()
             read = lock_environment(
@@ -304,6 +309,8 @@ class Bases:
         """The cache's lock share, held until this scan's Bases go (its site-packages are read
         until then), then trimmed; None when it cannot be held (the scan goes on unbounded)."""
         if self._kept is None:
+            from depaudit.lock.kept import KeptWheels
+
             try:
                 self._kept = KeptWheels(cache)
             except OSError:

@@ -1,11 +1,10 @@
 """The ELF header and the program headers: all the loader reads before PT_DYNAMIC.
 
-The ELF header is parsed with pyelftools' structs (its names for the machine and the OS ABI).
-Its ELFFile builds some 450 construct objects per file before reading a byte; the few needed
-here depend only on the byte order and class, so they are built once. The program header table
-is unpacked with `struct`, as elf.py unpacks the dynamic entries: construct parses field by
-field, ~20 µs an entry, and a hostile table holds 65,535 of them. One parse of the headers
-serves every reader of a file.
+Both are unpacked with `struct`, as elf.py unpacks the dynamic entries. The machine and the OS
+ABI are named as pyelftools names them; its table of names (~190 machines) is imported only for
+a value other than x86-64 Linux's: a worker reading wheels' ELF files then never imports
+pyelftools (~60 ms a process, its construct objects included). One parse of the headers serves
+every reader of a file.
 """
 
 from __future__ import annotations
@@ -13,10 +12,7 @@ from __future__ import annotations
 import functools
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
-
-if TYPE_CHECKING:
-    from elftools.elf.structs import ELFStructs  # imported where a file is read: a warm scan reads none
+from typing import BinaryIO
 
 _CLASSES = {b"\x01": 32, b"\x02": 64}
 _BYTE_ORDERS = {b"\x01": True, b"\x02": False}  # EI_DATA → little-endian
@@ -26,6 +22,14 @@ PF_X = 1
 # Elf{32,64}_Phdr, fields in file order: type flags offset vaddr paddr filesz memsz align (64),
 # type offset vaddr paddr filesz memsz flags align (32).
 _PHDR_64, _PHDR_32 = "IIQQQQQQ", "IIIIIIII"
+# Elf{32,64}_Ehdr after e_ident: type machine version entry phoff shoff flags ehsize phentsize
+# phnum shentsize shnum shstrndx.
+_EHDR_64, _EHDR_32 = "16sHHIQQQIHHHHHH", "16sHHIIIIIHHHHHH"
+_EI_OSABI = 7
+# pyelftools' names of the values nearly every file has (its enums.py), checked against its table
+# by tests/native/test_headers.py.
+_COMMON_MACHINES = {62: "EM_X86_64"}
+_COMMON_ABIS = {0: "ELFOSABI_SYSV", 3: "ELFOSABI_LINUX"}
 
 
 class HeaderError(ValueError):
@@ -60,8 +64,6 @@ class ElfHeaders:
 
 def read_headers(stream: BinaryIO) -> ElfHeaders:
     """Raises HeaderError when the ELF header or the program header table is not all there."""
-    from elftools.common.utils import struct_parse
-
     size = stream.seek(0, 2)
     stream.seek(0)
     ident = stream.read(16)
@@ -72,38 +74,41 @@ def read_headers(stream: BinaryIO) -> ElfHeaders:
     if ident[5:6] not in _BYTE_ORDERS:
         raise HeaderError(f"Invalid EI_DATA {ident[5:6]!r}")
     little_endian, elfclass = _BYTE_ORDERS[ident[5:6]], _CLASSES[ident[4:5]]
-    basic = _basic_structs(little_endian, elfclass)
-    if size < basic.Elf_Ehdr.sizeof():
-        raise Truncated(f"the ELF header needs {basic.Elf_Ehdr.sizeof()} bytes, the file has {size}")
-    header = struct_parse(basic.Elf_Ehdr, stream, 0)
-    entry = struct.Struct(("<" if little_endian else ">") + (_PHDR_64 if elfclass == 64 else _PHDR_32))
-    if header["e_phnum"] and header["e_phentsize"] != entry.size:
-        raise HeaderError(f"program header entry size {header['e_phentsize']}, expected {entry.size}")
-    end = header["e_phoff"] + header["e_phnum"] * entry.size
+    order = "<" if little_endian else ">"
+    layout = struct.Struct(order + (_EHDR_64 if elfclass == 64 else _EHDR_32))
+    if size < layout.size:
+        raise Truncated(f"the ELF header needs {layout.size} bytes, the file has {size}")
+    stream.seek(0)
+    _, _, e_machine, _, _, e_phoff, _, _, _, e_phentsize, e_phnum, *_ = layout.unpack(stream.read(layout.size))
+    entry = struct.Struct(order + (_PHDR_64 if elfclass == 64 else _PHDR_32))
+    if e_phnum and e_phentsize != entry.size:
+        raise HeaderError(f"program header entry size {e_phentsize}, expected {entry.size}")
+    end = e_phoff + e_phnum * entry.size
     if end > size:
         raise Truncated(f"the program headers end at byte {end}, past the end of the file ({size} bytes)")
-    stream.seek(header["e_phoff"])
-    table = stream.read(end - header["e_phoff"])
-    if len(table) != end - header["e_phoff"]:
+    stream.seek(e_phoff)
+    table = stream.read(end - e_phoff)
+    if len(table) != end - e_phoff:
         raise Truncated(f"the program headers end at byte {end}, past the end of the file")
     if elfclass == 64:
         segments = tuple(Segment(t, offset, vaddr, filesz, flags, align) for t, flags, offset, vaddr, _, filesz, _, align in entry.iter_unpack(table))
     else:
         segments = tuple(Segment(t, offset, vaddr, filesz, flags, align) for t, offset, vaddr, _, filesz, _, flags, align in entry.iter_unpack(table))
+    osabi = ident[_EI_OSABI]
     return ElfHeaders(
         little_endian=little_endian,
         elfclass=elfclass,
-        machine=str(header["e_machine"]),
-        osabi=str(header["e_ident"]["EI_OSABI"]),
+        machine=_COMMON_MACHINES.get(e_machine) or _names("ENUM_E_MACHINE").get(e_machine, str(e_machine)),
+        osabi=_COMMON_ABIS.get(osabi) or _names("ENUM_EI_OSABI").get(osabi, str(osabi)),
         size=size,
         segments=segments,
     )
 
 
-@functools.lru_cache(maxsize=4)
-def _basic_structs(little_endian: bool, elfclass: int) -> ELFStructs:
-    from elftools.elf.structs import ELFStructs
+@functools.cache
+def _names(table: str) -> dict[int, str]:
+    """value → name in one of pyelftools' enums, as its construct Enum decodes a value (the last
+    name given a value wins; a value it has no name for is passed on as is)."""
+    from elftools.elf import enums
 
-    structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
-    structs.create_basic_structs()
-    return structs
+    return {value: name for name, value in getattr(enums, table).items() if name != "_default_"}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from depaudit import consulted
 from depaudit.cache import INSTALLED_DIGEST, MISSING, ResultCache, content_key, stat_key
 from depaudit.collect.hint_calls import NativeHint
-from depaudit.collect.hints import FACTS_KIND, file_hints, hint_facts, installed_file_hints
+from depaudit.collect.hints import FACTS_KIND, hint_facts, installed_file_hints
 from depaudit.parallel import Workers
 from depaudit.python.model import Distribution
 from depaudit.paths import RealPaths, shown_path
@@ -194,10 +195,10 @@ def _start_hints(
             todo.append(((path, root), key, stat))
         else:
             results[path] = [_hint(row) for row in cached]
-    if todo:
-        import depaudit.collect.hint_visitor  # noqa: F401  # libcst, before the pool forks: one import for all
+    # Each chunk a worker takes carries its own copy of the folder table: torch's 2,000 files lie
+    # in ~200 folders, and realpath lstats every component of every path.
     pending = (workers or Workers(1)).start(
-        _hints_of, [item for item, _, _ in todo], crashed=_no_hints, unit="files searched for hints"
+        partial(_hints_of, real=RealPaths()), [item for item, _, _ in todo], crashed=_no_hints, unit="files searched for hints"
     )
 
     def collect() -> dict[Path, list[NativeHint]]:
@@ -212,14 +213,14 @@ def _start_hints(
     return collect
 
 
-def _hints_of(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHint]]:
+def _hints_of(item: tuple[Path, str | None], real: Callable[[str], str] = os.path.realpath) -> tuple[str | None, list[NativeHint]]:
     """Runs in a worker process: one file's content key and hints; no hints for an unreadable or
     unparsable file (the import stage reports those of a service; a wheel's are not the user's
     to fix), and no key either for a wheel's file that is a symbolic link out of its
     site-packages (never opened)."""
     path, root = item
     try:
-        if root is not None and not os.path.realpath(path).startswith(root + os.sep):
+        if root is not None and not real(str(path)).startswith(root + os.sep):
             return None, []
         if root is None:
             with consulted.sourcing():  # a service's file: its hints are all OwnHints takes from it
@@ -229,9 +230,10 @@ def _hints_of(item: tuple[Path, str | None]) -> tuple[str | None, list[NativeHin
     except (OSError, ValueError):
         return None, []
     try:
-        # A wheel's file (it has a root) is read on the `ast` tree, as libcst would read it; a
-        # service's by libcst, as the import stage reads it.
-        return content_key(source), (file_hints if root is None else installed_file_hints)(source)
+        # Read on the `ast` tree, as libcst would read it (libcst only where `ast` cannot: it is
+        # imported by the worker that meets such a file); a service's file as the import stage
+        # reads it now, so a scan whose files Python reads never loads libcst.
+        return content_key(source), installed_file_hints(source)
     except Exception:  # libcst's syntax, decoding and recursion errors alike
         return content_key(source), []
 

@@ -153,7 +153,10 @@ class _Reader:
     def read(self) -> FileImports:
         code = self.code
         items = list(_LINE_IMPORT.finditer(code))
-        if rare := [m for regex in (_AFTER_SEMICOLON, _AFTER_COLON, _CALL) for m in regex.finditer(code)]:
+        # `import_module(` and `__import__(` both hold "import_": most files do not, and the search
+        # for that word is ~10x cheaper than _CALL's (whose `_` starts at every underscore).
+        rarer = (_AFTER_SEMICOLON, _AFTER_COLON, _CALL) if "import_" in code else (_AFTER_SEMICOLON, _AFTER_COLON)
+        if rare := [m for regex in rarer for m in regex.finditer(code)]:
             items = sorted(items + rare, key=re.Match.start)
         imports: list[ModuleImport] = []
         computed: list[int] = []
@@ -320,11 +323,9 @@ def _blank_long_strings(text: str) -> tuple[str, list[tuple[int, int]]]:
         opening = double if single < 0 or 0 <= double < single else single
         end = _covering(text, max(text.rfind("\n", 0, opening) + 1, clear), opening)
         if end == opening:
-            token = _TOKEN.match(text, opening)
-            if token is None or token.end() - opening < 6:
-                raise ValueError("a triple-quoted string never closes")
-            pieces += [text[done:opening], token.group().translate(_BLANK)]
-            done = end = token.end()
+            end = _closing(text, opening)
+            pieces += [text[done:opening], text[opening:end].translate(_BLANK)]
+            done = end
             spans.append((opening, end))
         clear = end
         if 0 <= double < end:
@@ -333,6 +334,21 @@ def _blank_long_strings(text: str) -> tuple[str, list[tuple[int, int]]]:
             single = text.find("'''", end)
     pieces.append(text[done:])
     return "".join(pieces), spans
+
+
+def _closing(text: str, opening: int) -> int:
+    """The end of the triple-quoted string opening at `opening`: past the first closing quotes no
+    backslash escapes, as _TOKEN reads it (str.find, ~3x faster than the regex on docstrings)."""
+    quotes, start = text[opening : opening + 3], opening + 3
+    at = start
+    while (at := text.find(quotes, at)) >= 0:
+        before = at
+        while before > start and text[before - 1] == "\\":
+            before -= 1
+        if (at - before) % 2 == 0:
+            return at + 3
+        at += 1  # its first quote is escaped: the string goes on from the next one
+    raise ValueError("a triple-quoted string never closes")
 
 
 def _covering(text: str, scan: int, pos: int) -> int:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from depaudit.collect.call_sites import _bindings, _uses, call_sites
+from depaudit.collect.hint_ast import Unsure
+from depaudit.collect.import_ast import ast_imports
 from depaudit.collect.imports import _IMPORT_LINE, _parse, _read
 from depaudit.collect.model import FoundImport
 from depaudit.collect.units import COUNTED, TooDeep, counted_nodes, dotted_name, import_cut, plain_imports, tree_of
@@ -302,3 +304,58 @@ def test_the_visitor_meets_the_imports_of_a_line_as_libcsts_own_walk_does() -> N
         assert (mine.found, mine.counter) == (walked.found, walked.counter), name
         compared += 1
     assert compared > 100
+
+
+# The `ast` twin of the import visitor (import_ast.py) -------------------------------------------
+TWIN_CASES: dict[str, bytes] = {
+    # A decorator runs before the class body's import names import_module anew; `ast` lists it last.
+    "class decorator before its body": b"@il.import_module('x')\nclass C:\n    import importlib as il\n    il.import_module('y')\n",
+    "lambda body lazy, defaults not": b"f = lambda m=__import__('a'): __import__('b')\n",
+    "nested calls, outer first": b"__import__('a').b(__import__('c'))\nimportlib.import_module(__import__('d').x)\n",
+    "type checking and elif": b"if x:\n    import a\nelif TYPE_CHECKING:\n    import b\nelse:\n    import c\n",
+    "handler that raises inside a block": b"try:\n    import a\nexcept ImportError:\n    if x:\n        raise\n",
+    "handler that raises only in a def": b"try:\n    import a\nexcept ImportError:\n    def f():\n        raise\n",
+    "except star": b"try:\n    import a\nexcept* ImportError:\n    pass\n",
+    "anchors": b"import importlib\nimportlib.import_module('.x', __package__)\nimportlib.import_module('..y', 'p.q')\n"
+    b"importlib.import_module(package='p', name='.z')\n__import__('.w')\n",
+    "computed names": b"import importlib\nimportlib.import_module(name)\nimportlib.import_module('...')\nimportlib.import_module(b'x')\n"
+    b"importlib.import_module(f'x')\nimportlib.import_module('a' 'b')\n",
+    "f-string call": b"x = f\"{__import__('a')}\"\n",
+    # Neither word in the text: no call is walked, and a fullwidth `__ｉmport__` (Python's
+    # `__import__`) is what libcst makes of it, no import.
+    "no call to report": "import a\n__\uff49mport__('x')\ntry:\n    import b\nexcept ImportError:\n    pass\n".encode(),
+    "non-ASCII away from imports": "import a\nx = '\u00e9'  # \u00e9\ntry:\n    import b\nexcept ImportError:\n    pass\n".encode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TWIN_CASES))
+def test_the_ast_twin_gives_what_libcst_gives(name: str) -> None:
+    source = TWIN_CASES[name]
+    tree = tree_of(source)
+    assert tree is not None
+    assert ast_imports(tree, source, PACKAGE) == _parse(source, PACKAGE)
+
+
+def test_the_twin_reads_a_class_decorator_before_the_body() -> None:
+    source = TWIN_CASES["class decorator before its body"]
+    tree = tree_of(source)
+    assert tree is not None
+    assert [(f.line, f.module, f.dynamic) for f in ast_imports(tree, source, PACKAGE)] == [(3, "importlib", False), (4, "y", True)]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import \ufb01le\n".encode(),  # `ﬁle` is `file` to ast, `ﬁle` to libcst
+        "from x import (a,  # \u00e9\n    b)\n".encode(),
+        "import_module = 1\n__\uff49mport__('x')\n".encode(),  # a fullwidth i: `__import__` to ast only
+        "if \uff34YPE_CHECKING:\n    import a\n".encode(),
+        "try:\n    import a\nexcept \uff29mportError:\n    pass\n".encode(),
+    ],
+)
+def test_text_the_trees_may_read_differently_is_left_to_libcst(source: bytes) -> None:
+    tree = tree_of(source)
+    assert tree is not None
+    with pytest.raises(Unsure):
+        ast_imports(tree, source, PACKAGE)
+    assert _read(source, PACKAGE)[0] == _parse(source, PACKAGE)

@@ -323,7 +323,30 @@ def test_a_statement_whose_import_is_only_a_word_in_its_text_is_dropped() -> Non
         b"subprocess.caller(", b"xPopen(", b"Popen", b"Popen.x(", b"# which library? CDLL docs", b"CDLL",
         b"check_output)", b"load_library (", b"os.popen(", b"os.system\r(", b"", b"(", b"dlopen\v(",
         "os.exec_\u00e9(".encode(), b"find_libraryfind_library(", b"from subprocess import run", b"from subprocess  import",
+        b"(which", b"which(which", b"os.execos.exec (", b"xos.execlpe(", "os.exec\u00e9(".encode(),
+        b"PyDLL(", b"getoutput \f(", b"os.system", b"((( os.popen", b"Popen\n\n\t (",
     ],
 )
 def test_the_prefilter_finds_what_its_pattern_does(text: bytes) -> None:
     assert bool(PREFILTER.search(text)) == bool(PATTERN.search(text))
+
+
+def test_the_prefilter_finds_what_its_pattern_does_on_real_sources() -> None:
+    """The reversed search against the pattern, on every module of the stdlib and of the
+    packages this test runs with (offline: no wheel is fetched)."""
+    import site
+    import sysconfig
+
+    folders = [Path(sysconfig.get_paths()["stdlib"]), *map(Path, site.getsitepackages())]
+    matched = compared = 0
+    for folder in folders:
+        for path in sorted(folder.rglob("*.py")):
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            expected = PATTERN.search(data) is not None
+            assert (PREFILTER.search(data) is not None) == expected, path
+            matched += expected
+            compared += 1
+    assert compared > 1000 and matched > 50, (compared, matched)

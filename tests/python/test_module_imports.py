@@ -534,3 +534,28 @@ def test_a_handler_that_raises_again_at_its_level_guards_nothing() -> None:
     assert module_imports(source) == expected
     assert reference(source) == expected
     assert reader._from_ast(source.decode()) == expected
+
+
+def test_a_triple_quoted_string_ends_where_the_token_regex_ends_it() -> None:
+    """`_closing` (str.find and a count of the backslashes before each candidate) against _TOKEN,
+    on strings made of quotes, backslashes and newlines, the characters that decide the end."""
+    import random
+
+    from depaudit.python.module_imports import _TOKEN, _closing
+
+    pieces = ['"', "'", "\\", "a", "\n", '"""', "'''", "\\\\"]
+    generator = random.Random(22)
+    closed = 0
+    for _ in range(20_000):
+        quotes = generator.choice(['"""', "'''"])
+        body = "".join(generator.choice(pieces) for _ in range(generator.randint(0, 12)))
+        text = "x" + quotes + body + generator.choice(["", quotes, '"', "'"]) + "y"
+        token = _TOKEN.match(text, 1)
+        expected = None if token is None or token.end() - 1 < 6 else token.end()
+        try:
+            found: int | None = _closing(text, 1)
+        except ValueError:
+            found = None
+        assert found == expected, text
+        closed += expected is not None
+    assert 5_000 < closed < 15_000
