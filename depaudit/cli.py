@@ -19,6 +19,7 @@ from depaudit.options import FAIL_ON, FORMATS, InputError
 if TYPE_CHECKING:
     from depaudit.dockerfile.model import Dockerfile
     from depaudit.fleet.config import FleetConfig
+    from depaudit.consulted import Stamps
     from depaudit.memo import Entry
     from depaudit.options import ScanOptions
     from depaudit.report import ScanReport
@@ -367,7 +368,7 @@ def _scanned(args: argparse.Namespace) -> tuple[ScanReport | None, Entry | None]
 
     cache_dir = options.cache_dir or default_cache_dir()
     key = memo.memo_key(options)
-    entry = memo.recall(cache_dir, key)
+    entry = memo.recall(cache_dir, key, _after_edit)
     if isinstance(entry, memo.Entry):
         if args.verbose:
             print(f"depaudit: {entry.said}", file=sys.stderr)
@@ -380,6 +381,13 @@ def _scanned(args: argparse.Namespace) -> tuple[ScanReport | None, Entry | None]
     if args.verbose:
         print(f"depaudit: {missed}; {made if isinstance(made, str) else made.said}", file=sys.stderr)
     return report, None if isinstance(made, str) else made
+
+
+def _after_edit(stamps: Stamps, changed: list[int], facts: dict[str, bytes]) -> tuple[Stamps, list[str], bool] | str:
+    """memo_edit's verdict on service files edited since a memo was made, imported only then."""
+    from depaudit.memo_edit import restamped_after_edit
+
+    return restamped_after_edit(stamps, changed, facts)
 
 
 def _run_scan(args: argparse.Namespace, options: ScanOptions) -> ScanReport:

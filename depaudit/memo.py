@@ -23,6 +23,7 @@ import pickle
 import secrets
 import sys
 import weakref
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -140,10 +141,14 @@ class Entry:
         keep_newest(self.path.parent, ".pickle", MAX_ENTRIES)
 
 
-def recall(cache_dir: Path, key: str) -> Entry | str | None:
+AfterEdit = Callable[[Stamps, list[int], dict[str, bytes]], "tuple[Stamps, list[str], bool] | str"]
+
+
+def recall(cache_dir: Path, key: str, after_edit: AfterEdit | None = None) -> Entry | str | None:
     """The entry for `key` when every input it was made from is as it was, or when only service
-    source files changed and each gives the facts it gave (memo_edit.py); otherwise None, or why
-    those edits were not taken (for -v). Anything wrong with an entry (damaged, another
+    source files changed and `after_edit` (memo_edit.py, given by the caller: it reads sources as
+    the collect stage does, which this module is below) finds each gives the facts it gave;
+    otherwise None, or why those edits were not taken (for -v). Anything wrong with an entry (damaged, another
     version's classes) is a miss."""
     path = _entry(cache_dir, key)
     stream = None
@@ -159,9 +164,10 @@ def recall(cache_dir: Path, key: str) -> Entry | str | None:
             raise TypeError("renderings of an older memo")
         names, renewed = [], False
         if changed:
-            from depaudit.memo_edit import restamped_after_edit  # only when files were edited
-
-            edited = restamped_after_edit(stamps, changed, facts)
+            if after_edit is None:
+                stream.close()
+                return None
+            edited = after_edit(stamps, changed, facts)
             if isinstance(edited, str):
                 stream.close()
                 return edited
