@@ -42,8 +42,10 @@ _ZEROS = bytes(_WINDOW)
 _ONES = b"\xff" * _WINDOW
 _FEED = 1 << 20  # compressed bytes given to zlib at a time
 _STEP = 1 << 20  # most decompressed bytes one zlib call may produce
+_PROBE_STEP = 1 << 16  # a probe's output buffer: what it makes is thrown away
 _PROBE = 1 << 14  # compressed bytes a candidate must decode without error before a full try
 _SCAN = 1 << 18  # compressed bytes searched for a block start before giving up
+_STORED_SCAN = 20 << 10  # searched for stored blocks back to back (zlib stores 16 KiB at most)
 _MAX_FULL_TRIES = 8  # candidates decoded to the end before giving up (each may be long)
 
 
@@ -105,6 +107,7 @@ def _candidates(data: bytes) -> Iterator[tuple[int, int]]:
     it, so its probe goes on past it, to the next header, which is short when that header is
     itself plausible (runs of incompressible data are stored blocks back to back)."""
     end = min(len(data) - 16, _SCAN)
+    stored_at = set(_stored_positions(data, end + 2))
     last_stored = -1
     for byte in range(max(end, 0)):
         word = int.from_bytes(data[byte : byte + 16], "little")
@@ -116,28 +119,22 @@ def _candidates(data: bytes) -> Iterator[tuple[int, int]]:
                     yield byte * 8 + shift, _PROBE
             elif kind in (0, 1):  # stored: the rest of the byte is padding, then LEN and ~LEN
                 at = byte + (1 if shift <= 5 else 2)
-                if at == last_stored or at + 4 > len(data):
+                if at == last_stored or at not in stored_at:
                     continue  # every header bit position before the same LEN reads the same
-                stored = _stored_length(data, at)
-                if stored is None or (kind == 1 and at + 4 + stored != len(data)):
+                stored = data[at] + (data[at + 1] << 8)
+                if kind == 1 and at + 4 + stored != len(data):
                     continue  # a final block that is not the last: a bit of the block before
                 last_stored = at
-                after = at + 4 + stored  # the next header's byte (a stored block ends on a byte)
-                chained = after + 16 <= len(data) and (
-                    (data[after] & 6 == 0 and _stored_length(data, after + 1) is not None)
-                    or (data[after] & 6 == 4 and _dynamic_header(int.from_bytes(data[after : after + 16], "little")))
-                )
-                yield byte * 8 + shift, (4 + stored + 16) if chained else (_PROBE + 4 + stored)
+                yield byte * 8 + shift, (4 + stored + 16) if _chained(data, at + 4 + stored) else (_PROBE + 4 + stored)
 
 
 def _stored_runs(data: bytes) -> list[tuple[int, int]]:
     """The first stored block in `data` that another block header follows right after it (at most
     one: enough to start from), as a bit position and a probe length."""
-    end = min(len(data) - 8, _SCAN)
-    for at in range(1, max(end, 1)):
-        stored = _stored_length(data, at)
-        if stored is None:
+    for at in _stored_positions(data, min(len(data), _STORED_SCAN)):
+        if at < 1:
             continue
+        stored = data[at] + (data[at + 1] << 8)
         after = at + 4 + stored
         if after + 16 > len(data) or data[after] & 6 != 0 or _stored_length(data, after + 1) is None:
             continue
@@ -147,11 +144,41 @@ def _stored_runs(data: bytes) -> list[tuple[int, int]]:
     return []
 
 
+def _stored_positions(data: bytes, end: int) -> Iterator[int]:
+    """Offsets before `end` where a stored block's LEN and ~LEN could be (each byte of LEN the
+    complement of its byte in ~LEN), found at C speed: where data and data two bytes on XOR to
+    0xFFFF."""
+    count = min(end, len(data) - 3)
+    if count <= 0:
+        return
+    xored = (int.from_bytes(data[:count + 1], "little") ^ int.from_bytes(data[2 : count + 3], "little")).to_bytes(count + 1, "little")
+    at = xored.find(b"\xff\xff")
+    while 0 <= at < count:
+        yield at
+        at = xored.find(b"\xff\xff", at + 1)
+
+
+def _chained(data: bytes, after: int) -> bool:
+    """Does a plausible block header start at byte `after` (where a stored block ends)?"""
+    if after + 16 > len(data):
+        return False
+    if data[after] & 6 == 0:
+        return _stored_length(data, after + 1) is not None
+    return data[after] & 6 == 4 and _dynamic_header(int.from_bytes(data[after : after + 16], "little"))
+
+
 def _stored_length(data: bytes, at: int) -> int | None:
     """LEN of a stored block whose LEN and ~LEN are at `at`, if they agree."""
     if at + 4 > len(data) or data[at] ^ data[at + 2] != 0xFF or data[at + 1] ^ data[at + 3] != 0xFF:
         return None
     return data[at] + (data[at + 1] << 8)
+
+
+# Kraft sums of four 3-bit code lengths at once: 2^(7 - length) for each length that is not 0.
+_KRAFT4 = [
+    sum(1 << (7 - length) for length in ((value >> (3 * field)) & 7 for field in range(4)) if length)
+    for value in range(1 << 12)
+]
 
 
 def _dynamic_header(value: int) -> bool:
@@ -162,11 +189,11 @@ def _dynamic_header(value: int) -> bool:
     count = ((value >> 13) & 15) + 4
     lengths = value >> 17
     kraft = 0
-    for _ in range(count):
-        length = lengths & 7
-        if length:
-            kraft += 1 << (7 - length)
-        lengths >>= 3
+    for _ in range(count >> 2):
+        kraft += _KRAFT4[lengths & 0xFFF]
+        lengths >>= 12
+    if count & 3:
+        kraft += _KRAFT4[lengths & ((1 << (3 * (count & 3))) - 1)]
     return kraft == 128
 
 
@@ -207,13 +234,16 @@ def available() -> bool:
 class _Inflater:
     """Raw inflate from bit `bit` of `data`, with a 32 KiB window of one byte value."""
 
-    def __init__(self, lib: ctypes.CDLL, data: bytes, bit: int, fill: bytes, feed: int = _FEED, blocks: bool = False) -> None:
+    def __init__(
+        self, lib: ctypes.CDLL, data: bytes, bit: int, fill: bytes, feed: int = _FEED, blocks: bool = False, step: int = _STEP
+    ) -> None:
         self._lib = lib
         self._feed = feed
+        self._step = step
         self._flush = _Z_BLOCK if blocks else 0  # Z_BLOCK: return at each block's end, to count them
         self.block_ends: list[int] = []  # bytes of data read when each block ended
         self._stream = _ZStream()
-        self._out = ctypes.create_string_buffer(_STEP)
+        self._out = ctypes.create_string_buffer(step)
         version = lib.zlibVersion()
         if lib.inflateInit2_(ctypes.byref(self._stream), -15, version, ctypes.sizeof(_ZStream)) != 0:
             raise MemoryError("zlib inflateInit2 failed")
@@ -240,9 +270,9 @@ class _Inflater:
                 stream.avail_in = len(chunk)
                 self._at += len(chunk)
             stream.next_out = ctypes.addressof(self._out)
-            stream.avail_out = _STEP
+            stream.avail_out = self._step
             code = self._lib.inflate(ctypes.byref(stream), self._flush)
-            made = _STEP - stream.avail_out
+            made = self._step - stream.avail_out
             if self._flush and stream.data_type & 128:
                 self.block_ends.append(self.consumed)
             if code == 1:  # Z_STREAM_END
@@ -274,7 +304,7 @@ class _Inflater:
 
 def _probe(lib: ctypes.CDLL, data: bytes, bit: int, length: int) -> bool:
     """Does the stream decode from `bit` over the next `length` bytes of input without an error?"""
-    inflater = _Inflater(lib, data, bit, b"\x00")
+    inflater = _Inflater(lib, data, bit, b"\x00", step=_PROBE_STEP)
     try:
         for _ in inflater.pieces((bit >> 3) + length):
             pass
@@ -410,7 +440,7 @@ def _probe_blocks(lib: ctypes.CDLL, data: bytes, bit: int) -> bool | None:
     """True when the stream decodes from `bit` past the end of a block into the next one (a false
     start decodes random bits for long, but seldom ends a block where a valid one follows);
     None when it decodes to the end of `data` without ending a block; False on an error."""
-    inflater = _Inflater(lib, data, bit, b"\x00", feed=_PROBE, blocks=True)
+    inflater = _Inflater(lib, data, bit, b"\x00", feed=_PROBE, blocks=True, step=_PROBE_STEP)
     try:
         for _ in inflater.pieces():
             if inflater.block_ends and inflater.consumed - inflater.block_ends[0] >= _NEXT_HEADER:
