@@ -23,11 +23,11 @@ from depaudit.lock.inflate_tail import Tail, decode_onward
 _SPREAD = 0.02  # of the distance walked: how far off the place is taken to be, about
 _SAMPLES = 48  # samples taken over the distance, at most
 _SAMPLE_SHARE = 10  # and at most one sample in this many of its bytes
-_SAMPLE = 3 << 14  # compressed bytes decoded at each sample
+_SAMPLE = 1 << 15  # compressed bytes decoded at each sample
 CHEAP = 4 << 20  # compressed bytes: a tail reaching back to the segment costing less is just taken
-_SEARCH_AT_MOST = 0.6  # of what the tail or inflating forward would cost: the most a search reads
+_SEARCH_AT_MOST = 1.0  # of what the tail or inflating forward would cost: the most a search reads
 _READ_ON = 1 << 18  # read past a search's end, to decode a segment found near it whole
-_OVERLAP = 1 << 18  # searches of neighbouring stretches overlap by this much on each side
+_OVERLAP = 1 << 16  # searches of neighbouring stretches overlap by this much on each side
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ def find_dynamic(member: Compressed, dynamic: elf_tail.Dynamic, end: int, after:
     guess, moved = placed
     budget = min(end - guess, forward) * _SEARCH_AT_MOST
     spread = min(max(moved, (end - guess) * _SPREAD, 4 * _SAMPLE), (end - guess) * _SPREAD * 5)
-    low, high = max(guess - 2 * spread, 0.0), min(guess + 2 * spread, float(end))
+    low, high = max(guess - spread, 0.0), min(guess + spread, float(end))
     windows = [(low, high)]
-    width = 4 * spread
+    width = 2 * spread
     while windows:
         begin, stop = windows.pop(0)
         budget -= stop - begin + 2 * _OVERLAP
@@ -99,7 +99,7 @@ def _place(member: Compressed, end: int, between: int) -> tuple[float, float] | 
         position -= length
     if covered < between:
         return None
-    extra = samples  # quarters: at most as many again
+    extra = samples // 2  # quarters: at most half as many again
     refined: list[tuple[float, float, float, float]] = []
     for index, (start, length, made, rate) in enumerate(steps):
         rates = [steps[near][3] for near in (index - 1, index + 1) if 0 <= near < len(steps)]
