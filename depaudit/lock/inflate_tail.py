@@ -1,4 +1,5 @@
-"""The end of a deflate stream, decoded without the bytes before it.
+"""A deflate stream decoded from the middle: its end (`decode_tail`), or onward from any place
+(`decode_onward`), without the bytes before.
 
 A deflate stream cannot be entered at a byte: its blocks start at bit positions nobody records,
 and a block may copy from the 32 KiB decoded before it. Yet the end of a stream can be had
@@ -8,10 +9,13 @@ says where it starts, since the member's size is known. What the skipped part wo
 the window is unknown; decoding twice, once with a window of 0x00 and once of 0xFF, tells every
 byte that came from it (it differs between the two) from every byte that is truly known.
 
-A bit position that merely looks like a block header decodes garbage, and garbage fails fast:
-invalid codes, a bad next header, or a stream that does not end where the member does. Any of
-these rejects the start and the next candidate is tried. The caller may still check the result
-against what it knows of the content (`Check`).
+A bit position that merely looks like a block header decodes garbage, and garbage mostly fails
+fast: invalid codes, a bad next header, or a stream that does not end where the member does. Any
+of these rejects the start and the next candidate is tried. Decoding onward, whose end proves
+nothing, a start must also decode past its block's end into the next block (zlib's Z_BLOCK),
+stored blocks back to back are tried first (random bits decode for long as a false Huffman
+block), and the caller places the output by its content. A tail's caller may check it against
+what it knows of the content (`Check`).
 
 Python's zlib module cannot start inflating in the middle of a byte, and shifting the input
 would misalign the stored blocks (their data starts on the stream's own byte boundaries). So the
@@ -37,7 +41,7 @@ _WINDOW = 1 << 15
 _Z_BLOCK = 5
 _NEXT_HEADER = 64  # input bytes decoded past a block's end: the next block's header, and more
 _NONZERO = re.compile(rb"[^\x00]+")
-_JOIN = 64
+_JOIN = 64  # unknown runs closer than this are kept as one range
 _ZEROS = bytes(_WINDOW)
 _ONES = b"\xff" * _WINDOW
 _FEED = 1 << 20  # compressed bytes given to zlib at a time
