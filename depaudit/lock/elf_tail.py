@@ -184,6 +184,7 @@ def find_dynamic(pieces: Iterable[Piece], dynamic: Dynamic, budget: int) -> tupl
     unknown: list[tuple[int, int]] = []  # in decoded offsets
     searched = 0  # decoded offset from which key is still to be looked for
     found: list[int] = []  # decoded offsets where an array reads as the segment
+    distances: dict[int, int | None] = {}  # how far after each of those its GOT would begin
     needed = 0  # decoded offset up to which the output is wanted, to check the found ones
     for piece in pieces:
         unknown += [(piece.at + low, piece.at + high) for low, high in piece.unknown]
@@ -200,7 +201,7 @@ def find_dynamic(pieces: Iterable[Piece], dynamic: Dynamic, budget: int) -> tupl
                 array = bytes(buffer[start : start + dynamic.size])
                 if _is_the_segment(array, dynamic):
                     found.append(at + start)
-                    distance = dynamic.got_after(array)
+                    distance = distances[at + start] = dynamic.got_after(array)
                     needed = max(needed, at + start + max(span, (distance or 0) + len(got)))
             searched = at + hit + 1
         if found and at + len(buffer) >= needed:
@@ -219,7 +220,7 @@ def find_dynamic(pieces: Iterable[Piece], dynamic: Dynamic, budget: int) -> tupl
         return None
     checked = []
     for start in found:
-        distance = dynamic.got_after(bytes(buffer[start - at : start - at + dynamic.size]))
+        distance = distances[start]
         first = start + (distance or 0)
         if distance and buffer[first - at : first - at + len(got)] == got and not _overlaps(unknown, first, first + len(got)):
             checked.append(start)

@@ -5,6 +5,7 @@ whatever cannot say that exactly is a `lock-unreadable` finding, and the rest is
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,11 +143,7 @@ def _pylock_pins(data: dict[str, Any], shown: str, target: TargetPython, finding
             continue
         if not _applies(package.get("marker"), target):
             continue
-        files = [_pylock_file(entry) for entry in _tables(package.get("wheels"))]
-        sdist = package.get("sdist")
-        if isinstance(sdist, dict):
-            files.append(_pylock_file(sdist))
-        pins.append(Pin(name, version, where, frozenset(f.sha256 for f in files if f.sha256), tuple(files)))
+        pins.append(_pinned(name, version, where, package, _pylock_file))
     return pins
 
 
@@ -183,11 +180,7 @@ def _uv_pins(data: dict[str, Any], shown: str, target: TargetPython, findings: l
         if not isinstance(name, str) or not isinstance(version, str):
             findings.append(_unreadable(shown, None, f"package[{number + 1}] has no name or no version: a lock pins both"))
             continue
-        files = [_uv_file(entry) for entry in _tables(package.get("wheels"))]
-        sdist = package.get("sdist")
-        if isinstance(sdist, dict):
-            files.append(_uv_file(sdist))
-        pins.append(Pin(name, version, where, frozenset(f.sha256 for f in files if f.sha256), tuple(files)))
+        pins.append(_pinned(name, version, where, package, _uv_file))
     return pins
 
 
@@ -236,3 +229,13 @@ def _shown(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def _pinned(name: str, version: str, where: str, package: dict[str, Any], file_of: Callable[[dict[str, Any]], LockedFile]) -> Pin:
+    """A lock's package as a pin: its wheels and sdist, read by the format's `file_of`, and
+    the hashes they state."""
+    files = [file_of(entry) for entry in _tables(package.get("wheels"))]
+    sdist = package.get("sdist")
+    if isinstance(sdist, dict):
+        files.append(file_of(sdist))
+    return Pin(name, version, where, frozenset(f.sha256 for f in files if f.sha256), tuple(files))
