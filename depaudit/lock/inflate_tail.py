@@ -71,6 +71,19 @@ class Tail:
         index = bisect.bisect_left(self.unknown, (offset + length,)) - 1
         return index < 0 or self.unknown[index][1] <= offset
 
+    def known_from(self, offset: int, length: int) -> int:
+        """How many of the `length` bytes from `offset` are known before the first that is not."""
+        if offset < self.start or offset >= self.size:
+            return 0
+        # The ranges are sorted and apart: the last one starting at or before `offset` may hold it.
+        index = bisect.bisect_right(self.unknown, (offset, self.size + 1)) - 1
+        if index >= 0 and self.unknown[index][1] > offset:
+            return 0
+        limit = min(offset + length, self.size)
+        if index + 1 < len(self.unknown):
+            limit = min(limit, self.unknown[index + 1][0])
+        return limit - offset
+
     def read(self, offset: int, length: int) -> bytes:
         self.data.seek(offset - self.start)
         return self.data.read(length)

@@ -28,16 +28,20 @@ if TYPE_CHECKING:
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # PKZIP local file header, 30 bytes
 _LOCAL_MAGIC = b"PK\x03\x04"
-_CHUNK = 1 << 16  # compressed bytes fed to zlib at a time
+_CHUNK = 1 << 16  # compressed bytes fed to zlib at a time, at most
+_FIRST_CHUNK = 1 << 12  # and at first: the headers of a large member need a few KiB of it
 _STEP = 1 << 20  # most decompressed bytes one zlib call may produce (a run of zeros inflates 1000×)
 _CHECKPOINT_EVERY = 2 << 20  # decompressed bytes between kept decompressor states
 # A tail's compressed size is guessed from its share of the member's size, taken this much larger
-# (the end of a library compresses better or worse than its average), plus some slack.
-_TAIL_MARGIN = 1.15
+# (the end of a library compresses better or worse than its average), plus some slack. A guess
+# too short costs only the next step's new bytes: what a tail read is kept for the next.
+_TAIL_MARGIN = 1.05
 _TAIL_FIRST = 1 / 8
-_TAIL_AT_MOST = 0.4  # of the cost of inflating forward: a tail guessed to cost more is not sought
+_TAIL_AT_MOST = 0.5  # of the cost of inflating forward: a step guessed to cost more is not taken
 _TAIL_FIRST_MOST = 2 << 20
-_TAIL_SLACK = 1 << 16
+_TAIL_SLACK = 1 << 15
+_TAIL_STEPS = 16
+_TAIL_LIKELY = 1 / 4  # no tail is sought when its bytes at this share of the member's compression cost more
 _HEAD = 4096  # the ELF header and program headers: what decoded parts are placed by
 
 
@@ -109,7 +113,9 @@ def data_offset(wheel: BinaryIO, info: zipfile.ZipInfo) -> int:
 
 
 def open_member(wheel: BinaryIO, info: zipfile.ZipInfo) -> io.RawIOBase:
-    """A seekable read-only stream of the member's content (`wheel` must stay open)."""
+    """A seekable read-only raw stream of the member's content (`wheel` must stay open). A read
+    may return fewer bytes than asked: those of a decoded part up to its first byte not known;
+    a buffered reader over it asks again for the rest only when it wants them."""
     start = data_offset(wheel, info)
     if info.compress_type == zipfile.ZIP_STORED:
         return _Stored(wheel, start, info.file_size)
@@ -168,7 +174,8 @@ class _Deflated(_Member):
         self._restore(self._checkpoints[0])
         self._head = b""
         self._end: Tail | None = None
-        self._end_reach = 0  # compressed bytes before the end that a tail was sought in
+        self._end_data = b""  # the member's last compressed bytes, read for its tail
+        self._chunk = _FIRST_CHUNK
         self._placed: Tail | None = None  # the dynamic segment, found by its content
         self._anchor_tried = False
 
@@ -190,6 +197,7 @@ class _Deflated(_Member):
             if part is not None:
                 part.close()
         self._end = self._placed = None
+        self._end_data = b""
         super().close()
 
     def _forward(self, view: memoryview) -> int:
@@ -211,22 +219,26 @@ class _Deflated(_Member):
         """The read served from the member's decoded tail, when it lies there and that costs less
         than inflating forward to it; 0 otherwise (the read goes forward)."""
         length = min(len(view), self.size - self._pos)
-        part = self._decoded_at(length)
+        part, known = self._decoded_at(length)
         if part is None:
             self._try_tail(length)
-            part = self._decoded_at(length)
+            part, known = self._decoded_at(length)
             if part is None:
                 return 0
-        data = part.read(self._pos, length)
+        # A short read when the bytes after these are not known: the reader may not want them.
+        data = part.read(self._pos, known)
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
 
-    def _decoded_at(self, length: int) -> Tail | None:
+    def _decoded_at(self, length: int) -> tuple[Tail | None, int]:
+        """The decoded part that knows the most of the read's first bytes, and how many."""
+        best: tuple[Tail | None, int] = (None, 0)
         for part in (self._placed, self._end):
-            if part is not None and part.known(self._pos, length):
-                return part
-        return None
+            known = part.known_from(self._pos, length) if part is not None else 0
+            if known > best[1]:
+                best = (part, known)
+        return best
 
     def _try_tail(self, length: int) -> None:
         """Decode the member's end from far enough back to hold the read, if that costs less than
@@ -247,28 +259,40 @@ class _Deflated(_Member):
                 if self._find_dynamic(dynamic, head, length, forward):
                     return
         wanted = self.size - self._pos  # decompressed bytes from the read to the end
+        if wanted * ratio * _TAIL_LIKELY > forward:
+            return  # the end would have to compress far better than the member does to be cheaper
         # First a small part of the end: what it shows of the tail's compression guides the next.
         take = int(min(wanted * ratio * _TAIL_FIRST, _TAIL_FIRST_MOST)) + _TAIL_SLACK
-        while take < forward and take > self._end_reach:
+        if take <= len(self._end_data):  # a tail that holds bytes before the read, but not these: further back
+            take = len(self._end_data) + max(len(self._end_data) // 4, _TAIL_SLACK)
+        for _ in range(_TAIL_STEPS):
             take = min(take, self._compressed)
-            self._wheel.seek(self._start + self._compressed - take)
-            data = self._wheel.read(take)
-            self._end_reach = take
+            if take <= len(self._end_data) or take - len(self._end_data) >= forward:
+                return
+            data = self._end_bytes(take)
             tail = decode_tail(data, self.size, lambda found: elf_tail.agrees(head, found))
             if tail is None:
                 return  # no block start found, or none that decodes to the end: go forward
             if self._end is not None:
                 self._end.close()
             self._end = tail
-            if tail.known(self._pos, length) or take >= self._compressed:
+            if tail.known_from(self._pos, length) or take >= self._compressed:
                 return
-            if tail.start <= self._pos:
-                take *= 2  # the read still copies from the unknown window
+            if tail.start <= self._pos:  # the read still copies from the unknown window: a few blocks back
+                take += max(take // 16, 4 * _TAIL_SLACK)
                 continue
             used = take - tail.compressed_from  # compressed bytes the decoded part took
-            take = max(int(take * 1.25), int(used * wanted / (self.size - tail.start) * _TAIL_MARGIN) + _TAIL_SLACK)
-            if take > forward * _TAIL_AT_MOST:
-                return  # a tail that far back would cost about what inflating forward does
+            take = max(take + _TAIL_SLACK, int(used * wanted / (self.size - tail.start) * _TAIL_MARGIN) + _TAIL_SLACK)
+            if take - len(self._end_data) > forward * _TAIL_AT_MOST:
+                return  # the bytes still to read for a tail that far back cost about what inflating forward does
+
+    def _end_bytes(self, take: int) -> bytes:
+        """The member's last `take` compressed bytes, reading only those not read before."""
+        have = len(self._end_data)
+        if take > have:
+            self._wheel.seek(self._start + self._compressed - take)
+            self._end_data = self._wheel.read(take - have) + self._end_data
+        return self._end_data[-take:]
 
     def _find_dynamic(self, dynamic: elf_tail.Dynamic, head: bytes, length: int, forward: float) -> bool:
         """The dynamic segment found by its content (anchor.py), placed from the member's end or
@@ -276,13 +300,13 @@ class _Deflated(_Member):
         end, after = self._compressed, self.size  # a place in compressed and decompressed bytes
         if self._end is not None and self._end.start > dynamic.offset:
             dynamic = elf_tail.with_sections(dynamic, head, self._end)
-            end, after = self._compressed - self._end_reach + self._end.compressed_from, self._end.start
+            end, after = self._compressed - len(self._end_data) + self._end.compressed_from, self._end.start
         member = anchor.Compressed(self._wheel, self._start, self._compressed, self.size)
         found = anchor.find_dynamic(member, dynamic, end, after, forward)
         if found is None:
             return False
         self._placed = found
-        return found.known(self._pos, length)
+        return found.known_from(self._pos, length) > 0
 
     def _first_bytes(self) -> bytes:
         if len(self._head) < min(_HEAD, self.size):
@@ -299,7 +323,8 @@ class _Deflated(_Member):
         if self._tail:
             pending, self._tail = self._tail, b""
         else:
-            want = min(_CHUNK, self._compressed - self._consumed)
+            want = min(self._chunk, self._compressed - self._consumed)
+            self._chunk = min(self._chunk * 2, _CHUNK)
             if want <= 0:
                 return self._state.flush() if not self._state.eof else b""
             self._wheel.seek(self._start + self._consumed)

@@ -35,6 +35,9 @@ _EHDR32_SIZE, _EHDR64_SIZE = 52, 64
 MAX_NEEDED = 4096
 MAX_DYNAMIC_ENTRIES = 1 << 16
 MAX_DYNAMIC_STRING_BYTES = 1 << 20
+# A dynamic string is read this much at a time: a soname is shorter, and of a library read in place
+# (a wheel member) the bytes after the string may not be decoded.
+_STRING_CHUNK = 256
 
 
 class ElfError(Exception):
@@ -226,7 +229,7 @@ def _string_reader(
         stream.seek(start + offset)
         remaining, chunks = min(limit - start - offset, MAX_DYNAMIC_STRING_BYTES + 1), list[bytes]()
         while remaining > 0:
-            chunk = stream.read(min(remaining, 4096))
+            chunk = stream.read(min(remaining, _STRING_CHUNK))
             if not chunk:
                 break
             text, nul, _ = chunk.partition(b"\0")

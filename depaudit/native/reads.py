@@ -53,6 +53,10 @@ class _Recorder(io.RawIOBase):
     def __init__(self, stream: BinaryIO) -> None:
         super().__init__()
         self._stream = stream
+        # One read of what is below where it can (read1): a short read there (a wheel member whose
+        # next bytes are not decoded yet) stays short, and the reader above asks again only for
+        # bytes it wants.
+        self._read = getattr(stream, "read1", stream.read)
         self.reads: list[tuple[int, int]] = []
 
     def readable(self) -> bool:
@@ -70,7 +74,7 @@ class _Recorder(io.RawIOBase):
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
         start = self._stream.tell()
-        data = self._stream.read(len(view))
+        data = self._read(len(view))
         view[: len(data)] = data
         if data:
             self.reads.append((start, len(data)))
