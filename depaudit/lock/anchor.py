@@ -64,7 +64,7 @@ def find_dynamic(member: Compressed, dynamic: elf_tail.Dynamic, end: int, after:
             return None
         found = _search(member, int(begin), int(stop), dynamic)
         if isinstance(found, Tail):
-            return found
+            return _settled(member, found, dynamic, begin, stop, budget)
         if found == elf_tail.PASSED:  # it lies before this window: look no later
             high = begin
             windows = [window for window in windows if window[1] <= begin]
@@ -77,6 +77,20 @@ def find_dynamic(member: Compressed, dynamic: elf_tail.Dynamic, end: int, after:
                 low = windows[-1][0]
             width *= 2
     return None
+
+
+def _settled(member: Compressed, found: Tail, dynamic: elf_tail.Dynamic, begin: float, stop: float, budget: float) -> Tail:
+    """The segment found, decoded again from further back while some of its bytes still copy
+    from the unknown window (a search that began just before it): a little further each time."""
+    back = 2 * _OVERLAP
+    while found.known_from(dynamic.offset, dynamic.size) < dynamic.size and begin > 0 and budget >= back:
+        begin, budget = max(begin - back, 0.0), budget - back
+        again = _search(member, int(begin), int(stop), dynamic)
+        if isinstance(again, Tail):
+            found.close()
+            found = again
+        back *= 2
+    return found
 
 
 def _place(member: Compressed, end: int, between: int) -> tuple[float, float] | None:

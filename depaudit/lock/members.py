@@ -267,7 +267,7 @@ class _Deflated(_Member):
             take = len(self._end_data) + max(len(self._end_data) // 4, _TAIL_SLACK)
         for _ in range(_TAIL_STEPS):
             take = min(take, self._compressed)
-            if take <= len(self._end_data) or take - len(self._end_data) >= forward:
+            if take <= len(self._end_data) or take >= forward:
                 return
             data = self._end_bytes(take)
             tail = decode_tail(data, self.size, lambda found: elf_tail.agrees(head, found))
