@@ -252,7 +252,8 @@ class _Deflated(_Member):
         ratio = self._compressed / self.size
         forward = (self._pos + length - furthest) * ratio
         head = self._first_bytes()
-        if not self._anchor_tried and forward > anchor.CHEAP:
+        # Sought by its content only when a tail would be dear too (at the member's compression).
+        if not self._anchor_tried and min(forward, (self.size - self._pos) * ratio) > anchor.CHEAP:
             dynamic = elf_tail.dynamic_in(head)
             if dynamic is not None and dynamic.offset <= self._pos < dynamic.offset + dynamic.size:
                 self._anchor_tried = True

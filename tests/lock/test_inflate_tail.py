@@ -81,14 +81,17 @@ def big_libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = elf_folder(tmp_path_factory, "big-libraries")
     (folder / "blob.bin").write_bytes(_mixed(6 << 20, 5))
     (folder / "big.bin").write_bytes(_mixed(16 << 20, 6))
+    (folder / "front.bin").write_bytes(_mixed(12 << 20, 7))
+    (folder / "noise.bin").write_bytes(random.Random(8).randbytes(3 << 19))
 
     def incbin(section: str, blob: str) -> str:
         return f'__asm__(".section {section}\\n.incbin \\"{folder / blob}\\"\\n.previous");\n'
 
     front = incbin(".rodata", "blob.bin")
     middle = incbin(".rodata", "big.bin") + incbin('.depaudit_after,\\"\\",@progbits', "big.bin")
+    back = incbin(".rodata", "front.bin") + incbin('.depaudit_after,\\"\\",@progbits', "noise.bin")
     made = {}
-    for name, text in (("libfront.so.1", front), ("libmiddle.so.1", middle)):
+    for name, text in (("libfront.so.1", front), ("libmiddle.so.1", middle), ("libback.so.1", back)):
         source = folder / f"{name}.c"
         source.write_text(text + "int depaudit_entry(void) { return 0; }\n")
         needed = build_so(folder / "needed" / "libneeded.so.3", soname="libneeded.so.3")
@@ -134,6 +137,38 @@ def test_a_dynamic_segment_near_the_end_is_read_from_the_tail(big_libraries: dic
     laid.write_bytes(bytes(sparse))
     info = read_elf(laid)
     assert (info.soname, info.needed, info.runpath) == ("libfront.so.1", ("libneeded.so.3", "libc.so.6"), ("$ORIGIN/needed",))
+
+
+def test_a_tail_that_must_reach_further_back_reads_only_the_bytes_before_it(big_libraries: dict[str, Path], tmp_path: Path) -> None:
+    """1.5 MiB of noise after the segment: the first part of the end read (guessed from the
+    member's average compression) falls short of it, and the tail grows by reading only the
+    compressed bytes before those it read."""
+    library = big_libraries["libback.so.1"]
+    wheel = _wheel_of(library, tmp_path)
+    counting = CountingFile(wheel)
+    try:
+        info = zipfile.ZipFile(counting).getinfo(f"pkg/{library.name}")  # type: ignore[arg-type]
+        before_read, before_touched = counting.bytes_read, counting.bytes_touched
+        with open_member(counting, info) as member:
+            stream = io.BufferedReader(member)  # kept: dropping it would close the member
+            ranges = elf_ranges(library.name)(stream)
+            tail = member._end  # noqa: SLF001
+            assert tail is not None and tail.start < (12 << 20) < info.file_size - (3 << 19)
+        read, touched = counting.bytes_read - before_read, counting.bytes_touched - before_touched
+    finally:
+        counting.close()
+    assert ranges[-1][0] > 12 << 20
+    assert (3 << 19) < touched < info.compress_size // 3  # the noise, and neither the front nor twice the noise
+    assert read - touched < 64 << 10  # no byte of the tail read twice (the headers' first chunk may be)
+
+
+def test_a_decoded_part_tells_how_many_bytes_from_an_offset_are_known() -> None:
+    part = Tail(100, 1000, io.BytesIO(bytes(900)), [(200, 210), (500, 600)], 0)
+    assert part.known_from(150, 100) == 50  # up to the first unknown byte
+    assert part.known_from(200, 5) == part.known_from(209, 5) == 0
+    assert part.known_from(210, 1000) == 290
+    assert part.known_from(600, 50) == 50 and part.known_from(990, 50) == 10  # the end of the member
+    assert part.known_from(99, 10) == part.known_from(1000, 1) == 0  # outside the decoded part
 
 
 def test_a_tail_placed_wrong_does_not_agree_with_the_elf_header(big_libraries: dict[str, Path]) -> None:
