@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from depaudit.lock import elf_tail
@@ -30,18 +30,58 @@ _READ_ON = 1 << 18  # read past a search's end, to decode a segment found near i
 _OVERLAP = 1 << 16  # searches of neighbouring stretches overlap by this much on each side
 
 
-@dataclass(frozen=True)
+@dataclass
 class Compressed:
-    """A deflated member's compressed bytes in the wheel, and its decompressed size."""
+    """A deflated member's compressed bytes in the wheel, and its decompressed size. What was
+    read is kept for the member's life: samples, searches and a tail overlap, and no byte is
+    taken from the wheel twice."""
 
     wheel: BinaryIO
     start: int  # the member's data offset in the wheel
     compressed: int
     size: int
+    _kept: list[tuple[int, bytes]] = field(default_factory=list)  # (at, bytes), sorted and apart
 
     def read(self, at: int, length: int) -> bytes:
+        at, end = max(at, 0), min(at + length, self.compressed)
+        if end <= at:
+            return b""
+        cursor = at
+        for start, data in list(self._kept):
+            if start + len(data) <= cursor or start >= end:
+                continue
+            if start > cursor:
+                self._keep(cursor, start)
+            cursor = max(cursor, start + len(data))
+        if cursor < end:
+            self._keep(cursor, end)
+        for start, data in self._kept:
+            if start <= at and at + (end - at) <= start + len(data):
+                return data[at - start : end - start]
+        raise AssertionError("kept pieces do not cover a read they were made for")  # pragma: no cover
+
+    def _keep(self, at: int, end: int) -> None:
+        """Read [at, end) from the wheel and merge it with the kept pieces it touches."""
         self.wheel.seek(self.start + at)
-        return self.wheel.read(length)
+        data = self.wheel.read(end - at)
+        parts: list[tuple[int, bytes]] = []
+        kept: list[tuple[int, bytes]] = []
+        for start, piece in self._kept:
+            if start + len(piece) < at or start > at + len(data):
+                kept.append((start, piece))
+            else:
+                parts.append((start, piece))
+        parts.append((at, data))
+        parts.sort()
+        merged_at = parts[0][0]
+        joined = bytearray()
+        for start, piece in parts:
+            offset = start - merged_at
+            if offset + len(piece) > len(joined):
+                joined += piece[len(joined) - offset :]
+        kept.append((merged_at, bytes(joined)))
+        kept.sort()
+        self._kept = kept
 
 
 def find_dynamic(member: Compressed, dynamic: elf_tail.Dynamic, end: int, after: int, forward: float) -> Tail | None:

@@ -41,6 +41,9 @@ _TAIL_AT_MOST = 0.5  # of the cost of inflating forward: a step guessed to cost 
 _TAIL_FIRST_MOST = 2 << 20
 _TAIL_SLACK = 1 << 15
 _TAIL_STEPS = 16
+_TAIL_APPROACH = 0.6  # of the guessed compressed bytes still to go back, while more than _TAIL_NEAR
+_TAIL_NEAR = 1 << 18
+_WINDOW_STEPS = 12  # steps back taken for a read whose bytes still copy from the unknown window
 _TAIL_LIKELY = 1 / 4  # no tail is sought when its bytes at this share of the member's compression cost more
 _HEAD = 4096  # the ELF header and program headers: what decoded parts are placed by
 
@@ -174,7 +177,8 @@ class _Deflated(_Member):
         self._restore(self._checkpoints[0])
         self._head = b""
         self._end: Tail | None = None
-        self._end_data = b""  # the member's last compressed bytes, read for its tail
+        self._end_reach = 0  # compressed bytes before the end that a tail was sought in
+        self._kept: anchor.Compressed | None = None  # what the tail and searches read of it
         self._chunk = _FIRST_CHUNK
         self._placed: Tail | None = None  # the dynamic segment, found by its content
         self._anchor_tried = False
@@ -197,7 +201,7 @@ class _Deflated(_Member):
             if part is not None:
                 part.close()
         self._end = self._placed = None
-        self._end_data = b""
+        self._kept = None
         super().close()
 
     def _forward(self, view: memoryview) -> int:
@@ -264,11 +268,15 @@ class _Deflated(_Member):
             return  # the end would have to compress far better than the member does to be cheaper
         # First a small part of the end: what it shows of the tail's compression guides the next.
         take = int(min(wanted * ratio * _TAIL_FIRST, _TAIL_FIRST_MOST)) + _TAIL_SLACK
-        if take <= len(self._end_data):  # a tail that holds bytes before the read, but not these: further back
-            take = len(self._end_data) + max(len(self._end_data) // 4, _TAIL_SLACK)
+        if take <= self._end_reach:  # a tail that holds bytes before the read, but not these: further back
+            take = self._end_reach + max(self._end_reach // 4, _TAIL_SLACK)
+        # (start, compressed bytes used) of the tail decoded last: the stretch a step adds to it
+        # shows the compression of what lies before better than the whole tail's average does.
+        previous = (self._end.start, self._end_reach - self._end.compressed_from) if self._end is not None else None
+        window_steps = 0
         for _ in range(_TAIL_STEPS):
             take = min(take, self._compressed)
-            if take <= len(self._end_data) or take >= forward:
+            if take <= self._end_reach or take >= forward:
                 return
             data = self._end_bytes(take)
             tail = decode_tail(data, self.size, lambda found: elf_tail.agrees(head, found))
@@ -280,20 +288,34 @@ class _Deflated(_Member):
             if tail.known_from(self._pos, length) or take >= self._compressed:
                 return
             if tail.start <= self._pos:  # the read still copies from the unknown window: a few blocks back
-                take += max(take // 16, 4 * _TAIL_SLACK)
+                window_steps += 1
+                if window_steps > _WINDOW_STEPS:
+                    return  # a chain of copies (runs of zeros) back to far before: go forward
+                take += max(take // 8, 4 * _TAIL_SLACK)
                 continue
             used = take - tail.compressed_from  # compressed bytes the decoded part took
-            take = max(take + _TAIL_SLACK, int(used * wanted / (self.size - tail.start) * _TAIL_MARGIN) + _TAIL_SLACK)
-            if take - len(self._end_data) > forward * _TAIL_AT_MOST:
+            if previous is not None and previous[0] > tail.start and used > previous[1]:
+                rate = (used - previous[1]) / (previous[0] - tail.start)
+            else:
+                rate = used / (self.size - tail.start)
+            previous = (tail.start, used)
+            further = (tail.start - self._pos) * rate
+            # Short of the guess while it is large (a step too short costs a decoding, one too far
+            # the bytes past the read), then a little past it; never more than twice as far back.
+            further = further * _TAIL_APPROACH if further > _TAIL_NEAR else further * _TAIL_MARGIN + _TAIL_SLACK
+            take += min(int(further), take)
+            if take - self._end_reach > forward * _TAIL_AT_MOST:
                 return  # the bytes still to read for a tail that far back cost about what inflating forward does
 
     def _end_bytes(self, take: int) -> bytes:
-        """The member's last `take` compressed bytes, reading only those not read before."""
-        have = len(self._end_data)
-        if take > have:
-            self._wheel.seek(self._start + self._compressed - take)
-            self._end_data = self._wheel.read(take - have) + self._end_data
-        return self._end_data[-take:]
+        """The member's last `take` compressed bytes (those read before are kept, not read again)."""
+        self._end_reach = max(self._end_reach, take)
+        return self._compressed_bytes().read(self._compressed - take, take)
+
+    def _compressed_bytes(self) -> anchor.Compressed:
+        if self._kept is None:
+            self._kept = anchor.Compressed(self._wheel, self._start, self._compressed, self.size)
+        return self._kept
 
     def _find_dynamic(self, dynamic: elf_tail.Dynamic, head: bytes, length: int, forward: float) -> bool:
         """The dynamic segment found by its content (anchor.py), placed from the member's end or
@@ -301,9 +323,8 @@ class _Deflated(_Member):
         end, after = self._compressed, self.size  # a place in compressed and decompressed bytes
         if self._end is not None and self._end.start > dynamic.offset:
             dynamic = elf_tail.with_sections(dynamic, head, self._end)
-            end, after = self._compressed - len(self._end_data) + self._end.compressed_from, self._end.start
-        member = anchor.Compressed(self._wheel, self._start, self._compressed, self.size)
-        found = anchor.find_dynamic(member, dynamic, end, after, forward)
+            end, after = self._compressed - self._end_reach + self._end.compressed_from, self._end.start
+        found = anchor.find_dynamic(self._compressed_bytes(), dynamic, end, after, forward)
         if found is None:
             return False
         self._placed = found

@@ -7,6 +7,7 @@ import random
 import zipfile
 from pathlib import Path
 
+from depaudit.lock.anchor import Compressed
 from depaudit.lock.members import CountingFile, data_offset, open_member
 from lock_wheels import Wheels
 
@@ -61,3 +62,18 @@ def test_reading_the_start_of_a_deflated_member_inflates_only_the_start(wheels: 
         assert wheel.bytes_touched < 70_000 < info.compress_size  # one 64 KiB chunk and the header
     finally:
         wheel.close()
+
+
+def test_compressed_bytes_read_again_are_not_taken_from_the_wheel_twice(tmp_path: Path) -> None:
+    """Samples, searches and a tail of one member overlap: each byte is read from the wheel once."""
+    data = random.Random(3).randbytes(1 << 20)
+    path = tmp_path / "wheel.bin"
+    path.write_bytes(b"x" * 100 + data)
+    counting = CountingFile(path)
+    try:
+        member = Compressed(counting, 100, len(data), 2 * len(data))
+        for at, length in [(1000, 5000), (3000, 10000), (500, 200), (0, 20000), (900_000, 500_000), (20000, 1), (5, 0)]:
+            assert member.read(at, length) == data[at : at + length]
+        assert counting.bytes_read == counting.bytes_touched == 20001 + len(data) - 900_000
+    finally:
+        counting.close()
