@@ -50,9 +50,21 @@ def release(folder: Path) -> None:
 
 
 def release_all() -> None:
-    """Remove every folder this process made: the CLI's last step, however the run ends."""
+    """Remove every folder this process made: the CLI's last step, however the run ends. A signal
+    may stop the run between a folder's making and its recording, so the temporary folder is
+    also swept for this pid's names (a second try, too, at one a thread was still writing into)."""
     for folder in list(_OWN):
         release(folder)
+    root = Path(tempfile.gettempdir())
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    pid = str(os.getpid())
+    for name in names:
+        match = _NAME.fullmatch(name)
+        if match is not None and match.group("pid") == pid:
+            shutil.rmtree(root / name, ignore_errors=True)
 
 
 def remove_stale_scratch(root: Path | None = None) -> list[Path]:

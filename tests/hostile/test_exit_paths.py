@@ -16,12 +16,13 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from depaudit.scratch import remove_stale_scratch, scratch_folder
+from depaudit.scratch import release_all, remove_stale_scratch, scratch_folder
 from image_builders import config_bytes, docker_save, file, sha256, tar_bytes
 
 SLOW_LAYER = 4 << 30
@@ -181,6 +182,20 @@ def test_only_our_names_are_swept_and_never_through_a_link(tmp_path: Path) -> No
     (tmp_path / f"depaudit-image-{dead}-link").symlink_to(tmp_path / "target")
     assert remove_stale_scratch(tmp_path) == []
     assert all(folder.is_dir() for folder in kept) and (tmp_path / "target" / "precious").exists()
+
+
+def test_a_folder_made_but_not_yet_recorded_when_the_run_ends_is_removed_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal between the folder's making and its recording: the last step finds it by name."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ours = tmp_path / f"depaudit-image-{os.getpid()}-unrecorded"
+    (ours / "layer").mkdir(parents=True)
+    theirs = tmp_path / f"depaudit-image-{_a_pid_no_process_has()}-other"
+    theirs.mkdir()
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "precious").write_text("x")
+    (tmp_path / f"depaudit-image-{os.getpid()}-link").symlink_to(tmp_path / "target")
+    release_all()
+    assert not ours.exists() and theirs.is_dir() and (tmp_path / "target" / "precious").exists()
 
 
 @pytest.mark.parametrize("whom", ["the scan", "its process group"])
