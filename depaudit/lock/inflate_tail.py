@@ -40,8 +40,9 @@ from typing import BinaryIO
 _WINDOW = 1 << 15
 _Z_BLOCK = 5
 _NEXT_HEADER = 64  # input bytes decoded past a block's end: the next block's header, and more
-_NONZERO = re.compile(rb"[^\x00]+")
 _JOIN = 64  # unknown runs closer than this are kept as one range
+# A run of differing (non-zero) bytes, and every later one fewer than _JOIN zero bytes after it.
+_JOINED = re.compile(rb"[^\x00](?:\x00{0,%d}[^\x00])*" % (_JOIN - 1))
 _ZEROS = bytes(_WINDOW)
 _ONES = b"\xff" * _WINDOW
 _FEED = 1 << 20  # compressed bytes given to zlib at a time
@@ -49,6 +50,9 @@ _STEP = 1 << 20  # most decompressed bytes one zlib call may produce
 _PROBE_STEP = 1 << 16  # a probe's output buffer: what it makes is thrown away
 _PROBE = 1 << 14  # compressed bytes a candidate must decode without error before a full try
 _SCAN = 1 << 18  # compressed bytes searched for a block start before giving up
+_SCAN_PIECE = 1 << 12  # searched at a time (a block start is often a few KiB in)
+_FLAGGED = re.compile(rb"[^\x00]")
+_STORED_HEADER_PLACES = ((-2, 6), (-2, 7), *((-1, shift) for shift in range(6)))
 _STORED_SCAN = 20 << 10  # searched for stored blocks back to back (zlib stores 16 KiB at most)
 _MAX_FULL_TRIES = 8  # candidates decoded to the end before giving up (each may be long)
 
@@ -122,27 +126,56 @@ def _candidates(data: bytes) -> Iterator[tuple[int, int]]:
     header's fixed fields and, for a dynamic block, a complete code-length code), each with how
     many bytes a probe of it should decode: a stored block's content is not checked by inflating
     it, so its probe goes on past it, to the next header, which is short when that header is
-    itself plausible (runs of incompressible data are stored blocks back to back)."""
+    itself plausible (runs of incompressible data are stored blocks back to back).
+
+    Searched a few KiB at a time: the fixed fields of a dynamic header (its type, and at most 29
+    more literal/length and distance codes) are tested at every bit position at once, with
+    operations on the piece as one integer; the code-length code only where they pass."""
     end = min(len(data) - 16, _SCAN)
-    stored_at = set(_stored_positions(data, end + 2))
-    last_stored = -1
-    for byte in range(max(end, 0)):
-        word = int.from_bytes(data[byte : byte + 16], "little")
-        for shift in range(8):
-            value = word >> shift
-            kind = value & 7  # BFINAL, then BTYPE
-            if kind in (4, 5):
-                if _dynamic_header(value):
-                    yield byte * 8 + shift, _PROBE
-            elif kind in (0, 1):  # stored: the rest of the byte is padding, then LEN and ~LEN
-                at = byte + (1 if shift <= 5 else 2)
-                if at == last_stored or at not in stored_at:
-                    continue  # every header bit position before the same LEN reads the same
+    if end <= 0:
+        return
+    stored_at = sorted(set(_stored_positions(data, end + 2)))
+    next_stored = 0
+    for piece in range(0, end, _SCAN_PIECE):
+        stop = min(piece + _SCAN_PIECE, end)
+        width = (stop - piece) * 8
+        bits = int.from_bytes(data[piece : stop + 16], "little")
+        dynamic = (bits >> 2) & ~(bits >> 1)  # BTYPE 10 after BFINAL
+        dynamic &= ~((bits >> 4) & (bits >> 5) & (bits >> 6) & (bits >> 7))  # HLIT at most 29
+        dynamic &= ~((bits >> 9) & (bits >> 10) & (bits >> 11) & (bits >> 12))  # HDIST at most 29
+        dynamic &= (1 << width) - 1
+        found: list[tuple[int, int]] = []
+        flags = dynamic.to_bytes(width // 8, "little")
+        for match in _FLAGGED.finditer(flags):
+            byte = match.start()
+            at = piece + byte
+            word = int.from_bytes(data[at : at + 16], "little")
+            flag, shift = flags[byte], 0
+            while flag:
+                if flag & 1 and _complete_code_lengths(word >> shift):
+                    found.append((at * 8 + shift, _PROBE))
+                flag >>= 1
+                shift += 1
+        # Stored blocks: LEN and ~LEN at byte `at`, the header's three bits before it at bit 6 or
+        # 7 of byte at - 2 or at bits 0-5 of byte at - 1 (the rest of its byte is padding): the
+        # first such position stands for all (every one reads the same block).
+        while next_stored < len(stored_at) and stored_at[next_stored] - 2 < stop:
+            at = stored_at[next_stored]
+            next_stored += 1
+            for byte, shift in _STORED_HEADER_PLACES:
+                byte += at
+                if not 0 <= byte < end:
+                    continue
+                kind = (int.from_bytes(data[byte : byte + 2], "little") >> shift) & 7
+                if kind not in (0, 1):
+                    continue
                 stored = data[at] + (data[at + 1] << 8)
                 if kind == 1 and at + 4 + stored != len(data):
                     continue  # a final block that is not the last: a bit of the block before
-                last_stored = at
-                yield byte * 8 + shift, (4 + stored + 16) if _chained(data, at + 4 + stored) else (_PROBE + 4 + stored)
+                found.append((byte * 8 + shift, (4 + stored + 16) if _chained(data, at + 4 + stored) else (_PROBE + 4 + stored)))
+                break
+        found.sort()
+        yield from found
 
 
 def _stored_runs(data: bytes) -> list[tuple[int, int]]:
@@ -198,11 +231,9 @@ _KRAFT4 = [
 ]
 
 
-def _dynamic_header(value: int) -> bool:
-    """Do these bits (a dynamic block's header first) hold counts in range and a complete
-    code-length code, as zlib requires?"""
-    if (value >> 3) & 31 > 29 or (value >> 8) & 31 > 29:
-        return False  # more than 286 literal/length or 30 distance codes
+def _complete_code_lengths(value: int) -> bool:
+    """Do these bits (a dynamic block's header first) hold a complete code-length code, as zlib
+    requires? (Its other fields are tested before.)"""
     count = ((value >> 13) & 15) + 4
     lengths = value >> 17
     kraft = 0
@@ -212,6 +243,14 @@ def _dynamic_header(value: int) -> bool:
     if count & 3:
         kraft += _KRAFT4[lengths & ((1 << (3 * (count & 3))) - 1)]
     return kraft == 128
+
+
+def _dynamic_header(value: int) -> bool:
+    """Do these bits (a dynamic block's header first) hold counts in range and a complete
+    code-length code, as zlib requires?"""
+    if (value >> 3) & 31 > 29 or (value >> 8) & 31 > 29:
+        return False  # more than 286 literal/length or 30 distance codes
+    return _complete_code_lengths(value)
 
 
 class _Error(Exception):
@@ -473,10 +512,4 @@ def _differing(first: bytes, second: bytes) -> list[tuple[int, int]]:
     """The ranges [low, high) where two pieces of equal length differ (runs less than 64 bytes
     apart taken as one, which keeps the list short and errs on the side of unknown)."""
     diff = (int.from_bytes(first, "little") ^ int.from_bytes(second, "little")).to_bytes(len(first), "little")
-    ranges: list[tuple[int, int]] = []
-    for run in _NONZERO.finditer(diff):
-        if ranges and run.start() - ranges[-1][1] < _JOIN:
-            ranges[-1] = (ranges[-1][0], run.end())
-        else:
-            ranges.append((run.start(), run.end()))
-    return ranges
+    return [run.span() for run in _JOINED.finditer(diff)]
