@@ -128,9 +128,7 @@ def _candidates(data: bytes) -> Iterator[tuple[int, int]]:
     it, so its probe goes on past it, to the next header, which is short when that header is
     itself plausible (runs of incompressible data are stored blocks back to back).
 
-    Searched a few KiB at a time: the fixed fields of a dynamic header (its type, and at most 29
-    more literal/length and distance codes) are tested at every bit position at once, with
-    operations on the piece as one integer; the code-length code only where they pass."""
+    Searched a few KiB at a time, every bit position of a piece at once (`_dynamic_headers`)."""
     end = min(len(data) - 16, _SCAN)
     if end <= 0:
         return
@@ -139,11 +137,7 @@ def _candidates(data: bytes) -> Iterator[tuple[int, int]]:
     for piece in range(0, end, _SCAN_PIECE):
         stop = min(piece + _SCAN_PIECE, end)
         width = (stop - piece) * 8
-        bits = int.from_bytes(data[piece : stop + 16], "little")
-        dynamic = (bits >> 2) & ~(bits >> 1)  # BTYPE 10 after BFINAL
-        dynamic &= ~((bits >> 4) & (bits >> 5) & (bits >> 6) & (bits >> 7))  # HLIT at most 29
-        dynamic &= ~((bits >> 9) & (bits >> 10) & (bits >> 11) & (bits >> 12))  # HDIST at most 29
-        dynamic &= (1 << width) - 1
+        dynamic = _dynamic_headers(int.from_bytes(data[piece : stop + 16], "little"), width)
         found: list[tuple[int, int]] = []
         flags = dynamic.to_bytes(width // 8, "little")
         for match in _FLAGGED.finditer(flags):
@@ -229,6 +223,53 @@ _KRAFT4 = [
     sum(1 << (7 - length) for length in ((value >> (3 * field)) & 7 for field in range(4)) if length)
     for value in range(1 << 12)
 ]
+
+
+def _dynamic_headers(bits: int, width: int) -> int:
+    """The bit positions p < `width` of `bits` (a piece of the stream as one integer, with 16
+    bytes more) where a dynamic block header could start, as a mask: its type, at most 29 more
+    literal/length and distance codes, and a code-length code whose Kraft sum is 128 modulo
+    512 (a few false ones, which the caller tells by `_complete_code_lengths`).
+
+    Computed for every position at once, bit-sliced: `_field(k)` holds at bit p the bit k places
+    after p, so a field's value is a few such integers; the Kraft sum is added up in nine of
+    them (bit j of every position's sum in the j-th), one code length's term at a time. A few
+    hundred operations on the piece's integer, where a test per position is a Python loop."""
+    ones = (1 << width) - 1
+
+    def field(k: int) -> int:
+        return (bits >> k) & ones
+
+    mask = field(2) & ~field(1)  # BTYPE 10, after BFINAL
+    mask &= ~(field(4) & field(5) & field(6) & field(7)) & ~(field(9) & field(10) & field(11) & field(12))
+    if not mask:
+        return 0
+    hclen = [field(13 + j) for j in range(4)]
+    # at_least[c]: where HCLEN >= c (the code holds length c + 3, of those after the first four)
+    at_least = [ones] * 16 + [0]
+    for c in range(15, 0, -1):
+        equal = ones
+        for j in range(4):
+            equal &= hclen[j] if c >> j & 1 else ones ^ hclen[j]
+        at_least[c] = at_least[c + 1] | equal
+    sums = [0] * 9
+    for i in range(19):
+        length = [field(17 + 3 * i + j) for j in range(3)]
+        absent = [ones ^ bit for bit in length]
+        present = at_least[i - 3] if i >= 4 else ones
+        carry = 0
+        for j in range(9):
+            term = 0
+            if j < 7:  # the term 2^(7 - L) has bit j set where L == 7 - j
+                term = present
+                for b in range(3):
+                    term &= length[b] if (7 - j) >> b & 1 else absent[b]
+            bit = sums[j]
+            sums[j] = bit ^ term ^ carry
+            carry = (bit & term) | (carry & (bit ^ term))
+    for j in (0, 1, 2, 3, 4, 5, 6, 8):
+        mask &= ones ^ sums[j]
+    return mask & sums[7]
 
 
 def _complete_code_lengths(value: int) -> bool:

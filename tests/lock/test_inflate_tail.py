@@ -256,3 +256,30 @@ def test_decoding_that_starts_between_the_segment_and_its_got_says_it_passed_it(
     after = whole[dynamic.offset + dynamic.size : dynamic.offset + (1 << 20)]
     found = elf_tail.find_dynamic([inflate_tail.Piece(0, after, [], len(after), 0)], dynamic, 1 << 30)
     assert found == elf_tail.PASSED
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_the_dynamic_headers_found_at_once_are_those_a_test_per_position_finds(seed: int) -> None:
+    """Every bit position whose bits read as a dynamic block header (type 10, at most 29 more
+    literal/length and distance codes, a complete code-length code), told one position at a
+    time here, as a reader of RFC 1951 would."""
+    rng = random.Random(seed)
+    stream = _deflated(_mixed(4 << 20, seed))
+    pieces = [rng.randbytes(4096 + 16), stream[len(stream) // 2 : len(stream) // 2 + 4096 + 16]]
+    assert all(len(piece) == 4096 + 16 for piece in pieces)
+    for piece in pieces:
+        bits = int.from_bytes(piece, "little")
+        expected = set()
+        for position in range(4096 * 8):
+            value = bits >> position
+            hlit, hdist, hclen = (value >> 3) & 31, (value >> 8) & 31, ((value >> 13) & 15) + 4
+            if (value >> 1) & 3 != 2 or hlit > 29 or hdist > 29:
+                continue
+            lengths = [(value >> (17 + 3 * i)) & 7 for i in range(hclen)]
+            if sum(128 >> length for length in lengths if length) == 128:
+                expected.add(position)
+        mask = inflate_tail._dynamic_headers(bits, 4096 * 8)  # noqa: SLF001
+        found = {position for position in range(4096 * 8) if mask >> position & 1}
+        assert expected and expected <= found  # none missed
+        assert {p for p in found if inflate_tail._complete_code_lengths(bits >> p)} == expected  # noqa: SLF001
+        assert len(found) - len(expected) <= len(expected) // 4 + 2  # the Kraft sum's aliases modulo 512 are few
