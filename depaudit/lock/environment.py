@@ -71,6 +71,10 @@ def lock_environment(
     unpinned: set[str] = set()  # required, pinned nowhere: said once
     while todo:
         pin = todo.pop(0)
+        if pin.built_from is not None:  # looking up an index by its name could find other code
+            message = f"{pin.shown()} ({pin.where}) installs from {pin.built_from}: no wheel to read, and depaudit never builds one; it is not audited"
+            findings.append(Finding(FindingKind.LOCK_NO_WHEEL, shown, None, message))
+            continue
         found = _wheel_of(pin, target, sources, cache, shown, findings)
         if found is None:
             continue

@@ -24,6 +24,13 @@ class Pin:
     where: str  # the lock file and line (or package entry) that pins it, for the findings
     hashes: frozenset[str] = frozenset()  # sha256 hex digests the lock accepts; empty: none given
     files: tuple[LockedFile, ...] = ()  # what the lock itself names (pylock.toml, uv.lock)
+    # What the lock installs it from when that is no wheel or sdist of an index (a VCS checkout,
+    # a local directory, a source archive): built by an installer, never by depaudit.
+    built_from: str | None = None
+
+    def shown(self) -> str:
+        """`name version`, or the name alone when the lock gives no version (a VCS checkout)."""
+        return f"{self.name} {self.version}" if self.version else self.name
 
 
 @dataclass(frozen=True)

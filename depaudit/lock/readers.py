@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -133,18 +134,41 @@ def _toml_lock(path: Path, target: TargetPython, pins_of: Any) -> LockRead:
 
 def _pylock_pins(data: dict[str, Any], shown: str, target: TargetPython, findings: list[Finding]) -> list[Pin]:
     """PEP 751: `[[packages]]` with name, version, marker, `wheels` and `sdist` (each with a
-    `name` or a `url`/`path`, and `hashes`)."""
+    `name` or a `url`/`path`, and `hashes`), or one `vcs`, `directory` or `archive` source (for
+    which the version may be left out); an archive that is a wheel is read as one."""
     pins = []
     for number, package in enumerate(_tables(data.get("packages")), 1):
         where = f"{shown}: packages[{number}]"
         name, version = package.get("name"), package.get("version")
-        if not isinstance(name, str) or not isinstance(version, str):
+        archive = package.get("archive")
+        archived = _pylock_file(archive) if isinstance(archive, dict) else None
+        wheel = archived if archived is not None and archived.filename.endswith(".whl") else None
+        built_from = None if wheel is not None else _pylock_source(package)
+        if not isinstance(name, str) or not (isinstance(version, str) or (built_from is not None and version is None)):
             findings.append(_unreadable(shown, None, f"packages[{number}] has no name or no version: a lock pins both"))
             continue
         if not _applies(package.get("marker"), target):
             continue
-        pins.append(_pinned(name, version, where, package, _pylock_file))
+        pin = _pinned(name, version or "", where, package, _pylock_file)
+        if wheel is not None:
+            pin = replace(pin, hashes=pin.hashes | ({wheel.sha256} if wheel.sha256 else set()), files=(*pin.files, wheel))
+        pins.append(replace(pin, built_from=built_from))
     return pins
+
+
+def _pylock_source(package: dict[str, Any]) -> str | None:
+    """What a pylock package installs from when it is no index's wheel or sdist, in words."""
+    vcs, directory, archive = (package.get(key) if isinstance(package.get(key), dict) else None for key in ("vcs", "directory", "archive"))
+    if vcs is not None:
+        kind = vcs.get("type") if isinstance(vcs.get("type"), str) else "VCS"
+        where = vcs.get("url") or vcs.get("path") or "?"
+        commit = vcs.get("commit-id")
+        return f"a {kind} checkout of {where}" + (f" at {commit}" if isinstance(commit, str) else "")
+    if directory is not None:
+        return f"the directory {directory.get('path') or '?'}"
+    if archive is not None:
+        return f"the archive {archive.get('url') or archive.get('path') or '?'}"
+    return None
 
 
 def _pylock_file(entry: dict[str, Any]) -> LockedFile:
@@ -180,7 +204,10 @@ def _uv_pins(data: dict[str, Any], shown: str, target: TargetPython, findings: l
         if not isinstance(name, str) or not isinstance(version, str):
             findings.append(_unreadable(shown, None, f"package[{number + 1}] has no name or no version: a lock pins both"))
             continue
-        pins.append(_pinned(name, version, where, package, _uv_file))
+        source = package.get("source") if isinstance(package.get("source"), dict) else {}
+        git = source.get("git")
+        built_from = f"a git checkout of {git}" if isinstance(git, str) else None
+        pins.append(replace(_pinned(name, version, where, package, _uv_file), built_from=built_from))
     return pins
 
 

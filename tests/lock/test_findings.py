@@ -97,6 +97,19 @@ def test_a_pin_of_nothing_on_offer_says_where_it_was_looked_for(wheels: Wheels, 
     assert audit.findings == (Finding(FindingKind.LOCK_NO_WHEEL, "requirements.txt", None, message),)
 
 
+def test_a_pin_built_from_a_checkout_is_named_and_never_looked_up_by_its_name(wheels: Wheels, tmp_path: Path) -> None:
+    """`demo` from git: the wheel folder's demo 1.0 is other code, and is not audited in its place."""
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(
+        'lock-version = "1.0"\ncreated-by = "test"\n\n[[packages]]\nname = "demo"\nversion = "1.0"\n'
+        'vcs = { type = "git", url = "https://git.example/demo.git", commit-id = "feed" }\n'
+    )
+    audit = _audit(lock, wheels, tmp_path / "cache")
+    message = "demo 1.0 (pylock.toml: packages[1]) installs from a git checkout of https://git.example/demo.git at feed: no wheel to read, and depaudit never builds one; it is not audited"
+    assert audit.findings == (Finding(FindingKind.LOCK_NO_WHEEL, "pylock.toml", None, message),)
+    assert _installed(audit.site_packages) == []
+
+
 def test_what_a_pinned_wheel_requires_comes_from_the_constraints_or_is_named(wheels: Wheels, tmp_path: Path) -> None:
     lock = tmp_path / "requirements.txt"
     lock.write_text("demo-user==2.0\n")  # requires demo==1.0 (and colorama on win32 only)

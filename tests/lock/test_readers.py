@@ -177,3 +177,62 @@ def test_a_requirements_lock_never_reads_an_include_outside_its_project(tmp_path
         Finding(FindingKind.LOCK_UNREADABLE, "requirements.txt", 2, message.format((project / "../secret.txt").as_posix())),
     )
     assert "root:x" not in repr(read)
+
+
+def test_a_pylock_package_from_a_checkout_a_directory_or_a_source_archive_is_built_from_it(tmp_path: Path) -> None:
+    """PEP 751's other sources: nothing an index serves under that name is the same code, so the
+    pin says what it installs from (the version may be left out); an archive that is a wheel is one."""
+    (tmp_path / "pylock.toml").write_text(f'''
+lock-version = "1.0"
+created-by = "pip"
+
+[[packages]]
+name = "from-git"
+vcs = {{ type = "git", url = "https://git.example/from-git.git", commit-id = "0123abcd" }}
+
+[[packages]]
+name = "from-dir"
+version = "0.3"
+directory = {{ path = "libs/from-dir" }}
+
+[[packages]]
+name = "from-tarball"
+version = "1.2"
+archive = {{ url = "https://files.example/from_tarball-1.2.tar.gz", hashes = {{ sha256 = "{H1}" }} }}
+
+[[packages]]
+name = "from-wheel-url"
+version = "2.0"
+archive = {{ url = "https://files.example/from_wheel_url-2.0-py3-none-any.whl", hashes = {{ sha256 = "{H2}" }} }}
+''')
+    read = read_lock(tmp_path / "pylock.toml", TARGET)
+    assert read.findings == ()
+    assert [(pin.shown(), pin.built_from) for pin in read.pins] == [
+        ("from-git", "a git checkout of https://git.example/from-git.git at 0123abcd"),
+        ("from-dir 0.3", "the directory libs/from-dir"),
+        ("from-tarball 1.2", "the archive https://files.example/from_tarball-1.2.tar.gz"),
+        ("from-wheel-url 2.0", None),
+    ]
+    assert read.pins[3].files == (LockedFile("from_wheel_url-2.0-py3-none-any.whl", "https://files.example/from_wheel_url-2.0-py3-none-any.whl", H2),)
+    assert read.pins[3].hashes == frozenset({H2})
+
+
+def test_a_uv_package_from_git_is_built_from_its_checkout(tmp_path: Path) -> None:
+    (tmp_path / "uv.lock").write_text('''
+version = 1
+
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [{ name = "from-git" }]
+
+[[package]]
+name = "from-git"
+version = "0.9"
+source = { git = "https://git.example/from-git.git?rev=main#0123abcd" }
+''')
+    read = read_lock(tmp_path / "uv.lock", TARGET)
+    assert [(pin.shown(), pin.built_from, pin.files) for pin in read.pins] == [
+        ("from-git 0.9", "a git checkout of https://git.example/from-git.git?rev=main#0123abcd", ()),
+    ]
