@@ -57,7 +57,7 @@ CODES: dict[str, Code] = _table(
     Code("DA507", "symlink-loop", "A path inside the base image whose symbolic links never end", "warning"),
     Code("DA508", "bad-image", "Base image content that could not be read (a manifest, a layer, the dpkg database)", "warning"),
     Code("DA509", "unsafe-member", "A path that leads out of where it must stay (an image member out of the image root; a file the project names out of the project): rejected, never read", "warning"),
-    Code("DA601", "lock-no-wheel", "A pin of the lock with no wheel for the image's Python and platform (an sdist only, or no build for its tags): it is not audited", "warning"),
+    Code("DA601", "lock-no-wheel", "A pin of the lock with no wheel for the image's Python and platform (an sdist only, no build for its tags, or a VCS checkout, directory or source archive): it is not audited", "warning"),
     Code("DA602", "lock-hash-mismatch", "A wheel whose sha256 is not one the lock accepts: it is not used", "error"),
     Code("DA603", "lock-unreadable", "A lock that cannot be parsed, or a line of it that pins no exact version", "warning"),
 )
