@@ -44,6 +44,7 @@ _TAIL_STEPS = 16
 _TAIL_APPROACH = 0.6  # of the guessed compressed bytes still to go back, while more than _TAIL_NEAR
 _TAIL_NEAR = 1 << 18
 _WINDOW_STEPS = 12  # steps back taken for a read whose bytes still copy from the unknown window
+_WALK_AT_MOST = 8  # times the bytes before the segment: a longer walk back from the end is not taken
 _TAIL_LIKELY = 1 / 4  # no tail is sought when its bytes at this share of the member's compression cost more
 _HEAD = 4096  # the ELF header and program headers: what decoded parts are placed by
 
@@ -256,8 +257,11 @@ class _Deflated(_Member):
         ratio = self._compressed / self.size
         forward = (self._pos + length - furthest) * ratio
         head = self._first_bytes()
-        # Sought by its content only when a tail would be dear too (at the member's compression).
-        if not self._anchor_tried and min(forward, (self.size - self._pos) * ratio) > anchor.CHEAP:
+        # Sought by its content only when a tail would be dear too (at the member's compression),
+        # and the walk back from the end, whose error grows with its length, is not far longer
+        # than inflating forward from the start.
+        behind = self.size - self._pos
+        if not self._anchor_tried and min(forward, behind * ratio) > anchor.CHEAP and behind < _WALK_AT_MOST * self._pos:
             dynamic = elf_tail.dynamic_in(head)
             if dynamic is not None and dynamic.offset <= self._pos < dynamic.offset + dynamic.size:
                 self._anchor_tried = True
