@@ -27,6 +27,9 @@ class Pin:
     # What the lock installs it from when that is no wheel or sdist of an index (a VCS checkout,
     # a local directory, a source archive): built by an installer, never by depaudit.
     built_from: str | None = None
+    # The lock names the one file to install (a wheel's URL or path): no other file of the same
+    # name and version is offered for it, from a wheel folder or an index.
+    exact_files: bool = False
 
     def shown(self) -> str:
         """`name version`, or the name alone when the lock gives no version (a VCS checkout)."""

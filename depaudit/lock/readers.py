@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion
 
 from depaudit.findings import Finding, FindingKind
 from depaudit.lock.model import LockedFile, LockRead, Pin
@@ -102,9 +103,12 @@ def _requirements(path: Path, target: TargetPython) -> LockRead:
 
 
 def _exact(requirement: Any, where: str, findings: list[Finding], shown: str) -> Pin | None:
-    """A `name==version` requirement as a pin; a finding for anything else."""
+    """A `name==version` requirement as a pin, or one that names its file (`_linked`); a
+    finding for anything else."""
     line = requirement.line_number
     text = " ".join(str(requirement.line or requirement.req or "").split())
+    if requirement.link is not None and requirement.link.url:
+        return _linked(requirement, where, findings, shown, text)
     req = requirement.req
     if req is None or not requirement.name:
         findings.append(_unreadable(shown, line, f"`{text}` names no distribution by version: a lock pins `name==version`"))
@@ -113,10 +117,48 @@ def _exact(requirement: Any, where: str, findings: list[Finding], shown: str) ->
     if len(specs) != 1 or specs[0].operator not in ("==", "===") or "*" in specs[0].version:
         findings.append(_unreadable(shown, line, f"`{text}` is not an exact pin (`{req.name}==VERSION`): it is not audited"))
         return None
-    hashes = frozenset(
-        value.partition(":")[2].lower() for value in requirement.hash_options if value.lower().startswith("sha256:")
-    )
-    return Pin(req.name, specs[0].version, where, hashes)
+    return Pin(req.name, specs[0].version, where, _hashes(requirement))
+
+
+def _hashes(requirement: Any) -> frozenset[str]:
+    return frozenset(value.partition(":")[2].lower() for value in requirement.hash_options if value.lower().startswith("sha256:"))
+
+
+def _linked(requirement: Any, where: str, findings: list[Finding], shown: str, text: str) -> Pin | None:
+    """A line that names what to install rather than a version (`name @ URL`, a bare URL or
+    path, `-e`): a wheel's URL or path is that file, its version the file name's, and nothing
+    else is offered for it (pip installs that file); anything else is built by pip from source,
+    a DA601 naming it, never looked up on an index by its name."""
+    link, line = requirement.link, requirement.line_number
+    url = link.url.split("#", 1)[0]
+    hashes = _hashes(requirement)
+    if link.hash_name == "sha256" and link.hash:
+        hashes |= {link.hash.lower()}
+    if link.is_wheel:
+        try:
+            name, version, _, _ = parse_wheel_filename(link.filename)
+        except (InvalidWheelFilename, InvalidVersion):
+            findings.append(_unreadable(shown, line, f"`{text}` names a wheel whose file name does not parse: it is not audited"))
+            return None
+        if requirement.name and canonicalize_name(requirement.name) != name:
+            findings.append(_unreadable(shown, line, f"`{text}` names {requirement.name} but its wheel is of {name}: it is not audited"))
+            return None
+        locked = LockedFile(link.filename, url, next(iter(hashes)) if len(hashes) == 1 else None)
+        return Pin(requirement.name or str(name), str(version), where, hashes, (locked,), exact_files=True)
+    if link.is_vcs:
+        kind, _, rest = url.partition("+")
+        location, at, revision = rest.rpartition("@") if "@" in rest.partition("://")[2] else (rest, "", "")
+        source = f"a {kind} checkout of {location}" + (f" at {revision}" if at else "")
+    elif "://" in url and not url.startswith("file:"):
+        source = f"the archive {url}"
+    else:
+        source = f"the path {url}"
+    if requirement.is_editable:
+        source += ", editable"
+    if not requirement.name:
+        findings.append(Finding(FindingKind.LOCK_NO_WHEEL, shown, line, f"`{text}` installs from {source}: no wheel to read, and depaudit never builds one; it is not audited"))
+        return None
+    return Pin(requirement.name, "", where, hashes, built_from=source)
 
 
 def _toml_lock(path: Path, target: TargetPython, pins_of: Any) -> LockRead:
@@ -151,7 +193,7 @@ def _pylock_pins(data: dict[str, Any], shown: str, target: TargetPython, finding
             continue
         pin = _pinned(name, version or "", where, package, _pylock_file)
         if wheel is not None:
-            pin = replace(pin, hashes=pin.hashes | ({wheel.sha256} if wheel.sha256 else set()), files=(*pin.files, wheel))
+            pin = replace(pin, hashes=pin.hashes | ({wheel.sha256} if wheel.sha256 else set()), files=(*pin.files, wheel), exact_files=True)
         pins.append(replace(pin, built_from=built_from))
     return pins
 

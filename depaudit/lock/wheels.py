@@ -71,8 +71,12 @@ class WheelSources:
             if locked.url and "://" not in locked.url:
                 path = self.lock_folder / locked.url
             seen.append(Candidate(locked.filename, 0, path, locked.url if path is None else None, locked.sha256))
-        seen.extend(Candidate(path.name, 0, path) for path in self._local.get(key, []))
+        named = {locked.filename for locked in pin.files}
+        # A copy on this machine of a file the lock names exactly is that file (its hash checked).
+        seen.extend(Candidate(path.name, 0, path) for path in self._local.get(key, []) if not pin.exact_files or path.name in named)
         offer = _sorted_offer(pin, target, seen)
+        if pin.exact_files:
+            return offer
         if self.pip_cache is not None and not any(c.path is not None for c in offer.wheels):
             if self._downloaded is None:
                 self._downloaded = http_wheels(self.pip_cache, self.cache)

@@ -110,6 +110,22 @@ def test_a_pin_built_from_a_checkout_is_named_and_never_looked_up_by_its_name(wh
     assert _installed(audit.site_packages) == []
 
 
+def test_a_wheel_the_lock_names_by_its_url_is_the_one_audited(wheels: Wheels, tmp_path: Path) -> None:
+    """`demo @ file://…`: that file, hash-checked; where it is missing, no other wheel of demo 1.0
+    (the wheel folder has one, of another name) is audited in its place."""
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(f"demo @ {wheels.demo.as_uri()} --hash=sha256:{sha256_of(wheels.demo)}\n")
+    named = _audit(lock, wheels, tmp_path / "cache")
+    assert named.findings == ()
+    assert _installed(named.site_packages) == ["demo"]
+    missing = tmp_path / "gone" / "demo-1.0-py3-none-any.whl"
+    lock.write_text(f"demo @ {missing.as_uri()}\n")
+    audit = _audit(lock, wheels, tmp_path / "cache")
+    message = f"demo 1.0: cannot read demo-1.0-py3-none-any.whl: [Errno 2] No such file or directory: '{missing}'"
+    assert audit.findings == (Finding(FindingKind.UNREADABLE_FILE, "requirements.txt", None, message),)
+    assert _installed(audit.site_packages) == []
+
+
 def test_what_a_pinned_wheel_requires_comes_from_the_constraints_or_is_named(wheels: Wheels, tmp_path: Path) -> None:
     lock = tmp_path / "requirements.txt"
     lock.write_text("demo-user==2.0\n")  # requires demo==1.0 (and colorama on win32 only)

@@ -236,3 +236,34 @@ source = { git = "https://git.example/from-git.git?rev=main#0123abcd" }
     assert [(pin.shown(), pin.built_from, pin.files) for pin in read.pins] == [
         ("from-git 0.9", "a git checkout of https://git.example/from-git.git?rev=main#0123abcd", ()),
     ]
+
+
+def test_a_requirements_line_that_names_its_file_pins_that_file_or_says_what_it_builds_from(tmp_path: Path) -> None:
+    """`name @ URL`, a bare URL or path, `-e`: a wheel is that file (its version the file name's,
+    its digest the URL's fragment); anything else pip builds from source: a DA601, never a DA603,
+    and no version is looked up by the name."""
+    wheel_url = "https://files.example/demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    (tmp_path / "requirements.txt").write_text(
+        f"demo @ {wheel_url}#sha256={H1.upper()}\n"
+        "from-git @ git+https://git.example/from-git.git@v1.2\n"
+        "tarball @ https://files.example/tarball-1.2.tar.gz\n"
+        "-e git+https://git.example/ed.git#egg=ed\n"
+        "-e ./libs/local\n"
+        f"https://files.example/bare-2.0-py3-none-any.whl --hash=sha256:{H2}\n"
+        "other @ https://files.example/bare-2.0-py3-none-any.whl\n"
+    )
+    read = read_lock(tmp_path / "requirements.txt", TARGET)
+    assert read.pins == (
+        Pin("demo", "1.0", "requirements.txt:1", frozenset({H1}), (LockedFile("demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", wheel_url, H1),), exact_files=True),
+        Pin("from-git", "", "requirements.txt:2", built_from="a git checkout of https://git.example/from-git.git at v1.2"),
+        Pin("tarball", "", "requirements.txt:3", built_from="the archive https://files.example/tarball-1.2.tar.gz"),
+        Pin("ed", "", "requirements.txt:4", built_from="a git checkout of https://git.example/ed.git, editable"),
+        Pin(
+            "bare", "2.0", "requirements.txt:6", frozenset({H2}),
+            (LockedFile("bare-2.0-py3-none-any.whl", "https://files.example/bare-2.0-py3-none-any.whl", H2),), exact_files=True,
+        ),
+    )
+    assert read.findings == (
+        Finding(FindingKind.LOCK_NO_WHEEL, "requirements.txt", 5, "`-e ./libs/local` installs from the path ./libs/local, editable: no wheel to read, and depaudit never builds one; it is not audited"),
+        Finding(FindingKind.LOCK_UNREADABLE, "requirements.txt", 7, "`other @ https://files.example/bare-2.0-py3-none-any.whl` names other but its wheel is of bare: it is not audited"),
+    )
