@@ -288,3 +288,42 @@ def test_an_image_layer_and_an_environment_variable_are_inputs(
     # One it does not read changes nothing.
     monkeypatch.setenv("DEPAUDIT_UNRELATED", "1")
     assert "memo hit" in scan()[1]
+
+
+def test_a_wheel_of_a_lock_rewritten_in_place_is_another_scan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The folder's names and times stay (the file is truncated and written again): the wheel is
+    an input of its own."""
+    import zipfile
+
+    from lock_wheels import write_wheel
+
+    root = tmp_path / "fleet"
+    (root / "services" / "svc").mkdir(parents=True)
+    (root / "services" / "svc" / "main.py").write_text("import pkg\n")
+    (root / "wheels").mkdir()
+    (root / "requirements.txt").write_text("pkg==1.0\n")
+    wheel = root / "wheels" / "pkg-1.0-py3-none-any.whl"
+
+    def build(requires: str) -> bytes:
+        made = write_wheel(
+            tmp_path / "made.whl", {"pkg/__init__.py": (b"", zipfile.ZIP_DEFLATED)}, "pkg-1.0.dist-info",
+            f"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\nRequires-Dist: {requires}\n",
+        )
+        return made.read_bytes()
+
+    wheel.write_bytes(build("numpy"))
+    _age(root)
+    scan = Scans(capsys, tmp_path, [str(root / "services"), "--lock", str(root / "requirements.txt"), "--find-links", str(root / "wheels"),
+                                    "--python-version", "3.11", "--distro", "ubuntu-22.04", "--cache-dir", str(tmp_path / "cache"), "-j", "1"])
+    before, _ = scan()
+    assert scan()[1].startswith("depaudit: memo hit")
+    inode = wheel.stat().st_ino
+
+    def rewrite() -> None:
+        with open(wheel, "r+b") as stream:
+            stream.truncate(0)
+            stream.write(build("sympy"))
+
+    after = scan.changed(rewrite, root, differs=True, before=before)
+    assert wheel.stat().st_ino == inode
+    assert b"sympy is required by pkg 1.0" in after and b"numpy is required" not in after

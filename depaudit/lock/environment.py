@@ -17,6 +17,7 @@ from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvir
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from depaudit import consulted
 from depaudit.findings import Finding, FindingKind
 from depaudit.lock.model import Pin, WheelTarget
 from depaudit.lock.readers import read_lock
@@ -142,6 +143,9 @@ def _wheel_of(
     for candidate in offer.wheels:
         try:
             wheel = sources.fetch(candidate)
+            # An input of the scan like a file it reads (its bytes, through the digest, decide
+            # the answer): a wheel rewritten in place is another scan, not a memo hit.
+            consulted.note_read(wheel)
             digest = file_sha256(wheel, cache)
         except OSError as error:
             findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"{pin.name} {pin.version}: cannot read {candidate.filename}: {error}"))
