@@ -38,11 +38,16 @@ def _unreadable(where: str, line: int | None, message: str) -> Finding:
     return Finding(FindingKind.LOCK_UNREADABLE, where, line, message)
 
 
-def _applies(marker: str | Marker | None, target: TargetPython) -> bool:
+def _applies(marker: str | Marker | None, target: TargetPython, groups: frozenset[str] | None = None) -> bool:
+    """Does the marker hold for the target? `groups`: a pylock's, whose markers may also test
+    `extras` (none is asked for) and `dependency_groups` (its default groups)."""
     if marker is None or marker == "":
         return True
     try:
         parsed = marker if isinstance(marker, Marker) else Marker(marker)
+        if groups is not None:
+            environment = {**target.marker_environment(), "extras": frozenset(), "dependency_groups": groups}
+            return bool(parsed.evaluate(environment, context="lock_file"))
         return bool(parsed.evaluate(target.marker_environment()))
     except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
         return True  # cannot tell: audited rather than silently left out
@@ -179,6 +184,9 @@ def _pylock_pins(data: dict[str, Any], shown: str, target: TargetPython, finding
     `name` or a `url`/`path`, and `hashes`), or one `vcs`, `directory` or `archive` source (for
     which the version may be left out); an archive that is a wheel is read as one."""
     pins = []
+    # What an installer takes with no --group or --extra asked for, as uv's `pip sync` does.
+    defaults = data.get("default-groups")
+    groups = frozenset(g for g in defaults if isinstance(g, str)) if isinstance(defaults, list) else frozenset()
     for number, package in enumerate(_tables(data.get("packages")), 1):
         where = f"{shown}: packages[{number}]"
         name, version = package.get("name"), package.get("version")
@@ -189,7 +197,7 @@ def _pylock_pins(data: dict[str, Any], shown: str, target: TargetPython, finding
         if not isinstance(name, str) or not (isinstance(version, str) or (built_from is not None and version is None)):
             findings.append(_unreadable(shown, None, f"packages[{number}] has no name or no version: a lock pins both"))
             continue
-        if not _applies(package.get("marker"), target):
+        if not _applies(package.get("marker"), target, groups):
             continue
         pin = _pinned(name, version or "", where, package, _pylock_file)
         if wheel is not None:

@@ -179,6 +179,45 @@ def test_a_requirements_lock_never_reads_an_include_outside_its_project(tmp_path
     assert "root:x" not in repr(read)
 
 
+def test_a_pylock_installs_its_default_groups_and_no_extras(tmp_path: Path) -> None:
+    """PEP 751 markers may test `dependency_groups` and `extras`: an image installs the lock as an
+    installer does when asked for nothing, its `default-groups` and no extra."""
+    (tmp_path / "pylock.toml").write_text('''
+lock-version = "1.0"
+created-by = "uv"
+default-groups = ["serve"]
+dependency-groups = ["serve", "dev"]
+extras = ["gpu"]
+
+[[packages]]
+name = "always"
+version = "1.0"
+
+[[packages]]
+name = "served"
+version = "1.0"
+marker = "'serve' in dependency_groups and python_version >= '3.8'"
+
+[[packages]]
+name = "dev-only"
+version = "1.0"
+marker = "'dev' in dependency_groups"
+
+[[packages]]
+name = "gpu-only"
+version = "1.0"
+marker = "'gpu' in extras"
+
+[[packages]]
+name = "not-for-dev"
+version = "1.0"
+marker = "'dev' not in dependency_groups or sys_platform == 'win32'"
+''')
+    read = read_lock(tmp_path / "pylock.toml", TARGET)
+    assert read.findings == ()
+    assert [pin.name for pin in read.pins] == ["always", "served", "not-for-dev"]
+
+
 def test_a_pylock_package_from_a_checkout_a_directory_or_a_source_archive_is_built_from_it(tmp_path: Path) -> None:
     """PEP 751's other sources: nothing an index serves under that name is the same code, so the
     pin says what it installs from (the version may be left out); an archive that is a wheel is one."""
