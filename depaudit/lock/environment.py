@@ -137,7 +137,7 @@ def _wheel_of(
     pip's cache may hold the same filename from another index, other bytes rightly."""
     offer = sources.offer(pin, target)
     if not offer.wheels:
-        findings.append(Finding(FindingKind.LOCK_NO_WHEEL, shown, None, _no_wheel(pin, target, offer.sdists, offer.other_wheels)))
+        findings.append(Finding(FindingKind.LOCK_NO_WHEEL, shown, None, _no_wheel(pin, target, offer.sdists, offer.other_wheels, offer.index_error)))
         return None
     refused: list[Finding] = []
     for candidate in offer.wheels:
@@ -165,8 +165,10 @@ def _wheel_of(
     return None
 
 
-def _no_wheel(pin: Pin, target: WheelTarget, sdists: Sequence[str], others: Sequence[str]) -> str:
+def _no_wheel(pin: Pin, target: WheelTarget, sdists: Sequence[str], others: Sequence[str], index_error: str | None = None) -> str:
     what = f"{pin.name} {pin.version} ({pin.where}) has no wheel for {target.shown()}"
+    if index_error is not None and not sdists and not others:
+        return f"{what}: none was found in the wheel folders or the lock, and the index could not be read ({index_error}); it is not audited"
     if sdists:
         return f"{what}: only an sdist ({', '.join(sdists)}), which depaudit never builds; it is not audited"
     if others:

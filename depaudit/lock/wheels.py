@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ class Offer:
     wheels: tuple[Candidate, ...]
     sdists: tuple[str, ...]
     other_wheels: tuple[str, ...]  # wheels of the pin for other targets
+    index_error: str | None = None  # the index was asked and could not answer: why
 
 
 class WheelSources:
@@ -83,8 +85,13 @@ class WheelSources:
             seen.extend(Candidate(w.filename, 0, w.path if w.whole else None, cached=w) for w in self._downloaded.get(key, []))
             offer = _sorted_offer(pin, target, seen)
         if not seen and self.index_url:
-            seen.extend(Candidate(name, 0, None, url, sha256) for name, url, sha256 in _index_files(self.index_url, key))
-            offer = _sorted_offer(pin, target, seen)
+            files, error = _index_files(self.index_url, key)
+            seen.extend(Candidate(name, 0, None, url, sha256) for name, url, sha256 in files)
+            offer = replace(_sorted_offer(pin, target, seen), index_error=error)
+            if not offer.wheels:
+                # An answer of the network, which no file stamp tells: a wheel uploaded later, or
+                # an index back up, must be seen by the next scan, not a memo of this one.
+                consulted.note_untold(f"{self.index_url} offered no wheel of {pin.name} {pin.version}")
         return offer
 
     def fetch(self, candidate: Candidate) -> Path:
@@ -216,16 +223,22 @@ def _same_version(version: Version, pinned: str) -> bool:
         return str(version) == pinned
 
 
-def _index_files(index_url: str, key: str) -> list[tuple[str, str, str | None]]:
+def _index_files(index_url: str, key: str) -> tuple[list[tuple[str, str, str | None]], str | None]:
     """(filename, url, sha256) of a project's files on a simple index (PEP 503 HTML, which every
-    index serves, a file:// one too); an unreachable index offers nothing."""
+    index serves, a file:// one too), and why the index could not say (a project it does not
+    have is no error: it has no files)."""
     page = index_url.rstrip("/") + f"/{key}/"
     opened = page + "index.html" if page.startswith("file:") else page  # a folder on disk serves no listing
     try:
         with urllib.request.urlopen(opened, timeout=_TIMEOUT) as response:  # noqa: S310 - the configured index
             text = response.read(64 << 20).decode("utf-8", errors="replace")
-    except (OSError, ValueError):
-        return []
+    except urllib.error.HTTPError as error:
+        return [], None if error.code in (404, 410) else f"{opened}: HTTP {error.code} {error.reason}"
+    except (OSError, ValueError) as error:
+        reason = error.reason if isinstance(error, urllib.error.URLError) else error
+        if isinstance(reason, FileNotFoundError):
+            return [], None  # a file:// index without the project's folder
+        return [], f"{opened}: {reason}"
     found = []
     for href in _HREF.findall(text):
         url = urllib.parse.urljoin(page, href.replace("&amp;", "&"))
@@ -233,4 +246,4 @@ def _index_files(index_url: str, key: str) -> list[tuple[str, str, str | None]]:
         filename = urllib.parse.unquote(base.rsplit("/", 1)[-1])
         sha256 = fragment.partition("sha256=")[2] or None
         found.append((filename, base, sha256))
-    return found
+    return found, None

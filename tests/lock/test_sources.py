@@ -114,3 +114,28 @@ def test_a_pylock_names_its_wheels_by_path_beside_it(wheels: Wheels, tmp_path: P
     assert audit.findings == ()
     assert _installed(audit.site_packages) == ["demo"]
     assert [tree.sha256 for tree in audit.trees] == [sha256_of(wheels.demo)]
+
+
+def test_an_index_that_cannot_answer_is_named_and_the_scan_is_not_memoised(tmp_path: Path) -> None:
+    """Refused, the index's error is in the DA601; a file:// index without the project is no
+    error (it has none). Either way the answer came from outside any file: never memoised."""
+    import socket
+
+    from depaudit import consulted
+
+    with socket.socket() as closed:  # a port nothing listens on once the socket is closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("demo==1.0\n")
+    target = PY311.shown()
+    empty = tmp_path / "empty-index"
+    empty.mkdir()
+    for index, said in (
+        (f"http://127.0.0.1:{port}/simple", f"none was found in the wheel folders or the lock, and the index could not be read (http://127.0.0.1:{port}/simple/demo/: [Errno 111] Connection refused)"),
+        (empty.as_uri(), "none was found in the wheel folders, the lock or the index"),
+    ):
+        with consulted.recording() as record:
+            audit = lock_environment(lock, PY311, find_links=[], cache=tmp_path / "cache", reads=read_by_the_scan, index_url=index)
+        assert [f.message for f in audit.findings] == [f"demo 1.0 (requirements.txt:1) has no wheel for {target}: {said}; it is not audited"]
+        assert record.untold == f"{index} offered no wheel of demo 1.0"
