@@ -5,6 +5,7 @@ file the lock itself names (a path, or a URL downloaded once into depaudit's cac
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import shutil
@@ -120,6 +121,8 @@ class WheelSources:
             with os.fdopen(handle, "wb") as out, urllib.request.urlopen(candidate.url, timeout=_TIMEOUT) as response:  # noqa: S310 - the lock's own URL
                 shutil.copyfileobj(response, out, 1 << 20)
             os.replace(partial, target)
+        except (ValueError, http.client.HTTPException) as error:  # a URL it cannot use, a response cut short
+            raise OSError(f"{type(error).__name__}: {error}") from error
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)
@@ -234,7 +237,7 @@ def _index_files(index_url: str, key: str) -> tuple[list[tuple[str, str, str | N
             text = response.read(64 << 20).decode("utf-8", errors="replace")
     except urllib.error.HTTPError as error:
         return [], None if error.code in (404, 410) else f"{opened}: HTTP {error.code} {error.reason}"
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:
         reason = error.reason if isinstance(error, urllib.error.URLError) else error
         if isinstance(reason, FileNotFoundError):
             return [], None  # a file:// index without the project's folder

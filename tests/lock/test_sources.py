@@ -139,3 +139,21 @@ def test_an_index_that_cannot_answer_is_named_and_the_scan_is_not_memoised(tmp_p
             audit = lock_environment(lock, PY311, find_links=[], cache=tmp_path / "cache", reads=read_by_the_scan, index_url=index)
         assert [f.message for f in audit.findings] == [f"demo 1.0 (requirements.txt:1) has no wheel for {target}: {said}; it is not audited"]
         assert record.untold == f"{index} offered no wheel of demo 1.0"
+
+
+def test_a_download_that_fails_is_named_and_the_scan_is_not_memoised(wheels: Wheels, tmp_path: Path, server: http.server.ThreadingHTTPServer) -> None:
+    """A file the server lacks, and a URL urllib cannot parse: each is the pin's finding, the
+    rest is audited, and the next scan tries again."""
+    from depaudit import consulted
+
+    lock = tmp_path / "requirements.txt"
+    gone = f"{_url(server)}/gone/{DEMO_WHEEL}"
+    lock.write_text(f"demo @ {gone}\nother @ http://127.0.0.1:port/other-1.0-py3-none-any.whl\n")
+    with consulted.recording() as record:
+        audit = lock_environment(lock, PY311, find_links=[], cache=tmp_path / "cache", reads=read_by_the_scan)
+    assert [(f.kind, f.message) for f in audit.findings] == [
+        (FindingKind.UNREADABLE_FILE, f"demo 1.0: cannot read {DEMO_WHEEL}: HTTP Error 404: File not found"),
+        (FindingKind.UNREADABLE_FILE, "other 1.0: cannot read other-1.0-py3-none-any.whl: InvalidURL: nonnumeric port: 'port'"),
+    ]
+    assert record.untold == f"{gone} could not be downloaded"
+    assert list((tmp_path / "cache" / "downloads").glob("*/*")) == []  # no partial file left
