@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
 
@@ -35,12 +36,23 @@ class FindingKind(str, Enum):
     LOCK_UNREADABLE = "lock_unreadable"  # a lock that cannot be parsed, or a line of it that pins no exact version
 
 
-@dataclass(frozen=True, order=True)
+@functools.total_ordering
+@dataclass(frozen=True)
 class Finding:
     kind: FindingKind
     path: str  # posix, relative to the scanned root or to its site-packages
     line: int | None
     message: str
+
+    def __lt__(self, other: object) -> bool:
+        # A finding about a whole file (no line) sorts before those about its lines: two stages
+        # may say both of one file (a lock's reader, and what its wheels then showed).
+        if not isinstance(other, Finding):
+            return NotImplemented
+        return self._order() < other._order()
+
+    def _order(self) -> tuple[str, str, int, str]:
+        return (self.kind.value, self.path, -1 if self.line is None else self.line, self.message)
 
     def to_json(self) -> dict[str, object]:
         return {"kind": self.kind.value, "path": self.path, "line": self.line, "message": self.message}

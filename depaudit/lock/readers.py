@@ -38,19 +38,25 @@ def _unreadable(where: str, line: int | None, message: str) -> Finding:
     return Finding(FindingKind.LOCK_UNREADABLE, where, line, message)
 
 
-def _applies(marker: str | Marker | None, target: TargetPython, groups: frozenset[str] | None = None) -> bool:
+def _applies(marker: object, target: TargetPython, groups: frozenset[str] | None = None, said: Callable[[str], None] | None = None) -> bool:
     """Does the marker hold for the target? `groups`: a pylock's, whose markers may also test
-    `extras` (none is asked for) and `dependency_groups` (its default groups)."""
+    `extras` (none is asked for) and `dependency_groups` (its default groups). One that cannot
+    be evaluated is audited rather than silently left out, and `said` is told why."""
     if marker is None or marker == "":
         return True
     try:
+        if not isinstance(marker, (str, Marker)):
+            raise InvalidMarker(f"a marker is a string, not {type(marker).__name__}")
         parsed = marker if isinstance(marker, Marker) else Marker(marker)
         if groups is not None:
             environment = {**target.marker_environment(), "extras": frozenset(), "dependency_groups": groups}
             return bool(parsed.evaluate(environment, context="lock_file"))
         return bool(parsed.evaluate(target.marker_environment()))
-    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
-        return True  # cannot tell: audited rather than silently left out
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName) as error:
+        if said is not None:
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__  # packaging draws a caret below
+            said(f"cannot evaluate its marker {marker!r} ({first}): it is audited as if the marker held")
+        return True
 
 
 def _requirements(path: Path, target: TargetPython) -> LockRead:
@@ -197,7 +203,7 @@ def _pylock_pins(data: dict[str, Any], shown: str, target: TargetPython, finding
         if not isinstance(name, str) or not (isinstance(version, str) or (built_from is not None and version is None)):
             findings.append(_unreadable(shown, None, f"packages[{number}] has no name or no version: a lock pins both"))
             continue
-        if not _applies(package.get("marker"), target, groups):
+        if not _applies(package.get("marker"), target, groups, lambda why: findings.append(_unreadable(shown, None, f"packages[{number}] ({name}): {why}"))):
             continue
         pin = _pinned(name, version or "", where, package, _pylock_file)
         if wheel is not None:
@@ -244,7 +250,7 @@ def _uv_pins(data: dict[str, Any], shown: str, target: TargetPython, findings: l
         source = package.get("source") if isinstance(package.get("source"), dict) else {}
         if any(key in source for key in ("virtual", "editable", "directory")):
             roots.append(number)
-    wanted = _uv_walk(packages, roots, by_name, target) if roots else set(range(len(packages)))
+    wanted = _uv_walk(packages, roots, by_name, target, lambda why: findings.append(_unreadable(shown, None, why))) if roots else set(range(len(packages)))
     pins = []
     for number, package in enumerate(packages):
         if number not in wanted or number in roots:
@@ -261,7 +267,7 @@ def _uv_pins(data: dict[str, Any], shown: str, target: TargetPython, findings: l
     return pins
 
 
-def _uv_walk(packages: list[dict[str, Any]], roots: list[int], by_name: dict[str, list[int]], target: TargetPython) -> set[int]:
+def _uv_walk(packages: list[dict[str, Any]], roots: list[int], by_name: dict[str, list[int]], target: TargetPython, said: Callable[[str], None]) -> set[int]:
     """The packages the roots' `dependencies` reach for the target, as `uv sync --no-dev`
     installs them; an edge naming extras (`extra = [...]`) follows those optional dependencies."""
     reached: set[tuple[int, str]] = set()
@@ -279,7 +285,9 @@ def _uv_walk(packages: list[dict[str, Any]], roots: list[int], by_name: dict[str
         else:
             edges = _tables(package.get("dependencies"))
         for edge in edges:
-            if not isinstance(edge.get("name"), str) or not _applies(edge.get("marker"), target):
+            if not isinstance(edge.get("name"), str):
+                continue
+            if not _applies(edge.get("marker"), target, said=lambda why: said(f"package[{number + 1}]'s dependency on {edge['name']}: {why}")):
                 continue
             version = edge.get("version")
             chosen = [c for c in by_name.get(canonicalize_name(edge["name"]), []) if version is None or packages[c].get("version") == version]

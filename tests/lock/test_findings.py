@@ -126,6 +126,16 @@ def test_a_wheel_the_lock_names_by_its_url_is_the_one_audited(wheels: Wheels, tm
     assert _installed(audit.site_packages) == []
 
 
+def test_findings_of_one_lock_with_a_line_and_without_are_ordered_whole_file_first(wheels: Wheels, tmp_path: Path) -> None:
+    """The reader names a line (`-e` of a folder), the audit a pin (no line): one sorted list."""
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("nowhere==1.0\n-e ./libs/local\ndemo==1.0\n")
+    audit = _audit(lock, wheels, tmp_path / "cache")
+    assert [(f.kind, f.line) for f in audit.findings] == [(FindingKind.LOCK_NO_WHEEL, None), (FindingKind.LOCK_NO_WHEEL, 2)]
+    assert audit.findings[1].message.startswith("`-e ./libs/local` installs from the path ./libs/local, editable")
+    assert _installed(audit.site_packages) == ["demo"]
+
+
 def test_what_a_pinned_wheel_requires_comes_from_the_constraints_or_is_named(wheels: Wheels, tmp_path: Path) -> None:
     lock = tmp_path / "requirements.txt"
     lock.write_text("demo-user==2.0\n")  # requires demo==1.0 (and colorama on win32 only)

@@ -306,3 +306,33 @@ def test_a_requirements_line_that_names_its_file_pins_that_file_or_says_what_it_
         Finding(FindingKind.LOCK_NO_WHEEL, "requirements.txt", 5, "`-e ./libs/local` installs from the path ./libs/local, editable: no wheel to read, and depaudit never builds one; it is not audited"),
         Finding(FindingKind.LOCK_UNREADABLE, "requirements.txt", 7, "`other @ https://files.example/bare-2.0-py3-none-any.whl` names other but its wheel is of bare: it is not audited"),
     )
+
+
+def test_a_marker_that_cannot_be_evaluated_is_said_and_its_package_audited(tmp_path: Path) -> None:
+    (tmp_path / "pylock.toml").write_text('''
+lock-version = "1.0"
+created-by = "test"
+
+[[packages]]
+name = "flagged"
+version = "1.0"
+marker = true
+
+[[packages]]
+name = "garbled"
+version = "1.0"
+marker = "python_version >>> '3'"
+''')
+    read = read_lock(tmp_path / "pylock.toml", TARGET)
+    assert [pin.name for pin in read.pins] == ["flagged", "garbled"]
+    assert [f.message for f in read.findings] == [
+        "packages[1] (flagged): cannot evaluate its marker True (a marker is a string, not bool): it is audited as if the marker held",
+        "packages[2] (garbled): cannot evaluate its marker \"python_version >>> '3'\" (Expected a marker variable or quoted string): "
+        "it is audited as if the marker held",
+    ]
+    (tmp_path / "uv.lock").write_text(UV_LOCK.replace('{ name = "demo-user" },', '{ name = "demo-user", marker = 3 },'))
+    read = read_lock(tmp_path / "uv.lock", TARGET)
+    assert "demo-user" in [pin.name for pin in read.pins]
+    assert [f.message for f in read.findings] == [
+        "package[1]'s dependency on demo-user: cannot evaluate its marker 3 (a marker is a string, not int): it is audited as if the marker held"
+    ]
