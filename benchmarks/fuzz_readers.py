@@ -1,7 +1,7 @@
-"""Fuzz the readers of user files (run by hand): the fleet config, requirements files and Python
-sources.
+"""Fuzz the readers of user files (run by hand): the fleet config, requirements files, Python
+sources and locks.
 
-    .venv/bin/python benchmarks/fuzz_readers.py --runs 100000 [--target config|requirements|sources] [--seed N] [--jobs 2]
+    .venv/bin/python benchmarks/fuzz_readers.py --runs 100000 [--target config|locks|requirements|sources] [--seed N] [--jobs 2]
 
 Each input is a valid file damaged at random (bytes inserted, deleted, doubled, swapped, cut)
 or a random mix of the lines people write. A crash is an exception the reader does not turn into
@@ -9,7 +9,10 @@ its own outcome, or a process that dies (a native parser's segfault):
   - config: load_config() gives a FleetConfig or a one-line ConfigError;
   - requirements: read_requirements() gives DeclaredRequirements and findings;
   - sources: the import stage's worker function and the hint reader give results (a file they
-    cannot parse is a parse_error with the fallback's imports), within a time bound.
+    cannot parse is a parse_error with the fallback's imports), within a time bound;
+  - locks: read_lock() of a pylock.toml, a uv.lock or a requirements lock gives pins with a name
+    and findings with a message; a TOML lock is damaged as bytes, or kept valid TOML with values
+    of the wrong type put in (which byte damage seldom makes).
 Prints runs, crashes and the slowest input per target, with a seed to replay the first crashes.
 """
 
@@ -32,6 +35,8 @@ from depaudit.collect.hints import file_hints  # noqa: E402
 from depaudit.collect.imports import _parse_source  # noqa: E402
 from depaudit.findings import Finding  # noqa: E402
 from depaudit.fleet.config import ConfigError, FleetConfig, load_config  # noqa: E402
+from depaudit.lock.model import LockRead  # noqa: E402
+from depaudit.lock.readers import read_lock  # noqa: E402
 from depaudit.python.model import DeclaredRequirement, TargetPython  # noqa: E402
 from depaudit.python.requirements import read_requirements  # noqa: E402
 
@@ -63,6 +68,60 @@ REQUIREMENT_LINES = [
     "name @ https://x/y.whl", "# comment", "", "pkg==1.0 \\", "    --hash=sha256:" + "0" * 64, "pkg; sys_platform == 'win32'",
     "pkg; bogus_marker == 'x'", "pkg===", "!!!", "-r", "./local.whl", "pkg==1.0 # trailing", "-f ./wheels", "-r requirements.txt",
 ]
+PYLOCK = """\
+lock-version = "1.0"
+created-by = "fuzz"
+default-groups = ["serve"]
+
+[[packages]]
+name = "demo"
+version = "1.0"
+marker = "'serve' in dependency_groups and python_version >= '3.8'"
+
+[[packages.wheels]]
+name = "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+url = "https://files.example/demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+hashes = { sha256 = "1111111111111111111111111111111111111111111111111111111111111111" }
+
+[[packages]]
+name = "from-git"
+vcs = { type = "git", url = "https://git.example/x.git", commit-id = "feed" }
+
+[[packages]]
+name = "archived"
+version = "2.0"
+archive = { url = "https://files.example/archived-2.0-py3-none-any.whl", hashes = { sha256 = "22" } }
+"""
+UV_LOCK = """\
+version = 1
+
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [{ name = "demo", marker = "sys_platform == 'linux'" }, { name = "req", extra = ["socks"] }]
+
+[[package]]
+name = "demo"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://files.example/demo-1.0-py3-none-any.whl", hash = "sha256:11", size = 1 }]
+
+[[package]]
+name = "req"
+version = "2.0"
+source = { git = "https://git.example/req.git?rev=main#feed" }
+
+[package.optional-dependencies]
+socks = [{ name = "demo" }]
+"""
+LOCK_LINES = [
+    "demo==1.0 --hash=sha256:" + "1" * 64, "demo @ https://files.example/demo-1.0-py3-none-any.whl#sha256=11",
+    "x @ git+https://git.example/x.git@v1", "-e git+https://git.example/e.git#egg=e", "-e ./libs/local", "./libs/other",
+    "https://files.example/bare-2.0-py3-none-any.whl", "-r more.txt", "-c constraints.txt", "loose>=1", "w==1 ; sys_platform == 'win32'",
+    "t @ https://files.example/t-1.0.tar.gz", "o @ http://127.0.0.1:port/o-1.0-py3-none-any.whl",
+]
+TOML_VALUES = ["1", '"x"', "[]", "{}", '[1, "a"]', "{ a = 1 }", "true", '"../../etc/passwd"', '"http://[x"', '"sha256:zz"', '[{ name = 3 }]', '"\\u0000"']
 SOURCE = '''\
 """A service module."""
 from __future__ import annotations
@@ -157,6 +216,37 @@ def check_source(data: bytes, folder: Path) -> None:
         raise AssertionError("file_hints gave no list")
 
 
+def check_lock(data: bytes, folder: Path) -> None:
+    kind = "pylock.toml" if data.startswith(b"lock-version") else "uv.lock" if data.startswith(b"version") else "requirements.txt"
+    (folder / kind).write_bytes(data)
+    (folder / "more.txt").write_bytes(data[: len(data) // 2])
+    read = read_lock(folder / kind, TargetPython(python_version="3.11", python_full_version="3.11.0"))
+    if not isinstance(read, LockRead):
+        raise AssertionError(f"read_lock gave {type(read).__name__}")
+    if not all(pin.name and isinstance(pin.version, str) for pin in read.pins):
+        raise AssertionError("a pin without a name")
+    if not all(isinstance(f, Finding) and f.message for f in read.findings):
+        raise AssertionError("a finding without a message")
+
+
+def _lock(rng: random.Random) -> bytes:
+    roll = rng.random()
+    if roll < 0.3:
+        lines = [rng.choice(LOCK_LINES) for _ in range(rng.randint(0, 10))]
+        return mutate("\n".join(lines).encode() + b"\n", rng) if rng.random() < 0.5 else "\n".join(lines).encode()
+    text = PYLOCK if roll < 0.65 else UV_LOCK
+    if rng.random() < 0.4:
+        return mutate(text.encode(), rng)
+    lines = text.splitlines()
+    for _ in range(rng.randint(1, 4)):  # still TOML: a value of another type, or a line gone
+        at = rng.randrange(len(lines))
+        if " = " in lines[at] and not lines[at].startswith("["):
+            lines[at] = lines[at].split(" = ", 1)[0] + " = " + rng.choice(TOML_VALUES)
+        elif not lines[at].startswith(("lock-version", "version")):
+            del lines[at]
+    return "\n".join(lines).encode() + b"\n"
+
+
 def file_hints_or_none(data: bytes) -> object:
     try:
         return file_hints(data)
@@ -170,10 +260,14 @@ def generate(target: str, rng: random.Random) -> bytes:
     if target == "requirements":
         lines = [rng.choice(REQUIREMENT_LINES).encode() for _ in range(rng.randint(0, 12))]
         return mutate(b"\n".join(lines) + b"\n", rng) if rng.random() < 0.7 else b"\n".join(lines)
+    if target == "locks":
+        return _lock(rng)
     return mutate(SOURCE.encode(), rng)
 
 
-CHECKS: dict[str, Callable[[bytes, Path], None]] = {"config": check_config, "requirements": check_requirements, "sources": check_source}
+CHECKS: dict[str, Callable[[bytes, Path], None]] = {
+    "config": check_config, "locks": check_lock, "requirements": check_requirements, "sources": check_source,
+}
 
 
 @dataclass
@@ -206,7 +300,7 @@ def _job(share: tuple[str, int, int]) -> Outcome:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000, help="inputs per target")
-    parser.add_argument("--target", choices=sorted(CHECKS), action="append", help="default: all three")
+    parser.add_argument("--target", choices=sorted(CHECKS), action="append", help="default: all four")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
