@@ -1,6 +1,7 @@
-"""Locks written by a real locker: uv (from PyPI) locks a small project against PyPI as of a
-fixed date, and exports that lock as a pylock.toml and a hashed requirements.txt. The three say
-the same thing of what the image installs, and depaudit reads the same pins from each."""
+"""Locks written by real lockers: uv (from PyPI) locks a small project against PyPI as of a
+fixed date, and exports that lock as a pylock.toml and a hashed requirements.txt; pip locks the
+same pins as a pylock.toml of its own. All say the same thing of what the image installs, and
+depaudit reads the same pins from each."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from depaudit.python.model import TargetPython
 from helpers import PYPI_SIMPLE, _cache_root, build_wheel_env, index_reachable
 
 UV = "uv==0.13.10"
+PIP = "pip==26.3"  # `pip lock` came in 25.1
 EXCLUDE_NEWER = "2026-12-01T00:00:00Z"  # the same resolution on every run
 PYPROJECT = """\
 [project]
@@ -55,12 +57,13 @@ def _run(command: list[str], cwd: Path) -> None:
 
 @pytest.fixture(scope="session")
 def real_locks() -> Path:
-    """uv.lock, pylock.toml and requirements.txt of the project, made once and kept across runs."""
-    key = hashlib.sha256(f"{UV}\0{EXCLUDE_NEWER}\0{PYPROJECT}".encode()).hexdigest()[:16]
+    """uv.lock, pylock.toml, requirements.txt and pip's pylock.pip.toml, made once and kept across runs."""
+    key = hashlib.sha256(f"{UV}\0{PIP}\0{EXCLUDE_NEWER}\0{PYPROJECT}".encode()).hexdigest()[:16]
     folder = _cache_root() / f"real-locks-{key}"
     if (folder / ".complete").exists():
         return folder
-    uv = build_wheel_env("uv-locker", [UV]).parents[2] / "bin" / "uv"
+    tools = build_wheel_env("lockers", [UV, PIP]).parents[2] / "bin"
+    uv = tools / "uv"
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=folder.name + "-", dir=folder.parent))
     try:
@@ -68,6 +71,9 @@ def real_locks() -> Path:
         _run([str(uv), "lock", "--exclude-newer", EXCLUDE_NEWER, "--index-url", PYPI_SIMPLE, "--python", sys.executable], staging)
         for format_, name in (("pylock.toml", "pylock.toml"), ("requirements.txt", "requirements.txt")):
             _run([str(uv), "export", "--frozen", "--no-dev", "--format", format_, "-o", name], staging)
+        # pip resolves for this machine: every version pinned, its lock is uv's resolution.
+        (staging / "pins.txt").write_text("".join(f"{name}=={version}\n" for name, version in INSTALLED))
+        _run([str(tools / "python"), "-m", "pip", "lock", "--disable-pip-version-check", "-r", "pins.txt", "-o", "pylock.pip.toml"], staging)
         (staging / ".complete").touch()
         if not folder.exists():
             staging.rename(folder)
@@ -76,20 +82,23 @@ def real_locks() -> Path:
     return folder
 
 
-@pytest.mark.parametrize("lock", ["uv.lock", "pylock.toml", "requirements.txt"])
-def test_each_lock_uv_writes_pins_what_the_image_installs(real_locks: Path, lock: str) -> None:
+LOCKS = ["uv.lock", "pylock.toml", "requirements.txt", "pylock.pip.toml"]
+
+
+@pytest.mark.parametrize("lock", LOCKS)
+def test_each_lock_a_locker_writes_pins_what_the_image_installs(real_locks: Path, lock: str) -> None:
     read = read_lock(real_locks / lock, TARGET)
     assert read.findings == ()
     assert sorted((pin.name.lower(), pin.version) for pin in read.pins) == INSTALLED
-    assert all(pin.hashes for pin in read.pins)  # uv hashes every file it locks
+    assert all(pin.hashes for pin in read.pins)  # both lockers hash every file they lock
 
 
-def test_the_three_locks_audit_to_the_same_installed_distributions(real_locks: Path, tmp_path: Path) -> None:
+def test_the_locks_audit_to_the_same_installed_distributions(real_locks: Path, tmp_path: Path) -> None:
     target = wheel_target("3.11", "ubuntu-22.04")
     cache = tmp_path / "cache"  # shared: a wheel downloaded for one lock is not downloaded again
     seen = []
-    for lock in ("uv.lock", "pylock.toml", "requirements.txt"):
+    for lock in LOCKS:
         audit = lock_environment(real_locks / lock, target, find_links=[], cache=cache, reads=read_by_the_scan, index_url=PYPI_SIMPLE)
         assert audit.findings == (), lock
         seen.append(sorted((d.name.lower(), d.version) for d in load_environment([audit.site_packages]).distributions.values()))
-    assert seen == [INSTALLED] * 3
+    assert seen == [INSTALLED] * len(LOCKS)
