@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,6 +39,24 @@ def _pip(python: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def made_once(folder: Path, make: Callable[[Path], None]) -> Path:
+    """`folder`, made by `make` into a staging folder beside it and renamed into place when done
+    (marked `.complete`): kept across runs, and a run cut short leaves nothing half made."""
+    if (folder / ".complete").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=folder.name + "-", dir=folder.parent))
+    try:
+        make(staging)
+        (staging / ".complete").touch()
+        if not (folder / ".complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # one cut short
+            staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
 def index_reachable() -> bool:
     with tempfile.TemporaryDirectory() as scratch:
         probe = _pip(Path(sys.executable), "download", "--no-deps", "--dest", scratch, "six==1.16.0")
@@ -63,25 +81,17 @@ def build_wheel_env(name: str, pip_args: Sequence[str], cwd: Path = REPO) -> Pat
                 key_material.append(f"{included.relative_to(candidate.parent)}:{included.read_text()}")
     digest = hashlib.sha256("\0".join(key_material).encode()).hexdigest()[:16]
     venv = _cache_root() / f"{name}-{digest}"
-    if (venv / ".complete").exists():
-        return _site_packages(venv)
 
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=venv.parent))
-    try:
+    def make(staging: Path) -> None:
         subprocess.run([sys.executable, "-m", "venv", str(staging)], check=True)
         result = _pip(staging / "bin" / "python", "install", "--no-compile", *pip_args)
         if result.returncode != 0:
             if not index_reachable():
                 pytest.skip("the Python package index is unreachable: cannot install real wheels")
             pytest.fail(f"pip install {' '.join(pip_args)} failed:\n{result.stdout}\n{result.stderr}")
-        (staging / ".complete").touch()
-        # venvs are not relocatable for running, but we only read their site-packages.
-        if not venv.exists():
-            staging.rename(venv)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return _site_packages(venv)
+
+    # venvs are not relocatable for running, but we only read their site-packages.
+    return _site_packages(made_once(venv, make))
 
 
 def _requirements_key(name: str, pip_args: Sequence[str], cwd: Path) -> str:
@@ -102,22 +112,15 @@ def download_wheels(name: str, pip_args: Sequence[str], cwd: Path = REPO) -> Pat
     dependencies too), for this interpreter, cached across runs by its inputs; what a
     `--find-links` folder holds. Skips the calling test when the index cannot be reached."""
     folder = _cache_root() / f"{name}-wheels-{_requirements_key(name, pip_args, cwd)}"
-    if (folder / ".complete").exists():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{name}-wheels-", dir=folder.parent))
-    try:
+
+    def make(staging: Path) -> None:
         result = _pip(Path(sys.executable), "download", "--only-binary", ":all:", "--dest", str(staging), *pip_args)
         if result.returncode != 0:
             if not index_reachable():
                 pytest.skip("the Python package index is unreachable: cannot download real wheels")
             pytest.fail(f"pip download {' '.join(pip_args)} failed:\n{result.stdout}\n{result.stderr}")
-        (staging / ".complete").touch()
-        if not folder.exists():
-            staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return made_once(folder, make)
 
 
 def install_wheels(name: str, wheels: Path) -> Path:
@@ -125,21 +128,14 @@ def install_wheels(name: str, wheels: Path) -> Path:
     index asked: the installed twin of an audit from a lock of those wheels. Cached by the
     folder's name (its inputs' digest)."""
     target = _cache_root() / f"{name}-installed-{wheels.name}"
-    if (target / ".complete").exists():
-        return target / "site-packages"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{name}-installed-", dir=target.parent))
-    try:
+
+    def make(staging: Path) -> None:
         files = sorted(str(path) for path in wheels.glob("*.whl"))
         result = _pip(Path(sys.executable), "install", "--no-deps", "--no-index", "--no-compile", "--target", str(staging / "site-packages"), *files)
         if result.returncode != 0:
             pytest.fail(f"pip install --target of {wheels} failed:\n{result.stdout}\n{result.stderr}")
-        (staging / ".complete").touch()
-        if not target.exists():
-            staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target / "site-packages"
+
+    return made_once(target, make) / "site-packages"
 
 
 PYPI_SIMPLE = "https://pypi.org/simple"
@@ -151,33 +147,22 @@ def release_archive(name: str, version: str) -> Path:
     beside the test venvs; skips the calling test when the package index is unreachable."""
     from packaging.utils import canonicalize_name
 
-    folder = _cache_root() / "releases" / f"{canonicalize_name(name)}-{version}"
-    if not (folder / ".complete").exists():
-        _fetch_release(name, version, folder)
+    folder = made_once(_cache_root() / "releases" / f"{canonicalize_name(name)}-{version}", lambda staging: _fetch_release(name, version, staging))
     (archive,) = [path for path in folder.iterdir() if path.name != ".complete"]
     return archive
 
 
-def _fetch_release(name: str, version: str, folder: Path) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=folder.name + "-", dir=folder.parent))
-    try:
-        result = _pip(
-            Path(sys.executable), "download", "--no-deps", "--only-binary", ":all:", "--python-version", "3.11",
-            "--platform", "manylinux_2_28_x86_64", "--dest", str(staging), f"{name}=={version}",
-        )
-        if result.returncode != 0:
-            if not index_reachable():
-                pytest.skip("the Python package index is unreachable: cannot download real wheels")
-            if "No matching distribution" not in result.stderr:
-                pytest.fail(f"pip download {name}=={version} failed:\n{result.stdout}\n{result.stderr}")
-            _download_sdist(name, version, staging)  # the release publishes no wheel for this target
-        (staging / ".complete").touch()
-        if not (folder / ".complete").exists():
-            shutil.rmtree(folder, ignore_errors=True)  # a download cut short
-            staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+def _fetch_release(name: str, version: str, staging: Path) -> None:
+    result = _pip(
+        Path(sys.executable), "download", "--no-deps", "--only-binary", ":all:", "--python-version", "3.11",
+        "--platform", "manylinux_2_28_x86_64", "--dest", str(staging), f"{name}=={version}",
+    )
+    if result.returncode != 0:
+        if not index_reachable():
+            pytest.skip("the Python package index is unreachable: cannot download real wheels")
+        if "No matching distribution" not in result.stderr:
+            pytest.fail(f"pip download {name}=={version} failed:\n{result.stdout}\n{result.stderr}")
+        _download_sdist(name, version, staging)  # the release publishes no wheel for this target
 
 
 def _download_sdist(name: str, version: str, dest: Path) -> None:

@@ -6,10 +6,8 @@ depaudit reads the same pins from each."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from depaudit.lock.tags import wheel_target
 from depaudit.native.reads import read_by_the_scan
 from depaudit.python.environment import load_environment
 from depaudit.python.model import TargetPython
-from helpers import PYPI_SIMPLE, _cache_root, build_wheel_env, index_reachable
+from helpers import PYPI_SIMPLE, _cache_root, build_wheel_env, index_reachable, made_once
 
 UV = "uv==0.13.10"
 PIP = "pip==26.3"  # `pip lock` came in 25.1
@@ -59,27 +57,18 @@ def _run(command: list[str], cwd: Path) -> None:
 def real_locks() -> Path:
     """uv.lock, pylock.toml, requirements.txt and pip's pylock.pip.toml, made once and kept across runs."""
     key = hashlib.sha256(f"{UV}\0{PIP}\0{EXCLUDE_NEWER}\0{PYPROJECT}".encode()).hexdigest()[:16]
-    folder = _cache_root() / f"real-locks-{key}"
-    if (folder / ".complete").exists():
-        return folder
     tools = build_wheel_env("lockers", [UV, PIP]).parents[2] / "bin"
-    uv = tools / "uv"
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=folder.name + "-", dir=folder.parent))
-    try:
+
+    def make(staging: Path) -> None:
         (staging / "pyproject.toml").write_text(PYPROJECT)
-        _run([str(uv), "lock", "--exclude-newer", EXCLUDE_NEWER, "--index-url", PYPI_SIMPLE, "--python", sys.executable], staging)
+        _run([str(tools / "uv"), "lock", "--exclude-newer", EXCLUDE_NEWER, "--index-url", PYPI_SIMPLE, "--python", sys.executable], staging)
         for format_, name in (("pylock.toml", "pylock.toml"), ("requirements.txt", "requirements.txt")):
-            _run([str(uv), "export", "--frozen", "--no-dev", "--format", format_, "-o", name], staging)
+            _run([str(tools / "uv"), "export", "--frozen", "--no-dev", "--format", format_, "-o", name], staging)
         # pip resolves for this machine: every version pinned, its lock is uv's resolution.
         (staging / "pins.txt").write_text("".join(f"{name}=={version}\n" for name, version in INSTALLED))
         _run([str(tools / "python"), "-m", "pip", "lock", "--disable-pip-version-check", "-r", "pins.txt", "-o", "pylock.pip.toml"], staging)
-        (staging / ".complete").touch()
-        if not folder.exists():
-            staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return made_once(_cache_root() / f"real-locks-{key}", make)
 
 
 LOCKS = ["uv.lock", "pylock.toml", "requirements.txt", "pylock.pip.toml"]
