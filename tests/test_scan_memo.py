@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from depaudit import consulted
 from depaudit.cli import main
 from depaudit.packages.rules import rules_dir
 from helpers import build_image_scene, build_so, have_gcc, make_dist
+from lock_wheels import write_wheel
 from test_consulted import _docker_save
 from test_fleet_config import _monorepo
 
@@ -293,10 +295,6 @@ def test_an_image_layer_and_an_environment_variable_are_inputs(
 def test_a_wheel_of_a_lock_rewritten_in_place_is_another_scan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The folder's names and times stay (the file is truncated and written again): the wheel is
     an input of its own."""
-    import zipfile
-
-    from lock_wheels import write_wheel
-
     root = tmp_path / "fleet"
     (root / "services" / "svc").mkdir(parents=True)
     (root / "services" / "svc" / "main.py").write_text("import pkg\n")

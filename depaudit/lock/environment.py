@@ -148,8 +148,6 @@ def _wheel_of(
             consulted.note_read(wheel)
             digest = file_sha256(wheel, cache)
         except OSError as error:
-            if candidate.path is None and candidate.cached is None and candidate.url and not candidate.url.startswith("file:"):
-                consulted.note_untold(f"{candidate.url} could not be downloaded")  # the network's answer: no stamp
             findings.append(Finding(FindingKind.UNREADABLE_FILE, shown, None, f"{pin.name} {pin.version}: cannot read {candidate.filename}: {error}"))
             continue
         accepted = pin.hashes or ({candidate.sha256} if candidate.sha256 else set())

@@ -74,9 +74,10 @@ class WheelSources:
             if locked.url and "://" not in locked.url:
                 path = self.lock_folder / locked.url
             seen.append(Candidate(locked.filename, 0, path, locked.url if path is None else None, locked.sha256))
-        named = {locked.filename for locked in pin.files}
-        # A copy on this machine of a file the lock names exactly is that file (its hash checked).
-        seen.extend(Candidate(path.name, 0, path) for path in self._local.get(key, []) if not pin.exact_files or path.name in named)
+        local = self._local.get(key, [])
+        if pin.exact_files:  # a copy on this machine of a file the lock names exactly is that file (its hash checked)
+            local = [path for path in local if path.name in {locked.filename for locked in pin.files}]
+        seen.extend(Candidate(path.name, 0, path) for path in local)
         offer = _sorted_offer(pin, target, seen)
         if pin.exact_files:
             return offer
@@ -121,8 +122,11 @@ class WheelSources:
             with os.fdopen(handle, "wb") as out, urllib.request.urlopen(candidate.url, timeout=_TIMEOUT) as response:  # noqa: S310 - the lock's own URL
                 shutil.copyfileobj(response, out, 1 << 20)
             os.replace(partial, target)
-        except (ValueError, http.client.HTTPException) as error:  # a URL it cannot use, a response cut short
-            raise OSError(f"{type(error).__name__}: {error}") from error
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            consulted.note_untold(f"{candidate.url} could not be downloaded")  # the network's answer: no stamp
+            if isinstance(error, OSError):
+                raise
+            raise OSError(f"{type(error).__name__}: {error}") from error  # a URL it cannot use, a response cut short
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)

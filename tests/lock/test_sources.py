@@ -6,12 +6,14 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from depaudit import consulted
 from depaudit.findings import FindingKind
 from depaudit.lock.environment import lock_environment
 from depaudit.lock.tags import wheel_target
@@ -119,10 +121,6 @@ def test_a_pylock_names_its_wheels_by_path_beside_it(wheels: Wheels, tmp_path: P
 def test_an_index_that_cannot_answer_is_named_and_the_scan_is_not_memoised(tmp_path: Path) -> None:
     """Refused, the index's error is in the DA601; a file:// index without the project is no
     error (it has none). Either way the answer came from outside any file: never memoised."""
-    import socket
-
-    from depaudit import consulted
-
     with socket.socket() as closed:  # a port nothing listens on once the socket is closed
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
@@ -144,8 +142,6 @@ def test_an_index_that_cannot_answer_is_named_and_the_scan_is_not_memoised(tmp_p
 def test_a_download_that_fails_is_named_and_the_scan_is_not_memoised(wheels: Wheels, tmp_path: Path, server: http.server.ThreadingHTTPServer) -> None:
     """A file the server lacks, and a URL urllib cannot parse: each is the pin's finding, the
     rest is audited, and the next scan tries again."""
-    from depaudit import consulted
-
     lock = tmp_path / "requirements.txt"
     gone = f"{_url(server)}/gone/{DEMO_WHEEL}"
     lock.write_text(f"demo @ {gone}\nother @ http://127.0.0.1:port/other-1.0-py3-none-any.whl\n")
