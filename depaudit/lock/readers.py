@@ -5,6 +5,7 @@ whatever cannot say that exactly is a `lock-unreadable` finding, and the rest is
 from __future__ import annotations
 
 import tomllib
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -158,7 +159,10 @@ def _linked(requirement: Any, where: str, findings: list[Finding], shown: str, t
         return Pin(requirement.name or str(name), str(version), where, hashes, (locked,), exact_files=True)
     if link.is_vcs:
         kind, _, rest = url.partition("+")
-        location, at, revision = rest.rpartition("@") if "@" in rest.partition("://")[2] else (rest, "", "")
+        # The revision follows an `@` in the path; one in the host part is a user (git@host).
+        parts = urllib.parse.urlsplit(rest)
+        path, at, revision = parts.path.rpartition("@") if "@" in parts.path else (parts.path, "", "")
+        location = urllib.parse.urlunsplit(parts._replace(path=path))
         source = f"a {kind} checkout of {location}" + (f" at {revision}" if at else "")
     elif "://" in url and not url.startswith("file:"):
         source = f"the archive {url}"

@@ -285,6 +285,7 @@ def test_a_requirements_line_that_names_its_file_pins_that_file_or_says_what_it_
     (tmp_path / "requirements.txt").write_text(
         f"demo @ {wheel_url}#sha256={H1.upper()}\n"
         "from-git @ git+https://git.example/from-git.git@v1.2\n"
+        "by-user @ git+ssh://git@git.example/by-user.git\n"
         "tarball @ https://files.example/tarball-1.2.tar.gz\n"
         "-e git+https://git.example/ed.git#egg=ed\n"
         "-e ./libs/local\n"
@@ -295,16 +296,17 @@ def test_a_requirements_line_that_names_its_file_pins_that_file_or_says_what_it_
     assert read.pins == (
         Pin("demo", "1.0", "requirements.txt:1", frozenset({H1}), (LockedFile("demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", wheel_url, H1),), exact_files=True),
         Pin("from-git", "", "requirements.txt:2", built_from="a git checkout of https://git.example/from-git.git at v1.2"),
-        Pin("tarball", "", "requirements.txt:3", built_from="the archive https://files.example/tarball-1.2.tar.gz"),
-        Pin("ed", "", "requirements.txt:4", built_from="a git checkout of https://git.example/ed.git, editable"),
+        Pin("by-user", "", "requirements.txt:3", built_from="a git checkout of ssh://git@git.example/by-user.git"),
+        Pin("tarball", "", "requirements.txt:4", built_from="the archive https://files.example/tarball-1.2.tar.gz"),
+        Pin("ed", "", "requirements.txt:5", built_from="a git checkout of https://git.example/ed.git, editable"),
         Pin(
-            "bare", "2.0", "requirements.txt:6", frozenset({H2}),
+            "bare", "2.0", "requirements.txt:7", frozenset({H2}),
             (LockedFile("bare-2.0-py3-none-any.whl", "https://files.example/bare-2.0-py3-none-any.whl", H2),), exact_files=True,
         ),
     )
     assert read.findings == (
-        Finding(FindingKind.LOCK_NO_WHEEL, "requirements.txt", 5, "`-e ./libs/local` installs from the path ./libs/local, editable: no wheel to read, and depaudit never builds one; it is not audited"),
-        Finding(FindingKind.LOCK_UNREADABLE, "requirements.txt", 7, "`other @ https://files.example/bare-2.0-py3-none-any.whl` names other but its wheel is of bare: it is not audited"),
+        Finding(FindingKind.LOCK_NO_WHEEL, "requirements.txt", 6, "`-e ./libs/local` installs from the path ./libs/local, editable: no wheel to read, and depaudit never builds one; it is not audited"),
+        Finding(FindingKind.LOCK_UNREADABLE, "requirements.txt", 8, "`other @ https://files.example/bare-2.0-py3-none-any.whl` names other but its wheel is of bare: it is not audited"),
     )
 
 
